@@ -1,0 +1,32 @@
+"""The audits, in report order. Loaded lazily so one broken module cannot take down the CLI."""
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from auditor.audits.base import Audit
+
+__all__ = ["AUDIT_NAMES", "get_audit", "all_audits"]
+
+_WHERE = {
+    "random_label": "auditor.audits.random_label:RandomLabelAudit",
+    "feature_ablation": "auditor.audits.feature_ablation:FeatureAblationAudit",
+    "isolation": "auditor.audits.isolation:IsolationAudit",
+    "synthetic_shift": "auditor.audits.synthetic_shift:SyntheticShiftAudit",
+    "significance": "auditor.audits.significance:SignificanceAudit",
+    "stability": "auditor.audits.stability:StabilityAudit",
+}
+AUDIT_NAMES = tuple(_WHERE)
+
+
+def get_audit(name: str) -> "Audit":
+    """An instance of the audit called ``name``. Raises KeyError listing the valid names."""
+    if name not in _WHERE:
+        raise KeyError(f"unknown audit {name!r}; valid: {', '.join(AUDIT_NAMES)}")
+    mod, cls = _WHERE[name].split(":")
+    return getattr(importlib.import_module(mod), cls)()
+
+
+def all_audits() -> list["Audit"]:
+    return [get_audit(n) for n in AUDIT_NAMES]

@@ -1,0 +1,282 @@
+"""What every audit is: plan trials, run each, measure, then let named conditions decide.
+
+An audit never runs anything itself. The runner asks it for a *plan* (a list of
+:class:`Trial`), runs each trial anywhere (in this process, a process pool or Ray) through
+:meth:`Audit.run_trial`, commits each result to the run store, and then calls
+:meth:`Audit.measure` on the finished trial results (a pure function of them) and, after
+Holm-correcting the gating p-values across audits, :meth:`Audit.decide`.
+
+Trials are deterministic functions of ``(config, seed, trial.params)`` and their results are
+JSON-serialisable dicts, which is what makes ``--resume`` and the executors interchangeable.
+
+Evidence for the report is data, not pictures: :class:`Evidence` carries ``plots`` as plain
+dicts built by :func:`plot_lines`, :func:`plot_hist`, :func:`plot_intervals`,
+:func:`plot_bars` and :func:`plot_table`; ``reports/`` draws them.
+"""
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar, Mapping, Sequence
+
+import numpy as np
+
+__all__ = [
+    "Trial", "Condition", "Evidence", "Decision", "AuditResult", "Audit", "ModelFailure",
+    "STATUSES", "worst_status", "jsonable",
+    "plot_lines", "plot_hist", "plot_intervals", "plot_bars", "plot_table",
+]
+
+STATUSES = ("PASS", "WARN", "FAIL", "ERROR", "SKIP")
+_RANK = {"SKIP": 0, "PASS": 1, "WARN": 2, "FAIL": 3, "ERROR": 4}
+
+
+class ModelFailure(RuntimeError):
+    """The audited model misbehaved during a trial (raised, wrong shape, NaN ...).
+
+    The audit that hit it becomes ERROR with this message; the run goes on.
+    """
+
+
+def worst_status(statuses: Sequence[str]) -> str:
+    """Most severe of PASS < WARN < FAIL (ERROR above all); PASS for an empty list."""
+    return max(statuses, key=lambda s: _RANK[s]) if statuses else "PASS"
+
+
+def jsonable(obj: Any) -> Any:
+    """Convert numpy scalars / arrays (recursively) into JSON-safe Python values.
+
+    Non-finite floats become ``None`` (JSON has no NaN), so consumers never parse ``NaN``.
+    """
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, (np.bool_, bool)):
+        return bool(obj)
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    if isinstance(obj, (str, int)) or obj is None:
+        return obj
+    if hasattr(obj, "to_dict"):
+        return jsonable(obj.to_dict())
+    return str(obj)
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One unit of work: ``(audit, key)`` is unique within a run; ``params`` are JSON-able.
+
+    ``resources`` may ask the executor for e.g. ``{"num_gpus": 1}``.
+    """
+
+    audit: str
+    key: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    resources: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return f"{self.audit}/{self.key}"
+
+
+@dataclass
+class Condition:
+    """A named rule and what it found.
+
+    Parameters
+    ----------
+    name : str
+        The rule as a sentence that is true when it passes, e.g.
+        ``"held-out nDCG@10 under random labels is not above chance"``.
+    status : {"PASS", "WARN", "FAIL"}
+    observed : str
+        The measured value(s), formatted with their uncertainty.
+    threshold : str
+        The limit and its source ("Holm-adjusted p < 0.05", "AUC >= 0.625 (Lopez-Paz & Oquab 2017)").
+    """
+
+    name: str
+    status: str
+    observed: str = ""
+    threshold: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Evidence:
+    """What :meth:`Audit.measure` returns.
+
+    Parameters
+    ----------
+    measurements : dict
+        Named numbers (JSON-able): estimates with CIs, counts, rates.
+    p_value : float or None
+        The audit's raw gating p-value (H0 = "no defect"), Holm-corrected across audits by the
+        runner. ``None`` when the decision is not a hypothesis test.
+    null_hypothesis : str
+        What ``p_value`` tests, in words.
+    plots : list of dict
+        Plot specs from the ``plot_*`` helpers.
+    notes : list of str
+        Caveats worth showing (excluded queries, reduced repeats in ``--quick`` ...).
+    """
+
+    measurements: dict[str, Any]
+    p_value: float | None = None
+    null_hypothesis: str = ""
+    plots: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Decision:
+    """What :meth:`Audit.decide` returns: conditions, a one-sentence summary, next steps.
+
+    ``status`` defaults to the worst condition status. ``inconclusive`` marks evidence too weak
+    to decide (e.g. an underpowered significance test): the suite verdict becomes INCONCLUSIVE.
+    """
+
+    conditions: list[Condition]
+    summary: str
+    next_steps: list[str] = field(default_factory=list)
+    status: str | None = None
+    inconclusive: bool = False
+
+
+@dataclass
+class AuditResult:
+    """One audit's entry in ``results.json`` (``audits[i]``)."""
+
+    name: str
+    status: str
+    critical: bool
+    summary: str
+    measurements: dict[str, Any] = field(default_factory=dict)
+    p_value: float | None = None
+    p_adjusted: float | None = None
+    null_hypothesis: str = ""
+    conditions: list[Condition] = field(default_factory=list)
+    title: str = ""
+    question: str = ""
+    method: str = ""
+    citations: list[str] = field(default_factory=list)
+    blind_spots: list[str] = field(default_factory=list)
+    next_steps: list[str] = field(default_factory=list)
+    plots: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    inconclusive: bool = False
+    error: str | None = None
+    n_trials: int = 0
+    duration_s: float = 0.0
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["conditions"] = [c.to_dict() if isinstance(c, Condition) else c for c in self.conditions]
+        return jsonable(d)
+
+
+class Audit(ABC):
+    """Base class of the six audits.
+
+    Subclasses set the class attributes and implement :meth:`plan`, :meth:`run_trial`,
+    :meth:`measure` and :meth:`decide`. Instances hold no state: the same instance may be
+    used by several runs and workers.
+
+    Class attributes
+    ----------------
+    name : str
+        Identifier used by ``--checks`` and in ``audit.toml`` (``[audits.<name>]``).
+    title, question, method : str
+        Shown on the report card. ``method`` names the test and its defaults.
+    citations : list of str
+    blind_spots : list of str
+        What this audit cannot detect.
+    critical : bool
+        A FAIL of a critical audit makes the verdict NO_GO.
+    gating : bool
+        Its p-value joins the suite's Holm correction.
+    defaults : dict
+        Every tunable, overridable in ``audit.toml``.
+    quick_overrides : dict
+        Values used with ``--quick`` (fewer repeats), unless the user set them explicitly.
+    """
+
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    question: ClassVar[str] = ""
+    method: ClassVar[str] = ""
+    citations: ClassVar[list[str]] = []
+    blind_spots: ClassVar[list[str]] = []
+    critical: ClassVar[bool] = True
+    gating: ClassVar[bool] = True
+    defaults: ClassVar[dict[str, Any]] = {}
+    quick_overrides: ClassVar[dict[str, Any]] = {}
+
+    def skip_reason(self, ctx: "AuditContext") -> str | None:  # noqa: F821
+        """Return a reason to SKIP this audit for this run (e.g. no baseline), else None."""
+        return None
+
+    @abstractmethod
+    def plan(self, ctx: "AuditContext") -> list[Trial]:  # noqa: F821
+        """Trials to run. Deterministic given ``ctx.config`` and ``ctx.seed``."""
+
+    @abstractmethod
+    def run_trial(self, ctx: "AuditContext", trial: Trial) -> dict[str, Any]:  # noqa: F821
+        """Run one trial; return a JSON-able dict (use :func:`jsonable`)."""
+
+    @abstractmethod
+    def measure(self, ctx: "AuditContext", results: Mapping[str, dict[str, Any]]) -> Evidence:  # noqa: F821
+        """Combine trial results (``{trial.key: result}``) into measurements and a raw p-value."""
+
+    @abstractmethod
+    def decide(self, ctx: "AuditContext", evidence: Evidence, p_adjusted: float | None) -> Decision:  # noqa: F821
+        """Apply the named conditions. ``p_adjusted`` is the Holm-adjusted gating p-value."""
+
+
+# --------------------------------------------------------------------------- plot specs
+def plot_lines(title: str, series: Sequence[Mapping[str, Any]], *, xlabel: str = "", ylabel: str = "",
+               hlines: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """Line chart. ``series``: ``[{"label": str, "x": [...], "y": [...]}]``;
+    ``hlines``: ``[{"label": str, "y": float}]`` reference lines (e.g. chance)."""
+    return jsonable({"type": "lines", "title": title, "xlabel": xlabel, "ylabel": ylabel,
+                     "series": list(series), "hlines": list(hlines)})
+
+
+def plot_hist(title: str, values: Sequence[float], *, xlabel: str = "",
+              markers: Sequence[Mapping[str, Any]] = (), max_values: int = 2000) -> dict[str, Any]:
+    """Histogram of a distribution (null, bootstrap) with vertical ``markers``
+    ``[{"label": "observed", "x": 0.63}]``. Values are thinned to ``max_values`` to keep reports small."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size > max_values:
+        v = np.quantile(v, np.linspace(0, 1, max_values))
+    return jsonable({"type": "hist", "title": title, "xlabel": xlabel, "values": np.round(v, 6),
+                     "markers": list(markers)})
+
+
+def plot_intervals(title: str, rows: Sequence[Mapping[str, Any]], *, xlabel: str = "",
+                   ref: float | None = 0.0) -> dict[str, Any]:
+    """Point estimates with intervals, one row each: ``[{"label", "estimate", "low", "high"}]``."""
+    return jsonable({"type": "intervals", "title": title, "xlabel": xlabel, "rows": list(rows), "ref": ref})
+
+
+def plot_bars(title: str, labels: Sequence[str], values: Sequence[float], *, ylabel: str = "",
+              hlines: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """Bar chart (e.g. KS statistic per feature, wins/ties/losses)."""
+    return jsonable({"type": "bars", "title": title, "ylabel": ylabel, "labels": list(labels),
+                     "values": list(values), "hlines": list(hlines)})
+
+
+def plot_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> dict[str, Any]:
+    """A small table (e.g. example duplicate pairs); keep it under ~20 rows."""
+    return jsonable({"type": "table", "title": title, "columns": list(columns), "rows": [list(r) for r in rows]})

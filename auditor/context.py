@@ -1,0 +1,223 @@
+"""The run's configuration and the context every audit trial receives.
+
+:class:`AuditConfig` holds the suite-wide settings (metric, alpha, policies) and per-audit
+overrides; :class:`AuditContext` bundles the data, the model specs and helpers that keep
+every audit honest in the same way: models are always scored on data whose labels are hidden,
+their output is validated, and every random stream is derived from the run seed.
+"""
+from __future__ import annotations
+
+import hashlib
+import traceback
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+from auditor.audits.base import ModelFailure
+from auditor.data import RankingDataset, Split
+from auditor.metrics import evaluate_many, parse_metric
+from auditor.registry import ModelSpec
+
+__all__ = ["AuditConfig", "AuditContext", "derive_seed"]
+
+
+def derive_seed(seed: int, *keys: Any) -> int:
+    """A 63-bit seed from the run seed and any keys (audit name, repeat index ...), stable across runs."""
+    h = hashlib.sha256(repr((int(seed),) + tuple(str(k) for k in keys)).encode()).digest()
+    return int.from_bytes(h[:8], "little") >> 1
+
+
+@dataclass
+class AuditConfig:
+    """Suite-wide settings (``audit.toml`` top level) and per-audit overrides (``[audits.NAME]``).
+
+    Parameters
+    ----------
+    metric : str, default "ndcg@10"
+        The metric every audit reports.
+    alpha : float, default 0.05
+        Suite-level significance; gating p-values are Holm-adjusted across audits.
+    gain : {"linear", "exp"}, default "linear"
+    no_relevant : {"exclude", "zero"}, default "exclude"
+        Queries without a relevant item: excluded from means (counted) or scored 0.
+    min_gain : float, default 0.0
+        Smallest gain over the baseline that counts as meaningful (significance audit).
+    quick : bool, default False
+        Fewer repeats / resamples (each audit's ``quick_overrides``) for a fast first look.
+    audits : dict
+        ``{audit_name: {param: value}}`` overriding each audit's ``defaults``.
+    """
+
+    metric: str = "ndcg@10"
+    alpha: float = 0.05
+    gain: str = "linear"
+    no_relevant: str = "exclude"
+    min_gain: float = 0.0
+    quick: bool = False
+    audits: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from auditor.errors import ConfigError
+
+        try:
+            parse_metric(self.metric)
+        except ValueError as e:
+            raise ConfigError(f"metric: {e}") from e
+        if not 0 < float(self.alpha) < 1:
+            raise ConfigError(f"alpha must be in (0, 1), got {self.alpha}.")
+        if self.gain not in ("linear", "exp"):
+            raise ConfigError(f"gain must be 'linear' or 'exp', got {self.gain!r}.")
+        if self.no_relevant not in ("exclude", "zero"):
+            raise ConfigError(f"no_relevant must be 'exclude' or 'zero', got {self.no_relevant!r}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class AuditContext:
+    """Everything a trial needs; picklable so trials can run in other processes.
+
+    Parameters
+    ----------
+    split : Split
+    model : ModelSpec
+    config : AuditConfig
+    seed : int
+    baseline : ModelSpec, optional
+        Baseline model for the significance audit (``--baseline``).
+    baseline_scores : ndarray, shape (n_test,), optional
+        Baseline scores aligned to the test rows (``--baseline-run``).
+    device : str
+    """
+
+    def __init__(self, split: Split, model: ModelSpec, config: AuditConfig | None = None, *, seed: int = 0,
+                 baseline: ModelSpec | None = None, baseline_scores: np.ndarray | None = None,
+                 device: str = "cpu") -> None:
+        self.split = split
+        self.model = model
+        self.config = config or AuditConfig()
+        self.seed = int(seed)
+        self.baseline = baseline
+        self.baseline_scores = None if baseline_scores is None else np.asarray(baseline_scores, dtype=np.float64)
+        self.device = device
+        self._fitted: dict[Any, Any] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["_fitted"] = {}  # fitted models stay in their process
+        return d
+
+    # ------------------------------------------------------------------ data
+    @property
+    def train(self) -> RankingDataset:
+        return self.split.train
+
+    @property
+    def test(self) -> RankingDataset:
+        return self.split.test
+
+    @property
+    def synthetic(self) -> RankingDataset | None:
+        return self.split.synthetic
+
+    @property
+    def metric(self) -> str:
+        return parse_metric(self.config.metric).name
+
+    # ------------------------------------------------------------------ config
+    def params(self, audit: Any) -> dict[str, Any]:
+        """Effective parameters of ``audit``: defaults, then quick overrides, then the user's."""
+        out = dict(audit.defaults)
+        user = dict(self.config.audits.get(audit.name, {}))
+        if self.config.quick:
+            out.update({k: v for k, v in audit.quick_overrides.items()})
+        out.update(user)
+        return out
+
+    def rng(self, *keys: Any) -> np.random.Generator:
+        """A generator seeded from the run seed and ``keys`` (deterministic, independent streams)."""
+        return np.random.default_rng(derive_seed(self.seed, *keys))
+
+    # ------------------------------------------------------------------ models
+    def make_model(self, seed: int = 0, *, spec: ModelSpec | None = None) -> Any:
+        return (spec or self.model).make(seed=seed)
+
+    def fit(self, seed: int = 0, train: RankingDataset | None = None, *, spec: ModelSpec | None = None,
+            cache: bool | None = None) -> Any:
+        """Fit a fresh model from ``spec`` (the audited model by default) on ``train``.
+
+        Fits on the full training set are cached per process (keyed by spec and seed), so the
+        audits that need "the model trained normally" share one fit.
+
+        Raises
+        ------
+        ModelFailure
+            When ``fit`` raises; the message names the model and the exception.
+        """
+        spec = spec or self.model
+        use_cache = (train is None) if cache is None else cache
+        data = self.train if train is None else train
+        key = (spec.spec, repr(sorted(spec.params.items())), int(seed), data.sha256() if train is not None else "train")
+        if use_cache and key in self._fitted:
+            return self._fitted[key]
+        model = spec.make(seed=seed)
+        try:
+            out = model.fit(data)
+        except Exception as e:
+            raise ModelFailure(f"model {spec.spec!r} fit(seed={seed}) on {data.name} raised "
+                               f"{type(e).__name__}: {e}\n{_short_tb()}") from e
+        model = out if out is not None else model
+        if use_cache:
+            self._fitted[key] = model
+        return model
+
+    def score(self, model: Any, data: RankingDataset, *, spec: ModelSpec | None = None) -> np.ndarray:
+        """Score ``data`` with its labels hidden; validate shape ``(n_rows,)`` and finiteness.
+
+        Raises
+        ------
+        ModelFailure
+            When ``score`` raises or returns the wrong shape or non-finite values.
+        """
+        name = (spec or self.model).spec
+        try:
+            s = model.score(data.hide_labels())
+        except Exception as e:
+            raise ModelFailure(f"model {name!r} score() on {data.name} raised {type(e).__name__}: {e}\n{_short_tb()}") from e
+        try:
+            s = np.asarray(s, dtype=np.float64)
+        except (TypeError, ValueError) as e:
+            raise ModelFailure(f"model {name!r} score() returned {type(s).__name__}, not numbers: {e}") from e
+        if s.shape != (data.n_rows,):
+            raise ModelFailure(f"model {name!r} score() returned shape {s.shape}; expected ({data.n_rows},), one score per row.")
+        bad = ~np.isfinite(s)
+        if bad.any():
+            raise ModelFailure(f"model {name!r} score() returned {int(bad.sum())} non-finite values "
+                               f"(first at row {int(np.flatnonzero(bad)[0])}); scores must be finite floats.")
+        return s
+
+    def per_query(self, data: RankingDataset, scores: np.ndarray, metrics: list[str] | None = None,
+                  labels: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Per-query metric arrays ``{name: (n_queries,)}`` (the suite metric by default)."""
+        ms = metrics or [self.metric]
+        kw: dict[str, Any] = {}
+        if "compliance" in data.extra:
+            kw["compliance"] = data.extra["compliance"]
+        return evaluate_many(ms, data.labels if labels is None else labels, scores, data.query_offsets,
+                             item_id=data.item_id, gain=self.config.gain,
+                             no_relevant=self.config.no_relevant, **kw)
+
+    def metric_values(self, data: RankingDataset, scores: np.ndarray) -> np.ndarray:
+        """The suite metric per query, shape (n_queries,); NaN where undefined."""
+        return self.per_query(data, scores)[self.metric]
+
+    def describe(self) -> dict[str, Any]:
+        return {"model": self.model.describe(),
+                "baseline": self.baseline.describe() if self.baseline else None,
+                "baseline_run": self.baseline_scores is not None}
+
+
+def _short_tb(limit: int = 3) -> str:
+    tb = traceback.format_exc(limit=-limit).strip().splitlines()
+    return "\n".join(tb[-2 * limit:])

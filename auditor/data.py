@@ -1,0 +1,323 @@
+"""Ranking data: the frozen :class:`RankingDataset`, :class:`Split`, and loader dispatch.
+
+A dataset is a table of *rows* (query-candidate pairs). Rows of one query are contiguous.
+Arrays are stored read-only: audits derive modified copies (:meth:`RankingDataset.with_labels`,
+:meth:`RankingDataset.with_features`, :meth:`RankingDataset.subset`) and never mutate, and a
+plugin that writes into its input fails loudly instead of corrupting later trials.
+
+The file loaders live in :mod:`auditor.loaders`; :func:`load_dataset` dispatches on format.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from auditor.errors import DataError
+
+__all__ = ["RankingDataset", "Split", "load_dataset", "FORMATS"]
+
+FORMATS = ("letor", "trec", "parquet", "csv", "npz")
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a)
+    if a.flags.writeable:
+        a = a.copy() if a.base is not None else a
+        a.flags.writeable = False
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class RankingDataset:
+    """Query-grouped ranking data (frozen).
+
+    Parameters
+    ----------
+    qid : ndarray, shape (n,)
+        Query id per row (int or str). Rows of one query must be contiguous.
+    labels : ndarray, shape (n,)
+        Graded relevance (float). Finite, unless the labels are hidden (NaN everywhere,
+        see :meth:`hide_labels`).
+    features : dict[str, ndarray of shape (n, d_g)]
+        Named feature groups (``{"all": X}`` for a LETOR file; ``image`` / ``text`` /
+        ``visual`` for the reference model). Finite floats.
+    item_id : ndarray, shape (n,), optional
+        Candidate (document) id; the same item may appear under several queries.
+    query_text : ndarray, shape (n,), optional
+        Query string per row (constant within a query).
+    timestamp : ndarray, shape (n,), optional
+        Event time per row (float seconds or any monotone number).
+    group_id : ndarray, shape (n,), optional
+        Entity / user / session id, for group-overlap checks.
+    extra : dict[str, ndarray of shape (n,)], optional
+        Other per-row columns (e.g. ``compliance`` for Compliance@1). Never features.
+    meta : dict, optional
+        Dataset-level facts (name, source path, scenario); not validated.
+    name : str
+        Label used in messages (usually the file path).
+
+    Notes
+    -----
+    Construction validates lengths, contiguity and finiteness and raises
+    :class:`~auditor.errors.DataError` naming the field and the first bad row.
+    """
+
+    qid: np.ndarray
+    labels: np.ndarray
+    features: Mapping[str, np.ndarray]
+    item_id: np.ndarray | None = None
+    query_text: np.ndarray | None = None
+    timestamp: np.ndarray | None = None
+    group_id: np.ndarray | None = None
+    extra: Mapping[str, np.ndarray] = field(default_factory=dict)
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    name: str = "<array>"
+    labels_hidden: bool = False
+
+    def __post_init__(self) -> None:
+        where = self.name
+        qid = np.asarray(self.qid)
+        if qid.ndim != 1:
+            raise DataError(f"qid must be 1-D, got shape {qid.shape}.", path=where, field="qid")
+        n = qid.shape[0]
+        if n == 0:
+            raise DataError("the dataset has no rows.", path=where,
+                            fix="check the file is not empty and the right path was given.")
+        if qid.dtype.kind == "f":
+            if not np.all(np.isfinite(qid)) or np.any(qid != np.round(qid)):
+                raise DataError("qid values must be integers or strings.", path=where, field="qid")
+            qid = qid.astype(np.int64)
+        if qid.dtype.kind == "O":
+            qid = qid.astype(str)
+        labels = np.asarray(self.labels, dtype=np.float64)
+        if labels.shape != (n,):
+            raise DataError(f"labels has shape {labels.shape}, expected ({n},) like qid.",
+                            path=where, field="labels")
+        if not self.labels_hidden:
+            bad = np.flatnonzero(~np.isfinite(labels))
+            if bad.size:
+                raise DataError(f"label is {labels[bad[0]]} at row {bad[0]}; labels must be finite numbers.",
+                                path=where, field="labels", fix="remove or repair rows with missing labels.")
+        if not isinstance(self.features, Mapping) or len(self.features) == 0:
+            raise DataError("features must be a non-empty dict of named groups.", path=where, field="features")
+        feats: dict[str, np.ndarray] = {}
+        for g, x in self.features.items():
+            x = np.asarray(x)
+            if x.ndim == 1:
+                x = x[:, None]
+            if x.ndim != 2 or x.shape[0] != n:
+                raise DataError(f"feature group {g!r} has shape {x.shape}, expected ({n}, d).",
+                                path=where, field=f"features[{g}]")
+            if x.dtype.kind not in "fiub":
+                raise DataError(f"feature group {g!r} is not numeric (dtype {x.dtype}).",
+                                path=where, field=f"features[{g}]")
+            if x.dtype.kind != "f":
+                x = x.astype(np.float64)
+            finite = np.isfinite(x)
+            if not finite.all():
+                r, c = np.argwhere(~finite)[0]
+                raise DataError(f"feature group {g!r} has {x[r, c]} at row {r}, column {c}; features must be finite.",
+                                path=where, field=f"features[{g}]",
+                                fix="impute or drop non-finite values before auditing.")
+            feats[str(g)] = _readonly(x)
+        opt: dict[str, np.ndarray | None] = {}
+        for fname in ("item_id", "query_text", "timestamp", "group_id"):
+            v = getattr(self, fname)
+            if v is not None:
+                v = np.asarray(v)
+                if v.dtype.kind == "O":
+                    v = v.astype(str)
+                if v.shape != (n,):
+                    raise DataError(f"{fname} has shape {v.shape}, expected ({n},).", path=where, field=fname)
+                v = _readonly(v)
+            opt[fname] = v
+        extra = {}
+        for k, v in dict(self.extra).items():
+            v = np.asarray(v)
+            if v.shape != (n,):
+                raise DataError(f"extra column {k!r} has shape {v.shape}, expected ({n},).", path=where, field=k)
+            extra[str(k)] = _readonly(v)
+        # contiguity: each qid must form one run of rows
+        change = np.empty(n, dtype=bool)
+        change[0] = True
+        change[1:] = qid[1:] != qid[:-1]
+        starts = np.flatnonzero(change)
+        run_ids = qid[starts]
+        uniq, first, counts = np.unique(run_ids, return_index=True, return_counts=True)
+        if np.any(counts > 1):
+            dup = uniq[counts > 1][0]
+            rows = starts[run_ids == dup]
+            raise DataError(
+                f"rows of query {dup!r} are not contiguous (runs start at rows {rows[:3].tolist()}).",
+                path=where, field="qid",
+                fix="sort the file by query id (stable sort keeps the candidate order).")
+        object.__setattr__(self, "qid", _readonly(qid))
+        object.__setattr__(self, "labels", _readonly(labels))
+        object.__setattr__(self, "features", feats)
+        for k, v in opt.items():
+            object.__setattr__(self, k, v)
+        object.__setattr__(self, "extra", extra)
+        object.__setattr__(self, "meta", dict(self.meta))
+        offsets = np.append(starts, n).astype(np.int64)
+        offsets.flags.writeable = False
+        object.__setattr__(self, "_offsets", offsets)
+
+    # ------------------------------------------------------------------ shape
+    @property
+    def n_rows(self) -> int:
+        return int(self.qid.shape[0])
+
+    @property
+    def n_queries(self) -> int:
+        return int(self._offsets.shape[0] - 1)  # type: ignore[attr-defined]
+
+    @property
+    def query_offsets(self) -> np.ndarray:
+        """Row offsets, shape (n_queries + 1,): query ``i`` is rows ``offsets[i]:offsets[i+1]``."""
+        return self._offsets  # type: ignore[attr-defined]
+
+    @property
+    def query_ids(self) -> np.ndarray:
+        """Query ids in file order, shape (n_queries,)."""
+        return self.qid[self.query_offsets[:-1]]
+
+    @property
+    def query_sizes(self) -> np.ndarray:
+        return np.diff(self.query_offsets)
+
+    @property
+    def query_index(self) -> np.ndarray:
+        """Per-row query position 0..n_queries-1, shape (n,)."""
+        return np.repeat(np.arange(self.n_queries), self.query_sizes)
+
+    def query_slices(self) -> list[slice]:
+        o = self.query_offsets
+        return [slice(int(o[i]), int(o[i + 1])) for i in range(self.n_queries)]
+
+    @property
+    def feature_groups(self) -> list[str]:
+        return list(self.features)
+
+    @property
+    def n_features(self) -> int:
+        return int(sum(x.shape[1] for x in self.features.values()))
+
+    def feature_matrix(self, groups: Iterable[str] | None = None) -> np.ndarray:
+        """Concatenate feature groups (all by default) into one (n, D) float array."""
+        gs = list(self.features) if groups is None else list(groups)
+        return np.concatenate([np.asarray(self.features[g], dtype=np.float64) for g in gs], axis=1)
+
+    def feature_names(self) -> list[str]:
+        """``<group>.<i>`` per column of :meth:`feature_matrix`."""
+        return [f"{g}.{i}" for g, x in self.features.items() for i in range(x.shape[1])]
+
+    # ------------------------------------------------------------------ derive
+    def _replace(self, **changes: Any) -> "RankingDataset":
+        kw = dict(qid=self.qid, labels=self.labels, features=self.features, item_id=self.item_id,
+                  query_text=self.query_text, timestamp=self.timestamp, group_id=self.group_id,
+                  extra=self.extra, meta=self.meta, name=self.name, labels_hidden=self.labels_hidden)
+        kw.update(changes)
+        return RankingDataset(**kw)
+
+    def with_labels(self, labels: np.ndarray) -> "RankingDataset":
+        """Copy with new labels, shape (n,)."""
+        return self._replace(labels=np.asarray(labels, dtype=np.float64), labels_hidden=False)
+
+    def hide_labels(self) -> "RankingDataset":
+        """Copy whose labels are NaN: what a model's ``score`` receives when labels must not matter."""
+        return self._replace(labels=np.full(self.n_rows, np.nan), labels_hidden=True)
+
+    def with_features(self, features: Mapping[str, np.ndarray], *, replace_all: bool = False) -> "RankingDataset":
+        """Copy with some feature groups replaced (or all, with ``replace_all``)."""
+        new = dict(features) if replace_all else {**self.features, **features}
+        return self._replace(features=new)
+
+    def with_meta(self, **meta: Any) -> "RankingDataset":
+        return self._replace(meta={**self.meta, **meta})
+
+    def take(self, rows: np.ndarray, *, name: str | None = None) -> "RankingDataset":
+        """Rows by index (must keep each query contiguous)."""
+        rows = np.asarray(rows)
+        def pick(a):
+            return None if a is None else a[rows]
+        return RankingDataset(
+            qid=self.qid[rows], labels=self.labels[rows],
+            features={g: x[rows] for g, x in self.features.items()},
+            item_id=pick(self.item_id), query_text=pick(self.query_text),
+            timestamp=pick(self.timestamp), group_id=pick(self.group_id),
+            extra={k: v[rows] for k, v in self.extra.items()}, meta=self.meta,
+            name=name or self.name, labels_hidden=self.labels_hidden)
+
+    def subset(self, queries: np.ndarray, *, name: str | None = None) -> "RankingDataset":
+        """Queries by position (0..n_queries-1, in the given order) or by boolean mask over queries."""
+        q = np.asarray(queries)
+        if q.dtype == bool:
+            q = np.flatnonzero(q)
+        o = self.query_offsets
+        if q.size == 0:
+            raise DataError("subset would be empty.", path=self.name)
+        rows = np.concatenate([np.arange(o[i], o[i + 1]) for i in q])
+        return self.take(rows, name=name)
+
+    # ------------------------------------------------------------------ identity
+    def sha256(self) -> str:
+        """Content hash (qid, labels, features, ids) -- the data hash shown in reports."""
+        h = hashlib.sha256()
+        for arr in (self.qid, self.labels, self.item_id):
+            if arr is not None:
+                h.update(np.ascontiguousarray(arr).tobytes())
+        for g in sorted(self.features):
+            h.update(g.encode())
+            h.update(np.ascontiguousarray(self.features[g], dtype=np.float64).tobytes())
+        return h.hexdigest()
+
+    def summary(self) -> dict[str, Any]:
+        """Small JSON-able description for results.json."""
+        lab = self.labels[np.isfinite(self.labels)]
+        return {
+            "name": self.name, "n_rows": self.n_rows, "n_queries": self.n_queries,
+            "feature_groups": {g: int(x.shape[1]) for g, x in self.features.items()},
+            "label_values": sorted({float(v) for v in np.unique(lab)})[:20],
+            "has_item_id": self.item_id is not None,
+            "sha256": self.sha256(),
+        }
+
+    def __repr__(self) -> str:
+        groups = ", ".join(f"{g}:{x.shape[1]}" for g, x in self.features.items())
+        return f"RankingDataset({self.name!r}, rows={self.n_rows}, queries={self.n_queries}, features=[{groups}])"
+
+
+@dataclass(frozen=True)
+class Split:
+    """Train / test (and optional synthetic training set) handed to the audits."""
+
+    train: RankingDataset
+    test: RankingDataset
+    synthetic: RankingDataset | None = None
+    name: str = "split"
+
+    def __post_init__(self) -> None:
+        a, b = self.train.features, self.test.features
+        if set(a) != set(b):
+            raise DataError(f"train has feature groups {sorted(a)} but test has {sorted(b)}.",
+                            path=self.test.name, field="features",
+                            fix="load both files with the same --feature-groups spec.")
+        for g in a:
+            if a[g].shape[1] != b[g].shape[1]:
+                raise DataError(f"feature group {g!r} has {a[g].shape[1]} columns in train but {b[g].shape[1]} in test.",
+                                path=self.test.name, field=f"features[{g}]",
+                                fix="use the same feature width in both files (for svmlight, pass the total width).")
+
+
+def load_dataset(path: str, fmt: str | None = None, *, feature_groups: str | None = None,
+                 n_features: int | None = None, qrels: str | None = None) -> RankingDataset:
+    """Load a dataset from ``path``; ``fmt`` is guessed from the suffix when omitted.
+
+    See :mod:`auditor.loaders` for each format. Raises :class:`DataError` on bad input.
+    """
+    from auditor import loaders
+
+    return loaders.load(path, fmt, feature_groups=feature_groups, n_features=n_features, qrels=qrels)
