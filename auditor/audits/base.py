@@ -25,7 +25,7 @@ import numpy as np
 __all__ = [
     "Trial", "Condition", "Evidence", "Decision", "AuditResult", "Audit", "ModelFailure",
     "STATUSES", "worst_status", "jsonable",
-    "plot_lines", "plot_hist", "plot_intervals", "plot_bars", "plot_table",
+    "plot_lines", "plot_hist", "plot_intervals", "plot_bars", "plot_table", "run_inline", "assemble_result",
 ]
 
 STATUSES = ("PASS", "WARN", "FAIL", "ERROR", "SKIP")
@@ -280,3 +280,40 @@ def plot_bars(title: str, labels: Sequence[str], values: Sequence[float], *, yla
 def plot_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> dict[str, Any]:
     """A small table (e.g. example duplicate pairs); keep it under ~20 rows."""
     return jsonable({"type": "table", "title": title, "columns": list(columns), "rows": [list(r) for r in rows]})
+
+
+def run_inline(audit: Audit, ctx: "AuditContext", p_adjusted: float | None = None) -> AuditResult:  # noqa: F821
+    """Plan, run every trial in this process, measure and decide: one audit, no store.
+
+    The runner does the same with a store, an executor and Holm across audits; this is for
+    tests and notebooks. ``p_adjusted`` defaults to the raw p-value (a single audit).
+    Trial errors propagate (the runner turns them into ERROR).
+    """
+    import time
+
+    t0 = time.perf_counter()
+    reason = audit.skip_reason(ctx)
+    if reason:
+        return AuditResult(name=audit.name, status="SKIP", critical=audit.critical, summary=reason,
+                           title=audit.title, question=audit.question, method=audit.method,
+                           citations=list(audit.citations), blind_spots=list(audit.blind_spots))
+    trials = audit.plan(ctx)
+    results = {t.key: audit.run_trial(ctx, t) for t in trials}
+    ev = audit.measure(ctx, results)
+    return assemble_result(audit, ctx, ev, ev.p_value if p_adjusted is None else p_adjusted,
+                           n_trials=len(trials), duration_s=time.perf_counter() - t0)
+
+
+def assemble_result(audit: Audit, ctx: "AuditContext", ev: Evidence, p_adjusted: float | None,  # noqa: F821
+                    *, n_trials: int, duration_s: float) -> AuditResult:
+    """Apply :meth:`Audit.decide` to evidence and build the :class:`AuditResult`."""
+    dec = audit.decide(ctx, ev, p_adjusted)
+    status = dec.status or worst_status([c.status for c in dec.conditions])
+    return AuditResult(
+        name=audit.name, status=status, critical=audit.critical, summary=dec.summary,
+        measurements=jsonable(ev.measurements), p_value=ev.p_value, p_adjusted=p_adjusted,
+        null_hypothesis=ev.null_hypothesis, conditions=dec.conditions, title=audit.title,
+        question=audit.question, method=audit.method, citations=list(audit.citations),
+        blind_spots=list(audit.blind_spots), next_steps=dec.next_steps, plots=ev.plots,
+        notes=ev.notes, inconclusive=dec.inconclusive, n_trials=n_trials, duration_s=duration_s,
+        config=jsonable(ctx.params(audit)))
