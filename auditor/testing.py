@@ -75,11 +75,12 @@ class MemorizingRanker(LinearRanker):
         super().fit(train)
         keys = row_keys(train)
         self.memory_ = dict(zip(keys.tolist(), train.labels.tolist()))
+        # a scale fixed at fit time keeps each query's scores independent of the batch
+        self.bound_ = float(np.abs(super().score(train)).max()) + 1e-9
         return self
 
     def score(self, data: RankingDataset) -> np.ndarray:
-        base = super().score(data)
-        base = base / (np.abs(base).max() + 1e-9)  # within (-1, 1)
+        base = np.clip(super().score(data) / self.bound_, -1.0, 1.0)
         keys = row_keys(data)
         mem = np.array([self.memory_.get(k, np.nan) for k in keys.tolist()])
         return np.where(np.isfinite(mem), 10.0 + mem, base)

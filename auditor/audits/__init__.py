@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import importlib
+import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
     from auditor.audits.base import Audit
 
-__all__ = ["AUDIT_NAMES", "get_audit", "all_audits"]
+__all__ = ["AUDIT_NAMES", "audit_names", "get_audit", "all_audits"]
 
 _WHERE = {
     "random_label": "auditor.audits.random_label:RandomLabelAudit",
@@ -17,13 +18,35 @@ _WHERE = {
     "significance": "auditor.audits.significance:SignificanceAudit",
     "stability": "auditor.audits.stability:StabilityAudit",
 }
-AUDIT_NAMES = tuple(_WHERE)
+
+
+def _extra() -> dict[str, str]:
+    """Extra audits from ``AUDITOR_EXTRA_AUDITS="name=pkg.mod:Class,..."`` (third-party audits, tests).
+
+    Read from the environment so worker processes of the ``local`` and ``ray`` executors see
+    the same audits as the parent.
+    """
+    out = {}
+    for part in os.environ.get("AUDITOR_EXTRA_AUDITS", "").split(","):
+        if "=" in part:
+            k, v = part.split("=", 1)
+            out[k.strip()] = v.strip()
+    return out
+
+
+AUDIT_NAMES = tuple(_WHERE)  # the built-ins, in report order
+_WHERE.update(_extra())
+
+
+def audit_names() -> tuple[str, ...]:
+    """Every registered audit: the built-ins, then extras."""
+    return tuple(_WHERE)
 
 
 def get_audit(name: str) -> "Audit":
     """An instance of the audit called ``name``. Raises KeyError listing the valid names."""
     if name not in _WHERE:
-        raise KeyError(f"unknown audit {name!r}; valid: {', '.join(AUDIT_NAMES)}")
+        raise KeyError(f"unknown audit {name!r}; valid: {', '.join(_WHERE)}")
     mod, cls = _WHERE[name].split(":")
     return getattr(importlib.import_module(mod), cls)()
 

@@ -1,0 +1,393 @@
+"""The ``audit`` command line: a thin layer over :func:`auditor.run_audit` and friends.
+
+Exit codes (public, stable):
+
+====  =====================================================================
+0     GO (``run``), all checks passed (``check-plugin``), success
+1     NO_GO (``run``), a conformance check failed (``check-plugin``)
+2     usage, configuration, plugin or data error (one clear paragraph, no traceback)
+3     INCONCLUSIVE: an audit errored or the evidence is underpowered
+130   interrupted (Ctrl-C); finished trials are kept, ``--resume`` continues
+====  =====================================================================
+
+``--debug`` (or ``AUDITOR_DEBUG=1``) shows tracebacks for unexpected errors.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from auditor import __version__
+from auditor.errors import AuditorError, ConfigError
+
+__all__ = ["cli", "main"]
+
+
+class _ExitError(click.ClickException):
+    """A ClickException with our exit code (2 for user errors, 130 for interrupts)."""
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class AuditGroup(click.Group):
+    """Maps our errors to clean messages and exit codes, never a traceback (unless --debug)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AuditorError as e:
+            raise _ExitError(str(e), getattr(e, "exit_code", 2)) from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            raise _ExitError("interrupted.", 130) from None
+        except Exception as e:
+            if (ctx.obj or {}).get("debug") or os.environ.get("AUDITOR_DEBUG"):
+                raise
+            raise _ExitError(f"internal error: {type(e).__name__}: {e}. This is a bug in rank-auditor or a plugin; "
+                             "rerun with `audit --debug ...` for the traceback and report it.", 2) from None
+
+
+# --------------------------------------------------------------------------- shared options
+def _kv_option(name: str, help_: str) -> Callable:
+    return click.option(name, "model_params" if name == "--model-param" else "baseline_params",
+                        multiple=True, metavar="KEY=VALUE", help=help_)
+
+
+def data_options(f: Callable) -> Callable:
+    """--train/--test/--format/--feature-groups, shared by run and check-plugin."""
+    for dec in reversed([
+        click.option("--train", type=click.Path(dir_okay=False), help="Training data file."),
+        click.option("--test", type=click.Path(dir_okay=False), help="Held-out test data file."),
+        click.option("--format", "fmt", type=click.Choice(["letor", "trec", "parquet", "csv", "npz"]),
+                     help="Data format (default: guessed from the file suffix)."),
+        click.option("--feature-groups", help="Feature-group spec, e.g. 'image=1-512,text=513-1024' (see docs)."),
+    ]):
+        f = dec(f)
+    return f
+
+
+def model_options(f: Callable) -> Callable:
+    f = _kv_option("--model-param", "Parameter passed to the model factory (repeatable).")(f)
+    return f
+
+
+def _params(pairs: tuple[str, ...], option: str) -> dict[str, Any]:
+    from auditor.registry import parse_params
+
+    return parse_params(pairs, option=option)
+
+
+@click.group(cls=AuditGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="rank-auditor")
+@click.option("--debug", is_flag=True, help="Show tracebacks for unexpected errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """rank-auditor: is this ranking result real? GO / NO_GO verdicts backed by sound statistics."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+# --------------------------------------------------------------------------- run
+def _reconstruct(cmd: str, params: dict[str, Any]) -> str:
+    parts = ["audit", cmd]
+    for k, v in params.items():
+        if v in (None, False, ()) or k in ("quiet",):
+            continue
+        opt = "--" + k.replace("_", "-")
+        opt = {"--fmt": "--format", "--model-params": "--model-param", "--baseline-params": "--baseline-param",
+               "--config-path": "--config"}.get(opt, opt)
+        if v is True:
+            parts.append(opt)
+        elif isinstance(v, tuple):
+            for item in v:
+                parts += [opt, str(item)]
+        else:
+            parts += [opt, str(v)]
+    return shlex.join(parts)
+
+
+@cli.command("run")
+@click.option("--model", "model", required=True, help="reference | pkg.module:factory | path/file.py:factory")
+@model_options
+@data_options
+@click.option("--synthetic", type=click.Path(dir_okay=False), help="Synthetic training set to compare with real data.")
+@click.option("--baseline", help="Baseline model for the significance audit.")
+@_kv_option("--baseline-param", "Parameter passed to the baseline factory (repeatable).")
+@click.option("--baseline-run", type=click.Path(dir_okay=False), help="TREC run file with baseline scores for the test rows.")
+@click.option("--checks", help="Comma-separated audits (default: all). See `audit list`.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="audit.toml configuration.")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Run directory [default: audit-out].")
+@click.option("--seed", type=int, default=None, help="Run seed [default: 0].")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="[default: cpu]")
+@click.option("--executor", type=click.Choice(["serial", "local", "ray"]), default=None, help="[default: serial]")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes for --executor local/ray.")
+@click.option("--ray-address", default=None, help="Ray cluster address (with --executor ray).")
+@click.option("--resume", is_flag=True, help="Continue the run in --out, skipping finished trials.")
+@click.option("--quick", is_flag=True, default=None, help="Fewer repeats and resamples: a fast first look.")
+@click.option("--metric", default=None, help="Metric every audit reports [default: ndcg@10].")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars; one summary line (for CI logs).")
+def run_cmd(model: str, model_params: tuple[str, ...], train: str | None, test: str | None, fmt: str | None,
+            feature_groups: str | None, synthetic: str | None, baseline: str | None,
+            baseline_params: tuple[str, ...], baseline_run: str | None, checks: str | None,
+            config_path: str | None, out: str | None, seed: int | None, device: str | None,
+            executor: str | None, workers: int | None, ray_address: str | None, resume: bool,
+            quick: bool | None, metric: str | None, quiet: bool) -> None:
+    """Audit a model and write results.json, report.html, junit.xml and summary.md."""
+    from auditor.context import AuditConfig
+    from auditor.runner import run_audit
+
+    params = click.get_current_context().params
+    command = _reconstruct("run", dict(params))
+    file_cfg: dict[str, Any] = {}
+    if config_path:
+        from auditor.configfile import load_config_file
+
+        file_cfg = load_config_file(config_path)
+    cfg_keys = ("metric", "alpha", "gain", "no_relevant", "min_gain", "quick", "audits")
+    cfg = {k: file_cfg[k] for k in cfg_keys if k in file_cfg}
+    if metric is not None:
+        cfg["metric"] = metric
+    if quick:
+        cfg["quick"] = True
+    try:
+        config = AuditConfig(**cfg)
+    except TypeError as e:
+        raise ConfigError(f"configuration: {e}") from e
+    checks_v = checks if checks is not None else file_cfg.get("checks")
+    seed_v = seed if seed is not None else int(file_cfg.get("seed", 0))
+    device_v = device or file_cfg.get("device", "cpu")
+    executor_v = executor or file_cfg.get("executor", "serial")
+    out_v = out or "audit-out"
+    run = run_audit(model, train=train, test=test, synthetic=synthetic, checks=checks_v, config=config,
+                    model_params=_params(model_params, "--model-param"), baseline=baseline,
+                    baseline_params=_params(baseline_params, "--baseline-param"), baseline_run=baseline_run,
+                    seed=seed_v, device=device_v, out=out_v, executor=executor_v, workers=workers,
+                    ray_address=ray_address, resume=resume, fmt=fmt, feature_groups=feature_groups,
+                    progress=not quiet and sys.stderr.isatty(), command=command)
+    _print_results(run.results, quiet)
+    click.echo(f"Reports: {Path(out_v) / 'report.html'} (results.json, junit.xml, summary.md beside it)", err=quiet)
+    sys.exit(run.exit_code)
+
+
+def _print_results(results: dict[str, Any], quiet: bool) -> None:
+    if quiet:
+        n = {s: sum(a["status"] == s for a in results["audits"]) for s in ("PASS", "WARN", "FAIL", "ERROR", "SKIP")}
+        counts = ", ".join(f"{v} {k}" for k, v in n.items() if v)
+        click.echo(f"{results['verdict']}: {results['verdict_reason']} [{counts}; {results['duration_s']:.1f}s]")
+        return
+    try:
+        from reports.render import print_summary
+
+        print_summary(results)
+    except ImportError:
+        for a in results["audits"]:
+            click.echo(f"{a['status']:<6} {a['name']:<18} {a['summary']}")
+        click.echo(f"{results['verdict']}: {results['verdict_reason']}")
+
+
+# --------------------------------------------------------------------------- list
+@cli.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def list_cmd(as_json: bool) -> None:
+    """Audits, installed models and metrics, with their parameters."""
+    from auditor.audits import AUDIT_NAMES, get_audit
+    from auditor.metrics import METRIC_NAMES
+    from auditor.registry import available_models
+
+    audits = []
+    for n in AUDIT_NAMES:
+        try:
+            a = get_audit(n)
+            audits.append({"name": n, "critical": a.critical, "question": a.question, "defaults": a.defaults})
+        except Exception as e:  # a broken audit module must not hide the others
+            audits.append({"name": n, "critical": None, "question": f"(unavailable: {e})", "defaults": {}})
+    models = available_models()
+    if as_json:
+        click.echo(json.dumps({"audits": audits, "models": models, "metrics": list(METRIC_NAMES)}, indent=2,
+                              default=str))
+        return
+    click.echo("Audits (--checks):")
+    for a in audits:
+        crit = "critical" if a["critical"] else "advisory"
+        click.echo(f"  {a['name']:<18} [{crit}] {a['question']}")
+        if a["defaults"]:
+            click.echo("      " + ", ".join(f"{k}={v}" for k, v in a["defaults"].items()))
+    click.echo("Models (--model; entry points in group 'auditor.models'):")
+    for name, target in sorted(models.items()):
+        click.echo(f"  {name:<18} {target}")
+    click.echo("  (or any pkg.module:factory / path/to/file.py:factory)")
+    click.echo("Metrics (--metric, audit eval -m): " + ", ".join(METRIC_NAMES))
+
+
+# --------------------------------------------------------------------------- check-plugin
+@cli.command("check-plugin")
+@click.argument("model")
+@model_options
+@data_options
+def check_plugin_cmd(model: str, model_params: tuple[str, ...], train: str | None, test: str | None,
+                     fmt: str | None, feature_groups: str | None) -> None:
+    """Run the conformance checks on MODEL: one line per check; exit 0 if all pass, 1 if any fails."""
+    from auditor.conformance import check_ranking_model
+    from auditor.data import Split, load_dataset
+    from auditor.registry import ModelSpec
+
+    spec = ModelSpec(model, _params(model_params, "--model-param"))
+    split = None
+    if train or test:
+        if not (train and test):
+            raise ConfigError("pass both --train and --test, or neither.")
+        split = Split(load_dataset(train, fmt, feature_groups=feature_groups),
+                      load_dataset(test, fmt, feature_groups=feature_groups))
+    results = check_ranking_model(spec, split)
+    for r in results:
+        status = "PASS" if r.passed else "FAIL"
+        line = f"{status}  {r.name}"
+        if not r.passed:
+            line += f": {r.message}"
+        click.echo(line)
+    n_fail = sum(not r.passed for r in results)
+    click.echo(f"{len(results) - n_fail} passed, {n_fail} failed")
+    sys.exit(1 if n_fail else 0)
+
+
+# --------------------------------------------------------------------------- report / compare
+def _read_results(run_dir: str) -> dict[str, Any]:
+    d = Path(run_dir)
+    p = d / "results.json"
+    if p.is_file():
+        try:
+            return json.loads(p.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{p}: not valid JSON ({e}). Fix: rerun `audit run` or restore the file.") from e
+    store = d / "run.sqlite"
+    if store.is_file():
+        from auditor.store import RunStore
+
+        s = RunStore(d)
+        raw = s.get_meta("results")
+        s.close()
+        if raw:
+            return json.loads(raw)
+        raise ConfigError(f"{d}: the run did not finish (no results yet). Fix: `audit run ... --out {d} --resume`.")
+    raise ConfigError(f"{d}: no results.json or run.sqlite here. Fix: point at a directory written by `audit run --out`.")
+
+
+@cli.command("report")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+def report_cmd(run_dir: str) -> None:
+    """Re-render report.html, junit.xml and summary.md of RUN_DIR from its stored results."""
+    from auditor.runner import write_outputs
+
+    results = _read_results(run_dir)
+    if results.get("schema_version") != 1:
+        raise ConfigError(f"{run_dir}: results schema_version {results.get('schema_version')!r} is not supported (1).")
+    paths = write_outputs(results, run_dir)
+    _print_results(results, quiet=False)
+    click.echo("Wrote " + ", ".join(str(p) for p in paths.values()))
+
+
+@cli.command("compare")
+@click.argument("dir_a", type=click.Path(file_okay=False))
+@click.argument("dir_b", type=click.Path(file_okay=False))
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), default="compare.html",
+              show_default=True, help="Where to write the side-by-side HTML.")
+def compare_cmd(dir_a: str, dir_b: str, html_path: str) -> None:
+    """Two runs side by side (e.g. V1 vs V2): verdicts, audits, measurements and deltas."""
+    from auditor.store import atomic_write_text
+    from reports.compare import print_compare, render_compare_html
+
+    a, b = _read_results(dir_a), _read_results(dir_b)
+    print_compare(a, b)
+    atomic_write_text(html_path, render_compare_html(a, b))
+    click.echo(f"Wrote {html_path}")
+
+
+# --------------------------------------------------------------------------- init-plugin
+_PLUGIN_TEMPLATE = '''"""{name}: a rank-auditor plugin (generated by `audit init-plugin`).
+
+Check it:  audit check-plugin {path}:make_model
+Audit it:  audit run --model {path}:make_model --train train.txt --test test.txt
+
+The contract (auditor/protocol.py): make_model(seed, **params) returns an unfitted model;
+fit(train) returns self; score(data) returns one finite float per row and never reads labels.
+Replace the ridge regression below with your ranker.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class {cls}:
+    """Pointwise ridge regression on all feature groups (a starting point)."""
+
+    def __init__(self, seed: int = 0, alpha: float = 1.0) -> None:
+        self.seed = seed      # constructors only store parameters
+        self.alpha = alpha
+
+    def fit(self, train) -> "{cls}":
+        X = train.feature_matrix()                      # (n_rows, n_features)
+        self.mean_ = X.mean(axis=0)
+        self.scale_ = X.std(axis=0) + 1e-9
+        Z = (X - self.mean_) / self.scale_
+        y = train.labels - train.labels.mean()          # (n_rows,)
+        self.coef_ = np.linalg.solve(Z.T @ Z + self.alpha * np.eye(Z.shape[1]), Z.T @ y)
+        return self
+
+    def score(self, data) -> np.ndarray:
+        if not hasattr(self, "coef_"):
+            raise RuntimeError("call fit() before score()")
+        return ((data.feature_matrix() - self.mean_) / self.scale_) @ self.coef_   # (n_rows,)
+
+
+def make_model(seed: int = 0, alpha: float = 1.0) -> {cls}:
+    """Factory: a fresh, unfitted model."""
+    return {cls}(seed=seed, alpha=float(alpha))
+'''
+
+
+@cli.command("init-plugin")
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init_plugin_cmd(name: str, force: bool) -> None:
+    """Write NAME.py: a plugin that passes `audit check-plugin` as written."""
+    path = Path(name if name.endswith(".py") else f"{name}.py")
+    stem = path.stem
+    if not stem.isidentifier():
+        raise ConfigError(f"init-plugin {name!r}: the file name must be a Python identifier (e.g. my_ranker).")
+    if path.exists() and not force:
+        raise ConfigError(f"{path} already exists. Fix: choose another name or pass --force.")
+    cls = "".join(p.capitalize() for p in stem.split("_")) or "Ranker"
+    if not cls[0].isalpha():
+        cls = "Ranker" + cls
+    shown = str(path) if path.is_absolute() or str(path).startswith(".") else f"./{path}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(_PLUGIN_TEMPLATE.format(name=stem, cls=cls, path=shown), encoding="utf-8")
+    click.echo(f"Wrote {path}. Next: audit check-plugin {shown}:make_model")
+
+
+# --------------------------------------------------------------------------- eval
+try:
+    from auditor.evaluate import eval_cmd as _eval_cmd
+
+    cli.add_command(_eval_cmd, "eval")
+except ImportError:  # pragma: no cover - module under construction
+    pass
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="audit")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

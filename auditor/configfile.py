@@ -1,0 +1,56 @@
+"""``audit.toml``: the run configuration file (stdlib ``tomllib``), merged under command-line options.
+
+Example::
+
+    metric = "ndcg@10"        # the metric every audit reports
+    alpha = 0.05              # suite alpha (Holm across gating audits)
+    gain = "linear"           # or "exp" (2^rel - 1)
+    no_relevant = "exclude"   # queries without a relevant item: "exclude" (counted) or "zero"
+    min_gain = 0.0            # smallest meaningful gain over the baseline
+    quick = false
+    seed = 0
+    checks = ["random_label", "isolation"]
+    executor = "serial"
+
+    [audits.random_label]
+    n_seeds = 5
+
+Unknown keys are errors that list the valid ones, so a typo never silently does nothing.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from auditor.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = ["load_config_file", "TOP_LEVEL_KEYS"]
+
+TOP_LEVEL_KEYS = ("metric", "alpha", "gain", "no_relevant", "min_gain", "quick", "seed", "checks", "executor",
+                  "device", "audits")
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read and validate the top level of ``audit.toml``. Raises ConfigError with file and key."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: config file not found. Fix: pass an existing audit.toml to --config.")
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{p}: not valid TOML ({e}). Fix: check the syntax, e.g. strings in quotes.") from e
+    bad = sorted(set(data) - set(TOP_LEVEL_KEYS))
+    if bad:
+        raise ConfigError(f"{p}: unknown key(s) {', '.join(bad)}; valid: {', '.join(TOP_LEVEL_KEYS)}.")
+    audits = data.get("audits", {})
+    if not isinstance(audits, dict) or not all(isinstance(v, dict) for v in audits.values()):
+        raise ConfigError(f"{p}: [audits.NAME] sections must be tables of parameters.")
+    if "checks" in data and not (isinstance(data["checks"], list) or isinstance(data["checks"], str)):
+        raise ConfigError(f"{p}: checks must be a list of audit names.")
+    return data

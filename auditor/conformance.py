@@ -1,0 +1,249 @@
+"""``check_ranking_model``: small, named checks every plugin must pass (``audit check-plugin``).
+
+Modelled on scikit-learn's ``utils/estimator_checks.py``: :func:`iter_checks` yields named
+check functions; each receives a *fresh* model from the factory and a small dataset, and
+raises :class:`ConformanceFailure` with the reason when the rule is broken. The audits rely
+on every one of these rules (e.g. random-label audits are meaningless if ``score`` reads
+labels), which is why a plugin that fails one is not audited blindly.
+"""
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from auditor.data import RankingDataset, Split
+from auditor.errors import PluginError
+from auditor.registry import ModelSpec
+
+__all__ = ["ConformanceFailure", "CheckResult", "iter_checks", "check_ranking_model", "default_check_data"]
+
+_RTOL, _ATOL = 1e-5, 1e-6
+
+
+class ConformanceFailure(AssertionError):
+    """A plugin broke a contract rule; the message says which and how."""
+
+
+@dataclass
+class CheckResult:
+    name: str
+    passed: bool
+    message: str
+    duration_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "passed": self.passed, "message": self.message, "duration_s": self.duration_s}
+
+
+def _fit(spec: ModelSpec, train: RankingDataset, seed: int = 0) -> Any:
+    model = spec.make(seed=seed)
+    try:
+        out = model.fit(train)
+    except Exception as e:
+        raise ConformanceFailure(f"fit raised {type(e).__name__}: {e}") from e
+    return out if out is not None else model
+
+
+def _score(model: Any, data: RankingDataset) -> np.ndarray:
+    try:
+        s = model.score(data)
+    except Exception as e:
+        raise ConformanceFailure(f"score raised {type(e).__name__}: {e}") from e
+    return np.asarray(s, dtype=np.float64)
+
+
+def _close(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=_RTOL, atol=_ATOL))
+
+
+def _max_diff(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.max(np.abs(a - b))) if a.shape == b.shape and a.size else float("nan")
+
+
+# --------------------------------------------------------------------------- checks
+def check_factory_returns_model(spec: ModelSpec, split: Split) -> None:
+    """``factory(seed=0, **params)`` returns an object with ``fit`` and ``score``."""
+    model = spec.make(seed=0)
+    missing = [m for m in ("fit", "score") if not callable(getattr(model, m, None))]
+    if missing:
+        raise ConformanceFailure(f"the factory returned a {type(model).__name__} without {', '.join(missing)}(); "
+                                 "see auditor/protocol.py.")
+
+
+def check_fit_returns_self(spec: ModelSpec, split: Split) -> None:
+    """``fit`` returns the model itself (so ``factory().fit(train).score(test)`` works)."""
+    model = spec.make(seed=0)
+    try:
+        out = model.fit(split.train)
+    except Exception as e:
+        raise ConformanceFailure(f"fit raised {type(e).__name__}: {e}") from e
+    if out is not model:
+        raise ConformanceFailure(f"fit returned {type(out).__name__ if out is not None else 'None'}, not self. "
+                                 "Fix: end fit() with `return self`.")
+
+
+def check_score_shape_and_finite(spec: ModelSpec, split: Split) -> None:
+    """``score`` returns finite floats of shape ``(n_rows,)``."""
+    model = _fit(spec, split.train)
+    raw = model.score(split.test.hide_labels())
+    s = np.asarray(raw)
+    if s.shape != (split.test.n_rows,):
+        raise ConformanceFailure(f"score returned shape {s.shape}; expected ({split.test.n_rows},), one per row.")
+    if s.dtype.kind not in "fiu":
+        raise ConformanceFailure(f"score returned dtype {s.dtype}; expected floats.")
+    if not np.all(np.isfinite(s.astype(np.float64))):
+        raise ConformanceFailure(f"score returned {int((~np.isfinite(s)).sum())} non-finite values.")
+
+
+def check_score_ignores_labels(spec: ModelSpec, split: Split) -> None:
+    """Scores do not depend on the labels of the scored data (hidden or permuted give the same)."""
+    model = _fit(spec, split.train)
+    test = split.test
+    a = _score(model, test)
+    rng = np.random.default_rng(0)
+    b = _score(model, test.with_labels(rng.permutation(test.labels)))
+    c = _score(model, test.hide_labels())
+    if not (_close(a, b) and _close(a, c)):
+        raise ConformanceFailure(f"scores change when the test labels are permuted or hidden "
+                                 f"(max difference {max(_max_diff(a, b), _max_diff(a, c)):.3g}): score() reads labels. "
+                                 "Fix: score from features only.")
+
+
+def check_score_does_not_mutate(spec: ModelSpec, split: Split) -> None:
+    """Scoring leaves its input unchanged."""
+    model = _fit(spec, split.train)
+    before = split.test.sha256()
+    _score(model, split.test.hide_labels())
+    if split.test.sha256() != before:
+        raise ConformanceFailure("score() modified the dataset it was given. Fix: copy arrays before editing them.")
+
+
+def check_query_independence(spec: ModelSpec, split: Split) -> None:
+    """A query's scores do not depend on which other queries are scored with it."""
+    model = _fit(spec, split.train)
+    test = split.test.hide_labels()
+    full = _score(model, test)
+    half = max(1, test.n_queries // 2)
+    part = test.subset(np.arange(half))
+    alone = _score(model, part)
+    n = part.n_rows
+    if not _close(full[:n], alone):
+        raise ConformanceFailure(f"scores of the first {half} queries change when the other queries are left out "
+                                 f"(max difference {_max_diff(full[:n], alone):.3g}). Fix: do not normalise or batch "
+                                 "across queries in score().")
+
+
+def check_row_order_equivariance(spec: ModelSpec, split: Split) -> None:
+    """Scores follow rows when rows are reordered within each query."""
+    model = _fit(spec, split.train)
+    test = split.test.hide_labels()
+    base = _score(model, test)
+    rng = np.random.default_rng(1)
+    perm = np.concatenate([rng.permutation(np.arange(o0, o1)) for o0, o1 in
+                           zip(test.query_offsets[:-1], test.query_offsets[1:])])
+    moved = _score(model, test.take(perm))
+    if not _close(base[perm], moved):
+        raise ConformanceFailure(f"reordering rows within queries changes their scores (max difference "
+                                 f"{_max_diff(base[perm], moved):.3g}). Fix: a row's score must depend on its features "
+                                 "(and its query), not its position.")
+
+
+def check_same_seed_same_scores(spec: ModelSpec, split: Split) -> None:
+    """Two models from the same seed, fitted on the same data, give the same scores."""
+    a = _score(_fit(spec, split.train, seed=0), split.test.hide_labels())
+    b = _score(_fit(spec, split.train, seed=0), split.test.hide_labels())
+    if not _close(a, b):
+        raise ConformanceFailure(f"same seed, different scores (max difference {_max_diff(a, b):.3g}). "
+                                 "Fix: seed every random source from the factory's seed.")
+
+
+def check_score_before_fit_fails(spec: ModelSpec, split: Split) -> None:
+    """``score`` before ``fit`` raises instead of returning arbitrary numbers."""
+    model = spec.make(seed=0)
+    try:
+        model.score(split.test.hide_labels())
+    except Exception:
+        return
+    raise ConformanceFailure("score() before fit() returned values instead of raising. "
+                             "Fix: raise an error (e.g. RuntimeError('call fit first')).")
+
+
+def check_fit_history_format(spec: ModelSpec, split: Split) -> None:
+    """Optional ``fit_history()`` returns ``{name: [float, ...]}``."""
+    model = _fit(spec, split.train)
+    fh = getattr(model, "fit_history", None)
+    if fh is None:
+        return
+    h = fh()
+    if not isinstance(h, dict) or not all(isinstance(k, str) and hasattr(v, "__len__") for k, v in h.items()):
+        raise ConformanceFailure(f"fit_history() returned {type(h).__name__}; expected dict[str, list[float]].")
+    for k, v in h.items():
+        arr = np.asarray(v, dtype=np.float64)
+        if arr.ndim != 1:
+            raise ConformanceFailure(f"fit_history()[{k!r}] is not a 1-D list of floats.")
+
+
+_CHECKS: list[Callable[[ModelSpec, Split], None]] = [
+    check_factory_returns_model, check_fit_returns_self, check_score_shape_and_finite,
+    check_score_ignores_labels, check_score_does_not_mutate, check_query_independence,
+    check_row_order_equivariance, check_same_seed_same_scores, check_score_before_fit_fails,
+    check_fit_history_format,
+]
+
+
+def iter_checks() -> Iterator[tuple[str, Callable[[ModelSpec, Split], None]]]:
+    """Yield ``(name, check)`` pairs; each check takes ``(spec, split)`` and raises on failure."""
+    for c in _CHECKS:
+        yield c.__name__.removeprefix("check_"), c
+
+
+def default_check_data(spec: ModelSpec, seed: int = 0, max_queries: int = 40) -> Split:
+    """Small data for the checks: the model's own ``default_data`` (subsampled) or a synthetic split."""
+    factory = spec.factory
+    dd = getattr(factory, "default_data", None)
+    if dd is not None:
+        split = dd(seed=seed, **spec.params)
+        tr = split.train.subset(np.arange(min(split.train.n_queries, 3 * max_queries)))
+        te = split.test.subset(np.arange(min(split.test.n_queries, max_queries)))
+        return Split(tr, te, name="default_data (subsample)")
+    from auditor.testing import make_synthetic_split
+
+    return make_synthetic_split(n_train_queries=3 * max_queries, n_test_queries=max_queries, n_items=8, seed=seed)
+
+
+def check_ranking_model(model: str | ModelSpec, split: Split | None = None, *,
+                        params: dict[str, Any] | None = None) -> list[CheckResult]:
+    """Run every conformance check on fresh models; never raises for a failing check.
+
+    Raises
+    ------
+    PluginError
+        When the plugin cannot be loaded at all.
+    """
+    spec = model if isinstance(model, ModelSpec) else ModelSpec(model, dict(params or {}))
+    spec.factory  # noqa: B018 - a plugin that cannot load is exit 2, not a failed check
+    if split is None:
+        try:
+            split = default_check_data(spec)
+        except PluginError:
+            raise
+        except Exception as e:
+            raise PluginError(spec.spec, f"default_data raised {type(e).__name__}: {e}") from e
+    out = []
+    for name, check in iter_checks():
+        t0 = time.perf_counter()
+        try:
+            check(spec, split)
+            out.append(CheckResult(name, True, "", time.perf_counter() - t0))
+        except ConformanceFailure as e:
+            out.append(CheckResult(name, False, str(e), time.perf_counter() - t0))
+        except PluginError as e:
+            out.append(CheckResult(name, False, str(e), time.perf_counter() - t0))
+        except Exception as e:
+            tb = traceback.format_exc(limit=-2).strip().splitlines()[-1]
+            out.append(CheckResult(name, False, f"{type(e).__name__}: {e} ({tb})", time.perf_counter() - t0))
+    return out

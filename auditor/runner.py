@@ -1,0 +1,500 @@
+"""Build trials, run them on an executor, commit each to the store, conclude, decide the verdict.
+
+``run_audit`` is the Python API behind ``audit run``::
+
+    from auditor import run_audit
+    run = run_audit(model="reference", model_params={"scenario": "leaky"}, out="audit-out")
+    run.verdict        # "NO_GO"
+    run.audits         # list of per-audit dicts (results.json "audits")
+    run.to_dict()      # the whole results.json
+    run.write_report("elsewhere")
+
+Verdict rules (docs/RESULTS_SCHEMA.md): NO_GO when a critical audit FAILs; else INCONCLUSIVE
+when an audit is ERROR or inconclusive (e.g. underpowered); else GO. Gating p-values are
+Holm-adjusted across audits at the suite alpha before the audits decide.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from auditor import __version__
+from auditor.audits import AUDIT_NAMES, audit_names, get_audit
+from auditor.audits.base import Audit, AuditResult, assemble_result, jsonable
+from auditor.context import AuditConfig, AuditContext
+from auditor.data import RankingDataset, Split, load_dataset
+from auditor.errors import AuditorError, ConfigError, DataError, PluginError
+from auditor.executors import EXECUTORS, run_trials
+from auditor.registry import ModelSpec
+from auditor.stats import holm
+from auditor.store import RunStore, atomic_write_text
+
+__all__ = ["run_audit", "AuditRun", "RunInterrupted", "decide_verdict", "EXIT_CODES", "resolve_checks",
+           "build_context", "config_hash"]
+
+EXIT_CODES = {"GO": 0, "NO_GO": 1, "INCONCLUSIVE": 3}
+
+
+class RunInterrupted(AuditorError):
+    """Ctrl-C during a run: committed trials are kept; ``--resume`` continues."""
+
+    exit_code = 130
+
+
+@dataclass
+class AuditRun:
+    """A finished run: the ``results.json`` dict and helpers."""
+
+    results: dict[str, Any]
+
+    @property
+    def verdict(self) -> str:
+        return self.results["verdict"]
+
+    @property
+    def exit_code(self) -> int:
+        return int(self.results["exit_code"])
+
+    @property
+    def audits(self) -> list[dict[str, Any]]:
+        return self.results["audits"]
+
+    def audit(self, name: str) -> dict[str, Any]:
+        for a in self.audits:
+            if a["name"] == name:
+                return a
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.results
+
+    def write_report(self, out_dir: str | Path, *, strict: bool = True) -> dict[str, Path]:
+        """Write results.json, report.html, junit.xml and summary.md into ``out_dir`` (atomically)."""
+        return write_outputs(self.results, out_dir, strict=strict)
+
+
+def write_outputs(results: dict[str, Any], out_dir: str | Path, *, strict: bool = True) -> dict[str, Path]:
+    """results.json first (the source of truth), then the rendered reports.
+
+    With ``strict=False`` a rendering failure is reported on stderr instead of raised, so a
+    finished audit is never lost to a report bug (``audit report DIR`` re-renders later).
+    """
+    out = Path(out_dir)
+    paths = {"results.json": atomic_write_text(out / "results.json",
+                                               json.dumps(results, indent=2, allow_nan=False) + "\n")}
+    try:
+        from reports.render import render_all
+
+        paths.update({k: Path(v) for k, v in render_all(results, out).items()})
+    except Exception as e:
+        if strict:
+            raise
+        print(f"warning: rendering the reports failed ({type(e).__name__}: {e}); results.json is complete. "
+              f"Re-render with `audit report {out}`.", file=sys.stderr)
+    return paths
+
+
+# --------------------------------------------------------------------------- set-up
+def resolve_checks(checks: Sequence[str] | str | None) -> list[str]:
+    """Validate ``--checks``; None or "all" -> every audit, in report order."""
+    if checks is None or checks == "all" or checks == ["all"]:
+        return list(AUDIT_NAMES)
+    valid = audit_names()
+    if isinstance(checks, str):
+        checks = [c for c in checks.split(",")]
+    names = [c.strip() for c in checks if c.strip()]
+    bad = [c for c in names if c not in valid]
+    if bad or not names:
+        raise ConfigError(f"--checks: unknown audit {', '.join(repr(b) for b in bad) or '(empty)'}; "
+                          f"valid: {', '.join(valid)} (comma-separated).")
+    return [n for n in valid if n in names]
+
+
+def _validate_audit_params(config: AuditConfig) -> None:
+    for name, params in config.audits.items():
+        if name not in audit_names():
+            raise ConfigError(f"[audits.{name}]: unknown audit; valid: {', '.join(audit_names())}.")
+        audit = get_audit(name)
+        bad = sorted(set(params) - set(audit.defaults))
+        if bad:
+            raise ConfigError(f"[audits.{name}]: unknown parameter(s) {', '.join(bad)}; "
+                              f"valid: {', '.join(sorted(audit.defaults)) or 'none'}.")
+
+
+def _as_spec(model: Any, params: Mapping[str, Any] | None, device: str) -> ModelSpec:
+    if isinstance(model, ModelSpec):
+        return model
+    if isinstance(model, str):
+        return ModelSpec(model, dict(params or {}), device)
+    if callable(model):
+        spec = ModelSpec(f"{model.__module__}:{model.__qualname__}", dict(params or {}), device)
+        spec._factory = model
+        return spec
+    raise PluginError(str(model), "model must be a name, 'module:attr', 'file.py:attr' or a factory callable.")
+
+
+def _load(data: Any, role: str, fmt: str | None, feature_groups: str | None,
+          n_features: int | None = None) -> RankingDataset | None:
+    if data is None or isinstance(data, RankingDataset):
+        return data
+    if isinstance(data, (str, Path)):
+        return load_dataset(str(data), fmt, feature_groups=feature_groups, n_features=n_features)
+    raise DataError(f"{role} must be a path or a RankingDataset, got {type(data).__name__}.", field=role)
+
+
+def resolve_device(device: str) -> str:
+    if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
+        raise ConfigError(f"--device {device!r}: valid values are auto, cpu, cuda.")
+    if device == "cpu":
+        return "cpu"
+    try:
+        import torch
+
+        has_cuda = bool(torch.cuda.is_available())
+    except Exception:
+        has_cuda = False
+    if device == "auto":
+        return "cuda" if has_cuda else "cpu"
+    if not has_cuda:
+        raise ConfigError(f"--device {device}: no CUDA device is available here. Fix: use --device auto or cpu.")
+    return device
+
+
+def build_context(model: Any, *, train: Any = None, test: Any = None, synthetic: Any = None,
+                  model_params: Mapping[str, Any] | None = None, baseline: Any = None,
+                  baseline_params: Mapping[str, Any] | None = None, baseline_run: str | None = None,
+                  config: AuditConfig | None = None, seed: int = 0, device: str = "cpu",
+                  fmt: str | None = None, feature_groups: str | None = None) -> tuple[AuditContext, dict[str, Any]]:
+    """Resolve the model, data and baseline into an :class:`AuditContext` plus provenance facts."""
+    device = resolve_device(device)
+    spec = _as_spec(model, model_params, device)
+    factory = spec.factory  # load now: a broken plugin fails before any work
+    facts: dict[str, Any] = {}
+    if train is None and test is None:
+        default_data = getattr(factory, "default_data", None)
+        if default_data is None:
+            raise ConfigError(f"model {spec.spec!r} ships no default data: pass --train and --test "
+                              "(e.g. --train train.txt --test test.txt --format letor).")
+        try:
+            split = default_data(seed=seed, **spec.params)
+        except TypeError as e:
+            raise PluginError(spec.spec, f"default_data(seed={seed}, **{spec.params}) raised TypeError: {e}") from e
+        if not isinstance(split, Split):
+            raise PluginError(spec.spec, f"default_data returned {type(split).__name__}, expected auditor.data.Split.")
+        if synthetic is not None:
+            split = Split(split.train, split.test, _load(synthetic, "synthetic", fmt, feature_groups), split.name)
+        facts["source"] = f"generated by {spec.spec} ({', '.join(f'{k}={v}' for k, v in spec.params.items()) or 'defaults'})"
+    else:
+        if train is None or test is None:
+            raise ConfigError("pass both --train and --test (or neither, for a model that ships default data).")
+        tr = _load(train, "train", fmt, feature_groups)
+        te = _load(test, "test", fmt, feature_groups)
+        # svmlight files only list non-zero columns: align widths of single-group files
+        if (isinstance(train, (str, Path)) and isinstance(test, (str, Path)) and list(tr.features) == ["all"]
+                and list(te.features) == ["all"] and tr.n_features != te.n_features):
+            width = max(tr.n_features, te.n_features)
+            tr = _load(train, "train", fmt, feature_groups, width)
+            te = _load(test, "test", fmt, feature_groups, width)
+        syn = _load(synthetic, "synthetic", fmt, feature_groups,
+                    tr.n_features if list(tr.features) == ["all"] else None)
+        split = Split(tr, te, syn, name="files")
+        facts["source"] = "files"
+    base_spec = None
+    base_scores = None
+    if baseline is not None and baseline_run is not None:
+        raise ConfigError("pass --baseline or --baseline-run, not both.")
+    if baseline is not None:
+        base_spec = _as_spec(baseline, baseline_params, device)
+        base_spec.factory  # noqa: B018 - load now
+        facts["baseline_source"] = "--baseline"
+    elif baseline_run is not None:
+        from auditor.loaders import align_run_to_dataset
+
+        base_scores = align_run_to_dataset(str(baseline_run), split.test)
+        facts["baseline_source"] = f"--baseline-run {baseline_run}"
+    else:
+        default_baseline = getattr(factory, "default_baseline", None)
+        if default_baseline:
+            base_spec = ModelSpec(str(default_baseline), dict(spec.params), device)
+            base_spec.factory  # noqa: B018
+            facts["baseline_source"] = f"default baseline of {spec.spec}"
+    config = config or AuditConfig()
+    _validate_audit_params(config)
+    ctx = AuditContext(split, spec, config, seed=seed, baseline=base_spec, baseline_scores=base_scores, device=device)
+    return ctx, facts
+
+
+def config_hash(ctx: AuditContext, checks: list[str]) -> tuple[str, dict[str, Any]]:
+    """Hash of everything that determines trial results (not the executor)."""
+    cfg = {
+        "model": ctx.model.describe(),
+        "baseline": ctx.baseline.describe() if ctx.baseline else None,
+        "baseline_scores": None if ctx.baseline_scores is None else hashlib.sha256(ctx.baseline_scores.tobytes()).hexdigest(),
+        "train_sha256": ctx.train.sha256(), "test_sha256": ctx.test.sha256(),
+        "synthetic_sha256": ctx.synthetic.sha256() if ctx.synthetic is not None else None,
+        "config": ctx.config.to_dict(), "checks": checks, "seed": ctx.seed,
+        "version": __version__,
+    }
+    return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest(), cfg
+
+
+def _environment(device: str) -> dict[str, Any]:
+    env: dict[str, Any] = {"python": platform.python_version(), "platform": platform.platform(),
+                           "rank_auditor": __version__, "numpy": np.__version__, "device": device}
+    for mod in ("scipy", "statsmodels", "sklearn", "torch"):
+        m = sys.modules.get(mod)
+        if m is None:
+            try:
+                m = __import__(mod)
+            except Exception:
+                m = None
+        env[mod] = getattr(m, "__version__", None) if m is not None else None
+    if device.startswith("cuda"):
+        try:
+            import torch
+
+            env["gpu"] = torch.cuda.get_device_name(0)
+        except Exception:
+            pass
+    return env
+
+
+# --------------------------------------------------------------------------- verdict
+def decide_verdict(audits: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
+    """``(verdict, one-sentence reason)`` from per-audit dicts (see module docstring)."""
+    failed = [a for a in audits if a["status"] == "FAIL" and a["critical"]]
+    if failed:
+        names = ", ".join(a["name"] for a in failed)
+        return "NO_GO", f"critical audit{'s' if len(failed) > 1 else ''} failed: {names} — {failed[0]['summary']}"
+    errored = [a for a in audits if a["status"] == "ERROR"]
+    weak = [a for a in audits if a.get("inconclusive") and a["status"] != "ERROR"]
+    if errored or weak:
+        parts = [f"{a['name']} errored" for a in errored] + [f"{a['name']} is inconclusive" for a in weak]
+        return "INCONCLUSIVE", "; ".join(parts) + " — the evidence cannot support GO or NO_GO."
+    ran = [a for a in audits if a["status"] != "SKIP"]
+    warns = [a["name"] for a in audits if a["status"] in ("WARN", "FAIL")]
+    reason = f"all {len(ran)} audits that ran passed their critical conditions"
+    if warns:
+        reason += f" (warnings: {', '.join(warns)})"
+    return "GO", reason + "."
+
+
+# --------------------------------------------------------------------------- run
+def run_audit(model: Any = "reference", *, train: Any = None, test: Any = None, synthetic: Any = None,
+              checks: Sequence[str] | str | None = None, config: AuditConfig | Mapping[str, Any] | None = None,
+              model_params: Mapping[str, Any] | None = None, baseline: Any = None,
+              baseline_params: Mapping[str, Any] | None = None, baseline_run: str | None = None,
+              seed: int = 0, device: str = "cpu", out: str | Path | None = None, executor: str = "serial",
+              workers: int | None = None, ray_address: str | None = None, resume: bool = False,
+              quick: bool | None = None, fmt: str | None = None, feature_groups: str | None = None,
+              progress: bool = False, command: str | None = None,
+              on_event: Callable[[str, Any], None] | None = None) -> AuditRun:
+    """Run the audit suite and return an :class:`AuditRun` (writing ``out`` when given).
+
+    Parameters
+    ----------
+    model : str, ModelSpec or callable
+        ``"reference"``, ``"pkg.mod:factory"``, ``"path/file.py:factory"`` or a factory.
+    train, test, synthetic : path or RankingDataset, optional
+        Without train/test, the model's ``default_data`` hook generates the data.
+    checks : list of str or comma-separated str, optional
+        Audits to run (all by default).
+    config : AuditConfig or dict, optional
+    model_params, baseline_params : dict, optional
+        ``--model-param`` / ``--baseline-param`` values.
+    baseline : str or callable, optional
+    baseline_run : str, optional
+        TREC run file with baseline scores for the test rows.
+    seed : int, default 0
+    device : {"cpu", "cuda", "auto"}, default "cpu"
+    out : path, optional
+        Run directory: the SQLite store (every trial committed as it finishes) and reports.
+    executor : {"serial", "local", "ray"}, default "serial"
+    resume : bool, default False
+        Continue the run in ``out``, skipping committed trials (same configuration only).
+    quick : bool, optional
+        Fewer repeats; overrides ``config.quick`` when given.
+    progress : bool, default False
+        Show rich progress bars on stderr.
+    """
+    started = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
+    if executor not in EXECUTORS:
+        raise ConfigError(f"--executor {executor!r}: valid executors are {', '.join(EXECUTORS)}.")
+    if isinstance(config, Mapping):
+        config = AuditConfig(**config)
+    config = config or AuditConfig()
+    if quick is not None:
+        config.quick = bool(quick)
+    names = resolve_checks(checks)
+    ctx, facts = build_context(model, train=train, test=test, synthetic=synthetic, model_params=model_params,
+                               baseline=baseline, baseline_params=baseline_params, baseline_run=baseline_run,
+                               config=config, seed=seed, device=device, fmt=fmt, feature_groups=feature_groups)
+    audits = {n: get_audit(n) for n in names}
+    chash, cfg = config_hash(ctx, names)
+    store = None
+    if out is not None:
+        store = RunStore(out)
+        store.begin(chash, cfg, resume=resume)
+    elif resume:
+        raise ConfigError("--resume needs --out pointing at the run directory to continue.")
+
+    # plan
+    planned: dict[str, list] = {}
+    results: dict[str, AuditResult] = {}
+    for n, a in audits.items():
+        reason = a.skip_reason(ctx)
+        if reason:
+            results[n] = AuditResult(name=n, status="SKIP", critical=a.critical, summary=reason, title=a.title,
+                                     question=a.question, method=a.method, citations=list(a.citations),
+                                     blind_spots=list(a.blind_spots), config=jsonable(ctx.params(a)))
+            continue
+        try:
+            planned[n] = a.plan(ctx)
+        except Exception as e:
+            results[n] = _error_result(a, ctx, f"planning failed: {type(e).__name__}: {e}")
+
+    done = store.done() if store is not None else {}
+    outcomes: dict[str, dict[str, dict[str, Any]]] = {n: {} for n in planned}
+    errors: dict[str, str] = {}
+    durations: dict[str, float] = {n: 0.0 for n in planned}
+    todo = []
+    for n, trials in planned.items():
+        for t in trials:
+            prev = done.get((n, t.key))
+            if prev is not None and prev["ok"]:
+                outcomes[n][t.key] = prev["result"]
+                durations[n] += prev["duration_s"] or 0.0
+            else:
+                todo.append(t)
+    if on_event:
+        on_event("planned", {"total": sum(len(v) for v in planned.values()), "todo": len(todo),
+                             "resumed": sum(len(v) for v in outcomes.values())})
+    bars = _Progress(planned, outcomes, enabled=progress)
+    try:
+        with bars:
+            for trial, oc in run_trials(ctx, todo, executor, workers=workers, ray_address=ray_address):
+                durations[trial.audit] += oc.duration_s
+                if store is not None:
+                    store.commit_trial(trial.audit, trial.key, result=oc.result, error=oc.error,
+                                       duration_s=oc.duration_s)
+                if oc.error is not None:
+                    errors.setdefault(trial.audit, f"trial {trial.key}: {oc.error}")
+                else:
+                    outcomes[trial.audit][trial.key] = oc.result
+                bars.advance(trial.audit)
+                if on_event:
+                    on_event("trial", trial)
+    except KeyboardInterrupt:
+        n_done = store.n_trials() if store is not None else 0
+        if store is not None:
+            store.close()
+        raise RunInterrupted(f"interrupted: {n_done} finished trials are kept in {out}. "
+                             "Continue with the same command plus --resume.") from None
+
+    # measure
+    evidence = {}
+    for n, a in audits.items():
+        if n in results:
+            continue
+        if n in errors:
+            results[n] = _error_result(a, ctx, errors[n], n_trials=len(planned[n]), duration_s=durations[n])
+            continue
+        try:
+            evidence[n] = a.measure(ctx, outcomes[n])
+        except Exception as e:
+            results[n] = _error_result(a, ctx, f"measuring failed: {type(e).__name__}: {e}",
+                                       n_trials=len(planned[n]), duration_s=durations[n])
+    # Holm across gating audits, then decide
+    gating = [n for n, ev in evidence.items() if audits[n].gating and ev.p_value is not None]
+    p_raw = [float(evidence[n].p_value) for n in gating]
+    p_adj = dict(zip(gating, holm(np.array(p_raw)).tolist())) if gating else {}
+    for n, ev in evidence.items():
+        try:
+            results[n] = assemble_result(audits[n], ctx, ev, p_adj.get(n, ev.p_value),
+                                         n_trials=len(planned[n]), duration_s=durations[n])
+        except Exception as e:
+            results[n] = _error_result(audits[n], ctx, f"deciding failed: {type(e).__name__}: {e}",
+                                       n_trials=len(planned[n]), duration_s=durations[n])
+    ordered = [results[n].to_dict() for n in names]
+    verdict, reason = decide_verdict(ordered)
+    finished = datetime.now(timezone.utc)
+    res = {
+        "schema_version": 1,
+        "tool": {"name": "rank-auditor", "version": __version__},
+        "verdict": verdict, "verdict_reason": reason, "exit_code": EXIT_CODES[verdict],
+        "alpha": config.alpha,
+        "audits": ordered,
+        "holm": {"audits": gating, "p_raw": p_raw, "p_adjusted": [p_adj[n] for n in gating]},
+        "model": ctx.model.describe(),
+        "baseline": ({**ctx.baseline.describe(), "source": facts.get("baseline_source")} if ctx.baseline
+                     else ({"spec": None, "source": facts.get("baseline_source")} if ctx.baseline_scores is not None else None)),
+        "data": {"train_sha256": ctx.train.sha256(), "test_sha256": ctx.test.sha256(),
+                 "synthetic_sha256": ctx.synthetic.sha256() if ctx.synthetic is not None else None,
+                 "train": ctx.train.summary(), "test": ctx.test.summary(),
+                 "synthetic": ctx.synthetic.summary() if ctx.synthetic is not None else None,
+                 "source": facts.get("source")},
+        "config": {**config.to_dict(), "checks": names, "executor": executor},
+        "environment": _environment(ctx.device),
+        "seed": seed,
+        "command": command or f"auditor.run_audit(model={ctx.model.spec!r}, seed={seed})",
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": finished.isoformat(timespec="seconds"),
+        "duration_s": round(time.perf_counter() - t0, 3),
+    }
+    res = jsonable(res)
+    run = AuditRun(res)
+    if store is not None:
+        store.set_meta("results", json.dumps(res, allow_nan=False))
+        store.close()
+        run.write_report(out, strict=False)
+    return run
+
+
+def _error_result(a: Audit, ctx: AuditContext, message: str, *, n_trials: int = 0,
+                  duration_s: float = 0.0) -> AuditResult:
+    first = message.strip().splitlines()[0] if message.strip() else "unknown error"
+    return AuditResult(name=a.name, status="ERROR", critical=a.critical, summary=f"The audit could not finish: {first}",
+                       title=a.title, question=a.question, method=a.method, citations=list(a.citations),
+                       blind_spots=list(a.blind_spots), error=message, n_trials=n_trials, duration_s=duration_s,
+                       next_steps=["Fix the error above (often the model's fit/score), then rerun with --resume."],
+                       config=jsonable(ctx.params(a)))
+
+
+class _Progress:
+    """Rich progress bars per audit on stderr (no-op when disabled)."""
+
+    def __init__(self, planned: Mapping[str, list], outcomes: Mapping[str, Mapping], enabled: bool) -> None:
+        self.enabled = enabled and bool(planned)
+        if not self.enabled:
+            return
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.progress = Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                                 console=Console(stderr=True), transient=False)
+        self.tasks = {n: self.progress.add_task(n, total=len(t), completed=len(outcomes.get(n, {})))
+                      for n, t in planned.items()}
+
+    def __enter__(self) -> "_Progress":
+        if self.enabled:
+            self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.enabled:
+            self.progress.__exit__(*exc)
+
+    def advance(self, audit: str) -> None:
+        if self.enabled:
+            self.progress.advance(self.tasks[audit])

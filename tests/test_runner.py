@@ -1,0 +1,110 @@
+"""Engine: planning, execution, Holm across audits, verdicts, errors isolated, executors agree."""
+import json
+
+import numpy as np
+import pytest
+
+from auditor.context import AuditConfig
+from auditor.errors import ConfigError, PluginError
+from auditor.runner import decide_verdict, resolve_checks, run_audit
+
+MODEL = "auditor.testing:make_linear"
+
+
+def _run(split, checks, **kw):
+    return run_audit(MODEL, train=split.train, test=split.test, checks=checks, **kw)
+
+
+def test_go_when_everything_passes(fake_audits, small_split):
+    run = _run(small_split, ["fake_count"])
+    assert run.verdict == "GO" and run.exit_code == 0
+    a = run.audit("fake_count")
+    assert a["status"] == "PASS" and a["n_trials"] == 4
+    assert a["measurements"]["n"] == 4
+    json.dumps(run.to_dict(), allow_nan=False)  # strict JSON
+
+
+def test_no_go_when_a_critical_audit_fails(fake_audits, small_split):
+    run = _run(small_split, ["fake_count"], config=AuditConfig(audits={"fake_count": {"fail": True}}))
+    assert run.verdict == "NO_GO" and run.exit_code == 1
+    assert "fake_count" in run.results["verdict_reason"]
+
+
+def test_holm_across_gating_audits(fake_audits, small_split):
+    # fake_count p=0.01 (fail) and fake_other p=0.6: Holm gives 0.02 and 0.6
+    run = _run(small_split, ["fake_count", "fake_other"], config=AuditConfig(audits={"fake_count": {"fail": True}}))
+    h = run.results["holm"]
+    assert h["audits"] == ["fake_count", "fake_other"]
+    assert h["p_adjusted"] == pytest.approx([0.02, 0.6])
+    assert run.audit("fake_count")["p_adjusted"] == pytest.approx(0.02)
+
+
+def test_crashing_audit_becomes_error_and_run_goes_on(fake_audits, small_split):
+    run = _run(small_split, ["fake_count", "fake_other"],
+               config=AuditConfig(audits={"fake_count": {"crash_on": 1}}))
+    a, b = run.audit("fake_count"), run.audit("fake_other")
+    assert a["status"] == "ERROR" and "planted crash" in a["error"]
+    assert b["status"] == "PASS"
+    assert run.verdict == "INCONCLUSIVE" and run.exit_code == 3
+
+
+def test_model_failure_is_reported_as_error(fake_audits, small_split):
+    run = run_audit("plugins.bad_plugins:make_nan", train=small_split.train, test=small_split.test,
+                    checks=["fake_count"])
+    a = run.audit("fake_count")
+    assert a["status"] == "ERROR"
+    assert "non-finite" in a["error"]
+
+
+def test_quick_overrides_and_user_params(fake_audits, small_split):
+    run = _run(small_split, ["fake_count"], quick=True)
+    assert run.audit("fake_count")["n_trials"] == 2
+    run = _run(small_split, ["fake_count"], quick=True, config=AuditConfig(audits={"fake_count": {"n": 3}}))
+    assert run.audit("fake_count")["n_trials"] == 3  # the user's explicit value wins over quick
+
+
+def test_unknown_checks_and_params_are_usage_errors(fake_audits, small_split):
+    with pytest.raises(ConfigError, match="valid: random_label"):
+        resolve_checks("random_label,nope")
+    with pytest.raises(ConfigError, match="unknown parameter"):
+        _run(small_split, ["fake_count"], config=AuditConfig(audits={"fake_count": {"bogus": 1}}))
+    with pytest.raises(ConfigError, match="metric"):
+        AuditConfig(metric="ndgc@10")
+
+
+def test_unknown_model_is_a_plugin_error(small_split):
+    with pytest.raises(PluginError, match="no model named"):
+        run_audit("does-not-exist", train=small_split.train, test=small_split.test)
+
+
+def test_same_seed_same_results_and_seed_matters(fake_audits, small_split):
+    a = _run(small_split, ["fake_count"], seed=1).audit("fake_count")["measurements"]
+    b = _run(small_split, ["fake_count"], seed=1).audit("fake_count")["measurements"]
+    c = _run(small_split, ["fake_count"], seed=2).audit("fake_count")["measurements"]
+    assert a == b
+    assert a["noise"] != c["noise"]
+
+
+def test_local_executor_matches_serial(fake_audits, small_split):
+    a = _run(small_split, ["fake_count"], executor="serial").audit("fake_count")["measurements"]
+    b = _run(small_split, ["fake_count"], executor="local", workers=2).audit("fake_count")["measurements"]
+    assert a["noise"] == b["noise"]
+    assert a["mean"] == pytest.approx(b["mean"], rel=1e-12)
+
+
+@pytest.mark.parametrize("audits,verdict", [
+    ([("PASS", True), ("WARN", False)], "GO"),
+    ([("FAIL", False), ("PASS", True)], "GO"),  # advisory failures never block
+    ([("FAIL", True), ("ERROR", True)], "NO_GO"),
+    ([("ERROR", False), ("PASS", True)], "INCONCLUSIVE"),
+    ([("SKIP", True), ("PASS", True)], "GO"),
+])
+def test_verdict_rules(audits, verdict):
+    rows = [{"name": f"a{i}", "status": s, "critical": c, "summary": "x"} for i, (s, c) in enumerate(audits)]
+    assert decide_verdict(rows)[0] == verdict
+
+
+def test_inconclusive_flag_gives_inconclusive():
+    rows = [{"name": "significance", "status": "WARN", "critical": True, "summary": "x", "inconclusive": True}]
+    v, reason = decide_verdict(rows)
+    assert v == "INCONCLUSIVE" and "significance" in reason

@@ -1,0 +1,111 @@
+"""Run store: trials committed as they finish, --resume skips them, crash safety (SIGKILL)."""
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from auditor.context import AuditConfig
+from auditor.errors import StoreError
+from auditor.runner import run_audit
+from auditor.store import RunStore, atomic_write_text
+
+MODEL = "auditor.testing:make_linear"
+
+
+def test_atomic_write_replaces_whole_file(tmp_path):
+    p = tmp_path / "x.json"
+    atomic_write_text(p, "old")
+    atomic_write_text(p, "new")
+    assert p.read_text() == "new"
+    assert [f.name for f in tmp_path.iterdir()] == ["x.json"]  # no temp files left
+
+
+def test_store_commits_and_resume_skips(fake_audits, small_split, tmp_path, monkeypatch):
+    marker = tmp_path / "marker.txt"
+    monkeypatch.setenv("FAKE_AUDIT_MARKER", str(marker))
+    out = tmp_path / "run"
+    r1 = run_audit(MODEL, train=small_split.train, test=small_split.test, checks=["fake_count"], out=out)
+    assert len(marker.read_text().splitlines()) == 4
+    assert (out / "results.json").is_file()
+    r2 = run_audit(MODEL, train=small_split.train, test=small_split.test, checks=["fake_count"], out=out, resume=True)
+    assert len(marker.read_text().splitlines()) == 4  # nothing rerun
+    assert r2.audit("fake_count")["measurements"] == r1.audit("fake_count")["measurements"]
+    s = RunStore(out)
+    assert s.n_trials() == 4 and json.loads(s.get_meta("results"))["verdict"] == "GO"
+    s.close()
+
+
+def test_resume_with_other_configuration_is_refused(fake_audits, small_split, tmp_path):
+    out = tmp_path / "run"
+    run_audit(MODEL, train=small_split.train, test=small_split.test, checks=["fake_count"], out=out)
+    with pytest.raises(StoreError, match="different configuration.*seed"):
+        run_audit(MODEL, train=small_split.train, test=small_split.test, checks=["fake_count"], out=out,
+                  resume=True, seed=5)
+    with pytest.raises(StoreError, match="no run to resume"):
+        run_audit(MODEL, train=small_split.train, test=small_split.test, checks=["fake_count"],
+                  out=tmp_path / "empty", resume=True)
+
+
+def test_new_run_archives_previous_store(fake_audits, small_split, tmp_path):
+    out = tmp_path / "run"
+    run_audit(MODEL, train=small_split.train, test=small_split.test, checks=["fake_count"], out=out)
+    run_audit(MODEL, train=small_split.train, test=small_split.test, checks=["fake_count"], out=out, seed=1)
+    archived = list(out.glob("run-*.sqlite"))
+    assert len(archived) == 1  # the first run's trials are kept, not deleted
+    assert sqlite3.connect(archived[0]).execute("SELECT COUNT(*) FROM trials").fetchone()[0] == 4
+
+
+SCRIPT = """
+import sys
+from auditor.runner import run_audit
+from auditor.context import AuditConfig
+from auditor.testing import make_synthetic_split
+sp = make_synthetic_split(n_train_queries=60, n_test_queries=25, n_items=8, seed=3)
+run = run_audit("auditor.testing:make_linear", train=sp.train, test=sp.test, checks=["fake_count"],
+                out=sys.argv[1], resume=sys.argv[2] == "1",
+                config=AuditConfig(audits={"fake_count": {"n": 8}}))
+print(run.verdict)
+"""
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_equals_uninterrupted_run(fake_audits, tmp_path, monkeypatch):
+    marker = tmp_path / "marker.txt"
+    env = {**os.environ, "FAKE_AUDIT_MARKER": str(marker)}
+    script = tmp_path / "job.py"
+    script.write_text(SCRIPT)
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, str(script), str(killed), "0"], env={**env, "FAKE_AUDIT_SLEEP": "0.4"})
+    db = killed / "run.sqlite"
+    deadline = time.time() + 60
+    n = 0
+    while time.time() < deadline:
+        time.sleep(0.1)
+        if db.exists():
+            try:
+                n = sqlite3.connect(db, timeout=1).execute("SELECT COUNT(*) FROM trials").fetchone()[0]
+            except sqlite3.Error:
+                n = 0
+            if n >= 3:
+                break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 3 <= n < 8, n
+    assert not (killed / "results.json").exists()
+    before = len(marker.read_text().splitlines())
+    out = subprocess.run([sys.executable, str(script), str(killed), "1"], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    rerun = len(marker.read_text().splitlines()) - before
+    assert rerun <= 8 - n  # committed trials were not run again
+    clean = tmp_path / "clean"
+    subprocess.run([sys.executable, str(script), str(clean), "0"], env=env, check=True, capture_output=True)
+    a = json.loads((killed / "results.json").read_text())
+    b = json.loads((clean / "results.json").read_text())
+    assert a["audits"][0]["measurements"] == b["audits"][0]["measurements"]
+    assert a["verdict"] == b["verdict"]
