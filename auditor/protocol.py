@@ -36,6 +36,17 @@ Optional:
     Ignored by the auditor unless present; ``--device`` is passed to the factory as
     the ``device`` parameter only when the factory accepts it.
 
+Optional factory hooks (attributes of the factory function):
+
+``factory.default_data(seed: int = 0, **params) -> auditor.data.Split``
+    Data to audit when ``audit run`` gets no ``--train`` / ``--test`` (the bundled
+    ``reference`` model generates its synthetic multimodal scenarios this way). Receives the
+    same ``--model-param`` values as the factory.
+
+``factory.default_baseline: str``
+    A model spec (``"pkg.mod:factory"``) used as the significance audit's baseline when the
+    user names none; it receives the same ``--model-param`` values (ignore unknown ones).
+
 Rules checked by ``audit check-plugin`` (see :mod:`auditor.conformance`): ``fit``
 returns the model; ``score`` shape and finiteness; label independence; no mutation of
 the input; query independence; row-order equivariance; same seed -> same scores;
