@@ -108,3 +108,12 @@ def test_inconclusive_flag_gives_inconclusive():
     rows = [{"name": "significance", "status": "WARN", "critical": True, "summary": "x", "inconclusive": True}]
     v, reason = decide_verdict(rows)
     assert v == "INCONCLUSIVE" and "significance" in reason
+
+
+@pytest.mark.slow
+def test_ray_executor_matches_serial(fake_audits, small_split):
+    pytest.importorskip("ray")
+    a = _run(small_split, ["fake_count"], executor="serial").audit("fake_count")["measurements"]
+    b = _run(small_split, ["fake_count"], executor="ray", workers=2).audit("fake_count")["measurements"]
+    assert a["noise"] == b["noise"]
+    assert a["mean"] == pytest.approx(b["mean"], rel=1e-12)

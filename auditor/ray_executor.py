@@ -1,0 +1,76 @@
+"""The ``ray`` executor: fan trials out to a Ray cluster (or a private local Ray instance).
+
+Without ``--ray-address`` the run starts a local Ray instance with its own temporary
+directory, no dashboard and no cluster-wide state, and shuts it down at the end, so the local
+case needs no set-up. With an address (``ray start --head`` prints it) trials go to that
+cluster; a trial whose ``resources`` ask for ``num_gpus`` is scheduled on a GPU node.
+
+The context (data + model spec) is put in the object store once; each trial is a Ray task
+that re-resolves the model spec in its worker, pins BLAS/torch threads to its CPU share and
+returns a JSON-able result, so results equal the serial executor's for the same seed.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import Any, Iterator
+
+from auditor.audits.base import Trial
+from auditor.errors import ConfigError
+from auditor.executors import TrialOutcome, execute_trial, pin_threads
+
+__all__ = ["run_ray"]
+
+
+def _trial_task(ctx: Any, trial: Trial, threads: int) -> TrialOutcome:
+    pin_threads(threads)
+    return execute_trial(ctx, trial)
+
+
+def run_ray(ctx: Any, trials: list[Trial], *, address: str | None = None,
+            workers: int | None = None) -> Iterator[tuple[Trial, TrialOutcome]]:
+    """Run ``trials`` as Ray tasks, yielding ``(trial, outcome)`` as each finishes."""
+    try:
+        import ray
+    except ImportError as e:
+        raise ConfigError("--executor ray needs Ray: pip install 'rank-auditor[ray]' (or pip install ray).") from e
+    started_here = False
+    tmp = None
+    if not ray.is_initialized():
+        # the workers inherit this environment (PYTHONPATH, AUDITOR_EXTRA_AUDITS, thread caps)
+        env_vars = {k: v for k, v in os.environ.items() if k in ("PYTHONPATH", "AUDITOR_EXTRA_AUDITS")}
+        try:
+            if address:
+                ray.init(address=address, log_to_driver=False, runtime_env={"env_vars": env_vars} if env_vars else None)
+            else:
+                tmp = tempfile.mkdtemp(prefix="auditor-ray-")
+                ray.init(num_cpus=workers or os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
+                         _temp_dir=tmp, configure_logging=False, runtime_env={"env_vars": env_vars} if env_vars else None)
+        except Exception as e:
+            raise ConfigError(f"--executor ray: could not {'connect to ' + address if address else 'start a local Ray instance'} "
+                              f"({type(e).__name__}: {e}). Fix: check `ray status`, or use --executor local.") from e
+        started_here = True
+    try:
+        ctx_ref = ray.put(ctx)
+        task = ray.remote(_trial_task)
+        pending = {}
+        for t in trials:
+            gpus = float(t.resources.get("num_gpus", 0) or 0)
+            cpus = float(t.resources.get("num_cpus", 1) or 1)
+            ref = task.options(num_cpus=cpus, num_gpus=gpus, max_retries=0).remote(ctx_ref, t, max(1, int(cpus)))
+            pending[ref] = t
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                t = pending.pop(ref)
+                try:
+                    out = ray.get(ref)
+                except Exception as e:  # the worker died (OOM, node lost)
+                    out = TrialOutcome(None, f"ray task failed: {type(e).__name__}: {e}", 0.0)
+                yield t, out
+    finally:
+        if started_here:
+            ray.shutdown()
+            if tmp:
+                shutil.rmtree(tmp, ignore_errors=True)
