@@ -1,0 +1,622 @@
+"""Render one run's ``results.json`` dict as HTML, JUnit XML, Markdown and a terminal table.
+
+Every output is a pure function of the results dict (docs/RESULTS_SCHEMA.md), through one
+view model (:func:`build_view`), so the report, the CI test results, the pull-request comment
+and the terminal can never disagree.
+
+Robustness: the results dict may come from an older or newer run, a crashed audit or a
+third-party plugin. Missing optional keys render as "not recorded", unknown plot types as a
+short note, and every user-controlled string (model spec, feature names, query text, paths,
+summaries, plot titles) is escaped: jinja2 autoescape for HTML (plus a Content-Security-Policy
+that forbids scripts and network loads, as a second line of defence), ElementTree for XML, and
+explicit escaping for Markdown.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any, Mapping
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from auditor.errors import DataError
+from reports.plots import PlotView, fmt_value, render_plot
+
+__all__ = ["render_all", "render_html", "render_junit", "render_markdown", "print_summary",
+           "build_view", "validate_results", "flatten_measurements", "numeric_measurements",
+           "fmt_value", "fmt_p", "OUTPUT_FILES"]
+
+OUTPUT_FILES = {"html": "report.html", "junit": "junit.xml", "markdown": "summary.md"}
+STATUS_ORDER = ("FAIL", "ERROR", "WARN", "PASS", "SKIP")
+STATUS_ICON = {"PASS": "\u2713", "WARN": "!", "FAIL": "\u2717", "ERROR": "\u26a0", "SKIP": "\u2013"}
+VERDICT_ICON = {"GO": "\u2713", "NO_GO": "\u2717", "INCONCLUSIVE": "?"}
+VERDICT_MEANING = {
+    "GO": "No critical audit failed: the measured result can be believed, within the blind spots listed for each audit.",
+    "NO_GO": "At least one critical audit failed: do not believe or ship the reported result until the failure is explained and fixed.",
+    "INCONCLUSIVE": "The evidence cannot decide: an audit errored or is underpowered. Fix that and run again.",
+}
+MAX_MEASUREMENTS = 40   # per card; the rest are counted, and all stay in results.json
+NOT_RECORDED = "not recorded"
+
+
+# --------------------------------------------------------------------------- small helpers
+def fmt_p(p: Any) -> str:
+    """Format a p-value: ``—`` when absent, ``< 0.0001`` below 1e-4, else 2-4 significant digits."""
+    if p is None or isinstance(p, bool):
+        return "\u2014"
+    try:
+        f = float(p)
+    except (TypeError, ValueError):
+        return str(p)
+    if not math.isfinite(f):
+        return "n/a"
+    if f < 1e-4:
+        return "< 0.0001"
+    if f < 0.1:
+        return f"{f:.4f}"
+    return f"{f:.3f}".rstrip("0").rstrip(".") if f < 1 else "1"
+
+
+def _text(x: Any) -> str:
+    """A display string: ``""`` for None, whitespace runs kept (templates decide layout)."""
+    if x is None:
+        return ""
+    return x if isinstance(x, str) else str(x)
+
+
+def _texts(x: Any) -> list[str]:
+    """A list of non-empty strings from a list, a single string or None."""
+    if x is None:
+        return []
+    if isinstance(x, (list, tuple)):
+        return [_text(v) for v in x if v is not None and _text(v).strip()]
+    s = _text(x)
+    return [s] if s.strip() else []
+
+
+def _mapping(x: Any) -> dict[str, Any]:
+    return dict(x) if isinstance(x, Mapping) else {}
+
+
+def _status(x: Any) -> str:
+    return _text(x).strip().upper() or "UNKNOWN"
+
+
+def _css(s: str) -> str:
+    """A CSS-class / anchor-safe token (user strings never reach class names raw)."""
+    return re.sub(r"[^a-z0-9_-]+", "-", s.lower()).strip("-") or "x"
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_interval(v: Any) -> bool:
+    return isinstance(v, Mapping) and "estimate" in v and ("low" in v or "high" in v)
+
+
+def _fmt_measurement(v: Any) -> str:
+    if _is_interval(v):
+        s = fmt_value(v.get("estimate"))
+        if v.get("low") is not None or v.get("high") is not None:
+            s += f" [{fmt_value(v.get('low'))}, {fmt_value(v.get('high'))}]"
+        return s
+    if isinstance(v, (list, tuple)):
+        if not v:
+            return "none"
+        if all(_is_number(e) or e is None for e in v):
+            return "[" + ", ".join(fmt_value(e) for e in v) + "]" if len(v) <= 8 else f"{len(v):,} values"
+        if len(v) <= 10:
+            return ", ".join(_text(e) for e in v)
+        return ", ".join(_text(e) for e in v[:10]) + f", \u2026 ({len(v):,} in all)"
+    if isinstance(v, Mapping):
+        s = json.dumps(v, sort_keys=True, default=str)
+        return s if len(s) <= 160 else s[:159] + "\u2026"
+    return fmt_value(v)
+
+
+def flatten_measurements(m: Any, prefix: str = "", depth: int = 0) -> list[tuple[str, Any]]:
+    """Flatten an audit's ``measurements`` dict into ``[(dotted_key, value)]`` in input order.
+
+    Interval dicts (``{"estimate", "low", "high"}``) stay whole; other dicts are expanded up to
+    two levels deep; lists stay as values.
+    """
+    out: list[tuple[str, Any]] = []
+    for k, v in _mapping(m).items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping) and not _is_interval(v) and depth < 2:
+            out.extend(flatten_measurements(v, key + ".", depth + 1))
+        else:
+            out.append((key, v))
+    return out
+
+
+def numeric_measurements(m: Any) -> dict[str, int | float]:
+    """Numeric scalars of a ``measurements`` dict, keyed by dotted path.
+
+    Intervals contribute their estimate under their own key; booleans, lists and ``None``
+    (non-finite) are left out. Used by :mod:`reports.compare`.
+    """
+    out: dict[str, int | float] = {}
+    for key, v in flatten_measurements(m):
+        if _is_interval(v):
+            v = v.get("estimate")
+        if _is_number(v) and math.isfinite(float(v)):
+            out[key] = v          # ints stay ints (counts), so deltas of counts print as counts
+    return out
+
+
+def validate_results(results: Any) -> None:
+    """Raise :class:`auditor.errors.DataError` when ``results`` cannot be rendered at all.
+
+    Only the shape needed to render is required (a dict whose ``audits`` is a list of dicts);
+    everything else is optional and degrades to "not recorded".
+    """
+    if not isinstance(results, Mapping):
+        raise DataError(f"results must be a JSON object (dict), got {type(results).__name__}.",
+                        path="results.json", fix="Pass the dict read from DIR/results.json.")
+    audits = results.get("audits", [])
+    if not isinstance(audits, list) or not all(isinstance(a, Mapping) for a in audits):
+        raise DataError("'audits' must be a list of objects.", path="results.json", field="audits",
+                        fix="Re-run `audit run` to regenerate results.json (schema_version 1).")
+
+
+# --------------------------------------------------------------------------- view model
+def _audit_view(a: Mapping[str, Any], index: int, alpha: float | None) -> dict[str, Any]:
+    name = _text(a.get("name")) or f"audit_{index + 1}"
+    status = _status(a.get("status"))
+    flat = flatten_measurements(a.get("measurements"))
+    measurements = [{"key": k, "value": _fmt_measurement(v)} for k, v in flat[:MAX_MEASUREMENTS]]
+    conditions = []
+    for c in a.get("conditions") or []:
+        if isinstance(c, Mapping):
+            cs = _status(c.get("status"))
+            conditions.append({"name": _text(c.get("name")), "status": cs, "status_class": _css(cs),
+                               "icon": STATUS_ICON.get(cs, "?"), "observed": _text(c.get("observed")),
+                               "threshold": _text(c.get("threshold"))})
+        else:
+            conditions.append({"name": _text(c), "status": "UNKNOWN", "status_class": "unknown", "icon": "?",
+                               "observed": "", "threshold": ""})
+    plots_raw = a.get("plots") or []
+    if not isinstance(plots_raw, list):
+        plots_raw = [plots_raw]
+    plots: list[PlotView] = [render_plot(p, uid=f"a{index}p{j}") for j, p in enumerate(plots_raw)]
+    config = a.get("config")
+    p_adj = a.get("p_adjusted")
+    return {
+        "name": name,
+        "anchor": "audit-" + _css(name),
+        "partial": re.sub(r"[^a-z0-9_]", "", name.lower()) or "audit",
+        "title": _text(a.get("title")) or name.replace("_", " ").capitalize(),
+        "status": status,
+        "status_class": _css(status),
+        "icon": STATUS_ICON.get(status, "?"),
+        "critical": bool(a.get("critical", True)),
+        "summary": _text(a.get("summary")) or "No summary was recorded.",
+        "question": _text(a.get("question")),
+        "method": _text(a.get("method")),
+        "citations": _texts(a.get("citations")),
+        "blind_spots": _texts(a.get("blind_spots")),
+        "next_steps": _texts(a.get("next_steps")),
+        "notes": _texts(a.get("notes")),
+        "conditions": conditions,
+        "measurements": measurements,
+        "measurements_more": max(0, len(flat) - MAX_MEASUREMENTS),
+        "key_numbers": [{"key": k, "value": _fmt_measurement(v)} for k, v in flat
+                        if _is_number(v) or _is_interval(v)][:4],
+        "p_value": fmt_p(a.get("p_value")),
+        "p_adjusted": fmt_p(p_adj),
+        "has_p": a.get("p_value") is not None or p_adj is not None,
+        "significant": (_is_number(p_adj) and alpha is not None and float(p_adj) < alpha),
+        "null_hypothesis": _text(a.get("null_hypothesis")),
+        "plots": plots,
+        "inconclusive": bool(a.get("inconclusive", False)),
+        "error": _text(a.get("error")),
+        "n_trials": a.get("n_trials") if _is_number(a.get("n_trials")) else None,
+        "duration": _fmt_duration(a.get("duration_s")),
+        "config": json.dumps(config, sort_keys=True, default=str) if config else "",
+    }
+
+
+def _fmt_duration(s: Any) -> str:
+    if not _is_number(s) or not math.isfinite(float(s)):
+        return ""
+    s = float(s)
+    if s < 60:
+        return f"{s:.1f} s"
+    m, sec = divmod(int(round(s)), 60)
+    if m < 60:
+        return f"{m} min {sec:02d} s"
+    h, m = divmod(m, 60)
+    return f"{h} h {m:02d} min"
+
+
+def _data_rows(data: Mapping[str, Any]) -> list[dict[str, str]]:
+    rows = []
+    for split in ("train", "test", "synthetic"):
+        summ = _mapping(data.get(split))
+        sha = _text(data.get(f"{split}_sha256") or summ.get("sha256"))
+        if not summ and not sha:
+            continue
+        groups = _mapping(summ.get("feature_groups"))
+        rows.append({
+            "split": split,
+            "sha256": sha or NOT_RECORDED,
+            "n_rows": fmt_value(summ.get("n_rows")) if "n_rows" in summ else "",
+            "n_queries": fmt_value(summ.get("n_queries")) if "n_queries" in summ else "",
+            "groups": ", ".join(f"{g} ({w})" for g, w in groups.items()),
+            "labels": ", ".join(_text(v) for v in summ.get("label_values") or []),
+        })
+    return rows
+
+
+def _spec_view(m: Any) -> dict[str, str] | None:
+    if not isinstance(m, Mapping):
+        return None
+    params = m.get("params")
+    return {"spec": _text(m.get("spec")) or NOT_RECORDED,
+            "params": json.dumps(params, sort_keys=True, default=str) if params else "{}",
+            "device": _text(m.get("device"))}
+
+
+def build_view(results: Mapping[str, Any]) -> dict[str, Any]:
+    """The view model every output is rendered from (all keys always present).
+
+    Parameters
+    ----------
+    results : dict
+        The results dict (docs/RESULTS_SCHEMA.md, schema_version 1).
+
+    Returns
+    -------
+    dict
+        ``verdict``, ``verdict_class``, ``verdict_reason``, ``audits`` (list of per-audit
+        dicts with formatted strings and :class:`reports.plots.PlotView` plots), ``counts``,
+        ``holm``, ``model``, ``baseline``, ``data``, ``environment``, ``config``, ``command``,
+        timestamps and ``warnings``.
+
+    Raises
+    ------
+    auditor.errors.DataError
+        When ``results`` is not a dict with a list of audit dicts.
+    """
+    validate_results(results)
+    warnings: list[str] = []
+    sv = results.get("schema_version")
+    if sv != 1:
+        warnings.append(f"results.json has schema_version {sv!r}; this renderer knows version 1 and shows "
+                        "what it recognises.")
+    alpha_raw = results.get("alpha", _mapping(results.get("config")).get("alpha"))
+    alpha = float(alpha_raw) if _is_number(alpha_raw) else None
+    audits = [_audit_view(a, i, alpha) for i, a in enumerate(results.get("audits") or [])]
+    verdict = _status(results.get("verdict"))
+    counts = [{"status": s, "n": sum(a["status"] == s for a in audits), "status_class": _css(s)}
+              for s in STATUS_ORDER]
+    counts = [c for c in counts if c["n"]]
+    others = sum(a["status"] not in STATUS_ORDER for a in audits)
+    if others:
+        counts.append({"status": "OTHER", "n": others, "status_class": "unknown"})
+    holm = _mapping(results.get("holm"))
+    holm_rows = []
+    names, raw, adj = holm.get("audits") or [], holm.get("p_raw") or [], holm.get("p_adjusted") or []
+    if isinstance(names, list) and isinstance(raw, list) and isinstance(adj, list):
+        for i, n in enumerate(names):
+            holm_rows.append({"audit": _text(n), "p_raw": fmt_p(raw[i] if i < len(raw) else None),
+                              "p_adjusted": fmt_p(adj[i] if i < len(adj) else None),
+                              "rejects": _is_number(adj[i] if i < len(adj) else None) and alpha is not None
+                              and float(adj[i]) < alpha})
+    tool = _mapping(results.get("tool"))
+    env = _mapping(results.get("environment"))
+    data = _mapping(results.get("data"))
+    config = results.get("config")
+    model = _spec_view(results.get("model"))
+    return {
+        "verdict": verdict,
+        "verdict_class": _css(verdict) if verdict in VERDICT_ICON else "unknown",
+        "verdict_icon": VERDICT_ICON.get(verdict, "?"),
+        "verdict_meaning": VERDICT_MEANING.get(verdict, "The run did not record a known verdict."),
+        "verdict_reason": _text(results.get("verdict_reason")),
+        "exit_code": _text(results.get("exit_code")),
+        "audits": audits,
+        "counts": counts,
+        "n_audits": len(audits),
+        "alpha": f"{alpha:g}" if alpha is not None else NOT_RECORDED,
+        "holm": holm_rows,
+        "model": model or {"spec": NOT_RECORDED, "params": "{}", "device": ""},
+        "baseline": _spec_view(results.get("baseline")),
+        "data_source": _text(data.get("source")),
+        "data": _data_rows(data),
+        "environment": [{"key": _text(k), "value": _text(v) if v is not None else "\u2014"} for k, v in env.items()],
+        "device": _text(env.get("device") or _mapping(results.get("model")).get("device")),
+        "config": [{"key": _text(k), "value": val if isinstance(val, str) else json.dumps(val, default=str)}
+                   for k, val in _mapping(config).items()],
+        "metric": _text(_mapping(config).get("metric")),
+        "command": _text(results.get("command")),
+        "seed": _text(results.get("seed")) if results.get("seed") is not None else NOT_RECORDED,
+        "started_at": _text(results.get("started_at")) or NOT_RECORDED,
+        "finished_at": _text(results.get("finished_at")) or NOT_RECORDED,
+        "duration": _fmt_duration(results.get("duration_s")) or NOT_RECORDED,
+        "tool": f"{_text(tool.get('name')) or 'rank-auditor'} {_text(tool.get('version'))}".strip(),
+        "schema_version": _text(sv),
+        "warnings": warnings,
+    }
+
+
+# --------------------------------------------------------------------------- HTML
+_ENV: Environment | None = None
+
+
+def _env() -> Environment:
+    """The jinja2 environment: autoescape on for every template, StrictUndefined so a
+    template bug fails loudly in tests instead of printing an empty string in a report."""
+    global _ENV
+    if _ENV is None:
+        env = Environment(loader=PackageLoader("reports", "templates"), autoescape=True,
+                          undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                          keep_trailing_newline=True)
+        env.filters["fmt"] = fmt_value
+        env.filters["fmt_p"] = fmt_p
+        _ENV = env
+    return _ENV
+
+
+def partial_names(view_audit: Mapping[str, Any]) -> list[str]:
+    """Templates tried for an audit card: its own partial, then the generic card."""
+    return [f"_partials/{view_audit['partial']}.html.j2", "_partials/audit.html.j2"]
+
+
+def render_html(results: Mapping[str, Any]) -> str:
+    """The self-contained HTML report (no scripts, no network, inline SVG plots).
+
+    Parameters
+    ----------
+    results : dict
+        The results dict (schema_version 1).
+
+    Returns
+    -------
+    str
+        A complete HTML5 document.
+    """
+    view = build_view(results)
+    return _env().get_template("report.html.j2").render(v=view, partial_names=partial_names)
+
+
+# --------------------------------------------------------------------------- JUnit
+_XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _x(s: Any) -> str:
+    """Text safe for XML 1.0 (ElementTree escapes markup but not forbidden control chars)."""
+    return _XML_BAD.sub("\ufffd", _text(s))
+
+
+def _conditions_text(a: Mapping[str, Any]) -> str:
+    lines = []
+    for c in a["conditions"]:
+        lines.append(f"[{c['status']}] {c['name']}: observed {c['observed'] or '-'}; threshold {c['threshold'] or '-'}")
+    return "\n".join(lines)
+
+
+def render_junit(results: Mapping[str, Any]) -> str:
+    """JUnit XML: one ``<testcase classname="rank_auditor.audits" name=AUDIT>`` per audit.
+
+    FAIL -> ``<failure message=summary>``, ERROR -> ``<error message=summary>`` (with the error
+    text), SKIP -> ``<skipped message=summary>``; PASS and WARN pass (a WARN says so in
+    ``<system-out>``). Suite properties carry the verdict, seed and model.
+
+    Returns
+    -------
+    str
+        An XML document (UTF-8 declaration included).
+    """
+    view = build_view(results)
+    audits = view["audits"]
+    n_fail = sum(a["status"] == "FAIL" for a in audits)
+    n_err = sum(a["status"] == "ERROR" for a in audits)
+    n_skip = sum(a["status"] == "SKIP" for a in audits)
+    total = sum(float(a.get("duration_s") or 0) for a in results.get("audits") or []
+                if _is_number(a.get("duration_s")))
+    attrs = {"name": "rank_auditor", "tests": str(len(audits)), "failures": str(n_fail), "errors": str(n_err),
+             "skipped": str(n_skip), "time": f"{total:.3f}"}
+    root = ET.Element("testsuites", attrs)
+    suite_attrs = dict(attrs)
+    if view["started_at"] != NOT_RECORDED:
+        suite_attrs["timestamp"] = _x(view["started_at"])
+    suite = ET.SubElement(root, "testsuite", suite_attrs)
+    props = ET.SubElement(suite, "properties")
+    for k, v in (("verdict", view["verdict"]), ("verdict_reason", view["verdict_reason"]),
+                 ("model", view["model"]["spec"]), ("seed", view["seed"]), ("command", view["command"])):
+        ET.SubElement(props, "property", {"name": k, "value": _x(v)})
+    raw_audits = results.get("audits") or []
+    for a, raw in zip(audits, raw_audits):
+        dur = raw.get("duration_s")
+        tc = ET.SubElement(suite, "testcase", {"classname": "rank_auditor.audits", "name": _x(a["name"]),
+                                               "time": f"{float(dur):.3f}" if _is_number(dur) and math.isfinite(dur) else "0"})
+        detail = _x(_conditions_text(a))
+        if a["status"] == "FAIL":
+            el = ET.SubElement(tc, "failure", {"message": _x(a["summary"]), "type": "FAIL"})
+            el.text = detail
+        elif a["status"] == "ERROR":
+            el = ET.SubElement(tc, "error", {"message": _x(a["summary"]), "type": "ERROR"})
+            el.text = _x(a["error"]) or detail
+        elif a["status"] == "SKIP":
+            ET.SubElement(tc, "skipped", {"message": _x(a["summary"])})
+        out = f"{a['status']}: {a['summary']}"
+        if a["inconclusive"]:
+            out += "\n(inconclusive: the evidence is too weak to decide)"
+        if detail:
+            out += "\n" + detail
+        ET.SubElement(tc, "system-out").text = _x(out)
+    ET.indent(root, space="  ")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+# --------------------------------------------------------------------------- Markdown
+_MD_SPECIAL = re.compile(r"([\\`*\[\]|<>])")
+
+
+def _md(s: Any) -> str:
+    """Escape text for a Markdown table cell / paragraph: markdown punctuation, HTML, newlines."""
+    s = " ".join(_text(s).split())
+    s = s.replace("&", "&amp;")
+    s = _MD_SPECIAL.sub(lambda m: {"<": "&lt;", ">": "&gt;", "|": "\\|"}.get(m.group(1), "\\" + m.group(1)), s)
+    if s.startswith(("#", "-", "+", "=")):
+        s = "\\" + s          # would start a heading or a list at the start of a line
+    return s
+
+
+def _md_code(s: str) -> str:
+    """A fenced code block that the text cannot close early."""
+    fence = "```"
+    while fence in s:
+        fence += "`"
+    return f"{fence}\n{s}\n{fence}"
+
+
+MD_ICON = {"PASS": "\u2705", "WARN": "\u26a0\ufe0f", "FAIL": "\u274c", "ERROR": "\U0001f4a5", "SKIP": "\u23ed\ufe0f"}
+MD_VERDICT_ICON = {"GO": "\u2705", "NO_GO": "\u274c", "INCONCLUSIVE": "\u2754"}
+
+
+def render_markdown(results: Mapping[str, Any]) -> str:
+    """``summary.md``: verdict line, a table of audits, key numbers and the reproduce command,
+    sized for a pull-request comment. Status is spelled out (icons are decoration only)."""
+    v = build_view(results)
+    icon = MD_VERDICT_ICON.get(v["verdict"])
+    verdict = v["verdict"] if icon else _md(v["verdict"])
+    lines = [f"## rank-auditor verdict: {icon + ' ' if icon else ''}**{verdict}**", ""]
+    if v["verdict_reason"]:
+        lines += [_md(v["verdict_reason"]), ""]
+    meta = [f"model `{_md_inline_code(v['model']['spec'])}`"]
+    if v["metric"]:
+        meta.append(f"metric {_md(v['metric'])}")
+    meta.append(f"seed {_md(v['seed'])}")
+    if v["duration"] != NOT_RECORDED:
+        meta.append(f"duration {v['duration']}")
+    lines += [" · ".join(meta), ""]
+    lines += ["| Audit | Status | Critical | Answer | p (Holm) |", "|---|---|---|---|---|"]
+    for a in v["audits"]:
+        status = f"{MD_ICON.get(a['status'], '')} {a['status']}".strip()
+        if a["inconclusive"]:
+            status += " (inconclusive)"
+        p_adj = a["p_adjusted"] if a["has_p"] else "\u2014"
+        crit = "yes" if a["critical"] else "no"
+        lines.append(f"| {_md(a['title'])} | {status} | {crit} | {_md(a['summary'])} | {_md(p_adj)} |")
+    lines.append("")
+    key = [a for a in v["audits"] if a["key_numbers"]]
+    if key:
+        lines += ["**Key numbers**", ""]
+        for a in key:
+            nums = "; ".join(f"{_md(k['key'])} = {_md(k['value'])}" for k in a["key_numbers"])
+            lines.append(f"- {_md(a['name'])}: {nums}")
+        lines.append("")
+    failing = [(a, c) for a in v["audits"] for c in a["conditions"] if c["status"] in ("FAIL", "WARN")]
+    if failing:
+        lines += ["<details><summary>Conditions not met</summary>", ""]
+        for a, c in failing:
+            lines.append(f"- **{c['status']}** {_md(a['name'])}: {_md(c['name'])} (observed {_md(c['observed']) or '-'}; "
+                         f"threshold {_md(c['threshold']) or '-'})")
+        lines += ["", "</details>", ""]
+    if v["command"]:
+        lines += ["Reproduce:", "", _md_code(v["command"]), ""]
+    lines.append(f"<sub>{_md(v['tool'])} · results.json schema {_md(v['schema_version']) or '?'} · "
+                 f"full report: report.html</sub>")
+    return "\n".join(lines) + "\n"
+
+
+def _md_inline_code(s: str) -> str:
+    return s.replace("`", "'").replace("\n", " ")
+
+
+# --------------------------------------------------------------------------- terminal
+def print_summary(results: Mapping[str, Any], console: Any = None) -> None:
+    """Print a table of audits (name, status, critical, summary, p / Holm p) and the verdict.
+
+    Readable without colour: status is always spelled out. ``console`` defaults to a new
+    :class:`rich.console.Console` on stdout.
+    """
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    v = build_view(results)
+    if console is None:
+        console = Console()
+        if not console.is_terminal:
+            # CI logs do not wrap: 80 columns would squeeze the summaries into a thin column.
+            console.width = max(console.width, 120)
+    styles = {"PASS": "green", "WARN": "yellow", "FAIL": "bold red", "ERROR": "bold magenta", "SKIP": "dim"}
+    table = Table(title=f"rank-auditor: {len(v['audits'])} audits", box=box.SIMPLE_HEAD, show_lines=False,
+                  title_justify="left")
+    table.add_column("audit", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("crit.", no_wrap=True)
+    table.add_column("summary", ratio=1, overflow="fold", min_width=30)
+    table.add_column("p / p_adj", no_wrap=True, justify="right")
+    for a in v["audits"]:
+        ps = f"{a['p_value']} / {a['p_adjusted']}" if a["has_p"] else "\u2014"
+        summary = ("(inconclusive) " if a["inconclusive"] else "") + a["summary"]
+        table.add_row(Text(a["name"]), Text(a["status"], style=styles.get(a["status"], "")),
+                      "yes" if a["critical"] else "no", Text(summary), ps)
+    console.print(table)
+    vstyle = {"GO": "bold green", "NO_GO": "bold red", "INCONCLUSIVE": "bold yellow"}.get(v["verdict"], "bold")
+    line = Text("Verdict: ")
+    line.append(v["verdict"], style=vstyle)
+    if v["verdict_reason"]:
+        line.append(" \u2014 " + v["verdict_reason"])
+    # Text objects are never parsed as rich markup, so user strings cannot inject styles.
+    console.print(line)
+
+
+# --------------------------------------------------------------------------- files
+def _atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temp file in the same directory and ``os.replace``,
+    so a reader never sees a half-written report."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def render_all(results: Mapping[str, Any], out_dir: str | os.PathLike[str]) -> dict[str, Path]:
+    """Render ``report.html``, ``junit.xml`` and ``summary.md`` into ``out_dir`` atomically.
+
+    All three are rendered in memory first, so a rendering error writes nothing.
+    ``results.json`` itself is written by the runner, not here.
+
+    Parameters
+    ----------
+    results : dict
+        The results dict (schema_version 1).
+    out_dir : str or Path
+        Created if missing.
+
+    Returns
+    -------
+    dict
+        ``{"html": Path, "junit": Path, "markdown": Path}``.
+    """
+    out = Path(out_dir)
+    texts = {"html": render_html(results), "junit": render_junit(results), "markdown": render_markdown(results)}
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for kind, text in texts.items():
+        p = out / OUTPUT_FILES[kind]
+        _atomic_write(p, text)
+        paths[kind] = p
+    return paths
