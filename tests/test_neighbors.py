@@ -1,0 +1,157 @@
+"""Exact blocked cosine search: agrees with brute force and scikit-learn, honours exclusions and
+the memory budget, and the torch path (on CPU tensors here) gives the same answers."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from auditor.neighbors import NeighborResult, cosine_neighbors, group_normalized, normalize_rows, pick_backend
+
+
+def _brute(A, B):
+    An = A / np.linalg.norm(A, axis=1, keepdims=True)
+    Bn = B / np.linalg.norm(B, axis=1, keepdims=True)
+    return An @ Bn.T
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(7)
+    B = rng.standard_normal((1500, 24))
+    A = rng.standard_normal((300, 24))
+    return A, B
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("k", [1, 4])
+def test_matches_brute_force(data, backend, k):
+    A, B = data
+    S = _brute(A, B)
+    # small blocks so several query and base blocks are merged
+    r = cosine_neighbors(A, B, k=k, block_queries=70, block_base=200, backend=backend)
+    ref = np.argsort(-S, axis=1, kind="stable")[:, :k]
+    assert isinstance(r, NeighborResult)
+    assert r.index.shape == r.similarity.shape == (300, k)
+    np.testing.assert_array_equal(r.index, ref)
+    np.testing.assert_allclose(r.similarity, np.take_along_axis(S, ref, axis=1), rtol=0, atol=1e-12)
+
+
+def test_matches_sklearn_brute_cosine(data):
+    from sklearn.neighbors import NearestNeighbors
+
+    A, B = data
+    dist, idx = NearestNeighbors(n_neighbors=3, algorithm="brute", metric="cosine").fit(B).kneighbors(A)
+    r = cosine_neighbors(A, B, k=3)
+    np.testing.assert_array_equal(r.index, idx)
+    np.testing.assert_allclose(1 - r.similarity, dist, atol=1e-10)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_exclusion_keys(data, backend):
+    A, B = data
+    rng = np.random.default_rng(1)
+    qg = rng.integers(0, 40, len(A))
+    bg = rng.integers(0, 40, len(B))
+    S = _brute(A, B)
+    S[qg[:, None] == bg[None, :]] = -np.inf
+    r = cosine_neighbors(A, B, k=2, exclude=[(qg, bg)], block_base=333, backend=backend)
+    np.testing.assert_array_equal(r.index, np.argsort(-S, axis=1, kind="stable")[:, :2])
+    assert not np.any(qg[:, None] == bg[r.index])
+    # string keys work the same way
+    r2 = cosine_neighbors(A, B, k=2, exclude=[(qg.astype(str), bg.astype(str))], block_base=333, backend=backend)
+    np.testing.assert_array_equal(r2.index, r.index)
+
+
+def test_self_search_nearest_other_group():
+    """Queries = base, excluding the own group: the classic leave-one-query-out neighbour."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((200, 8))
+    g = np.repeat(np.arange(20), 10)
+    r = cosine_neighbors(X, X, exclude=[(g, g)])
+    S = _brute(X, X)
+    S[g[:, None] == g[None, :]] = -np.inf
+    np.testing.assert_array_equal(r.index[:, 0], S.argmax(1))
+    assert np.all(g[r.index[:, 0]] != g)
+
+
+def test_all_excluded_gives_nan_and_minus_one():
+    X = np.eye(3)
+    r = cosine_neighbors(X, X, k=2, exclude=[(np.zeros(3), np.zeros(3))])
+    assert np.all(np.isnan(r.similarity)) and np.all(r.index == -1)
+    # k larger than the base: padded
+    r = cosine_neighbors(X, X[:2], k=4)
+    assert r.index.shape == (3, 4) and np.all(r.index[:, 2:] == -1) and np.all(np.isnan(r.similarity[:, 2:]))
+
+
+def test_exact_duplicate_has_similarity_one_and_zero_rows_are_zero():
+    rng = np.random.default_rng(0)
+    B = rng.random((50, 300)) * 0.99 + 0.01
+    A = np.vstack([B[17], np.zeros(300)])
+    r = cosine_neighbors(A, B)
+    assert r.index[0, 0] == 17
+    assert abs(r.similarity[0, 0] - 1.0) < 1e-14  # float64 refinement of the float32 search
+    assert r.similarity[1, 0] == 0.0
+
+
+def test_streaming_path_equals_materialised(data):
+    """A budget too small for the normalised base copy streams base blocks: same answer."""
+    A, B = data
+    big = cosine_neighbors(A, B, k=3)
+    small = cosine_neighbors(A, B, k=3, memory_limit_mb=0.3)
+    np.testing.assert_array_equal(small.index, big.index)
+    np.testing.assert_allclose(small.similarity, big.similarity, atol=1e-12)
+    assert small.peak_block_bytes <= 0.3 * 2**20
+
+
+def test_memory_stays_within_budget():
+    """tracemalloc sees numpy's allocations: the search adds about one base copy plus one block."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    B = rng.standard_normal((20000, 64)).astype(np.float32)
+    A = rng.standard_normal((5000, 64)).astype(np.float32)
+    tracemalloc.start()
+    try:
+        cosine_neighbors(A, B, memory_limit_mb=16)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 2**20, peak
+    # a full similarity matrix would be 400 MB; the base copy is 5 MB
+    assert peak < 20000 * 5000 * 4 / 20
+
+
+def test_group_normalized_is_mean_of_group_cosines():
+    rng = np.random.default_rng(5)
+    f1 = {"img": rng.standard_normal((2, 16)), "txt": rng.standard_normal((2, 3))}
+    Z = group_normalized(f1).astype(np.float64)
+    cos = lambda a, b: a @ b / np.linalg.norm(a) / np.linalg.norm(b)  # noqa: E731
+    expect = 0.5 * (cos(f1["img"][0], f1["img"][1]) + cos(f1["txt"][0], f1["txt"][1]))
+    assert abs(Z[0] @ Z[1] - expect) < 1e-6
+    np.testing.assert_allclose(np.linalg.norm(Z, axis=1), 1.0, atol=1e-6)
+    assert normalize_rows(np.zeros((1, 4))).sum() == 0
+
+
+def test_bad_input_is_a_clear_error(data):
+    A, B = data
+    with pytest.raises(ValueError, match="columns"):
+        cosine_neighbors(A[:, :5], B)
+    with pytest.raises(ValueError, match="k must be"):
+        cosine_neighbors(A, B, k=0)
+    with pytest.raises(ValueError, match="backend"):
+        pick_backend("faiss")
+    with pytest.raises(ValueError, match="CPU only"):
+        pick_backend("numpy", "cuda")
+    assert pick_backend("auto", "cpu") == ("numpy", "cpu")
+
+
+@pytest.mark.gpu
+def test_cuda_matches_cpu(data):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    A, B = data
+    g = cosine_neighbors(A, B, k=3, device="cuda")
+    c = cosine_neighbors(A, B, k=3)
+    np.testing.assert_array_equal(g.index, c.index)
+    assert g.backend.startswith("torch:cuda")
