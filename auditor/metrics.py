@@ -3,37 +3,58 @@
 Conventions (trec_eval's, verified against its own test files in ``tests/data/trec_eval``):
 
 - **Gain**: linear (``gain = rel``) by default, ``gain="exp"`` for ``2**rel - 1``; negative
-  labels give gain 0.
+  labels give gain 0 (trec_eval: judged non-relevant / "in pool but unjudged").
 - **Discount**: ``log2(rank + 1)`` with rank starting at 1.
 - **Ideal DCG**: from *all* judged items of the query (including judged items the run did not
   retrieve, passed as rows with ``retrieved=False``), cut at the same depth.
-- **Relevant** (MAP, MRR, P@k, recall@k): ``label >= rel_threshold`` (1 by default).
-- **Ties**: score descending, then item id descending (trec_eval compares docnos as strings);
-  without item ids, the earlier row wins (stable).
+- **Relevant** (MAP, MRR, P@k, recall@k): ``label >= rel_threshold`` (1 by default, trec_eval
+  ``-l``). ``R`` (the MAP / recall denominator) counts relevant rows, retrieved or not.
+- **Ties**: score descending, then item id descending (trec_eval compares docnos with
+  ``strcmp``: string ids compare by code point, numeric ids numerically); without item ids,
+  the earlier row wins.
 - **P@k** divides by ``k`` even when fewer than ``k`` items were retrieved.
-- **Queries with no relevant item**: the metric is undefined (trec_eval drops such queries
-  from qrels); we return NaN for them and :func:`mean_metric` excludes them, returning the
-  count so every report can state it (policy ``"exclude"``). Policy ``"zero"`` scores them 0.
-  ``compliance@1`` does not depend on labels and is defined for every query.
+- **Queries with no relevant item**: the metric is undefined. trec_eval scores such queries 0
+  and averages them in; we return NaN and :func:`mean_metric` excludes them, returning the
+  count so every report can state it (policy ``"exclude"``, the project default). Policy
+  ``"zero"`` scores them 0, which reproduces trec_eval's means exactly. For nDCG "no relevant"
+  means "no item with positive gain". ``compliance@1`` does not depend on labels and is defined
+  for every non-empty query.
+- Scores must not be NaN (``ValueError``). A score of ``-inf`` is ranked as the lowest finite
+  float: it still counts as retrieved, ahead of ``retrieved=False`` rows.
 
 Every function returns a per-query array of shape ``(n_queries,)`` (ranx style): means,
 confidence intervals and paired tests are built from these arrays.
+
+Implementation: queries are laid out as rows of 2-D blocks (all queries of one size share a
+block; ragged sizes are bucketed and padded with ``-inf``), each block is processed in
+cache-sized chunks with one row-wise sort. For cut-off metrics only the top ``k`` of each query
+is ordered (a row-wise ``np.sort`` gives the k-th score, a mask picks the top ``k``). Ties are
+detected from the sorted scores and only the queries that have them are re-sorted with the
+item-id key, so string item ids cost nothing unless they are needed.
 """
 from __future__ import annotations
 
+import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal
+from typing import Callable, Literal
 
 import numpy as np
 
-__all__ = ["MetricSpec", "parse_metric", "evaluate", "evaluate_many", "mean_metric",
+__all__ = ["MetricSpec", "parse_metric", "evaluate", "evaluate_many", "evaluate_dataset", "mean_metric",
            "ndcg", "average_precision", "reciprocal_rank", "precision", "recall",
            "compliance_at_1", "rank_order", "expected_random", "METRIC_NAMES"]
 
 METRIC_NAMES = ("ndcg", "ndcg@k", "map", "mrr", "p@k", "recall@k", "compliance@1")
 
 Gain = Literal["linear", "exp"]
+
+# Cells per processing chunk: ~64k float64 cells (512 KiB per array) keeps a chunk's sort,
+# gathers and reductions in L2 cache; measured 2-3x faster than whole-array passes.
+_CHUNK_CELLS = 1 << 16
+# Split the work over threads (numpy releases the GIL in sort/partition) from this many rows.
+_THREAD_MIN_ROWS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -52,19 +73,22 @@ class MetricSpec:
 
 _ALIASES = {
     "ndcg": ("ndcg", None), "map": ("map", None), "ap": ("map", None), "mrr": ("mrr", None),
-    "recip_rank": ("mrr", None), "rr": ("mrr", None),
+    "recip_rank": ("mrr", None), "rr": ("mrr", None), "recall": ("recall", None),
+    "set_recall": ("recall", None),
 }
 
 
 def parse_metric(name: str) -> MetricSpec:
     """Parse ``ndcg@10``, ``ndcg_cut_10``, ``map``, ``mrr``, ``p@5``, ``P_5``, ``recall@100``, ``compliance@1``.
 
+    ``recall`` without a cutoff is recall over everything retrieved (trec_eval ``set_recall``).
+
     Raises
     ------
     ValueError
         Unknown names, with the list of valid ones.
     """
-    s = name.strip()
+    s = str(name).strip()
     low = s.lower()
     if low in _ALIASES:
         kind, k = _ALIASES[low]
@@ -79,20 +103,63 @@ def parse_metric(name: str) -> MetricSpec:
             raise ValueError(f"metric {name!r}: only compliance@1 is defined")
         return MetricSpec(kind, k)
     raise ValueError(f"unknown metric {name!r}; valid: ndcg, ndcg@k, map, mrr, p@k, recall@k, compliance@1 "
-                     "(trec_eval spellings ndcg_cut_k, P_k, recip_rank also accepted)")
+                     "(trec_eval spellings ndcg_cut_k, P_k, recip_rank, map_cut_k also accepted)")
 
 
 # --------------------------------------------------------------------------- ordering
+class LazyItemIds:
+    """Item ids fetched on demand (only rows in score ties ever need them).
+
+    Parameters
+    ----------
+    n : int
+        Number of rows.
+    fetch : callable
+        ``fetch(rows: ndarray of int) -> ndarray`` of the ids of those rows (any shape of
+        ``rows``; the result has the same shape).
+    """
+
+    def __init__(self, n: int, fetch: Callable[[np.ndarray], np.ndarray]) -> None:
+        self.shape = (int(n),)
+        self._fetch = fetch
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.int64)
+        return np.asarray(self._fetch(rows.reshape(-1))).reshape(rows.shape)
+
+
 def _tie_key(item_id: np.ndarray | None, n: int) -> np.ndarray:
-    """An array whose *descending* order is the tie-break order."""
+    """An array whose *descending* order is the tie-break order (all rows)."""
+    return _tie_key_rows(item_id, np.arange(n))
+
+
+def _tie_key_rows(item_id: np.ndarray | None, rows: np.ndarray) -> np.ndarray:
+    """Tie-break keys for the given rows: larger key = ranked earlier among equal scores.
+
+    Keys are only comparable within one call (string ids are replaced by their rank among
+    the ids asked for, which keeps the comparison exact and cheap).
+    """
+    rows = np.asarray(rows, dtype=np.int64)
     if item_id is None:
-        return -np.arange(n)  # earlier row first
-    ids = np.asarray(item_id)
-    if ids.dtype.kind in "iuf":
-        return ids
-    # strings: descending strcmp order, as trec_eval; rank codes keep lexsort numeric
+        return -rows  # earlier row first
+    # padding cells map to row n: clamp (their order among -inf cells never matters)
+    if isinstance(item_id, LazyItemIds):
+        ids = item_id.take(np.minimum(rows, item_id.shape[0] - 1))
+    else:
+        item_id = np.asarray(item_id)
+        ids = item_id[np.minimum(rows, item_id.shape[0] - 1)]
+    if ids.dtype.kind in "iub":
+        _, codes = np.unique(ids, return_inverse=True)  # ranks: avoids negating unsigned ints
+        return codes.reshape(rows.shape)
+    if ids.dtype.kind == "f":
+        _, codes = np.unique(ids, return_inverse=True)
+        return codes.reshape(rows.shape)
+    # strings: descending strcmp order, as trec_eval (code point order == UTF-8 byte order)
     _, codes = np.unique(ids.astype(str), return_inverse=True)
-    return codes
+    return codes.reshape(rows.shape)
 
 
 def rank_order(scores: np.ndarray, offsets: np.ndarray, item_id: np.ndarray | None = None,
@@ -112,7 +179,8 @@ def rank_order(scores: np.ndarray, offsets: np.ndarray, item_id: np.ndarray | No
     ndarray of int, shape (n,)
         Queries stay in place (rows of query i remain in ``offsets[i]:offsets[i+1]``).
     """
-    n = scores.shape[0]
+    offsets = np.asarray(offsets, dtype=np.int64)
+    n = int(np.asarray(scores).shape[0])
     qidx = np.repeat(np.arange(offsets.shape[0] - 1), np.diff(offsets))
     keys = [-_tie_key(item_id, n), -np.asarray(scores, dtype=np.float64)]
     if retrieved is not None:
@@ -142,89 +210,196 @@ def _ranks(offsets: np.ndarray) -> np.ndarray:
     return np.arange(n) - np.repeat(offsets[:-1], np.diff(offsets))
 
 
-class _Prepared:
-    """Sorted views shared by several metrics of one (labels, scores) pair."""
-
-    def __init__(self, labels, scores, offsets, item_id=None, retrieved=None, rel_threshold=1.0):
-        labels = np.asarray(labels, dtype=np.float64)
-        scores = np.asarray(scores, dtype=np.float64)
-        offsets = np.asarray(offsets, dtype=np.int64)
-        if labels.shape != scores.shape:
-            raise ValueError(f"labels {labels.shape} and scores {scores.shape} differ in shape")
-        self.offsets = offsets
-        order = rank_order(scores, offsets, item_id, retrieved)
-        self.labels_sorted = labels[order]
-        self.retr_sorted = (np.ones_like(labels, dtype=bool) if retrieved is None
-                            else np.asarray(retrieved, dtype=bool)[order])
-        self.rank = _ranks(offsets)  # 0-based
-        self.rel_threshold = rel_threshold
-        self.rel_sorted = (self.labels_sorted >= rel_threshold) & self.retr_sorted
-        self.n_rel = _segsum((labels >= rel_threshold).astype(np.float64), offsets)
-        self._ideal = None
-
-    @property
-    def ideal_labels(self) -> np.ndarray:
-        if self._ideal is None:
-            qidx = np.repeat(np.arange(self.offsets.size - 1), np.diff(self.offsets))
-            o = np.lexsort((-self.labels_sorted, qidx))
-            self._ideal = self.labels_sorted[o]
-        return self._ideal
+def _discounts(depth: int) -> np.ndarray:
+    return 1.0 / np.log2(np.arange(depth, dtype=np.float64) + 2.0)
 
 
-def _undefined(values: np.ndarray, n_rel: np.ndarray, policy: str) -> np.ndarray:
-    if policy == "exclude":
-        return np.where(n_rel > 0, values, np.nan)
-    if policy == "zero":
-        return np.where(n_rel > 0, values, 0.0)
-    raise ValueError(f"no-relevant policy must be 'exclude' or 'zero', got {policy!r}")
+class _Plan:
+    """What to compute: parsed specs, the ranking depth they need, options and outputs."""
+
+    def __init__(self, specs: list[MetricSpec], gain: Gain, rel_threshold: float, policy: str,
+                 compliance: np.ndarray | None, item_id: np.ndarray | None, n_queries: int) -> None:
+        if policy not in ("exclude", "zero"):
+            raise ValueError(f"no-relevant policy must be 'exclude' or 'zero', got {policy!r}")
+        if gain not in ("linear", "exp"):
+            raise ValueError(f"gain must be 'linear' or 'exp', got {gain!r}")
+        self.specs = specs
+        self.gain = gain
+        self.rel_threshold = float(rel_threshold)
+        self.policy = policy
+        self.compliance = compliance
+        self.item_id = item_id
+        cut = [s.k for s in specs]
+        # None = the whole ranking is needed (uncut nDCG, MAP, MRR, recall)
+        self.depth = None if any(k is None for k in cut) else max(cut)
+        self.need_nrel = any(s.kind in ("map", "recall") for s in specs)
+        self.out = {s.name: np.full(n_queries, np.nan) for s in specs}
+
+    def undefined(self) -> float:
+        return np.nan if self.policy == "exclude" else 0.0
 
 
-def _ndcg(p: _Prepared, k: int | None, gain: Gain, policy: str) -> np.ndarray:
-    disc = 1.0 / np.log2(p.rank + 2.0)
-    cut = np.ones_like(disc, dtype=bool) if k is None else p.rank < k
-    g = _gains(p.labels_sorted, gain) * p.retr_sorted
-    dcg = _segsum(g * disc * cut, p.offsets)
-    idcg = _segsum(_gains(p.ideal_labels, gain) * disc * cut, p.offsets)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        val = np.where(idcg > 0, dcg / np.where(idcg > 0, idcg, 1.0), 0.0)
-    # graded-but-no-positive-gain queries have idcg 0: undefined like no-relevant
-    has_gain = idcg > 0
-    if policy == "exclude":
-        return np.where(has_gain, val, np.nan)
-    return _undefined(val, has_gain.astype(float), policy)
+def _order_block(S: np.ndarray, D: int, rowmap: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                 item_id: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Columns of the top ``D`` cells of each row, best first, and their scores.
+
+    Parameters
+    ----------
+    S : ndarray, shape (q, w)
+        Ranking keys; ``-inf`` marks padding / unretrieved cells (ranked last, never tied).
+    D : int
+        Depth, ``1 <= D <= w``.
+    rowmap : callable
+        ``rowmap(block_rows, cols) -> original row indices`` (for the item-id tie-break).
+
+    Returns
+    -------
+    cols : ndarray of int, shape (q, D)
+    vals : ndarray of float, shape (q, D)
+    lowest : ndarray of float, shape (q,)
+        Smallest key of each row (to spot ``-inf`` in raw scores).
+    """
+    q, w = S.shape
+    if 2 * D > w:
+        # full row-wise sort (ascending, read backwards)
+        asc = np.argsort(S, axis=1)
+        top = asc[:, ::-1][:, :min(D + 1, w)]
+        tv = np.take_along_axis(S, top, axis=1)
+        lowest = np.take_along_axis(S, asc[:, :1], axis=1)[:, 0]
+    else:
+        srt = np.sort(S, axis=1)
+        tv = srt[:, ::-1][:, :D + 1]
+        lowest = srt[:, 0]
+        top = None
+    if np.isnan(tv[:, 0]).any():  # NaN sorts last, so it shows up as the maximum
+        raise ValueError("scores contain NaN; every ranked row needs a score (use -inf for 'last')")
+    # rows needing the exact (score, item id) sort: equal finite neighbours among the top D+1
+    tied = ((tv[:, 1:] == tv[:, :-1]) & (tv[:, 1:] > -np.inf)).any(axis=1)
+    if top is None:
+        # mask selection needs exactly D cells >= the D-th score: fails when the D-th is -inf
+        tied |= tv[:, D - 1] == -np.inf
+    cols = np.empty((q, D), dtype=np.int64)
+    vals = np.empty((q, D), dtype=np.float64)
+    ok = ~tied
+    all_ok = bool(ok.all())
+    if top is not None:
+        cols[:] = top[:, :D]
+        vals[:] = tv[:, :D]
+    elif ok.any():
+        sub = S if all_ok else S[ok]
+        thr = tv[:, D - 1] if all_ok else tv[ok, D - 1]
+        mask = sub >= thr[:, None]
+        c = np.nonzero(mask)[1].reshape(-1, D)
+        v = sub[mask].reshape(-1, D)
+        o = np.argsort(v, axis=1)[:, ::-1]  # distinct values: any sort is exact
+        if all_ok:
+            cols[:] = np.take_along_axis(c, o, axis=1)
+            vals[:] = np.take_along_axis(v, o, axis=1)
+        else:
+            cols[ok] = np.take_along_axis(c, o, axis=1)
+            vals[ok] = np.take_along_axis(v, o, axis=1)
+    if not all_ok:
+        r = np.flatnonzero(tied)
+        St = S[r]
+        allcols = np.broadcast_to(np.arange(w), St.shape)
+        keys = _tie_key_rows(item_id, rowmap(r[:, None], allcols))
+        o = np.lexsort((-keys, -St), axis=1)[:, :D]
+        cols[r] = o
+        vals[r] = np.take_along_axis(St, o, axis=1)
+    return cols, vals, lowest
 
 
-def _ap(p: _Prepared, k: int | None, policy: str) -> np.ndarray:
-    rel = p.rel_sorted.astype(np.float64)
-    if k is not None:
-        rel = rel * (p.rank < k)
-    cum = np.cumsum(rel)
-    start = np.repeat(cum[p.offsets[:-1]] - rel[p.offsets[:-1]], np.diff(p.offsets))
-    hits = cum - start
-    prec = hits / (p.rank + 1.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ap = _segsum(prec * rel, p.offsets) / np.where(p.n_rel > 0, p.n_rel, 1.0)
-    return _undefined(ap, p.n_rel, policy)
+def _block(S: np.ndarray, L: np.ndarray, qpos: np.ndarray,
+           rowmap: Callable[[np.ndarray, np.ndarray], np.ndarray], plan: _Plan, raw_scores: bool) -> None:
+    """Compute every metric of ``plan`` for the queries of one block (rows of S, L).
+
+    ``raw_scores`` is True when S is the caller's score array itself (no padding, all rows
+    retrieved): a ``-inf`` score there is a real row and must be re-keyed before ranking.
+    """
+    q, w = S.shape
+    D = w if plan.depth is None else min(plan.depth, w)
+    cols, vals, lowest = _order_block(S, D, rowmap, plan.item_id)
+    if raw_scores and (lowest == -np.inf).any():
+        S = np.where(S == -np.inf, np.finfo(np.float64).min, S)
+        cols, vals, lowest = _order_block(S, D, rowmap, plan.item_id)
+    valid = vals > -np.inf  # a retrieved row sits here
+    Ls = np.take_along_axis(L, cols, axis=1)
+    # ideal: the D largest labels of all judged rows (retrieved or not); padding is -inf
+    if 2 * D > w:
+        ideal = np.sort(L, axis=1)[:, ::-1][:, :D]
+    else:
+        ideal = np.sort(np.partition(L, w - D, axis=1)[:, w - D:], axis=1)[:, ::-1]
+    if np.isnan(ideal[:, 0]).any():
+        raise ValueError("labels contain NaN (hidden labels cannot be evaluated)")
+    thr = plan.rel_threshold
+    rel = (Ls >= thr) & valid
+    has_rel = ideal[:, 0] >= thr
+    nrel = (L >= thr).sum(axis=1).astype(np.float64) if plan.need_nrel else None
+    gains = ideal_g = disc = None
+    for s in plan.specs:
+        k = D if s.k is None else min(s.k, D)
+        if s.kind == "ndcg":
+            if gains is None:
+                gains = _gains(Ls, plan.gain) * valid
+                ideal_g = _gains(ideal, plan.gain)
+                disc = _discounts(D)
+            dcg = gains[:, :k] @ disc[:k]
+            idcg = ideal_g[:, :k] @ disc[:k]
+            pos = idcg > 0
+            v = np.where(pos, dcg / np.where(pos, idcg, 1.0), plan.undefined())
+        elif s.kind == "map":
+            relf = rel[:, :k].astype(np.float64)
+            prec = np.cumsum(relf, axis=1) / np.arange(1.0, k + 1.0)
+            num = (prec * relf).sum(axis=1)
+            v = np.where(nrel > 0, num / np.where(nrel > 0, nrel, 1.0), plan.undefined())
+        elif s.kind == "mrr":
+            rk = rel[:, :k]
+            anyr = rk.any(axis=1)
+            rr = np.where(anyr, 1.0 / (np.argmax(rk, axis=1) + 1.0), 0.0)
+            v = np.where(has_rel, rr, plan.undefined())
+        elif s.kind == "p":
+            v = np.where(has_rel, rel[:, :k].sum(axis=1) / float(s.k), plan.undefined())
+        elif s.kind == "recall":
+            hits = rel[:, :k].sum(axis=1)
+            v = np.where(nrel > 0, hits / np.where(nrel > 0, nrel, 1.0), plan.undefined())
+        elif s.kind == "compliance":
+            if plan.compliance is None:
+                raise ValueError("compliance@1 needs a 'compliance' column (RankingDataset.extra['compliance'])")
+            toprow = rowmap(np.arange(q), cols[:, 0])
+            c = np.asarray(plan.compliance)[np.minimum(toprow, plan.compliance.shape[0] - 1)]
+            v = np.where(valid[:, 0], (c > 0).astype(np.float64), np.nan)
+        else:  # pragma: no cover - parse_metric guards
+            raise ValueError(s)
+        plan.out[s.name][qpos] = v
 
 
-def _rr(p: _Prepared, k: int | None, policy: str) -> np.ndarray:
-    rel = p.rel_sorted if k is None else p.rel_sorted & (p.rank < k)
-    first = np.where(rel, 1.0 / (p.rank + 1.0), 0.0)
-    rr = np.maximum.reduceat(first, p.offsets[:-1]) if first.size else np.zeros(p.offsets.size - 1)
-    return _undefined(rr, p.n_rel, policy)
+def _size_buckets(sizes: np.ndarray) -> list[np.ndarray]:
+    """Group query positions into buckets of similar size (padding waste <= 25%)."""
+    pos = np.flatnonzero(sizes > 0)
+    if pos.size == 0:
+        return []
+    s = sizes[pos]
+    # grid 2^e * {1, 1.25, 1.5, 1.75}: the smallest grid value >= size
+    e = np.floor(np.log2(np.maximum(s, 1))).astype(np.int64)
+    base = 2.0 ** e
+    step = np.ceil((s - base) / (base / 4.0)).astype(np.int64)
+    grid = base * (1.0 + step / 4.0)
+    key = np.where(s <= 4, s, np.ceil(grid)).astype(np.int64)
+    order = np.argsort(key, kind="stable")
+    ks = key[order]
+    cuts = np.flatnonzero(np.diff(ks)) + 1
+    return [pos[g] for g in np.split(order, cuts)]
 
 
-def _precision(p: _Prepared, k: int, policy: str) -> np.ndarray:
-    hits = _segsum((p.rel_sorted & (p.rank < k)).astype(np.float64), p.offsets)
-    return _undefined(hits / float(k), p.n_rel, policy)
-
-
-def _recall(p: _Prepared, k: int | None, policy: str) -> np.ndarray:
-    cut = p.rel_sorted if k is None else p.rel_sorted & (p.rank < k)
-    hits = _segsum(cut.astype(np.float64), p.offsets)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = hits / np.where(p.n_rel > 0, p.n_rel, 1.0)
-    return _undefined(r, p.n_rel, policy)
+def _run_jobs(jobs: list[Callable[[], None]], n_rows: int) -> None:
+    threads = min(2, os.cpu_count() or 1)
+    if threads > 1 and n_rows >= _THREAD_MIN_ROWS and len(jobs) > 1:
+        with ThreadPoolExecutor(threads) as ex:
+            for f in [ex.submit(j) for j in jobs]:
+                f.result()
+    else:
+        for j in jobs:
+            j()
 
 
 # --------------------------------------------------------------------------- public API
@@ -240,7 +415,8 @@ def evaluate_many(metrics: list[str | MetricSpec], labels: np.ndarray, scores: n
     metrics : list of str or MetricSpec
     labels, scores : ndarray, shape (n,)
     offsets : ndarray, shape (n_queries + 1,)
-        Query boundaries (``RankingDataset.query_offsets``).
+        Query boundaries (``RankingDataset.query_offsets``); ``offsets[0] == 0``,
+        ``offsets[-1] == n``. Empty queries get NaN.
     item_id : ndarray, shape (n,), optional
         Tie-break key (descending).
     retrieved : ndarray of bool, shape (n,), optional
@@ -249,34 +425,89 @@ def evaluate_many(metrics: list[str | MetricSpec], labels: np.ndarray, scores: n
     rel_threshold : float, default 1.0
         Minimum label counted as relevant for MAP, MRR, P@k, recall@k.
     no_relevant : {"exclude", "zero"}, default "exclude"
-        Value for queries with no relevant item: NaN (excluded from means) or 0.
+        Value for queries with no relevant item: NaN (excluded from means) or 0 (trec_eval).
     compliance : ndarray, shape (n,), optional
         Binary column for ``compliance@1``.
+
+    Raises
+    ------
+    ValueError
+        Unknown metric, mismatched shapes, NaN scores or labels.
     """
     specs = [m if isinstance(m, MetricSpec) else parse_metric(m) for m in metrics]
-    p = _Prepared(labels, scores, offsets, item_id, retrieved, rel_threshold)
-    out: dict[str, np.ndarray] = {}
-    for s in specs:
-        if s.kind == "ndcg":
-            v = _ndcg(p, s.k, gain, no_relevant)
-        elif s.kind == "map":
-            v = _ap(p, s.k, no_relevant)
-        elif s.kind == "mrr":
-            v = _rr(p, s.k, no_relevant)
-        elif s.kind == "p":
-            v = _precision(p, s.k or 1, no_relevant)
-        elif s.kind == "recall":
-            v = _recall(p, s.k, no_relevant)
-        elif s.kind == "compliance":
-            if compliance is None:
-                raise ValueError("compliance@1 needs a 'compliance' column (RankingDataset.extra['compliance'])")
-            order = rank_order(np.asarray(scores, dtype=np.float64), p.offsets, item_id, retrieved)
-            top = np.asarray(compliance, dtype=np.float64)[order][p.offsets[:-1]]
-            v = (top > 0).astype(np.float64)
-        else:  # pragma: no cover - parse_metric guards
-            raise ValueError(s)
-        out[s.name] = v
-    return out
+    labels = np.asarray(labels, dtype=np.float64)
+    scores = np.asarray(scores, dtype=np.float64)
+    offsets = np.asarray(offsets, dtype=np.int64)
+    if labels.ndim != 1 or labels.shape != scores.shape:
+        raise ValueError(f"labels {labels.shape} and scores {scores.shape} must be 1-D of equal shape")
+    n = labels.shape[0]
+    if offsets.ndim != 1 or offsets.size < 1 or offsets[0] != 0 or offsets[-1] != n or np.any(np.diff(offsets) < 0):
+        raise ValueError(f"offsets must rise from 0 to n={n} (got {offsets[:3]}...{offsets[-1:]})")
+    if item_id is not None and not isinstance(item_id, LazyItemIds):
+        item_id = np.asarray(item_id)
+    if item_id is not None and item_id.shape != (n,):
+        raise ValueError(f"item_id has shape {item_id.shape}, expected ({n},)")
+    if compliance is not None:
+        compliance = np.asarray(compliance, dtype=np.float64)
+        if compliance.shape != (n,):
+            raise ValueError(f"compliance has shape {compliance.shape}, expected ({n},)")
+    if retrieved is not None:
+        retrieved = np.asarray(retrieved, dtype=bool)
+        if retrieved.shape != (n,):
+            raise ValueError(f"retrieved has shape {retrieved.shape}, expected ({n},)")
+        if retrieved.all():
+            retrieved = None
+    nq = offsets.size - 1
+    plan = _Plan(specs, gain, rel_threshold, no_relevant, compliance, item_id, nq)
+    if nq == 0:
+        return plan.out
+    sizes = np.diff(offsets)
+    jobs: list[Callable[[], None]] = []
+    w0 = int(sizes[0])
+    if retrieved is None and w0 > 0 and bool(np.all(sizes == w0)):
+        # every query has the same size: reshape, no copies
+        S2, L2 = scores.reshape(nq, w0), labels.reshape(nq, w0)
+        ch = max(1, _CHUNK_CELLS // w0)
+        for s in range(0, nq, ch):
+            e = min(nq, s + ch)
+            qpos = np.arange(s, e)
+
+            def rowmap(r, c, _s=s, _w=w0):
+                return (_s + r) * _w + c
+
+            jobs.append(lambda S=S2[s:e], L=L2[s:e], qp=qpos, rm=rowmap: _block(S, L, qp, rm, plan, True))
+    else:
+        fmin = np.finfo(np.float64).min
+        # sentinel row n: padding (-inf score, -inf label = never relevant, gain 0)
+        key = np.empty(n + 1)
+        np.copyto(key[:n], scores)
+        key[:n][key[:n] == -np.inf] = fmin
+        if retrieved is not None:
+            key[:n][~retrieved] = -np.inf
+        key[n] = -np.inf
+        lab = np.empty(n + 1)
+        lab[:n] = labels
+        lab[n] = -np.inf
+        for qs in _size_buckets(sizes):
+            w = int(sizes[qs].max())
+            ch = max(1, _CHUNK_CELLS // w)
+            for s in range(0, qs.size, ch):
+                qp = qs[s:s + ch]
+                ar = np.arange(w)
+                idx = offsets[qp][:, None] + ar
+                idx = np.where(ar < sizes[qp][:, None], idx, n)
+
+                def rowmap(r, c, _idx=idx):
+                    return _idx[r, c]
+
+                jobs.append(lambda idx=idx, qp=qp, rm=rowmap: _block(key[idx], lab[idx], qp, rm, plan, False))
+    _run_jobs(jobs, n)
+    empty = sizes == 0
+    if empty.any():  # no rows, so no relevant item: the no-relevant policy decides
+        for s in specs:
+            if s.kind != "compliance":
+                plan.out[s.name][empty] = plan.undefined()
+    return plan.out
 
 
 def evaluate(metric: str | MetricSpec, labels: np.ndarray, scores: np.ndarray, offsets: np.ndarray,
@@ -335,7 +566,7 @@ def compliance_at_1(compliance, scores, offsets, item_id=None) -> np.ndarray:
 # --------------------------------------------------------------------------- chance level
 def expected_random(metric: str | MetricSpec, labels: np.ndarray, offsets: np.ndarray, *,
                     gain: Gain = "linear", rel_threshold: float = 1.0,
-                    no_relevant: str = "exclude") -> np.ndarray:
+                    no_relevant: str = "exclude", compliance: np.ndarray | None = None) -> np.ndarray:
     """Exact expected metric per query under a uniformly random ordering of its candidates.
 
     The chance level of the random-label audit. Closed forms (linear in the labels, so exact):
@@ -343,61 +574,89 @@ def expected_random(metric: str | MetricSpec, labels: np.ndarray, offsets: np.nd
     - DCG@k: each item lands at each rank with probability 1/n, so
       ``E[DCG@k] = mean(gain) * sum_{r<min(k,n)} 1/log2(r+2)``; divided by the (fixed) IDCG@k.
     - P@k: ``R/n * min(k, n) / k``; recall@k: ``min(k, n) / n``.
-    - RR: ``E[1/rank of first relevant]`` = ``sum_r 1/r * P(first relevant at r)`` with the
-      hypergeometric-style probability ``C(n-r, R-1) / C(n, R)``.
+    - RR: ``sum_r 1/r * P(first relevant at r)`` with
+      ``P(first relevant at r) = R/(n-r+1) * prod_{j<r-1} (n-R-j)/(n-j)``.
     - AP: ``(1/R) * sum_r E[rel_r * hits_r] / r`` with
       ``E[rel_r * hits_r] = R/n * (1 + (r-1)(R-1)/(n-1))`` (exchangeability of positions).
-    - compliance@1: share of compliant candidates.
+    - compliance@1: share of compliant candidates (needs ``compliance``; NaN without it).
+
+    Parameters
+    ----------
+    metric : str or MetricSpec
+    labels : ndarray, shape (n,)
+    offsets : ndarray, shape (n_queries + 1,)
+    gain, rel_threshold, no_relevant
+        As in :func:`evaluate_many`.
+    compliance : ndarray, shape (n,), optional
+        Binary column for ``compliance@1``.
 
     Returns
     -------
     ndarray, shape (n_queries,)
         NaN for queries the metric excludes (no relevant item).
     """
-    from math import comb
-
     spec = metric if isinstance(metric, MetricSpec) else parse_metric(metric)
+    if no_relevant not in ("exclude", "zero"):
+        raise ValueError(f"no-relevant policy must be 'exclude' or 'zero', got {no_relevant!r}")
     labels = np.asarray(labels, dtype=np.float64)
     offsets = np.asarray(offsets, dtype=np.int64)
     sizes = np.diff(offsets)
     nq = sizes.size
-    out = np.empty(nq)
-    for i in range(nq):
-        lab = labels[offsets[i]:offsets[i + 1]]
-        n = lab.size
-        R = int((lab >= rel_threshold).sum())
-        if spec.kind == "ndcg":
-            g = _gains(lab, gain)
-            kk = n if spec.k is None else min(spec.k, n)
-            disc = 1.0 / np.log2(np.arange(kk) + 2.0)
-            idcg = float((np.sort(g)[::-1][:kk] * disc).sum())
-            if idcg <= 0:
-                out[i] = np.nan if no_relevant == "exclude" else 0.0
+    undef = np.nan if no_relevant == "exclude" else 0.0
+    out = np.full(nq, np.nan)
+    ne = sizes > 0
+    if not ne.any():
+        return out
+    # drop empty queries so the segment sums below see non-empty segments only
+    off = np.concatenate([[0], np.cumsum(sizes[ne])])
+    lab = labels  # rows of empty queries do not exist, so labels need no filtering
+    n = sizes[ne].astype(np.float64)
+    if spec.kind == "compliance":
+        if compliance is not None:
+            c = (np.asarray(compliance, dtype=np.float64) > 0).astype(np.float64)
+            out[ne] = _segsum(c, off) / n
+        return out
+    R = _segsum((lab >= rel_threshold).astype(np.float64), off)
+    kk = n if spec.k is None else np.minimum(float(spec.k), n)
+    if spec.kind == "ndcg":
+        g = _gains(lab, gain)
+        qidx = np.repeat(np.arange(off.size - 1), np.diff(off))
+        gs = g[np.lexsort((-g, qidx))]
+        rank = _ranks(off)
+        within = rank < kk[qidx]
+        disc = 1.0 / np.log2(rank + 2.0)
+        idcg = _segsum(gs * disc * within, off)
+        cum = np.concatenate([[0.0], np.cumsum(_discounts(int(n.max())))])
+        edcg = _segsum(g, off) / n * cum[kk.astype(np.int64)]
+        pos = idcg > 0
+        out[ne] = np.where(pos, edcg / np.where(pos, idcg, 1.0), undef)
+        return out
+    has = R > 0
+    if spec.kind == "p":
+        val = R / n * kk / float(spec.k or 1)
+    elif spec.kind == "recall":
+        val = kk / n
+    elif spec.kind in ("mrr", "map"):
+        val = np.zeros(n.size)
+        key = np.stack([n, R, kk], axis=1)
+        uniq, inv = np.unique(key, axis=0, return_inverse=True)
+        inv = inv.reshape(-1)
+        vals_u = np.zeros(uniq.shape[0])
+        for u, (nn, RR, kc) in enumerate(uniq):
+            nn, RR, kc = int(nn), int(RR), int(kc)
+            if RR == 0:
                 continue
-            out[i] = g.mean() * disc.sum() / idcg
-            continue
-        if spec.kind == "compliance":
-            out[i] = np.nan
-            continue
-        if R == 0:
-            out[i] = np.nan if no_relevant == "exclude" else 0.0
-            continue
-        if spec.kind == "p":
-            k = spec.k or 1
-            out[i] = R / n * min(k, n) / k
-        elif spec.kind == "recall":
-            kk = n if spec.k is None else min(spec.k, n)
-            out[i] = kk / n
-        elif spec.kind == "mrr":
-            kk = n if spec.k is None else min(spec.k, n)
-            tot = comb(n, R)
-            out[i] = sum(comb(n - r, R - 1) / tot / r for r in range(1, kk + 1))
-        elif spec.kind == "map":
-            kk = n if spec.k is None else min(spec.k, n)
-            r = np.arange(1, kk + 1, dtype=np.float64)
-            # E[rel_r * hits_r] = P(rel_r) * (1 + (r-1)(R-1)/(n-1))
-            e = (R / n) * (1 + (r - 1) * (R - 1) / max(n - 1, 1)) / r
-            out[i] = float(e.sum()) / R
-        else:  # pragma: no cover
-            raise ValueError(spec)
+            r = np.arange(1, kc + 1, dtype=np.float64)
+            if spec.kind == "mrr":
+                # P(first r-1 non-relevant) = prod_{j<r-1} (n-R-j)/(n-j); then relevant w.p. R/(n-r+1)
+                fr = (nn - RR - np.arange(kc, dtype=np.float64)) / (nn - np.arange(kc, dtype=np.float64))
+                none_before = np.concatenate([[1.0], np.cumprod(np.clip(fr, 0.0, None))[:-1]])
+                vals_u[u] = float(np.sum(none_before * RR / (nn - r + 1.0) / r))
+            else:
+                e = (RR / nn) * (1 + (r - 1) * (RR - 1) / max(nn - 1, 1)) / r
+                vals_u[u] = float(e.sum()) / RR
+        val = vals_u[inv]
+    else:  # pragma: no cover
+        raise ValueError(spec)
+    out[ne] = np.where(has, val, undef)
     return out

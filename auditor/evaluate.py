@@ -1,0 +1,406 @@
+"""``audit eval``: trec_eval-compatible metrics for TREC run files, and paired run comparisons.
+
+    audit eval --qrels Q --run R [-m ndcg@10 -m map ...] [--baseline-run B] [--per-query] [--json]
+
+What is evaluated (trec_eval's rules, :mod:`auditor.metrics` for the metric definitions):
+
+- queries present in both the qrels and the run (trec_eval without ``-c``); run queries
+  without qrels are ignored and counted in a note;
+- documents are ranked by score descending, ties by docno descending (the run's rank column
+  is ignored); unjudged documents count as non-relevant;
+- judged documents the run did not retrieve still count in the ideal DCG and in R (the MAP and
+  recall denominator);
+- relevant means ``rel >= --rel-threshold`` (1, trec_eval ``-l``); nDCG uses linear gain
+  (``--gain exp`` for ``2**rel - 1``).
+- Queries with no relevant document: excluded from the means by default and counted (the
+  project-wide policy); ``--no-relevant zero`` scores them 0 as trec_eval does, which
+  reproduces trec_eval's averages exactly.
+
+Default metrics (no ``-m``): ``ndcg@10, map, mrr, p@10``. Names: ``ndcg``, ``ndcg@k``,
+``map``, ``mrr``, ``p@k``, ``recall@k`` (trec_eval spellings ``ndcg_cut_10``, ``P_10``,
+``recip_rank`` are accepted and reported under the names above).
+
+``--json`` prints ``{"metrics": {"ndcg@10": 0.3016, ...}}`` plus ``"per_query": {"301":
+{"ndcg@10": ...}, ...}`` with ``--per-query`` (NaN, i.e. excluded queries, print as ``null``)
+and ``"comparison": {metric: {...}}`` with ``--baseline-run``.
+
+With ``--baseline-run B`` each metric gets a paired comparison over the queries evaluated in
+both runs (queries missing from either run are left out and counted): mean Δ (run − baseline),
+its 95% BCa bootstrap CI (10,000 resamples), the paired t-test p (primary), the sign-flip
+randomization p (10,000 flips), the Holm-adjusted t-test p across the metrics, the effect size
+d_z and wins / ties / losses.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import click
+import numpy as np
+
+from auditor import metrics as M
+from auditor.errors import AuditorError, DataError
+from auditor.loaders import TrecTable, _codes, read_qrels, read_run
+
+__all__ = ["DEFAULT_METRICS", "RunEvaluation", "evaluate_run", "evaluate_tables", "compare_runs", "eval_cmd"]
+
+DEFAULT_METRICS = ("ndcg@10", "map", "mrr", "p@10")
+
+
+@dataclass
+class RunEvaluation:
+    """Per-query metrics of one run against qrels.
+
+    Attributes
+    ----------
+    qids : list of str, length n_queries
+        Evaluated queries, sorted by qid string (trec_eval's order).
+    per_query : dict[str, ndarray of shape (n_queries,)]
+        NaN for queries excluded by the no-relevant policy.
+    metrics : list of str
+        Canonical metric names, in request order.
+    n_run_queries_without_qrels : int
+        Run queries ignored because the qrels do not mention them.
+    """
+
+    qids: list[str]
+    per_query: dict[str, np.ndarray]
+    metrics: list[str]
+    n_run_queries_without_qrels: int = 0
+    run_path: str = ""
+    qrels_path: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def mean(self, metric: str) -> float:
+        return M.mean_metric(self.per_query[metric])[0]
+
+    def n_excluded(self, metric: str) -> int:
+        return M.mean_metric(self.per_query[metric])[1]
+
+    def means(self) -> dict[str, float]:
+        return {m: self.mean(m) for m in self.metrics}
+
+    def to_json_dict(self, per_query: bool = False) -> dict[str, Any]:
+        """``{"metrics": {...}}`` (+ ``"per_query"``), NaN as None."""
+        out: dict[str, Any] = {"metrics": {m: _num(self.mean(m)) for m in self.metrics}}
+        if per_query:
+            out["per_query"] = {q: {m: _num(self.per_query[m][i]) for m in self.metrics}
+                                for i, q in enumerate(self.qids)}
+        return out
+
+
+def _num(x: float) -> float | None:
+    x = float(x)
+    return None if math.isnan(x) else x
+
+
+def _specs(metrics: Sequence[str] | None) -> list[M.MetricSpec]:
+    names = list(metrics) if metrics else list(DEFAULT_METRICS)
+    specs: list[M.MetricSpec] = []
+    for name in names:
+        try:
+            s = M.parse_metric(name)
+        except ValueError as e:
+            raise click.UsageError(str(e)) from None
+        if s.kind == "compliance":
+            raise click.UsageError("compliance@1 needs a compliance column; TREC files have none.")
+        if s not in specs:
+            specs.append(s)
+    return specs
+
+
+def evaluate_tables(qrels: TrecTable, run: TrecTable, metrics: Sequence[str] | None = None, *,
+                    gain: M.Gain = "linear", rel_threshold: float = 1.0,
+                    no_relevant: str = "exclude") -> RunEvaluation:
+    """Evaluate an already-read run against qrels (see the module docstring for the rules).
+
+    Parameters
+    ----------
+    qrels, run : TrecTable
+        From :func:`auditor.loaders.read_qrels` / :func:`auditor.loaders.read_run`.
+    metrics : sequence of str, optional
+        Default :data:`DEFAULT_METRICS`.
+    gain, rel_threshold, no_relevant
+        As in :func:`auditor.metrics.evaluate_many`.
+
+    Returns
+    -------
+    RunEvaluation
+
+    Raises
+    ------
+    DataError
+        No query is in both files.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    specs = _specs(metrics)
+    (qq, qr), qdict = _codes(qrels.qid, run.qid)
+    (dq, dr), ddict = _codes(qrels.docno, run.docno)
+    nqd = len(qdict)
+    nd = max(len(ddict), 1)
+    judged = np.zeros(nqd, dtype=bool)
+    judged[qq] = True
+    ran = np.zeros(nqd, dtype=bool)
+    ran[qr] = True
+    evalq = judged & ran
+    if not evalq.any():
+        raise DataError("no query of the run appears in the qrels (trec_eval evaluates only queries in both files).",
+                        path=run.path, field="qid",
+                        fix=f"check that {qrels.path} holds the judgments for this run (query ids must match exactly).")
+    n_skip = int((ran & ~judged).sum())
+    keep_r = evalq[qr]
+    rows_r = np.flatnonzero(keep_r) if not keep_r.all() else None
+    qr_k = qr if rows_r is None else qr[rows_r]
+    dr_k = dr if rows_r is None else dr[rows_r]
+    score_k = run.value if rows_r is None else run.value[rows_r]
+    rkey = pa.array(qr_k * nd + dr_k)
+    qkey_np = qq * nd + dq
+    qkey = pa.array(qkey_np)
+    hit = pc.index_in(rkey, value_set=qkey)
+    found = hit.is_valid().to_numpy(zero_copy_only=False)
+    lab_r = np.where(found, qrels.value[hit.fill_null(0).to_numpy()], 0.0)
+    # judged but not retrieved: rows for the ideal DCG and R only
+    unret = evalq[qq] & ~pc.is_in(qkey, value_set=rkey).to_numpy(zero_copy_only=False)
+    n_u = int(unret.sum())
+    if n_u:
+        qcode = np.concatenate([qr_k, qq[unret]])
+        labels = np.concatenate([lab_r, qrels.value[unret]])
+        scores = np.concatenate([score_k, np.zeros(n_u)])
+        dcode = np.concatenate([dr_k, dq[unret]])
+        retrieved = np.concatenate([np.ones(qr_k.size, dtype=bool), np.zeros(n_u, dtype=bool)])
+    else:
+        qcode, labels, scores, dcode, retrieved = qr_k, lab_r, score_k, dr_k, None
+    # group rows by query (stable; runs and qrels are usually grouped already, so this is cheap)
+    order = np.argsort(qcode, kind="stable")
+    if not np.array_equal(order, np.arange(order.size)):
+        qcode, labels, scores, dcode = qcode[order], labels[order], scores[order], dcode[order]
+        if retrieved is not None:
+            retrieved = retrieved[order]
+    counts = np.bincount(qcode, minlength=nqd)
+    present = np.flatnonzero(counts)
+    offsets = np.concatenate([[0], np.cumsum(counts[present])]).astype(np.int64)
+
+    def fetch(rows: np.ndarray) -> np.ndarray:
+        return np.asarray(pc.take(ddict, pa.array(dcode[rows])).to_numpy(zero_copy_only=False)).astype(str)
+
+    per = M.evaluate_many(specs, labels, scores, offsets, item_id=M.LazyItemIds(labels.size, fetch),
+                          retrieved=retrieved, gain=gain, rel_threshold=rel_threshold, no_relevant=no_relevant)
+    qids = np.asarray(pc.take(qdict, pa.array(present)).to_numpy(zero_copy_only=False)).astype(str)
+    srt = np.argsort(qids, kind="stable")
+    return RunEvaluation(qids=[str(q) for q in qids[srt]], per_query={k: v[srt] for k, v in per.items()},
+                         metrics=[s.name for s in specs], n_run_queries_without_qrels=n_skip,
+                         run_path=run.path, qrels_path=qrels.path,
+                         options={"gain": gain, "rel_threshold": rel_threshold, "no_relevant": no_relevant})
+
+
+def evaluate_run(qrels_path: str, run_path: str, metrics: Sequence[str] | None = None, *,
+                 gain: M.Gain = "linear", rel_threshold: float = 1.0, no_relevant: str = "exclude") -> RunEvaluation:
+    """Read ``qrels_path`` and ``run_path`` and evaluate (the core of ``audit eval``).
+
+    Parameters
+    ----------
+    qrels_path, run_path : str
+    metrics : sequence of str, optional
+        Default :data:`DEFAULT_METRICS` (``ndcg@10, map, mrr, p@10``).
+    gain : {"linear", "exp"}, default "linear"
+    rel_threshold : float, default 1.0
+    no_relevant : {"exclude", "zero"}, default "exclude"
+
+    Returns
+    -------
+    RunEvaluation
+
+    Raises
+    ------
+    DataError
+        Missing, empty, binary or garbled files (file, line, field and fix in the message).
+    click.UsageError
+        Unknown metric names.
+    """
+    _specs(metrics)  # reject bad names before reading big files
+    qrels = read_qrels(os.fspath(qrels_path))
+    run = read_run(os.fspath(run_path))
+    return evaluate_tables(qrels, run, metrics, gain=gain, rel_threshold=rel_threshold, no_relevant=no_relevant)
+
+
+def compare_runs(cand: RunEvaluation, base: RunEvaluation, *, n_resamples: int = 10_000, level: float = 0.95,
+                 seed: int = 0) -> dict[str, Any]:
+    """Paired comparison of two evaluations over their common queries, one entry per metric.
+
+    Parameters
+    ----------
+    cand, base : RunEvaluation
+        Same metrics, same qrels.
+    n_resamples : int, default 10000
+        Bootstrap resamples and sign flips.
+    level : float, default 0.95
+        Confidence level of the BCa interval.
+    seed : int, default 0
+
+    Returns
+    -------
+    dict
+        ``{"n_common_queries": int, "n_unpaired_queries": int, "metrics": {name: {candidate,
+        baseline, delta, ci_low, ci_high, ci_method, p_t, p_sign_flip, p_holm, d_z, wins, ties,
+        losses, n}}}``; ``p_holm`` adjusts the paired t-test p-values across the metrics.
+    """
+    from auditor import stats
+
+    common = sorted(set(cand.qids) & set(base.qids))
+    ci = {q: i for i, q in enumerate(cand.qids)}
+    bi = {q: i for i, q in enumerate(base.qids)}
+    a_idx = np.array([ci[q] for q in common], dtype=np.int64)
+    b_idx = np.array([bi[q] for q in common], dtype=np.int64)
+    unpaired = len(set(cand.qids) ^ set(base.qids))
+    rows: dict[str, dict[str, Any]] = {}
+    p_t: list[float] = []
+    for m in cand.metrics:
+        x = cand.per_query[m][a_idx]
+        y = base.per_query[m][b_idx]
+        ok = np.isfinite(x) & np.isfinite(y)
+        d = x[ok] - y[ok]
+        t = stats.paired_t_test(x[ok], y[ok])
+        sf = stats.sign_flip_test(d, n_resamples=n_resamples, seed=seed)
+        bc = stats.bootstrap_ci(d, n_resamples=n_resamples, level=level, method="bca", seed=seed)
+        w, ti, lo = stats.win_tie_loss(d)
+        rows[m] = {"candidate": _num(x[ok].mean()) if ok.any() else None,
+                   "baseline": _num(y[ok].mean()) if ok.any() else None,
+                   "delta": _num(d.mean()) if d.size else None,
+                   "ci_low": _num(bc.low), "ci_high": _num(bc.high), "ci_level": level, "ci_method": bc.method,
+                   "p_t": _num(t.p_value), "p_sign_flip": _num(sf.p_value), "p_holm": None,
+                   "d_z": _num(stats.effect_size_dz(d)), "wins": w, "ties": ti, "losses": lo, "n": int(d.size)}
+        p_t.append(t.p_value if np.isfinite(t.p_value) else 1.0)
+    adj = stats.holm(np.asarray(p_t))
+    for m, p in zip(cand.metrics, adj):
+        rows[m]["p_holm"] = _num(p)
+    return {"n_common_queries": len(common), "n_unpaired_queries": unpaired, "metrics": rows}
+
+
+# --------------------------------------------------------------------------- rendering
+def _fmt(x: Any, nd: int = 4) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    if isinstance(x, float):
+        return f"{x:.{nd}f}"
+    return str(x)
+
+
+def _fmt_p(p: Any) -> str:
+    if p is None:
+        return "-"
+    return f"{p:.4f}" if p >= 1e-4 else f"{p:.1e}"
+
+
+def _table(header: list[str], rows: list[list[str]], right: set[int] | None = None) -> str:
+    right = set(range(1, len(header))) if right is None else right
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = []
+    for r in [header, *rows]:
+        cells = [c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(r)]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def render_text(ev: RunEvaluation, *, per_query: bool = False, comparison: dict[str, Any] | None = None) -> str:
+    """The human-readable output of ``audit eval``."""
+    nq = len(ev.qids)
+    rows = []
+    for m in ev.metrics:
+        mean, excl = M.mean_metric(ev.per_query[m])
+        rows.append([m, _fmt(mean), str(nq - excl), str(excl)])
+    out = [_table(["metric", "mean", "queries", "excluded"], rows)]
+    notes = []
+    if any(ev.n_excluded(m) for m in ev.metrics):
+        notes.append("excluded = queries with no relevant judged document (no_relevant='exclude'); "
+                     "trec_eval scores them 0: use --no-relevant zero to match its averages.")
+    if ev.n_run_queries_without_qrels:
+        notes.append(f"{ev.n_run_queries_without_qrels} run queries have no qrels and were ignored (as trec_eval does).")
+    if per_query:
+        pq_rows = [[q, *[_fmt(float(ev.per_query[m][i])) for m in ev.metrics]] for i, q in enumerate(ev.qids)]
+        out.append("")
+        out.append(_table(["qid", *ev.metrics], pq_rows))
+    if comparison is not None:
+        out.append("")
+        out.append(f"paired comparison: run - baseline over {comparison['n_common_queries']} common queries")
+        crow = []
+        for m, r in comparison["metrics"].items():
+            ci = f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]"
+            delta = "-" if r["delta"] is None else f"{r['delta']:+.4f}"
+            crow.append([m, _fmt(r["candidate"]), _fmt(r["baseline"]), delta, ci, _fmt_p(r["p_t"]),
+                         _fmt_p(r["p_sign_flip"]), _fmt_p(r["p_holm"]), _fmt(r["d_z"], 3),
+                         f"{r['wins']}/{r['ties']}/{r['losses']}"])
+        out.append(_table(["metric", "run", "baseline", "delta", "95% CI (BCa)", "p (t)", "p (sign-flip)",
+                           "p (Holm)", "d_z", "W/T/L"], crow))
+        if comparison["n_unpaired_queries"]:
+            notes.append(f"{comparison['n_unpaired_queries']} queries evaluated in only one of the runs were left out "
+                         "of the paired tests.")
+        notes.append("p (t): paired t-test (primary); p (Holm): t-test p adjusted across the metrics above.")
+    if notes:
+        out.append("")
+        out.extend(f"note: {n}" for n in notes)
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- click command
+class _EvalExit(click.ClickException):
+    """User error with exit code 2 (same contract as the ``audit`` group)."""
+
+    exit_code = 2
+
+
+@click.command("eval")
+@click.option("--qrels", "qrels_path", required=True, type=click.Path(dir_okay=False),
+              help="TREC qrels file: 'qid iter docno relevance'.")
+@click.option("--run", "run_path", required=True, type=click.Path(dir_okay=False),
+              help="TREC run file: 'qid Q0 docno rank score tag'.")
+@click.option("-m", "--metric", "metric_names", multiple=True, metavar="NAME",
+              help="Metric (repeatable): ndcg, ndcg@k, map, mrr, p@k, recall@k. "
+                   "Default: ndcg@10, map, mrr, p@10.")
+@click.option("--baseline-run", type=click.Path(dir_okay=False),
+              help="A second run: adds the paired significance table (run - baseline).")
+@click.option("--per-query", is_flag=True, help="Also print every query's values.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: {\"metrics\": {...}, \"per_query\": {...}}.")
+@click.option("--no-relevant", type=click.Choice(["exclude", "zero"]), default="exclude", show_default=True,
+              help="Queries with no relevant document: excluded from means, or scored 0 (trec_eval).")
+@click.option("--rel-threshold", type=float, default=1.0, show_default=True,
+              help="Minimum relevance counted as relevant (trec_eval -l).")
+@click.option("--gain", type=click.Choice(["linear", "exp"]), default="linear", show_default=True,
+              help="nDCG gain: rel (trec_eval) or 2**rel - 1.")
+@click.option("--n-resamples", type=click.IntRange(min=100), default=10_000, show_default=True,
+              help="Bootstrap resamples and sign flips for --baseline-run.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the resampling.")
+def eval_cmd(qrels_path: str, run_path: str, metric_names: tuple[str, ...], baseline_run: str | None,
+             per_query: bool, as_json: bool, no_relevant: str, rel_threshold: float, gain: str,
+             n_resamples: int, seed: int) -> None:
+    """trec_eval-compatible metrics of a TREC run (and a paired comparison with --baseline-run).
+
+    Evaluates queries present in both files; ties are broken by docno as trec_eval does;
+    judged documents the run missed still count in the ideal DCG and in R.
+    """
+    try:
+        ev = evaluate_run(qrels_path, run_path, metric_names or None, gain=gain,  # type: ignore[arg-type]
+                          rel_threshold=rel_threshold, no_relevant=no_relevant)
+        comparison = None
+        if baseline_run is not None:
+            base = evaluate_run(qrels_path, baseline_run, metric_names or None, gain=gain,  # type: ignore[arg-type]
+                                rel_threshold=rel_threshold, no_relevant=no_relevant)
+            comparison = compare_runs(ev, base, n_resamples=n_resamples, seed=seed)
+    except AuditorError as e:
+        raise _EvalExit(str(e)) from None
+    if as_json:
+        out = ev.to_json_dict(per_query=per_query)
+        if comparison is not None:
+            out["comparison"] = comparison["metrics"]
+        click.echo(json.dumps(out, indent=1))
+        for m in ev.metrics:
+            if ev.n_excluded(m):
+                click.echo(f"note: {ev.n_excluded(m)} queries without relevant documents excluded from {m} "
+                           "(--no-relevant zero scores them 0 like trec_eval).", err=True)
+                break
+    else:
+        click.echo(render_text(ev, per_query=per_query, comparison=comparison))

@@ -1,0 +1,1156 @@
+"""File loaders: LETOR/svmlight, TREC run + qrels, CSV, Parquet and NPZ into a :class:`RankingDataset`.
+
+:func:`load` dispatches on ``fmt`` (``letor | trec | parquet | csv | npz``); when ``fmt`` is
+omitted it is guessed from the suffix: ``.parquet/.pq`` → parquet, ``.csv/.tsv`` → csv,
+``.npz`` → npz, ``.run/.trec/.res`` (or any file when ``qrels`` is given) → trec, and
+everything else (``.txt``, ``.svm``, ``.letor``, LightGBM's ``rank.train`` ...) → letor.
+
+Every problem with the input raises :class:`~auditor.errors.DataError` naming the file, the
+line (text formats, 1-based) or row / column, the field, what was expected and the fix. Nothing
+else escapes a loader (no tracebacks, no silently wrong numbers).
+
+Formats
+-------
+**LETOR / svmlight** (streamed line by line)::
+
+    <label> qid:<qid> <idx>:<value> <idx>:<value> ... # docid = <id> other = comments
+
+- indices are 1-based (index 0 is an error: add 1 to every index); they may come in any
+  order but not twice in one line; missing indices are 0 (sparse rows).
+- the width is ``n_features`` when given (an index above it is an error), else the largest
+  index seen (or the largest index named by ``feature_groups``).
+- ``# docid = X`` becomes ``item_id``; other ``# key = value`` comments are ignored.
+- qids that are all plain integers load as int64, otherwise as strings.
+- LightGBM / XGBoost style files without ``qid:`` take query sizes from a sibling
+  ``<file>.query`` (or ``<file>.group``) file, one positive integer per line, summing to the
+  number of rows; queries are then numbered 0, 1, 2, ... Mixing lines with and without
+  ``qid:`` is an error. With both ``qid:`` and a ``.query`` file, the two must agree.
+
+**TREC** (``load(run, "trec", qrels=QRELS)``): a run ``qid Q0 docno rank score tag`` (rank is
+ignored, as in trec_eval) and qrels ``qid iter docno rel``. The dataset holds the *retrieved*
+rows of queries that have qrels (trec_eval's rule; run queries without qrels are dropped and
+counted in ``meta``), grouped by query in first-appearance order, labels from the qrels
+(unjudged = 0), ``item_id`` = docno and one feature group ``score`` (shape (n, 1)) holding the
+run's score, so a model or baseline can rank by it. Judged-but-unretrieved documents are not
+rows; their count is in ``meta["n_judged_unretrieved"]`` (``audit eval`` uses them for the
+ideal DCG and R, see :mod:`auditor.evaluate`). Duplicate (qid, docno) pairs in either file are
+an error (trec_eval refuses them too). Relevance values may be any number within ±1023;
+negatives mean judged non-relevant.
+
+**CSV / Parquet** (pyarrow): columns ``qid`` and ``label`` (required); optional ``item_id``,
+``query_text``, ``timestamp`` (number, or a timestamp / ISO-8601 string → float seconds),
+``group_id`` and ``compliance`` (→ ``extra``). Features are either columns named
+``<group>.<i>`` (grouped by prefix, ordered by ``i``; other columns then go to ``extra``) or,
+when there are none, every other numeric column in file order, as one group ``all`` or split
+by ``feature_groups`` (1-based positions among those columns). Non-numeric other columns go to
+``extra``. ``.tsv`` files are read tab-separated. Nulls in qid, label or features are errors.
+
+**NPZ** (``np.load(..., allow_pickle=False)``): arrays ``qid`` (n,), ``labels`` (n,) and
+``features__<group>`` (n, d) per group — or one ``features`` (n, D) split by
+``feature_groups`` (default group ``all``); optional ``item_id``, ``query_text``,
+``timestamp``, ``group_id`` and ``extra__<name>``. Any other array name is an error (a typo
+would otherwise vanish). Strings must be saved as fixed-width unicode, not objects.
+
+Rules shared by all formats
+---------------------------
+- Rows of one query must be contiguous; otherwise a DataError names the query and the two
+  places it appears, with the fix (sort by qid with a stable sort). Feature files are not
+  re-sorted silently because row order can carry meaning (candidate order, time).
+  TREC runs are grouped by query instead, since trec_eval ignores their row order.
+- Labels must be finite numbers within ±1023 (so ``2**label - 1`` stays finite for
+  ``gain="exp"``); features must be finite.
+- Duplicate (query, item_id) rows are an error: they double-count an item in every metric.
+
+Feature-group spec (``--feature-groups``)
+------------------------------------------
+``NAME=RANGES[;NAME=RANGES...]`` with ``RANGES`` a comma list of 1-based inclusive column
+ranges ``a-b`` or single columns ``a``, e.g. ``image=1-512;text=513-1024;visual=1025-1280``.
+A comma may also separate groups, because a token holding ``=`` starts a new group:
+``image=1-512,text=513-1024`` is the same as with ``;``. Names are identifiers
+(``[A-Za-z_][A-Za-z0-9_-]*``). Overlapping groups, repeated names, empty or reversed ranges,
+columns beyond the data's width and columns left out of every group are DataErrors (name the
+left-out columns in a group, e.g. ``other=1281-1300``, to keep them).
+"""
+from __future__ import annotations
+
+import io
+import os
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from auditor.data import FORMATS, RankingDataset
+from auditor.errors import DataError
+
+__all__ = ["load", "guess_format", "parse_feature_groups", "read_letor", "read_trec", "read_run",
+           "read_qrels", "read_table", "read_npz", "align_run_to_dataset", "TrecTable", "LABEL_LIMIT"]
+
+#: Largest absolute label accepted (2**1023 is the largest finite power of two).
+LABEL_LIMIT = 1023.0
+
+_LETOR_SUFFIXES = {".txt", ".svm", ".svmlight", ".letor", ".libsvm"}
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*\Z")
+_DOCID_RE = re.compile(r"(?:^|\s)docid\s*=\s*(\S+)")
+_INT_RE = re.compile(r"-?(?:0|[1-9][0-9]*)\Z")
+_SORT_FIX = "sort the rows by qid with a stable sort (it keeps each query's candidate order)."
+
+
+# =========================================================================== dispatch
+def guess_format(path: str | os.PathLike, qrels: str | None = None) -> str:
+    """Format name for ``path`` from its suffix (see the module docstring)."""
+    if qrels is not None:
+        return "trec"
+    suf = Path(path).suffix.lower()
+    if suf in (".parquet", ".pq"):
+        return "parquet"
+    if suf in (".csv", ".tsv"):
+        return "csv"
+    if suf == ".npz":
+        return "npz"
+    if suf in (".run", ".trec", ".res"):
+        return "trec"
+    return "letor"
+
+
+def load(path: str | os.PathLike, fmt: str | None = None, *, feature_groups: str | None = None,
+         n_features: int | None = None, qrels: str | os.PathLike | None = None) -> RankingDataset:
+    """Load a ranking dataset from ``path``.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The data file (for ``trec``: the run file).
+    fmt : {"letor", "trec", "parquet", "csv", "npz"}, optional
+        Guessed from the suffix when omitted (see :func:`guess_format`).
+    feature_groups : str, optional
+        Group spec, e.g. ``"image=1-512;text=513-1024"`` (see the module docstring).
+        Default: one group ``all`` (``score`` for TREC; ``<group>.<i>`` columns name their own).
+    n_features : int, optional
+        LETOR only: force the feature width (indices above it are errors).
+    qrels : str or PathLike, optional
+        TREC only (required there): the qrels file giving the labels.
+
+    Returns
+    -------
+    RankingDataset
+        ``meta`` holds ``source``, ``format`` and format-specific counts.
+
+    Raises
+    ------
+    DataError
+        Any problem with the input, naming file, line / column, field and fix.
+    """
+    path = os.fspath(path)
+    if fmt is None:
+        fmt = guess_format(path, None if qrels is None else os.fspath(qrels))
+    fmt = str(fmt).lower()
+    if fmt not in FORMATS:
+        raise DataError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}.", path=path,
+                        field="--format", fix=f"pass --format {'|'.join(FORMATS)}.")
+    if n_features is not None:
+        if fmt != "letor":
+            raise DataError(f"n_features only applies to LETOR/svmlight files, not {fmt}.", path=path,
+                            field="n_features", fix="drop --n-features for this format.")
+        if int(n_features) < 1:
+            raise DataError(f"n_features must be >= 1, got {n_features}.", path=path, field="n_features")
+    if fmt == "letor":
+        return read_letor(path, n_features=n_features, feature_groups=feature_groups)
+    if fmt == "trec":
+        if qrels is None:
+            raise DataError("a TREC run needs its qrels file for the labels.", path=path, field="qrels",
+                            fix="pass --qrels QRELS (or load(run, 'trec', qrels=QRELS)).")
+        if feature_groups is not None:
+            raise DataError("a TREC run has a single feature group 'score'; --feature-groups does not apply.",
+                            path=path, field="--feature-groups", fix="drop --feature-groups.")
+        return read_trec(path, os.fspath(qrels))
+    if fmt in ("csv", "parquet"):
+        return read_table(path, fmt, feature_groups=feature_groups)
+    return read_npz(path, feature_groups=feature_groups)
+
+
+# =========================================================================== helpers
+def _check_file(path: str) -> None:
+    p = Path(path)
+    if not p.exists():
+        raise DataError("file not found.", path=path, fix="check the path (relative paths start at the current directory).")
+    if p.is_dir():
+        raise DataError("is a directory, expected a file.", path=path, fix="name the data file inside it.")
+    try:
+        with open(p, "rb"):
+            pass
+    except OSError as e:
+        raise DataError(f"cannot be read ({e.strerror}).", path=path, fix="check the file's permissions.") from None
+
+
+def _check_labels(labels: np.ndarray, path: str, field: str, where: Any) -> None:
+    """Vectorized label check; ``where(i)`` gives the (line, detail) of row ``i`` for messages."""
+    bad = ~np.isfinite(labels) | (np.abs(labels) > LABEL_LIMIT)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        line = where(i)
+        raise DataError(f"label {labels[i]!r} is not a finite number within ±{LABEL_LIMIT:g}.",
+                        path=path, line=line, field=field,
+                        fix="labels are graded relevance (e.g. 0-4); repair or drop this row.")
+
+
+def _qid_array(values: list[str]) -> np.ndarray:
+    """int64 when every qid is a plain integer literal, else str."""
+    if values and all(_INT_RE.match(v) for v in values):
+        try:
+            return np.array([int(v) for v in values], dtype=np.int64)
+        except OverflowError:
+            pass
+    return np.array(values, dtype=str)
+
+
+def _check_contiguous(qid: np.ndarray, path: str, line_of: Any, unit: str = "line") -> np.ndarray:
+    """Query start offsets (n_queries + 1,); DataError if a query's rows are split."""
+    n = qid.shape[0]
+    change = np.empty(n, dtype=bool)
+    change[0] = True
+    change[1:] = qid[1:] != qid[:-1]
+    starts = np.flatnonzero(change)
+    run_ids = qid[starts]
+    _, first_idx, counts = np.unique(run_ids, return_index=True, return_counts=True)
+    if np.any(counts > 1):
+        # first query (in file order) whose rows come back after another query
+        dup_runs = np.flatnonzero(counts > 1)
+        firsts = first_idx[dup_runs]
+        j = int(firsts.min())
+        q = run_ids[j]
+        later = [int(k) for k in np.flatnonzero(run_ids == q) if k > j][0]
+        a, b = line_of(int(starts[j])), line_of(int(starts[later]))
+        raise DataError(f"rows of query {q!r} are not contiguous: it starts at {unit} {a} and comes back at {unit} {b} "
+                        "after another query.", path=path, line=b, field="qid", fix=_SORT_FIX)
+    return np.append(starts, n).astype(np.int64)
+
+
+def _check_duplicates(qid: np.ndarray, item: np.ndarray, path: str, line_of: Any, unit: str = "line") -> None:
+    """DataError on a repeated (query, item) pair."""
+    n = qid.shape[0]
+    if n < 2:
+        return
+    # queries are contiguous here, so sort items within query via (query index, item)
+    qi = np.cumsum(np.r_[True, qid[1:] != qid[:-1]])
+    _, item_codes = np.unique(item.astype(str) if item.dtype.kind not in "iuf" else item, return_inverse=True)
+    order = np.lexsort((np.arange(n), item_codes.reshape(-1), qi))
+    key_q, key_i = qi[order], item_codes.reshape(-1)[order]
+    same = (key_q[1:] == key_q[:-1]) & (key_i[1:] == key_i[:-1])
+    if same.any():
+        k = int(np.flatnonzero(same)[0])
+        r1, r2 = int(order[k]), int(order[k + 1])
+        raise DataError(f"item {item[r2]!r} appears twice in query {qid[r2]!r} ({unit}s {line_of(r1)} and {line_of(r2)}); "
+                        "a repeated (query, item) row is counted twice by every metric.",
+                        path=path, line=line_of(r2), field="item_id",
+                        fix="remove the duplicate rows (keep one row per (qid, item_id)).")
+
+
+# =========================================================================== feature groups
+def parse_feature_groups(spec: str, width: int | None = None, *, where: str = "--feature-groups"
+                         ) -> dict[str, np.ndarray]:
+    """Parse a feature-group spec into ``{name: 0-based column indices}``.
+
+    Parameters
+    ----------
+    spec : str
+        ``NAME=RANGES[;NAME=RANGES...]``, e.g. ``"image=1-512;text=513-1024;visual=1025-1280"``
+        (1-based inclusive ranges; commas also separate groups, see the module docstring).
+    width : int, optional
+        Number of feature columns; when given, every column must be in exactly one group.
+    where : str
+        Name used in error messages.
+
+    Returns
+    -------
+    dict[str, ndarray of int64]
+        Groups in spec order; each group's columns in the order written.
+
+    Raises
+    ------
+    DataError
+        Syntax errors, bad names, repeated names, empty / reversed ranges, overlaps,
+        columns beyond ``width`` and columns not covered by any group.
+    """
+    ex = "e.g. image=1-512;text=513-1024;visual=1025-1280"
+    if spec is None or not str(spec).strip():
+        raise DataError(f"the feature-group spec is empty; expected NAME=RANGES[;NAME=RANGES], {ex}.",
+                        path=where, field="spec")
+    groups: dict[str, list[tuple[int, int]]] = {}
+    current: str | None = None
+    for tok in re.split(r"[;,]", str(spec)):
+        tok = tok.strip()
+        if not tok:
+            raise DataError(f"empty item in {spec!r} (two separators in a row?); expected NAME=RANGES, {ex}.",
+                            path=where, field="spec")
+        if "=" in tok:
+            name, _, rng = tok.partition("=")
+            name, rng = name.strip(), rng.strip()
+            if not _NAME_RE.match(name):
+                raise DataError(f"group name {name!r} is not an identifier ([A-Za-z_][A-Za-z0-9_-]*).",
+                                path=where, field=name or "spec", fix=f"rename the group, {ex}.")
+            if name in groups:
+                raise DataError(f"group {name!r} is named twice.", path=where, field=name,
+                                fix="list all of a group's ranges after one NAME=, separated by commas.")
+            groups[name] = []
+            current = name
+        else:
+            if current is None:
+                raise DataError(f"{tok!r} comes before any NAME=; expected NAME=RANGES, {ex}.", path=where, field="spec")
+            rng = tok
+        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", rng)
+        if not m:
+            raise DataError(f"range {rng!r} of group {current!r} is not 'a-b' or 'a' with positive integers.",
+                            path=where, field=current, fix=f"write 1-based inclusive column ranges, {ex}.")
+        lo = int(m.group(1))
+        hi = int(m.group(2)) if m.group(2) is not None else lo
+        if lo < 1:
+            raise DataError(f"range {rng!r} of group {current!r} starts at {lo}; columns are 1-based.",
+                            path=where, field=current, fix="the first feature column is 1.")
+        if hi < lo:
+            raise DataError(f"range {rng!r} of group {current!r} is reversed ({lo} > {hi}).", path=where,
+                            field=current, fix=f"write it as {hi}-{lo}.")
+        groups[current].append((lo, hi))
+    owner: dict[int, str] = {}
+    out: dict[str, np.ndarray] = {}
+    spans = sorted((lo, hi, g) for g, rs in groups.items() for lo, hi in rs)
+    for (lo1, hi1, g1), (lo2, hi2, g2) in zip(spans, spans[1:]):
+        if lo2 <= hi1:
+            raise DataError(f"groups {g1!r} ({lo1}-{hi1}) and {g2!r} ({lo2}-{hi2}) overlap at column {lo2}.",
+                            path=where, field=g2, fix="give every column to exactly one group.")
+    for g, rs in groups.items():
+        cols = np.concatenate([np.arange(lo, hi + 1, dtype=np.int64) for lo, hi in rs]) - 1
+        out[g] = cols
+        for lo, hi in rs:
+            owner[lo] = g
+    if width is not None:
+        top = max(hi for _, hi, _ in spans)
+        if top > width:
+            g = [g for lo, hi, g in spans if hi == top][0]
+            raise DataError(f"group {g!r} names column {top} but the data has {width} feature columns.",
+                            path=where, field=g, fix=f"keep ranges within 1-{width}.")
+        covered = np.zeros(width, dtype=bool)
+        for cols in out.values():
+            covered[cols] = True
+        if not covered.all():
+            miss = np.flatnonzero(~covered) + 1
+            runs = _ranges_text(miss)
+            raise DataError(f"feature columns {runs} are in no group.", path=where, field="spec",
+                            fix=f"add them to a group (e.g. other={runs.split(',')[0]}) so no column is dropped silently.")
+    return out
+
+
+def _ranges_text(cols: np.ndarray, limit: int = 4) -> str:
+    parts = []
+    start = prev = int(cols[0])
+    for c in list(cols[1:]) + [None]:
+        if c is not None and int(c) == prev + 1:
+            prev = int(c)
+            continue
+        parts.append(f"{start}" if start == prev else f"{start}-{prev}")
+        if c is not None:
+            start = prev = int(c)
+    more = "" if len(parts) <= limit else f", ... ({len(parts) - limit} more ranges)"
+    return ",".join(parts[:limit]) + more
+
+
+def _apply_groups(X: np.ndarray, spec: str | None, default: str = "all") -> dict[str, np.ndarray]:
+    if spec is None:
+        return {default: X}
+    groups = parse_feature_groups(spec, X.shape[1])
+    return {g: np.ascontiguousarray(X[:, cols]) for g, cols in groups.items()}
+
+
+# =========================================================================== LETOR / svmlight
+def _text_lines(path: str) -> Iterator[tuple[int, str]]:
+    """(1-based line number, decoded line) with binary / non-UTF-8 content as DataError."""
+    with open(path, "rb") as f:
+        for no, raw in enumerate(f, 1):
+            if b"\x00" in raw:
+                raise DataError("contains NUL bytes: this is a binary file, not a text ranking file.", path=path,
+                                line=no, fix="pass the text file (decompress it first; use --format for parquet/npz).")
+            try:
+                yield no, raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(f"is not UTF-8 text (byte {raw[e.start]:#04x} at column {e.start + 1}).", path=path,
+                                line=no, fix="pass a text file (decompress it first; re-encode it as UTF-8).") from None
+
+
+def read_letor(path: str, *, n_features: int | None = None, feature_groups: str | None = None) -> RankingDataset:
+    """Read a LETOR / svmlight file (streamed line by line). See the module docstring.
+
+    Parameters
+    ----------
+    path : str
+    n_features : int, optional
+        Force the width (indices above it are errors).
+    feature_groups : str, optional
+        Group spec over the 1-based indices.
+
+    Returns
+    -------
+    RankingDataset
+    """
+    path = os.fspath(path)
+    _check_file(path)
+    spec_groups = None
+    if feature_groups is not None:
+        spec_groups = parse_feature_groups(feature_groups, None)  # syntax first; coverage below
+    labels: list[float] = []
+    qids: list[str] = []
+    docids: list[str | None] = []
+    lines: list[int] = []
+    idx_parts: list[np.ndarray] = []
+    val_parts: list[np.ndarray] = []
+    row_len: list[int] = []
+    has_qid: bool | None = None
+    max_idx = 0
+    limit = None if n_features is None else int(n_features)
+    expect = "'<label> qid:<id> <index>:<value> ... # docid = <id>'"
+    for no, line in _text_lines(path):
+        body, hash_, comment = line.partition("#")
+        toks = body.split()
+        if not toks:
+            continue  # blank or comment-only line
+        lab_tok = toks[0]
+        try:
+            lab = float(lab_tok)
+        except ValueError:
+            raise DataError(f"label {lab_tok!r} is not a number; expected {expect}.", path=path, line=no,
+                            field="label", fix="the first token of every line is the relevance label.") from None
+        if not np.isfinite(lab) or abs(lab) > LABEL_LIMIT:
+            raise DataError(f"label {lab_tok!r} is not a finite number within ±{LABEL_LIMIT:g}.", path=path,
+                            line=no, field="label", fix="labels are graded relevance (e.g. 0-4); repair or drop this line.")
+        rest = toks[1:]
+        this_has_qid = bool(rest) and rest[0].startswith("qid:")
+        if has_qid is None:
+            has_qid = this_has_qid
+        elif has_qid != this_has_qid:
+            raise DataError("some lines have 'qid:' and this one does not (or the other way round).", path=path,
+                            line=no, field="qid", fix="give every line a qid:<id> token right after the label.")
+        if this_has_qid:
+            q = rest[0][4:]
+            if not q:
+                raise DataError("empty qid ('qid:' with no value).", path=path, line=no, field="qid",
+                                fix="write qid:<id> right after the label.")
+            qids.append(q)
+            rest = rest[1:]
+        n_tok = len(rest)
+        if n_tok:
+            flat = " ".join(rest).replace(":", " ").split()
+            arr = None
+            if len(flat) == 2 * n_tok and sum(t.count(":") for t in rest) == n_tok:
+                try:
+                    arr = np.array(flat, dtype=np.float64)
+                except ValueError:
+                    arr = None
+            if arr is None:
+                _raise_bad_token(rest, path, no)
+            idx = arr[0::2]
+            val = arr[1::2]
+            if not np.all(idx == np.floor(idx)) or not np.all(np.isfinite(idx)):
+                _raise_bad_token(rest, path, no)
+            idx = idx.astype(np.int64)
+            if idx.min() < 1:
+                t = rest[int(np.argmin(idx))]
+                raise DataError(f"feature index in {t!r} is {int(idx.min())}; indices are 1-based.", path=path, line=no,
+                                field=t.partition(":")[0],
+                                fix="add 1 to every index (e.g. sklearn dump_svmlight_file(..., zero_based=False)).")
+            if not np.all(np.diff(idx) > 0):
+                u, c = np.unique(idx, return_counts=True)
+                if np.any(c > 1):
+                    d = int(u[c > 1][0])
+                    raise DataError(f"feature index {d} appears twice on this line.", path=path, line=no,
+                                    field=f"{d}", fix="write each index once per line.")
+            if not np.all(np.isfinite(val)):
+                j = int(np.flatnonzero(~np.isfinite(val))[0])
+                raise DataError(f"feature {int(idx[j])} is {rest[j].partition(':')[2]!r}; features must be finite numbers.",
+                                path=path, line=no, field=f"{int(idx[j])}",
+                                fix="impute or drop non-finite values before auditing.")
+            top = int(idx.max())
+            if limit is not None and top > limit:
+                raise DataError(f"feature index {top} is above n_features={limit}.", path=path, line=no,
+                                field=f"{top}", fix=f"pass a larger --n-features (at least {top}) or drop the column.")
+            max_idx = max(max_idx, top)
+            idx_parts.append(idx - 1)
+            val_parts.append(val)
+        row_len.append(n_tok)
+        labels.append(lab)
+        lines.append(no)
+        if hash_:
+            m = _DOCID_RE.search(comment)
+            docids.append(m.group(1) if m else None)
+        else:
+            docids.append(None)
+    n = len(labels)
+    if n == 0:
+        raise DataError("has no data lines (empty, or comments only).", path=path,
+                        fix=f"check the path; each data line reads {expect}.")
+    line_arr = np.asarray(lines, dtype=np.int64)
+
+    def line_of(i: int) -> int:
+        return int(line_arr[i])
+
+    if has_qid:
+        qid = _qid_array(qids)
+        _check_query_file_agrees(path, qid)
+    else:
+        qid = _qid_from_query_file(path, n)
+    width = limit if limit is not None else max_idx
+    if spec_groups is not None and limit is None:
+        width = max(width, max(int(c.max()) + 1 for c in spec_groups.values()))
+    if width == 0:
+        raise DataError("no line has any feature (only labels and qids).", path=path,
+                        fix="each data line needs <index>:<value> tokens.")
+    X = np.zeros((n, width), dtype=np.float64)
+    if idx_parts:
+        rl = np.asarray(row_len, dtype=np.int64)
+        rows = np.repeat(np.arange(n), rl)
+        X[rows, np.concatenate(idx_parts)] = np.concatenate(val_parts)
+    offsets = _check_contiguous(qid, path, line_of)
+    del offsets
+    item = None
+    if any(d is not None for d in docids):
+        missing = [i for i, d in enumerate(docids) if d is None]
+        if missing:
+            raise DataError("some lines have '# docid = ...' and this one does not.", path=path,
+                            line=line_of(missing[0]), field="docid",
+                            fix="give every line a '# docid = <id>' comment, or none.")
+        item = _qid_array(docids)  # type: ignore[arg-type]
+        _check_duplicates(qid, item, path, line_of)
+    if feature_groups is not None:
+        feats = _apply_groups(X, feature_groups)
+    else:
+        feats = {"all": X}
+    return RankingDataset(qid=qid, labels=np.asarray(labels, dtype=np.float64), features=feats, item_id=item,
+                          meta={"source": path, "format": "letor", "n_features": width}, name=path)
+
+
+def _raise_bad_token(tokens: list[str], path: str, line: int) -> None:
+    for t in tokens:
+        i, sep, v = t.partition(":")
+        ok = bool(sep) and ":" not in v and i.isdigit()
+        if ok:
+            try:
+                float(v)
+            except ValueError:
+                ok = False
+        if not ok:
+            raise DataError(f"token {t!r} is not '<index>:<value>' (positive integer index, number value).",
+                            path=path, line=line, field=t[:40],
+                            fix="features are written as index:value, e.g. 12:0.5; comments go after '#'.")
+    raise DataError("garbled feature tokens.", path=path, line=line, field="features",
+                    fix="features are written as index:value, e.g. 12:0.5.")
+
+
+def _query_file(path: str) -> str | None:
+    for suf in (".query", ".group"):
+        p = path + suf
+        if os.path.isfile(p):
+            return p
+    return None
+
+
+def _read_sizes(qpath: str) -> list[int]:
+    sizes: list[int] = []
+    for no, line in _text_lines(qpath):
+        t = line.strip()
+        if not t:
+            continue
+        if not t.isdigit() or int(t) < 1:
+            raise DataError(f"{t!r} is not a positive integer query size.", path=qpath, line=no, field="size",
+                            fix="one positive integer per line: the number of rows of each query, in file order.")
+        sizes.append(int(t))
+    if not sizes:
+        raise DataError("the query-size file is empty.", path=qpath, fix="one positive integer per line.")
+    return sizes
+
+
+def _qid_from_query_file(path: str, n: int) -> np.ndarray:
+    qpath = _query_file(path)
+    if qpath is None:
+        raise DataError("no 'qid:' tokens and no sibling query-size file, so rows cannot be grouped into queries.",
+                        path=path, line=1, field="qid",
+                        fix=f"add qid:<id> after each label, or write {os.path.basename(path)}.query with one query size per line.")
+    sizes = _read_sizes(qpath)
+    if sum(sizes) != n:
+        raise DataError(f"query sizes sum to {sum(sizes)} but {path} has {n} rows.", path=qpath, field="size",
+                        fix="the sizes must add up to the data file's row count (one line per query, in order).")
+    return np.repeat(np.arange(len(sizes), dtype=np.int64), sizes)
+
+
+def _check_query_file_agrees(path: str, qid: np.ndarray) -> None:
+    qpath = _query_file(path)
+    if qpath is None:
+        return
+    sizes = np.asarray(_read_sizes(qpath))
+    change = np.r_[True, qid[1:] != qid[:-1]]
+    runs = np.diff(np.append(np.flatnonzero(change), qid.shape[0]))
+    if runs.shape != sizes.shape or np.any(runs != sizes):
+        raise DataError("the qid: tokens and the query-size file disagree about query boundaries.", path=qpath,
+                        field="size", fix="delete or regenerate the .query file (qid: tokens take precedence).")
+
+
+# =========================================================================== TREC
+@dataclass(frozen=True)
+class TrecTable:
+    """Columns of a TREC run (``qid Q0 docno rank score tag``) or qrels (``qid iter docno rel``) file.
+
+    Attributes
+    ----------
+    path : str
+    kind : {"run", "qrels"}
+    qid, docno : pyarrow.Array of string, shape (n,)
+    value : ndarray of float64, shape (n,)
+        The score (run) or the relevance (qrels).
+    """
+
+    path: str
+    kind: str
+    qid: Any
+    docno: Any
+    value: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.value.shape[0])
+
+
+_TREC_COLS = {"run": ("qid", "q0", "docno", "rank", "score", "tag"), "qrels": ("qid", "iter", "docno", "rel")}
+_TREC_EXPECT = {"run": "'qid Q0 docno rank score tag' (6 whitespace-separated fields; more are ignored)",
+                "qrels": "'qid iter docno relevance' (4 whitespace-separated fields)"}
+
+
+def read_run(path: str | os.PathLike) -> TrecTable:
+    """Read a TREC run file. Raises DataError (file, line, field, fix) on bad input."""
+    return _read_trec_file(os.fspath(path), "run")
+
+
+def read_qrels(path: str | os.PathLike) -> TrecTable:
+    """Read a TREC qrels file. Raises DataError (file, line, field, fix) on bad input."""
+    return _read_trec_file(os.fspath(path), "qrels")
+
+
+def _sniff_delimiter(sample: bytes, ncols: int) -> str | None:
+    """A single-character delimiter that splits every sampled line into ``ncols`` non-empty fields."""
+    if b"\x00" in sample or b"\r" in sample:
+        return None
+    lines = sample.split(b"\n")
+    if len(lines) > 1:
+        lines = lines[:-1]  # the last one may be cut
+    lines = [ln for ln in lines if ln]
+    if not lines:
+        return None
+    for d in (b"\t", b" "):
+        other = b" " if d == b"\t" else b"\t"
+        if all(other not in ln and len(ln.split(d)) == ncols and all(ln.split(d)) for ln in lines):
+            return d.decode()
+    return None
+
+
+def _read_trec_file(path: str, kind: str) -> TrecTable:
+    _check_file(path)
+    try:
+        t = _read_trec_fast(path, kind)
+    except Exception:  # noqa: BLE001 - any fast-path failure: the slow parser names the line
+        t = None
+    if t is None:
+        return _read_trec_slow(path, kind)
+    return t
+
+
+def _read_trec_fast(path: str, kind: str) -> TrecTable | None:
+    """pyarrow's multithreaded CSV reader; None when the slow parser must look (it finds the line)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    cols = _TREC_COLS[kind]
+    with open(path, "rb") as f:
+        sample = f.read(1 << 16)
+    if not sample.strip():
+        return None
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if e.start < len(sample) - 4:  # not just a character cut at the sample's end
+            return None
+    delim = _sniff_delimiter(sample, len(cols))
+    src: Any = path
+    if delim is None:
+        data = Path(path).read_bytes()
+        if b"\x00" in data:
+            return None
+        # collapse runs of blanks (trec_eval splits on any whitespace) and trim line ends
+        data = re.sub(rb"[ \t\r\f\v]+", b" ", data)
+        data = re.sub(rb" ?\n ?", b"\n", data)
+        data = data.lstrip(b" ")
+        src = io.BytesIO(data)
+        delim = " "
+    value_col = "score" if kind == "run" else "rel"
+    table = pacsv.read_csv(
+        src,
+        read_options=pacsv.ReadOptions(column_names=list(cols), use_threads=True),
+        parse_options=pacsv.ParseOptions(delimiter=delim, quote_char=False, escape_char=False,
+                                         newlines_in_values=False, ignore_empty_lines=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types={"qid": pa.string(), "docno": pa.string(), value_col: pa.float64()},
+            include_columns=["qid", "docno", value_col], strings_can_be_null=False,
+            quoted_strings_can_be_null=False, check_utf8=True),
+    )
+    if table.num_rows == 0:
+        return None
+    v = table.column(value_col)
+    if v.null_count:
+        return None
+    value = v.to_numpy()
+    if not np.all(np.isfinite(value)) or (kind == "qrels" and np.any(np.abs(value) > LABEL_LIMIT)):
+        return None
+    qid = table.column("qid").combine_chunks()
+    docno = table.column("docno").combine_chunks()
+    if _has_duplicate_pairs(qid, docno):
+        return None
+    return TrecTable(path, kind, qid, docno, value)
+
+
+def _has_duplicate_pairs(qid: Any, docno: Any) -> bool:
+    import pyarrow.compute as pc
+
+    qc = pc.dictionary_encode(qid).indices.to_numpy().astype(np.int64)
+    dd = pc.dictionary_encode(docno)
+    dc = dd.indices.to_numpy().astype(np.int64)
+    key = qc * max(len(dd.dictionary), 1) + dc
+    return bool(pc.count_distinct(key).as_py() != key.shape[0])
+
+
+def _read_trec_slow(path: str, kind: str) -> TrecTable:
+    """Line-by-line reader that validates everything and names the offending line."""
+    import pyarrow as pa
+
+    cols = _TREC_COLS[kind]
+    expect = _TREC_EXPECT[kind]
+    qids: list[str] = []
+    docs: list[str] = []
+    vals: list[float] = []
+    seen: dict[tuple[str, str], int] = {}
+    field = "score" if kind == "run" else "relevance"
+    for no, line in _text_lines(path):
+        parts = line.split()
+        if not parts or parts[0].startswith("#"):
+            continue  # blank line or comment (trec_eval skips both)
+        # trec_eval ignores anything after a run's 6th field; qrels lines have exactly 4
+        if len(parts) != len(cols) and not (kind == "run" and len(parts) > len(cols)):
+            hint = ""
+            if kind == "run" and len(parts) == 4:
+                hint = " (this looks like a qrels line: are --qrels and --run swapped?)"
+            elif kind == "qrels" and len(parts) == 6:
+                hint = " (this looks like a run line: are --qrels and --run swapped?)"
+            raise DataError(f"has {len(parts)} fields, expected {expect}{hint}.", path=path, line=no,
+                            field=f"{len(parts)} fields", fix="repair or drop the line.")
+        q, d, raw = parts[0], parts[2], parts[4] if kind == "run" else parts[3]
+        try:
+            v = float(raw)
+        except ValueError:
+            raise DataError(f"{field} {raw!r} is not a number; expected {expect}.", path=path, line=no, field=field,
+                            fix=f"the {'5th' if kind == 'run' else '4th'} field must be a number.") from None
+        if not np.isfinite(v):
+            raise DataError(f"{field} {raw!r} is not finite.", path=path, line=no, field=field,
+                            fix="write a finite number (rank the document last with a very low score).")
+        if kind == "qrels" and abs(v) > LABEL_LIMIT:
+            raise DataError(f"relevance {raw!r} is outside ±{LABEL_LIMIT:g}.", path=path, line=no, field=field,
+                            fix="relevance is a small graded label (e.g. 0-4; negative = non-relevant).")
+        key = (q, d)
+        if key in seen:
+            raise DataError(f"document {d!r} appears twice for query {q!r} (lines {seen[key]} and {no}); "
+                            "trec_eval refuses duplicates too.", path=path, line=no, field="docno",
+                            fix="keep one line per (qid, docno).")
+        seen[key] = no
+        qids.append(q)
+        docs.append(d)
+        vals.append(v)
+    if not vals:
+        raise DataError(f"has no data lines; expected {expect}.", path=path,
+                        fix="check the path and that the file is not empty.")
+    return TrecTable(path, kind, pa.array(qids, pa.string()), pa.array(docs, pa.string()),
+                     np.asarray(vals, dtype=np.float64))
+
+
+def _codes(*arrays: Any) -> tuple[list[np.ndarray], Any]:
+    """Dictionary-encode string arrays over their union: (int64 codes per array, dictionary)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    enc = pc.dictionary_encode(pa.chunked_array([a for a in arrays], type=pa.string()))
+    dictionary = enc.chunk(0).dictionary if enc.num_chunks else pa.array([], pa.string())
+    out = [c.indices.to_numpy().astype(np.int64) for c in enc.chunks]
+    return out, dictionary
+
+
+def read_trec(run_path: str, qrels_path: str) -> RankingDataset:
+    """TREC run + qrels → RankingDataset of retrieved rows (see the module docstring)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    qrels = read_qrels(qrels_path)
+    run = read_run(run_path)
+    (qq, qr), qdict = _codes(qrels.qid, run.qid)
+    (dq, dr), _ = _codes(qrels.docno, run.docno)
+    nd = int(max(dq.max(initial=0), dr.max(initial=0))) + 1
+    judged_q = np.zeros(len(qdict), dtype=bool)
+    judged_q[qq] = True
+    keep = judged_q[qr]
+    if not keep.any():
+        raise DataError("no query of the run has qrels (trec_eval evaluates only queries in both files).",
+                        path=run_path, field="qid",
+                        fix=f"check that {qrels_path} is the qrels for this run (query ids must match exactly).")
+    rows = np.flatnonzero(keep)
+    # group rows by query in first-appearance order (trec_eval ignores run row order)
+    qcode = qr[rows]
+    first = np.full(len(qdict), np.iinfo(np.int64).max)
+    np.minimum.at(first, qcode, np.arange(qcode.size))
+    order = np.argsort(first[qcode], kind="stable")
+    rows = rows[order]
+    rkey = qr[rows] * nd + dr[rows]
+    qkey = qq * nd + dq
+    hit = pc.index_in(pa.array(rkey), value_set=pa.array(qkey))
+    found = hit.is_valid().to_numpy(zero_copy_only=False)
+    pos = hit.fill_null(0).to_numpy()
+    labels = np.where(found, qrels.value[pos], 0.0)
+    run_q = np.unique(qr)
+    retrieved_keys = pa.array(rkey)
+    in_run_q = np.isin(qq, run_q)
+    unret = int((in_run_q & ~pc.is_in(pa.array(qkey), value_set=retrieved_keys).to_numpy(zero_copy_only=False)).sum())
+    qid_str = np.asarray(pc.take(qdict, pa.array(qr[rows])).to_numpy(zero_copy_only=False)).astype(str)
+    qid = _qid_array(list(qid_str)) if qid_str.size < 2_000_000 else qid_str
+    docno = np.asarray(pc.take(run.docno, pa.array(rows)).to_numpy(zero_copy_only=False)).astype(str)
+    meta = {"source": run_path, "format": "trec", "qrels": qrels_path,
+            "n_run_queries_without_qrels": int(np.setdiff1d(run_q, np.unique(qq)).size),
+            "n_judged_unretrieved": unret}
+    return RankingDataset(qid=qid, labels=labels, features={"score": run.value[rows][:, None]}, item_id=docno,
+                          meta=meta, name=run_path)
+
+
+def align_run_to_dataset(run_path: str | os.PathLike, data: RankingDataset) -> np.ndarray:
+    """Scores of a TREC run file for each row of ``data``, matched by (qid, item_id).
+
+    Used for ``audit run --baseline-run FILE``: the baseline's scores come from its run file.
+
+    Parameters
+    ----------
+    run_path : str or PathLike
+        TREC run (``qid Q0 docno rank score tag``); qids and docnos compare as strings
+        (an int qid 7 matches "7").
+    data : RankingDataset
+        Must have ``item_id``.
+
+    Returns
+    -------
+    ndarray of float64, shape (n_rows,)
+
+    Raises
+    ------
+    DataError
+        ``data`` has no item ids, or some rows have no line in the run (how many, and an
+        example): a baseline that did not score a candidate cannot be compared on it. Run
+        lines for (qid, docno) pairs absent from ``data`` are ignored.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    run_path = os.fspath(run_path)
+    if data.item_id is None:
+        raise DataError("the dataset has no item ids, so run lines cannot be matched to its rows.",
+                        path=data.name, field="item_id",
+                        fix="load data that carries item ids (LETOR '# docid = X' comments, an item_id column, or TREC).")
+    run = read_run(run_path)
+    dq = pa.array(np.asarray(data.qid).astype(str))
+    di = pa.array(np.asarray(data.item_id).astype(str))
+    sep = "\x1f"
+    dkey = pc.binary_join_element_wise(dq, di, sep)
+    rkey = pc.binary_join_element_wise(run.qid, run.docno, sep)
+    hit = pc.index_in(dkey, value_set=rkey)
+    found = hit.is_valid().to_numpy(zero_copy_only=False)
+    if not found.all():
+        miss = np.flatnonzero(~found)
+        i = int(miss[0])
+        raise DataError(f"{miss.size} of {found.size} dataset rows have no line in the run, e.g. query "
+                        f"{data.qid[i]!r} item {data.item_id[i]!r} (row {i}).", path=run_path, field="docno",
+                        fix="score every candidate of the dataset in the baseline run (same qids and docnos).")
+    return run.value[hit.to_numpy()]
+
+
+# =========================================================================== CSV / Parquet
+_RESERVED = ("qid", "label", "item_id", "query_text", "timestamp", "group_id", "compliance")
+_GROUP_COL = re.compile(r"([A-Za-z_][A-Za-z0-9_\-]*)\.(\d+)\Z")
+
+
+def read_table(path: str, fmt: str, *, feature_groups: str | None = None) -> RankingDataset:
+    """Read a CSV or Parquet file (pyarrow). See the module docstring for the columns."""
+    import pyarrow as pa
+
+    path = os.fspath(path)
+    _check_file(path)
+    if os.path.getsize(path) == 0:
+        raise DataError("is empty.", path=path, fix="check the path; the file needs a header and rows.")
+    unit = "line" if fmt == "csv" else "row"
+
+    def line_of(i: int) -> int:
+        return i + 2 if fmt == "csv" else i  # CSV: header is line 1
+
+    try:
+        if fmt == "csv":
+            import pyarrow.csv as pacsv
+
+            delim = "\t" if path.lower().endswith(".tsv") else ","
+            with open(path, "rb") as f:
+                head = f.read(4096)
+            if b"\x00" in head:
+                raise DataError("contains NUL bytes: this is a binary file, not CSV.", path=path,
+                                fix="pass the CSV text file, or --format parquet/npz for binary files.")
+            table = pacsv.read_csv(path, parse_options=pacsv.ParseOptions(delimiter=delim))
+        else:
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(path)
+    except DataError:
+        raise
+    except (pa.ArrowException, OSError, ValueError) as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DataError(f"cannot be read as {fmt.upper()}: {msg}", path=path,
+                        fix=f"check that it is a valid {fmt.upper()} file (use --format to name the right format).") from None
+    names = table.column_names
+    if len(set(names)) != len(names):
+        dup = [c for c in names if names.count(c) > 1][0]
+        raise DataError(f"column {dup!r} appears twice.", path=path, field=dup, fix="give every column a unique name.")
+    for req in ("qid", "label"):
+        if req not in names:
+            raise DataError(f"required column {req!r} is missing (columns: {', '.join(names[:12])}"
+                            f"{', ...' if len(names) > 12 else ''}).", path=path, field=req,
+                            fix="name the query-id column 'qid' and the relevance column 'label'.")
+    if table.num_rows == 0:
+        raise DataError("has a header but no rows.", path=path, fix="check the file.")
+
+    def col(name: str) -> Any:
+        c = table.column(name)
+        if c.null_count:
+            i = int(np.flatnonzero(c.is_null().to_numpy(zero_copy_only=False))[0])
+            raise DataError(f"column {name!r} is empty at {unit} {line_of(i)}.", path=path, line=line_of(i),
+                            field=name, fix="fill or drop rows with missing values.")
+        return c
+
+    def numeric(name: str) -> np.ndarray:
+        c = col(name)
+        if not (pa.types.is_integer(c.type) or pa.types.is_floating(c.type) or pa.types.is_boolean(c.type)):
+            raise DataError(f"column {name!r} holds {c.type}, expected numbers.", path=path, field=name,
+                            fix="write plain numbers in this column.")
+        return np.asarray(c.to_numpy(), dtype=np.float64)
+
+    qc = col("qid")
+    if pa.types.is_integer(qc.type):
+        qid = qc.to_numpy().astype(np.int64)
+    elif pa.types.is_floating(qc.type):
+        qf = qc.to_numpy()
+        if not np.all(np.isfinite(qf)) or np.any(qf != np.round(qf)):
+            raise DataError("qid values must be integers or strings.", path=path, field="qid")
+        qid = qf.astype(np.int64)
+    else:
+        qid = np.asarray(qc.cast(pa.string()).to_numpy(zero_copy_only=False)).astype(str)
+    labels = numeric("label")
+    _check_labels(labels, path, "label", line_of)
+    _check_contiguous(qid, path, line_of, unit)
+    opt: dict[str, np.ndarray | None] = {"item_id": None, "query_text": None, "timestamp": None, "group_id": None}
+    for name in ("item_id", "query_text", "group_id"):
+        if name in names:
+            c = col(name)
+            if pa.types.is_integer(c.type):
+                opt[name] = c.to_numpy()
+            else:
+                opt[name] = np.asarray(c.cast(pa.string()).to_numpy(zero_copy_only=False)).astype(str)
+    if "timestamp" in names:
+        opt["timestamp"] = _timestamps(col("timestamp"), path)
+    extra: dict[str, np.ndarray] = {}
+    if "compliance" in names:
+        extra["compliance"] = numeric("compliance")
+    dotted = {c: _GROUP_COL.match(c) for c in names if c not in _RESERVED}
+    dotted = {c: m for c, m in dotted.items() if m}
+    feats: dict[str, np.ndarray] = {}
+    if dotted:
+        if feature_groups is not None:
+            raise DataError("--feature-groups applies to files without '<group>.<i>' columns; this file names its groups.",
+                            path=path, field="--feature-groups", fix="drop --feature-groups (or rename the columns).")
+        by_group: dict[str, list[tuple[int, str]]] = {}
+        for c, m in dotted.items():
+            by_group.setdefault(m.group(1), []).append((int(m.group(2)), c))
+        for g, cs in by_group.items():
+            cs.sort()
+            idx = [i for i, _ in cs]
+            if len(set(idx)) != len(idx):
+                raise DataError(f"feature group {g!r} repeats a column index.", path=path, field=g,
+                                fix="number the columns <group>.1, <group>.2, ... once each.")
+            feats[g] = np.column_stack([_finite(numeric(c), c, path, line_of) for _, c in cs])
+        rest = [c for c in names if c not in _RESERVED and c not in dotted]
+        for c in rest:
+            extra[c] = _to_numpy(table.column(c))
+    else:
+        rest = [c for c in names if c not in _RESERVED]
+        num = [c for c in rest if _is_numeric(table.column(c).type)]
+        for c in rest:
+            if c not in num:
+                extra[c] = _to_numpy(table.column(c))
+        if not num:
+            raise DataError("has no numeric feature columns.", path=path, field="features",
+                            fix="add feature columns (numbers), named <group>.<i> or plain.")
+        X = np.column_stack([_finite(numeric(c), c, path, line_of) for c in num])
+        feats = _apply_groups(X, feature_groups)
+    if opt["item_id"] is not None:
+        _check_duplicates(qid, opt["item_id"], path, line_of, unit)
+    return RankingDataset(qid=qid, labels=labels, features=feats, extra=extra,
+                          meta={"source": path, "format": fmt}, name=path, **opt)
+
+
+def _is_numeric(t: Any) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
+
+
+def _to_numpy(c: Any) -> np.ndarray:
+    a = np.asarray(c.to_numpy(zero_copy_only=False))
+    return a.astype(str) if a.dtype.kind == "O" else a
+
+
+def _finite(x: np.ndarray, name: str, path: str, line_of: Any) -> np.ndarray:
+    bad = ~np.isfinite(x)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(f"feature {name!r} is {x[i]} at row {i}; features must be finite.", path=path,
+                        line=line_of(i), field=name, fix="impute or drop non-finite values before auditing.")
+    return x
+
+
+def _timestamps(c: Any, path: str) -> np.ndarray:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_integer(c.type) or pa.types.is_floating(c.type):
+        return np.asarray(c.to_numpy(), dtype=np.float64)
+    try:
+        if pa.types.is_string(c.type) or pa.types.is_large_string(c.type):
+            c = pc.cast(c, pa.timestamp("us"))
+        if pa.types.is_timestamp(c.type) or pa.types.is_date(c.type):
+            return np.asarray(pc.cast(pc.cast(c, pa.timestamp("us")), pa.int64()).to_numpy(), dtype=np.float64) / 1e6
+    except pa.ArrowException as e:
+        raise DataError(f"timestamp values cannot be read as times ({str(e).splitlines()[0]}).", path=path,
+                        field="timestamp", fix="write numbers (seconds) or ISO-8601 times like 2024-01-31T12:00:00.") from None
+    raise DataError(f"timestamp column holds {c.type}.", path=path, field="timestamp",
+                    fix="write numbers (seconds) or ISO-8601 times.")
+
+
+# =========================================================================== NPZ
+_NPZ_OPTIONAL = ("item_id", "query_text", "timestamp", "group_id")
+
+
+def read_npz(path: str, *, feature_groups: str | None = None) -> RankingDataset:
+    """Read an ``.npz`` archive (see the module docstring for the array names)."""
+    path = os.fspath(path)
+    _check_file(path)
+    try:
+        z = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+        raise DataError(f"cannot be read as NPZ ({str(e).splitlines()[0] if str(e) else type(e).__name__}).",
+                        path=path, fix="write it with numpy.savez(path, qid=..., labels=..., features__all=...).") from None
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise DataError("is a single .npy array, not an .npz archive.", path=path,
+                        fix="write it with numpy.savez(path, qid=..., labels=..., features__all=...).")
+    with z:
+        keys = list(z.keys())
+        arrays: dict[str, np.ndarray] = {}
+        for k in keys:
+            try:
+                arrays[k] = z[k]
+            except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+                raise DataError(f"array {k!r} cannot be read ({str(e).splitlines()[0]}).", path=path, field=k,
+                                fix="store strings as fixed-width unicode (np.str_), not Python objects.") from None
+    allowed = {"qid", "labels", "features", *_NPZ_OPTIONAL}
+    unknown = [k for k in keys if k not in allowed and not k.startswith(("features__", "extra__"))]
+    if unknown:
+        raise DataError(f"unexpected array {unknown[0]!r}.", path=path, field=unknown[0],
+                        fix="use qid, labels, features__<group> (or features), item_id, query_text, timestamp, "
+                            "group_id, extra__<name>.")
+    for req in ("qid", "labels"):
+        if req not in arrays:
+            raise DataError(f"required array {req!r} is missing (arrays: {', '.join(keys)}).", path=path, field=req,
+                            fix="save the query ids as 'qid' and the relevance labels as 'labels'.")
+    qid = arrays["qid"]
+    if qid.ndim != 1:
+        raise DataError(f"qid has shape {qid.shape}, expected (n,).", path=path, field="qid")
+    n = qid.shape[0]
+    if n == 0:
+        raise DataError("has no rows.", path=path, field="qid")
+    lab = arrays["labels"]
+    if lab.shape != (n,) or lab.dtype.kind not in "iufb":
+        raise DataError(f"labels has shape {lab.shape} and dtype {lab.dtype}, expected ({n},) numbers.", path=path,
+                        field="labels")
+    labels = lab.astype(np.float64)
+
+    def row(i: int) -> int:
+        return i
+
+    _check_labels(labels, path, "labels", row)
+    if qid.dtype.kind == "f":
+        if not np.all(np.isfinite(qid)) or np.any(qid != np.round(qid)):
+            raise DataError("qid values must be integers or strings.", path=path, field="qid")
+        qid = qid.astype(np.int64)
+    _check_contiguous(qid, path, row, "row")
+    group_keys = [k for k in keys if k.startswith("features__")]
+    if group_keys and "features" in arrays:
+        raise DataError("has both 'features' and 'features__<group>' arrays.", path=path, field="features",
+                        fix="store either one 'features' matrix or one array per group.")
+    feats: dict[str, np.ndarray] = {}
+    if group_keys:
+        if feature_groups is not None:
+            raise DataError("--feature-groups applies to a single 'features' array; this file names its groups.",
+                            path=path, field="--feature-groups", fix="drop --feature-groups.")
+        for k in group_keys:
+            g = k[len("features__"):]
+            feats[g] = _npz_matrix(arrays[k], k, n, path)
+    elif "features" in arrays:
+        feats = _apply_groups(_npz_matrix(arrays["features"], "features", n, path), feature_groups)
+    else:
+        raise DataError("has no features.", path=path, field="features",
+                        fix="save features as features__<group> arrays (n, d) or one 'features' array.")
+    opt = {}
+    for k in _NPZ_OPTIONAL:
+        if k in arrays:
+            a = arrays[k]
+            if a.shape != (n,):
+                raise DataError(f"{k} has shape {a.shape}, expected ({n},).", path=path, field=k)
+            opt[k] = a
+    extra = {}
+    for k in keys:
+        if k.startswith("extra__"):
+            a = arrays[k]
+            if a.shape != (n,):
+                raise DataError(f"{k} has shape {a.shape}, expected ({n},).", path=path, field=k)
+            extra[k[len("extra__"):]] = a
+    if "item_id" in opt:
+        _check_duplicates(qid, opt["item_id"], path, row, "row")
+    return RankingDataset(qid=qid, labels=labels, features=feats, extra=extra,
+                          meta={"source": path, "format": "npz"}, name=path, **opt)
+
+
+def _npz_matrix(a: np.ndarray, name: str, n: int, path: str) -> np.ndarray:
+    if a.ndim == 1:
+        a = a[:, None]
+    if a.ndim != 2 or a.shape[0] != n:
+        raise DataError(f"{name} has shape {a.shape}, expected ({n}, d).", path=path, field=name)
+    if a.dtype.kind not in "iufb":
+        raise DataError(f"{name} has dtype {a.dtype}, expected numbers.", path=path, field=name)
+    a = a.astype(np.float64)
+    bad = ~np.isfinite(a)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise DataError(f"{name} is {a[r, c]} at row {r}, column {c}; features must be finite.", path=path,
+                        line=int(r), field=name, fix="impute or drop non-finite values before auditing.")
+    return a
