@@ -151,7 +151,7 @@ class RankingDataset:
             dup = uniq[counts > 1][0]
             rows = starts[run_ids == dup]
             raise DataError(
-                f"rows of query {dup!r} are not contiguous (runs start at rows {rows[:3].tolist()}).",
+                f"rows of query {dup.item() if isinstance(dup, np.generic) else dup!r} are not contiguous (runs start at rows {rows[:3].tolist()}).",
                 path=where, field="qid",
                 fix="sort the file by query id (stable sort keeps the candidate order).")
         object.__setattr__(self, "qid", _readonly(qid))

@@ -41,9 +41,10 @@ negatives mean judged non-relevant.
 ``query_text``, ``timestamp`` (number, or a timestamp / ISO-8601 string → float seconds),
 ``group_id`` and ``compliance`` (→ ``extra``). Features are either columns named
 ``<group>.<i>`` (grouped by prefix, ordered by ``i``; other columns then go to ``extra``) or,
-when there are none, every other numeric column in file order, as one group ``all`` or split
-by ``feature_groups`` (1-based positions among those columns). Non-numeric other columns go to
-``extra``. ``.tsv`` files are read tab-separated. Nulls in qid, label or features are errors.
+when there are none, every other column in file order, as one group ``all`` or split by
+``feature_groups`` (1-based positions among those columns); a non-numeric column is then an
+error (one stray word would otherwise silently drop a feature). ``.tsv`` files are read
+tab-separated. Nulls in qid, label or features are errors.
 
 **NPZ** (``np.load(..., allow_pickle=False)``): arrays ``qid`` (n,), ``labels`` (n,) and
 ``features__<group>`` (n, d) per group — or one ``features`` (n, D) split by
@@ -173,6 +174,11 @@ def load(path: str | os.PathLike, fmt: str | None = None, *, feature_groups: str
 
 
 # =========================================================================== helpers
+def _py(v: Any) -> Any:
+    """numpy scalar -> Python scalar, so messages read 'query 7', not 'np.int64(7)'."""
+    return v.item() if isinstance(v, np.generic) else v
+
+
 def _check_file(path: str) -> None:
     p = Path(path)
     if not p.exists():
@@ -224,7 +230,7 @@ def _check_contiguous(qid: np.ndarray, path: str, line_of: Any, unit: str = "lin
         q = run_ids[j]
         later = [int(k) for k in np.flatnonzero(run_ids == q) if k > j][0]
         a, b = line_of(int(starts[j])), line_of(int(starts[later]))
-        raise DataError(f"rows of query {q!r} are not contiguous: it starts at {unit} {a} and comes back at {unit} {b} "
+        raise DataError(f"rows of query {_py(q)!r} are not contiguous: it starts at {unit} {a} and comes back at {unit} {b} "
                         "after another query.", path=path, line=b, field="qid", fix=_SORT_FIX)
     return np.append(starts, n).astype(np.int64)
 
@@ -243,7 +249,7 @@ def _check_duplicates(qid: np.ndarray, item: np.ndarray, path: str, line_of: Any
     if same.any():
         k = int(np.flatnonzero(same)[0])
         r1, r2 = int(order[k]), int(order[k + 1])
-        raise DataError(f"item {item[r2]!r} appears twice in query {qid[r2]!r} ({unit}s {line_of(r1)} and {line_of(r2)}); "
+        raise DataError(f"item {_py(item[r2])!r} appears twice in query {_py(qid[r2])!r} ({unit}s {line_of(r1)} and {line_of(r2)}); "
                         "a repeated (query, item) row is counted twice by every metric.",
                         path=path, line=line_of(r2), field="item_id",
                         fix="remove the duplicate rows (keep one row per (qid, item_id)).")
@@ -375,7 +381,8 @@ def _text_lines(path: str) -> Iterator[tuple[int, str]]:
             try:
                 yield no, raw.decode("utf-8")
             except UnicodeDecodeError as e:
-                raise DataError(f"is not UTF-8 text (byte {raw[e.start]:#04x} at column {e.start + 1}).", path=path,
+                raise DataError(f"is not UTF-8 text: binary, or another encoding (byte {raw[e.start]:#04x} at column "
+                                f"{e.start + 1}).", path=path,
                                 line=no, fix="pass a text file (decompress it first; re-encode it as UTF-8).") from None
 
 
@@ -875,7 +882,7 @@ def align_run_to_dataset(run_path: str | os.PathLike, data: RankingDataset) -> n
         miss = np.flatnonzero(~found)
         i = int(miss[0])
         raise DataError(f"{miss.size} of {found.size} dataset rows have no line in the run, e.g. query "
-                        f"{data.qid[i]!r} item {data.item_id[i]!r} (row {i}).", path=run_path, field="docno",
+                        f"{_py(data.qid[i])!r} item {_py(data.item_id[i])!r} (row {i}).", path=run_path, field="docno",
                         fix="score every candidate of the dataset in the baseline run (same qids and docnos).")
     return run.value[hit.to_numpy()]
 
@@ -908,18 +915,26 @@ def read_table(path: str, fmt: str, *, feature_groups: str | None = None) -> Ran
             if b"\x00" in head:
                 raise DataError("contains NUL bytes: this is a binary file, not CSV.", path=path,
                                 fix="pass the CSV text file, or --format parquet/npz for binary files.")
-            table = pacsv.read_csv(path, parse_options=pacsv.ParseOptions(delimiter=delim))
+            try:
+                head.decode("utf-8")
+            except UnicodeDecodeError as e:
+                if e.start < len(head) - 4:
+                    raise DataError(f"is not UTF-8 text (byte {head[e.start]:#04x} at offset {e.start}).", path=path,
+                                    fix="pass a UTF-8 CSV file (decompress it first; re-encode it).") from None
+            # only empty cells are missing: 'n/a' or 'NA' in a feature column must not pass as a number
+            table = pacsv.read_csv(path, parse_options=pacsv.ParseOptions(delimiter=delim),
+                                   convert_options=pacsv.ConvertOptions(null_values=[""], strings_can_be_null=True))
         else:
             import pyarrow.parquet as pq
 
             table = pq.read_table(path)
+        names = table.column_names
     except DataError:
         raise
-    except (pa.ArrowException, OSError, ValueError) as e:
+    except (pa.ArrowException, OSError, ValueError) as e:  # UnicodeDecodeError is a ValueError
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise DataError(f"cannot be read as {fmt.upper()}: {msg}", path=path,
                         fix=f"check that it is a valid {fmt.upper()} file (use --format to name the right format).") from None
-    names = table.column_names
     if len(set(names)) != len(names):
         dup = [c for c in names if names.count(c) > 1][0]
         raise DataError(f"column {dup!r} appears twice.", path=path, field=dup, fix="give every column a unique name.")
@@ -997,7 +1012,11 @@ def read_table(path: str, fmt: str, *, feature_groups: str | None = None) -> Ran
         num = [c for c in rest if _is_numeric(table.column(c).type)]
         for c in rest:
             if c not in num:
-                extra[c] = _to_numpy(table.column(c))
+                # a feature column with one stray word would otherwise vanish from the features
+                raise DataError(f"column {c!r} is not numeric ({_first_non_number(table.column(c))}), and every "
+                                "non-reserved column is a feature here.", path=path, field=c,
+                                fix="make it numeric, drop it, or name feature columns <group>.<i> (other "
+                                    "columns are then kept as extra data).")
         if not num:
             raise DataError("has no numeric feature columns.", path=path, field="features",
                             fix="add feature columns (numbers), named <group>.<i> or plain.")
@@ -1007,6 +1026,16 @@ def read_table(path: str, fmt: str, *, feature_groups: str | None = None) -> Ran
         _check_duplicates(qid, opt["item_id"], path, line_of, unit)
     return RankingDataset(qid=qid, labels=labels, features=feats, extra=extra,
                           meta={"source": path, "format": fmt}, name=path, **opt)
+
+
+def _first_non_number(c: Any) -> str:
+    vals = c.to_pylist()
+    for i, v in enumerate(vals):
+        try:
+            float(v)
+        except (TypeError, ValueError):
+            return f"value {str(v)[:40]!r} in data row {i + 1}"
+    return f"type {c.type}"
 
 
 def _is_numeric(t: Any) -> bool:
