@@ -23,9 +23,10 @@ FORMATS = ("letor", "trec", "parquet", "csv", "npz")
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
+    """A read-only view of ``a`` (no copy; the caller's own array stays writeable)."""
     a = np.asarray(a)
     if a.flags.writeable:
-        a = a.copy() if a.base is not None else a
+        a = a.view()
         a.flags.writeable = False
     return a
 
@@ -92,7 +93,11 @@ class RankingDataset:
             qid = qid.astype(np.int64)
         if qid.dtype.kind == "O":
             qid = qid.astype(str)
-        labels = np.asarray(self.labels, dtype=np.float64)
+        try:
+            labels = np.asarray(self.labels, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise DataError("labels must be numbers (graded relevance).", path=where, field="labels",
+                            fix="convert the label column to numbers.") from None
         if labels.shape != (n,):
             raise DataError(f"labels has shape {labels.shape}, expected ({n},) like qid.",
                             path=where, field="labels")
@@ -259,8 +264,15 @@ class RankingDataset:
         o = self.query_offsets
         if q.size == 0:
             raise DataError("subset would be empty.", path=self.name)
-        rows = np.concatenate([np.arange(o[i], o[i + 1]) for i in q])
-        return self.take(rows, name=name)
+        q = q.astype(np.int64)
+        if q.min() < -self.n_queries or q.max() >= self.n_queries:
+            raise IndexError(f"query position out of range 0..{self.n_queries - 1}")
+        q = np.where(q < 0, q + self.n_queries, q)
+        sizes = o[q + 1] - o[q]
+        # rows of each chosen query, in order: start of its query + position within it
+        starts = np.repeat(o[q], sizes)
+        within = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        return self.take(starts + within, name=name)
 
     # ------------------------------------------------------------------ identity
     def sha256(self) -> str:
