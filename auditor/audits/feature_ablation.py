@@ -1,0 +1,431 @@
+"""Feature-ablation audit: which inputs does the model's score actually depend on?
+
+Three measurements on the held-out set, all by *within-query permutation* of feature values
+(each row of a query receives another row's values of the same query): the values stay on
+the data's own distribution -- unlike zero-masking, which feeds the model inputs it has
+never seen and measures its reaction to garbage rather than its use of the feature -- and
+the query-level part of a feature (shared by every candidate of a query) is left intact,
+so only its power to *order* candidates is removed.
+
+1. **Per feature group** (modalities for multimodal data): ``n_repeats`` permutations, the
+   per-query change ``metric(permuted) - metric(original)`` averaged over repeats, a paired
+   bootstrap CI over queries, and TOST equivalence (margin 0.005) to show a group whose
+   removal changes nothing (a non-significant drop is not evidence of no effect).
+2. **Label-proxy scan**: every single feature column is used alone as the ranking score. A
+   column is a label-proxy suspect when it alone ranks nearly perfectly (its gain over chance
+   reaches ``proxy_solo_share`` of the ideal's), far above every other (not near-identical)
+   column (by ``proxy_gap``), *and* the model depends on it (permuting it within query removes
+   at least ``proxy_dependence`` of the model's gain over chance). Solo strength alone is
+   never enough: strong single features are normal in real ranking data (on the shared
+   LETOR sample one feature alone reaches 0.978x the boosted model's nDCG@10).
+3. **Random half**: a random half of all columns permuted within query (``half_mask_repeats``
+   draws), reproducing the seed project's "mask 50% of features" check as a measurement with
+   its CI instead of a pass/fail threshold.
+
+Optional ``loco``: drop-and-retrain per group (the group is permuted within query in train and
+test, then the model is refit), which measures whether the information is *replaceable* by
+other groups rather than whether this fitted model uses it.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from auditor.audits.base import (Audit, Condition, Decision, Evidence, Trial, jsonable, plot_bars,
+                                 plot_intervals, plot_table)
+from auditor.data import RankingDataset
+from auditor.metrics import evaluate, expected_random
+from auditor.stats import benjamini_hochberg, bootstrap_ci, tost_paired
+
+__all__ = ["FeatureAblationAudit", "within_query_permutation", "permute_columns"]
+
+
+def within_query_permutation(offsets: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A row permutation that only moves rows inside their own query, shape (n,)."""
+    n = int(offsets[-1])
+    qidx = np.repeat(np.arange(offsets.shape[0] - 1), np.diff(offsets))
+    return np.lexsort((rng.random(n), qidx))
+
+
+def permute_columns(data: RankingDataset, columns: Mapping[str, np.ndarray | slice | None],
+                    perm: np.ndarray) -> RankingDataset:
+    """Copy of ``data`` with the given columns of each group moved along row permutation ``perm``.
+
+    ``columns``: ``{group: column indices}`` (``None`` = the whole group). The selected columns
+    of one row all move together (the row's group vector is kept intact).
+    """
+    new = {}
+    for g, cols in columns.items():
+        x = np.array(data.features[g], copy=True)
+        if cols is None:
+            x = x[perm]
+        else:
+            c = np.asarray(cols)
+            if c.size == 0:
+                continue
+            x[:, c] = x[perm][:, c]
+        new[g] = x
+    return data.with_features(new) if new else data
+
+
+def _arr(x: Any) -> np.ndarray:
+    return np.array(x, dtype=np.float64)
+
+
+class FeatureAblationAudit(Audit):
+    """Within-query permutation ablation, label-proxy scan and the random-half measurement."""
+
+    name = "feature_ablation"
+    title = "Feature ablation"
+    question = ("Does the model's score depend on its features the way a genuine ranker's should -- "
+                "no single feature acting as a copy of the label, no input group that it silently ignores?")
+    method = ("Held-out data only, model fitted once. Per feature group: permute the group's vectors among the "
+              "rows of each query (n_repeats = 20), per-query delta of the metric averaged over repeats, BCa "
+              "bootstrap CI over queries, TOST equivalence with margin 0.005 (Benjamini-Hochberg across groups) "
+              "to show a group is unused. Label-proxy scan: each column alone as the score; a column is a "
+              "suspect when its gain over chance is >= 0.8 of the ideal's, it leads every other (non-duplicate) "
+              "column by >= 0.3 of that scale, and permuting it within query removes >= 50% of the model's gain "
+              "over chance (CI of the drop above 0). A random half of the columns permuted within query "
+              "(20 draws) is reported with its CI. No zero-masking; optional drop-and-retrain (loco).")
+    citations = [
+        "Breiman (2001), Random forests, Machine Learning 45 -- permutation importance.",
+        "Fisher, Rudin & Dominici (2019), All models are wrong, but many are useful: learning a variable's "
+        "importance by studying an entire class of prediction models simultaneously, JMLR 20 -- model reliance.",
+        "Hooker, Mentch & Zhou (2021), Unrestricted permutation forces extrapolation, Statistics and "
+        "Computing 31 -- why permutations should stay on the data distribution (here: within query).",
+        "Lei, G'Sell, Rinaldo, Tibshirani & Wasserman (2018), Distribution-free predictive inference for "
+        "regression, JASA 113 -- leave-one-covariate-out (LOCO).",
+        "Schuirmann (1987), A comparison of the two one-sided tests procedure and the power approach for "
+        "assessing the equivalence of average bioavailability, J. Pharmacokinet. Biopharm. 15 -- TOST.",
+        "Kaufman, Rosset, Perlich & Stitelman (2012), Leakage in data mining: formulation, detection, and "
+        "avoidance, ACM TKDD 6(4) -- label-proxy features.",
+    ]
+    blind_spots = [
+        "A proxy spread over several columns (each weak alone, strong together) is not found by the "
+        "single-column scan; the per-group deltas show the group's importance but do not call it a leak.",
+        "A proxy that only orders candidates through its interaction with another column is scored by "
+        "its solo strength, which may be modest.",
+        "Permutation measures reliance of this fitted model, not whether the information is available "
+        "elsewhere: correlated groups can each look unimportant (use loco = true to see replaceability).",
+        "Features constant within every query cannot change any ranking when permuted within query: "
+        "their deltas are 0 by construction and they are reported as unused.",
+    ]
+    critical = True
+    gating = False  # decisions are effect sizes with CIs, not one suite-level hypothesis test
+    defaults: dict[str, Any] = {
+        "n_repeats": 20,
+        "equivalence_margin": 0.005,
+        "bootstrap": 2000,
+        "groups": None,
+        "half_mask": True,
+        "half_mask_repeats": 20,
+        "proxy_scan": True,
+        "proxy_solo_share": 0.8,
+        "proxy_gap": 0.3,
+        "proxy_dependence": 0.5,
+        "proxy_check_top": 3,
+        "proxy_duplicate_corr": 0.95,
+        "loco": False,
+    }
+    quick_overrides: dict[str, Any] = {"n_repeats": 10, "half_mask_repeats": 10, "bootstrap": 1000}
+
+    # ------------------------------------------------------------------ plan / trials
+    def _groups(self, ctx) -> list[str]:
+        p = ctx.params(self)
+        gs = p["groups"]
+        if gs is None:
+            return list(ctx.test.features)
+        if isinstance(gs, str):
+            gs = [g.strip() for g in gs.split(",") if g.strip()]
+        bad = [g for g in gs if g not in ctx.test.features]
+        if bad:
+            from auditor.errors import ConfigError
+
+            raise ConfigError(f"[audits.feature_ablation] groups: unknown feature group(s) {bad}; the data has "
+                              f"{list(ctx.test.features)}.")
+        return list(gs)
+
+    def plan(self, ctx) -> list[Trial]:
+        p = ctx.params(self)
+        if int(p["n_repeats"]) < 1:
+            from auditor.errors import ConfigError
+
+            raise ConfigError(f"[audits.feature_ablation] n_repeats must be >= 1, got {p['n_repeats']}.")
+        groups = self._groups(ctx)
+        trials = [Trial(self.name, "permute", {"groups": groups, "n_repeats": int(p["n_repeats"]),
+                                               "half_mask_repeats": int(p["half_mask_repeats"]) if p["half_mask"] else 0})]
+        if p["proxy_scan"]:
+            trials.append(Trial(self.name, "proxy", {"n_repeats": int(p["n_repeats"]),
+                                                     "check_top": int(p["proxy_check_top"]),
+                                                     "dup_corr": float(p["proxy_duplicate_corr"])}))
+        if p["loco"]:
+            trials += [Trial(self.name, f"loco:{g}", {"group": g}) for g in groups]
+        return trials
+
+    def run_trial(self, ctx, trial: Trial) -> dict[str, Any]:
+        test = ctx.test
+        if trial.key == "permute":
+            model = ctx.fit(0)  # the model trained normally (cached, shared with other audits)
+            base = ctx.metric_values(test, ctx.score(model, test))
+            out: dict[str, Any] = {"base": base, "groups": {}}
+            for g in trial.params["groups"]:
+                acc = np.zeros(test.n_queries)
+                for r in range(int(trial.params["n_repeats"])):
+                    perm = within_query_permutation(test.query_offsets, ctx.rng("feature_ablation", "group", g, r))
+                    m = ctx.metric_values(test, ctx.score(model, permute_columns(test, {g: None}, perm)))
+                    acc += m - base
+                out["groups"][g] = acc / int(trial.params["n_repeats"])
+            R = int(trial.params["half_mask_repeats"])
+            if R:
+                names = [(g, j) for g in test.features for j in range(test.features[g].shape[1])]
+                acc = np.zeros(test.n_queries)
+                for r in range(R):
+                    rng = ctx.rng("feature_ablation", "half", r)
+                    pick = rng.choice(len(names), size=len(names) // 2, replace=False) if len(names) > 1 else np.zeros(0, int)
+                    cols: dict[str, list[int]] = {}
+                    for i in pick.tolist():
+                        cols.setdefault(names[i][0], []).append(names[i][1])
+                    perm = within_query_permutation(test.query_offsets, rng)
+                    m = ctx.metric_values(test, ctx.score(model, permute_columns(test, cols, perm)))
+                    acc += m - base
+                out["half"] = acc / R
+                out["half_columns"] = len(names) // 2
+            return jsonable(out)
+        if trial.key == "proxy":
+            return jsonable(self._proxy_trial(ctx, **trial.params))
+        if trial.key.startswith("loco:"):
+            g = trial.params["group"]
+            model = ctx.fit(0)
+            base = ctx.metric_values(test, ctx.score(model, test))
+            tr = ctx.train
+            ptr = permute_columns(tr, {g: None}, within_query_permutation(tr.query_offsets, ctx.rng("feature_ablation", "loco", g, "train")))
+            pte = permute_columns(test, {g: None}, within_query_permutation(test.query_offsets, ctx.rng("feature_ablation", "loco", g, "test")))
+            m2 = ctx.fit(0, train=ptr)
+            return jsonable({"delta": ctx.metric_values(test, ctx.score(m2, pte)) - base})
+        raise KeyError(trial.key)
+
+    def _proxy_trial(self, ctx, n_repeats: int, check_top: int, dup_corr: float) -> dict[str, Any]:
+        test = ctx.test
+        X = test.feature_matrix()
+        names = test.feature_names()
+        off = test.query_offsets
+        kw = dict(item_id=test.item_id, gain=ctx.config.gain, no_relevant=ctx.config.no_relevant)
+        ideal = evaluate(ctx.metric, test.labels, test.labels, off, **kw)
+        chance = expected_random(ctx.metric, test.labels, off, gain=ctx.config.gain, no_relevant=ctx.config.no_relevant)
+        ok = np.isfinite(ideal) & np.isfinite(chance) & (ideal - chance > 1e-12)
+        scale = float(np.mean(ideal[ok] - chance[ok])) if ok.any() else float("nan")
+        solo = np.full(X.shape[1], np.nan)
+        sign = np.ones(X.shape[1])
+        for j in range(X.shape[1]):
+            col = X[:, j]
+            if np.all(col == col[0]):
+                solo[j] = 0.0
+                continue
+            up = float(np.mean(evaluate(ctx.metric, test.labels, col, off, **kw)[ok] - chance[ok]))
+            dn = float(np.mean(evaluate(ctx.metric, test.labels, -col, off, **kw)[ok] - chance[ok]))
+            solo[j], sign[j] = (up, 1.0) if up >= dn else (dn, -1.0)
+        share = solo / scale if scale and np.isfinite(scale) else solo * np.nan
+        order = np.argsort(-np.nan_to_num(share, nan=-np.inf), kind="stable")
+        top = order[: max(0, int(check_top))]
+        # gap: lead over the best column that is not a near-copy of the candidate
+        gaps = {}
+        for j in top.tolist():
+            others = [i for i in order.tolist() if i != j][: max(50, int(check_top) + 1)]
+            best_other = -np.inf
+            for i in others:
+                c = np.corrcoef(X[:, j], X[:, i])[0, 1] if np.std(X[:, i]) > 0 and np.std(X[:, j]) > 0 else 0.0
+                if abs(c) >= dup_corr:
+                    continue
+                best_other = share[i]
+                break
+            gaps[j] = float(share[j] - best_other) if np.isfinite(best_other) else float(share[j])
+        # model dependence on each top column
+        model = ctx.fit(0)
+        base = ctx.metric_values(test, ctx.score(model, test))
+        dep = {}
+        gidx = {n: (n.rsplit(".", 1)[0], int(n.rsplit(".", 1)[1])) for n in (names[j] for j in top.tolist())}
+        for j in top.tolist():
+            g, c = gidx[names[j]]
+            acc = np.zeros(test.n_queries)
+            for r in range(int(n_repeats)):
+                perm = within_query_permutation(off, ctx.rng("feature_ablation", "proxy", names[j], r))
+                m = ctx.metric_values(test, ctx.score(model, permute_columns(test, {g: [c]}, perm)))
+                acc += m - base
+            dep[names[j]] = acc / int(n_repeats)
+        return {"names": names, "solo_share": share, "solo_excess": solo, "sign": sign, "scale": scale,
+                "top": [names[j] for j in top.tolist()], "gap": {names[j]: gaps[j] for j in top.tolist()},
+                "delta": dep, "base": base, "chance": chance, "ideal": ideal}
+
+    # ------------------------------------------------------------------ measure
+    def measure(self, ctx, results: Mapping[str, dict[str, Any]]) -> Evidence:
+        p = ctx.params(self)
+        test = ctx.test
+        alpha = float(ctx.config.alpha)
+        margin = float(p["equivalence_margin"])
+        B = int(p["bootstrap"])
+        kw = dict(gain=ctx.config.gain, no_relevant=ctx.config.no_relevant)
+        chance = expected_random(ctx.metric, test.labels, test.query_offsets, **kw)
+        from auditor.audits.random_label import informative_queries
+
+        informative = informative_queries(ctx.metric, test.labels, test.query_offsets, **kw)
+        res = results["permute"]
+        base = _arr(res["base"])
+        ok = informative & np.isfinite(base)
+        seed0 = int(ctx.rng("feature_ablation", "measure").integers(2**31))
+        meas: dict[str, Any] = {"metric": ctx.metric, "n_queries": int(ok.sum()),
+                                "excluded_no_relevant": int(np.sum(~np.isfinite(chance))),
+                                "excluded_uninformative": int(np.sum(np.isfinite(chance) & ~informative)),
+                                "base_metric": float(np.mean(base[ok])) if ok.any() else float("nan"),
+                                "chance": float(np.mean(chance[ok])) if ok.any() else float("nan")}
+        gain = base - chance
+        gci = bootstrap_ci(gain[ok], n_resamples=B, method="bca", seed=seed0)
+        meas["gain_over_chance"] = {"estimate": gci.estimate, "ci_low": gci.low, "ci_high": gci.high}
+        notes: list[str] = []
+        if meas["excluded_no_relevant"] or meas["excluded_uninformative"]:
+            notes.append(f"{meas['excluded_no_relevant']} test queries without a relevant item and "
+                         f"{meas['excluded_uninformative']} whose metric cannot change with the ordering are excluded.")
+        groups: dict[str, Any] = {}
+        tost_p = []
+        for i, (g, d) in enumerate(res["groups"].items()):
+            dd = _arr(d)[ok]
+            ci = bootstrap_ci(dd, n_resamples=B, method="bca", seed=seed0 + 1 + i)
+            t = tost_paired(dd, margin, alpha=alpha)
+            groups[g] = {"delta": ci.estimate, "ci_low": ci.low, "ci_high": ci.high, "tost_p": t.p_value,
+                         "share_of_gain": (-ci.estimate / gci.estimate) if gci.estimate > 0 else float("nan"),
+                         "n_columns": int(test.features[g].shape[1])}
+            tost_p.append(t.p_value)
+        if tost_p:
+            adj = benjamini_hochberg(np.array(tost_p))
+            for g, a in zip(groups, adj.tolist()):
+                groups[g]["tost_p_bh"] = a
+                groups[g]["unused"] = bool(a < alpha)
+        meas["groups"] = groups
+        plots = []
+        if groups:
+            rows = [{"label": f"{g} ({v['n_columns']} cols)", "estimate": v["delta"], "low": v["ci_low"],
+                     "high": v["ci_high"]} for g, v in groups.items()]
+            if "half" in res:
+                dh = _arr(res["half"])[ok]
+                ci = bootstrap_ci(dh, n_resamples=B, method="bca", seed=seed0 + 99)
+                t = tost_paired(dh, margin, alpha=alpha)
+                meas["half_mask"] = {"columns": res["half_columns"], "delta": ci.estimate, "ci_low": ci.low,
+                                     "ci_high": ci.high, "tost_p": t.p_value,
+                                     "masked_metric": meas["base_metric"] + ci.estimate,
+                                     "ratio": ((meas["base_metric"] + ci.estimate) / meas["base_metric"])
+                                     if meas["base_metric"] else float("nan"),
+                                     "share_of_gain": (-ci.estimate / gci.estimate) if gci.estimate > 0 else float("nan")}
+                rows.append({"label": f"random half ({res['half_columns']} cols)", "estimate": ci.estimate,
+                             "low": ci.low, "high": ci.high})
+            plots.append(plot_intervals(f"Change in {ctx.metric} when permuted within query (95% CI)", rows,
+                                        xlabel=f"delta {ctx.metric} (negative = the model uses it)", ref=0.0))
+        loco = {k.split(":", 1)[1]: v for k, v in results.items() if k.startswith("loco:")}
+        if loco:
+            meas["loco"] = {}
+            for i, (g, r) in enumerate(loco.items()):
+                ci = bootstrap_ci(_arr(r["delta"])[ok], n_resamples=B, method="bca", seed=seed0 + 200 + i)
+                meas["loco"][g] = {"delta": ci.estimate, "ci_low": ci.low, "ci_high": ci.high}
+        if "proxy" in results:
+            pr = self._proxy_measure(ctx, p, results["proxy"], ok, gci.estimate, B, seed0)
+            meas["proxy"] = pr
+            names = results["proxy"]["names"]
+            share = _arr(results["proxy"]["solo_share"])
+            top = np.argsort(-np.nan_to_num(share, nan=-np.inf))[:15]
+            plots.append(plot_bars("Single-column ranking strength (share of the ideal's gain over chance)",
+                                   [names[j] for j in top], [float(share[j]) for j in top], ylabel="solo share",
+                                   hlines=[{"label": "proxy_solo_share", "y": float(p["proxy_solo_share"])}]))
+            plots.append(plot_table("Label-proxy candidates", ["column", "solo share", "lead over next",
+                                                               "model's gain removed", "95% CI"],
+                                    [[c["name"], round(c["solo_share"], 3), round(c["gap"], 3),
+                                      round(c["dependence"], 3), f"{c['dependence_low']:.3f} to {c['dependence_high']:.3f}"]
+                                     for c in pr["candidates"]]))
+        if meas["gain_over_chance"]["ci_low"] <= 0:
+            notes.append("the model is not significantly above chance on this test set: permutation deltas "
+                         "cannot show what it relies on.")
+        return Evidence(measurements=meas, p_value=None, null_hypothesis="", plots=plots, notes=notes)
+
+    def _proxy_measure(self, ctx, p, pr, ok, gain, B, seed0) -> dict[str, Any]:
+        cands = []
+        for i, name in enumerate(pr["top"]):
+            j = pr["names"].index(name)
+            d = _arr(pr["delta"][name])[ok]
+            ci = bootstrap_ci(-d, n_resamples=B, method="percentile", seed=seed0 + 300 + i)
+            g = gain if gain > 0 else float("nan")
+            solo = float(pr["solo_share"][j]) if pr["solo_share"][j] is not None else float("nan")
+            cand = {"name": name, "solo_share": solo, "solo_excess": pr["solo_excess"][j],
+                    "direction": "descending" if (pr["sign"][j] or 1) > 0 else "ascending",
+                    "gap": float(pr["gap"][name]), "drop": ci.estimate, "drop_low": ci.low, "drop_high": ci.high,
+                    "dependence": ci.estimate / g, "dependence_low": ci.low / g, "dependence_high": ci.high / g}
+            cand["strong"] = bool(np.isfinite(solo) and solo >= float(p["proxy_solo_share"]))
+            cand["isolated"] = bool(cand["gap"] >= float(p["proxy_gap"]))
+            cand["relied_on"] = bool(np.isfinite(cand["dependence"]) and cand["dependence"] >= float(p["proxy_dependence"])
+                                     and ci.low > 0)
+            cand["suspect"] = cand["strong"] and cand["isolated"] and cand["relied_on"]
+            cands.append(cand)
+        best = cands[0] if cands else None
+        return {"candidates": cands, "suspects": [c["name"] for c in cands if c["suspect"]],
+                "best_column": best["name"] if best else None,
+                "best_solo_share": best["solo_share"] if best else None,
+                "best_solo_vs_model": ((pr["scale"] * best["solo_share"] + float(np.mean(_arr(pr["chance"])[ok])))
+                                       / float(np.mean(_arr(pr["base"])[ok]))) if best and ok.any() else None,
+                "scale": pr["scale"]}
+
+    # ------------------------------------------------------------------ decide
+    def decide(self, ctx, evidence: Evidence, p_adjusted: float | None) -> Decision:
+        p = ctx.params(self)
+        m = evidence.measurements
+        margin = float(p["equivalence_margin"])
+        alpha = float(ctx.config.alpha)
+        conds: list[Condition] = []
+        steps: list[str] = []
+        pr = m.get("proxy")
+        if pr is not None:
+            sus = [c for c in pr["candidates"] if c["suspect"]]
+            if sus:
+                c = sus[0]
+                obs = (f"column {c['name']} alone reaches {c['solo_share']:.2f} of the ideal gain over chance "
+                       f"(lead {c['gap']:.2f} over the next column); permuting it removes {c['dependence']:.0%} "
+                       f"(95% CI {c['dependence_low']:.0%}-{c['dependence_high']:.0%}) of the model's gain")
+            elif pr["candidates"]:
+                c = pr["candidates"][0]
+                obs = (f"strongest single column {c['name']}: solo share {c['solo_share']:.2f}, lead {c['gap']:.2f}, "
+                       f"model's gain removed by permuting it {c['dependence']:.0%}")
+            else:
+                obs = "no columns scanned"
+            conds.append(Condition(
+                "no single feature is a label proxy the model depends on", "FAIL" if sus else "PASS", obs,
+                f"FAIL when solo share >= {p['proxy_solo_share']:g}, lead >= {p['proxy_gap']:g} and the model "
+                f"loses >= {p['proxy_dependence']:.0%} of its gain without it (all three; solo strength alone never fails)"))
+            if sus:
+                steps.append(f"Find how column {sus[0]['name']} is computed: a feature that reproduces the label "
+                             "(a post-outcome signal, an aggregate over labels) must be removed and the model refit.")
+        groups = m.get("groups", {})
+        gain_ok = m.get("gain_over_chance", {}).get("ci_low", 0) > 0
+        unused = [g for g, v in groups.items() if v.get("unused")]
+        if groups:
+            if unused and gain_ok:
+                st = "WARN"
+                obs = "; ".join(f"group {g} is unused: delta {groups[g]['delta']:+.4f} (95% CI "
+                                f"{groups[g]['ci_low']:+.4f} to {groups[g]['ci_high']:+.4f}), TOST p = "
+                                f"{groups[g]['tost_p_bh']:.3g}" for g in unused)
+                steps.append(f"Groups {unused} do not change the ranking: check they reach the model (a loading or "
+                             "preprocessing bug), or drop them and say so.")
+            else:
+                st = "PASS"
+                obs = "; ".join(f"{g}: {v['delta']:+.4f} [{v['ci_low']:+.4f}, {v['ci_high']:+.4f}]" for g, v in groups.items())
+            conds.append(Condition(
+                "every feature group changes the ranking when permuted within query", st, obs,
+                f"WARN when TOST shows |delta| < {margin:g} (Benjamini-Hochberg-adjusted p < {alpha:g})"))
+        h = m.get("half_mask")
+        half_txt = ""
+        if h:
+            half_txt = (f" Permuting a random half of the columns changes {ctx.metric} by {h['delta']:+.4f} "
+                        f"(95% CI {h['ci_low']:+.4f} to {h['ci_high']:+.4f}; {h['ratio']:.3f}x).")
+        if any(c.status == "FAIL" for c in conds):
+            summary = (f"Label-proxy suspect: the model depends on column {pr['suspects'][0]}, which alone "
+                       "ranks almost perfectly." + half_txt)
+        elif unused and gain_ok:
+            summary = f"No label proxy found, but feature group(s) {', '.join(unused)} do not affect the ranking." + half_txt
+        else:
+            summary = "No label proxy found and every feature group affects the ranking." + half_txt
+        return Decision(conditions=conds, summary=summary, next_steps=steps)

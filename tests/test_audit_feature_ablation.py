@@ -1,0 +1,198 @@
+"""Feature-ablation audit: planted label proxies are caught and named, solo strength alone never
+fails (not even on the real LETOR sample, where one feature nearly matches LightGBM), unused
+groups are shown by equivalence, and the "mask half the features" check is a measurement."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from auditor.audits.base import run_inline
+from auditor.audits.feature_ablation import FeatureAblationAudit, permute_columns, within_query_permutation
+from auditor.context import AuditConfig, AuditContext
+from auditor.data import RankingDataset, Split
+from auditor.errors import ConfigError
+from auditor.registry import ModelSpec
+from auditor.testing import make_synthetic_split, plant_label_proxy
+
+LTR = Path(__file__).resolve().parent / "data" / "ltr"
+LINEAR = "auditor.testing:make_linear"
+LGBM = str(Path(__file__).resolve().parents[1] / "examples" / "plugins" / "lightgbm_ranker.py") + ":make_model"
+
+
+def load_letor(name: str) -> RankingDataset:
+    from sklearn.datasets import load_svmlight_file
+
+    X, y = load_svmlight_file(str(LTR / f"rank.{name}"), n_features=300)
+    sizes = np.loadtxt(LTR / f"rank.{name}.query", dtype=int)
+    qid = np.repeat(np.arange(sizes.size) + (0 if name == "train" else 100_000), sizes)
+    return RankingDataset(qid=qid, labels=y, features={"all": X.toarray()}, name=f"rank.{name}")
+
+
+@pytest.fixture(scope="module")
+def clean() -> Split:
+    return make_synthetic_split(n_train_queries=150, n_test_queries=60, n_items=10, seed=1)
+
+
+@pytest.fixture(scope="module")
+def letor() -> Split:
+    return Split(load_letor("train"), load_letor("test"), name="letor")
+
+
+def run(split: Split, model: str = LINEAR, model_params: dict | None = None, **params):
+    cfg = AuditConfig(audits={"feature_ablation": {"bootstrap": 1000, **params}})
+    return run_inline(FeatureAblationAudit(), AuditContext(split, ModelSpec(model, model_params or {}), cfg))
+
+
+def cond(res, text: str):
+    hits = [c for c in res.conditions if text in c.name]
+    assert len(hits) == 1, [c.name for c in res.conditions]
+    return hits[0]
+
+
+# --------------------------------------------------------------------------- known answers
+def test_clean_split_has_no_proxy_and_groups_matter(clean):
+    r = run(clean)
+    assert r.status in ("PASS", "WARN")
+    assert cond(r, "label proxy").status == "PASS"
+    g = r.measurements["groups"]
+    # signal groups: a clear drop with a CI below 0
+    assert g["a"]["ci_high"] < -0.05 and g["b"]["ci_high"] < -0.05
+    # the noise group moves nothing of note
+    assert abs(g["noise"]["delta"]) < 0.01
+    assert r.measurements["proxy"]["best_solo_share"] < 0.5
+
+
+def test_planted_proxy_fails_and_is_named(clean):
+    r = run(plant_label_proxy(clean, strength=3.0, seed=2))
+    assert r.status == "FAIL" and r.critical
+    c = cond(r, "label proxy")
+    assert c.status == "FAIL" and "proxy.0" in c.observed
+    pr = r.measurements["proxy"]
+    assert pr["suspects"] == ["proxy.0"]
+    best = pr["candidates"][0]
+    assert best["solo_share"] > 0.95 and best["dependence"] > 0.8 and best["gap"] > 0.5
+    assert "proxy.0" in r.summary and any("proxy.0" in s for s in r.next_steps)
+
+
+def test_solo_strength_alone_never_fails(clean):
+    """A near-perfect column the model does not use: strong, isolated, but not relied on -> PASS."""
+    split = plant_label_proxy(clean, strength=5.0, seed=2)
+    r = run(split, model_params={"groups": ["a", "b", "noise"]})
+    c = cond(r, "label proxy")
+    assert c.status == "PASS"
+    best = r.measurements["proxy"]["candidates"][0]
+    assert best["name"] == "proxy.0" and best["strong"] and best["isolated"] and not best["relied_on"]
+    assert abs(best["dependence"]) < 0.05
+    # ... and the unused proxy group is reported as such (TOST equivalence), a WARN
+    assert cond(r, "every feature group").status == "WARN"
+    assert r.measurements["groups"]["proxy"]["unused"]
+
+
+def test_weak_proxy_is_not_called_a_leak(clean):
+    """A proxy far from perfect (noise sd 1.33 label units) stays below the solo threshold."""
+    r = run(plant_label_proxy(clean, strength=0.75, seed=2))
+    assert cond(r, "label proxy").status == "PASS"
+
+
+def test_unused_group_is_shown_by_equivalence_not_by_a_missing_effect(clean):
+    r = run(clean, model_params={"groups": ["a", "b"]})
+    g = r.measurements["groups"]["noise"]
+    assert g["delta"] == 0.0 and g["unused"] and g["tost_p_bh"] < 0.05
+    c = cond(r, "every feature group")
+    assert c.status == "WARN" and "group noise is unused" in c.observed
+    assert r.status == "WARN"
+
+
+def test_half_mask_is_a_measurement_with_ci(clean):
+    r = run(clean)
+    h = r.measurements["half_mask"]
+    assert h["columns"] == 6
+    assert h["ci_low"] <= h["delta"] <= h["ci_high"] < 0  # half the columns do matter here
+    assert 0 < h["ratio"] < 1
+    assert not [c for c in r.conditions if "half" in c.name]  # no pass/fail threshold on it
+    assert "random half" in r.summary
+    rows = next(p for p in r.plots if p["type"] == "intervals")["rows"]
+    assert any(row["label"].startswith("random half") for row in rows)
+
+
+# --------------------------------------------------------------------------- real data (LightGBM)
+def test_letor_lightgbm_no_false_alarm(letor):
+    """One LETOR column alone nearly matches the boosted model's nDCG@10, yet no proxy is called."""
+    r = run(letor, model=LGBM, n_repeats=20)
+    assert cond(r, "label proxy").status == "PASS"
+    assert r.status != "FAIL"
+    pr = r.measurements["proxy"]
+    assert pr["best_solo_vs_model"] > 0.95  # strong single feature ...
+    assert pr["best_solo_share"] < 0.5      # ... but far from the ideal ranking
+    assert r.measurements["groups"]["all"]["ci_high"] < 0  # the model uses its features
+    h = r.measurements["half_mask"]
+    assert h["ci_low"] < h["delta"] < h["ci_high"]
+
+
+def test_letor_lightgbm_planted_proxy_fails(letor):
+    r = run(plant_label_proxy(letor, strength=3.0, seed=0), model=LGBM, n_repeats=10, half_mask=False)
+    assert r.status == "FAIL"
+    assert r.measurements["proxy"]["suspects"] == ["proxy.0"]
+
+
+# --------------------------------------------------------------------------- options and edges
+def test_loco_option(clean):
+    r = run(clean, loco=True, n_repeats=5, half_mask=False, proxy_scan=False)
+    assert r.n_trials == 1 + 3
+    loco = r.measurements["loco"]
+    assert set(loco) == {"a", "b", "noise"}
+    assert loco["a"]["ci_high"] < 0  # retraining without group a's information costs
+    assert abs(loco["noise"]["delta"]) < 0.02
+
+
+def test_edge_queries_are_counted_and_excluded():
+    rng = np.random.default_rng(0)
+
+    def make(nq, q0):
+        sizes = np.r_[np.ones(3, int), rng.integers(3, 10, nq - 3)]
+        qid = np.repeat(np.arange(q0, q0 + nq), sizes)
+        X = rng.normal(size=(qid.size, 4))
+        lab = np.clip(np.round(0.7 * X[:, 0] + 0.7 * X[:, 2] + 1 + 0.7 * rng.normal(size=qid.size)), 0, 3)
+        lab[qid == q0 + 4] = 0.0
+        return RankingDataset(qid=qid, labels=lab, features={"f": X[:, :2], "g": X[:, 2:]})
+
+    split = Split(make(100, 0), make(40, 1000))
+    r = run(split, n_repeats=5)
+    m = r.measurements
+    te = split.test
+    no_rel = sum(1 for s in te.query_slices() if te.labels[s].max() <= 0)
+    tied = sum(1 for s in te.query_slices() if te.labels[s].max() > 0 and np.unique(te.labels[s]).size == 1)
+    assert m["excluded_no_relevant"] == no_rel >= 1
+    assert m["excluded_uninformative"] == tied >= 1
+    assert m["n_queries"] == 40 - no_rel - tied
+    assert cond(r, "label proxy").status == "PASS"
+
+
+def test_within_query_permutation_never_leaves_the_query(clean):
+    d = clean.test
+    perm = within_query_permutation(d.query_offsets, np.random.default_rng(0))
+    np.testing.assert_array_equal(d.query_index[perm], d.query_index)
+    assert not np.array_equal(perm, np.arange(d.n_rows))
+    out = permute_columns(d, {"a": [1, 3]}, perm)
+    np.testing.assert_array_equal(out.features["b"], d.features["b"])
+    np.testing.assert_array_equal(out.features["a"][:, [0, 2]], d.features["a"][:, [0, 2]])
+    # no zero-masking: each query keeps exactly its own values of the permuted columns
+    for s in d.query_slices():
+        np.testing.assert_array_equal(np.sort(out.features["a"][s, 1]), np.sort(d.features["a"][s, 1]))
+    assert not np.array_equal(out.features["a"][:, 1], d.features["a"][:, 1])
+
+
+def test_bad_group_is_a_config_error(clean):
+    with pytest.raises(ConfigError, match="unknown feature group"):
+        run(clean, groups=["a", "image"])
+
+
+def test_deterministic_and_json_able(clean):
+    import json
+
+    a = run(clean, n_repeats=5)
+    b = run(clean, n_repeats=5)
+    assert a.measurements == b.measurements
+    json.dumps(a.to_dict(), allow_nan=False)
