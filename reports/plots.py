@@ -182,6 +182,18 @@ def _new_fig(height: float) -> tuple[Figure, Any]:
     return fig, ax
 
 
+def _legend(fig: Figure, ax: Any, *, outside: bool = False) -> None:
+    """A legend inside the axes when small, below them when it has more than three entries
+    (or ``outside``): a big legend over a histogram hides the very bars it explains."""
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return
+    if outside or len(handles) > 3:
+        fig.legend(handles, labels, loc="outside lower center", ncols=2 if len(handles) > 1 else 1)
+    else:
+        ax.legend(handles, labels, loc="best")
+
+
 def _ref_lines(ax: Any, hlines: Sequence[Any], *, vertical: bool = False) -> int:
     """Draw reference lines ``[{"label", "y"}]`` (dashed); vertical for horizontal bar charts."""
     drawn = 0
@@ -255,8 +267,9 @@ def _draw_lines(spec: Mapping[str, Any], notes: list[str]) -> Figure:
         raise ValueError("no data to draw")
     ax.set_xlabel(_short(spec.get("xlabel", ""), 80))
     ax.set_ylabel(_short(spec.get("ylabel", ""), 60))
-    if any(h.get_label() and not h.get_label().startswith("_") for h in ax.get_lines()):
-        ax.legend(loc="best")
+    if len(set(all_x)) == 1:                    # one point (e.g. a single training loss): centre it
+        ax.set_xlim(all_x[0] - 1, all_x[0] + 1)
+    _legend(fig, ax)
     return fig
 
 
@@ -279,7 +292,7 @@ def _draw_hist(spec: Mapping[str, Any], notes: list[str]) -> Figure:
                    label=f"{_short(m.get('label', ''))} = {fmt_value(_num(m.get('x')))}".lstrip(" ="))
     ax.set_xlabel(_short(spec.get("xlabel", ""), 80))
     ax.set_ylabel("count")
-    ax.legend(loc="best")
+    _legend(fig, ax, outside=True)
     return fig
 
 
@@ -349,8 +362,7 @@ def _draw_bars(spec: Mapping[str, Any], notes: list[str]) -> Figure:
         ax.grid(axis="x", visible=False)
         ax.set_ylabel(_short(spec.get("ylabel", ""), 60))
         _ref_lines(ax, spec.get("hlines", []))
-    if any(not line.get_label().startswith("_") for line in ax.get_lines()):
-        ax.legend(loc="best")
+    _legend(fig, ax)
     return fig
 
 
@@ -361,7 +373,23 @@ _METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.S)
 _GLOBAL_STYLE = re.compile(r"<style[^>]*>.*?</style>\s*", re.S)
 _FONT_FAMILY = re.compile(r"font-family: [^;\"]*;? ?")
 _ROOT = re.compile(r"<svg\b[^>]*>")
-_UNSAFE = re.compile(r"<script|<foreignObject|\bon[a-z]+\s*=|javascript:", re.I)
+# Only markup counts: in matplotlib's output every "<" in text is escaped, so a "<" starts a tag.
+_UNSAFE = re.compile(r"<\s*(?:script|foreignObject|iframe|object|embed)\b"
+                     r"|<[^>]*\son[a-z]+\s*="
+                     r"|<[^>]*=\s*[\"']?\s*javascript:", re.I)
+
+
+_ID_ATTR = re.compile(r'\sid="([^"]*)"')
+_ID_REF = re.compile(r'(href="#|url\(#)([^")]+)')
+
+
+def _scope_ids(s: str, uid: str) -> str:
+    """Make element ids unique on the page: drop the ids nothing references (matplotlib names
+    every group "figure_1", "axes_1", ... in every figure) and prefix the referenced ones
+    (clip paths, markers) with ``uid``."""
+    used = {m.group(2) for m in _ID_REF.finditer(s)}
+    s = _ID_ATTR.sub(lambda m: f' id="{uid}-{m.group(1)}"' if m.group(1) in used else "", s)
+    return _ID_REF.sub(lambda m: f"{m.group(1)}{uid}-{m.group(2)}" if m.group(2) in used else m.group(0), s)
 
 
 def _to_svg(fig: Figure, uid: str, title: str) -> Markup:
@@ -378,6 +406,7 @@ def _to_svg(fig: Figure, uid: str, title: str) -> Markup:
     s = _GLOBAL_STYLE.sub("", s)      # "*{stroke-linejoin}" would leak into the page; CSS has it
     s = _FONT_FAMILY.sub("", s)       # one font rule in the page CSS instead of one per <text>
     s = s.replace("<defs>\n  </defs>", "")
+    s = _scope_ids(s, uid)
     vb = re.search(r'viewBox="([^"]*)"', s)
     root = ('<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
             f'version="1.1" viewBox="{vb.group(1) if vb else "0 0 460.8 216"}" width="100%" '

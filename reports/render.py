@@ -31,7 +31,7 @@ __all__ = ["render_all", "render_html", "render_junit", "render_markdown", "prin
            "build_view", "validate_results", "flatten_measurements", "numeric_measurements",
            "fmt_value", "fmt_p", "OUTPUT_FILES"]
 
-OUTPUT_FILES = {"html": "report.html", "junit": "junit.xml", "markdown": "summary.md"}
+OUTPUT_FILES = ("report.html", "junit.xml", "summary.md")
 STATUS_ORDER = ("FAIL", "ERROR", "WARN", "PASS", "SKIP")
 STATUS_ICON = {"PASS": "\u2713", "WARN": "!", "FAIL": "\u2717", "ERROR": "\u26a0", "SKIP": "\u2013"}
 VERDICT_ICON = {"GO": "\u2713", "NO_GO": "\u2717", "INCONCLUSIVE": "?"}
@@ -40,7 +40,7 @@ VERDICT_MEANING = {
     "NO_GO": "At least one critical audit failed: do not believe or ship the reported result until the failure is explained and fixed.",
     "INCONCLUSIVE": "The evidence cannot decide: an audit errored or is underpowered. Fix that and run again.",
 }
-MAX_MEASUREMENTS = 40   # per card; the rest are counted, and all stay in results.json
+MAX_MEASUREMENTS = 60   # per card; the rest are counted, and all stay in results.json
 NOT_RECORDED = "not recorded"
 
 
@@ -96,28 +96,111 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+_CI_KEYS = (("low", "high"), ("ci_low", "ci_high"))
+_ESTIMATE_KEYS = ("estimate", "mean", "value")
+
+
+def _interval_keys(v: Any) -> tuple[str, str, str] | None:
+    """``(estimate_key, low_key, high_key)`` when ``v`` is an interval dict, else None."""
+    if not isinstance(v, Mapping):
+        return None
+    est = next((k for k in _ESTIMATE_KEYS if k in v), None)
+    if est is None:
+        return None
+    for lo, hi in _CI_KEYS:
+        if lo in v and hi in v:
+            if len(v) <= 6:       # a small record, not a big dict that happens to hold a CI
+                return est, lo, hi
+    return None
+
+
 def _is_interval(v: Any) -> bool:
-    return isinstance(v, Mapping) and "estimate" in v and ("low" in v or "high" in v)
+    return _interval_keys(v) is not None
+
+
+def _fmt_ci(est: Any, lo: Any, hi: Any) -> str:
+    s = fmt_value(est)
+    if lo is not None or hi is not None:
+        s += f" [{fmt_value(lo)}, {fmt_value(hi)}]"
+    return s
 
 
 def _fmt_measurement(v: Any) -> str:
-    if _is_interval(v):
-        s = fmt_value(v.get("estimate"))
-        if v.get("low") is not None or v.get("high") is not None:
-            s += f" [{fmt_value(v.get('low'))}, {fmt_value(v.get('high'))}]"
-        return s
+    keys = _interval_keys(v)
+    if keys:
+        return _fmt_ci(v.get(keys[0]), v.get(keys[1]), v.get(keys[2]))
     if isinstance(v, (list, tuple)):
         if not v:
             return "none"
         if all(_is_number(e) or e is None for e in v):
             return "[" + ", ".join(fmt_value(e) for e in v) + "]" if len(v) <= 8 else f"{len(v):,} values"
+        if any(isinstance(e, (Mapping, list, tuple)) for e in v):
+            return f"{len(v):,} records (in results.json)"
         if len(v) <= 10:
             return ", ".join(_text(e) for e in v)
         return ", ".join(_text(e) for e in v[:10]) + f", \u2026 ({len(v):,} in all)"
     if isinstance(v, Mapping):
         s = json.dumps(v, sort_keys=True, default=str)
-        return s if len(s) <= 160 else s[:159] + "\u2026"
+        return s if len(s) <= 120 else s[:119] + "\u2026"
     return fmt_value(v)
+
+
+def _measurement_rows(d: Mapping[str, Any], prefix: str = "", depth: int = 0) -> list[dict[str, str]]:
+    """Display rows for a measurements (sub)dict, in input order.
+
+    A confidence interval stored flat beside its estimate (``"excess": 0.07, "ci_low": 0.04,
+    "ci_high": 0.10`` -- the CI keys right after the estimate, which lies inside them) is shown
+    as one value ``0.0700 [0.0400, 0.1000]``. Nested dicts get dotted keys (two levels).
+    """
+    items = list(d.items())
+    rows: list[dict[str, str]] = []
+    skip: set[str] = set()
+    for i, (k, v) in enumerate(items):
+        if k in skip:
+            continue
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping) and not _is_interval(v):
+            if depth < 2 and v:
+                rows.extend(_measurement_rows(v, key + ".", depth + 1))
+            else:
+                rows.append({"key": key, "value": _fmt_measurement(v)})
+            continue
+        nxt = items[i + 1][0] if i + 1 < len(items) else None
+        value = None
+        for lo, hi in _CI_KEYS:
+            if nxt == lo and _is_number(v) and _is_number(d.get(lo)) and _is_number(d.get(hi)):
+                tol = 1e-9 * max(1.0, abs(float(v)))
+                if float(d[lo]) - tol <= float(v) <= float(d[hi]) + tol:
+                    value = _fmt_ci(v, d[lo], d[hi])
+                    skip |= {lo, hi}
+                    break
+        rows.append({"key": key, "value": value if value is not None else _fmt_measurement(v)})
+    return rows
+
+
+def _measurement_view(m: Any) -> tuple[list[dict[str, str]], list[dict[str, Any]], int]:
+    """``(top_rows, groups, n_hidden)``: scalars of the top level, then one group per nested
+    dict (``{"name", "rows"}``), at most :data:`MAX_MEASUREMENTS` rows in all."""
+    top: list[dict[str, str]] = []
+    groups: list[dict[str, Any]] = []
+    scalars: dict[str, Any] = {}
+    for k, v in _mapping(m).items():
+        if isinstance(v, Mapping) and not _is_interval(v) and v:
+            groups.append({"name": _text(k), "rows": _measurement_rows(v)})
+        else:
+            scalars[k] = v
+    top = _measurement_rows(scalars)
+    budget, hidden = MAX_MEASUREMENTS, 0
+    if len(top) > budget:
+        hidden += len(top) - budget
+        top = top[:budget]
+    budget -= len(top)
+    for g in groups:
+        if len(g["rows"]) > budget:
+            hidden += len(g["rows"]) - budget
+            g["rows"] = g["rows"][:max(budget, 0)]
+        budget -= len(g["rows"])
+    return top, [g for g in groups if g["rows"]], hidden
 
 
 def flatten_measurements(m: Any, prefix: str = "", depth: int = 0) -> list[tuple[str, Any]]:
@@ -167,11 +250,10 @@ def validate_results(results: Any) -> None:
 
 
 # --------------------------------------------------------------------------- view model
-def _audit_view(a: Mapping[str, Any], index: int, alpha: float | None) -> dict[str, Any]:
+def _audit_view(a: Mapping[str, Any], index: int, alpha: float | None, plots: bool) -> dict[str, Any]:
     name = _text(a.get("name")) or f"audit_{index + 1}"
     status = _status(a.get("status"))
-    flat = flatten_measurements(a.get("measurements"))
-    measurements = [{"key": k, "value": _fmt_measurement(v)} for k, v in flat[:MAX_MEASUREMENTS]]
+    top, groups, hidden = _measurement_view(a.get("measurements"))
     conditions = []
     for c in a.get("conditions") or []:
         if isinstance(c, Mapping):
@@ -185,7 +267,8 @@ def _audit_view(a: Mapping[str, Any], index: int, alpha: float | None) -> dict[s
     plots_raw = a.get("plots") or []
     if not isinstance(plots_raw, list):
         plots_raw = [plots_raw]
-    plots: list[PlotView] = [render_plot(p, uid=f"a{index}p{j}") for j, p in enumerate(plots_raw)]
+    # Drawing is the slow part (~0.1 s a plot): only the HTML asks for it.
+    views: list[PlotView] = [render_plot(p, uid=f"a{index}p{j}") for j, p in enumerate(plots_raw)] if plots else []
     config = a.get("config")
     p_adj = a.get("p_adjusted")
     return {
@@ -205,16 +288,15 @@ def _audit_view(a: Mapping[str, Any], index: int, alpha: float | None) -> dict[s
         "next_steps": _texts(a.get("next_steps")),
         "notes": _texts(a.get("notes")),
         "conditions": conditions,
-        "measurements": measurements,
-        "measurements_more": max(0, len(flat) - MAX_MEASUREMENTS),
-        "key_numbers": [{"key": k, "value": _fmt_measurement(v)} for k, v in flat
-                        if _is_number(v) or _is_interval(v)][:4],
+        "measurements": top,
+        "measurement_groups": groups,
+        "measurements_more": hidden,
         "p_value": fmt_p(a.get("p_value")),
         "p_adjusted": fmt_p(p_adj),
         "has_p": a.get("p_value") is not None or p_adj is not None,
         "significant": (_is_number(p_adj) and alpha is not None and float(p_adj) < alpha),
         "null_hypothesis": _text(a.get("null_hypothesis")),
-        "plots": plots,
+        "plots": views,
         "inconclusive": bool(a.get("inconclusive", False)),
         "error": _text(a.get("error")),
         "n_trials": a.get("n_trials") if _is_number(a.get("n_trials")) else None,
@@ -259,18 +341,23 @@ def _spec_view(m: Any) -> dict[str, str] | None:
     if not isinstance(m, Mapping):
         return None
     params = m.get("params")
-    return {"spec": _text(m.get("spec")) or NOT_RECORDED,
+    spec = _text(m.get("spec"))
+    if not spec and m.get("source"):
+        spec = f"run file {_text(m.get('source'))}"      # --baseline-run: scores, not a model
+    return {"spec": spec or NOT_RECORDED,
             "params": json.dumps(params, sort_keys=True, default=str) if params else "{}",
             "device": _text(m.get("device"))}
 
 
-def build_view(results: Mapping[str, Any]) -> dict[str, Any]:
+def build_view(results: Mapping[str, Any], *, plots: bool = True) -> dict[str, Any]:
     """The view model every output is rendered from (all keys always present).
 
     Parameters
     ----------
     results : dict
         The results dict (docs/RESULTS_SCHEMA.md, schema_version 1).
+    plots : bool, default True
+        Draw the plots (HTML); the text outputs pass False and skip matplotlib.
 
     Returns
     -------
@@ -293,7 +380,7 @@ def build_view(results: Mapping[str, Any]) -> dict[str, Any]:
                         "what it recognises.")
     alpha_raw = results.get("alpha", _mapping(results.get("config")).get("alpha"))
     alpha = float(alpha_raw) if _is_number(alpha_raw) else None
-    audits = [_audit_view(a, i, alpha) for i, a in enumerate(results.get("audits") or [])]
+    audits = [_audit_view(a, i, alpha, plots) for i, a in enumerate(results.get("audits") or [])]
     verdict = _status(results.get("verdict"))
     counts = [{"status": s, "n": sum(a["status"] == s for a in audits), "status_class": _css(s)}
               for s in STATUS_ORDER]
@@ -415,7 +502,7 @@ def render_junit(results: Mapping[str, Any]) -> str:
     str
         An XML document (UTF-8 declaration included).
     """
-    view = build_view(results)
+    view = build_view(results, plots=False)
     audits = view["audits"]
     n_fail = sum(a["status"] == "FAIL" for a in audits)
     n_err = sum(a["status"] == "ERROR" for a in audits)
@@ -486,13 +573,13 @@ MD_VERDICT_ICON = {"GO": "\u2705", "NO_GO": "\u274c", "INCONCLUSIVE": "\u2754"}
 def render_markdown(results: Mapping[str, Any]) -> str:
     """``summary.md``: verdict line, a table of audits, key numbers and the reproduce command,
     sized for a pull-request comment. Status is spelled out (icons are decoration only)."""
-    v = build_view(results)
+    v = build_view(results, plots=False)
     icon = MD_VERDICT_ICON.get(v["verdict"])
     verdict = v["verdict"] if icon else _md(v["verdict"])
     lines = [f"## rank-auditor verdict: {icon + ' ' if icon else ''}**{verdict}**", ""]
     if v["verdict_reason"]:
         lines += [_md(v["verdict_reason"]), ""]
-    meta = [f"model `{_md_inline_code(v['model']['spec'])}`"]
+    meta = [f"model {_md(v['model']['spec'])}"]
     if v["metric"]:
         meta.append(f"metric {_md(v['metric'])}")
     meta.append(f"seed {_md(v['seed'])}")
@@ -501,36 +588,37 @@ def render_markdown(results: Mapping[str, Any]) -> str:
     lines += [" · ".join(meta), ""]
     lines += ["| Audit | Status | Critical | Answer | p (Holm) |", "|---|---|---|---|---|"]
     for a in v["audits"]:
-        status = f"{MD_ICON.get(a['status'], '')} {a['status']}".strip()
+        status = f"{MD_ICON.get(a['status'], '')} {_md(a['status'])}".strip()
         if a["inconclusive"]:
             status += " (inconclusive)"
         p_adj = a["p_adjusted"] if a["has_p"] else "\u2014"
         crit = "yes" if a["critical"] else "no"
         lines.append(f"| {_md(a['title'])} | {status} | {crit} | {_md(a['summary'])} | {_md(p_adj)} |")
     lines.append("")
-    key = [a for a in v["audits"] if a["key_numbers"]]
-    if key:
-        lines += ["**Key numbers**", ""]
-        for a in key:
-            nums = "; ".join(f"{_md(k['key'])} = {_md(k['value'])}" for k in a["key_numbers"])
-            lines.append(f"- {_md(a['name'])}: {nums}")
+    rank = {"ERROR": 4, "FAIL": 3, "WARN": 2, "PASS": 1}
+    deciding = []
+    for a in v["audits"]:
+        if a["conditions"]:
+            # the condition that set the audit's status (its worst), with what was observed
+            deciding.append((a, max(a["conditions"], key=lambda c: rank.get(c["status"], 0))))
+    if deciding:
+        lines += ["**Key numbers** (the condition that decided each audit)", ""]
+        for a, c in deciding:
+            lines.append(f"- {_md(a['name'])} \u2014 {_md(c['status'])}: {_md(c['name'])}: {_md(c['observed']) or '-'}")
         lines.append("")
-    failing = [(a, c) for a in v["audits"] for c in a["conditions"] if c["status"] in ("FAIL", "WARN")]
-    if failing:
-        lines += ["<details><summary>Conditions not met</summary>", ""]
-        for a, c in failing:
-            lines.append(f"- **{c['status']}** {_md(a['name'])}: {_md(c['name'])} (observed {_md(c['observed']) or '-'}; "
-                         f"threshold {_md(c['threshold']) or '-'})")
+        n_all = sum(len(a["conditions"]) for a in v["audits"])
+        lines += [f"<details><summary>All {n_all} conditions with thresholds</summary>", "",
+                  "| Audit | Status | Condition | Observed | Threshold |", "|---|---|---|---|---|"]
+        for a in v["audits"]:
+            for c in a["conditions"]:
+                lines.append(f"| {_md(a['name'])} | {_md(c['status'])} | {_md(c['name'])} | {_md(c['observed'])} | "
+                             f"{_md(c['threshold'])} |")
         lines += ["", "</details>", ""]
     if v["command"]:
         lines += ["Reproduce:", "", _md_code(v["command"]), ""]
     lines.append(f"<sub>{_md(v['tool'])} · results.json schema {_md(v['schema_version']) or '?'} · "
                  f"full report: report.html</sub>")
     return "\n".join(lines) + "\n"
-
-
-def _md_inline_code(s: str) -> str:
-    return s.replace("`", "'").replace("\n", " ")
 
 
 # --------------------------------------------------------------------------- terminal
@@ -545,7 +633,7 @@ def print_summary(results: Mapping[str, Any], console: Any = None) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    v = build_view(results)
+    v = build_view(results, plots=False)
     if console is None:
         console = Console()
         if not console.is_terminal:
@@ -609,14 +697,15 @@ def render_all(results: Mapping[str, Any], out_dir: str | os.PathLike[str]) -> d
     Returns
     -------
     dict
-        ``{"html": Path, "junit": Path, "markdown": Path}``.
+        ``{"report.html": Path, "junit.xml": Path, "summary.md": Path}`` (keyed by file name,
+        like the runner's ``"results.json"``).
     """
     out = Path(out_dir)
-    texts = {"html": render_html(results), "junit": render_junit(results), "markdown": render_markdown(results)}
+    texts = dict(zip(OUTPUT_FILES, (render_html(results), render_junit(results), render_markdown(results))))
     out.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for kind, text in texts.items():
-        p = out / OUTPUT_FILES[kind]
+    for name, text in texts.items():
+        p = out / name
         _atomic_write(p, text)
-        paths[kind] = p
+        paths[name] = p
     return paths

@@ -231,7 +231,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory):
 def nogo_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     results = json.loads((DATA / "results_sample_nogo.json").read_text())
     out = tmp_path_factory.mktemp("report")
-    return render_all(_with_hostile_strings(results), out)["html"]
+    return render_all(_with_hostile_strings(results), out)["report.html"]
 
 
 def _png_stats(png: bytes) -> tuple[int, tuple[int, int], set[tuple[int, int, int]]]:
@@ -309,7 +309,7 @@ def test_harness_sees_scripts_dialogs_and_network(browser: Browser, tmp_path: Pa
 @pytest.mark.parametrize("name,verdict", [("go", "GO"), ("edge", "INCONCLUSIVE")])
 def test_other_verdicts_render_cleanly(browser: Browser, tmp_path: Path, name: str, verdict: str) -> None:
     results = json.loads((DATA / f"results_sample_{name}.json").read_text())
-    html = render_all(results, tmp_path)["html"]
+    html = render_all(results, tmp_path)["report.html"]
     events = browser.navigate(html.resolve().as_uri())
     assert _problems(events) == []
     assert browser.evaluate("document.querySelector('#verdict .verdict-text').innerText") == verdict
