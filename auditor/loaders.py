@@ -533,7 +533,10 @@ def read_letor(path: str, *, n_features: int | None = None, feature_groups: str 
     else:
         feats = {"all": X}
     return RankingDataset(qid=qid, labels=np.asarray(labels, dtype=np.float64), features=feats, item_id=item,
-                          meta={"source": path, "format": "letor", "n_features": width}, name=path)
+                          meta={"source": path, "format": "letor", "n_features": width,
+                                # ids numbered from a .query file are positions, not identities:
+                                # the isolation audit must not compare them across files
+                                "qid_generated": not has_qid}, name=path)
 
 
 def _raise_bad_token(tokens: list[str], path: str, line: int) -> None:
