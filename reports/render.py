@@ -250,7 +250,7 @@ def validate_results(results: Any) -> None:
 
 
 # --------------------------------------------------------------------------- view model
-def _audit_view(a: Mapping[str, Any], index: int, alpha: float | None, plots: bool) -> dict[str, Any]:
+def _audit_view(a: Mapping[str, Any], index: int, plots: bool) -> dict[str, Any]:
     name = _text(a.get("name")) or f"audit_{index + 1}"
     status = _status(a.get("status"))
     top, groups, hidden = _measurement_view(a.get("measurements"))
@@ -294,7 +294,6 @@ def _audit_view(a: Mapping[str, Any], index: int, alpha: float | None, plots: bo
         "p_value": fmt_p(a.get("p_value")),
         "p_adjusted": fmt_p(p_adj),
         "has_p": a.get("p_value") is not None or p_adj is not None,
-        "significant": (_is_number(p_adj) and alpha is not None and float(p_adj) < alpha),
         "null_hypothesis": _text(a.get("null_hypothesis")),
         "plots": views,
         "inconclusive": bool(a.get("inconclusive", False)),
@@ -380,7 +379,7 @@ def build_view(results: Mapping[str, Any], *, plots: bool = True) -> dict[str, A
                         "what it recognises.")
     alpha_raw = results.get("alpha", _mapping(results.get("config")).get("alpha"))
     alpha = float(alpha_raw) if _is_number(alpha_raw) else None
-    audits = [_audit_view(a, i, alpha, plots) for i, a in enumerate(results.get("audits") or [])]
+    audits = [_audit_view(a, i, plots) for i, a in enumerate(results.get("audits") or [])]
     verdict = _status(results.get("verdict"))
     counts = [{"status": s, "n": sum(a["status"] == s for a in audits), "status_class": _css(s)}
               for s in STATUS_ORDER]
@@ -495,7 +494,8 @@ def render_junit(results: Mapping[str, Any]) -> str:
 
     FAIL -> ``<failure message=summary>``, ERROR -> ``<error message=summary>`` (with the error
     text), SKIP -> ``<skipped message=summary>``; PASS and WARN pass (a WARN says so in
-    ``<system-out>``). Suite properties carry the verdict, seed and model.
+    ``<system-out>``); an unknown status is an ``<error>``. Suite properties carry the
+    verdict, seed and model.
 
     Returns
     -------
@@ -505,7 +505,7 @@ def render_junit(results: Mapping[str, Any]) -> str:
     view = build_view(results, plots=False)
     audits = view["audits"]
     n_fail = sum(a["status"] == "FAIL" for a in audits)
-    n_err = sum(a["status"] == "ERROR" for a in audits)
+    n_err = sum(a["status"] not in ("PASS", "WARN", "FAIL", "SKIP") for a in audits)
     n_skip = sum(a["status"] == "SKIP" for a in audits)
     total = sum(float(a.get("duration_s") or 0) for a in results.get("audits") or []
                 if _is_number(a.get("duration_s")))
@@ -534,6 +534,10 @@ def render_junit(results: Mapping[str, Any]) -> str:
             el.text = _x(a["error"]) or detail
         elif a["status"] == "SKIP":
             ET.SubElement(tc, "skipped", {"message": _x(a["summary"])})
+        elif a["status"] not in ("PASS", "WARN"):
+            # A status this renderer does not know must not pass CI silently.
+            ET.SubElement(tc, "error", {"message": _x(f"unknown status {a['status']!r}: {a['summary']}"),
+                                        "type": "UNKNOWN_STATUS"})
         out = f"{a['status']}: {a['summary']}"
         if a["inconclusive"]:
             out += "\n(inconclusive: the evidence is too weak to decide)"
@@ -663,6 +667,12 @@ def print_summary(results: Mapping[str, Any], console: Any = None) -> None:
 
 
 # --------------------------------------------------------------------------- files
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _atomic_write(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` via a temp file in the same directory and ``os.replace``,
     so a reader never sees a half-written report."""
@@ -672,6 +682,8 @@ def _atomic_write(path: Path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        # mkstemp makes the file 0600; a report is meant to be shared: use the usual umask mode.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         try:

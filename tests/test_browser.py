@@ -213,6 +213,7 @@ def _with_hostile_strings(results: dict[str, Any]) -> dict[str, Any]:
     a["plots"][0]["rows"][0]["label"] = XSS
     a["plots"][1]["rows"][0][0] = XSS                   # table cell: a feature name
     a["conditions"][0]["name"] = XSS
+    a["measurements"]["per_group"] = {"image": {"delta": -0.0011, "tost_p": 0.004}}   # a folded group
     r["audits"][2]["plots"][1]["rows"].append([f"query text {XSS}", XSS_IMG, "q1", "i1", 1.0])
     return r
 
@@ -285,6 +286,13 @@ def test_report_screenshot_not_blank(browser: Browser, nogo_report: Path, tmp_pa
 
 def test_report_prints_to_pdf(browser: Browser, nogo_report: Path) -> None:
     browser.navigate(nogo_report.resolve().as_uri())
+    folded = "document.querySelector('details.more-measurements').innerText"
+    assert "tost_p" not in browser.evaluate(folded)             # folded on screen ...
+    browser.send("Emulation.setEmulatedMedia", {"media": "print"})
+    try:
+        assert "tost_p" in browser.evaluate(folded)             # ... unfolded on paper
+    finally:
+        browser.send("Emulation.setEmulatedMedia", {"media": ""})
     pdf = base64.b64decode(browser.send("Page.printToPDF", {"printBackground": True, "preferCSSPageSize": True})["data"])
     assert pdf.startswith(b"%PDF")
     n_pages = pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages")

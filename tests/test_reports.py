@@ -350,6 +350,13 @@ def test_junit_is_valid_xml_with_one_testcase_per_audit(name: str) -> None:
     assert props["verdict"] == r["verdict"]
 
 
+def test_junit_unknown_status_is_an_error_not_a_pass() -> None:
+    r = {"schema_version": 1, "verdict": "GO", "audits": [{"name": "a", "status": "MAYBE", "summary": "s"},
+                                                          {"name": "b", "status": "PASS", "summary": "t"}]}
+    suite = ET.fromstring(render_junit(r)).find("testsuite")
+    assert suite.get("errors") == "1" and suite.find("testcase/error").get("type") == "UNKNOWN_STATUS"
+
+
 def test_junit_survives_control_characters() -> None:
     r = load("go")
     r["audits"][0]["summary"] = "bad \x00 bytes \x1b[31m and \ud800"
@@ -398,6 +405,9 @@ def test_render_all_writes_three_files_atomically(tmp_path: Path) -> None:
     assert set(paths) == {"report.html", "junit.xml", "summary.md"}
     assert sorted(os.listdir(out)) == ["junit.xml", "report.html", "summary.md"]   # no temp files, no results.json
     assert paths["report.html"].read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert all((p.stat().st_mode & 0o777) == (0o666 & ~mask) for p in paths.values())   # not mkstemp's 0600
     # re-rendering replaces the files
     paths2 = render_all(load("go"), out)
     assert 'data-verdict="GO"' in paths2["report.html"].read_text(encoding="utf-8")
