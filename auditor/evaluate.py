@@ -43,7 +43,7 @@ import numpy as np
 
 from auditor import metrics as M
 from auditor.errors import AuditorError, DataError
-from auditor.loaders import TrecTable, _codes, read_qrels, read_run
+from auditor.loaders import TrecTable, join_run_qrels, read_qrels, read_run
 
 __all__ = ["DEFAULT_METRICS", "RunEvaluation", "evaluate_run", "evaluate_tables", "compare_runs", "eval_cmd"]
 
@@ -139,61 +139,34 @@ def evaluate_tables(qrels: TrecTable, run: TrecTable, metrics: Sequence[str] | N
     import pyarrow.compute as pc
 
     specs = _specs(metrics)
-    (qq, qr), qdict = _codes(qrels.qid, run.qid)
-    (dq, dr), ddict = _codes(qrels.docno, run.docno)
-    nqd = len(qdict)
-    nd = max(len(ddict), 1)
-    judged = np.zeros(nqd, dtype=bool)
-    judged[qq] = True
-    ran = np.zeros(nqd, dtype=bool)
-    ran[qr] = True
-    evalq = judged & ran
-    if not evalq.any():
-        raise DataError("no query of the run appears in the qrels (trec_eval evaluates only queries in both files).",
-                        path=run.path, field="qid",
-                        fix=f"check that {qrels.path} holds the judgments for this run (query ids must match exactly).")
-    n_skip = int((ran & ~judged).sum())
-    keep_r = evalq[qr]
-    rows_r = np.flatnonzero(keep_r) if not keep_r.all() else None
-    qr_k = qr if rows_r is None else qr[rows_r]
-    dr_k = dr if rows_r is None else dr[rows_r]
-    score_k = run.value if rows_r is None else run.value[rows_r]
-    rkey = pa.array(qr_k * nd + dr_k)
-    qkey_np = qq * nd + dq
-    qkey = pa.array(qkey_np)
-    hit = pc.index_in(rkey, value_set=qkey)
-    found = hit.is_valid().to_numpy(zero_copy_only=False)
-    lab_r = np.where(found, qrels.value[hit.fill_null(0).to_numpy()], 0.0)
-    # judged but not retrieved: rows for the ideal DCG and R only
-    unret = evalq[qq] & ~pc.is_in(qkey, value_set=rkey).to_numpy(zero_copy_only=False)
-    n_u = int(unret.sum())
-    if n_u:
-        qcode = np.concatenate([qr_k, qq[unret]])
-        labels = np.concatenate([lab_r, qrels.value[unret]])
-        scores = np.concatenate([score_k, np.zeros(n_u)])
-        dcode = np.concatenate([dr_k, dq[unret]])
-        retrieved = np.concatenate([np.ones(qr_k.size, dtype=bool), np.zeros(n_u, dtype=bool)])
-    else:
-        qcode, labels, scores, dcode, retrieved = qr_k, lab_r, score_k, dr_k, None
-    # group rows by query (stable; runs and qrels are usually grouped already, so this is cheap)
-    order = np.argsort(qcode, kind="stable")
-    if not np.array_equal(order, np.arange(order.size)):
-        qcode, labels, scores, dcode = qcode[order], labels[order], scores[order], dcode[order]
-        if retrieved is not None:
-            retrieved = retrieved[order]
-    counts = np.bincount(qcode, minlength=nqd)
-    present = np.flatnonzero(counts)
-    offsets = np.concatenate([[0], np.cumsum(counts[present])]).astype(np.int64)
+    j = join_run_qrels(qrels, run)
+    m, u = j.run_rows.size, j.unret_rows.size
+    # judged-but-unretrieved documents: rows for the ideal DCG and R only (retrieved=False)
+    qidx = np.concatenate([j.run_qidx, j.unret_qidx])
+    order = np.argsort(qidx, kind="stable")  # two query-sorted parts: a cheap merge
+    labels = np.concatenate([j.run_labels, qrels.value[j.unret_rows]])[order]
+    scores = np.concatenate([run.value[j.run_rows], np.zeros(u)])[order]
+    src = np.concatenate([j.run_rows, -1 - j.unret_rows])[order]  # >= 0: run row; < 0: qrels row
+    retrieved = (src >= 0) if u else None
+    nq = j.qids.size
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(qidx[order], minlength=nq))]).astype(np.int64)
 
     def fetch(rows: np.ndarray) -> np.ndarray:
-        return np.asarray(pc.take(ddict, pa.array(dcode[rows])).to_numpy(zero_copy_only=False)).astype(str)
+        """Docnos of the given evaluation rows (only rows in score ties are ever asked for)."""
+        s_ = src[rows]
+        out = np.empty(s_.shape, dtype=object)
+        r_ = s_ >= 0
+        if r_.any():
+            out[r_] = pc.take(run.docno, pa.array(s_[r_])).to_numpy(zero_copy_only=False)
+        if (~r_).any():
+            out[~r_] = pc.take(qrels.docno, pa.array(-1 - s_[~r_])).to_numpy(zero_copy_only=False)
+        return out.astype(str)
 
     per = M.evaluate_many(specs, labels, scores, offsets, item_id=M.LazyItemIds(labels.size, fetch),
                           retrieved=retrieved, gain=gain, rel_threshold=rel_threshold, no_relevant=no_relevant)
-    qids = np.asarray(pc.take(qdict, pa.array(present)).to_numpy(zero_copy_only=False)).astype(str)
-    srt = np.argsort(qids, kind="stable")
-    return RunEvaluation(qids=[str(q) for q in qids[srt]], per_query={k: v[srt] for k, v in per.items()},
-                         metrics=[s.name for s in specs], n_run_queries_without_qrels=n_skip,
+    srt = np.argsort(j.qids, kind="stable")  # trec_eval prints queries in qid string order
+    return RunEvaluation(qids=[str(q) for q in j.qids[srt]], per_query={k: v[srt] for k, v in per.items()},
+                         metrics=[s.name for s in specs], n_run_queries_without_qrels=j.n_run_queries_without_qrels,
                          run_path=run.path, qrels_path=qrels.path,
                          options={"gain": gain, "rel_threshold": rel_threshold, "no_relevant": no_relevant})
 

@@ -74,6 +74,7 @@ left-out columns in a group, e.g. ``other=1281-1300``, to keep them).
 """
 from __future__ import annotations
 
+import functools
 import io
 import os
 import re
@@ -88,7 +89,8 @@ from auditor.data import FORMATS, RankingDataset
 from auditor.errors import DataError
 
 __all__ = ["load", "guess_format", "parse_feature_groups", "read_letor", "read_trec", "read_run",
-           "read_qrels", "read_table", "read_npz", "align_run_to_dataset", "TrecTable", "LABEL_LIMIT"]
+           "read_qrels", "read_table", "read_npz", "align_run_to_dataset", "join_run_qrels", "TrecTable",
+           "TrecJoin", "LABEL_LIMIT"]
 
 #: Largest absolute label accepted (2**1023 is the largest finite power of two).
 LABEL_LIMIT = 1023.0
@@ -627,6 +629,16 @@ class TrecTable:
     def __len__(self) -> int:
         return int(self.value.shape[0])
 
+    @functools.cached_property
+    def qid_hash(self) -> np.ndarray:
+        """64-bit hash of each qid, shape (n,) uint64 (equal strings, equal hashes)."""
+        return _hash_strings(self.qid)
+
+    @functools.cached_property
+    def key_hash(self) -> np.ndarray:
+        """64-bit hash of each (qid, docno) pair, shape (n,) uint64."""
+        return _mix(self.qid_hash * _K4 ^ _hash_strings(self.docno))
+
 
 _TREC_COLS = {"run": ("qid", "q0", "docno", "rank", "score", "tag"), "qrels": ("qid", "iter", "docno", "rel")}
 _TREC_EXPECT = {"run": "'qid Q0 docno rank score tag' (6 whitespace-separated fields; more are ignored)",
@@ -719,19 +731,102 @@ def _read_trec_fast(path: str, kind: str) -> TrecTable | None:
         return None
     qid = table.column("qid").combine_chunks()
     docno = table.column("docno").combine_chunks()
-    if _has_duplicate_pairs(qid, docno):
-        return None
-    return TrecTable(path, kind, qid, docno, value)
+    t = TrecTable(path, kind, qid, docno, value)
+    if _has_duplicate_pairs(t):
+        return None  # the slow reader names both lines
+    return t
 
 
-def _has_duplicate_pairs(qid: Any, docno: Any) -> bool:
+# ------------------------------------------------------------------ string hashing
+# Joining a run with its qrels by (qid, docno) strings is the slow part of evaluation when done
+# with hash tables of Python or Arrow strings. Instead every string is hashed to 64 bits with
+# vectorized numpy over Arrow's buffers (8 bytes per step), and joins, grouping and duplicate
+# checks work on integers. Hashes are only a fast path: every match is then confirmed by
+# comparing the strings themselves, and any collision falls back to exact dictionary encoding.
+_K1 = np.uint64(0x9E3779B97F4A7C15)
+_K2 = np.uint64(0xBF58476D1CE4E5B9)
+_K3 = np.uint64(0x94D049BB133111EB)
+_K4 = np.uint64(0xD6E8FEB86659FD93)
+_BYTE_MASKS = np.array([0] + [(1 << (8 * i)) - 1 for i in range(1, 8)] + [(1 << 64) - 1], dtype=np.uint64)
+
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    """splitmix64 finalizer (in place on a fresh array)."""
+    h ^= h >> np.uint64(30)
+    h *= _K3
+    h ^= h >> np.uint64(27)
+    h *= _K2
+    h ^= h >> np.uint64(31)
+    return h
+
+
+def _string_words(arr: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(start, length, words) of an Arrow string array; ``words[i]`` = the 8 bytes from byte ``i``."""
+    import pyarrow as pa
+
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    n = len(arr)
+    bufs = arr.buffers()
+    odt = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    off = np.frombuffer(bufs[1], dtype=odt)[arr.offset:arr.offset + n + 1].astype(np.int64)
+    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
+    buf = np.zeros(data.size + 16, dtype=np.uint8)
+    buf[:data.size] = data
+    # every byte offset viewed as the start of a (possibly unaligned) little-endian 8-byte word
+    words = np.ndarray((buf.size - 7,), dtype="<u8", buffer=buf, strides=(1,))
+    return off[:-1], off[1:] - off[:-1], words
+
+
+def _hash_strings(arr: Any) -> np.ndarray:
+    """uint64 hash per string of an Arrow string array, shape (n,)."""
+    n = len(arr)
+    if n == 0:
+        return np.zeros(0, dtype=np.uint64)
+    start, lens, words = _string_words(arr)
+    buf_size = words.size + 7
+    h = lens.astype(np.uint64) * _K1
+    longest = int(lens.max())
+    rem = lens.copy()
+    last = buf_size - 8
+    for j in range(0, longest, 8):
+        w = words[np.minimum(start + j, last)]
+        w &= _BYTE_MASKS[np.minimum(rem, 8)]  # keep only this string's bytes
+        w ^= h
+        w *= _K2
+        w ^= w >> np.uint64(31)
+        # strings already consumed keep their hash: it must not depend on the longest neighbour
+        h = w if j + 8 <= int(lens.min()) else np.where(rem > 0, w, h)
+        rem -= 8
+        np.maximum(rem, 0, out=rem)
+    return _mix(h)
+
+
+def _same_strings(a: Any, ia: np.ndarray, b: Any, ib: np.ndarray) -> np.ndarray:
+    """Elementwise ``a[ia] == b[ib]`` for Arrow string arrays, shape (len(ia),) bool (exact)."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
-    qc = pc.dictionary_encode(qid).indices.to_numpy().astype(np.int64)
-    dd = pc.dictionary_encode(docno)
-    dc = dd.indices.to_numpy().astype(np.int64)
-    key = qc * max(len(dd.dictionary), 1) + dc
-    return bool(pc.count_distinct(key).as_py() != key.shape[0])
+    if len(ia) == 0:
+        return np.zeros(0, dtype=bool)
+    # Arrow's take + equal measured faster than comparing 8-byte words gathered with numpy
+    x = pc.take(a, pa.array(ia))
+    y = pc.take(b, pa.array(ib))
+    return pc.equal(x, y).to_numpy(zero_copy_only=False).astype(bool)
+
+
+def _has_duplicate_pairs(t: "TrecTable") -> bool:
+    """Whether some (qid, docno) repeats (hash candidates confirmed on the strings)."""
+    k = t.key_hash
+    ks = np.sort(k)  # vectorized sort; the row order is only needed if something repeats
+    if not (ks[1:] == ks[:-1]).any():
+        return False
+    order = np.argsort(k, kind="stable")
+    ks = k[order]
+    cand = np.flatnonzero(ks[1:] == ks[:-1])
+    i, j = order[cand], order[cand + 1]
+    same = _same_strings(t.qid, i, t.qid, j) & _same_strings(t.docno, i, t.docno, j)
+    return bool(same.any())
 
 
 def _read_trec_slow(path: str, kind: str) -> TrecTable:
@@ -797,6 +892,183 @@ def _codes(*arrays: Any) -> tuple[list[np.ndarray], Any]:
     return out, dictionary
 
 
+@dataclass
+class TrecJoin:
+    """A run joined with its qrels, restricted to the queries in both (trec_eval's rule).
+
+    Queries are numbered 0..n_queries-1 in order of first appearance in the run.
+
+    Attributes
+    ----------
+    qids : ndarray of str, shape (n_queries,)
+    run_rows : ndarray of int64, shape (m,)
+        Run rows of those queries, grouped by query (file order kept within a query).
+    run_qidx : ndarray of int64, shape (m,)
+        Query number of each of those rows (non-decreasing).
+    run_labels : ndarray of float64, shape (m,)
+        Relevance from the qrels (0 for unjudged documents).
+    unret_rows : ndarray of int64, shape (u,)
+        Qrels rows of those queries whose document the run did not retrieve, grouped by query.
+    unret_qidx : ndarray of int64, shape (u,)
+    n_run_queries_without_qrels : int
+    """
+
+    qids: np.ndarray
+    run_rows: np.ndarray
+    run_qidx: np.ndarray
+    run_labels: np.ndarray
+    unret_rows: np.ndarray
+    unret_qidx: np.ndarray
+    n_run_queries_without_qrels: int
+
+
+class _HashCollision(Exception):
+    pass
+
+
+def _runs(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(first row, length) of each run of equal consecutive values."""
+    n = h.shape[0]
+    change = np.empty(n, dtype=bool)
+    if n:
+        change[0] = True
+        change[1:] = h[1:] != h[:-1]
+    first = np.flatnonzero(change)
+    return first, np.diff(np.append(first, n))
+
+
+def _group_stable(rows: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """``rows`` stably sorted by ``key`` (free when already sorted, as in grouped files)."""
+    if key.size < 2 or bool(np.all(key[1:] >= key[:-1])):
+        return rows
+    return rows[np.argsort(key, kind="stable")]
+
+
+def _merge_keys(kr: np.ndarray, kq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``i`` of ``kr`` and ``j`` of ``kq`` with ``kr[i] == kq[j]`` (``kq`` values are unique).
+
+    Both sides are sorted with the row number packed into the low bits of the key (numpy's
+    vectorized integer sort, no argsort), then merged with ``searchsorted`` on sorted needles
+    (sequential memory access). Keys equal in their high bits are resolved on the full key.
+    """
+    nr, nq = kr.size, kq.size
+    if nr == 0 or nq == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    bits = max(1, int(max(nr, nq) - 1).bit_length())
+    low = np.uint64((1 << bits) - 1)
+    hi_mask = np.uint64(((1 << 64) - 1) ^ ((1 << bits) - 1))
+    pr = (kr & hi_mask) | np.arange(nr, dtype=np.uint64)
+    pq = (kq & hi_mask) | np.arange(nq, dtype=np.uint64)
+    pr.sort()
+    pq.sort()
+    rr = (pr & low).astype(np.int64)
+    qq = (pq & low).astype(np.int64)
+    hr = pr & hi_mask
+    hq = pq & hi_mask
+    pos = np.searchsorted(hq, hr)  # first qrels key with the same high bits
+    full_r = kr[rr]
+    match = np.full(nr, -1, dtype=np.int64)
+    # a few keys share their high bits with others: walk each group (its size is tiny)
+    step = 0
+    while True:
+        p = pos + step
+        live = p < nq
+        if not live.any():
+            break
+        pc_ = np.minimum(p, nq - 1)
+        same_hi = live & (hq[pc_] == hr)
+        if not same_hi.any():
+            break
+        found = same_hi & (match < 0) & (kq[qq[pc_]] == full_r)
+        match[found] = qq[pc_[found]]
+        step += 1
+    ok = match >= 0
+    return rr[ok], match[ok]
+
+
+def join_run_qrels(qrels: TrecTable, run: TrecTable) -> TrecJoin:
+    """Join ``run`` to ``qrels`` by (qid, docno) (see :class:`TrecJoin`).
+
+    Raises
+    ------
+    DataError
+        No run query has qrels.
+    """
+    try:
+        return _join(qrels, run, exact=False)
+    except _HashCollision:  # astronomically rare; exact dictionary codes instead
+        return _join(qrels, run, exact=True)
+
+
+def _join(qrels: TrecTable, run: TrecTable, exact: bool) -> TrecJoin:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if exact:
+        (qq, qr), _ = _codes(qrels.qid, run.qid)
+        (dq, dr), dd = _codes(qrels.docno, run.docno)
+        hq, hr = qq, qr
+        kq, kr = qq * max(len(dd), 1) + dq, qr * max(len(dd), 1) + dr
+    else:
+        hq, hr = qrels.qid_hash, run.qid_hash
+        kq, kr = qrels.key_hash, run.key_hash
+    nr, nq = len(run), len(qrels)
+    # ---- query numbering on runs of equal consecutive qids (files are grouped by query)
+    fr, lr = _runs(hr)
+    fq, lq = _runs(hq)
+    run_h = np.concatenate([hr[fr], hq[fq]])
+    uniq, first_idx, inv = np.unique(run_h, return_index=True, return_inverse=True)
+    inv = inv.reshape(-1)
+    if not exact:
+        # same hash must mean same qid: compare each run's qid with its code's first string
+        firsts = pa.chunked_array([pc.take(run.qid, pa.array(fr)), pc.take(qrels.qid, pa.array(fq))]).combine_chunks()
+        if not bool(pc.all(pc.equal(firsts, pc.take(firsts, pa.array(first_idx[inv])))).as_py()):
+            raise _HashCollision
+    nu = uniq.shape[0]
+    code_r_run, code_q_run = inv[:fr.size], inv[fr.size:]
+    in_run = np.zeros(nu, dtype=bool)
+    in_run[code_r_run] = True
+    in_qrels = np.zeros(nu, dtype=bool)
+    in_qrels[code_q_run] = True
+    both = in_run & in_qrels
+    if not both.any():
+        raise DataError("no query of the run appears in the qrels (trec_eval evaluates only queries in both files).",
+                        path=run.path, field="qid",
+                        fix=f"check that {qrels.path} holds the judgments for this run (query ids must match exactly).")
+    # number evaluated queries by first appearance in the run
+    first_run_pos = np.full(nu, np.iinfo(np.int64).max)
+    np.minimum.at(first_run_pos, code_r_run, np.arange(code_r_run.size))
+    ev_codes = np.flatnonzero(both)
+    ev_codes = ev_codes[np.argsort(first_run_pos[ev_codes], kind="stable")]
+    qnum = np.full(nu, -1, dtype=np.int64)
+    qnum[ev_codes] = np.arange(ev_codes.size)
+    row_q_run = np.repeat(qnum[code_r_run], lr)
+    row_q_qrels = np.repeat(qnum[code_q_run], lq)
+    # ---- documents: run rows -> qrels rows by key (sort-merge on packed keys)
+    keep = row_q_run >= 0
+    hits, qrow_hits = _merge_keys(np.asarray(kr, dtype=np.uint64), np.asarray(kq, dtype=np.uint64))
+    inq = keep[hits]
+    hits, qrow_hits = hits[inq], qrow_hits[inq]
+    if not exact and hits.size:
+        # equal 64-bit hashes: confirm on the strings (qids are already confirmed per query)
+        ok = (row_q_run[hits] == row_q_qrels[qrow_hits]) & _same_strings(run.docno, hits, qrels.docno, qrow_hits)
+        if not ok.all():
+            raise _HashCollision
+    labels = np.zeros(nr)
+    labels[hits] = qrels.value[qrow_hits]
+    retrieved_q = np.zeros(nq, dtype=bool)
+    retrieved_q[qrow_hits] = True
+    unret = np.flatnonzero((row_q_qrels >= 0) & ~retrieved_q)
+    run_rows = np.flatnonzero(keep)
+    run_rows = _group_stable(run_rows, row_q_run[run_rows])
+    unret = _group_stable(unret, row_q_qrels[unret])
+    first_strings = pa.chunked_array([pc.take(run.qid, pa.array(fr)), pc.take(qrels.qid, pa.array(fq))]).combine_chunks()
+    qids = np.asarray(pc.take(first_strings, pa.array(first_idx[ev_codes])).to_numpy(zero_copy_only=False)).astype(str)
+    return TrecJoin(qids=qids, run_rows=run_rows, run_qidx=row_q_run[run_rows], run_labels=labels[run_rows],
+                    unret_rows=unret, unret_qidx=row_q_qrels[unret],
+                    n_run_queries_without_qrels=int((in_run & ~in_qrels).sum()))
+
+
 def read_trec(run_path: str, qrels_path: str) -> RankingDataset:
     """TREC run + qrels → RankingDataset of retrieved rows (see the module docstring)."""
     import pyarrow as pa
@@ -804,41 +1076,20 @@ def read_trec(run_path: str, qrels_path: str) -> RankingDataset:
 
     qrels = read_qrels(qrels_path)
     run = read_run(run_path)
-    (qq, qr), qdict = _codes(qrels.qid, run.qid)
-    (dq, dr), _ = _codes(qrels.docno, run.docno)
-    nd = int(max(dq.max(initial=0), dr.max(initial=0))) + 1
-    judged_q = np.zeros(len(qdict), dtype=bool)
-    judged_q[qq] = True
-    keep = judged_q[qr]
-    if not keep.any():
+    try:
+        j = join_run_qrels(qrels, run)
+    except DataError as e:
         raise DataError("no query of the run has qrels (trec_eval evaluates only queries in both files).",
                         path=run_path, field="qid",
-                        fix=f"check that {qrels_path} is the qrels for this run (query ids must match exactly).")
-    rows = np.flatnonzero(keep)
-    # group rows by query in first-appearance order (trec_eval ignores run row order)
-    qcode = qr[rows]
-    first = np.full(len(qdict), np.iinfo(np.int64).max)
-    np.minimum.at(first, qcode, np.arange(qcode.size))
-    order = np.argsort(first[qcode], kind="stable")
-    rows = rows[order]
-    rkey = qr[rows] * nd + dr[rows]
-    qkey = qq * nd + dq
-    hit = pc.index_in(pa.array(rkey), value_set=pa.array(qkey))
-    found = hit.is_valid().to_numpy(zero_copy_only=False)
-    pos = hit.fill_null(0).to_numpy()
-    labels = np.where(found, qrels.value[pos], 0.0)
-    run_q = np.unique(qr)
-    retrieved_keys = pa.array(rkey)
-    in_run_q = np.isin(qq, run_q)
-    unret = int((in_run_q & ~pc.is_in(pa.array(qkey), value_set=retrieved_keys).to_numpy(zero_copy_only=False)).sum())
-    qid_str = np.asarray(pc.take(qdict, pa.array(qr[rows])).to_numpy(zero_copy_only=False)).astype(str)
-    qid = _qid_array(list(qid_str)) if qid_str.size < 2_000_000 else qid_str
-    docno = np.asarray(pc.take(run.docno, pa.array(rows)).to_numpy(zero_copy_only=False)).astype(str)
+                        fix=f"check that {qrels_path} is the qrels for this run (query ids must match exactly).") from e
+    qid_per_query = j.qids
+    qid = _qid_array(list(qid_per_query))[j.run_qidx] if qid_per_query.size < 2_000_000 else qid_per_query[j.run_qidx]
+    docno = np.asarray(pc.take(run.docno, pa.array(j.run_rows)).to_numpy(zero_copy_only=False)).astype(str)
     meta = {"source": run_path, "format": "trec", "qrels": qrels_path,
-            "n_run_queries_without_qrels": int(np.setdiff1d(run_q, np.unique(qq)).size),
-            "n_judged_unretrieved": unret}
-    return RankingDataset(qid=qid, labels=labels, features={"score": run.value[rows][:, None]}, item_id=docno,
-                          meta=meta, name=run_path)
+            "n_run_queries_without_qrels": j.n_run_queries_without_qrels,
+            "n_judged_unretrieved": int(j.unret_rows.size)}
+    return RankingDataset(qid=qid, labels=j.run_labels, features={"score": run.value[j.run_rows][:, None]},
+                          item_id=docno, meta=meta, name=run_path)
 
 
 def align_run_to_dataset(run_path: str | os.PathLike, data: RankingDataset) -> np.ndarray:

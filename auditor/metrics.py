@@ -191,7 +191,7 @@ def rank_order(scores: np.ndarray, offsets: np.ndarray, item_id: np.ndarray | No
 
 # --------------------------------------------------------------------------- helpers
 def _gains(labels: np.ndarray, gain: Gain) -> np.ndarray:
-    lab = np.clip(np.asarray(labels, dtype=np.float64), 0.0, None)
+    lab = np.maximum(np.asarray(labels, dtype=np.float64), 0.0)
     if gain == "linear":
         return lab
     if gain == "exp":
@@ -239,9 +239,50 @@ class _Plan:
         return np.nan if self.policy == "exclude" else 0.0
 
 
+_SIGN = np.uint64(1 << 63)
+# widest row the packed sort handles: 16 index bits leave 48 bits of each score (relative
+# resolution 2**-36); closer scores collide and go to the exact path, so results stay exact
+_PACK_MAX_BITS = 16
+
+
+def _packed_keys(S: np.ndarray, bits: int) -> np.ndarray:
+    """uint64 keys whose order is the order of ``S`` (IEEE bits made monotone), low ``bits`` = column.
+
+    Sorting these with numpy's vectorized integer sort orders each row by score and carries the
+    column along, several times faster than ``argsort``. Truncating ``bits`` low bits of the score
+    can only merge nearly-equal scores, never swap two; merged keys are re-sorted exactly.
+    """
+    u = np.ascontiguousarray(S).view(np.int64)
+    clear = np.uint64(~((1 << bits) - 1) & ((1 << 64) - 1))
+    col = np.arange(S.shape[1], dtype=np.uint64)
+    if u.min() >= 0:
+        # no sign bit anywhere (scores >= +0.0, the common case): the transform below reduces
+        # to setting the sign bit, done together with the column bits (2 passes instead of 5)
+        k = np.bitwise_and(u.view(np.uint64), clear)
+        np.bitwise_or(k, col | _SIGN, out=k)
+        return k
+    u = (S + 0.0).view(np.int64)  # -0.0 + 0.0 = +0.0: equal scores must get equal keys
+    k = np.right_shift(u, 63).view(np.uint64)  # all ones for negative floats, else 0
+    np.bitwise_or(k, _SIGN, out=k)
+    np.bitwise_xor(k, u.view(np.uint64), out=k)  # negatives: flip all bits; positives: the sign bit
+    np.bitwise_and(k, clear, out=k)
+    np.bitwise_or(k, col, out=k)
+    return k
+
+
+def _transformed_hi(x: float, bits: int) -> np.uint64:
+    u = np.array([x]).view(np.int64)
+    k = (np.right_shift(u, 63).view(np.uint64) | _SIGN) ^ u.view(np.uint64)
+    return (k >> np.uint64(bits))[0]
+
+
+# truncated keys of -inf and +inf per index width (NaN keys lie outside this range)
+_NINF_PINF_HI = {b: (_transformed_hi(-np.inf, b), _transformed_hi(np.inf, b)) for b in range(1, _PACK_MAX_BITS + 1)}
+
+
 def _order_block(S: np.ndarray, D: int, rowmap: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                 item_id: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Columns of the top ``D`` cells of each row, best first, and their scores.
+                 item_id: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None, bool]:
+    """Columns of the top ``D`` cells of each row, best first.
 
     Parameters
     ----------
@@ -255,58 +296,64 @@ def _order_block(S: np.ndarray, D: int, rowmap: Callable[[np.ndarray, np.ndarray
     Returns
     -------
     cols : ndarray of int, shape (q, D)
-    vals : ndarray of float, shape (q, D)
-    lowest : ndarray of float, shape (q,)
-        Smallest key of each row (to spot ``-inf`` in raw scores).
+    valid : ndarray of bool, shape (q, D), or None
+        False where the cell holds ``-inf`` (padding / not retrieved); None when all are valid.
+    has_neg_inf : bool
+        Whether any row holds a ``-inf`` (so the caller can re-key raw ``-inf`` scores).
+
+    Raises
+    ------
+    ValueError
+        NaN scores.
     """
     q, w = S.shape
-    if 2 * D > w:
-        # full row-wise sort (ascending, read backwards)
-        asc = np.argsort(S, axis=1)
-        top = asc[:, ::-1][:, :min(D + 1, w)]
-        tv = np.take_along_axis(S, top, axis=1)
-        lowest = np.take_along_axis(S, asc[:, :1], axis=1)[:, 0]
+    r = np.arange(q)[:, None]
+    top_n = min(D + 1, w)
+    bits = max(1, int(w - 1).bit_length())
+    if bits <= _PACK_MAX_BITS:
+        k = _packed_keys(S, bits)
+        k.sort(axis=1)
+        low = np.uint64((1 << bits) - 1)
+        sh = np.uint64(bits)
+        kt = k[:, ::-1][:, :top_n]
+        top = (kt & low).astype(np.intp)
+        hi = kt >> sh
+        ninf, pinf = _NINF_PINF_HI[bits]
+        lo_hi = k[:, 0] >> sh
+        # NaN keys lie above +inf (positive NaN bit patterns) or below -inf (negative ones)
+        if (hi[:, 0] > pinf).any() or (lo_hi < ninf).any():
+            raise ValueError("scores contain NaN; every ranked row needs a score (use -inf for 'last')")
+        has_neg_inf = bool((lo_hi == ninf).any())
+        fin = hi > ninf if has_neg_inf else None
+        # nearly-equal (or equal) scores share a truncated key: those rows take the exact path
+        merged = hi[:, 1:] == hi[:, :-1]
     else:
-        srt = np.sort(S, axis=1)
-        tv = srt[:, ::-1][:, :D + 1]
-        lowest = srt[:, 0]
-        top = None
-    if np.isnan(tv[:, 0]).any():  # NaN sorts last, so it shows up as the maximum
-        raise ValueError("scores contain NaN; every ranked row needs a score (use -inf for 'last')")
-    # rows needing the exact (score, item id) sort: equal finite neighbours among the top D+1
-    tied = ((tv[:, 1:] == tv[:, :-1]) & (tv[:, 1:] > -np.inf)).any(axis=1)
-    if top is None:
-        # mask selection needs exactly D cells >= the D-th score: fails when the D-th is -inf
-        tied |= tv[:, D - 1] == -np.inf
-    cols = np.empty((q, D), dtype=np.int64)
-    vals = np.empty((q, D), dtype=np.float64)
-    ok = ~tied
-    all_ok = bool(ok.all())
-    if top is not None:
-        cols[:] = top[:, :D]
-        vals[:] = tv[:, :D]
-    elif ok.any():
-        sub = S if all_ok else S[ok]
-        thr = tv[:, D - 1] if all_ok else tv[ok, D - 1]
-        mask = sub >= thr[:, None]
-        c = np.nonzero(mask)[1].reshape(-1, D)
-        v = sub[mask].reshape(-1, D)
-        o = np.argsort(v, axis=1)[:, ::-1]  # distinct values: any sort is exact
-        if all_ok:
-            cols[:] = np.take_along_axis(c, o, axis=1)
-            vals[:] = np.take_along_axis(v, o, axis=1)
-        else:
-            cols[ok] = np.take_along_axis(c, o, axis=1)
-            vals[ok] = np.take_along_axis(v, o, axis=1)
-    if not all_ok:
-        r = np.flatnonzero(tied)
-        St = S[r]
+        asc = np.argsort(S, axis=1)
+        top = asc[:, ::-1][:, :top_n]
+        tv = S[r, top]
+        lowest = S[r[:, 0], asc[:, 0]]
+        if np.isnan(tv[:, 0]).any() or np.isnan(lowest).any():
+            raise ValueError("scores contain NaN; every ranked row needs a score (use -inf for 'last')")
+        has_neg_inf = bool((lowest == -np.inf).any())
+        fin = tv > -np.inf if has_neg_inf else None
+        merged = tv[:, 1:] == tv[:, :-1]
+    if fin is not None:
+        merged &= fin[:, 1:]  # ties among -inf cells (padding) never matter
+    cols = top[:, :D]
+    valid = None if fin is None else fin[:, :D]
+    tied = merged.any(axis=1)
+    if tied.any():
+        rt = np.flatnonzero(tied)
+        St = S[rt]
         allcols = np.broadcast_to(np.arange(w), St.shape)
-        keys = _tie_key_rows(item_id, rowmap(r[:, None], allcols))
+        keys = _tie_key_rows(item_id, rowmap(rt[:, None], allcols))
         o = np.lexsort((-keys, -St), axis=1)[:, :D]
-        cols[r] = o
-        vals[r] = np.take_along_axis(St, o, axis=1)
-    return cols, vals, lowest
+        cols = cols.copy()
+        cols[rt] = o
+        if valid is not None:
+            valid = valid.copy()
+            valid[rt] = np.take_along_axis(St, o, axis=1) > -np.inf
+    return cols, valid, has_neg_inf
 
 
 def _block(S: np.ndarray, L: np.ndarray, qpos: np.ndarray,
@@ -318,56 +365,78 @@ def _block(S: np.ndarray, L: np.ndarray, qpos: np.ndarray,
     """
     q, w = S.shape
     D = w if plan.depth is None else min(plan.depth, w)
-    cols, vals, lowest = _order_block(S, D, rowmap, plan.item_id)
-    if raw_scores and (lowest == -np.inf).any():
+    cols, valid, neg_inf = _order_block(S, D, rowmap, plan.item_id)
+    if raw_scores and neg_inf:
         S = np.where(S == -np.inf, np.finfo(np.float64).min, S)
-        cols, vals, lowest = _order_block(S, D, rowmap, plan.item_id)
-    valid = vals > -np.inf  # a retrieved row sits here
-    Ls = np.take_along_axis(L, cols, axis=1)
-    # ideal: the D largest labels of all judged rows (retrieved or not); padding is -inf
-    if 2 * D > w:
-        ideal = np.sort(L, axis=1)[:, ::-1][:, :D]
-    else:
-        ideal = np.sort(np.partition(L, w - D, axis=1)[:, w - D:], axis=1)[:, ::-1]
-    if np.isnan(ideal[:, 0]).any():
-        raise ValueError("labels contain NaN (hidden labels cannot be evaluated)")
+        cols, valid, neg_inf = _order_block(S, D, rowmap, plan.item_id)
+    # flat gathers: cheaper than 2-D fancy indexing on small blocks
+    Lf = L.reshape(-1)
+    Ls = Lf[(np.arange(0, q * w, w)[:, None] + cols).reshape(-1)].reshape(q, D)
     thr = plan.rel_threshold
-    rel = (Ls >= thr) & valid
-    has_rel = ideal[:, 0] >= thr
-    nrel = (L >= thr).sum(axis=1).astype(np.float64) if plan.need_nrel else None
-    gains = ideal_g = disc = None
+    # nDCG needs the ideal (largest labels of all judged rows, retrieved or not) to its depth
+    nd = [s for s in plan.specs if s.kind == "ndcg"]
+    lmax = None
+    if nd:
+        Di = max(D if s.k is None else min(s.k, D) for s in nd)
+        if 2 * Di > w or w <= 512:  # vectorized full sort beats partition on short rows
+            ideal = np.sort(L, axis=1)[:, ::-1][:, :Di]
+        else:
+            ideal = np.sort(np.partition(L, w - Di, axis=1)[:, w - Di:], axis=1)[:, ::-1]
+        lmax = ideal[:, 0]
+        if np.isnan(lmax).any():  # NaN sorts last: it would be the maximum
+            raise ValueError("labels contain NaN (hidden labels cannot be evaluated)")
+        gains = _gains(Ls[:, :Di], plan.gain)
+        if valid is not None:
+            gains *= valid[:, :Di]
+        ideal_g = _gains(ideal, plan.gain)
+        disc = _discounts(Di)
+    kinds = {s.kind for s in plan.specs}
+    nrel = has_rel = None
+    if kinds & {"map", "recall", "mrr", "p"}:
+        if plan.need_nrel:
+            nrel = np.count_nonzero(L >= thr, axis=1).astype(np.float64)
+            has_rel = nrel > 0
+        elif lmax is not None:
+            has_rel = lmax >= thr
+        else:
+            has_rel = (L >= thr).any(axis=1)
+        if lmax is None and np.isnan(L).any():
+            raise ValueError("labels contain NaN (hidden labels cannot be evaluated)")
+        Dr = max(D if s.k is None else min(s.k, D) for s in plan.specs if s.kind in ("map", "recall", "mrr", "p"))
+        rel = Ls[:, :Dr] >= thr
+        if valid is not None:
+            rel &= valid[:, :Dr]
     for s in plan.specs:
         k = D if s.k is None else min(s.k, D)
         if s.kind == "ndcg":
-            if gains is None:
-                gains = _gains(Ls, plan.gain) * valid
-                ideal_g = _gains(ideal, plan.gain)
-                disc = _discounts(D)
-            dcg = gains[:, :k] @ disc[:k]
-            idcg = ideal_g[:, :k] @ disc[:k]
+            # row-wise sums, not BLAS: a query's value must not depend on chunking or threads
+            dcg = (gains[:, :k] * disc[:k]).sum(axis=1)
+            idcg = (ideal_g[:, :k] * disc[:k]).sum(axis=1)
             pos = idcg > 0
             v = np.where(pos, dcg / np.where(pos, idcg, 1.0), plan.undefined())
         elif s.kind == "map":
-            relf = rel[:, :k].astype(np.float64)
-            prec = np.cumsum(relf, axis=1) / np.arange(1.0, k + 1.0)
-            num = (prec * relf).sum(axis=1)
-            v = np.where(nrel > 0, num / np.where(nrel > 0, nrel, 1.0), plan.undefined())
+            rk = rel[:, :k]
+            hits = np.cumsum(rk, axis=1, dtype=np.int32)
+            hits *= rk  # precision counted at relevant ranks only
+            num = (hits / np.arange(1.0, k + 1.0)).sum(axis=1)
+            v = np.where(has_rel, num / np.where(has_rel, nrel, 1.0), plan.undefined())
         elif s.kind == "mrr":
             rk = rel[:, :k]
-            anyr = rk.any(axis=1)
-            rr = np.where(anyr, 1.0 / (np.argmax(rk, axis=1) + 1.0), 0.0)
+            first = np.argmax(rk, axis=1)
+            rr = np.where(rk[np.arange(q), first], 1.0 / (first + 1.0), 0.0)
             v = np.where(has_rel, rr, plan.undefined())
         elif s.kind == "p":
-            v = np.where(has_rel, rel[:, :k].sum(axis=1) / float(s.k), plan.undefined())
+            v = np.where(has_rel, np.count_nonzero(rel[:, :k], axis=1) / float(s.k), plan.undefined())
         elif s.kind == "recall":
-            hits = rel[:, :k].sum(axis=1)
-            v = np.where(nrel > 0, hits / np.where(nrel > 0, nrel, 1.0), plan.undefined())
+            hits = np.count_nonzero(rel[:, :k], axis=1)
+            v = np.where(has_rel, hits / np.where(has_rel, nrel, 1.0), plan.undefined())
         elif s.kind == "compliance":
             if plan.compliance is None:
                 raise ValueError("compliance@1 needs a 'compliance' column (RankingDataset.extra['compliance'])")
             toprow = rowmap(np.arange(q), cols[:, 0])
             c = np.asarray(plan.compliance)[np.minimum(toprow, plan.compliance.shape[0] - 1)]
-            v = np.where(valid[:, 0], (c > 0).astype(np.float64), np.nan)
+            ok0 = np.ones(q, dtype=bool) if valid is None else valid[:, 0]
+            v = np.where(ok0, (c > 0).astype(np.float64), np.nan)
         else:  # pragma: no cover - parse_metric guards
             raise ValueError(s)
         plan.out[s.name][qpos] = v

@@ -399,3 +399,39 @@ def test_fuzz_trec_token_soup(tmp_path, lines):
         except DataError:
             continue
         assert len(t) > 0 and np.isfinite(t.value).all()
+
+
+def test_hash_collisions_fall_back_to_exact_join(monkeypatch):
+    """Joins run on 64-bit string hashes, confirmed on the strings; if every hash collides, results are unchanged."""
+    from auditor.evaluate import evaluate_run
+
+    want = evaluate_run(TE / "qrels.test", TE / "results.test", ["ndcg@10", "map"])
+    monkeypatch.setattr(Ld, "_hash_strings", lambda arr: np.zeros(len(arr), dtype=np.uint64))
+    got = evaluate_run(TE / "qrels.test", TE / "results.test", ["ndcg@10", "map"])
+    assert got.qids == want.qids
+    for k in want.per_query:
+        np.testing.assert_array_equal(got.per_query[k], want.per_query[k])
+    d = Ld.load(TE / "results.test", qrels=TE / "qrels.test")
+    assert d.n_rows == 1500 and int((d.labels[d.qid == 301] >= 1).sum()) == 71
+
+
+def test_string_hash_distinguishes_lengths_and_bytes():
+    import pyarrow as pa
+
+    vals = ["", "a", "a\x00", "ab", "abcdefgh", "abcdefgh\x00", "abcdefghi", "abcdefgi", "é", "q1", "q10"]
+    h = Ld._hash_strings(pa.array(vals))
+    assert len(set(h.tolist())) == len(vals)
+    np.testing.assert_array_equal(Ld._hash_strings(pa.array(vals[3:5])), h[3:5])  # sliced arrays agree
+    np.testing.assert_array_equal(Ld._hash_strings(pa.array(vals).slice(3, 2)), h[3:5])
+
+
+def test_same_strings_is_exact():
+    import pyarrow as pa
+
+    a = pa.array(["abc", "abcdefghij", "x", "", "abcdefghiJ", "same"])
+    b = pa.array(["abcdefghij", "abc", "", "x", "abcdefghij", "same"])
+    ia = np.array([0, 1, 3, 4, 5, 2, 0, 1, 4])
+    ib = np.array([1, 0, 2, 0, 5, 3, 0, 4, 4])
+    want = [a[int(i)].as_py() == b[int(j)].as_py() for i, j in zip(ia, ib)]
+    assert Ld._same_strings(a, ia, b, ib).tolist() == want
+    assert want.count(False) == 3

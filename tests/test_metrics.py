@@ -298,7 +298,7 @@ def _ranking_problem(draw):
         sizes = draw(st.lists(st.integers(0, 14), min_size=nq, max_size=nq))
     n = sum(sizes)
     labels = np.array(draw(st.lists(st.sampled_from([-1.0, 0.0, 1.0, 2.0, 3.0]), min_size=n, max_size=n)))
-    scores = np.array(draw(st.lists(st.sampled_from([0.0, 0.5, 1.0, 2.0, -np.inf, 1e300]), min_size=n, max_size=n)))
+    scores = np.array(draw(st.lists(st.sampled_from([0.0, -0.0, 0.5, 1.0, 2.0, -1.5, -np.inf, 1e300]), min_size=n, max_size=n)))
     id_kind = draw(st.sampled_from(["none", "int", "str"]))
     ids = None
     if id_kind != "none":
@@ -404,7 +404,11 @@ def test_nan_scores_and_labels_raise():
     with pytest.raises(ValueError, match="NaN"):
         M.ndcg(np.ones(3), np.array([1.0, np.nan, 0.0]), off)
     with pytest.raises(ValueError, match="NaN"):
+        M.ndcg(np.ones(3), np.array([-1.0, -np.nan, 0.0]), off)  # NaN with the sign bit set
+    with pytest.raises(ValueError, match="NaN"):
         M.ndcg(np.array([1.0, np.nan, 0.0]), np.ones(3), off)
+    with pytest.raises(ValueError, match="NaN"):
+        M.precision(np.array([1.0, np.nan, 0.0]), np.ones(3), off, 2)
     with pytest.raises(ValueError, match="offsets"):
         M.ndcg(np.ones(3), np.ones(3), np.array([0, 2]))
 
@@ -562,5 +566,22 @@ def test_queries_with_fewer_retrieved_than_k_in_wide_blocks():
     SPECS = [M.parse_metric(m) for m in ["ndcg@10", "p@10", "mrr@10", "recall@10"]]
     try:
         _check_against_ref(labels, scores, off, None, retrieved, 1.0, "linear", "exclude")
+    finally:
+        SPECS = old
+
+
+def test_very_wide_query_uses_argsort_path():
+    """A query wider than 2**16 candidates cannot carry its column in 16 key bits: exact argsort path."""
+    rng = np.random.default_rng(9)
+    n = 70_000
+    labels = rng.integers(0, 3, n).astype(float)
+    scores = rng.integers(0, 500, n).astype(float)  # ties
+    ids = rng.permutation(n)
+    off = np.array([0, n])
+    global SPECS
+    old = SPECS
+    SPECS = [M.parse_metric(m) for m in ["ndcg@10", "map", "p@20"]]
+    try:
+        _check_against_ref(labels, scores, off, ids, None, 1.0, "linear", "exclude")
     finally:
         SPECS = old

@@ -1,0 +1,181 @@
+"""Benchmark: `audit eval` end to end on 20,000 queries x 100 candidates TREC files, ours vs ranx and pytrec_eval.
+
+    python benchmarks/bench_eval.py [--queries 20000] [--candidates 100] [--reps 3] [--dir DIR]
+
+Generates (once, seeded, in ``--dir`` or a temp dir) a run file ``qid Q0 docno rank score tag``
+with 100 retrieved documents per query (scores with 9 decimals, so rankings agree between
+tools) and a qrels file judging 100 documents per query: 70 of the retrieved ones and 30 that
+were not retrieved (those count in the ideal DCG), labels 0-3.
+
+Timed, each including reading both files (best of ``--reps``, same process, warm caches):
+
+- ours: the ``audit eval`` click command (``auditor.evaluate.eval_cmd``) invoked in-process with
+  ``--qrels Q --run R -m ndcg@10 --json``: reading, joining, nDCG@10, JSON output.
+- ranx: ``Qrels.from_file(Q, kind="trec")`` + ``Run.from_file(R, kind="trec")`` +
+  ``evaluate(qrels, run, "ndcg@10")`` (numba compiled beforehand on a small file).
+- pytrec_eval: ``parse_qrel`` + ``parse_run`` + ``RelevanceEvaluator(...).evaluate``.
+
+Per-query values are checked against pytrec_eval (trec_eval's C code) before any time is
+printed. Our peak memory is measured in a fresh child process: tracemalloc peak (numpy and
+Python objects) plus pyarrow's memory-pool peak, and the growth of the peak RSS.
+Needs the ``[bench]`` extra (``pip install ranx pytrec-eval-terrier``).
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_metrics import machine  # noqa: E402
+
+
+def generate(dirpath: Path, nq: int, m: int, seed: int = 0) -> tuple[Path, Path]:
+    """Write run and qrels files (skipped when they exist with the same parameters)."""
+    run_p, qrels_p = dirpath / f"run_{nq}x{m}.txt", dirpath / f"qrels_{nq}x{m}.txt"
+    if run_p.exists() and qrels_p.exists():
+        return run_p, qrels_p
+    rng = np.random.default_rng(seed)
+    n_unret = max(1, int(0.3 * m))
+    n_judged_ret = int(0.7 * m)
+    qids = np.arange(1, nq + 1) + 100_000
+    with open(run_p, "w") as fr, open(qrels_p, "w") as fq:
+        for q in qids:
+            docs = rng.choice(10_000_000, size=m + n_unret, replace=False)
+            scores = np.sort(rng.random(m))[::-1] * 20
+            names = [f"DOC{d:08d}" for d in docs]
+            fr.write("".join(f"{q} Q0 {names[j]} {j + 1} {scores[j]:.9f} bench\n" for j in range(m)))
+            judged = list(rng.choice(m, size=n_judged_ret, replace=False)) + list(range(m, m + n_unret))
+            labels = rng.choice(4, size=len(judged), p=[0.6, 0.2, 0.12, 0.08])
+            fq.write("".join(f"{q} 0 {names[j]} {lab}\n" for j, lab in zip(judged, labels)))
+    return run_p, qrels_p
+
+
+def ours(qrels: Path, run: Path) -> dict:
+    from click.testing import CliRunner
+
+    from auditor.evaluate import eval_cmd
+
+    r = CliRunner().invoke(eval_cmd, ["--qrels", str(qrels), "--run", str(run), "-m", "ndcg@10", "--json"])
+    if r.exit_code != 0:
+        raise RuntimeError(r.output)
+    return json.loads(r.stdout)
+
+
+def best_of(fn, reps: int):
+    times, out = [], None
+    for _ in range(reps):
+        gc.collect()
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return min(times), float(np.median(times)), out
+
+
+def child_memory(qrels: str, run: str) -> None:
+    """In a fresh process: peak memory of one `audit eval` run (prints JSON)."""
+    import pyarrow as pa
+
+    import auditor.evaluate  # noqa: F401  (imports before the baseline)
+    from auditor import stats  # noqa: F401
+
+    ours(Path(qrels), Path(run))  # warm-up on the same files would hide nothing: measure a second run
+    gc.collect()
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    pool0 = pa.default_memory_pool().max_memory()
+    tracemalloc.start()
+    ours(Path(qrels), Path(run))
+    tm = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    pool = pa.default_memory_pool().max_memory() / 2**20
+    print(json.dumps({"tracemalloc_mb": tm, "arrow_pool_peak_mb": pool, "arrow_pool_peak_first_mb": pool0 / 2**20,
+                      "rss_peak_growth_mb": rss1 - rss0}))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--queries", type=int, default=20_000)
+    ap.add_argument("--candidates", type=int, default=100)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--dir", type=Path, default=None)
+    ap.add_argument("--skip-peers", action="store_true")
+    ap.add_argument("--child-memory", nargs=2, metavar=("QRELS", "RUN"), help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    if a.child_memory:
+        child_memory(*a.child_memory)
+        return 0
+    d = a.dir or Path(tempfile.gettempdir()) / "rank_auditor_bench_eval"
+    d.mkdir(parents=True, exist_ok=True)
+    t = time.perf_counter()
+    run_p, qrels_p = generate(d, a.queries, a.candidates)
+    gen = time.perf_counter() - t
+    mb = (run_p.stat().st_size + qrels_p.stat().st_size) / 2**20
+    print(f"# bench_eval: {a.queries:,} queries x {a.candidates} candidates; run + qrels = {mb:.0f} MB "
+          f"in {d} (generated/reused in {gen:.1f} s)")
+    print(f"# machine: {machine()}")
+    print(f"# command: python benchmarks/bench_eval.py --queries {a.queries} --candidates {a.candidates} --reps {a.reps}")
+
+    o = best_of(lambda: ours(qrels_p, run_p), a.reps)
+    rows = [("audit eval (ours)", o[0], o[1])]
+    if not a.skip_peers:
+        import pytrec_eval
+        from ranx import Qrels, Run, evaluate
+
+        small_r, small_q = generate(d, 20, 10)
+        evaluate(Qrels.from_file(str(small_q), kind="trec"), Run.from_file(str(small_r), kind="trec"), "ndcg@10")
+
+        def ranx_e2e():
+            qr = Qrels.from_file(str(qrels_p), kind="trec")
+            rn = Run.from_file(str(run_p), kind="trec")
+            return evaluate(qr, rn, "ndcg@10", return_mean=False), list(rn.keys())
+
+        def pte_e2e():
+            with open(qrels_p) as f:
+                qr = pytrec_eval.parse_qrel(f)
+            with open(run_p) as f:
+                rn = pytrec_eval.parse_run(f)
+            return pytrec_eval.RelevanceEvaluator(qr, {"ndcg_cut_10"}).evaluate(rn)
+
+        rx = best_of(ranx_e2e, a.reps)
+        pt = best_of(pte_e2e, a.reps)
+        rows += [("ranx from_file + evaluate", rx[0], rx[1]), ("pytrec_eval parse + evaluate", pt[0], pt[1])]
+        # agreement
+        ev = __import__("auditor.evaluate", fromlist=["evaluate_run"]).evaluate_run(str(qrels_p), str(run_p), ["ndcg@10"])
+        mine = dict(zip(ev.qids, ev.per_query["ndcg@10"]))
+        d_pte = max(abs(mine[q] - v["ndcg_cut_10"]) for q, v in pt[2].items())
+        rvals, rkeys = rx[2]
+        d_rx = np.abs(np.array([mine[q] for q in rkeys]) - np.asarray(rvals))
+        print(f"# agreement nDCG@10 per query: max |ours - pytrec_eval| = {d_pte:.1e}; "
+              f"max |ours - ranx| = {d_rx.max():.1e} ({int((d_rx > 1e-9).sum())} queries differ)")
+        print(f"# mean nDCG@10: ours {np.mean(list(mine.values())):.6f}, {json.dumps(o[2]['metrics'])}")
+        if d_pte > 1e-9:
+            print("ERROR: ours and trec_eval (pytrec_eval) disagree; timings are meaningless", file=sys.stderr)
+            return 1
+    mem = subprocess.run([sys.executable, __file__, "--child-memory", str(qrels_p), str(run_p)],
+                         capture_output=True, text=True, check=True)
+    m = json.loads(mem.stdout.strip().splitlines()[-1])
+    print()
+    print("| end to end (reading included) | best s | median s | ours faster by |")
+    print("|---|---:|---:|---:|")
+    for name, b, med in rows:
+        ratio = "-" if name.startswith("audit") else f"{b / o[0]:.1f}x"
+        print(f"| {name} | {b:.3f} | {med:.3f} | {ratio} |")
+    print()
+    print(f"ours peak memory: tracemalloc {m['tracemalloc_mb']:.0f} MB + arrow pool {m['arrow_pool_peak_mb']:.0f} MB "
+          f"(peak RSS grew {m['rss_peak_growth_mb']:.0f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

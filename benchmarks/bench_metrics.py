@@ -1,0 +1,149 @@
+"""Benchmark: nDCG@10 (and a 4-metric set) over 50,000 queries x 100 candidates, ours vs ranx and pytrec_eval.
+
+    python benchmarks/bench_metrics.py [--queries 50000] [--candidates 100] [--reps 7]
+
+All three evaluate the same generated data in this one process: graded labels 0-4 (60% zeros),
+continuous scores (so no ties and identical rankings everywhere), string doc ids for the peers
+and the same ids as integers for us (our tie-break path runs, but never fires).
+
+What is timed:
+
+- ours: ``auditor.metrics.evaluate`` on flat numpy arrays (labels, scores, query offsets,
+  item ids), i.e. what every audit calls; best of ``--reps``.
+- ranx: ``ranx.evaluate(qrels, run, "ndcg@10")`` with ``Qrels`` / ``Run`` built beforehand (their
+  construction is printed separately and *not* counted) and numba already compiled; best of 3.
+- pytrec_eval: ``RelevanceEvaluator(qrels, {"ndcg_cut_10"}).evaluate(run)`` on the nested dicts
+  it takes (the evaluator is built beforehand, not counted); best of 3.
+
+Values are checked to agree (max per-query difference) before any time is printed. Peak
+memory of our call is measured separately with ``tracemalloc`` (numpy reports its buffers).
+Needs the ``[bench]`` extra (``pip install ranx pytrec-eval-terrier``).
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import platform
+import subprocess
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+
+from auditor import metrics as M
+
+
+def machine() -> str:
+    model = platform.processor() or "?"
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores visible, Python {platform.python_version()}, numpy {np.__version__}"
+
+
+def generate(nq: int, m: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    labels = rng.choice(5, size=nq * m, p=[0.6, 0.2, 0.1, 0.06, 0.04]).astype(np.float64)
+    scores = rng.random(nq * m)
+    offsets = np.arange(0, nq * m + 1, m, dtype=np.int64)
+    item = np.tile(np.arange(m, dtype=np.int64), nq)
+    return labels, scores, offsets, item
+
+
+def best_of(fn, reps: int) -> tuple[float, float, object]:
+    times, out = [], None
+    for _ in range(reps):
+        gc.collect()
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return min(times), float(np.median(times)), out
+
+
+def peak_mb(fn) -> float:
+    gc.collect()
+    tracemalloc.start()
+    fn()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak / 2**20
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--queries", type=int, default=50_000)
+    ap.add_argument("--candidates", type=int, default=100)
+    ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--skip-peers", action="store_true")
+    a = ap.parse_args(argv)
+    nq, m = a.queries, a.candidates
+    labels, scores, offsets, item = generate(nq, m)
+    print(f"# bench_metrics: {nq:,} queries x {m} candidates = {nq * m:,} rows")
+    print(f"# machine: {machine()}")
+    print(f"# command: python benchmarks/bench_metrics.py --queries {nq} --candidates {m} --reps {a.reps}")
+
+    four = ["ndcg@10", "map", "mrr", "p@10"]
+    ours1 = best_of(lambda: M.evaluate("ndcg@10", labels, scores, offsets, item_id=item), a.reps)
+    ours4 = best_of(lambda: M.evaluate_many(four, labels, scores, offsets, item_id=item), a.reps)
+    mem1 = peak_mb(lambda: M.evaluate("ndcg@10", labels, scores, offsets, item_id=item))
+    mem4 = peak_mb(lambda: M.evaluate_many(four, labels, scores, offsets, item_id=item))
+    rows = []
+    if not a.skip_peers:
+        import pytrec_eval
+        from ranx import Qrels, Run, evaluate
+
+        docs = [f"d{j}" for j in range(m)]
+        qrels: dict[str, dict[str, int]] = {}
+        run: dict[str, dict[str, float]] = {}
+        L = labels.reshape(nq, m).astype(int).tolist()
+        S = scores.reshape(nq, m).tolist()
+        for q in range(nq):
+            qrels[f"q{q}"] = {d: v for d, v in zip(docs, L[q]) if v > 0}
+            run[f"q{q}"] = dict(zip(docs, S[q]))
+        t = time.perf_counter()
+        rq, rr = Qrels(qrels), Run(run)
+        build = time.perf_counter() - t
+        print(f"# ranx Qrels+Run construction (not counted): {build:.2f} s")
+        evaluate(rq, rr, "ndcg@10")  # numba compile
+        evaluate(rq, rr, four_ranx := ["ndcg@10", "map", "mrr", "precision@10"])
+        ranx1 = best_of(lambda: evaluate(rq, rr, "ndcg@10", return_mean=False), 3)
+        ranx4 = best_of(lambda: evaluate(rq, rr, four_ranx, return_mean=False), 3)
+        ev1 = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut_10"})
+        ev4 = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut_10", "map", "recip_rank", "P_10"})
+        pte1 = best_of(lambda: ev1.evaluate(run), 3)
+        pte4 = best_of(lambda: ev4.evaluate(run), 3)
+        # agreement (per query)
+        ours_v = ours1[2]
+        ranx_v = np.asarray(ranx1[2], dtype=float)
+        pte_v = np.array([pte1[2][f"q{q}"]["ndcg_cut_10"] for q in range(nq)])
+        d_ranx = float(np.nanmax(np.abs(ours_v - ranx_v)))
+        d_pte = float(np.nanmax(np.abs(ours_v - pte_v)))
+        print(f"# agreement nDCG@10 per query: max |ours - ranx| = {d_ranx:.1e}, max |ours - pytrec_eval| = {d_pte:.1e}")
+        o4 = ours4[2]
+        p4 = {"ndcg@10": "ndcg_cut_10", "map": "map", "mrr": "recip_rank", "p@10": "P_10"}
+        d4 = max(float(np.nanmax(np.abs(o4[k] - np.array([pte4[2][f"q{q}"][v] for q in range(nq)])))) for k, v in p4.items())
+        print(f"# agreement 4 metrics per query: max |ours - pytrec_eval| = {d4:.1e}")
+        if max(d_ranx, d_pte, d4) > 1e-6:
+            print("ERROR: values disagree; timings are meaningless", file=sys.stderr)
+            return 1
+        rows = [("nDCG@10", ours1, ranx1, pte1, mem1), ("nDCG@10+MAP+MRR+P@10", ours4, ranx4, pte4, mem4)]
+    print()
+    print("| metric set | ours best (median) s | ranx.evaluate s | pytrec_eval s | vs ranx | vs pytrec_eval | ours peak MB |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    if rows:
+        for name, o, r, p, mem in rows:
+            print(f"| {name} | {o[0]:.4f} ({o[1]:.4f}) | {r[0]:.3f} | {p[0]:.3f} | {r[0] / o[0]:.0f}x | {p[0] / o[0]:.0f}x | {mem:.0f} |")
+    else:
+        print(f"| nDCG@10 | {ours1[0]:.4f} ({ours1[1]:.4f}) | - | - | - | - | {mem1:.0f} |")
+        print(f"| nDCG@10+MAP+MRR+P@10 | {ours4[0]:.4f} ({ours4[1]:.4f}) | - | - | - | - | {mem4:.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
