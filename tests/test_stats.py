@@ -239,6 +239,13 @@ def test_bca_differs_from_percentile_where_scipy_says_so():
     assert abs(ours.low - ref.confidence_interval.low) < tol
 
 
+def test_bca_reports_the_percentile_interval_of_the_same_resamples():
+    x = differences("skewed", 90, 5)
+    bca = S.bootstrap_ci(x, n_resamples=3000, seed=8)
+    pct = S.bootstrap_ci(x, n_resamples=3000, seed=8, method="percentile")
+    assert bca.extra["percentile"] == [pct.low, pct.high]
+
+
 def test_bca_acceleration_equals_brute_force_jackknife():
     x = differences("skewed", 57, 3)
     loo = np.array([np.delete(x, i).mean() for i in range(x.size)])
