@@ -141,15 +141,26 @@ def evaluate_tables(qrels: TrecTable, run: TrecTable, metrics: Sequence[str] | N
     specs = _specs(metrics)
     j = join_run_qrels(qrels, run)
     m, u = j.run_rows.size, j.unret_rows.size
-    # judged-but-unretrieved documents: rows for the ideal DCG and R only (retrieved=False)
-    qidx = np.concatenate([j.run_qidx, j.unret_qidx])
-    order = np.argsort(qidx, kind="stable")  # two query-sorted parts: a cheap merge
-    labels = np.concatenate([j.run_labels, qrels.value[j.unret_rows]])[order]
-    scores = np.concatenate([run.value[j.run_rows], np.zeros(u)])[order]
-    src = np.concatenate([j.run_rows, -1 - j.unret_rows])[order]  # >= 0: run row; < 0: qrels row
-    retrieved = (src >= 0) if u else None
     nq = j.qids.size
-    offsets = np.concatenate([[0], np.cumsum(np.bincount(qidx[order], minlength=nq))]).astype(np.int64)
+    # lay rows out query by query: the retrieved rows, then the judged-but-unretrieved ones
+    # (rows for the ideal DCG and R only); direct positions, no sort
+    cr = np.bincount(j.run_qidx, minlength=nq)
+    cu = np.bincount(j.unret_qidx, minlength=nq)
+    size = cr + cu
+    offsets = np.concatenate([[0], np.cumsum(size)]).astype(np.int64)
+    pos_r = np.arange(m) + np.repeat(offsets[:-1] - (np.cumsum(cr) - cr), cr)
+    labels = np.empty(m + u)
+    scores = np.zeros(m + u)
+    src = np.empty(m + u, dtype=np.int64)  # >= 0: run row; < 0: qrels row (-1 - row)
+    labels[pos_r] = j.run_labels
+    scores[pos_r] = run.value[j.run_rows]
+    src[pos_r] = j.run_rows
+    retrieved = None
+    if u:
+        pos_u = np.arange(u) + np.repeat(offsets[:-1] + cr - (np.cumsum(cu) - cu), cu)
+        labels[pos_u] = qrels.value[j.unret_rows]
+        src[pos_u] = -1 - j.unret_rows
+        retrieved = src >= 0
 
     def fetch(rows: np.ndarray) -> np.ndarray:
         """Docnos of the given evaluation rows (only rows in score ties are ever asked for)."""

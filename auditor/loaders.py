@@ -95,6 +95,9 @@ __all__ = ["load", "guess_format", "parse_feature_groups", "read_letor", "read_t
 #: Largest absolute label accepted (2**1023 is the largest finite power of two).
 LABEL_LIMIT = 1023.0
 
+# dense feature matrices only: guard against a stray huge index allocating terabytes
+_MAX_WIDTH = 1 << 20
+_MAX_CELLS = 1 << 31
 _LETOR_SUFFIXES = {".txt", ".svm", ".svmlight", ".letor", ".libsvm"}
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*\Z")
 _DOCID_RE = re.compile(r"(?:^|\s)docid\s*=\s*(\S+)")
@@ -414,6 +417,8 @@ def read_letor(path: str, *, n_features: int | None = None, feature_groups: str 
     lines: list[int] = []
     idx_parts: list[np.ndarray] = []
     val_parts: list[np.ndarray] = []
+    pend_idx: list[np.ndarray] = []
+    pend_val: list[np.ndarray] = []
     row_len: list[int] = []
     has_qid: bool | None = None
     max_idx = 0
@@ -484,8 +489,12 @@ def read_letor(path: str, *, n_features: int | None = None, feature_groups: str 
                 raise DataError(f"feature index {top} is above n_features={limit}.", path=path, line=no,
                                 field=f"{top}", fix=f"pass a larger --n-features (at least {top}) or drop the column.")
             max_idx = max(max_idx, top)
-            idx_parts.append(idx - 1)
-            val_parts.append(val)
+            pend_idx.append(idx - 1)
+            pend_val.append(val)
+            if len(pend_idx) >= 4096:  # compact: one array per 4096 lines, not per line
+                idx_parts.append(np.concatenate(pend_idx))
+                val_parts.append(np.concatenate(pend_val))
+                pend_idx, pend_val = [], []
         row_len.append(n_tok)
         labels.append(lab)
         lines.append(no)
@@ -514,7 +523,14 @@ def read_letor(path: str, *, n_features: int | None = None, feature_groups: str 
     if width == 0:
         raise DataError("no line has any feature (only labels and qids).", path=path,
                         fix="each data line needs <index>:<value> tokens.")
+    if width > _MAX_WIDTH or n * width > _MAX_CELLS:
+        raise DataError(f"feature index {width} would make a dense {n} x {width} matrix; features are held dense "
+                        f"(at most {_MAX_WIDTH:,} columns and {_MAX_CELLS:,} cells).", path=path, field=f"{width}",
+                        fix="check for a garbled index, or reduce the feature space (e.g. select or hash fewer features).")
     X = np.zeros((n, width), dtype=np.float64)
+    if pend_idx:
+        idx_parts.append(np.concatenate(pend_idx))
+        val_parts.append(np.concatenate(pend_val))
     if idx_parts:
         rl = np.asarray(row_len, dtype=np.int64)
         rows = np.repeat(np.arange(n), rl)
@@ -630,14 +646,35 @@ class TrecTable:
         return int(self.value.shape[0])
 
     @functools.cached_property
-    def qid_hash(self) -> np.ndarray:
-        """64-bit hash of each qid, shape (n,) uint64 (equal strings, equal hashes)."""
-        return _hash_strings(self.qid)
+    def qid_runs(self) -> tuple[np.ndarray, np.ndarray, Any]:
+        """Runs of equal consecutive qids: (first row, length, qid string) per run.
+
+        TREC files are grouped by query, so there are about as many runs as queries; qids are
+        then compared exactly on these few strings, never hashed.
+        """
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        n = len(self)
+        change = np.ones(n, dtype=bool)
+        if n > 1:
+            change[1:] = ~pc.equal(self.qid.slice(1), self.qid.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+        first = np.flatnonzero(change)
+        return first, np.diff(np.append(first, n)), pc.take(self.qid, pa.array(first))
 
     @functools.cached_property
-    def key_hash(self) -> np.ndarray:
-        """64-bit hash of each (qid, docno) pair, shape (n,) uint64."""
-        return _mix(self.qid_hash * _K4 ^ _hash_strings(self.docno))
+    def docno_hash(self) -> np.ndarray:
+        """64-bit hash of each docno, shape (n,) uint64 (equal strings, equal hashes)."""
+        return _hash_strings(self.docno)
+
+    @functools.cached_property
+    def pair_key(self) -> np.ndarray:
+        """64-bit hash of each (qid, docno) pair, shape (n,) uint64 (qids hashed once per run)."""
+        first, lens, strings = self.qid_runs
+        qh = np.repeat(_hash_strings(strings), lens)
+        qh *= _K4
+        qh ^= self.docno_hash
+        return _mix(qh)
 
 
 _TREC_COLS = {"run": ("qid", "q0", "docno", "rank", "score", "tag"), "qrels": ("qid", "iter", "docno", "rel")}
@@ -690,7 +727,7 @@ def _read_trec_fast(path: str, kind: str) -> TrecTable | None:
 
     cols = _TREC_COLS[kind]
     with open(path, "rb") as f:
-        sample = f.read(1 << 16)
+        sample = f.read(1 << 14)
     if not sample.strip():
         return None
     try:
@@ -789,14 +826,18 @@ def _hash_strings(arr: Any) -> np.ndarray:
     longest = int(lens.max())
     rem = lens.copy()
     last = buf_size - 8
+    shortest = int(lens.min())
     for j in range(0, longest, 8):
         w = words[np.minimum(start + j, last)]
-        w &= _BYTE_MASKS[np.minimum(rem, 8)]  # keep only this string's bytes
-        w ^= h
-        w *= _K2
-        w ^= w >> np.uint64(31)
-        # strings already consumed keep their hash: it must not depend on the longest neighbour
-        h = w if j + 8 <= int(lens.min()) else np.where(rem > 0, w, h)
+        if j + 8 > shortest:
+            w &= _BYTE_MASKS[np.minimum(rem, 8)]  # keep only this string's bytes
+        # polynomial step (the finalizer mixes); strings already consumed must keep their hash,
+        # which must not depend on the longest neighbour
+        if j < shortest:
+            h *= _K2
+            h += w
+        else:
+            h = np.where(rem > 0, h * _K2 + w, h)
         rem -= 8
         np.maximum(rem, 0, out=rem)
     return _mix(h)
@@ -817,7 +858,7 @@ def _same_strings(a: Any, ia: np.ndarray, b: Any, ib: np.ndarray) -> np.ndarray:
 
 def _has_duplicate_pairs(t: "TrecTable") -> bool:
     """Whether some (qid, docno) repeats (hash candidates confirmed on the strings)."""
-    k = t.key_hash
+    k = t.pair_key
     ks = np.sort(k)  # vectorized sort; the row order is only needed if something repeats
     if not (ks[1:] == ks[:-1]).any():
         return False
@@ -926,17 +967,6 @@ class _HashCollision(Exception):
     pass
 
 
-def _runs(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(first row, length) of each run of equal consecutive values."""
-    n = h.shape[0]
-    change = np.empty(n, dtype=bool)
-    if n:
-        change[0] = True
-        change[1:] = h[1:] != h[:-1]
-    first = np.flatnonzero(change)
-    return first, np.diff(np.append(first, n))
-
-
 def _group_stable(rows: np.ndarray, key: np.ndarray) -> np.ndarray:
     """``rows`` stably sorted by ``key`` (free when already sorted, as in grouped files)."""
     if key.size < 2 or bool(np.all(key[1:] >= key[:-1])):
@@ -944,46 +974,58 @@ def _group_stable(rows: np.ndarray, key: np.ndarray) -> np.ndarray:
     return rows[np.argsort(key, kind="stable")]
 
 
-def _merge_keys(kr: np.ndarray, kq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows ``i`` of ``kr`` and ``j`` of ``kq`` with ``kr[i] == kq[j]`` (``kq`` values are unique).
+def _merge_keys(kr: np.ndarray, kq: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Candidate pairs (i, j) with ``kr[i] == kq[j]`` (``kq`` values unique), to be confirmed by the caller.
 
     Both sides are sorted with the row number packed into the low bits of the key (numpy's
     vectorized integer sort, no argsort), then merged with ``searchsorted`` on sorted needles
-    (sequential memory access). Keys equal in their high bits are resolved on the full key.
+    (sequential memory access). A run key whose high bits occur once among the qrels keys gets
+    that qrels row as its only candidate; the caller compares the strings, and a mismatch means
+    no match at all (an equal full key would have had the same high bits). The rare high-bit
+    groups are resolved on the full keys.
     """
     nr, nq = kr.size, kq.size
     if nr == 0 or nq == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool)
     bits = max(1, int(max(nr, nq) - 1).bit_length())
     low = np.uint64((1 << bits) - 1)
     hi_mask = np.uint64(((1 << 64) - 1) ^ ((1 << bits) - 1))
-    pr = (kr & hi_mask) | np.arange(nr, dtype=np.uint64)
-    pq = (kq & hi_mask) | np.arange(nq, dtype=np.uint64)
+    pr = kr & hi_mask
+    pr |= np.arange(nr, dtype=np.uint64)
+    pq = kq & hi_mask
+    pq |= np.arange(nq, dtype=np.uint64)
     pr.sort()
     pq.sort()
     rr = (pr & low).astype(np.int64)
     qq = (pq & low).astype(np.int64)
-    hr = pr & hi_mask
-    hq = pq & hi_mask
-    pos = np.searchsorted(hq, hr)  # first qrels key with the same high bits
-    full_r = kr[rr]
-    match = np.full(nr, -1, dtype=np.int64)
-    # a few keys share their high bits with others: walk each group (its size is tiny)
-    step = 0
-    while True:
-        p = pos + step
-        live = p < nq
-        if not live.any():
-            break
-        pc_ = np.minimum(p, nq - 1)
-        same_hi = live & (hq[pc_] == hr)
-        if not same_hi.any():
-            break
-        found = same_hi & (match < 0) & (kq[qq[pc_]] == full_r)
-        match[found] = qq[pc_[found]]
-        step += 1
-    ok = match >= 0
-    return rr[ok], match[ok]
+    pr &= hi_mask  # high parts only, still sorted
+    pq &= hi_mask
+    pos = np.minimum(np.searchsorted(pq, pr), nq - 1)
+    same = pq[pos] == pr
+    grouped = np.zeros(nq, dtype=bool)
+    grouped[:-1] = pq[1:] == pq[:-1]  # next qrels key has the same high bits
+    single = same & ~grouped[pos]
+    out_r, out_q = [rr[single]], [qq[pos[single]]]
+    out_g = [np.zeros(out_r[0].size, dtype=bool)]
+    multi = np.flatnonzero(same & grouped[pos])
+    if multi.size:  # walk the (tiny) groups comparing full keys
+        p, r_ = pos[multi], rr[multi]
+        full_r = kr[r_]
+        found = np.full(multi.size, -1, dtype=np.int64)
+        step = 0
+        while True:
+            pc_ = np.minimum(p + step, nq - 1)
+            live = (p + step < nq) & (pq[pc_] == pr[multi])
+            if not live.any():
+                break
+            hit = live & (found < 0) & (kq[qq[pc_]] == full_r)
+            found[hit] = qq[pc_[hit]]
+            step += 1
+        ok = found >= 0
+        out_r.append(r_[ok])
+        out_q.append(found[ok])
+        out_g.append(np.ones(int(ok.sum()), dtype=bool))
+    return np.concatenate(out_r), np.concatenate(out_q), np.concatenate(out_g)
 
 
 def join_run_qrels(qrels: TrecTable, run: TrecTable) -> TrecJoin:
@@ -1004,27 +1046,14 @@ def _join(qrels: TrecTable, run: TrecTable, exact: bool) -> TrecJoin:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if exact:
-        (qq, qr), _ = _codes(qrels.qid, run.qid)
-        (dq, dr), dd = _codes(qrels.docno, run.docno)
-        hq, hr = qq, qr
-        kq, kr = qq * max(len(dd), 1) + dq, qr * max(len(dd), 1) + dr
-    else:
-        hq, hr = qrels.qid_hash, run.qid_hash
-        kq, kr = qrels.key_hash, run.key_hash
     nr, nq = len(run), len(qrels)
-    # ---- query numbering on runs of equal consecutive qids (files are grouped by query)
-    fr, lr = _runs(hr)
-    fq, lq = _runs(hq)
-    run_h = np.concatenate([hr[fr], hq[fq]])
-    uniq, first_idx, inv = np.unique(run_h, return_index=True, return_inverse=True)
-    inv = inv.reshape(-1)
-    if not exact:
-        # same hash must mean same qid: compare each run's qid with its code's first string
-        firsts = pa.chunked_array([pc.take(run.qid, pa.array(fr)), pc.take(qrels.qid, pa.array(fq))]).combine_chunks()
-        if not bool(pc.all(pc.equal(firsts, pc.take(firsts, pa.array(first_idx[inv])))).as_py()):
-            raise _HashCollision
-    nu = uniq.shape[0]
+    fr, lr, sr = run.qid_runs
+    fq, lq, sq = qrels.qid_runs
+    # ---- exact query codes: dictionary over the qid runs of both files (about 2 x n_queries strings)
+    firsts = pa.chunked_array([sr, sq], type=pa.string()).combine_chunks()
+    enc = pc.dictionary_encode(firsts)
+    inv = enc.indices.to_numpy().astype(np.int64)
+    nu = len(enc.dictionary)
     code_r_run, code_q_run = inv[:fr.size], inv[fr.size:]
     in_run = np.zeros(nu, dtype=bool)
     in_run[code_r_run] = True
@@ -1044,16 +1073,32 @@ def _join(qrels: TrecTable, run: TrecTable, exact: bool) -> TrecJoin:
     qnum[ev_codes] = np.arange(ev_codes.size)
     row_q_run = np.repeat(qnum[code_r_run], lr)
     row_q_qrels = np.repeat(qnum[code_q_run], lq)
-    # ---- documents: run rows -> qrels rows by key (sort-merge on packed keys)
+    # ---- documents: run rows -> qrels rows by (query code, docno)
     keep = row_q_run >= 0
-    hits, qrow_hits = _merge_keys(np.asarray(kr, dtype=np.uint64), np.asarray(kq, dtype=np.uint64))
-    inq = keep[hits]
-    hits, qrow_hits = hits[inq], qrow_hits[inq]
+    if exact:
+        (dq, dr), dd = _codes(qrels.docno, run.docno)  # exact ints: every candidate is a match
+        nd = np.uint64(max(len(dd), 1))
+        kr = np.repeat(code_r_run.astype(np.uint64), lr) * nd + dr.astype(np.uint64)
+        kq = np.repeat(code_q_run.astype(np.uint64), lq) * nd + dq.astype(np.uint64)
+    else:
+        kr, kq = run.pair_key, qrels.pair_key
+    rr, qq, from_group = _merge_keys(kr, kq)
+    # back to run-row order: sequential string access below, and sorted outputs
+    match = np.full(nr, -1, dtype=np.int64)
+    match[rr] = qq
+    match[~keep] = -1
+    hits = np.flatnonzero(match >= 0)
+    qrow_hits = match[hits]
     if not exact and hits.size:
-        # equal 64-bit hashes: confirm on the strings (qids are already confirmed per query)
+        # candidates: confirm on the exact query codes and the docno strings; a failed single
+        # candidate is simply no match, a failed full-key match is a true 64-bit collision
         ok = (row_q_run[hits] == row_q_qrels[qrow_hits]) & _same_strings(run.docno, hits, qrels.docno, qrow_hits)
         if not ok.all():
-            raise _HashCollision
+            grp = np.zeros(nr, dtype=bool)
+            grp[rr[from_group]] = True
+            if grp[hits[~ok]].any():
+                raise _HashCollision
+            hits, qrow_hits = hits[ok], qrow_hits[ok]
     labels = np.zeros(nr)
     labels[hits] = qrels.value[qrow_hits]
     retrieved_q = np.zeros(nq, dtype=bool)
@@ -1062,8 +1107,10 @@ def _join(qrels: TrecTable, run: TrecTable, exact: bool) -> TrecJoin:
     run_rows = np.flatnonzero(keep)
     run_rows = _group_stable(run_rows, row_q_run[run_rows])
     unret = _group_stable(unret, row_q_qrels[unret])
-    first_strings = pa.chunked_array([pc.take(run.qid, pa.array(fr)), pc.take(qrels.qid, pa.array(fq))]).combine_chunks()
-    qids = np.asarray(pc.take(first_strings, pa.array(first_idx[ev_codes])).to_numpy(zero_copy_only=False)).astype(str)
+    first_idx = np.zeros(nu, dtype=np.int64)
+    u_, f_ = np.unique(inv, return_index=True)  # first run (of either file) holding each code
+    first_idx[u_] = f_
+    qids = np.asarray(pc.take(firsts, pa.array(first_idx[ev_codes])).to_numpy(zero_copy_only=False)).astype(str)
     return TrecJoin(qids=qids, run_rows=run_rows, run_qidx=row_q_run[run_rows], run_labels=labels[run_rows],
                     unret_rows=unret, unret_qidx=row_q_qrels[unret],
                     n_run_queries_without_qrels=int((in_run & ~in_qrels).sum()))

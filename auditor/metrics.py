@@ -533,9 +533,23 @@ def evaluate_many(metrics: list[str | MetricSpec], labels: np.ndarray, scores: n
     sizes = np.diff(offsets)
     jobs: list[Callable[[], None]] = []
     w0 = int(sizes[0])
-    if retrieved is None and w0 > 0 and bool(np.all(sizes == w0)):
-        # every query has the same size: reshape, no copies
-        S2, L2 = scores.reshape(nq, w0), labels.reshape(nq, w0)
+    uniform = w0 > 0 and bool(np.all(sizes == w0))
+    raw = retrieved is None and uniform
+    if raw:
+        key = scores  # the caller's array itself, reshaped below: no copy
+    else:
+        fmin = np.finfo(np.float64).min
+        # ranking keys: -inf marks padding and unretrieved rows, so a real -inf score is
+        # re-keyed to the lowest finite float (still retrieved, still ranked last)
+        key = np.empty(n + 1)
+        np.copyto(key[:n], scores)
+        key[:n][key[:n] == -np.inf] = fmin
+        if retrieved is not None:
+            key[:n][~retrieved] = -np.inf
+        key[n] = -np.inf
+    if uniform:
+        # every query has the same size: reshape into one block, no gathers
+        S2, L2 = key[:n].reshape(nq, w0), labels.reshape(nq, w0)
         ch = max(1, _CHUNK_CELLS // w0)
         for s in range(0, nq, ch):
             e = min(nq, s + ch)
@@ -544,16 +558,9 @@ def evaluate_many(metrics: list[str | MetricSpec], labels: np.ndarray, scores: n
             def rowmap(r, c, _s=s, _w=w0):
                 return (_s + r) * _w + c
 
-            jobs.append(lambda S=S2[s:e], L=L2[s:e], qp=qpos, rm=rowmap: _block(S, L, qp, rm, plan, True))
+            jobs.append(lambda S=S2[s:e], L=L2[s:e], qp=qpos, rm=rowmap: _block(S, L, qp, rm, plan, raw))
     else:
-        fmin = np.finfo(np.float64).min
         # sentinel row n: padding (-inf score, -inf label = never relevant, gain 0)
-        key = np.empty(n + 1)
-        np.copyto(key[:n], scores)
-        key[:n][key[:n] == -np.inf] = fmin
-        if retrieved is not None:
-            key[:n][~retrieved] = -np.inf
-        key[n] = -np.inf
         lab = np.empty(n + 1)
         lab[:n] = labels
         lab[n] = -np.inf
