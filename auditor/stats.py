@@ -20,8 +20,9 @@ How the CPU resampling is made fast (figures in ``docs/PERFORMANCE.md``):
   256-entry table holds the sum of every subset of their differences, so a resample's null
   sum is one table look-up per 8 queries instead of 8 multiply-adds, and the random signs
   cost one bit each (64 per generator call). Exact: every sign vector has probability 2^-n.
-- Bootstrap. Indices come from Lemire's multiply-shift on raw 32-bit words (with his
-  rejection step, so exactly uniform), processed in cache-sized chunks.
+- Bootstrap. Each index is one raw 32-bit word divided by ``2**32 // n`` (words past the
+  last full multiple of n are rejected and redrawn, so exactly uniform), gathered and summed
+  in cache-sized chunks with preallocated buffers.
 """
 from __future__ import annotations
 
@@ -168,6 +169,12 @@ def _check_level(level: float) -> float:
     if not 0.0 < float(level) < 1.0:
         raise ConfigError(f"confidence level must lie strictly between 0 and 1; got {level!r}.")
     return float(level)
+
+
+def _check_seed(seed: int) -> int:
+    if isinstance(seed, (bool, float)) or not isinstance(seed, (int, np.integer)) or int(seed) < 0:
+        raise ConfigError(f"seed must be a non-negative integer; got {seed!r}.")
+    return int(seed)
 
 
 def _check_chunk(chunk: int | None) -> int | None:
@@ -433,6 +440,7 @@ def sign_flip_test(d: np.ndarray, *, n_resamples: int = 10_000, alternative: Alt
     _check_alternative(alternative)
     B = _check_resamples(n_resamples)
     chunk = _check_chunk(chunk)
+    seed = _check_seed(seed)
     d = clean_pairs(d)
     n = d.size
     obs = float(d.mean()) if n else 0.0
@@ -477,28 +485,40 @@ def _splitmix64(z: int) -> int:
     return z ^ (z >> 31)
 
 
-def _lemire_indices(words32: np.ndarray, n: int, key: int, first_pos: int) -> np.ndarray:
-    """Uniform indices in [0, n) from uniform 32-bit words, same shape as ``words32``, int64.
+def _redraw_index(n: int, k: int, key: int, pos: int) -> int:
+    """Replacement for a rejected draw at global position ``pos``: SplitMix64 chain keyed by (key, pos)."""
+    limit = n * k
+    z = _splitmix64((key + pos) & _M64)
+    while (z & 0xFFFFFFFF) >= limit:
+        z = _splitmix64(z)
+    return (z & 0xFFFFFFFF) // k
 
-    Lemire (2019): index = (r * n) >> 32, rejecting r when the low 32 bits of r * n fall
-    below 2**32 mod n (probability < n / 2**32, about once per 85,000 draws at n = 50,000),
-    so the indices are exactly uniform. A rejected draw at global position p is redrawn from
-    a SplitMix64 chain keyed by (key, p): the result depends on the position only, not on
-    chunking or threads.
+
+def _uniform_indices(words32: np.ndarray, n: int, key: int, first_pos: int, out: np.ndarray,
+                     rejected: np.ndarray) -> np.ndarray:
+    """Exactly uniform indices in [0, n) from uniform 32-bit words, written to ``out`` (int64).
+
+    With ``k = 2**32 // n``, a word r < n*k maps to ``r // k`` (each index from exactly k
+    words); words r >= n*k (probability ``(2**32 mod n) / 2**32``, about once per 85,000
+    draws at n = 50,000) are rejected and redrawn from a SplitMix64 chain keyed by their
+    global position, so the result depends on the position only, not on chunking or threads.
+    ``rejected`` is a bool work buffer of the same size.
     """
-    shape = words32.shape
-    prod = words32.astype(np.uint64).reshape(-1)
-    prod *= np.uint64(n)
-    threshold = (1 << 32) % n
-    if threshold:
-        low = prod.view(np.uint32)[0::2] if sys.byteorder == "little" else prod.view(np.uint32)[1::2]
-        for pos in np.flatnonzero(low < threshold):
-            z = _splitmix64((key + first_pos + int(pos)) & _M64)
-            while ((z & 0xFFFFFFFF) * n) & 0xFFFFFFFF < threshold:
-                z = _splitmix64(z)
-            prod[pos] = (z & 0xFFFFFFFF) * n  # low bits are dropped by the shift below
-    prod >>= np.uint64(32)
-    return prod.view(np.int64).reshape(shape)
+    k = (1 << 32) // n
+    limit = n * k
+    if limit < (1 << 32):
+        np.greater_equal(words32, limit, out=rejected)
+        if rejected.any():
+            bad = np.flatnonzero(rejected.reshape(-1))
+            fixed = [_redraw_index(n, k, key, first_pos + int(p)) for p in bad]
+        else:
+            bad = None
+    else:
+        bad = None  # n is a power of 2: no word is rejected
+    np.floor_divide(words32, np.uint32(k), out=out, casting="unsafe")  # uint32 -> int64 indices
+    if bad is not None:
+        out.reshape(-1)[bad] = fixed
+    return out
 
 
 def _bootstrap_means_numpy(x: np.ndarray, B: int, seed: int, chunk: int, threads: int = 1) -> np.ndarray:
@@ -507,7 +527,8 @@ def _bootstrap_means_numpy(x: np.ndarray, B: int, seed: int, chunk: int, threads
     Random stream: resample k reads the ``ceil(n/2)`` raw 64-bit words at position
     ``k * ceil(n/2)`` of PCG64 (first child of ``SeedSequence(seed)``), as 32-bit words, the
     first n used. Each resample is computed on its own from its own words, so neither
-    ``chunk`` nor ``threads`` changes the result.
+    ``chunk`` nor ``threads`` changes the result. Work buffers are allocated once per task:
+    fresh large arrays per chunk would cost page faults (more system time than compute).
     """
     n = x.size
     if n >= 2**32:
@@ -522,13 +543,15 @@ def _bootstrap_means_numpy(x: np.ndarray, B: int, seed: int, chunk: int, threads
     def task(start: int) -> None:
         bitgen = np.random.PCG64(main_ss)
         bitgen.advance(start * words)
+        idx, vals, rejected = np.empty((m, n), np.int64), np.empty((m, n)), np.empty((m, n), bool)
         stop = min(B, start + per_task)
         for s in range(start, stop, m):
             k = min(m, stop - s)
             raw = bitgen.random_raw(k * words).astype("<u8", copy=False)
             r32 = raw.view("<u4").reshape(k, 2 * words)[:, :n]
-            idx = _lemire_indices(r32, n, key, s * n)
-            out[s:s + k] = x.take(idx).sum(axis=1)
+            _uniform_indices(r32, n, key, s * n, idx[:k], rejected[:k])
+            x.take(idx[:k], out=vals[:k])
+            out[s:s + k] = vals[:k].sum(axis=1)
 
     for _ in _map(task, range(0, B, per_task), threads if n * B >= _THREAD_MIN_WORK else 1):
         pass
@@ -610,6 +633,7 @@ def bootstrap_ci(x: np.ndarray, *, n_resamples: int = 10_000, level: float = 0.9
     B = _check_resamples(n_resamples)
     level = _check_level(level)
     chunk = _check_chunk(chunk)
+    seed = _check_seed(seed)
     if method not in ("bca", "percentile"):
         raise ConfigError(f"bootstrap method must be 'bca' or 'percentile'; got {method!r}.")
     x = clean_pairs(x)

@@ -203,6 +203,9 @@ def test_sign_flip_edge_cases():
         S.sign_flip_test(np.ones(3), n_resamples=0)
     with pytest.raises(ConfigError):
         S.sign_flip_test(np.ones(30), exact=True)
+    with pytest.raises(ConfigError, match="seed"):
+        S.sign_flip_test(np.ones(30), seed=-1)
+    assert S.sign_flip_test(np.ones(30), seed=np.int64(3), exact=False, n_resamples=99).extra["seed"] == 3
 
 
 # --------------------------------------------------------------------------- bootstrap
@@ -269,18 +272,23 @@ def test_bootstrap_distribution_moments_and_reproducibility():
     assert S.bootstrap_ci(x, n_resamples=B, seed=4).low != r.low
 
 
-def test_lemire_indices_uniform_and_rejections_redrawn():
-    n = 7  # 2**32 % 7 == 4: words 0..0 and some others are rejected
+def test_uniform_indices_exact_and_rejections_redrawn():
+    n = 7  # 2**32 // 7 = 613566756 words per index; the top 4 words are rejected
+    k = 2**32 // n
     words = np.random.default_rng(0).integers(0, 2**32, 700_000, dtype=np.uint64).astype(np.uint32)
-    idx = S._lemire_indices(words, n, key=12345, first_pos=0)
+    out, rej = np.empty(words.size, np.int64), np.empty(words.size, bool)
+    idx = S._uniform_indices(words, n, 12345, 0, out, rej)
     counts = np.bincount(idx, minlength=n)
     assert counts.size == n
     assert st.chisquare(counts).pvalue > 1e-4
-    rejected = np.array([0, 1, 2, 3], dtype=np.uint32)  # low bits of r * 7 are 0, 7, 14, 21 ... < 4 for r=0 only
-    out = S._lemire_indices(rejected, n, key=1, first_pos=10)
-    assert np.all((out >= 0) & (out < n))
-    np.testing.assert_array_equal(out, S._lemire_indices(rejected, n, key=1, first_pos=10))
-    assert out[1:].tolist() == [(int(r) * n) >> 32 for r in rejected[1:]]
+    edge = np.array([0, k - 1, k, n * k - 1, n * k, 2**32 - 1], dtype=np.uint32)  # last two rejected
+    out, rej = np.empty(6, np.int64), np.empty(6, bool)
+    got = S._uniform_indices(edge, n, 1, 10, out, rej).copy()
+    assert got[:4].tolist() == [0, 0, 1, n - 1]
+    assert np.all((got >= 0) & (got < n))
+    assert got[4:].tolist() == [S._redraw_index(n, k, 1, 14), S._redraw_index(n, k, 1, 15)]
+    redraws = np.bincount([S._redraw_index(n, k, 99, p) for p in range(7000)], minlength=n)
+    assert st.chisquare(redraws).pvalue > 1e-4  # position-keyed redraws are uniform too
 
 
 def test_bootstrap_memory_bounded_at_50k_queries_10k_resamples():
