@@ -1,0 +1,334 @@
+"""Significance audit: is the candidate's gain over its baseline real, and could this test set tell?
+
+The candidate (the audited model, trained normally: ``ctx.fit(seed)``) and the baseline
+(``--baseline`` model fitted with the same seeds, or ``--baseline-run`` scores) are scored on
+the same test queries; the per-query metric differences ``d = candidate - baseline`` are the
+evidence (queries are the replicates; Smucker et al. 2007). With ``n_seeds > 1`` each query's
+metric is first averaged over the seeds (training noise averaged out, queries still the units).
+
+- Primary test: one-sided paired t-test of ``mean d > min_gain`` (``min_gain`` from the
+  suite config, 0 by default); its p-value joins the suite's Holm correction. Here the null
+  is "no real gain", so a *small* p is what a PASS needs.
+- Sign-flip randomization (B = 10,000; Fisher's paired randomization test), reported beside
+  it: when the two disagree, the per-query differences are skewed enough to distrust t.
+- BCa bootstrap CI of the mean difference (Efron 1987), effect size d_z, wins/ties/losses.
+- Power of the paired t-test at the declared (``min_gain``) or observed gain, and the minimum
+  detectable effect at 80% power (Cohen 1988; Sakai 2016).
+
+Decision: PASS only when the CI's lower bound is above ``min_gain`` *and* the Holm-adjusted
+p < alpha. Otherwise the gain is not demonstrated, and the question is whether the test set
+could have shown it: with a declared ``min_gain`` the comparison is underpowered when the MDE
+exceeds it (INCONCLUSIVE, MDE stated) and adequately powered otherwise (FAIL: "no
+demonstrated gain"); without one, an observed gain that is positive but not demonstrated is
+judged against the observed gain itself (the MDE is then practically always larger:
+INCONCLUSIVE), and an observed gain <= 0 is a FAIL (the candidate is not better on these
+queries). Fewer than ``min_queries`` usable queries is INCONCLUSIVE.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Any, Mapping
+
+import numpy as np
+
+from auditor.audits.base import (Audit, Condition, Decision, Evidence, Trial, jsonable, plot_bars, plot_hist,
+                                 plot_lines)
+from auditor.context import derive_seed
+from auditor.errors import ConfigError, DataError
+from auditor.stats import (bootstrap_ci, effect_size_dz, mde_paired, paired_t_test, power_paired,
+                           sign_flip_test, win_tie_loss)
+
+__all__ = ["SignificanceAudit", "baseline_metric_values"]
+
+
+def baseline_metric_values(ctx: Any, seed: int) -> tuple[np.ndarray, str]:
+    """Per-query suite metric of the baseline on the test set, shape (n_test_queries,).
+
+    Uses the ``--baseline`` model fitted with ``seed`` (cached per process, like the
+    candidate), else the ``--baseline-run`` scores aligned to the test rows.
+
+    Returns
+    -------
+    values : ndarray, shape (n_queries,)
+    source : {"model", "run"}
+
+    Raises
+    ------
+    DataError
+        When the baseline scores do not match the test rows or are not finite.
+    ConfigError
+        When there is no baseline at all.
+    """
+    test = ctx.test
+    if ctx.baseline is not None:
+        model = ctx.fit(seed, spec=ctx.baseline)
+        s = ctx.score(model, test, spec=ctx.baseline)
+        return ctx.metric_values(test, s), "model"
+    if ctx.baseline_scores is None:
+        raise ConfigError("the significance audit needs a baseline: pass --baseline MODEL or --baseline-run FILE.")
+    s = np.asarray(ctx.baseline_scores, dtype=np.float64)
+    if s.shape != (test.n_rows,):
+        raise DataError(f"the baseline run has {s.size} scores but the test set has {test.n_rows} rows.",
+                        path=test.name, field="baseline_scores",
+                        fix="score every test row in the baseline run (one line per query-document pair).")
+    bad = np.flatnonzero(~np.isfinite(s))
+    if bad.size:
+        raise DataError(f"the baseline run has a non-finite score ({s[bad[0]]}) at test row {int(bad[0])}.",
+                        path=test.name, field="baseline_scores", fix="give every row a finite score.")
+    return ctx.metric_values(test, s), "run"
+
+
+def _fmt(x: float, nd: int = 4) -> str:
+    return "n/a" if x is None or not np.isfinite(x) else f"{x:+.{nd}f}" if x < 0 else f"{x:.{nd}f}"
+
+
+class SignificanceAudit(Audit):
+    """Paired per-query comparison of candidate and baseline (see the module docstring)."""
+
+    name = "significance"
+    title = "Significance of the gain over the baseline"
+    question = ("Is the candidate's gain over its baseline real -- larger than zero (or the declared minimum "
+                "meaningful gain) beyond the query-to-query noise -- and does the test set have enough queries "
+                "to show a gain of that size?")
+    method = ("Candidate and baseline are scored on the same test queries (baseline model fitted with the same "
+              "seed, or --baseline-run scores); per-query differences d = candidate - baseline of the suite metric. "
+              "Primary: one-sided paired t-test of mean d > min_gain (Holm-adjusted across audits). Beside it: "
+              "sign-flip randomization test (B = 10,000), BCa bootstrap 95% CI of mean d (B = 10,000, queries "
+              "resampled), effect size d_z = mean(d)/sd(d), wins/ties/losses, power of the paired t-test and "
+              "the minimum detectable effect at 80% power. PASS only when the CI's lower bound > min_gain and "
+              "the adjusted p < alpha; otherwise FAIL (no demonstrated gain) when the test set had the power to "
+              "show the declared gain (or the observed gain is <= 0), INCONCLUSIVE when it did not (MDE stated).")
+    citations = [
+        "Smucker, Allan & Carterette (2007). A comparison of statistical significance tests for information "
+        "retrieval evaluation. CIKM.",
+        "Urbano, Lima & Hanjalic (2019). Statistical significance testing in information retrieval: an "
+        "empirical analysis of type I, type II and type III errors. SIGIR.",
+        "Efron (1987). Better bootstrap confidence intervals. JASA 82(397).",
+        "Fisher (1935). The Design of Experiments (randomization test).",
+        "Phipson & Smyth (2010). Permutation p-values should never be zero. SAGMB 9(1).",
+        "Cohen (1988). Statistical Power Analysis for the Behavioral Sciences, 2nd ed.",
+        "Lakens (2013). Calculating and reporting effect sizes ... t-tests and ANOVAs. Front. Psychol. 4:863.",
+        "Sakai (2016). Statistical significance, power, and sample sizes: a systematic review of SIGIR and "
+        "TOIS, 2006-2015. SIGIR.",
+        "Holm (1979). A simple sequentially rejective multiple test procedure. Scand. J. Stat. 6(2).",
+    ]
+    blind_spots = [
+        "It compares the two models on this test set only: a test set that leaks (see the isolation and "
+        "random-label audits) can make a spurious gain significant.",
+        "Queries are treated as a random sample of the queries that matter; a gain on an unrepresentative "
+        "test set does not transfer.",
+        "Power is that of the paired t-test; post-hoc power at the observed gain is shown for orientation only "
+        "-- declare min_gain to judge power against the gain that matters.",
+        "With n_seeds = 1 the candidate's training-seed variance is not in the comparison; use n_seeds > 1 or "
+        "the stability audit to see it.",
+    ]
+    critical = True
+    gating = True
+    defaults: dict[str, Any] = {
+        "n_seeds": 1,          # model seeds 0..n_seeds-1; per-query metric averaged over seeds
+        "n_signflip": 10_000,  # sign-flip randomization resamples
+        "n_bootstrap": 10_000,  # BCa bootstrap resamples
+        "ci_level": 0.95,
+        "power": 0.8,          # for the minimum detectable effect
+        "min_queries": 10,     # fewer usable query pairs -> INCONCLUSIVE
+    }
+    quick_overrides: dict[str, Any] = {"n_signflip": 2000, "n_bootstrap": 2000}
+
+    # ------------------------------------------------------------------ plan / run
+    def skip_reason(self, ctx: Any) -> str | None:
+        if ctx.baseline is None and ctx.baseline_scores is None:
+            return ("No baseline was given (--baseline MODEL or --baseline-run FILE), so there is no gain to test; "
+                    "a gain claimed without a baseline comparison cannot be checked.")
+        return None
+
+    def _params(self, ctx: Any) -> dict[str, Any]:
+        p = ctx.params(self)
+        for k in ("n_seeds", "n_signflip", "n_bootstrap", "min_queries"):
+            if int(p[k]) < 1:
+                raise ConfigError(f"[audits.significance] {k} must be >= 1, got {p[k]}.")
+        if not 0 < float(p["ci_level"]) < 1 or not 0 < float(p["power"]) < 1:
+            raise ConfigError("[audits.significance] ci_level and power must be in (0, 1).")
+        return p
+
+    def plan(self, ctx: Any) -> list[Trial]:
+        p = self._params(ctx)
+        return [Trial(self.name, f"seed{s}", {"seed": s}) for s in range(int(p["n_seeds"]))]
+
+    def run_trial(self, ctx: Any, trial: Trial) -> dict[str, Any]:
+        seed = int(trial.params["seed"])
+        cand = ctx.fit(seed)  # cached: the model trained normally, shared with other audits
+        m_c = ctx.metric_values(ctx.test, ctx.score(cand, ctx.test))
+        m_b, source = baseline_metric_values(ctx, seed)
+        return jsonable({"seed": seed, "candidate": m_c, "baseline": m_b, "baseline_source": source})
+
+    # ------------------------------------------------------------------ measure
+    def measure(self, ctx: Any, results: Mapping[str, dict[str, Any]]) -> Evidence:
+        p = self._params(ctx)
+        alpha = float(ctx.config.alpha)
+        min_gain = float(ctx.config.min_gain)
+        keys = sorted(results, key=lambda k: results[k]["seed"])
+        C = np.array([[np.nan if v is None else v for v in results[k]["candidate"]] for k in keys], dtype=float)
+        Bm = np.array([[np.nan if v is None else v for v in results[k]["baseline"]] for k in keys], dtype=float)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN queries: nanmean warns, gives NaN
+            c = np.nanmean(C, axis=0) if C.shape[0] > 1 else C[0]
+            b = np.nanmean(Bm, axis=0) if Bm.shape[0] > 1 else Bm[0]
+        d_all = c - b
+        ok = np.isfinite(d_all)
+        d = d_all[ok]
+        n = int(d.size)
+        n_total = int(d_all.size)
+        seed_t = derive_seed(ctx.seed, self.name, "signflip")
+        seed_b = derive_seed(ctx.seed, self.name, "bootstrap")
+        level = float(p["ci_level"])
+        mean_c = float(np.mean(c[ok])) if n else float("nan")
+        mean_b = float(np.mean(b[ok])) if n else float("nan")
+        delta = float(d.mean()) if n else float("nan")
+        t = paired_t_test(d, alternative="greater", mu=min_gain)
+        sf = sign_flip_test(d - min_gain, n_resamples=int(p["n_signflip"]), alternative="greater",
+                            seed=seed_t % (2**63))
+        ci = bootstrap_ci(d, n_resamples=int(p["n_bootstrap"]), level=level, method="bca", seed=seed_b,
+                          return_distribution=True)
+        sd = float(d.std(ddof=1)) if n >= 2 else float("nan")
+        dz = effect_size_dz(d)
+        w, ti, lo = win_tie_loss(d)
+        if n >= 2 and sd == 0:
+            mde = 0.0  # identical differences on every query: any gain is detectable
+        else:
+            mde = mde_paired(sd, n, alpha=alpha, power=float(p["power"]))
+        power_obs = power_paired(delta, sd, n, alpha=alpha) if n >= 2 and delta > 0 else float("nan")
+        power_min = power_paired(min_gain, sd, n, alpha=alpha) if n >= 2 and min_gain > 0 else float("nan")
+        per_seed = [float(np.nanmean(C[i] - Bm[i])) if np.isfinite(C[i] - Bm[i]).any() else float("nan")
+                    for i in range(C.shape[0])]
+        m = {
+            "metric": ctx.metric, "n_queries": n, "n_excluded": n_total - n, "n_seeds": len(keys),
+            "baseline_source": results[keys[0]]["baseline_source"] if keys else None,
+            "candidate_mean": mean_c, "baseline_mean": mean_b, "mean_delta": delta,
+            "sd_delta": sd, "ci_low": ci.low, "ci_high": ci.high, "ci_level": level,
+            "ci_method": ci.method, "t_statistic": t.statistic, "t_p_value": t.p_value,
+            "signflip_p_value": sf.p_value, "signflip_resamples": int(p["n_signflip"]),
+            "d_z": dz, "wins": w, "ties": ti, "losses": lo, "min_gain": min_gain, "alpha": alpha,
+            "mde": mde, "mde_power": float(p["power"]), "power_at_observed": power_obs,
+            "power_at_min_gain": power_min, "per_seed_mean_delta": per_seed,
+        }
+        plots = []
+        dist = ci.extra.get("distribution") if ci.extra else None
+        if dist is not None and n >= 2:
+            markers = [{"label": f"mean Δ {_fmt(delta)}", "x": delta},
+                       {"label": f"{level:.0%} CI low", "x": ci.low}, {"label": f"{level:.0%} CI high", "x": ci.high},
+                       {"label": "0 (no gain)", "x": 0.0}]
+            if min_gain > 0:
+                markers.append({"label": f"min_gain {min_gain:g}", "x": min_gain})
+            plots.append(plot_hist(f"Bootstrap distribution of mean Δ{ctx.metric} (candidate − baseline)", dist,
+                                   xlabel=f"mean Δ {ctx.metric}", markers=markers))
+        plots.append(plot_bars(f"Per-query outcome on {ctx.metric} ({n} queries)", ["wins", "ties", "losses"],
+                               [w, ti, lo], ylabel="queries"))
+        if n >= 2 and np.isfinite(sd) and sd > 0:
+            top = max(2 * (mde if np.isfinite(mde) else 0), 1.5 * abs(delta), 1.5 * min_gain, 1e-6)
+            xs = np.linspace(0, top, 41)
+            ys = [power_paired(float(x), sd, n, alpha=alpha) for x in xs]
+            series = [{"label": "power of the paired t-test", "x": xs, "y": ys}]
+            if np.isfinite(mde):
+                series.append({"label": f"MDE {mde:.4f}", "x": [mde, mde], "y": [0, 1]})
+            if delta > 0:
+                series.append({"label": f"observed Δ {delta:.4f}", "x": [delta, delta], "y": [0, 1]})
+            if min_gain > 0:
+                series.append({"label": f"min_gain {min_gain:g}", "x": [min_gain, min_gain], "y": [0, 1]})
+            plots.append(plot_lines(f"Power vs true gain ({n} queries, sd(Δ) = {sd:.4f}, α = {alpha:g})", series,
+                                    xlabel=f"true mean Δ {ctx.metric}", ylabel="power",
+                                    hlines=[{"label": f"{float(p['power']):.0%} power", "y": float(p["power"])}]))
+        notes = []
+        if n_total - n:
+            notes.append(f"{n_total - n} of {n_total} test queries have an undefined {ctx.metric} (no relevant item) "
+                         f"and are excluded (policy no_relevant={ctx.config.no_relevant!r}).")
+        if len(keys) > 1:
+            notes.append(f"Per-query metrics averaged over {len(keys)} model seeds; per-seed mean Δ: "
+                         + ", ".join(_fmt(x) for x in per_seed) + ".")
+        if m["baseline_source"] == "run":
+            notes.append("Baseline scores come from --baseline-run (a fixed run file): its training variance is not "
+                         "part of the comparison.")
+        return Evidence(measurements=m, p_value=float(t.p_value) if n >= 2 else None,
+                        null_hypothesis=(f"the candidate's mean per-query gain in {ctx.metric} over the baseline is "
+                                         f"<= {min_gain:g} (no real gain); one-sided paired t-test"),
+                        plots=plots, notes=notes)
+
+    # ------------------------------------------------------------------ decide
+    def decide(self, ctx: Any, evidence: Evidence, p_adjusted: float | None) -> Decision:
+        m = evidence.measurements
+        p = self._params(ctx)
+        alpha, min_gain, metric = m["alpha"], m["min_gain"], m["metric"]
+        n, delta, mde = m["n_queries"], m["mean_delta"], m["mde"]
+        lvl = f"{m['ci_level']:.0%}"
+        ci_txt = f"mean Δ {_fmt(delta)}, {lvl} BCa CI [{_fmt(m['ci_low'])}, {_fmt(m['ci_high'])}] over {n} queries"
+        p_adj = p_adjusted if p_adjusted is not None else evidence.p_value
+        floor = f"{min_gain:g} (declared min_gain)" if min_gain > 0 else "0"
+        ci_ok = np.isfinite(m["ci_low"]) and m["ci_low"] > min_gain and n >= 2
+        t_ok = p_adj is not None and p_adj < alpha
+        sf_ok = m["signflip_p_value"] < alpha
+        mde_txt = _fmt(mde)
+        if n < int(p["min_queries"]):
+            cond = [Condition(f"at least {p['min_queries']} test queries with a defined {metric}", "WARN",
+                              f"{n} queries", "min_queries (audit.toml [audits.significance])")]
+            return Decision(cond, f"Only {n} test queries have a defined {metric}: too few to test a gain "
+                                  f"({ci_txt}; MDE {mde_txt}).",
+                            ["Evaluate on more test queries before claiming a gain."], status="WARN",
+                            inconclusive=True)
+        conditions = []
+        demonstrated = ci_ok and t_ok
+        # target effect for the power judgement: declared gain, else the observed positive gain
+        if min_gain > 0:
+            target, target_src = min_gain, "declared min_gain"
+        elif delta > 0:
+            target, target_src = delta, "observed gain (post-hoc)"
+        else:
+            target, target_src = None, ""
+        underpowered = (not demonstrated) and target is not None and (not np.isfinite(mde) or mde > target)
+        miss = "WARN" if underpowered else "FAIL"
+        conditions.append(Condition(f"the {lvl} CI of the mean per-query gain lies above {floor}",
+                                    "PASS" if ci_ok else miss, ci_txt,
+                                    f"CI lower bound > {floor} (BCa bootstrap, Efron 1987)"))
+        conditions.append(Condition("the paired t-test shows a gain after Holm correction across audits",
+                                    "PASS" if t_ok else miss,
+                                    f"t = {m['t_statistic']:.3f}, p = {m['t_p_value']:.3g}, Holm-adjusted p = "
+                                    f"{(p_adj if p_adj is not None else float('nan')):.3g}",
+                                    f"adjusted p < α = {alpha:g} (one-sided; Smucker et al. 2007)"))
+        agree = sf_ok == (m["t_p_value"] < alpha)
+        conditions.append(Condition("the sign-flip randomization test agrees with the t-test",
+                                    "PASS" if agree else "WARN",
+                                    f"sign-flip p = {m['signflip_p_value']:.3g} (B = {m['signflip_resamples']}), "
+                                    f"t-test p = {m['t_p_value']:.3g}",
+                                    f"same conclusion at α = {alpha:g} (Fisher 1935; Smucker et al. 2007)"))
+        if target is not None:
+            conditions.append(Condition(f"the test set can detect the {target_src} ({target:.4f}) with "
+                                        f"{m['mde_power']:.0%} power",
+                                        "PASS" if demonstrated or not underpowered else "WARN",
+                                        f"MDE {mde_txt} (sd(Δ) {_fmt(m['sd_delta'])}, n = {n})",
+                                        f"MDE <= {target_src} (paired t-test power; Cohen 1988)"))
+        wtl = f"{m['wins']}/{m['ties']}/{m['losses']} W/T/L"
+        if demonstrated:
+            summary = (f"The candidate beats the baseline on {metric}: {ci_txt} (t-test adjusted p = {p_adj:.3g}, "
+                       f"d_z = {_fmt(m['d_z'], 2)}, {wtl}).")
+            steps = [] if agree else ["The randomization test disagrees with the t-test: inspect the per-query "
+                                      "differences for outliers before quoting the p-value."]
+            return Decision(conditions, summary, steps)
+        if underpowered:
+            summary = (f"Inconclusive: no demonstrated gain ({ci_txt}), but with {n} queries the smallest gain this "
+                       f"test set can detect at {m['mde_power']:.0%} power is {mde_txt} > the {target_src} "
+                       f"{target:.4f}.")
+            steps = [f"Evaluate on more queries: about {int(np.ceil(n * (mde / target) ** 2))} would bring the MDE "
+                     f"down to {target:.4f}." if np.isfinite(mde) and target > 0 else
+                     "Evaluate on more queries.",
+                     "Declare the smallest gain that matters (min_gain in audit.toml) so power is judged against "
+                     "it rather than against the observed gain."]
+            return Decision(conditions, summary, steps, status="WARN", inconclusive=True)
+        if m["ties"] == n:
+            why = "candidate and baseline score the same on every query"
+        elif delta <= min_gain:
+            why = "the candidate is not better on average" + (" than the declared min_gain" if min_gain > 0 else "")
+        else:
+            why = "the gain is within the query-to-query noise"
+        summary = (f"No demonstrated gain on {metric}: {ci_txt} ({why}; t-test adjusted p = "
+                   f"{(p_adj if p_adj is not None else float('nan')):.3g}, {wtl}, MDE {mde_txt}).")
+        steps = ["Do not report the gain: on these queries the candidate is not shown to beat the baseline.",
+                 "Check that the baseline is the right one and was trained as carefully as the candidate."]
+        return Decision(conditions, summary, steps)
