@@ -161,13 +161,14 @@ class NoisyLinearRanker(LinearRanker):
 
 
 class UnstableLinearRanker(LinearRanker):
-    """Ridge ranker whose fitted coefficients get a jitter seeded by the training data.
+    """Ridge ranker whose fitted coefficients are perturbed by an amount seeded by the training data.
 
-    ``coef += jitter * ||coef|| * N(0, I) / sqrt(d)``: refit on another subset of queries and
-    the model changes a lot, so its quality varies from fold to fold.
+    ``coef <- u * coef + jitter * ||coef|| * N(0, I) / sqrt(d)`` with ``u ~ Uniform(-1, 1)``:
+    refit on another subset of queries and the model's alignment with the truth changes from
+    good to reversed, so its quality varies a lot from fold to fold.
     """
 
-    def __init__(self, seed: int = 0, jitter: float = 2.0, alpha: float = 1.0,
+    def __init__(self, seed: int = 0, jitter: float = 0.5, alpha: float = 1.0,
                  groups: list[str] | None = None) -> None:
         super().__init__(seed=seed, alpha=alpha, groups=groups)
         self.jitter = jitter
@@ -176,7 +177,8 @@ class UnstableLinearRanker(LinearRanker):
         super().fit(train)
         rng = np.random.default_rng([int(self.seed), _data_seed(train)])
         d = self.coef_.size
-        self.coef_ = self.coef_ + self.jitter * np.linalg.norm(self.coef_) * rng.normal(size=d) / np.sqrt(d)
+        norm = np.linalg.norm(self.coef_)
+        self.coef_ = rng.uniform(-1, 1) * self.coef_ + self.jitter * norm * rng.normal(size=d) / np.sqrt(d)
         return self
 
 
@@ -185,6 +187,6 @@ def make_noisy_linear(seed: int = 0, noise: float = 0.5, salt: int = 0, **kw) ->
     return NoisyLinearRanker(seed=seed, noise=noise, salt=salt, **kw)
 
 
-def make_unstable_linear(seed: int = 0, jitter: float = 2.0, **kw) -> UnstableLinearRanker:
+def make_unstable_linear(seed: int = 0, jitter: float = 0.5, **kw) -> UnstableLinearRanker:
     """Factory for :class:`UnstableLinearRanker` (``auditor.planting_shift:make_unstable_linear``)."""
     return UnstableLinearRanker(seed=seed, jitter=jitter, **kw)
