@@ -89,7 +89,7 @@ def compare_results(a: Mapping[str, Any], b: Mapping[str, Any], *,
         for key in [k for k in ma if k in mb]:
             va, vb = ma[key], mb[key]
             delta = vb - va
-            if isinstance(delta, float) and abs(delta) <= 1e-12 * max(1.0, abs(va), abs(vb)):
+            if isinstance(delta, float) and abs(delta) <= 1e-9 * max(abs(va), abs(vb)):
                 delta = 0.0       # float round-off of the same number, not a change
             rows.append({"key": key, "a": va, "b": vb, "delta": delta,
                          "rel_delta": delta / abs(va) if va != 0 else None})
@@ -195,7 +195,7 @@ def render_compare_html(a: Mapping[str, Any], b: Mapping[str, Any], *,
 def print_compare(a: Mapping[str, Any], b: Mapping[str, Any], console: Any = None, *,
                   labels: tuple[str, str] = ("A", "B")) -> None:
     """Print both verdicts, a table of audit statuses (A, B, changed) and the shared
-    measurements with their deltas. Readable without colour."""
+    measurements that changed, with their deltas. Readable without colour."""
     from rich import box
     from rich.console import Console
     from rich.table import Table
@@ -221,13 +221,17 @@ def print_compare(a: Mapping[str, Any], b: Mapping[str, Any], console: Any = Non
     m = Table(title=f"shared measurements (delta = {lb} - {la})", box=box.SIMPLE_HEAD, title_justify="left")
     for col, just in (("audit", "left"), ("measurement", "left"), (la, "right"), (lb, "right"), ("delta", "right")):
         m.add_column(col, justify=just, overflow="fold")
-    n = 0
+    n_same = 0
     for x in c["audits"]:
         for r in x["measurements"]:
+            if r["delta"] == 0:
+                n_same += 1          # a terminal is for what changed; the HTML lists everything
+                continue
             m.add_row(Text(x["name"]), Text(r["key"]), fmt_value(r["a"]), fmt_value(r["b"]), _fmt_delta(r["delta"]))
-            n += 1
-    if n:
+    if m.row_count:
         console.print(m)
+    if n_same:
+        console.print(f"{n_same} shared measurements are unchanged.")
     line = Text(f"Verdict: {la} ")
     line.append(c["a"]["verdict"], style="bold")
     line.append(f" -> {lb} ")

@@ -31,6 +31,7 @@ import pytest
 from reports.render import render_all
 
 DATA = Path(__file__).parent / "data"
+EXAMPLE = Path(__file__).parent.parent / "docs" / "example-report" / "results.json"   # a real reference run
 XSS = "<script>alert(1)</script>"
 XSS_IMG = '<img src=x onerror="alert(2)">'
 
@@ -321,3 +322,23 @@ def test_other_verdicts_render_cleanly(browser: Browser, tmp_path: Path, name: s
     events = browser.navigate(html.resolve().as_uri())
     assert _problems(events) == []
     assert browser.evaluate("document.querySelector('#verdict .verdict-text').innerText") == verdict
+
+
+@pytest.mark.skipif(not EXAMPLE.is_file(), reason="docs/example-report/results.json not present")
+def test_reference_run_report_in_chromium(browser: Browser, tmp_path: Path) -> None:
+    """The committed real reference-model run, re-rendered by this code, as a reviewer opens it."""
+    results = json.loads(EXAMPLE.read_text())
+    html = render_all(results, tmp_path)["report.html"]
+    assert html.stat().st_size < 1_000_000
+    events = browser.navigate(html.resolve().as_uri())
+    assert _problems(events) == []
+    shown = browser.evaluate("""(() => {
+        const v = document.querySelector('#verdict .verdict-text');
+        return {verdict: v.innerText, top: v.getBoundingClientRect().top, vh: window.innerHeight,
+                cards: [...document.querySelectorAll('section.card')].map(c => c.dataset.status)};
+    })()""")
+    assert shown["verdict"] == results["verdict"] and 0 <= shown["top"] < shown["vh"] / 3
+    assert shown["cards"] == [a["status"] for a in results["audits"]]
+    png = base64.b64decode(browser.send("Page.captureScreenshot", {"format": "png"})["data"])
+    n_colours, _, _ = _png_stats(png)
+    assert n_colours > 200

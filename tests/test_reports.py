@@ -474,6 +474,10 @@ def test_compare_results_statuses_and_deltas() -> None:
     assert rows["classifier_auc"]["delta"] == pytest.approx(auc_b - auc_a)
     assert rows["classifier_auc"]["rel_delta"] == pytest.approx((auc_b - auc_a) / auc_a)
     assert rows["ks_significant"]["delta"] == 3 - 287 and isinstance(rows["ks_significant"]["delta"], int)
+    tiny = compare_results({"audits": [{"name": "x", "measurements": {"p": 7.77e-30, "m": 0.0307}}]},
+                           {"audits": [{"name": "x", "measurements": {"p": 2.05e-154, "m": 0.0307 + 3e-18}}]})
+    d = {r["key"]: r["delta"] for r in tiny["audits"][0]["measurements"]}
+    assert d["p"] == pytest.approx(-7.77e-30) and d["m"] == 0          # scale-relative round-off only
     iso = {m["key"] for m in by["isolation"]["measurements"]}
     assert "ndcg_contaminated" not in iso                    # null in the GO run: not shared
     assert c["warnings"] == []                                # same seed, data hashes and metric
@@ -508,6 +512,9 @@ def test_compare_html_and_terminal() -> None:
     assert re.search(r"isolation\s+FAIL\s+WARN\s+changed", out)
     assert re.search(r"significance\s+PASS\s+PASS\s+same", out)
     assert "Verdict: v2.0 NO_GO -> v2.1 GO (changed)" in out
+    assert re.search(r"synthetic_shift\s+classifier_auc\s+0\.9120\s+0\.5270\s+-0\.3850", out)
+    assert not re.search(r"random_label\s+chance\s", out)        # unchanged: counted, not listed
+    assert "shared measurements are unchanged" in out
 
 
 # --------------------------------------------------------------------------- measurements view
