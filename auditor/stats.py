@@ -27,7 +27,6 @@ How the CPU resampling is made fast (figures in ``docs/PERFORMANCE.md``):
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
