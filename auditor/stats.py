@@ -357,7 +357,7 @@ def _sign_flip_sums_numpy(d: np.ndarray, B: int, seed: int, chunk: int, threads:
             raw = bitgen.random_raw(rows * words).astype("<u8", copy=False)  # same bytes on any platform
             rbytes = raw.view(np.uint8).reshape(rows, 8 * words)
             for r in range(rows):
-                kept += table[j0 + r].take(rbytes[r, :B])
+                kept += table[j0 + r].take(rbytes[r, :B], mode="wrap")  # bytes are < 256: no bounds check
         return kept
 
     starts = range(0, nb, seg_rows)
@@ -549,7 +549,7 @@ def _bootstrap_means_numpy(x: np.ndarray, B: int, seed: int, chunk: int, threads
             raw = bitgen.random_raw(k * words).astype("<u8", copy=False)
             r32 = raw.view("<u4").reshape(k, 2 * words)[:, :n]
             _uniform_indices(r32, n, key, s * n, idx[:k], rejected[:k])
-            x.take(idx[:k], out=vals[:k])
+            x.take(idx[:k], out=vals[:k], mode="wrap")  # indices are in range; 'wrap' skips the bounds check
             out[s:s + k] = vals[:k].sum(axis=1)
 
     for _ in _map(task, range(0, B, per_task), threads if n * B >= _THREAD_MIN_WORK else 1):
