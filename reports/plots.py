@@ -287,9 +287,11 @@ def _draw_hist(spec: Mapping[str, Any], notes: list[str]) -> Figure:
     else:
         notes.append("no distribution values; markers only")
     for i, m in enumerate(markers):
+        label, value = _short(m.get("label", "")), fmt_value(_num(m.get("x")))
+        if value not in label:          # "observed 0.63" already says it
+            label = f"{label} = {value}" if label else value
         ax.axvline(_num(m.get("x")), color=(PALETTE[4], REF_COLOR, PALETTE[1], PALETTE[2])[i % 4],
-                   linestyle=("-", "--", ":", "-.")[i % 4], linewidth=1.6,
-                   label=f"{_short(m.get('label', ''))} = {fmt_value(_num(m.get('x')))}".lstrip(" ="))
+                   linestyle=("-", "--", ":", "-.")[i % 4], linewidth=1.6, label=label)
     ax.set_xlabel(_short(spec.get("xlabel", ""), 80))
     ax.set_ylabel("count")
     _legend(fig, ax, outside=True)
