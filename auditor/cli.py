@@ -307,8 +307,11 @@ def compare_cmd(dir_a: str, dir_b: str, html_path: str) -> None:
     from reports.compare import print_compare, render_compare_html
 
     a, b = _read_results(dir_a), _read_results(dir_b)
-    print_compare(a, b)
-    atomic_write_text(html_path, render_compare_html(a, b))
+    labels = (Path(dir_a).name or "A", Path(dir_b).name or "B")
+    if labels[0] == labels[1]:
+        labels = ("A", "B")
+    print_compare(a, b, labels=labels)
+    atomic_write_text(html_path, render_compare_html(a, b, labels=labels))
     click.echo(f"Wrote {html_path}")
 
 
