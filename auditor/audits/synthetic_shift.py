@@ -66,7 +66,7 @@ class SyntheticShiftAudit(Audit):
               "on effect size and significance together: AUC >= 0.55 WARN, >= 0.625 FAIL (synthetic mode only; "
               "train vs test is capped at WARN), each only when the Holm-adjusted p < alpha. Reported: "
               "per-feature KS with a whole-query permutation null (1,000) and Benjamini-Hochberg; MMD² with an "
-              "RBF kernel (median heuristic) on <= 32 principal components of <= 2,000 rows (2,000 whole-query "
+              "RBF kernel (median heuristic) on <= 32 principal components of <= 10,000 rows (2,000 whole-query "
               "permutations); label-distribution shift (chi-square distance, whole-query permutation null, "
               "total-variation distance; WARN when significant and TV >= 0.2).")
     citations = [
@@ -107,7 +107,7 @@ class SyntheticShiftAudit(Audit):
         "fdr": 0.05,                # Benjamini-Hochberg level for the per-feature KS
         "mmd_permutations": 2000,
         "mmd_dims": 32,
-        "mmd_max_rows": 2000,
+        "mmd_max_rows": 10000,
         "label_permutations": 2000,
         "auc_warn": 0.55,
         "auc_fail": 0.625,
