@@ -326,3 +326,17 @@ def test_measure_from_stored_trial_results(clean):
     from auditor.audits.base import jsonable
 
     assert jsonable(audit.measure(ctx, stored).measurements) == jsonable(audit.measure(ctx, raw).measurements)
+
+
+def test_single_near_copied_query_is_caught_by_the_copy_rule(clean):
+    """One query's worth of rows cannot be significant in a whole-query permutation test, but a
+    copy within noise (far closer than any two training queries' rows) is still contamination."""
+    r = run(plant_near_duplicates(clean, frac=0.02, noise=0.01, seed=4))
+    c = cond(r, "near-copy of a training row")
+    assert c.status == "FAIL" and r.status == "FAIL"
+    nd = r.measurements["near_duplicates"]
+    assert nd["copy_queries"] == 1 and nd["copy_rows"] == 10
+    assert nd["p_value"] > 0.05  # the permutation test alone could not have called it
+    assert r.measurements["contamination"]["rows"] == 10
+    # on clean data no row comes anywhere near the copy threshold
+    assert cond(run(clean), "near-copy").status == "PASS"

@@ -21,6 +21,10 @@ ranking split can have:
   closer to training than all but ``1 - near_dup_quantile`` of training rows are to other
   training queries, and the flagged share is tested against whole-query random re-labelling
   of test vs reference queries (a permutation test: queries, not rows, are exchangeable).
+  A single copied query cannot be significant in a whole-query test, so a second rule catches
+  gross copies: a test row whose cosine distance to training is ``near_copy_factor`` (10) times
+  smaller than the smallest distance between rows of two different training queries is a copy
+  within noise, like an exact duplicate.
 
 On the shared LETOR sample a fixed cosine threshold of 0.95 flags 12% of a clean test set;
 this rule flags none of it.
@@ -239,7 +243,8 @@ class IsolationAudit(Audit):
               "test row is flagged when its nearest non-identical training row is closer than the "
               "0.999-quantile of the nearest other-query training row of training rows themselves; the "
               "flagged share is tested by a whole-query permutation test (999 re-labellings, "
-              "p = (b+1)/(B+1)). Contamination rate with a query-bootstrap CI (and Wilson CI on rows); "
+              "p = (b+1)/(B+1)); a test row 10x closer (cosine distance) than the closest rows of two different "
+              "training queries is a near-copy, counted like an exact duplicate. Contamination rate with a query-bootstrap CI (and Wilson CI on rows); "
               "the model's metric on contaminated vs clean test queries.")
     citations = [
         "Kapoor & Narayanan (2023), Leakage and the reproducibility crisis in machine-learning-based science, "
@@ -270,6 +275,7 @@ class IsolationAudit(Audit):
         "near_dup_reference_rows": 20000,
         "near_dup_permutations": 999,
         "min_contamination_rate": 0.01,
+        "near_copy_factor": 10.0,
         "query_match_share": 0.5,
         "temporal": "warn",
         "hash_decimals": 9,
@@ -531,6 +537,7 @@ class IsolationAudit(Audit):
                   "same row, other query": int(dup_other.sum()), "shared items": int(shared.sum())}
         if "near_duplicates" in meas:
             counts["near-duplicate rows"] = int(meas["near_duplicates"]["flagged_rows"])
+            counts["near-copy rows"] = int(meas["near_duplicates"].get("copy_rows", 0))
         plots.insert(0, plot_bars("Overlap found between test and train", list(counts), list(counts.values()),
                                   ylabel="count"))
         if examples:
@@ -562,6 +569,13 @@ class IsolationAudit(Audit):
         tau = float(np.quantile(s_ref[ok_r], q))
         flags = ok_t & (s_test > tau)
         obs = float(flags.mean())
+        # gross near-copies: a test row far closer to training (in cosine distance 1 - cos) than
+        # any two rows of *different* training queries are to each other is a copy within noise,
+        # whatever the permutation test says about one query's worth of rows
+        d_min = float(np.min(1.0 - s_ref[ok_r]))
+        factor = float(p["near_copy_factor"])
+        copy_thr = 1.0 - d_min / factor if d_min > 0 and factor > 0 else np.inf
+        copies = ok_t & (s_test > copy_thr)
         # whole-query permutation test: queries (not rows) are exchangeable under H0
         vals = np.concatenate([np.where(ok_t, s_test, -np.inf), s_ref[ok_r]])
         te_qi = te.query_index
@@ -584,6 +598,8 @@ class IsolationAudit(Audit):
         k = int(flags.sum())
         lo, hi = wilson_interval(k, te.n_rows)
         meas.update({
+            "copy_threshold": copy_thr if np.isfinite(copy_thr) else None, "copy_rows": int(copies.sum()),
+            "copy_queries": int(np.unique(te_qi[copies]).size), "reference_min_distance": d_min,
             "threshold": tau, "flagged_rows": k, "rate": obs, "rate_wilson_low": lo, "rate_wilson_high": hi,
             "expected_rate": expected, "excess_rate": obs - expected, "p_value": pv, "permutations": B,
             "test_similarity_quantiles": {str(a): float(np.quantile(s_test[ok_t], a)) for a in (0.5, 0.9, 0.99)}
@@ -601,7 +617,7 @@ class IsolationAudit(Audit):
             plot_hist("Flagged share under whole-query re-labelling (null)", null, xlabel="share of test rows flagged",
                       markers=[{"label": "observed", "x": obs}]),
         ]
-        return {"measurements": meas, "p_value": pv, "flags": flags, "plots": plots, "notes": notes,
+        return {"measurements": meas, "p_value": pv, "flags": flags | copies, "plots": plots, "notes": notes,
                 "s_test": s_test}
 
     @staticmethod
@@ -696,6 +712,16 @@ class IsolationAudit(Audit):
                 st = "WARN"
             else:
                 st = "PASS"
+            nc = nd.get("copy_rows", 0)
+            conds.append(Condition(
+                "no test row is a near-copy of a training row (far closer than any two training queries' rows)",
+                "FAIL" if nc else "PASS",
+                f"{_fmt_rate(nc, n_rows)} test rows in {nd.get('copy_queries', 0)} queries above cosine "
+                + (f"{nd['copy_threshold']:.6f}" if nd.get("copy_threshold") is not None else "n/a")
+                + f" (closest pair of different training queries: cosine distance {nd['reference_min_distance']:.3g})",
+                f"any: cosine distance below 1/{p['near_copy_factor']:g} of the smallest distance between rows of "
+                "different training queries is a copy within noise"))
+            near_fail = near_fail or bool(nc)
             conds.append(Condition(
                 "test rows are no closer to training than training rows are to other training queries "
                 "(near-duplicates)", st,
