@@ -708,7 +708,7 @@ class IsolationAudit(Audit):
             if padj < alpha and excess >= floor:
                 st = "FAIL"
                 near_fail = True
-            elif nd["p_value"] < alpha:
+            elif padj < alpha:  # significant but below the effect floor
                 st = "WARN"
             else:
                 st = "PASS"
@@ -729,7 +729,8 @@ class IsolationAudit(Audit):
                 f"(95% Wilson CI {nd['rate_wilson_low']:.1%}-{nd['rate_wilson_high']:.1%}; expected "
                 f"{nd['expected_rate']:.2%} under the null); permutation p = {nd['p_value']:.3g}"
                 + (f", Holm-adjusted {padj:.3g}" if p_adjusted is not None else ""),
-                f"FAIL when Holm-adjusted p < {alpha:g} and the excess share >= {floor:.0%}; threshold = the "
+                f"FAIL when Holm-adjusted p < {alpha:g} and the excess share >= {floor:.0%} (WARN when significant "
+                f"but smaller); threshold = the "
                 f"{p['near_dup_quantile']:g}-quantile of the training set's own nearest-other-query similarity"))
         status_fail = any(c.status == "FAIL" for c in conds)
         c = m["contamination"]
