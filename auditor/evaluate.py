@@ -140,6 +140,11 @@ def evaluate_tables(qrels: TrecTable, run: TrecTable, metrics: Sequence[str] | N
 
     specs = _specs(metrics)
     j = join_run_qrels(qrels, run)
+    run.drop_caches()
+    qrels.drop_caches()
+    unret_labels = qrels.value[j.unret_rows]
+    qrels_path = qrels.path
+    del qrels  # the caller's temporaries can go now (evaluate_run passes none): lower peak memory
     m, u = j.run_rows.size, j.unret_rows.size
     nq = j.qids.size
     # lay rows out query by query: the retrieved rows, then the judged-but-unretrieved ones
@@ -148,37 +153,46 @@ def evaluate_tables(qrels: TrecTable, run: TrecTable, metrics: Sequence[str] | N
     cu = np.bincount(j.unret_qidx, minlength=nq)
     size = cr + cu
     offsets = np.concatenate([[0], np.cumsum(size)]).astype(np.int64)
-    pos_r = np.arange(m) + np.repeat(offsets[:-1] - (np.cumsum(cr) - cr), cr)
+    # run row i of query q lands after the unretrieved rows of the queries before q
+    idt = np.int32 if m + u < 2**31 else np.int64
+    pos_r = np.arange(m, dtype=idt)
+    pos_r += (np.cumsum(cu) - cu).astype(idt)[j.run_qidx]
     labels = np.empty(m + u)
     scores = np.zeros(m + u)
-    src = np.empty(m + u, dtype=np.int64)  # >= 0: run row; < 0: qrels row (-1 - row)
+    src = np.empty(m + u, dtype=j.run_rows.dtype)  # >= 0: run row; < 0: qrels row (-1 - row)
     labels[pos_r] = j.run_labels
     scores[pos_r] = run.value[j.run_rows]
     src[pos_r] = j.run_rows
     retrieved = None
     if u:
-        pos_u = np.arange(u) + np.repeat(offsets[:-1] + cr - (np.cumsum(cu) - cu), cu)
-        labels[pos_u] = qrels.value[j.unret_rows]
+        pos_u = np.arange(u, dtype=idt)
+        pos_u += (np.cumsum(cr)).astype(idt)[j.unret_qidx]  # after all retrieved rows up to its query
+        labels[pos_u] = unret_labels
         src[pos_u] = -1 - j.unret_rows
         retrieved = src >= 0
+        del pos_u
 
     def fetch(rows: np.ndarray) -> np.ndarray:
-        """Docnos of the given evaluation rows (only rows in score ties are ever asked for)."""
+        """Docnos of the given evaluation rows (only queries with score ties are ever asked for).
+
+        Unretrieved rows are never ranked (they sit after every retrieved row, tied only with
+        each other, where order cannot change a metric), so they get an empty id.
+        """
         s_ = src[rows]
-        out = np.empty(s_.shape, dtype=object)
+        out = np.full(s_.shape, "", dtype=object)
         r_ = s_ >= 0
         if r_.any():
             out[r_] = pc.take(run.docno, pa.array(s_[r_])).to_numpy(zero_copy_only=False)
-        if (~r_).any():
-            out[~r_] = pc.take(qrels.docno, pa.array(-1 - s_[~r_])).to_numpy(zero_copy_only=False)
         return out.astype(str)
 
+    qids, n_skip = j.qids, j.n_run_queries_without_qrels
+    del j, pos_r, unret_labels  # laid out: free the join's arrays before the metrics allocate theirs
     per = M.evaluate_many(specs, labels, scores, offsets, item_id=M.LazyItemIds(labels.size, fetch),
                           retrieved=retrieved, gain=gain, rel_threshold=rel_threshold, no_relevant=no_relevant)
-    srt = np.argsort(j.qids, kind="stable")  # trec_eval prints queries in qid string order
-    return RunEvaluation(qids=[str(q) for q in j.qids[srt]], per_query={k: v[srt] for k, v in per.items()},
-                         metrics=[s.name for s in specs], n_run_queries_without_qrels=j.n_run_queries_without_qrels,
-                         run_path=run.path, qrels_path=qrels.path,
+    srt = np.argsort(qids, kind="stable")  # trec_eval prints queries in qid string order
+    return RunEvaluation(qids=[str(q) for q in qids[srt]], per_query={k: v[srt] for k, v in per.items()},
+                         metrics=[s.name for s in specs], n_run_queries_without_qrels=n_skip,
+                         run_path=run.path, qrels_path=qrels_path,
                          options={"gain": gain, "rel_threshold": rel_threshold, "no_relevant": no_relevant})
 
 
@@ -207,9 +221,9 @@ def evaluate_run(qrels_path: str, run_path: str, metrics: Sequence[str] | None =
         Unknown metric names.
     """
     _specs(metrics)  # reject bad names before reading big files
-    qrels = read_qrels(os.fspath(qrels_path))
-    run = read_run(os.fspath(run_path))
-    return evaluate_tables(qrels, run, metrics, gain=gain, rel_threshold=rel_threshold, no_relevant=no_relevant)
+    # tables passed as temporaries, so evaluate_tables can free the qrels once joined
+    return evaluate_tables(read_qrels(os.fspath(qrels_path)), read_run(os.fspath(run_path)), metrics, gain=gain,
+                           rel_threshold=rel_threshold, no_relevant=no_relevant)
 
 
 def compare_runs(cand: RunEvaluation, base: RunEvaluation, *, n_resamples: int = 10_000, level: float = 0.95,

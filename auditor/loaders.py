@@ -81,7 +81,7 @@ import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -623,58 +623,59 @@ def _check_query_file_agrees(path: str, qid: np.ndarray) -> None:
 
 
 # =========================================================================== TREC
-@dataclass(frozen=True)
 class TrecTable:
     """Columns of a TREC run (``qid Q0 docno rank score tag``) or qrels (``qid iter docno rel``) file.
 
-    Attributes
+    Qids are kept run-length encoded (files are grouped by query, so a run file of 2 million
+    lines holds a few thousand qid runs): ``qid_runs`` gives them, ``qid`` rebuilds the column.
+
+    Parameters
     ----------
     path : str
     kind : {"run", "qrels"}
-    qid, docno : pyarrow.Array of string, shape (n,)
+    qid, docno : pyarrow.Array or ChunkedArray of string, shape (n,)
     value : ndarray of float64, shape (n,)
         The score (run) or the relevance (qrels).
     """
 
-    path: str
-    kind: str
-    qid: Any
-    docno: Any
-    value: np.ndarray
+    def __init__(self, path: str, kind: str, qid: Any, docno: Any, value: np.ndarray) -> None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        self.path, self.kind, self.docno, self.value = path, kind, docno, value
+        n = len(value)
+        change = np.ones(n, dtype=bool)
+        if n > 1:
+            eq = pc.equal(qid.slice(1), qid.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+            change[1:] = ~np.asarray(eq, dtype=bool)
+        first = np.flatnonzero(change)
+        strings = pc.take(qid, pa.array(first))
+        if isinstance(strings, pa.ChunkedArray):
+            strings = strings.combine_chunks()
+        #: (first row, length, qid string) of each run of equal consecutive qids
+        self.qid_runs: tuple[np.ndarray, np.ndarray, Any] = (first, np.diff(np.append(first, n)), strings)
 
     def __len__(self) -> int:
         return int(self.value.shape[0])
 
-    @functools.cached_property
-    def qid_runs(self) -> tuple[np.ndarray, np.ndarray, Any]:
-        """Runs of equal consecutive qids: (first row, length, qid string) per run.
-
-        TREC files are grouped by query, so there are about as many runs as queries; qids are
-        then compared exactly on these few strings, never hashed.
-        """
+    @property
+    def qid(self) -> Any:
+        """The qid column (rebuilt from the runs)."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        n = len(self)
-        change = np.ones(n, dtype=bool)
-        if n > 1:
-            change[1:] = ~pc.equal(self.qid.slice(1), self.qid.slice(0, n - 1)).to_numpy(zero_copy_only=False)
-        first = np.flatnonzero(change)
-        return first, np.diff(np.append(first, n)), pc.take(self.qid, pa.array(first))
-
-    @functools.cached_property
-    def docno_hash(self) -> np.ndarray:
-        """64-bit hash of each docno, shape (n,) uint64 (equal strings, equal hashes)."""
-        return _hash_strings(self.docno)
+        first, lens, strings = self.qid_runs
+        return pc.take(strings, pa.array(np.repeat(np.arange(first.size), lens)))
 
     @functools.cached_property
     def pair_key(self) -> np.ndarray:
         """64-bit hash of each (qid, docno) pair, shape (n,) uint64 (qids hashed once per run)."""
         first, lens, strings = self.qid_runs
-        qh = np.repeat(_hash_strings(strings), lens)
-        qh *= _K4
-        qh ^= self.docno_hash
-        return _mix(qh)
+        return _hash_strings(self.docno, run_seed=(_hash_strings(strings), first))
+
+    def drop_caches(self) -> None:
+        """Free the cached pair keys (recomputed on demand)."""
+        self.__dict__.pop("pair_key", None)
 
 
 _TREC_COLS = {"run": ("qid", "q0", "docno", "rank", "score", "tag"), "qrels": ("qid", "iter", "docno", "rel")}
@@ -690,6 +691,25 @@ def read_run(path: str | os.PathLike) -> TrecTable:
 def read_qrels(path: str | os.PathLike) -> TrecTable:
     """Read a TREC qrels file. Raises DataError (file, line, field, fix) on bad input."""
     return _read_trec_file(os.fspath(path), "qrels")
+
+
+@functools.lru_cache(maxsize=1)
+def _arrow_pool() -> Any:
+    """Arrow memory pool for the big TREC tables: jemalloc returning freed pages at once.
+
+    Arrow's default allocator keeps freed pages for reuse, so a 2-million-line run read once
+    would hold about twice its size in resident memory for the rest of the process. Only
+    jemalloc's own decay setting is touched (nothing else in the process uses that pool).
+    Falls back to the default pool where the wheel has no jemalloc.
+    """
+    import pyarrow as pa
+
+    try:
+        pool = pa.jemalloc_memory_pool()
+        pa.jemalloc_set_decay_ms(0)
+        return pool
+    except (NotImplementedError, AttributeError, pa.ArrowException):
+        return pa.default_memory_pool()
 
 
 def _sniff_delimiter(sample: bytes, ncols: int) -> str | None:
@@ -757,6 +777,7 @@ def _read_trec_fast(path: str, kind: str) -> TrecTable | None:
             column_types={"qid": pa.string(), "docno": pa.string(), value_col: pa.float64()},
             include_columns=["qid", "docno", value_col], strings_can_be_null=False,
             quoted_strings_can_be_null=False, check_utf8=True),
+        memory_pool=_arrow_pool(),
     )
     if table.num_rows == 0:
         return None
@@ -766,8 +787,8 @@ def _read_trec_fast(path: str, kind: str) -> TrecTable | None:
     value = v.to_numpy()
     if not np.all(np.isfinite(value)) or (kind == "qrels" and np.any(np.abs(value) > LABEL_LIMIT)):
         return None
-    qid = table.column("qid").combine_chunks()
-    docno = table.column("docno").combine_chunks()
+    qid = table.column("qid")  # chunked as read: combining would copy every string
+    docno = table.column("docno")
     t = TrecTable(path, kind, qid, docno, value)
     if _has_duplicate_pairs(t):
         return None  # the slow reader names both lines
@@ -784,6 +805,8 @@ _K1 = np.uint64(0x9E3779B97F4A7C15)
 _K2 = np.uint64(0xBF58476D1CE4E5B9)
 _K3 = np.uint64(0x94D049BB133111EB)
 _K4 = np.uint64(0xD6E8FEB86659FD93)
+_HASH_CHUNK = 1 << 16
+_MERGE_CHUNK = 1 << 18
 _BYTE_MASKS = np.array([0] + [(1 << (8 * i)) - 1 for i in range(1, 8)] + [(1 << 64) - 1], dtype=np.uint64)
 
 
@@ -797,50 +820,80 @@ def _mix(h: np.ndarray) -> np.ndarray:
     return h
 
 
-def _string_words(arr: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(start, length, words) of an Arrow string array; ``words[i]`` = the 8 bytes from byte ``i``."""
+def _hash_strings(arr: Any, seed: np.ndarray | None = None, *, run_seed: tuple[np.ndarray, np.ndarray] | None = None
+                  ) -> np.ndarray:
+    """uint64 hash per string of an Arrow string (Chunked)Array, shape (n,).
+
+    ``seed`` (n,) is mixed into each hash; ``run_seed = (values, first_rows)`` does the same with
+    one seed per run of rows (row ``i`` takes the value of the last run starting at or before
+    it) without materializing the per-row array. Processed in cache-sized chunks of strings,
+    8 bytes per step, reading Arrow's buffers in place (no copy of the string data).
+    """
     import pyarrow as pa
 
     if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    n = len(arr)
-    bufs = arr.buffers()
-    odt = np.int64 if pa.types.is_large_string(arr.type) else np.int32
-    off = np.frombuffer(bufs[1], dtype=odt)[arr.offset:arr.offset + n + 1].astype(np.int64)
-    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
-    buf = np.zeros(data.size + 16, dtype=np.uint8)
-    buf[:data.size] = data
-    # every byte offset viewed as the start of a (possibly unaligned) little-endian 8-byte word
-    words = np.ndarray((buf.size - 7,), dtype="<u8", buffer=buf, strides=(1,))
-    return off[:-1], off[1:] - off[:-1], words
-
-
-def _hash_strings(arr: Any) -> np.ndarray:
-    """uint64 hash per string of an Arrow string array, shape (n,)."""
+        out = np.empty(len(arr), dtype=np.uint64)
+        o = 0
+        for ch in arr.chunks:
+            k = len(ch)
+            rs = None if run_seed is None else (run_seed[0], run_seed[1] - o)
+            out[o:o + k] = _hash_strings(ch, None if seed is None else seed[o:o + k], run_seed=rs)
+            o += k
+        return out
     n = len(arr)
     if n == 0:
         return np.zeros(0, dtype=np.uint64)
-    start, lens, words = _string_words(arr)
-    buf_size = words.size + 7
-    h = lens.astype(np.uint64) * _K1
-    longest = int(lens.max())
-    rem = lens.copy()
-    last = buf_size - 8
-    shortest = int(lens.min())
-    for j in range(0, longest, 8):
-        w = words[np.minimum(start + j, last)]
-        if j + 8 > shortest:
-            w &= _BYTE_MASKS[np.minimum(rem, 8)]  # keep only this string's bytes
-        # polynomial step (the finalizer mixes); strings already consumed must keep their hash,
-        # which must not depend on the longest neighbour
-        if j < shortest:
-            h *= _K2
-            h += w
-        else:
-            h = np.where(rem > 0, h * _K2 + w, h)
-        rem -= 8
-        np.maximum(rem, 0, out=rem)
-    return _mix(h)
+    bufs = arr.buffers()
+    odt = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    off = np.frombuffer(bufs[1], dtype=odt)[arr.offset:arr.offset + n + 1]
+    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
+    base = int(off[0])
+    end = int(off[-1])
+    # words[i] = the 8 bytes from byte i (unaligned view of the buffer, no copy); the last few
+    # strings, whose 8-byte reads would run past the buffer, are read from a small padded copy
+    safe_end = max(base, end - 8 + 1)
+    tail = np.zeros(end - safe_end + 16, dtype=np.uint8)
+    tail[:end - safe_end] = data[safe_end:end]
+    tail_words = np.ndarray((tail.size - 7,), dtype="<u8", buffer=tail, strides=(1,))
+    if safe_end > base:
+        words = np.ndarray((safe_end,), dtype="<u8", buffer=data, offset=0, strides=(1,))
+    else:
+        words = np.zeros(1, dtype=np.uint64)
+    out = np.empty(n, dtype=np.uint64)
+    for c in range(0, n, _HASH_CHUNK):
+        oc = off[c:c + _HASH_CHUNK + 1].astype(np.int64)
+        st, ln = oc[:-1], np.diff(oc)
+        h = ln.astype(np.uint64) * _K1
+        if seed is not None:
+            h ^= seed[c:c + _HASH_CHUNK] * _K4
+        if run_seed is not None:
+            vals, firsts = run_seed
+            idx = np.searchsorted(firsts, np.arange(c, c + st.size), side="right") - 1
+            h ^= vals[np.maximum(idx, 0)] * _K4
+        shortest, longest = int(ln.min()), int(ln.max())
+        rem = ln.copy() if shortest != longest else None
+        for j in range(0, longest, 8):
+            p = st + j
+            inside = p < safe_end
+            if inside.all():
+                w = words[p]
+            else:
+                w = np.where(inside, words[np.minimum(p, max(safe_end - 1, 0))],
+                             tail_words[np.clip(p - safe_end, 0, tail_words.size - 1)])
+            if j + 8 > shortest:
+                w &= _BYTE_MASKS[np.minimum(ln - j, 8)] if rem is None else _BYTE_MASKS[np.minimum(rem, 8)]
+            # polynomial step (the finalizer mixes); strings already consumed keep their hash,
+            # which must not depend on the longest neighbour
+            if j < shortest:
+                h *= _K2
+                h += w
+            else:
+                h = np.where(rem > 0, h * _K2 + w, h)
+            if rem is not None:
+                rem -= 8
+                np.maximum(rem, 0, out=rem)
+        out[c:c + _HASH_CHUNK] = _mix(h)
+    return out
 
 
 def _same_strings(a: Any, ia: np.ndarray, b: Any, ib: np.ndarray) -> np.ndarray:
@@ -850,10 +903,16 @@ def _same_strings(a: Any, ia: np.ndarray, b: Any, ib: np.ndarray) -> np.ndarray:
 
     if len(ia) == 0:
         return np.zeros(0, dtype=bool)
-    # Arrow's take + equal measured faster than comparing 8-byte words gathered with numpy
-    x = pc.take(a, pa.array(ia))
-    y = pc.take(b, pa.array(ib))
-    return pc.equal(x, y).to_numpy(zero_copy_only=False).astype(bool)
+    # Arrow's take + equal measured faster than comparing 8-byte words gathered with numpy;
+    # chunks keep the gathered strings small, and the pool hands their pages back at once
+    pool = _arrow_pool()
+    out = np.empty(len(ia), dtype=bool)
+    for c in range(0, len(ia), _MERGE_CHUNK):
+        x = pc.take(a, pa.array(ia[c:c + _MERGE_CHUNK]), memory_pool=pool)
+        y = pc.take(b, pa.array(ib[c:c + _MERGE_CHUNK]), memory_pool=pool)
+        out[c:c + _MERGE_CHUNK] = np.asarray(pc.equal(x, y, memory_pool=pool).to_numpy(zero_copy_only=False),
+                                             dtype=bool)
+    return out
 
 
 def _has_duplicate_pairs(t: "TrecTable") -> bool:
@@ -963,6 +1022,12 @@ class TrecJoin:
     n_run_queries_without_qrels: int
 
 
+def _chunks(a: Any) -> list:
+    import pyarrow as pa
+
+    return list(a.chunks) if isinstance(a, pa.ChunkedArray) else [a]
+
+
 class _HashCollision(Exception):
     pass
 
@@ -974,57 +1039,84 @@ def _group_stable(rows: np.ndarray, key: np.ndarray) -> np.ndarray:
     return rows[np.argsort(key, kind="stable")]
 
 
-def _merge_keys(kr: np.ndarray, kq: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _merge_keys(get_kr: Callable[[], np.ndarray], get_kq: Callable[[], np.ndarray], nr: int, nq: int,
+                drop: Callable[[], None] = lambda: None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Candidate pairs (i, j) with ``kr[i] == kq[j]`` (``kq`` values unique), to be confirmed by the caller.
 
     Both sides are sorted with the row number packed into the low bits of the key (numpy's
-    vectorized integer sort, no argsort), then merged with ``searchsorted`` on sorted needles
-    (sequential memory access). A run key whose high bits occur once among the qrels keys gets
-    that qrels row as its only candidate; the caller compares the strings, and a mismatch means
-    no match at all (an equal full key would have had the same high bits). The rare high-bit
-    groups are resolved on the full keys.
+    vectorized integer sort, no argsort), then merged chunk by chunk with ``searchsorted`` on
+    sorted needles (sequential memory access). A run key whose high bits occur once among the
+    qrels keys gets that qrels row as its only candidate; the caller compares the strings, and a
+    mismatch means no match at all (an equal full key would have had the same high bits). The
+    rare high-bit groups are resolved on the full keys (``from_group`` True).
+
+    The keys come from ``get_kr()`` / ``get_kq()`` and ``drop()`` frees them once packed, so
+    the full keys and the packed copies are never all held at once (asked for again only when
+    a high-bit group needs them).
+
+    Returns
+    -------
+    run_rows, qrels_rows : ndarray of int
+    from_group : ndarray of bool
     """
-    nr, nq = kr.size, kq.size
     if nr == 0 or nq == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool)
     bits = max(1, int(max(nr, nq) - 1).bit_length())
     low = np.uint64((1 << bits) - 1)
     hi_mask = np.uint64(((1 << 64) - 1) ^ ((1 << bits) - 1))
-    pr = kr & hi_mask
-    pr |= np.arange(nr, dtype=np.uint64)
-    pq = kq & hi_mask
-    pq |= np.arange(nq, dtype=np.uint64)
-    pr.sort()
-    pq.sort()
-    rr = (pr & low).astype(np.int64)
-    qq = (pq & low).astype(np.int64)
-    pr &= hi_mask  # high parts only, still sorted
-    pq &= hi_mask
-    pos = np.minimum(np.searchsorted(pq, pr), nq - 1)
-    same = pq[pos] == pr
+    idt = np.int32 if max(nr, nq) < 2**31 else np.int64  # row ids: half the memory
+
+    def pack(k: np.ndarray) -> np.ndarray:
+        out = np.empty(k.size, dtype=np.uint64)
+        for c in range(0, k.size, _MERGE_CHUNK):  # chunked: no full-size temporaries
+            np.bitwise_and(k[c:c + _MERGE_CHUNK], hi_mask, out=out[c:c + _MERGE_CHUNK])
+            out[c:c + _MERGE_CHUNK] |= np.arange(c, min(c + _MERGE_CHUNK, k.size), dtype=np.uint64)
+        out.sort()
+        return out
+
+    pr = pack(get_kr())
+    pq = pack(get_kq())
+    drop()
     grouped = np.zeros(nq, dtype=bool)
-    grouped[:-1] = pq[1:] == pq[:-1]  # next qrels key has the same high bits
-    single = same & ~grouped[pos]
-    out_r, out_q = [rr[single]], [qq[pos[single]]]
-    out_g = [np.zeros(out_r[0].size, dtype=bool)]
-    multi = np.flatnonzero(same & grouped[pos])
-    if multi.size:  # walk the (tiny) groups comparing full keys
-        p, r_ = pos[multi], rr[multi]
+    grouped[:-1] = (pq[1:] ^ pq[:-1]) <= low  # next qrels key has the same high bits
+    out_r, out_q, multi_r, multi_pos = [], [], [], []
+    for c in range(0, nr, _MERGE_CHUNK):
+        prc = pr[c:c + _MERGE_CHUNK]
+        hic = prc & hi_mask
+        pos = np.minimum(np.searchsorted(pq, hic), nq - 1)  # first qrels key with these high bits
+        qv = pq[pos]
+        same = (qv & hi_mask) == hic
+        g = grouped[pos]
+        single = same & ~g
+        out_r.append((prc[single] & low).astype(idt))
+        out_q.append((qv[single] & low).astype(idt))
+        m_ = same & g
+        if m_.any():
+            multi_r.append((prc[m_] & low).astype(np.int64))
+            multi_pos.append(pos[m_])
+    out_g = [np.zeros(sum(x.size for x in out_r), dtype=bool)]
+    if multi_r:  # walk the (tiny) groups comparing full keys
+        r_ = np.concatenate(multi_r)
+        p = np.concatenate(multi_pos)
+        kr, kq = get_kr(), get_kq()
         full_r = kr[r_]
-        found = np.full(multi.size, -1, dtype=np.int64)
+        hi_r = kr[r_] & hi_mask
+        found = np.full(r_.size, -1, dtype=np.int64)
         step = 0
         while True:
             pc_ = np.minimum(p + step, nq - 1)
-            live = (p + step < nq) & (pq[pc_] == pr[multi])
+            live = (p + step < nq) & ((pq[pc_] & hi_mask) == hi_r)
             if not live.any():
                 break
-            hit = live & (found < 0) & (kq[qq[pc_]] == full_r)
-            found[hit] = qq[pc_[hit]]
+            qrow = (pq[pc_] & low).astype(np.int64)
+            hit = live & (found < 0) & (kq[qrow] == full_r)
+            found[hit] = qrow[hit]
             step += 1
         ok = found >= 0
-        out_r.append(r_[ok])
-        out_q.append(found[ok])
+        out_r.append(r_[ok].astype(idt))
+        out_q.append(found[ok].astype(idt))
         out_g.append(np.ones(int(ok.sum()), dtype=bool))
+        drop()
     return np.concatenate(out_r), np.concatenate(out_q), np.concatenate(out_g)
 
 
@@ -1050,7 +1142,7 @@ def _join(qrels: TrecTable, run: TrecTable, exact: bool) -> TrecJoin:
     fr, lr, sr = run.qid_runs
     fq, lq, sq = qrels.qid_runs
     # ---- exact query codes: dictionary over the qid runs of both files (about 2 x n_queries strings)
-    firsts = pa.chunked_array([sr, sq], type=pa.string()).combine_chunks()
+    firsts = pa.chunked_array(_chunks(sr) + _chunks(sq), type=pa.string()).combine_chunks()
     enc = pc.dictionary_encode(firsts)
     inv = enc.indices.to_numpy().astype(np.int64)
     nu = len(enc.dictionary)
@@ -1069,7 +1161,8 @@ def _join(qrels: TrecTable, run: TrecTable, exact: bool) -> TrecJoin:
     np.minimum.at(first_run_pos, code_r_run, np.arange(code_r_run.size))
     ev_codes = np.flatnonzero(both)
     ev_codes = ev_codes[np.argsort(first_run_pos[ev_codes], kind="stable")]
-    qnum = np.full(nu, -1, dtype=np.int64)
+    idt = np.int32 if max(nr, nq) < 2**31 else np.int64  # row and query numbers: half the memory
+    qnum = np.full(nu, -1, dtype=idt)
     qnum[ev_codes] = np.arange(ev_codes.size)
     row_q_run = np.repeat(qnum[code_r_run], lr)
     row_q_qrels = np.repeat(qnum[code_q_run], lq)
@@ -1080,22 +1173,30 @@ def _join(qrels: TrecTable, run: TrecTable, exact: bool) -> TrecJoin:
         nd = np.uint64(max(len(dd), 1))
         kr = np.repeat(code_r_run.astype(np.uint64), lr) * nd + dr.astype(np.uint64)
         kq = np.repeat(code_q_run.astype(np.uint64), lq) * nd + dq.astype(np.uint64)
+        rr, qq, from_group = _merge_keys(lambda: kr, lambda: kq, nr, nq)
+        del kr, kq
     else:
-        kr, kq = run.pair_key, qrels.pair_key
-    rr, qq, from_group = _merge_keys(kr, kq)
+        def drop() -> None:  # the pair keys are done with once packed: free them
+            run.drop_caches()
+            qrels.drop_caches()
+
+        rr, qq, from_group = _merge_keys(lambda: run.pair_key, lambda: qrels.pair_key, nr, nq, drop)
     # back to run-row order: sequential string access below, and sorted outputs
-    match = np.full(nr, -1, dtype=np.int64)
+    match = np.full(nr, -1, dtype=idt)
     match[rr] = qq
     match[~keep] = -1
-    hits = np.flatnonzero(match >= 0)
+    group_rows = rr[from_group]
+    del rr, qq
+    hits = np.flatnonzero(match >= 0).astype(idt)
     qrow_hits = match[hits]
+    del match
     if not exact and hits.size:
         # candidates: confirm on the exact query codes and the docno strings; a failed single
         # candidate is simply no match, a failed full-key match is a true 64-bit collision
         ok = (row_q_run[hits] == row_q_qrels[qrow_hits]) & _same_strings(run.docno, hits, qrels.docno, qrow_hits)
         if not ok.all():
             grp = np.zeros(nr, dtype=bool)
-            grp[rr[from_group]] = True
+            grp[group_rows] = True
             if grp[hits[~ok]].any():
                 raise _HashCollision
             hits, qrow_hits = hits[ok], qrow_hits[ok]
@@ -1103,8 +1204,8 @@ def _join(qrels: TrecTable, run: TrecTable, exact: bool) -> TrecJoin:
     labels[hits] = qrels.value[qrow_hits]
     retrieved_q = np.zeros(nq, dtype=bool)
     retrieved_q[qrow_hits] = True
-    unret = np.flatnonzero((row_q_qrels >= 0) & ~retrieved_q)
-    run_rows = np.flatnonzero(keep)
+    unret = np.flatnonzero((row_q_qrels >= 0) & ~retrieved_q).astype(idt)
+    run_rows = np.flatnonzero(keep).astype(idt)
     run_rows = _group_stable(run_rows, row_q_run[run_rows])
     unret = _group_stable(unret, row_q_qrels[unret])
     first_idx = np.zeros(nu, dtype=np.int64)

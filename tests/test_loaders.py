@@ -407,7 +407,7 @@ def test_hash_collisions_fall_back_to_exact_join(monkeypatch):
     from auditor.evaluate import evaluate_run
 
     want = evaluate_run(TE / "qrels.test", TE / "results.test", ["ndcg@10", "map"])
-    monkeypatch.setattr(Ld, "_hash_strings", lambda arr: np.zeros(len(arr), dtype=np.uint64))
+    monkeypatch.setattr(Ld, "_hash_strings", lambda arr, seed=None, **kw: np.zeros(len(arr), dtype=np.uint64))
     monkeypatch.setattr(Ld, "_mix", lambda h: h * np.uint64(0))  # every key collides
     got = evaluate_run(TE / "qrels.test", TE / "results.test", ["ndcg@10", "map"])
     assert got.qids == want.qids
