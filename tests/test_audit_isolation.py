@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from auditor.audits.base import ModelFailure, run_inline
+from auditor.audits.base import run_inline
 from auditor.audits.isolation import (IsolationAudit, cluster_bootstrap_rate, normalise_text, query_identity,
                                       row_hashes, wilson_interval)
 from auditor.context import AuditConfig, AuditContext
