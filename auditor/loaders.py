@@ -655,6 +655,15 @@ class TrecTable:
         #: (first row, length, qid string) of each run of equal consecutive qids
         self.qid_runs: tuple[np.ndarray, np.ndarray, Any] = (first, np.diff(np.append(first, n)), strings)
 
+    @classmethod
+    def from_runs(cls, path: str, kind: str, qid_runs: tuple[np.ndarray, np.ndarray, Any], docno: Any,
+                  value: np.ndarray) -> "TrecTable":
+        """Build from qid runs already computed (``(first row, length, qid string)`` per run)."""
+        t = cls.__new__(cls)
+        t.path, t.kind, t.docno, t.value = path, kind, docno, value
+        t.qid_runs = qid_runs
+        return t
+
     def __len__(self) -> int:
         return int(self.value.shape[0])
 
@@ -691,25 +700,6 @@ def read_run(path: str | os.PathLike) -> TrecTable:
 def read_qrels(path: str | os.PathLike) -> TrecTable:
     """Read a TREC qrels file. Raises DataError (file, line, field, fix) on bad input."""
     return _read_trec_file(os.fspath(path), "qrels")
-
-
-@functools.lru_cache(maxsize=1)
-def _arrow_pool() -> Any:
-    """Arrow memory pool for the big TREC tables: jemalloc returning freed pages at once.
-
-    Arrow's default allocator keeps freed pages for reuse, so a 2-million-line run read once
-    would hold about twice its size in resident memory for the rest of the process. Only
-    jemalloc's own decay setting is touched (nothing else in the process uses that pool).
-    Falls back to the default pool where the wheel has no jemalloc.
-    """
-    import pyarrow as pa
-
-    try:
-        pool = pa.jemalloc_memory_pool()
-        pa.jemalloc_set_decay_ms(0)
-        return pool
-    except (NotImplementedError, AttributeError, pa.ArrowException):
-        return pa.default_memory_pool()
 
 
 def _sniff_delimiter(sample: bytes, ncols: int) -> str | None:
@@ -768,31 +758,77 @@ def _read_trec_fast(path: str, kind: str) -> TrecTable | None:
         src = io.BytesIO(data)
         delim = " "
     value_col = "score" if kind == "run" else "rel"
-    table = pacsv.read_csv(
+    # streamed batch by batch (a read-ahead thread parses the next block): only the docno
+    # strings, the values and the qid runs are kept, never the whole table or file
+    reader = pacsv.open_csv(
         src,
-        read_options=pacsv.ReadOptions(column_names=list(cols), use_threads=True),
+        read_options=pacsv.ReadOptions(column_names=list(cols), use_threads=True, block_size=1 << 20),
         parse_options=pacsv.ParseOptions(delimiter=delim, quote_char=False, escape_char=False,
                                          newlines_in_values=False, ignore_empty_lines=True),
         convert_options=pacsv.ConvertOptions(
             column_types={"qid": pa.string(), "docno": pa.string(), value_col: pa.float64()},
             include_columns=["qid", "docno", value_col], strings_can_be_null=False,
             quoted_strings_can_be_null=False, check_utf8=True),
-        memory_pool=_arrow_pool(),
     )
-    if table.num_rows == 0:
+    values: list[np.ndarray] = []
+    docnos: list[Any] = []
+    runs = _RunCollector()
+    for batch in reader:
+        if batch.num_rows == 0:
+            continue
+        v = batch.column(value_col)
+        if v.null_count:
+            return None
+        vn = np.asarray(v.to_numpy(zero_copy_only=False), dtype=np.float64)
+        if not np.all(np.isfinite(vn)) or (kind == "qrels" and np.any(np.abs(vn) > LABEL_LIMIT)):
+            return None
+        values.append(vn.copy())  # own the numbers; the batch's buffers can go
+        docnos.append(batch.column("docno"))
+        runs.add(batch.column("qid"))
+    if not values:
         return None
-    v = table.column(value_col)
-    if v.null_count:
-        return None
-    value = v.to_numpy()
-    if not np.all(np.isfinite(value)) or (kind == "qrels" and np.any(np.abs(value) > LABEL_LIMIT)):
-        return None
-    qid = table.column("qid")  # chunked as read: combining would copy every string
-    docno = table.column("docno")
-    t = TrecTable(path, kind, qid, docno, value)
+    value = np.concatenate(values)
+    del values
+    # one contiguous array: Arrow's take on a chunked array is several times slower
+    docno = pa.concat_arrays(docnos) if len(docnos) > 1 else docnos[0]
+    del docnos
+    t = TrecTable.from_runs(path, kind, runs.result(value.size), docno, value)
     if _has_duplicate_pairs(t):
         return None  # the slow reader names both lines
     return t
+
+
+class _RunCollector:
+    """Runs of equal consecutive qids across streamed batches: (first row, qid string) per run."""
+
+    def __init__(self) -> None:
+        self.firsts: list[np.ndarray] = []
+        self.strings: list[Any] = []
+        self.n = 0
+        self.last: str | None = None
+
+    def add(self, q: Any) -> None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        k = len(q)
+        change = np.ones(k, dtype=bool)
+        if k > 1:
+            change[1:] = ~np.asarray(pc.equal(q.slice(1), q.slice(0, k - 1)).to_numpy(zero_copy_only=False), dtype=bool)
+        if self.last is not None and q[0].as_py() == self.last:
+            change[0] = False  # the previous batch's last query continues
+        first = np.flatnonzero(change)
+        self.firsts.append(first + self.n)
+        self.strings.append(pc.take(q, pa.array(first)))
+        self.n += k
+        self.last = q[k - 1].as_py()
+
+    def result(self, n: int) -> tuple[np.ndarray, np.ndarray, Any]:
+        import pyarrow as pa
+
+        first = np.concatenate(self.firsts) if self.firsts else np.zeros(0, np.int64)
+        strings = pa.concat_arrays(self.strings) if self.strings else pa.array([], pa.string())
+        return first, np.diff(np.append(first, n)), strings
 
 
 # ------------------------------------------------------------------ string hashing
@@ -904,14 +940,12 @@ def _same_strings(a: Any, ia: np.ndarray, b: Any, ib: np.ndarray) -> np.ndarray:
     if len(ia) == 0:
         return np.zeros(0, dtype=bool)
     # Arrow's take + equal measured faster than comparing 8-byte words gathered with numpy;
-    # chunks keep the gathered strings small, and the pool hands their pages back at once
-    pool = _arrow_pool()
+    # chunks keep the gathered strings small
     out = np.empty(len(ia), dtype=bool)
     for c in range(0, len(ia), _MERGE_CHUNK):
-        x = pc.take(a, pa.array(ia[c:c + _MERGE_CHUNK]), memory_pool=pool)
-        y = pc.take(b, pa.array(ib[c:c + _MERGE_CHUNK]), memory_pool=pool)
-        out[c:c + _MERGE_CHUNK] = np.asarray(pc.equal(x, y, memory_pool=pool).to_numpy(zero_copy_only=False),
-                                             dtype=bool)
+        x = pc.take(a, pa.array(ia[c:c + _MERGE_CHUNK]))
+        y = pc.take(b, pa.array(ib[c:c + _MERGE_CHUNK]))
+        out[c:c + _MERGE_CHUNK] = np.asarray(pc.equal(x, y).to_numpy(zero_copy_only=False), dtype=bool)
     return out
 
 

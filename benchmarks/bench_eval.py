@@ -26,7 +26,6 @@ import argparse
 import gc
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -82,6 +81,15 @@ def best_of(fn, reps: int):
     return min(times), float(np.median(times)), out
 
 
+def _vm(key: str) -> float:
+    """A /proc/self/status memory figure in MB (Linux)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def child_memory(qrels: str, run: str, small: tuple[str, str], traced: bool) -> None:
     """In a fresh process: peak memory of one `audit eval` run on the big files (prints JSON).
 
@@ -94,7 +102,14 @@ def child_memory(qrels: str, run: str, small: tuple[str, str], traced: bool) -> 
 
     ours(Path(small[0]), Path(small[1]))
     gc.collect()
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # the peak RSS of this process so far (ru_maxrss even carries the forking parent's peak
+    # over exec): reset the kernel's high-water mark, then read it back after the run
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+    rss0 = _vm("VmRSS")
     if traced:
         tracemalloc.start()
     ours(Path(qrels), Path(run))
@@ -103,7 +118,7 @@ def child_memory(qrels: str, run: str, small: tuple[str, str], traced: bool) -> 
     if traced:
         out["tracemalloc_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
     else:
-        out["rss_peak_growth_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - rss0
+        out["rss_peak_growth_mb"] = _vm("VmHWM") - rss0
     print(json.dumps(out))
 
 
