@@ -856,6 +856,16 @@ def _mix(h: np.ndarray) -> np.ndarray:
     return h
 
 
+def _run_values(vals: np.ndarray, firsts: np.ndarray, a: int, b: int) -> np.ndarray:
+    """Per-row values for rows ``a:b`` from one value per run (runs start at ``firsts``, sorted)."""
+    r0 = max(int(np.searchsorted(firsts, a, side="right")) - 1, 0)
+    r1 = int(np.searchsorted(firsts, b, side="left"))
+    starts = np.maximum(firsts[r0:r1], a)
+    ends = np.append(firsts[r0 + 1:r1], b) if r1 > r0 else np.zeros(0, np.int64)
+    ends = np.minimum(ends, b)
+    return np.repeat(vals[r0:r1], ends - starts)
+
+
 def _hash_strings(arr: Any, seed: np.ndarray | None = None, *, run_seed: tuple[np.ndarray, np.ndarray] | None = None
                   ) -> np.ndarray:
     """uint64 hash per string of an Arrow string (Chunked)Array, shape (n,).
@@ -903,9 +913,7 @@ def _hash_strings(arr: Any, seed: np.ndarray | None = None, *, run_seed: tuple[n
         if seed is not None:
             h ^= seed[c:c + _HASH_CHUNK] * _K4
         if run_seed is not None:
-            vals, firsts = run_seed
-            idx = np.searchsorted(firsts, np.arange(c, c + st.size), side="right") - 1
-            h ^= vals[np.maximum(idx, 0)] * _K4
+            h ^= _run_values(run_seed[0], run_seed[1], c, c + st.size) * _K4
         shortest, longest = int(ln.min()), int(ln.max())
         rem = ln.copy() if shortest != longest else None
         for j in range(0, longest, 8):

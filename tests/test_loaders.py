@@ -437,3 +437,10 @@ def test_same_strings_is_exact():
     want = [a[int(i)].as_py() == b[int(j)].as_py() for i, j in zip(ia, ib)]
     assert Ld._same_strings(a, ia, b, ib).tolist() == want
     assert want.count(False) == 3
+
+
+def test_run_values_expands_one_value_per_run():
+    firsts, vals, n = np.array([0, 3, 4, 9]), np.array([10, 20, 30, 40]), 12
+    full = np.repeat(vals, np.diff(np.append(firsts, n)))
+    for a, b in [(0, 12), (1, 5), (3, 4), (4, 9), (9, 12), (2, 3), (10, 12)]:
+        np.testing.assert_array_equal(Ld._run_values(vals, firsts, a, b), full[a:b])
