@@ -7,12 +7,13 @@ What it measures (issue 8: "200,000 train x 50,000 test x 512-d within 2 GB, >= 
 scikit-learn NearestNeighbors(algorithm="brute", metric="cosine") in the same run"):
 
 1. **Scale and memory** -- ours (:func:`auditor.neighbors.cosine_neighbors`, k = 1) on the full
-   problem in a fresh child process: wall time, tracemalloc peak during the search (numpy
-   reports its buffers: the working memory on top of the inputs), and the child's peak RSS
-   (everything, inputs included), checked against ``--budget-mb``.
+   problem in a fresh child process, with ``precision="auto"`` (bfloat16 screening + exact
+   float64 rescoring on CPUs with native bfloat16, else float32) and with ``"float32"``: wall
+   and CPU time, tracemalloc peak during the search (numpy's buffers; torch's bfloat16 copy is
+   not traced) and the child's peak RSS (everything, inputs included) against ``--budget-mb``.
 2. **Speed against the peer** -- on the same first ``--compare-rows`` test rows against the full
    200,000-row base (time is linear in the number of test rows for both), each in its own fresh
-   child process: ours and ``NearestNeighbors(n_neighbors=1, algorithm="brute",
+   child process: ours (both precisions) and ``NearestNeighbors(n_neighbors=1, algorithm="brute",
    metric="cosine").fit(base).kneighbors(test)``, with float32 inputs and with float64 inputs
    (numpy's default dtype, and what a RankingDataset holds). The neighbours are checked to
    agree (same index, or a cosine within 1e-5 of the peer's: a float32 near-tie) before any
@@ -70,7 +71,8 @@ def child(args: argparse.Namespace) -> None:
 
         tracemalloc.start()
         t, c = time.perf_counter(), time.process_time()
-        res = cosine_neighbors(test, base, k=1)
+        res = cosine_neighbors(test, base, k=1, precision=args.precision)
+        out["backend"] = res.backend
         out["seconds"], out["cpu_seconds"] = time.perf_counter() - t, time.process_time() - c
         out["tracemalloc_peak"] = int(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
@@ -88,9 +90,11 @@ def child(args: argparse.Namespace) -> None:
     print("RESULT " + json.dumps(out), flush=True)
 
 
-def spawn(args: argparse.Namespace, method: str, dtype: str, rows: int, save: str | None) -> dict:
+def spawn(args: argparse.Namespace, method: str, dtype: str, rows: int, save: str | None,
+          precision: str = "auto") -> dict:
     cmd = [sys.executable, __file__, "--child", "--method", method, "--dtype", dtype, "--rows", str(rows),
-           "--n-train", str(args.n_train), "--n-test", str(args.n_test), "--dim", str(args.dim)]
+           "--n-train", str(args.n_train), "--n-test", str(args.n_test), "--dim", str(args.dim),
+           "--precision", precision]
     if save:
         cmd += ["--save", save]
     p = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -140,6 +144,7 @@ def main() -> None:
     ap.add_argument("--dtype", default="float32", help=argparse.SUPPRESS)
     ap.add_argument("--rows", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--save", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--precision", default="auto", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child(args)
@@ -149,32 +154,35 @@ def main() -> None:
     print("command:", "python benchmarks/bench_neighbors.py " + " ".join(sys.argv[1:]))
     print("machine:", machine())
     mb = 2 ** 20
-    full = spawn(args, "ours", "float32", 0, None)
-    within = full["rss_peak"] <= args.budget_mb * mb
-    print(f"\n1. scale: {args.n_train:,} x {args.n_test:,} x {args.dim}, float32 inputs "
-          f"({full['input_bytes'] / mb:.0f} MB)")
-    print(f"   ours: {full['seconds']:.1f} s wall, {full['cpu_seconds']:.1f} s CPU, working memory (tracemalloc peak) {full['tracemalloc_peak'] / mb:.0f} MB, "
-          f"process peak RSS {full['rss_peak'] / mb:.0f} MB (budget {args.budget_mb:.0f} MB: "
-          f"{'within' if within else 'OVER'})")
+    print(f"\n1. scale: {args.n_train:,} x {args.n_test:,} x {args.dim}, float32 inputs, k = 1, budget "
+          f"{args.budget_mb:.0f} MB (peak RSS of the whole process, inputs included)")
+    for prec in ("auto", "float32"):
+        full = spawn(args, "ours", "float32", 0, None, prec)
+        within = full["rss_peak"] <= args.budget_mb * mb
+        print(f"   ours [{full['backend']}]: {full['seconds']:.1f} s wall, {full['cpu_seconds']:.1f} s CPU, inputs "
+              f"{full['input_bytes'] / mb:.0f} MB, numpy working memory (tracemalloc peak) "
+              f"{full['tracemalloc_peak'] / mb:.0f} MB, process peak RSS {full['rss_peak'] / mb:.0f} MB: "
+              f"{'within' if within else 'OVER'} budget")
     if args.skip_sklearn:
         return
     rows = min(args.compare_rows, args.n_test)
     print(f"\n2. speed: first {rows:,} test rows x {args.n_train:,} train rows x {args.dim}, k = 1, each in a fresh process")
-    print(f"   {'method':<34}{'dtype':<9}{'wall s':>9}{'CPU s':>9}{'ratio wall/CPU':>16}{'peak RSS MB':>13}{'agree':>16}")
+    print(f"   {'method':<40}{'dtype':<9}{'wall s':>9}{'CPU s':>9}{'sklearn / ours':>22}{'peak RSS MB':>13}")
     with tempfile.TemporaryDirectory() as tmp:
         for dtype in ("float32", "float64"):
-            o = spawn(args, "ours", dtype, rows, f"{tmp}/ours_{dtype}.npz")
             s = spawn(args, "sklearn", dtype, rows, f"{tmp}/sk_{dtype}.npz")
-            same, ok = agreement(f"{tmp}/ours_{dtype}.npz", f"{tmp}/sk_{dtype}.npz")
-            if ok < 1.0:
-                raise SystemExit(f"results disagree beyond near-ties for {dtype}: {ok:.6f}")
-            ratio = f"{s['seconds'] / o['seconds']:.1f}x / {s['cpu_seconds'] / o['cpu_seconds']:.1f}x"
-            print(f"   {'ours (blocked, float32 BLAS)':<34}{dtype:<9}{o['seconds']:>9.2f}{o['cpu_seconds']:>9.2f}{'':>16}"
-                  f"{o['rss_peak'] / mb:>13.0f}{'':>16}")
-            print(f"   {'sklearn NearestNeighbors brute':<34}{dtype:<9}{s['seconds']:>9.2f}{s['cpu_seconds']:>9.2f}{ratio:>16}"
-                  f"{s['rss_peak'] / mb:>13.0f}{f'{same:.4%} same':>16}")
-    print("\nratio = sklearn / ours, wall and CPU time (all threads), on identical inputs; 'same' = identical neighbour index "
-          "(the rest are float32 near-ties within 1e-5 cosine).")
+            for prec in ("auto", "float32"):
+                o = spawn(args, "ours", dtype, rows, f"{tmp}/ours_{dtype}_{prec}.npz", prec)
+                same, ok = agreement(f"{tmp}/ours_{dtype}_{prec}.npz", f"{tmp}/sk_{dtype}.npz")
+                if ok < 1.0:
+                    raise SystemExit(f"results disagree beyond near-ties for {dtype}/{prec}: {ok:.6f}")
+                ratio = f"{s['seconds'] / o['seconds']:.1f}x / {s['cpu_seconds'] / o['cpu_seconds']:.1f}x"
+                print(f"   {'ours [' + o['backend'] + ']':<40}{dtype:<9}{o['seconds']:>9.2f}{o['cpu_seconds']:>9.2f}"
+                      f"{ratio:>22}{o['rss_peak'] / mb:>13.0f}   same neighbour as sklearn: {same:.4%}")
+            print(f"   {'sklearn NearestNeighbors(brute, cosine)':<40}{dtype:<9}{s['seconds']:>9.2f}{s['cpu_seconds']:>9.2f}"
+                  f"{'':>22}{s['rss_peak'] / mb:>13.0f}")
+    print("\nsklearn / ours = wall-time ratio / CPU-time ratio (CPU = all threads of the process), identical inputs; "
+          "'same neighbour' = identical index (any other must be a near-tie within 1e-5 cosine, checked).")
 
 
 if __name__ == "__main__":

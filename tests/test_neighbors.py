@@ -22,13 +22,13 @@ def data():
     return A, B
 
 
-@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("backend,precision", [("numpy", "float32"), ("torch", "float32"), ("numpy", "bf16")])
 @pytest.mark.parametrize("k", [1, 4])
-def test_matches_brute_force(data, backend, k):
+def test_matches_brute_force(data, backend, precision, k):
     A, B = data
     S = _brute(A, B)
     # small blocks so several query and base blocks are merged
-    r = cosine_neighbors(A, B, k=k, block_queries=70, block_base=200, backend=backend)
+    r = cosine_neighbors(A, B, k=k, block_queries=70, block_base=200, backend=backend, precision=precision)
     ref = np.argsort(-S, axis=1, kind="stable")[:, :k]
     assert isinstance(r, NeighborResult)
     assert r.index.shape == r.similarity.shape == (300, k)
@@ -46,19 +46,20 @@ def test_matches_sklearn_brute_cosine(data):
     np.testing.assert_allclose(1 - r.similarity, dist, atol=1e-10)
 
 
-@pytest.mark.parametrize("backend", ["numpy", "torch"])
-def test_exclusion_keys(data, backend):
+@pytest.mark.parametrize("backend,precision", [("numpy", "float32"), ("torch", "float32"), ("numpy", "bf16")])
+def test_exclusion_keys(data, backend, precision):
     A, B = data
     rng = np.random.default_rng(1)
     qg = rng.integers(0, 40, len(A))
     bg = rng.integers(0, 40, len(B))
     S = _brute(A, B)
     S[qg[:, None] == bg[None, :]] = -np.inf
-    r = cosine_neighbors(A, B, k=2, exclude=[(qg, bg)], block_base=333, backend=backend)
+    kw = dict(block_base=333, backend=backend, precision=precision)
+    r = cosine_neighbors(A, B, k=2, exclude=[(qg, bg)], **kw)
     np.testing.assert_array_equal(r.index, np.argsort(-S, axis=1, kind="stable")[:, :2])
     assert not np.any(qg[:, None] == bg[r.index])
     # string keys work the same way
-    r2 = cosine_neighbors(A, B, k=2, exclude=[(qg.astype(str), bg.astype(str))], block_base=333, backend=backend)
+    r2 = cosine_neighbors(A, B, k=2, exclude=[(qg.astype(str), bg.astype(str))], **kw)
     np.testing.assert_array_equal(r2.index, r.index)
 
 
@@ -74,13 +75,57 @@ def test_self_search_nearest_other_group():
     assert np.all(g[r.index[:, 0]] != g)
 
 
-def test_all_excluded_gives_nan_and_minus_one():
+@pytest.mark.parametrize("precision", ["float32", "bf16"])
+def test_all_excluded_gives_nan_and_minus_one(precision):
     X = np.eye(3)
-    r = cosine_neighbors(X, X, k=2, exclude=[(np.zeros(3), np.zeros(3))])
+    r = cosine_neighbors(X, X, k=2, exclude=[(np.zeros(3), np.zeros(3))], precision=precision)
     assert np.all(np.isnan(r.similarity)) and np.all(r.index == -1)
     # k larger than the base: padded
-    r = cosine_neighbors(X, X[:2], k=4)
+    r = cosine_neighbors(X, X[:2], k=4, precision=precision)
     assert r.index.shape == (3, 4) and np.all(r.index[:, 2:] == -1) and np.all(np.isnan(r.similarity[:, 2:]))
+
+
+def test_bf16_screening_is_exact_on_dense_near_tied_data():
+    """Dense positive rows (LETOR-like: every cosine 0.9+) put hundreds of base rows inside the
+    screening window: the full-scan fallback must still return the exact neighbours."""
+    rng = np.random.default_rng(11)
+    B = rng.random((4000, 64)) + 2.0
+    A = rng.random((300, 64)) + 2.0
+    S = _brute(A, B)
+    assert np.median(S.max(1) - np.sort(S, axis=1)[:, -50]) < 2 * 0.0125  # many candidates per row
+    for k in (1, 3):
+        r = cosine_neighbors(A, B, k=k, precision="bf16", block_base=512)
+        ref = np.argsort(-S, axis=1, kind="stable")[:, :k]
+        np.testing.assert_array_equal(r.index, ref)
+        np.testing.assert_allclose(r.similarity, np.take_along_axis(S, ref, axis=1), atol=1e-12)
+
+
+def test_bf16_error_bound_holds():
+    """The screening bound BF16_ERROR covers the observed bfloat16 product error with room."""
+    torch = pytest.importorskip("torch")
+    from auditor.neighbors import BF16_ERROR
+
+    rng = np.random.default_rng(2)
+    for d, shift in ((8, 0.0), (512, 0.0), (512, 1.0), (2048, 0.0)):
+        A = normalize_rows(rng.standard_normal((200, d)) + shift)
+        B = normalize_rows(rng.standard_normal((1000, d)) + shift)
+        exact = A.astype(np.float64) @ B.astype(np.float64).T
+        screened = (torch.from_numpy(A).bfloat16() @ torch.from_numpy(B).bfloat16().T).float().numpy()
+        assert np.abs(screened - exact).max() < BF16_ERROR / 2
+
+
+def test_auto_precision_follows_the_cpu(monkeypatch, data):
+    import auditor.neighbors as nb
+
+    A, B = data
+    monkeypatch.setattr(nb, "_BF16_FLAGS", True)
+    assert cosine_neighbors(A, B).backend == "numpy"  # too little work to pay for the screening
+    monkeypatch.setattr(nb, "BF16_MIN_WORK", 0)
+    assert cosine_neighbors(A, B).backend == "numpy+torch-bf16-screen"
+    monkeypatch.setattr(nb, "_BF16_FLAGS", False)
+    assert cosine_neighbors(A, B).backend == "numpy"
+    with pytest.raises(ValueError, match="precision"):
+        cosine_neighbors(A, B, precision="fp8")
 
 
 def test_exact_duplicate_has_similarity_one_and_zero_rows_are_zero():
@@ -96,8 +141,8 @@ def test_exact_duplicate_has_similarity_one_and_zero_rows_are_zero():
 def test_streaming_path_equals_materialised(data):
     """A budget too small for the normalised base copy streams base blocks: same answer."""
     A, B = data
-    big = cosine_neighbors(A, B, k=3)
-    small = cosine_neighbors(A, B, k=3, memory_limit_mb=0.3)
+    big = cosine_neighbors(A, B, k=3, precision="float32")
+    small = cosine_neighbors(A, B, k=3, memory_limit_mb=0.3, precision="float32")
     np.testing.assert_array_equal(small.index, big.index)
     np.testing.assert_allclose(small.similarity, big.similarity, atol=1e-12)
     assert small.peak_block_bytes <= 0.3 * 2**20
@@ -112,7 +157,7 @@ def test_memory_stays_within_budget():
     A = rng.standard_normal((5000, 64)).astype(np.float32)
     tracemalloc.start()
     try:
-        cosine_neighbors(A, B, memory_limit_mb=16)
+        cosine_neighbors(A, B, memory_limit_mb=16, precision="float32")
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
