@@ -161,6 +161,24 @@ def test_bad_metric_and_bad_qrels_exit_2(tmp_path):
     assert r.exit_code == 2 and "nope.run: file not found" in r.output
 
 
+def test_unsorted_run_and_duplicates_through_eval(tmp_path):
+    """Interleaved queries take the global join; duplicates are caught on both join paths."""
+    lines = (TE / "results.test").read_text().splitlines()
+    rng = np.random.default_rng(0)
+    shuffled = _write(tmp_path / "shuf.run", "\n".join(lines[i] for i in rng.permutation(len(lines))) + "\n")
+    a = evaluate_run(Q, shuffled, ["ndcg", "map", "p@10"])
+    b = evaluate_run(Q, R, ["ndcg", "map", "p@10"])
+    for k in a.per_query:
+        np.testing.assert_allclose(a.per_query[k], b.per_query[k], atol=1e-12)
+    for name, body in (("dup_grouped.run", lines[:5] + [lines[2]] + lines[5:]),
+                       ("dup_shuffled.run", [lines[i] for i in rng.permutation(len(lines))] + [lines[7]])):
+        r = _run("--qrels", Q, "--run", _write(tmp_path / name, "\n".join(body) + "\n"))
+        assert r.exit_code == 2 and "appears twice for query '301'" in r.output, r.output
+    qdup = (TE / "qrels.test").read_text().splitlines()
+    r = _run("--qrels", _write(tmp_path / "dup.qrels", "\n".join(qdup + [qdup[3]]) + "\n"), "--run", R)
+    assert r.exit_code == 2 and "appears twice" in r.output, r.output
+
+
 def _write(p: Path, data: str | bytes) -> str:
     if isinstance(data, bytes):
         p.write_bytes(data)
