@@ -316,8 +316,10 @@ def render_text(ev: RunEvaluation, *, per_query: bool = False, comparison: dict[
     if any(ev.n_excluded(m) for m in ev.metrics):
         notes.append("excluded = queries with no relevant judged document (no_relevant='exclude'); "
                      "trec_eval scores them 0: use --no-relevant zero to match its averages.")
-    if ev.n_run_queries_without_qrels:
-        notes.append(f"{ev.n_run_queries_without_qrels} run queries have no qrels and were ignored (as trec_eval does).")
+    k = ev.n_run_queries_without_qrels
+    if k:
+        notes.append(f"{k} run {'query has' if k == 1 else 'queries have'} no qrels and "
+                     f"{'was' if k == 1 else 'were'} ignored (as trec_eval does).")
     if per_query:
         pq_rows = [[q, *[_fmt(float(ev.per_query[m][i])) for m in ev.metrics]] for i, q in enumerate(ev.qids)]
         out.append("")
@@ -334,9 +336,10 @@ def render_text(ev: RunEvaluation, *, per_query: bool = False, comparison: dict[
                          f"{r['wins']}/{r['ties']}/{r['losses']}"])
         out.append(_table(["metric", "run", "baseline", "delta", "95% CI (BCa)", "p (t)", "p (sign-flip)",
                            "p (Holm)", "d_z", "W/T/L"], crow))
-        if comparison["n_unpaired_queries"]:
-            notes.append(f"{comparison['n_unpaired_queries']} queries evaluated in only one of the runs were left out "
-                         "of the paired tests.")
+        k = comparison["n_unpaired_queries"]
+        if k:
+            notes.append(f"{k} {'query' if k == 1 else 'queries'} evaluated in only one of the runs "
+                         f"{'was' if k == 1 else 'were'} left out of the paired tests.")
         notes.append("p (t): paired t-test (primary); p (Holm): t-test p adjusted across the metrics above.")
     if notes:
         out.append("")

@@ -76,7 +76,7 @@ def test_no_relevant_policy_is_counted_and_zero_matches_trec_eval(tmp_path):
     r = _run("--qrels", str(qrels), "--run", str(run), "-m", "map")
     assert r.exit_code == 0
     assert re.search(r"^map\s+0\.5000\s+1\s+1$", r.output, re.M)
-    assert "1 run queries have no qrels" in r.output and "--no-relevant zero" in r.output
+    assert "1 run query has no qrels" in r.output and "--no-relevant zero" in r.output
     z = _run("--qrels", str(qrels), "--run", str(run), "-m", "map", "--no-relevant", "zero", "--json", "--per-query")
     out = json.loads(z.stdout)
     assert out["metrics"]["map"] == 0.25 and out["per_query"]["2"]["map"] == 0.0
