@@ -239,3 +239,57 @@ def test_letor_row_level_classifier_recognises_queries(letor_pair):
     """Row-level folds let the domain classifier recognise queries: AUC ~ 1 on a clean split."""
     r = classifier_test(letor_pair.row_level(), n_permutations=200, n_bootstrap=100)
     assert r.auc > 0.9
+
+
+# --------------------------------------------------------------------------- wide data
+@pytest.fixture(scope="module")
+def wide_pair() -> tuple[TwoSample, list[int]]:
+    """400-column embeddings (two groups), +1 SD on 4 columns of sample B only."""
+    rng = np.random.default_rng(15)
+    shifted = [5, 120, 230, 399]
+
+    def side(n_g: int, shift: bool) -> np.ndarray:
+        X = np.repeat(rng.normal(scale=0.5, size=(n_g, 400)), 10, axis=0) + rng.normal(size=(n_g * 10, 400))
+        if shift:
+            X[:, shifted] += 1.0
+        return X
+
+    names = [f"emb.{i}" for i in range(200)] + [f"img.{i}" for i in range(200)]
+    ts = TwoSample.from_arrays(side(60, False), side(60, True), np.repeat(np.arange(60), 10),
+                               np.repeat(np.arange(60), 10), feature_names=names)
+    return ts, shifted
+
+
+def test_ks_on_wide_groups_uses_components_and_ranks_raw_columns(wide_pair):
+    ts, shifted = wide_pair
+    r = ks_test(ts, n_permutations=200)
+    assert len(r.feature_names) == 64 and r.feature_names[0] == "emb.pc1" and r.feature_names[-1] == "img.pc32"
+    top = {t["feature"] for t in r.raw_top[:4]}
+    assert top == {ts.feature_names[j] for j in shifted}
+
+
+def test_classifier_screens_raw_columns_of_wide_data(wide_pair):
+    """A sparse shift (4 of 400 columns) is diluted by PCA alone; per-fit screening recovers it
+    (measured: AUC 0.69 -> 0.82 without query context)."""
+    ts, _ = wide_pair
+    pca_only = classifier_test(ts, n_permutations=500, n_bootstrap=100, screen_features=0, query_context=0)
+    screened = classifier_test(ts, n_permutations=500, n_bootstrap=100, query_context=0)
+    assert screened.n_features == 64 + 64
+    assert screened.auc > pca_only.auc + 0.08
+    assert screened.p_value < 0.05
+
+
+def test_query_context_reveals_a_generator_that_drops_query_structure():
+    """Naive synthetic rows from the test generator have the right marginals and independent
+    columns, like the real rows; only the query-level offsets are missing. A row-level
+    classifier cannot see that; the query-context columns can (measured AUC 0.51 -> 0.89)."""
+    from auditor.planting_shift import naive_synthetic
+    from auditor.testing import make_synthetic_split
+
+    real = make_synthetic_split(n_train_queries=300, n_test_queries=2, n_items=10, seed=100).train
+    twin = make_synthetic_split(n_train_queries=300, n_test_queries=2, n_items=10, seed=500).train
+    ts = TwoSample.from_datasets(naive_synthetic(twin, n_queries=100, seed=1), real)
+    blind = classifier_test(ts, n_permutations=500, n_bootstrap=100, query_context=0)
+    seeing = classifier_test(ts, n_permutations=500, n_bootstrap=100)
+    assert blind.auc < 0.6
+    assert seeing.auc > 0.75 and seeing.p_value < 0.01

@@ -17,18 +17,21 @@ about 0.5 with query-grouped folds (:mod:`auditor.twosample`).
 
 Evidence:
 
-1. Domain classifier (gating): gradient-boosted trees on the features plus each row's
-   query-level context (query mean and sd of the top principal components), out-of-fold
-   AUC under query-grouped, sample-stratified folds, with a 95% query-bootstrap CI. The null
-   shuffles sample membership between whole held-out queries within each fold, the fitted
-   classifiers fixed. The verdict needs both significance (Holm-adjusted p < alpha) and
+1. Domain classifier: gradient-boosted trees on the features plus each row's query-level
+   context (query mean and sd of the top principal components). Effect size: out-of-fold
+   AUC under query-grouped, sample-stratified folds, with a 95% query-bootstrap CI.
+   Significance: one query-grouped 50/50 split, the held-out AUC against membership
+   shuffled between whole held-out queries (exact; Lopez-Paz & Oquab 2017's protocol).
+2. MMD² (RBF kernel, median heuristic) on <= 32 principal components with 2,000 whole-query
+   permutations (exact).
+3. Gating p = 2 x min(classifier p, MMD p) (Bonferroni over two exact tests of one null),
+   Holm-adjusted across audits by the runner. The verdict needs both significance and
    effect size (AUC >= 0.55 WARN, >= 0.625 FAIL in synthetic mode), so it does not flip with
-   sample size alone.
-2. Per-feature KS with a whole-query permutation null and Benjamini-Hochberg (exploratory:
-   which features moved).
-3. MMD² (RBF kernel, median heuristic) on <= 32 principal components with >= 1,000
-   whole-query permutations (reported).
-4. Label-distribution shift: chi-square distance between the label distributions with a
+   sample size alone; not significant with AUC >= 0.55 is inconclusive.
+4. Per-feature KS with a whole-query permutation null and Benjamini-Hochberg (exploratory:
+   which features moved); wide groups are tested through their principal components, with
+   the raw columns' KS distances listed.
+5. Label-distribution shift: chi-square distance between the label distributions with a
    whole-query permutation null, and the total-variation distance (WARN when significant
    and TV >= 0.2).
 """
@@ -59,15 +62,17 @@ class SyntheticShiftAudit(Audit):
     title = "Synthetic / distribution shift"
     question = ("Can the training data be told apart from the real data it stands for -- the synthetic training "
                 "set from the real one (or, without one, the training set from the test set)?")
-    method = ("Domain classifier (gating): histogram gradient boosting on the features plus per-query context "
-              "(query mean and sd of the top 8 principal components); out-of-fold AUC under query-grouped folds "
-              "stratified by sample (K = 5); null: sample membership shuffled between whole held-out queries "
-              "within each fold (2,000 draws, fitted classifiers fixed); 95% CI from a query bootstrap. Verdict "
-              "on effect size and significance together: AUC >= 0.55 WARN, >= 0.625 FAIL (synthetic mode only; "
-              "train vs test is capped at WARN), each only when the Holm-adjusted p < alpha. Reported: "
-              "per-feature KS with a whole-query permutation null (1,000) and Benjamini-Hochberg; MMD² with an "
-              "RBF kernel (median heuristic) on <= 32 principal components of <= 10,000 rows (2,000 whole-query "
-              "permutations); label-distribution shift (chi-square distance, whole-query permutation null, "
+    method = ("Domain classifier: histogram gradient boosting on the features plus per-query context (query mean "
+              "and sd of the top 8 principal components; data wider than 256 columns: 64 principal components plus "
+              "the 64 raw columns that differ most on each fit's own rows). Effect size: out-of-fold AUC under "
+              "query-grouped folds stratified by sample (K = 5), 95% CI from a query bootstrap. Significance: a "
+              "query-grouped 50/50 split, held-out AUC against 2,000 shuffles of membership between whole "
+              "held-out queries (exact), and MMD² with an RBF kernel (median heuristic) on <= 32 principal "
+              "components of <= 10,000 rows against 2,000 whole-query permutations (exact); gating p = 2 x the "
+              "smaller, Holm-adjusted across audits. Verdict on effect size and significance together: AUC >= "
+              "0.55 WARN, >= 0.625 FAIL (synthetic mode only; train vs test is capped at WARN), each only when "
+              "the adjusted p < alpha. Reported: per-feature KS with a whole-query permutation null (1,000) and "
+              "Benjamini-Hochberg; label-distribution shift (chi-square distance, whole-query permutation null, "
               "total-variation distance; WARN when significant and TV >= 0.2).")
     citations = [
         "Lopez-Paz & Oquab (2017). Revisiting classifier two-sample tests. ICLR.",
@@ -192,6 +197,7 @@ class SyntheticShiftAudit(Audit):
             "classifier": clf["classifier"], "n_folds": clf["n_folds"], "classifier_features": clf["n_features"],
             "ks_n_features": ks["n_features"], "ks_n_rejected_bh": ks["n_rejected_bh"], "ks_max": ks["max_ks"],
             "ks_top": ks["top"][:10], "ks_permutations": ks["n_permutations"],
+            "ks_raw_top": ks.get("raw_top", [])[:10],
             "mmd2": mmd["mmd2"], "mmd_p_value": mmd["p_value"], "mmd_bandwidth": mmd["bandwidth"],
             "mmd_dims": mmd["n_dims"], "mmd_rows": mmd["n_rows"], "mmd_permutations": mmd["n_permutations"],
             "label_shift": lab["labels"], "query_sizes": lab["query_sizes"],
@@ -211,6 +217,11 @@ class SyntheticShiftAudit(Audit):
             plots.append(plot_bars(f"Largest per-feature KS distances (* = BH q < {p['fdr']}; "
                                    f"{ks['n_rejected_bh']} of {ks['n_features']} features)", lbl,
                                    [t["ks"] for t in top], ylabel="KS distance"))
+        if ks.get("raw_top"):
+            rt = ks["raw_top"][:20]
+            plots.append(plot_bars("Largest KS distances among the raw columns (descriptive; the test above ran on "
+                                   "each wide group's principal components)", [t["feature"] for t in rt],
+                                   [t["ks"] for t in rt], ylabel="KS distance"))
         if mmd.get("null"):
             plots.append(plot_hist(f"MMD² whole-query permutation null ({mmd['n_dims']} PCs, {mmd['n_rows']} rows)",
                                    mmd["null"], xlabel="MMD²",
@@ -228,6 +239,17 @@ class SyntheticShiftAudit(Audit):
                          "is reported as WARN at most (it limits how far the test result transfers).")
         if L is None:
             notes.append("Labels are missing or hidden on one side: the label-distribution test was skipped.")
+        if clf["ci_high"] is not None and clf["ci_high"] < 0.5:
+            notes.append(f"The out-of-fold AUC is below chance ({clf['auc']:.3f} [{clf['ci_low']:.3f}, "
+                         f"{clf['ci_high']:.3f}]). Cross-validated classifiers score below 0.5 when what they learn "
+                         "from the training folds runs against the held-out queries -- typical of query sets drawn "
+                         "without replacement from one finite pool (unique query texts). It is not a shift a model "
+                         "could exploit; the test is one-sided.")
+        if ks.get("raw_top"):
+            notes.append(f"{ks['n_features']} KS tests ran on principal components of the wide feature groups "
+                         "(single embedding dimensions mean little); the raw columns with the largest KS distances "
+                         "are listed separately (descriptive): "
+                         + ", ".join(f"{t['feature']} ({t['ks']:.3f})" for t in ks["raw_top"][:5]) + ".")
         qs = lab["query_sizes"]
         if qs["size_ks_p"] < float(ctx.config.alpha):
             notes.append(f"Query sizes differ (mean {qs['mean_size_a']:.1f} vs {qs['mean_size_b']:.1f} rows per "
