@@ -417,92 +417,24 @@ def read_letor(path: str, *, n_features: int | None = None, feature_groups: str 
     lines: list[int] = []
     idx_parts: list[np.ndarray] = []
     val_parts: list[np.ndarray] = []
-    pend_idx: list[np.ndarray] = []
-    pend_val: list[np.ndarray] = []
+    pend: list[np.ndarray] = []
+    pend_tokens: list[list[str]] = []
+    pend_lines: list[int] = []
     row_len: list[int] = []
     has_qid: bool | None = None
     max_idx = 0
     limit = None if n_features is None else int(n_features)
     expect = "'<label> qid:<id> <index>:<value> ... # docid = <id>'"
-    for no, line in _text_lines(path):
-        body, hash_, comment = line.partition("#")
-        toks = body.split()
-        if not toks:
-            continue  # blank or comment-only line
-        lab_tok = toks[0]
-        try:
-            lab = float(lab_tok)
-        except ValueError:
-            raise DataError(f"label {lab_tok!r} is not a number; expected {expect}.", path=path, line=no,
-                            field="label", fix="the first token of every line is the relevance label.") from None
-        if not np.isfinite(lab) or abs(lab) > LABEL_LIMIT:
-            raise DataError(f"label {lab_tok!r} is not a finite number within ±{LABEL_LIMIT:g}.", path=path,
-                            line=no, field="label", fix="labels are graded relevance (e.g. 0-4); repair or drop this line.")
-        rest = toks[1:]
-        this_has_qid = bool(rest) and rest[0].startswith("qid:")
-        if has_qid is None:
-            has_qid = this_has_qid
-        elif has_qid != this_has_qid:
-            raise DataError("some lines have 'qid:' and this one does not (or the other way round).", path=path,
-                            line=no, field="qid", fix="give every line a qid:<id> token right after the label.")
-        if this_has_qid:
-            q = rest[0][4:]
-            if not q:
-                raise DataError("empty qid ('qid:' with no value).", path=path, line=no, field="qid",
-                                fix="write qid:<id> right after the label.")
-            qids.append(q)
-            rest = rest[1:]
-        n_tok = len(rest)
-        if n_tok:
-            flat = " ".join(rest).replace(":", " ").split()
-            arr = None
-            if len(flat) == 2 * n_tok and sum(t.count(":") for t in rest) == n_tok:
-                try:
-                    arr = np.array(flat, dtype=np.float64)
-                except ValueError:
-                    arr = None
-            if arr is None:
-                _raise_bad_token(rest, path, no)
-            idx = arr[0::2]
-            val = arr[1::2]
-            if not np.all(idx == np.floor(idx)) or not np.all(np.isfinite(idx)):
-                _raise_bad_token(rest, path, no)
-            idx = idx.astype(np.int64)
-            if idx.min() < 1:
-                t = rest[int(np.argmin(idx))]
-                raise DataError(f"feature index in {t!r} is {int(idx.min())}; indices are 1-based.", path=path, line=no,
-                                field=t.partition(":")[0],
-                                fix="add 1 to every index (e.g. sklearn dump_svmlight_file(..., zero_based=False)).")
-            if not np.all(np.diff(idx) > 0):
-                u, c = np.unique(idx, return_counts=True)
-                if np.any(c > 1):
-                    d = int(u[c > 1][0])
-                    raise DataError(f"feature index {d} appears twice on this line.", path=path, line=no,
-                                    field=f"{d}", fix="write each index once per line.")
-            if not np.all(np.isfinite(val)):
-                j = int(np.flatnonzero(~np.isfinite(val))[0])
-                raise DataError(f"feature {int(idx[j])} is {rest[j].partition(':')[2]!r}; features must be finite numbers.",
-                                path=path, line=no, field=f"{int(idx[j])}",
-                                fix="impute or drop non-finite values before auditing.")
-            top = int(idx.max())
-            if limit is not None and top > limit:
-                raise DataError(f"feature index {top} is above n_features={limit}.", path=path, line=no,
-                                field=f"{top}", fix=f"pass a larger --n-features (at least {top}) or drop the column.")
-            max_idx = max(max_idx, top)
-            pend_idx.append(idx - 1)
-            pend_val.append(val)
-            if len(pend_idx) >= 4096:  # compact: one array per 4096 lines, not per line
-                idx_parts.append(np.concatenate(pend_idx))
-                val_parts.append(np.concatenate(pend_val))
-                pend_idx, pend_val = [], []
-        row_len.append(n_tok)
-        labels.append(lab)
-        lines.append(no)
-        if hash_:
-            m = _DOCID_RE.search(comment)
-            docids.append(m.group(1) if m else None)
-        else:
-            docids.append(None)
+    try:
+        for no, line in _text_lines(path):
+            has_qid, max_idx = _letor_line(no, line, path, expect, has_qid, max_idx, limit, labels, qids, docids,
+                                           lines, row_len, pend, pend_tokens, pend_lines, idx_parts, val_parts)
+    except DataError:
+        if pend:  # a problem on an earlier, not yet validated line is reported first
+            _flush_letor(pend, pend_tokens, pend_lines, [], [], limit, path)
+        raise
+    if pend:
+        max_idx = max(max_idx, _flush_letor(pend, pend_tokens, pend_lines, idx_parts, val_parts, limit, path))
     n = len(labels)
     if n == 0:
         raise DataError("has no data lines (empty, or comments only).", path=path,
@@ -528,9 +460,6 @@ def read_letor(path: str, *, n_features: int | None = None, feature_groups: str 
                         f"(at most {_MAX_WIDTH:,} columns and {_MAX_CELLS:,} cells).", path=path, field=f"{width}",
                         fix="check for a garbled index, or reduce the feature space (e.g. select or hash fewer features).")
     X = np.zeros((n, width), dtype=np.float64)
-    if pend_idx:
-        idx_parts.append(np.concatenate(pend_idx))
-        val_parts.append(np.concatenate(pend_val))
     if idx_parts:
         rl = np.asarray(row_len, dtype=np.int64)
         rows = np.repeat(np.arange(n), rl)
@@ -555,6 +484,126 @@ def read_letor(path: str, *, n_features: int | None = None, feature_groups: str 
                                 # ids numbered from a .query file are positions, not identities:
                                 # the isolation audit must not compare them across files
                                 "qid_generated": not has_qid}, name=path)
+
+
+def _letor_line(no: int, line: str, path: str, expect: str, has_qid: bool | None, max_idx: int, limit: int | None,
+                labels: list, qids: list, docids: list, lines: list, row_len: list, pend: list, pend_tokens: list,
+                pend_lines: list, idx_parts: list, val_parts: list) -> tuple[bool | None, int]:
+    """Parse one LETOR line into the accumulators; returns the updated (has_qid, max_idx)."""
+    body, hash_, comment = line.partition("#")
+    toks = body.split()
+    if not toks:
+        return has_qid, max_idx  # blank or comment-only line
+    lab_tok = toks[0]
+    try:
+        lab = float(lab_tok)
+    except ValueError:
+        raise DataError(f"label {lab_tok!r} is not a number; expected {expect}.", path=path, line=no,
+                        field="label", fix="the first token of every line is the relevance label.") from None
+    if not np.isfinite(lab) or abs(lab) > LABEL_LIMIT:
+        raise DataError(f"label {lab_tok!r} is not a finite number within ±{LABEL_LIMIT:g}.", path=path,
+                        line=no, field="label", fix="labels are graded relevance (e.g. 0-4); repair or drop this line.")
+    rest = toks[1:]
+    this_has_qid = bool(rest) and rest[0].startswith("qid:")
+    if has_qid is None:
+        has_qid = this_has_qid
+    elif has_qid != this_has_qid:
+        raise DataError("some lines have 'qid:' and this one does not (or the other way round).", path=path,
+                        line=no, field="qid", fix="give every line a qid:<id> token right after the label.")
+    if this_has_qid:
+        q = rest[0][4:]
+        if not q:
+            raise DataError("empty qid ('qid:' with no value).", path=path, line=no, field="qid",
+                            fix="write qid:<id> right after the label.")
+        qids.append(q)
+        rest = rest[1:]
+    n_tok = len(rest)
+    if n_tok:
+        joined = " ".join(rest)
+        flat = joined.replace(":", " ").split()
+        arr = None
+        if len(flat) == 2 * n_tok and joined.count(":") == n_tok:
+            try:
+                arr = np.array(flat, dtype=np.float64)
+            except ValueError:
+                arr = None
+        if arr is None:
+            _raise_bad_token(rest, path, no)
+        # values are validated a batch of lines at a time (vectorized); a batch with a
+        # problem is re-checked line by line to name the first bad line
+        pend.append(arr)
+        pend_tokens.append(rest)
+        pend_lines.append(no)
+        if len(pend) >= 4096:
+            max_idx = max(max_idx, _flush_letor(pend, pend_tokens, pend_lines, idx_parts, val_parts, limit, path))
+            pend.clear()
+            pend_tokens.clear()
+            pend_lines.clear()
+    row_len.append(n_tok)
+    labels.append(lab)
+    lines.append(no)
+    if hash_:
+        m = _DOCID_RE.search(comment)
+        docids.append(m.group(1) if m else None)
+    else:
+        docids.append(None)
+    return has_qid, max_idx
+
+
+def _flush_letor(pend: list[np.ndarray], tokens: list[list[str]], lines: list[int], idx_parts: list[np.ndarray],
+                 val_parts: list[np.ndarray], limit: int | None, path: str) -> int:
+    """Validate a batch of parsed feature lines at once; returns the batch's largest index.
+
+    Each array interleaves index, value. Checks: integer indices >= 1 (and <= ``limit``),
+    finite values, no index twice on a line. The first failing line is re-checked alone,
+    which raises the DataError naming it.
+    """
+    A = np.concatenate(pend)
+    idx, val = A[0::2], A[1::2]
+    ntok = np.fromiter((a.size // 2 for a in pend), dtype=np.int64, count=len(pend))
+    row = np.repeat(np.arange(len(pend)), ntok)
+    with np.errstate(invalid="ignore"):
+        ii = idx.astype(np.int64)
+    bad = (ii != idx) | (ii < 1) | ~np.isfinite(val)
+    if limit is not None:
+        bad |= ii > limit
+    d = np.diff(ii)
+    suspect = np.zeros(ii.size, dtype=bool)
+    suspect[1:] = (d <= 0) & (row[1:] == row[:-1])  # not increasing within a line: maybe repeated
+    if bad.any() or suspect.any():
+        for r in np.unique(row[bad | suspect]):
+            _check_letor_line(pend[r], tokens[r], lines[r], limit, path)
+    idx_parts.append(ii - 1)
+    val_parts.append(val)
+    return int(ii.max()) if ii.size else 0
+
+
+def _check_letor_line(arr: np.ndarray, rest: list[str], no: int, limit: int | None, path: str) -> None:
+    """Raise the DataError for one parsed feature line, if it has a problem."""
+    idx = arr[0::2]
+    val = arr[1::2]
+    if not np.all(np.isfinite(idx)) or not np.all(idx == np.floor(idx)):
+        _raise_bad_token(rest, path, no)
+    idx = idx.astype(np.int64)
+    if idx.min() < 1:
+        t = rest[int(np.argmin(idx))]
+        raise DataError(f"feature index in {t!r} is {int(idx.min())}; indices are 1-based.", path=path, line=no,
+                        field=t.partition(":")[0],
+                        fix="add 1 to every index (e.g. sklearn dump_svmlight_file(..., zero_based=False)).")
+    u, c = np.unique(idx, return_counts=True)
+    if np.any(c > 1):
+        d = int(u[c > 1][0])
+        raise DataError(f"feature index {d} appears twice on this line.", path=path, line=no,
+                        field=f"{d}", fix="write each index once per line.")
+    if not np.all(np.isfinite(val)):
+        j = int(np.flatnonzero(~np.isfinite(val))[0])
+        raise DataError(f"feature {int(idx[j])} is {rest[j].partition(':')[2]!r}; features must be finite numbers.",
+                        path=path, line=no, field=f"{int(idx[j])}",
+                        fix="impute or drop non-finite values before auditing.")
+    top = int(idx.max())
+    if limit is not None and top > limit:
+        raise DataError(f"feature index {top} is above n_features={limit}.", path=path, line=no,
+                        field=f"{top}", fix=f"pass a larger --n-features (at least {top}) or drop the column.")
 
 
 def _raise_bad_token(tokens: list[str], path: str, line: int) -> None:

@@ -126,6 +126,14 @@ def test_letor_bad_lines(tmp_path, text, match, line, field):
     assert "Fix:" in str(e) and "bad.txt" in str(e)
 
 
+def test_letor_first_bad_line_is_reported_across_deferred_checks(tmp_path):
+    """Feature values are checked in batches; a later bad label must not hide an earlier bad value."""
+    text = "1 qid:1 1:1\n1 qid:1 2:inf\nx qid:1 1:1\n"
+    _err(Ld.load, _w(tmp_path, "order.txt", text), match="must be finite", line=2)
+    many = "".join(f"{i % 3} qid:{i // 10} 1:{i} 2:0.5\n" for i in range(5000)) + "1 qid:9999 3:1 3:2\n"
+    _err(Ld.load, _w(tmp_path, "big.txt", many), match="appears twice", line=5001)
+
+
 def test_letor_width_errors(tmp_path):
     p = _w(tmp_path, "w.txt", "1 qid:1 1:1 9:1\n")
     _err(Ld.load, p, n_features=5, match=r"index 9 is above n_features=5", line=1)
