@@ -5,13 +5,17 @@ each projected to ``hidden`` -- and the query's text embedding becomes one more 
 projected **once per query** (not once per candidate) and shared by all the query's
 candidates through an index. Each fusion layer lets the three candidate tokens attend to each
 other and to their query token (multi-head attention over 4 keys), then applies a
-feed-forward block; a ranking head turns the pooled tokens into one score per candidate.
+feed-forward block. The ranking head reads the pooled candidate tokens *and* every layer's
+pre-softmax attention logits from each candidate token to the query token: those logits are
+learned bilinear query-candidate similarities, one per head and token, and reading them
+directly is what lets a small model learn "does this candidate match this query" from a few
+hundred queries (an MLP has to discover multiplicative interactions on its own, slowly).
 
 Why hand-written attention: the sequence is only 3 tokens long (4 keys), so a fused QKV
-projection plus two ``einsum`` calls is both faster than a generic ``nn.MultiheadAttention``
-and free of fused-kernel size limits (the cuDNN MHA path of ``nn.TransformerEncoder``
-failed at 4,096 queries a batch on an H200). The batch dimension is rows, so a batch of any
-size is just a bigger matrix multiply.
+projection plus two ``einsum`` calls is both simpler and faster than a generic
+``nn.MultiheadAttention``, and free of fused-kernel size limits (the cuDNN MHA path of
+``nn.TransformerEncoder`` failed at 4,096 queries a batch on an H200). The batch dimension is
+rows, so a batch of any size is just a bigger matrix multiply.
 
 The model is *pointwise given the query*: a candidate's score depends on its own features and
 its query's embedding only, never on the other candidates -- which is what makes the auditor's
@@ -19,7 +23,7 @@ query-independence and row-order checks hold by construction. Listwise training 
 the loss (:mod:`reference_model.losses`).
 
 Shapes: ``N`` candidate rows, ``Q`` queries, ``T = 3`` candidate tokens, ``S = T + 1`` keys,
-``H`` hidden, ``nh`` heads, ``hd = H / nh``.
+``H`` hidden, ``nh`` heads, ``hd = H / nh``, ``L`` layers.
 """
 from __future__ import annotations
 

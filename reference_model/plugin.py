@@ -80,7 +80,8 @@ def _groups(data: RankingDataset, query_dim: int) -> tuple[np.ndarray, np.ndarra
         raise DataError(f"the reference model needs feature groups image, text and visual; missing {missing} "
                         f"(found {data.feature_groups}).", path=data.name, field="features",
                         fix="use the bundled data (audit run --model reference without --train/--test) "
-                            "or give --feature-groups 'image:0-511,text:512-1535,visual:1536-1791'.")
+                            "or load files with --feature-groups 'image=1-512;text=513-1536;visual=1537-1792' "
+                            "(text = the query embedding, then the caption).")
     text = data.features["text"]
     if text.shape[1] <= query_dim:
         raise DataError(f"group 'text' has {text.shape[1]} columns; the reference model expects the query "

@@ -3,19 +3,20 @@
 The world
 ---------
 A query ("herbal gin sour without citrus for brunch") has a base spirit, a latent taste
-preference ``u`` (16-d; its strongest direction is rendered as the flavour word), 0-2
-constraints on six binary attributes (``with X`` / ``without X``), and nuisance words (style,
-occasion). Each candidate cocktail has a spirit, attributes ``a`` (6 binary), a latent taste
-``z`` (16-d) and nuisance factors (glassware, lighting, garnish style ...).
+preference ``u`` (6-d; its strongest direction is rendered as the flavour word), 0-2
+constraints on six binary attributes (``with X`` / ``without X``, equally often), and
+nuisance words (style, occasion). Each candidate cocktail has a spirit (the query's 35% of
+the time), attributes ``a`` (6 binary), a latent taste ``z`` (6-d) and nuisance factors
+(glassware, lighting, garnish style ...). Queries have 12-20 candidates (16 on average).
 
 Embeddings are noisy linear images of these factors, CLIP-style (L2-normalised, image and
 text sharing one space):
 
 - ``text`` (1024 columns) = query text embedding (512; identical on every row of a query)
   followed by the candidate caption embedding (512). The caption mostly carries the spirit,
-  the taste dims 8-15 and mentions of present attributes (60% of the time).
-- ``image`` (512): taste dims 0-7 strongly, 8-15 weakly, the spirit weakly, plus
-  image-private nuisance (lighting, glassware).
+  taste dims 3-5 and mentions of present attributes (60% of the time).
+- ``image`` (512): taste dims 0-2 strongly, 3-5 weakly, the spirit and attributes weakly,
+  plus image-private nuisance (lighting, glassware).
 - ``visual`` (256, standardised descriptors, not normalised): the attributes (garnish /
   colour / foam / bubble detectors) plus visual nuisance.
 
@@ -23,11 +24,14 @@ Relevance is made of *query-candidate interactions only* -- spirit match, taste 
 ``<u, z>/sqrt(6)`` and constraint violations -- plus noise, then graded 0-3 within each
 query (bottom 50% -> 0, next 25% -> 1, next 15% -> 2, top 10% -> 3)::
 
-    r = 1.0 [spirit match] + 0.7 <u, z>/4 - 1.3 violations + 0.45 eps
+    r = 1.0 [spirit match] + 0.7 <u, z>/sqrt(6) - 2.0 violations + 0.45 eps
 
-No candidate-only "popularity" term exists on purpose: a model trained on shuffled labels
-then cannot carry an accidental query-independent preference that correlates with the truth
-across all queries (which would inflate the random-label audit's false-alarm rate).
+No candidate-only "popularity" term exists on purpose, and "with" / "without" constraints are
+equally likely (so merely having an attribute predicts nothing): a model trained on shuffled
+labels then cannot carry an accidental query-independent preference that correlates with
+the truth across all queries (which would inflate the random-label audit's false-alarm
+rate). Grading within the query does the same for pointwise loss terms (every query has the
+same label distribution, so there is no per-query base rate to learn).
 
 Why the V1.0 baseline leaves room: its cosine between the query text and the caption / image
 embeddings sees the spirit and taste, but a query's mention of "citrus" looks the same to a
@@ -219,13 +223,13 @@ def _make_split(world: World, rng: np.random.Generator, queries: list[dict[str, 
     taste = np.einsum("nk,nk->n", U, Z) / np.sqrt(N_TASTE)
     r = W_MATCH * match + W_TASTE * taste - W_VIOL * viol + W_NOISE * rng.normal(size=n)
 
-    # caption (shared space): spirit, mentioned attributes, taste (dims 8-15 strong), nuisance
+    # caption (shared space): spirit, mentioned attributes, taste (dims 3-5 strong), nuisance
     cap = np.zeros((n, D_SEM))
     cap[np.arange(n), _S_SP.start + spirit] = 1.0
     cap[:, _S_MEN] = 0.8 * A * (rng.random(A.shape) < 0.6)
     cap[:, _S_TASTE] = Z * _CAP_TASTE
     cap[:, _S_NUIS] = 0.5 * rng.normal(size=(n, N_CAND_NUIS))
-    # image: taste (dims 0-7 strong), spirit weakly, attributes faintly, private nuisance
+    # image: taste (dims 0-2 strong), spirit weakly, attributes faintly, private nuisance
     img = np.zeros((n, D_SEM))
     img[np.arange(n), _S_SP.start + spirit] = 0.4
     img[:, _S_MEN] = 0.2 * A

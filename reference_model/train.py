@@ -268,8 +268,8 @@ def train_model(data: Batchable, mcfg: ModelConfig, tcfg: TrainConfig, *, seed: 
     Returns
     -------
     net : CoTRRNet
-        In eval mode, on ``device``, with the best validation epoch's weights (or the last
-        epoch's when there is no validation split).
+        In eval mode, on ``device``: the last epoch's weights, or the best validation epoch's
+        with ``tcfg.restore_best`` (and a validation split).
     history : dict
         ``train_loss`` and ``val_loss`` per epoch (lists of float; ``val_loss`` is empty without
         a validation split), ``pretrain_loss``, ``best_epoch``, ``epochs``, ``stopped_early``,
@@ -319,7 +319,8 @@ def train_model(data: Batchable, mcfg: ModelConfig, tcfg: TrainConfig, *, seed: 
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-                losses.append(float(loss))
+                sched.step()
+                losses.append(float(loss.detach()))
             history["pretrain_loss"].append(float(np.mean(losses)) if losses else float("nan"))
 
         best_val, best_state, best_epoch, bad = math.inf, None, 0, 0
@@ -350,7 +351,8 @@ def train_model(data: Batchable, mcfg: ModelConfig, tcfg: TrainConfig, *, seed: 
                 history["val_loss"].append(v)
                 if v < best_val - tcfg.min_delta:
                     best_val, best_epoch, bad = v, epoch, 0
-                    best_state = copy.deepcopy(net.state_dict())
+                    if tcfg.restore_best:
+                        best_state = copy.deepcopy(net.state_dict())
                 else:
                     bad += 1
             else:
