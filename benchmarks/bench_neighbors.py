@@ -2,6 +2,7 @@
 
     python benchmarks/bench_neighbors.py [--n-train 200000] [--n-test 50000] [--dim 512]
                                          [--compare-rows 5000] [--budget-mb 2048] [--skip-sklearn]
+                                         [--skip-scale] [--dtypes float32,float64] [--precisions auto,float32]
 
 What it measures (issue 8: "200,000 train x 50,000 test x 512-d within 2 GB, >= 3x faster than
 scikit-learn NearestNeighbors(algorithm="brute", metric="cosine") in the same run"):
@@ -139,6 +140,9 @@ def main() -> None:
     ap.add_argument("--compare-rows", type=int, default=5_000)
     ap.add_argument("--budget-mb", type=float, default=2048)
     ap.add_argument("--skip-sklearn", action="store_true")
+    ap.add_argument("--skip-scale", action="store_true", help="skip part 1 (the full-size runs of ours alone)")
+    ap.add_argument("--dtypes", default="float32,float64", help="input dtypes compared in part 2")
+    ap.add_argument("--precisions", default="auto,float32", help="our precisions (part 1 and 2)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--method", default="ours", help=argparse.SUPPRESS)
     ap.add_argument("--dtype", default="float32", help=argparse.SUPPRESS)
@@ -156,7 +160,7 @@ def main() -> None:
     mb = 2 ** 20
     print(f"\n1. scale: {args.n_train:,} x {args.n_test:,} x {args.dim}, float32 inputs, k = 1, budget "
           f"{args.budget_mb:.0f} MB (peak RSS of the whole process, inputs included)")
-    for prec in ("auto", "float32"):
+    for prec in ([] if args.skip_scale else args.precisions.split(",")):
         full = spawn(args, "ours", "float32", 0, None, prec)
         within = full["rss_peak"] <= args.budget_mb * mb
         print(f"   ours [{full['backend']}]: {full['seconds']:.1f} s wall, {full['cpu_seconds']:.1f} s CPU, inputs "
@@ -169,9 +173,9 @@ def main() -> None:
     print(f"\n2. speed: first {rows:,} test rows x {args.n_train:,} train rows x {args.dim}, k = 1, each in a fresh process")
     print(f"   {'method':<40}{'dtype':<9}{'wall s':>9}{'CPU s':>9}{'sklearn / ours':>22}{'peak RSS MB':>13}")
     with tempfile.TemporaryDirectory() as tmp:
-        for dtype in ("float32", "float64"):
+        for dtype in args.dtypes.split(","):
             s = spawn(args, "sklearn", dtype, rows, f"{tmp}/sk_{dtype}.npz")
-            for prec in ("auto", "float32"):
+            for prec in args.precisions.split(","):
                 o = spawn(args, "ours", dtype, rows, f"{tmp}/ours_{dtype}_{prec}.npz", prec)
                 same, ok = agreement(f"{tmp}/ours_{dtype}_{prec}.npz", f"{tmp}/sk_{dtype}.npz")
                 if ok < 1.0:
