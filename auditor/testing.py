@@ -19,8 +19,12 @@ __all__ = ["LinearRanker", "MemorizingRanker", "RandomRanker", "make_linear", "m
 
 def row_keys(data: RankingDataset) -> np.ndarray:
     """A hash per row of its rounded feature values (what a memoriser can look up)."""
-    X = np.round(data.feature_matrix(), 6)
-    return np.array([hash(r.tobytes()) for r in X], dtype=np.int64)
+    import hashlib
+
+    # a stable digest (Python's hash() of bytes changes per process: PYTHONHASHSEED)
+    X = np.ascontiguousarray(np.round(data.feature_matrix(), 6))
+    return np.array([int.from_bytes(hashlib.blake2b(r.tobytes(), digest_size=8).digest(), "little", signed=True)
+                     for r in X], dtype=np.int64)
 
 
 class LinearRanker:

@@ -1,0 +1,91 @@
+"""Bad-input matrix through the CLI (issue 7): exit code 2 with a message naming the file, line
+or field and the fix — never a traceback; a model failing mid-run makes that audit ERROR."""
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from auditor.cli import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+GOOD = str(ROOT / "tests/data/ltr/rank.test")
+
+CASES = {
+    "empty.txt": (b"", "has no data lines"),
+    "binary.txt": (bytes(range(256)) * 3, "binary file"),
+    "nan.txt": (b"1 qid:1 1:0.5 2:0.3\n0 qid:1 1:0.1 2:nan\n", "line 2"),
+    "inf.txt": (b"1 qid:1 1:0.5 2:inf\n", "finite"),
+    "label.txt": (b"x qid:1 1:0.5\n", "label 'x' is not a number"),
+    "biglabel.txt": (b"99999 qid:1 1:0.5\n", "label"),
+    "garbled.txt": (b"1 qid:1 1:0.5 2=3\n", "'2=3'"),
+    "noncontig.txt": (b"1 qid:1 1:0.5\n0 qid:2 1:0.3\n1 qid:1 1:0.2\n", "not contiguous"),
+    "noqid.txt": (b"1 1:0.5\n0 1:0.3\n", "no 'qid:' tokens"),
+    "dup.txt": (b"1 qid:1 1:0.5 #docid = A\n0 qid:1 1:0.3 #docid = A\n", "appears twice"),
+    "bad.csv": (b"qid,label,f.0\n1,1,0.5\n1,x,0.2\n", "'label'"),
+    "noqid.csv": (b"label,f.0\n1,0.5\n", "qid"),
+}
+
+
+def _invoke(args):
+    r = CliRunner().invoke(cli, args)
+    assert "Traceback" not in r.output
+    return r
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bad_training_file_exits_2_with_location(tmp_path, name):
+    content, words = CASES[name]
+    p = tmp_path / name
+    p.write_bytes(content)
+    r = _invoke(["run", "--model", "auditor.testing:make_linear", "--train", str(p), "--test", GOOD,
+                 "--out", str(tmp_path / "out")])
+    assert r.exit_code == 2, r.output
+    assert str(p) in r.output and words in r.output
+    assert "Fix:" in r.output or "expected" in r.output
+
+
+def test_missing_file_exits_2(tmp_path):
+    r = _invoke(["run", "--model", "auditor.testing:make_linear", "--train", str(tmp_path / "nope.txt"),
+                 "--test", GOOD])
+    assert r.exit_code == 2 and "not found" in r.output
+
+
+def test_feature_groups_that_differ_between_train_and_test(tmp_path):
+    (tmp_path / "tr.csv").write_text("qid,label,a.0,a.1\n1,1,0.5,0.1\n1,0,0.2,0.3\n")
+    (tmp_path / "te.csv").write_text("qid,label,a.0,b.0\n2,1,0.5,0.1\n2,0,0.2,0.3\n")
+    r = _invoke(["run", "--model", "auditor.testing:make_linear", "--train", str(tmp_path / "tr.csv"),
+                 "--test", str(tmp_path / "te.csv")])
+    assert r.exit_code == 2 and "feature groups" in r.output
+
+
+def test_bad_feature_group_spec(tmp_path):
+    r = _invoke(["run", "--model", "auditor.testing:make_linear", "--train", GOOD, "--test", GOOD,
+                 "--feature-groups", "a=1-10;b=5-20"])
+    assert r.exit_code == 2, r.output
+
+
+@pytest.mark.parametrize("factory,words", [
+    ("make_raises_in_fit", "planted failure in fit"),
+    ("make_wrong_shape", "expected"),
+    ("make_nan", "non-finite"),
+])
+def test_model_failing_mid_run_is_an_audit_error(tmp_path, factory, words):
+    from auditor.testing import make_synthetic_split
+
+    sp = make_synthetic_split(n_train_queries=40, n_test_queries=15, n_items=6, seed=1)
+    for name, d in (("tr.csv", sp.train), ("te.csv", sp.test)):
+        cols = ["qid", "label"] + [f"{g}.{i}" for g, x in d.features.items() for i in range(x.shape[1])]
+        X = d.feature_matrix()
+        lines = [",".join(cols)] + [",".join([str(int(d.qid[r])), str(d.labels[r])] + [str(float(v)) for v in X[r]])
+                                    for r in range(d.n_rows)]
+        (tmp_path / name).write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    r = _invoke(["run", "--model", f"plugins.bad_plugins:{factory}", "--train", str(tmp_path / "tr.csv"),
+                 "--test", str(tmp_path / "te.csv"), "--checks", "random_label,isolation", "--quick", "--quiet",
+                 "--out", str(out)])
+    res = json.loads((out / "results.json").read_text())
+    rl = next(a for a in res["audits"] if a["name"] == "random_label")
+    assert rl["status"] == "ERROR" and words in rl["error"]
+    assert r.exit_code in (1, 3)  # isolation may still decide; never a crash
+    assert res["verdict"] in ("INCONCLUSIVE", "NO_GO")
