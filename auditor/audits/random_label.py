@@ -19,7 +19,7 @@ a one-sided test of the mean ``metric - chance`` with an effect floor: a signifi
 smaller than ``min_excess`` is reported as a WARN, not a FAIL. The replicates differ by
 variant. In B the test labels are themselves a random within-query permutation, so for any
 model that has not seen the rows each query's excess is an independent draw with mean 0: the
-per-query paired t-test is exact. In A the test labels are the true ones, and a model trained
+per-query paired t-test is valid. In A the test labels are the true ones, and a model trained
 on shuffled labels is one random function whose chance alignment with the true relevance
 lifts or lowers *every* query at once: the K seed means are the replicates (t-test with
 K - 1 degrees of freedom). Treating queries as replicates there gave p = 4e-7 for a plain
@@ -132,7 +132,7 @@ class RandomLabelAudit(Audit):
               "with the seed means as replicates (df = K - 1), because each random-label model's chance "
               "alignment with the true relevance is shared by all test queries. Variant B: one shuffle of labels "
               "over unique (query, item) keys (item key = item_id, else a hash of the feature row) applied to "
-              "train and test alike, whole pipeline rerun; one-sided paired t-test over queries (exact here: "
+              "train and test alike, whole pipeline rerun; one-sided paired t-test over queries (valid here: "
               "B's test labels are a random permutation within each query, so a model that has not seen the "
               "rows is at chance on every query independently), sign-flip test and BCa CI alongside. Chance = "
               "each query's exact expected metric under a random ordering. Gating p = Bonferroni over the two "
@@ -435,7 +435,7 @@ def _seed_test(d_seed: np.ndarray) -> dict[str, Any]:
     training on random labels put models above chance?". Measured: a ridge ranker on a clean
     12-feature synthetic split gave seed excesses +0.055, +0.105 and -0.014, and the per-query
     pooled t-test p = 4e-7. The seed means carry both sources of variation (balanced one-way
-    random-effects model: the t-test on group means is the exact test of the grand mean).
+    random-effects model: the t-test on group means is the standard test of the grand mean).
     """
     from scipy import stats as st
 
