@@ -253,6 +253,12 @@ def _limited(threads: int | None) -> Any:
 
     if threads is None:
         return contextlib.nullcontext()
+    # load every native thread pool first: threadpoolctl only limits libraries already loaded,
+    # and sklearn's OpenMP runtime loaded later inside the block ran unlimited, spin-waiting
+    # (measured: the first domain-classifier fit of a process took 80 s of CPU instead of 9 s)
+    import scipy.linalg  # noqa: F401
+    import sklearn.ensemble  # noqa: F401
+    from sklearn.ensemble._hist_gradient_boosting import gradient_boosting  # noqa: F401
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=int(threads))

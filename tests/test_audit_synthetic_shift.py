@@ -163,3 +163,17 @@ def test_trials_are_deterministic_and_jsonable(gen_split):
     for t in a.plan(ctx):
         r1, r2 = a.run_trial(ctx, t), a.run_trial(ctx, t)
         assert json.dumps(r1) == json.dumps(r2)
+
+
+@pytest.mark.slow
+def test_reference_leaky_scenario_synthetic_set_fails():
+    """The V1.0 story on the bundled multimodal data (1,792 embedding columns): the leaky
+    scenario's naive 500-row synthetic set is told from real training data at once."""
+    generate = pytest.importorskip("reference_model.synthetic").generate
+    r = audit(generate(seed=0, scenario="leaky"))
+    m = r.measurements
+    assert r.status == "FAIL" and m["mode"] == "synthetic"
+    assert m["auc"] > 0.95 and r.p_value < 0.01
+    assert m["ks_raw_top"]  # wide groups: KS ran on components, raw columns ranked
+    labels = {c.name: c.status for c in r.conditions}
+    assert labels["the label distributions match"] == "WARN"  # its grades come from a shifted distribution
