@@ -11,7 +11,7 @@ from scipy import stats as st
 from auditor.audits.base import run_inline
 from auditor.audits.significance import SignificanceAudit
 from auditor.context import AuditConfig, AuditContext
-from auditor.data import RankingDataset, Split
+from auditor.data import Split
 from auditor.errors import DataError
 from auditor.registry import ModelSpec
 from auditor.testing import make_synthetic_split

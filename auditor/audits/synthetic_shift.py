@@ -39,8 +39,6 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-import numpy as np
-
 from auditor.audits.base import (Audit, Condition, Decision, Evidence, Trial, jsonable, plot_bars, plot_hist,
                                  plot_intervals, plot_table)
 from auditor.errors import ConfigError
