@@ -34,7 +34,16 @@ class TrialOutcome:
 
 
 def pin_threads(n: int = 1) -> None:
-    """Limit BLAS / OpenMP / torch threads in this process so pool workers do not fight."""
+    """Limit BLAS / OpenMP / torch threads in this process so pool workers do not fight.
+
+    The environment variables cover libraries loaded later (OpenMP in LightGBM, torch: both
+    read ``OMP_NUM_THREADS`` when first loaded); threadpoolctl and ``torch.set_num_threads``
+    cover those already loaded. torch is not imported here when nothing has imported it yet:
+    that import costs ~1 s of CPU per pool worker, a large share of a short trial list, and
+    a model that needs torch imports it later with the cap already in the environment.
+    """
+    import sys
+
     for v in _THREAD_VARS:
         os.environ[v] = str(n)
     try:
@@ -43,12 +52,12 @@ def pin_threads(n: int = 1) -> None:
         threadpool_limits(n)
     except Exception:  # threadpoolctl is optional
         pass
-    try:
-        import torch
-
-        torch.set_num_threads(n)
-    except Exception:
-        pass
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        try:
+            torch.set_num_threads(n)
+        except Exception:
+            pass
 
 
 def execute_trial(ctx: Any, trial: Trial) -> TrialOutcome:

@@ -1,0 +1,218 @@
+"""Benchmark: the ``local`` and ``ray`` executors against ``serial`` on 36 LightGBM trials.
+
+    python benchmarks/bench_executors.py [--repeats 1] [--executors serial local ray]
+                                         [--workers 2] [--json out.json]
+
+What it measures (issue 8, "Local fan-out": the ``local`` executor on 2 cores is >= 1.6x faster
+than ``serial`` for 36 LightGBM trials, with BLAS/OpenMP threads pinned so workers do not
+fight):
+
+- **Work**: 36 real audit trials planned by the audits themselves on the LETOR sample
+  (``tests/data/ltr/rank.{train,test}``, 201 / 50 queries, 300 features) with the LightGBM
+  LambdaMART example plugin (``examples/plugins/lightgbm_ranker.py``, 100 trees, ``n_jobs=1``
+  inside the model because the executor parallelises):
+  ``random_label`` with ``n_seeds=16`` (1 true-label fit + 16 shuffled-label refits + variant B
+  = 18 trials) and ``stability`` with ``k=6, n_seeds=3`` (18 fold refits).
+- **Each executor** runs the same trial list through :func:`auditor.executors.run_trials` from
+  the same :class:`~auditor.context.AuditContext`; wall time covers everything the executor
+  does (pool / Ray start-up and shut-down, pickling the context, the trials). ``busy`` is the
+  sum of the trials' own durations, so ``busy / (wall x workers)`` is the pool's efficiency.
+- **Same results**: every trial's JSON result, and each audit's measurements
+  (:meth:`Audit.measure` on the outcomes), must be identical between executors, byte for byte
+  after ``json.dumps`` -- checked before any figure is printed.
+- **Start-up diagnostics** (``local``): the time to spawn the workers and hand them the context
+  (a no-op task per worker), and the pickled size of the context.
+
+The machine is shared, so the load average is printed before and after each run; the
+executors are interleaved per repeat so they see similar load.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import platform
+import resource
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from auditor.audits import get_audit  # noqa: E402
+from auditor.context import AuditConfig  # noqa: E402
+from auditor.executors import _init_worker, run_trials  # noqa: E402
+from auditor.runner import build_context  # noqa: E402
+
+PLUGIN = str(ROOT / "examples" / "plugins" / "lightgbm_ranker.py") + ":make_model"
+TRAIN = ROOT / "tests" / "data" / "ltr" / "rank.train"
+TEST = ROOT / "tests" / "data" / "ltr" / "rank.test"
+AUDITS = {"random_label": {"n_seeds": 16}, "stability": {"k": 6, "n_seeds": 3}}
+
+
+def cpu_model() -> str:
+    """``lscpu``'s model name and the cores this process may use."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        model = next(x.split(":", 1)[1].strip() for x in out.splitlines() if x.startswith("Model name"))
+    except Exception:
+        model = platform.processor() or platform.machine()
+    return f"{model}, {len(os.sched_getaffinity(0))} cores"
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def make_context() -> tuple[Any, list]:
+    """The benchmark's context and its 36 planned trials."""
+    ctx, _ = build_context(PLUGIN, train=str(TRAIN), test=str(TEST), fmt="letor", model_params={"n_jobs": 1},
+                           config=AuditConfig(audits={k: dict(v) for k, v in AUDITS.items()}))
+    trials = [t for name in AUDITS for t in get_audit(name).plan(ctx)]
+    return ctx, trials
+
+
+def _cpu(who: int) -> float:
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
+
+
+def run_one(executor: str, workers: int) -> dict[str, Any]:
+    """In this (fresh) process: build the context untimed, then time every trial on ``executor``.
+
+    Returns wall time, CPU time of this process and of its reaped children (the ``local``
+    pool's workers; Ray's workers belong to its raylet and are not counted), the trials' own
+    durations, the canonical JSON of each trial result and each audit's measurements.
+    """
+    ctx, trials = make_context()
+    assert len(trials) == 36, len(trials)
+    la0 = load()
+    c0, k0 = _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    outcomes = {}
+    first = None
+    for t, oc in run_trials(ctx, trials, executor, workers=None if executor == "serial" else workers):
+        if first is None:
+            first = time.perf_counter() - t0
+        if oc.error is not None:
+            raise RuntimeError(f"{executor}: trial {t.id} failed: {oc.error}")
+        outcomes[t.id] = oc
+    wall = time.perf_counter() - t0
+    row = {"executor": executor, "wall_s": wall, "cpu_self_s": _cpu(resource.RUSAGE_SELF) - c0,
+           "cpu_children_s": _cpu(resource.RUSAGE_CHILDREN) - k0,
+           "busy_s": sum(o.duration_s for o in outcomes.values()), "first_result_s": first,
+           "load_before": la0, "load_after": load()}
+    row["trials"] = {tid: json.dumps(oc.result, sort_keys=True, default=str) for tid, oc in outcomes.items()}
+    row["measurements"] = measurements(ctx, {tid: oc.result for tid, oc in outcomes.items()})
+    return row
+
+
+def measurements(ctx: Any, results: dict[str, Any]) -> dict[str, str]:
+    """Each audit's measurements from these trial results, as canonical JSON."""
+    out = {}
+    for name in AUDITS:
+        res = {tid.split("/", 1)[1]: r for tid, r in results.items() if tid.startswith(name + "/")}
+        ev = get_audit(name).measure(ctx, res)
+        out[name] = json.dumps(ev.measurements, sort_keys=True, default=str)
+    return out
+
+
+def _noop(_: int = 0) -> int:
+    time.sleep(0.05)  # long enough that both workers take a share
+    return os.getpid()
+
+
+def startup_cost(workers: int) -> dict[str, Any]:
+    """In this (fresh) process: seconds to spawn ``workers`` processes that unpickle the context
+    (via the pool's initializer, as the ``local`` executor does) and each answer a no-op."""
+    import multiprocessing as mp
+
+    ctx, _ = make_context()
+    size = len(pickle.dumps(ctx))
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                             initializer=_init_worker, initargs=(ctx, 1)) as pool:
+        pids = set(pool.map(_noop, range(8 * workers)))
+        up = time.perf_counter() - t0
+    return {"context_pickle_mb": size / 1e6, "spawn_and_init_s": up, "with_shutdown_s": time.perf_counter() - t0,
+            "workers_seen": len(pids), "cpu_children_s": _cpu(resource.RUSAGE_CHILDREN)}
+
+
+def child(mode: str, workers: int) -> dict[str, Any]:
+    """Run ``mode`` (an executor, or ``startup``) in a fresh interpreter; return its JSON."""
+    out = subprocess.run([sys.executable, __file__, "--child", mode, "--workers", str(workers)],
+                         capture_output=True, text=True, cwd=ROOT)
+    if out.returncode != 0:
+        raise RuntimeError(f"child {mode} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--executors", nargs="+", default=["serial", "local", "ray"])
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        res = startup_cost(args.workers) if args.child == "startup" else run_one(args.child, args.workers)
+        print(json.dumps(res))
+        return
+
+    import lightgbm
+
+    print(f"machine: {cpu_model()}, Python {platform.python_version()}, lightgbm {lightgbm.__version__}")
+    print(f"work: 36 trials ({', '.join(f'{k} {v}' for k, v in AUDITS.items())}) on the LETOR sample "
+          "(201 train / 50 test queries), LightGBM lambdarank, 100 trees, n_jobs=1")
+    print("each executor runs in a fresh process (imports paid as in `audit run`); the context is built "
+          "before the clock starts")
+    if "local" in args.executors:
+        st = child("startup", args.workers)
+        print(f"local start-up (spawn {args.workers} workers, unpickle a {st['context_pickle_mb']:.1f} MB context, "
+              f"no-op): {st['spawn_and_init_s']:.2f} s, {st['with_shutdown_s']:.2f} s with shut-down, "
+              f"workers' CPU {st['cpu_children_s']:.2f} s")
+
+    rows: list[dict[str, Any]] = []
+    ref: dict[str, Any] | None = None
+    for r in range(args.repeats):
+        for ex in args.executors:
+            row = child(ex, args.workers)
+            if ref is None:
+                ref = {k: row[k] for k in ("executor", "trials", "measurements")}
+            else:
+                diff = [k for k in ref["trials"] if ref["trials"][k] != row["trials"].get(k)]
+                assert not diff and set(ref["trials"]) == set(row["trials"]), \
+                    f"{ex}: {len(diff)} trial results differ from {ref['executor']}, e.g. {diff[:3]}"
+                assert row["measurements"] == ref["measurements"], \
+                    f"{ex}: per-audit measurements differ from {ref['executor']}"
+            del row["trials"], row["measurements"]
+            row["repeat"] = r
+            rows.append(row)
+            print(f"  repeat {r} {ex:<6} wall {row['wall_s']:6.2f} s  busy {row['busy_s']:6.2f} s  "
+                  f"first result {row['first_result_s']:5.2f} s  CPU self {row['cpu_self_s']:5.2f} s "
+                  f"+ children {row['cpu_children_s']:5.2f} s  load {row['load_before']} -> {row['load_after']}",
+                  flush=True)
+    print("same results: every trial's result and both audits' measurements identical across executors")
+
+    best = {ex: min(r["wall_s"] for r in rows if r["executor"] == ex) for ex in args.executors}
+    print("\n| executor | best wall s | median wall s | busy s (sum of trials) | CPU s (process + pool) "
+          "| speed-up vs serial (best) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for ex in args.executors:
+        rs = sorted((r for r in rows if r["executor"] == ex), key=lambda r: r["wall_s"])
+        b = rs[0]
+        sp = best["serial"] / best[ex] if "serial" in best else float("nan")
+        cpu = "n/a (Ray workers)" if ex == "ray" else f"{b['cpu_self_s'] + b['cpu_children_s']:.2f}"
+        print(f"| {ex} | {b['wall_s']:.2f} | {rs[len(rs) // 2]['wall_s']:.2f} | {b['busy_s']:.2f} | {cpu} | {sp:.2f}x |")
+    if args.json:
+        args.json.write_text(json.dumps({"machine": cpu_model(), "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
