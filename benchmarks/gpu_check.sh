@@ -49,15 +49,19 @@ else
 fi
 
 stamp "throughput, eager rows (2,048 and 8,192 queries a step)"
-run 90 python benchmarks/bench_reference.py --device cuda --queries 2048 8192 --steps 20 --warmup 5 \
+run 80 python benchmarks/bench_reference.py --device cuda --queries 2048 8192 --steps 20 --warmup 5 \
   --no-compile --json "$OUT/bench_eager.json" || echo "eager throughput failed or timed out"
 
+stamp "throughput, eager rows with the seed's raw 512/512/256/512 input layer (4,096 queries a step)"
+run 60 python benchmarks/bench_reference.py --device cuda --queries 4096 --steps 20 --warmup 5 \
+  --no-compile --raw-inputs --json "$OUT/bench_raw_inputs.json" || echo "raw-input throughput failed or timed out"
+
 stamp "throughput with torch.compile (4,096 queries a step)"
-run 150 python benchmarks/bench_reference.py --device cuda --queries 4096 --steps 30 --warmup 5 \
+run 130 python benchmarks/bench_reference.py --device cuda --queries 4096 --steps 30 --warmup 5 \
   --compile --json "$OUT/bench_compile.json" || echo "compiled throughput failed or timed out"
 
 stamp "full audit: audit run --model reference --device cuda (clean, full preset)"
-run 170 python benchmarks/bench_reference.py --device cuda --skip-throughput --audit --audit-timeout 160 \
+run 150 python benchmarks/bench_reference.py --device cuda --skip-throughput --audit --audit-timeout 140 \
   --audit-out "$OUT/audit" --json "$OUT/bench_audit.json" || echo "audit row failed or timed out"
 
 stamp "done; results in $OUT"

@@ -45,6 +45,11 @@ def test_full_preset_parameter_count() -> None:
     proj = (512 * H + H) * 3 + (256 * H + H)  # image, caption, query, visual
     head = H + L * 8 * 3 + 1  # pooled tokens + per-layer candidate->query attention logits
     assert n == proj + L * layer + 2 * H + head == 5_720_929
+    # as configured, inputs are first reduced to 64 principal components each
+    k = mcfg.input_rank
+    assert k == 64
+    eff = CoTRRNet(replace(mcfg, image_dim=k, text_dim=k, visual_dim=k, query_dim=k))
+    assert count_parameters(eff) == 4 * (k * H + H) + L * layer + 2 * H + head == 5_327_713
     # a fusion layer has exactly the parameters of a standard transformer encoder layer
     ref = nn.TransformerEncoderLayer(H, 8, F)
     assert count_parameters(FusionLayer(mcfg)) == count_parameters(ref)
