@@ -193,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# CoTRR-Pro full preset training throughput on {machine(dev)}")
     print(f"# command: python benchmarks/bench_reference.py {' '.join(argv if argv is not None else sys.argv[1:])}")
     rows: list[dict[str, Any]] = []
-    print(f"{'variant':<26} {'queries/step':>12} {'cand/step':>10} {'ms/step':>10} {'cand/s':>14} {'peak GiB':>9}")
+    if not args.skip_throughput:
+        print(f"{'variant':<26} {'queries/step':>12} {'cand/step':>10} {'ms/step':>10} {'cand/s':>14} {'peak GiB':>9}")
     for q in ([] if args.skip_throughput else queries):
         base = None
         for name, kw in variants:

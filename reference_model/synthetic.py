@@ -48,9 +48,7 @@ Scenarios (:data:`SCENARIOS`)
 ``leaky``
     The V2.0 failure, three planted defects:
     (a) 30% of test queries re-logged into train under new query ids -- same query text, same
-    candidates (item ids), same feature rows, same labels; a further 10% of training queries
-    are logged twice inside train (so the early-stopping split is contaminated too, as a
-    pipeline that never de-duplicates would be);
+    candidates (item ids), same feature rows, same labels (shuffled into the training order);
     (b) one ``visual`` column replaced by a label proxy (grade + small noise, rescaled to the
     column's scale) in train and test;
     (c) a naive 500-row synthetic set: independent Gaussians per feature column (train mean /
@@ -318,7 +316,7 @@ def _take_queries(parts: dict[str, np.ndarray], qpos: np.ndarray) -> dict[str, n
 
 def generate(seed: int = 0, scenario: str = "clean", *, n_train_queries: int = 400, n_test_queries: int = 120,
              n_candidates: int = 16, n_synthetic_queries: int = 100, overlap_frac: float = 0.3,
-             train_dup_frac: float = 0.1, proxy_noise: float = 0.1, synthetic_rows: int = 500, shift_sd: float = 0.5,
+             train_dup_frac: float = 0.0, proxy_noise: float = 0.1, synthetic_rows: int = 500, shift_sd: float = 0.5,
              shift_dims: int = 16, noise: float = 1.0) -> Split:
     """Generate one scenario's :class:`~auditor.data.Split`.
 
@@ -334,8 +332,9 @@ def generate(seed: int = 0, scenario: str = "clean", *, n_train_queries: int = 4
         them that a two-sample test on it has power).
     overlap_frac : float, default 0.3
         ``leaky``: share of test queries re-logged into train.
-    train_dup_frac : float, default 0.1
-        ``leaky``: share of training queries logged twice inside train.
+    train_dup_frac : float, default 0.0
+        ``leaky``: share of training queries additionally logged twice inside train (off by
+        default; the planted defect is the cross-split overlap).
     proxy_noise : float, default 0.1
         ``leaky``: SD of the noise on the label proxy, in grade units.
     synthetic_rows : int, default 500
