@@ -185,12 +185,17 @@ def plant_copied_queries(split: Split, frac: float = 0.3, seed: int = 0, *, keep
         base = (train.qid.max() + 1) if train.qid.dtype.kind in "iu" else 0
         new_q = copied.query_index + base if train.qid.dtype.kind in "iu" else np.char.add("copy-", copied.qid.astype(str))
         copied = copied._replace(qid=new_q)
+    def cat(a, b):
+        return None if a is None or b is None else np.concatenate([a, b])
+
     merged = RankingDataset(
         qid=np.concatenate([train.qid, copied.qid.astype(train.qid.dtype)]),
         labels=np.concatenate([train.labels, copied.labels]),
         features={g: np.concatenate([train.features[g], copied.features[g]]) for g in train.features},
-        item_id=None if train.item_id is None or copied.item_id is None else np.concatenate([train.item_id, copied.item_id]),
-        name=train.name + f"+copied({k} test queries)")
+        item_id=cat(train.item_id, copied.item_id), query_text=cat(train.query_text, copied.query_text),
+        timestamp=cat(train.timestamp, copied.timestamp), group_id=cat(train.group_id, copied.group_id),
+        extra={k: np.concatenate([train.extra[k], copied.extra[k]]) for k in train.extra if k in copied.extra},
+        meta=train.meta, name=train.name + f"+copied({k} test queries)")
     return Split(train=merged, test=test, synthetic=split.synthetic, name=split.name + "+copied")
 
 
