@@ -109,3 +109,42 @@ def test_sigkill_then_resume_equals_uninterrupted_run(fake_audits, tmp_path, mon
     b = json.loads((clean / "results.json").read_text())
     assert a["audits"][0]["measurements"] == b["audits"][0]["measurements"]
     assert a["verdict"] == b["verdict"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_cleanly_keeps_trials_and_resume_finishes(fake_audits, tmp_path):
+    """SIGINT (Ctrl-C) mid-run: exit 130, a message naming --resume, no traceback; resume completes."""
+    from auditor.testing import make_synthetic_split
+
+    sp = make_synthetic_split(n_train_queries=30, n_test_queries=10, n_items=6, seed=3)
+    for name, d in (("tr.csv", sp.train), ("te.csv", sp.test)):
+        cols = ["qid", "label"] + [f"{g}.{i}" for g, x in d.features.items() for i in range(x.shape[1])]
+        X = d.feature_matrix()
+        rows = [",".join([str(int(d.qid[r])), str(d.labels[r])] + [str(float(v)) for v in X[r]]) for r in range(d.n_rows)]
+        (tmp_path / name).write_text("\n".join([",".join(cols)] + rows) + "\n")
+    cfg = tmp_path / "audit.toml"
+    cfg.write_text("[audits.fake_count]\nn = 8\n")
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "auditor.cli", "run", "--model", "auditor.testing:make_linear",
+           "--train", str(tmp_path / "tr.csv"), "--test", str(tmp_path / "te.csv"), "--checks", "fake_count",
+           "--config", str(cfg), "--out", str(out), "--quiet"]
+    proc = subprocess.Popen(cmd, env={**os.environ, "FAKE_AUDIT_SLEEP": "0.5"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    db = out / "run.sqlite"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        time.sleep(0.1)
+        try:
+            if db.exists() and sqlite3.connect(db, timeout=1).execute("SELECT COUNT(*) FROM trials").fetchone()[0] >= 2:
+                break
+        except sqlite3.Error:
+            pass
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (stdout, stderr)
+    assert "--resume" in stderr and "Traceback" not in stderr
+    kept = sqlite3.connect(db).execute("SELECT COUNT(*) FROM trials").fetchone()[0]
+    assert 2 <= kept < 8
+    done = subprocess.run(cmd + ["--resume"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((out / "results.json").read_text())["audits"][0]["n_trials"] == 8
