@@ -267,7 +267,7 @@ def clean_rows(records: Mapping[str, list[Mapping[str, Any]]]) -> list[P.Rate]:
         k = sum(P.demonstrated(r["audits"]["significance"]) for r in recs)
         rows.append(P.Rate("significance", "real gain (vs a random ranker)", "as drawn", label, k, len(recs),
                            counted="gain demonstrated (full suite, Holm)",
-                           extra={"median delta": P.median(r["audits"]["significance"]["delta"] for r in recs)}))
+                           extra={"median delta": round(P.median(r["audits"]["significance"]["delta"] for r in recs), 4)}))
     for label, recs in groups:
         k = sum(not P.demonstrated(r["significance_nogain"]) for r in recs)
         rows.append(P.Rate("significance", "no real gain (twin rankers, independent score noise)", "0",
@@ -309,6 +309,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
     sizes = parse_sizes(args.size)
     t0, c0 = time.perf_counter(), time.process_time()
+    version0 = P.code_version()
     wanted = [c.name for c in CASES] if args.cases == "all" else [c.strip() for c in args.cases.split(",") if c.strip()]
     bad = [c for c in wanted if c not in {x.name for x in CASES}]
     if bad:
@@ -366,6 +367,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print()
     print(f"targets missed: {len(missed)}" + "".join(f"\n  - {r.audit} / {r.defect} / {r.data}: {r.k}/{r.n}"
                                                         for r in missed))
+    if P.code_version() != version0:
+        print(f"WARNING: the audited code changed during this run (code version {version0} at the start); "
+              "runs may mix versions: rerun for a consistent table.")
     print(f"command: {cmd.strip()}")
     print(f"machine: {P.machine()}")
     print(f"time: {wall:.0f} s wall, {cpu:.0f} s CPU ({args.workers} worker(s)); "
