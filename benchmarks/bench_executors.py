@@ -65,13 +65,24 @@ def cpu_model() -> str:
     return f"{model}, {len(os.sched_getaffinity(0))} cores"
 
 
+def wait_for_load(limit: float | None, max_wait: float) -> float:
+    """Sleep until the 1-minute load average is below ``limit`` (or ``max_wait`` passes); seconds waited."""
+    if limit is None:
+        return 0.0
+    t0 = time.monotonic()
+    while os.getloadavg()[0] >= limit and time.monotonic() - t0 < max_wait:
+        time.sleep(10)
+    return time.monotonic() - t0
+
+
 def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def make_context() -> tuple[Any, list]:
+def make_context(n_estimators: int = 100) -> tuple[Any, list]:
     """The benchmark's context and its 36 planned trials."""
-    ctx, _ = build_context(PLUGIN, train=str(TRAIN), test=str(TEST), fmt="letor", model_params={"n_jobs": 1},
+    ctx, _ = build_context(PLUGIN, train=str(TRAIN), test=str(TEST), fmt="letor",
+                           model_params={"n_jobs": 1, "n_estimators": n_estimators},
                            config=AuditConfig(audits={k: dict(v) for k, v in AUDITS.items()}))
     trials = [t for name in AUDITS for t in get_audit(name).plan(ctx)]
     return ctx, trials
@@ -82,14 +93,14 @@ def _cpu(who: int) -> float:
     return r.ru_utime + r.ru_stime
 
 
-def run_one(executor: str, workers: int) -> dict[str, Any]:
+def run_one(executor: str, workers: int, n_estimators: int = 100) -> dict[str, Any]:
     """In this (fresh) process: build the context untimed, then time every trial on ``executor``.
 
     Returns wall time, CPU time of this process and of its reaped children (the ``local``
     pool's workers; Ray's workers belong to its raylet and are not counted), the trials' own
     durations, the canonical JSON of each trial result and each audit's measurements.
     """
-    ctx, trials = make_context()
+    ctx, trials = make_context(n_estimators)
     assert len(trials) == 36, len(trials)
     la0 = load()
     c0, k0 = _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN)
@@ -103,6 +114,10 @@ def run_one(executor: str, workers: int) -> dict[str, Any]:
             raise RuntimeError(f"{executor}: trial {t.id} failed: {oc.error}")
         outcomes[t.id] = oc
     wall = time.perf_counter() - t0
+    import multiprocessing as mp
+
+    for p in mp.active_children():  # the local pool's workers exit in the background: reap them for
+        p.join()                    # their CPU time (after the clock stopped)
     row = {"executor": executor, "wall_s": wall, "cpu_self_s": _cpu(resource.RUSAGE_SELF) - c0,
            "cpu_children_s": _cpu(resource.RUSAGE_CHILDREN) - k0,
            "busy_s": sum(o.duration_s for o in outcomes.values()), "first_result_s": first,
@@ -143,9 +158,10 @@ def startup_cost(workers: int) -> dict[str, Any]:
             "workers_seen": len(pids), "cpu_children_s": _cpu(resource.RUSAGE_CHILDREN)}
 
 
-def child(mode: str, workers: int) -> dict[str, Any]:
+def child(mode: str, workers: int, n_estimators: int = 100) -> dict[str, Any]:
     """Run ``mode`` (an executor, or ``startup``) in a fresh interpreter; return its JSON."""
-    out = subprocess.run([sys.executable, __file__, "--child", mode, "--workers", str(workers)],
+    out = subprocess.run([sys.executable, __file__, "--child", mode, "--workers", str(workers),
+                          "--n-estimators", str(n_estimators)],
                          capture_output=True, text=True, cwd=ROOT)
     if out.returncode != 0:
         raise RuntimeError(f"child {mode} failed:\n{out.stderr[-3000:]}")
@@ -157,11 +173,15 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--executors", nargs="+", default=["serial", "local", "ray"])
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--n-estimators", type=int, default=100, help="trees per LightGBM fit (plugin default 100)")
+    ap.add_argument("--wait-load", type=float, default=None, metavar="L",
+                    help="before each run, wait (up to --max-wait s) until the 1-minute load average is below L")
+    ap.add_argument("--max-wait", type=float, default=900.0)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        res = startup_cost(args.workers) if args.child == "startup" else run_one(args.child, args.workers)
+        res = startup_cost(args.workers) if args.child == "startup" else run_one(args.child, args.workers, args.n_estimators)
         print(json.dumps(res))
         return
 
@@ -169,7 +189,7 @@ def main() -> None:
 
     print(f"machine: {cpu_model()}, Python {platform.python_version()}, lightgbm {lightgbm.__version__}")
     print(f"work: 36 trials ({', '.join(f'{k} {v}' for k, v in AUDITS.items())}) on the LETOR sample "
-          "(201 train / 50 test queries), LightGBM lambdarank, 100 trees, n_jobs=1")
+          f"(201 train / 50 test queries), LightGBM lambdarank, {args.n_estimators} trees, n_jobs=1")
     print("each executor runs in a fresh process (imports paid as in `audit run`); the context is built "
           "before the clock starts")
     if "local" in args.executors:
@@ -182,7 +202,9 @@ def main() -> None:
     ref: dict[str, Any] | None = None
     for r in range(args.repeats):
         for ex in args.executors:
-            row = child(ex, args.workers)
+            waited = wait_for_load(args.wait_load, args.max_wait)
+            row = child(ex, args.workers, args.n_estimators)
+            row["waited_s"] = waited
             if ref is None:
                 ref = {k: row[k] for k in ("executor", "trials", "measurements")}
             else:
@@ -211,7 +233,8 @@ def main() -> None:
         cpu = "n/a (Ray workers)" if ex == "ray" else f"{b['cpu_self_s'] + b['cpu_children_s']:.2f}"
         print(f"| {ex} | {b['wall_s']:.2f} | {rs[len(rs) // 2]['wall_s']:.2f} | {b['busy_s']:.2f} | {cpu} | {sp:.2f}x |")
     if args.json:
-        args.json.write_text(json.dumps({"machine": cpu_model(), "rows": rows}, indent=2))
+        args.json.write_text(json.dumps({"machine": cpu_model(), "n_estimators": args.n_estimators, "rows": rows},
+                                        indent=2))
 
 
 if __name__ == "__main__":
