@@ -355,14 +355,17 @@ class Rate:
 
     @property
     def rate(self) -> float:
+        """``k / n`` (NaN without runs)."""
         return self.k / self.n if self.n else float("nan")
 
     @property
     def ci(self) -> tuple[float, float]:
+        """Wilson 95% interval of :attr:`rate`."""
         return wilson(self.k, self.n)
 
     @property
     def met(self) -> bool | None:
+        """Whether the point estimate meets the target (None for ``info`` rows)."""
         if self.kind == "power":
             return bool(self.rate >= self.target)
         if self.kind == "false_alarm":
@@ -370,6 +373,7 @@ class Rate:
         return None
 
     def target_text(self) -> str:
+        """The target as shown in the table (``>= 95%``, ``<= 5%`` or ``--``)."""
         if self.kind == "power":
             return f">= {self.target:.0%}"
         if self.kind == "false_alarm":
@@ -377,6 +381,7 @@ class Rate:
         return "--"
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-able row (with the rate, its CI and whether the target is met)."""
         lo, hi = self.ci
         return {"audit": self.audit, "defect": self.defect, "size": self.size, "data": self.data, "k": self.k,
                 "n": self.n, "rate": self.rate, "ci_low": lo, "ci_high": hi, "kind": self.kind,

@@ -33,7 +33,7 @@ null is one-sided "at or below" (random_label A: a model trained on shuffled lab
 Run::
 
     python benchmarks/calibration.py                     # 2 x 100 suite runs + scale runs
-    python benchmarks/calibration.py --cache .bench-cache --workers 2   # reuse detection.py's runs
+    python benchmarks/calibration.py --cache /tmp/bench-cache --workers 2   # reuse detection.py's runs
     python benchmarks/calibration.py --smoke
 """
 from __future__ import annotations
@@ -101,6 +101,7 @@ def rejection_row(test: str, what: str, data: str, ps: Sequence[float | None], d
 
 
 def table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Markdown table of :func:`rejection_row` dicts."""
     out = ["| audit | test | null data | runs | p < 0.01 | p < 0.05 [95% Wilson CI] | p < 0.10 | in 4-6%? | "
            "CI holds 5%? | by design |",
            "|---|---|---|---|---|---|---|---|---|---|"]
@@ -113,6 +114,7 @@ def table(rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command-line options (see the module docstring)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--null-runs", type=int, default=100, help="clean suite runs per data kind (default 100)")
     ap.add_argument("--null-kinds", default="generator,letor", help="clean-run designs (generator, letor)")

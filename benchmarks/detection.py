@@ -43,7 +43,7 @@ every count that enters a decision keeps its default.
 Run::
 
     python benchmarks/detection.py                       # full: 20 seeds per defect, 2 x 100 clean runs
-    python benchmarks/detection.py --workers 2 --cache .bench-cache   # 2 processes, resumable
+    python benchmarks/detection.py --workers 2 --cache /tmp/bench-cache   # 2 processes, resumable
     python benchmarks/detection.py --smoke               # seconds: tiny sizes (the smoke test)
     python benchmarks/detection.py --size proxy_letor=1.5 --cases proxy_letor --seeds 40
 
@@ -186,7 +186,7 @@ CASES: list[Case] = [
     Case("shift_letor", "shift",
          lambda s: {"data": "letor", "shift": s["shift_sd"], "n_columns": int(s["shift_columns"])},
          "subtle shift of real queries (any columns)",
-         lambda s: f"+{s['shift_sd']:g} SD on {int(s['shift_columns'])} of 300 columns, 99 vs 150 queries",
+         lambda s: f"+{s['shift_sd']:g} SD on {int(s['shift_columns'])} of 218 non-constant columns, 99 vs 150 queries",
          "LETOR", [("synthetic_shift", "WARN or FAIL (significant)", _flagged)], documented=False,
          extra=_shift_extra),
     Case("shift_letor_cont", "shift",
@@ -278,6 +278,7 @@ def clean_rows(records: Mapping[str, list[Mapping[str, Any]]]) -> list[P.Rate]:
 
 # --------------------------------------------------------------------------- main
 def parse_sizes(items: Sequence[str]) -> dict[str, float]:
+    """:data:`SIZES` with the ``--size NAME=VALUE`` overrides applied (unknown names exit with a message)."""
     sizes = dict(SIZES)
     for it in items:
         k, _, v = it.partition("=")
@@ -288,6 +289,7 @@ def parse_sizes(items: Sequence[str]) -> dict[str, float]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command-line options (see the module docstring)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=20, help="runs per planted defect (default 20)")
     ap.add_argument("--null-runs", type=int, default=100, help="clean suite runs per data kind (default 100)")
