@@ -1,7 +1,8 @@
 """Benchmark: the ``local`` and ``ray`` executors against ``serial`` on 36 LightGBM trials.
 
-    python benchmarks/bench_executors.py [--repeats 1] [--executors serial local ray]
-                                         [--workers 2] [--json out.json]
+    python benchmarks/bench_executors.py [--repeats 3] [--executors serial local ray local-fork]
+                                         [--workers 2] [--n-estimators 100]
+                                         [--wait-load 1.2 --max-wait 1200] [--json out.json]
 
 What it measures (issue 8, "Local fan-out": the ``local`` executor on 2 cores is >= 1.6x faster
 than ``serial`` for 36 LightGBM trials, with BLAS/OpenMP threads pinned so workers do not
@@ -9,22 +10,27 @@ fight):
 
 - **Work**: 36 real audit trials planned by the audits themselves on the LETOR sample
   (``tests/data/ltr/rank.{train,test}``, 201 / 50 queries, 300 features) with the LightGBM
-  LambdaMART example plugin (``examples/plugins/lightgbm_ranker.py``, 100 trees, ``n_jobs=1``
-  inside the model because the executor parallelises):
-  ``random_label`` with ``n_seeds=16`` (1 true-label fit + 16 shuffled-label refits + variant B
-  = 18 trials) and ``stability`` with ``k=6, n_seeds=3`` (18 fold refits).
-- **Each executor** runs the same trial list through :func:`auditor.executors.run_trials` from
-  the same :class:`~auditor.context.AuditContext`; wall time covers everything the executor
-  does (pool / Ray start-up and shut-down, pickling the context, the trials). ``busy`` is the
-  sum of the trials' own durations, so ``busy / (wall x workers)`` is the pool's efficiency.
+  LambdaMART example plugin (``examples/plugins/lightgbm_ranker.py``, 100 trees by default,
+  ``n_jobs=1`` inside the model because the executor parallelises): ``random_label`` with
+  ``n_seeds=16`` (1 true-label fit + 16 shuffled-label refits + variant B = 18 trials) and
+  ``stability`` with ``k=6, n_seeds=3`` (18 fold refits).
+- **Each executor run is a fresh interpreter** (as ``audit run`` is: imports are paid, nothing
+  is warm) that builds the context before the clock starts, then runs the trial list through
+  :func:`auditor.executors.run_trials`. Wall time covers everything the executor does (pool or
+  Ray start-up, pickling the context, the trials, shut-down as far as the caller waits for it).
+  ``busy`` is the sum of the trials' own durations; CPU is the process's plus its reaped
+  children's (the local pool's workers; Ray's workers belong to its raylet and are not counted).
 - **Same results**: every trial's JSON result, and each audit's measurements
-  (:meth:`Audit.measure` on the outcomes), must be identical between executors, byte for byte
-  after ``json.dumps`` -- checked before any figure is printed.
-- **Start-up diagnostics** (``local``): the time to spawn the workers and hand them the context
-  (a no-op task per worker), and the pickled size of the context.
+  (:meth:`Audit.measure` on the outcomes), must be identical between executors, string for
+  string after ``json.dumps`` -- checked before the table is printed.
+- **Start-up diagnostics** (``local``): seconds to spawn the workers, hand them the context
+  (a no-op task per worker) and shut them down, and the pickled size of the context.
+- ``local-fork`` (measurement only, not an executor): the local pool with the ``fork`` start
+  method instead of ``spawn``, to size what spawn's start-up costs.
 
-The machine is shared, so the load average is printed before and after each run; the
-executors are interleaved per repeat so they see similar load.
+The machine is shared (2 cores, other engineers' jobs): the load average is printed before and
+after each run, ``--wait-load`` holds each run until the 1-minute load average is below a
+threshold, and the executors are interleaved per repeat so they see similar load.
 """
 from __future__ import annotations
 
@@ -102,12 +108,21 @@ def run_one(executor: str, workers: int, n_estimators: int = 100) -> dict[str, A
     """
     ctx, trials = make_context(n_estimators)
     assert len(trials) == 36, len(trials)
+    run_as = executor
+    if executor == "local-fork":
+        # measurement only: the local executor with the fork start method instead of spawn, to size
+        # what spawn's start-up costs (the executor itself always spawns; see docs/PERFORMANCE.md)
+        import multiprocessing as mp
+
+        real_get_context = mp.get_context
+        mp.get_context = lambda method=None: real_get_context("fork" if method == "spawn" else method)
+        run_as = "local"
     la0 = load()
     c0, k0 = _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     outcomes = {}
     first = None
-    for t, oc in run_trials(ctx, trials, executor, workers=None if executor == "serial" else workers):
+    for t, oc in run_trials(ctx, trials, run_as, workers=None if executor == "serial" else workers):
         if first is None:
             first = time.perf_counter() - t0
         if oc.error is not None:
@@ -171,7 +186,8 @@ def child(mode: str, workers: int, n_estimators: int = 100) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=1)
-    ap.add_argument("--executors", nargs="+", default=["serial", "local", "ray"])
+    ap.add_argument("--executors", nargs="+", default=["serial", "local", "ray"],
+                    help="serial, local, ray, and local-fork (measurement only: the local pool with fork)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--n-estimators", type=int, default=100, help="trees per LightGBM fit (plugin default 100)")
     ap.add_argument("--wait-load", type=float, default=None, metavar="L",
@@ -224,14 +240,18 @@ def main() -> None:
 
     best = {ex: min(r["wall_s"] for r in rows if r["executor"] == ex) for ex in args.executors}
     print("\n| executor | best wall s | median wall s | busy s (sum of trials) | CPU s (process + pool) "
-          "| speed-up vs serial (best) |")
-    print("|---|---:|---:|---:|---:|---:|")
+          "| speed-up vs serial (best / best) | speed-up per repeat (serial / this, same repeat) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for ex in args.executors:
         rs = sorted((r for r in rows if r["executor"] == ex), key=lambda r: r["wall_s"])
         b = rs[0]
         sp = best["serial"] / best[ex] if "serial" in best else float("nan")
         cpu = "n/a (Ray workers)" if ex == "ray" else f"{b['cpu_self_s'] + b['cpu_children_s']:.2f}"
-        print(f"| {ex} | {b['wall_s']:.2f} | {rs[len(rs) // 2]['wall_s']:.2f} | {b['busy_s']:.2f} | {cpu} | {sp:.2f}x |")
+        ser = {r["repeat"]: r["wall_s"] for r in rows if r["executor"] == "serial"}
+        paired = ", ".join(f"{ser[r['repeat']] / r['wall_s']:.2f}x" for r in rows
+                           if r["executor"] == ex and r["repeat"] in ser)
+        print(f"| {ex} | {b['wall_s']:.2f} | {rs[len(rs) // 2]['wall_s']:.2f} | {b['busy_s']:.2f} | {cpu} | {sp:.2f}x "
+              f"| {paired} |")
     if args.json:
         args.json.write_text(json.dumps({"machine": cpu_model(), "n_estimators": args.n_estimators, "rows": rows},
                                         indent=2))
