@@ -110,7 +110,7 @@ def main() -> None:
             rows.append(row)
             print(f"  {sc:<6} repeat {r}: wall {row['wall_s']:6.1f} s  CPU {row['cpu_s']:5.1f} s  "
                   f"verdict {row['verdict']} (exit {row['exit_code']})  load {row['load_before'][0]:.2f} -> "
-                  f"{row['load_after'][0]:.2f}" + (f"  (waited {waited:.0f} s for load)" if waited else ""), flush=True)
+                  f"{row['load_after'][0]:.2f}" + (f"  (waited {waited:.0f} s for load)" if waited >= 1 else ""), flush=True)
             if row["stderr_tail"]:
                 print(row["stderr_tail"])
     print("\n| scenario | command | verdict (exit code) | wall s (each run) | CPU s (each run) "
