@@ -228,9 +228,8 @@ def summarise(r: dict[str, Any]) -> list[tuple[str, float, float, float, float]]
     for n in names:
         rows.append((n, r["phase_wall"].get(n, 0.0), r["model_wall"].get(n, 0.0), r["phase_cpu"].get(n, 0.0),
                      r["model_cpu"].get(n, 0.0)))
-    # "other": run_audit's time outside every wrapped phase (nested phases are inside their parent's
-    # figure, so subtract only top-level ones: trial/plan/measure/decide/context/report/store never nest
-    # in each other except store, which runs between trials)
+    # "other": run_audit's time outside every wrapped phase; the wrapped phases never nest (the
+    # runner calls them one after another), so their sum is subtracted from the total
     other_w = r["wall_s"] - sum(x[1] for x in rows if x[0] != "other")
     other_c = r["cpu_s"] - sum(x[3] for x in rows if x[0] != "other")
     rows = [x for x in rows if x[0] != "other"]
@@ -247,7 +246,8 @@ def report(r: dict[str, Any]) -> dict[str, float]:
     ov_w = r["wall_s"] - fit_w - gen_w
     ov_c = r["cpu_s"] - fit_c - gen_c
     print(f"\nscenario {r['scenario']}: verdict {r['verdict']}, model calls {r['calls']}")
-    print("| phase | wall s | model fit+score wall s | overhead wall s | CPU s | overhead CPU s |")
+    print("| phase | wall s | model fit+score wall s (context: data generation) | overhead wall s | CPU s "
+          "| overhead CPU s |")
     print("|---|---:|---:|---:|---:|---:|")
     for n, w, mw, c, mc in rows:
         print(f"| {n} | {w:.2f} | {mw:.2f} | {w - mw:.2f} | {c:.2f} | {c - mc:.2f} |")
