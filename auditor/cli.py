@@ -130,7 +130,7 @@ def _reconstruct(cmd: str, params: dict[str, Any]) -> str:
 @click.option("--seed", type=int, default=None, help="Run seed [default: 0].")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="[default: cpu]")
 @click.option("--executor", type=click.Choice(["serial", "local", "ray"]), default=None, help="[default: serial]")
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes for --executor local/ray.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Trials at a time for --executor local (this process + N-1 workers) or ray.")
 @click.option("--ray-address", default=None, help="Ray cluster address (with --executor ray).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out, skipping finished trials.")
 @click.option("--quick", is_flag=True, default=None, help="Fewer repeats and resamples: a fast first look.")

@@ -20,12 +20,25 @@ from auditor.audits.base import Trial
 from auditor.errors import ConfigError
 from auditor.executors import TrialOutcome, execute_trial, pin_threads
 
-__all__ = ["run_ray"]
+__all__ = ["run_ray", "task_resources"]
 
 
 def _trial_task(ctx: Any, trial: Trial, threads: int) -> TrialOutcome:
     pin_threads(threads)
     return execute_trial(ctx, trial)
+
+
+def task_resources(trial: Trial, device: str) -> tuple[float, float]:
+    """``(num_cpus, num_gpus)`` a trial's Ray task asks for.
+
+    A trial's own ``resources`` win. Otherwise 1 CPU, and on a CUDA run 1 GPU: trials fit and
+    score the model on ``ctx.device``, so on a cluster they must land on a GPU node (an audit
+    whose trials never touch the model can ask for ``{"num_gpus": 0}``).
+    """
+    default_gpus = 1.0 if str(device).startswith("cuda") else 0.0
+    gpus = float(trial.resources.get("num_gpus", default_gpus) or 0)
+    cpus = float(trial.resources.get("num_cpus", 1) or 1)
+    return cpus, gpus
 
 
 def run_ray(ctx: Any, trials: list[Trial], *, address: str | None = None,
@@ -56,8 +69,7 @@ def run_ray(ctx: Any, trials: list[Trial], *, address: str | None = None,
         task = ray.remote(_trial_task)
         pending = {}
         for t in trials:
-            gpus = float(t.resources.get("num_gpus", 0) or 0)
-            cpus = float(t.resources.get("num_cpus", 1) or 1)
+            cpus, gpus = task_resources(t, getattr(ctx, "device", "cpu"))
             ref = task.options(num_cpus=cpus, num_gpus=gpus, max_retries=0).remote(ctx_ref, t, max(1, int(cpus)))
             pending[ref] = t
         while pending:

@@ -9,7 +9,8 @@ DATA = TESTS / "data"
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
-FAKE = "fake_count=fake_audits:CountingAudit,fake_other=fake_audits:OtherAudit"
+FAKE = ("fake_count=fake_audits:CountingAudit,fake_other=fake_audits:OtherAudit,"
+        "fake_where=fake_audits:WhereAudit")
 
 
 @pytest.fixture

@@ -58,3 +58,19 @@ class OtherAudit(CountingAudit):
 
     name = "fake_other"
     title = "Fake other audit"
+
+
+class WhereAudit(CountingAudit):
+    """Reports which process ran each trial and the thread caps it saw (executor tests)."""
+
+    name = "fake_where"
+    title = "Fake where audit"
+    defaults = {"n": 8, "fail": False, "sleep": 0.05, "crash_on": -1}
+
+    def run_trial(self, ctx, trial):
+        time.sleep(float(ctx.params(self)["sleep"]))
+        from threadpoolctl import threadpool_info
+
+        caps = sorted({d["num_threads"] for d in threadpool_info()})
+        return {"pid": os.getpid(), "omp": os.environ.get("OMP_NUM_THREADS"), "caps": caps,
+                "noise": float(ctx.rng(self.name, trial.key).random()), "mean": 0.0}
