@@ -1,6 +1,6 @@
 """Benchmark: the ``local`` and ``ray`` executors against ``serial`` on 36 LightGBM trials.
 
-    python benchmarks/bench_executors.py [--repeats 3] [--executors serial local ray local-fork]
+    python benchmarks/bench_executors.py [--repeats 3] [--executors serial local ray local-pool]
                                          [--workers 2] [--n-estimators 100]
                                          [--wait-load 1.2 --max-wait 1200] [--json out.json]
 
@@ -23,10 +23,12 @@ fight):
 - **Same results**: every trial's JSON result, and each audit's measurements
   (:meth:`Audit.measure` on the outcomes), must be identical between executors, string for
   string after ``json.dumps`` -- checked before the table is printed.
-- **Start-up diagnostics** (``local``): seconds to spawn the workers, hand them the context
+- **Start-up diagnostics**: seconds to spawn ``--workers`` spawn-context workers, hand them the context
   (a no-op task per worker) and shut them down, and the pickled size of the context.
-- ``local-fork`` (measurement only, not an executor): the local pool with the ``fork`` start
-  method instead of ``spawn``, to size what spawn's start-up costs.
+- ``local-pool`` (measurement only, not an executor): the ``local`` executor's previous design,
+  ``--workers`` spawned processes running every trial while this process only collects, to
+  show what running trials in the calling process too gains (``local`` now spawns
+  ``workers - 1`` processes and works itself).
 
 The machine is shared (2 cores, other engineers' jobs): the load average is printed before and
 after each run, ``--wait-load`` holds each run until the 1-minute load average is below a
@@ -108,21 +110,17 @@ def run_one(executor: str, workers: int, n_estimators: int = 100) -> dict[str, A
     """
     ctx, trials = make_context(n_estimators)
     assert len(trials) == 36, len(trials)
-    run_as = executor
-    if executor == "local-fork":
-        # measurement only: the local executor with the fork start method instead of spawn, to size
-        # what spawn's start-up costs (the executor itself always spawns; see docs/PERFORMANCE.md)
-        import multiprocessing as mp
-
-        real_get_context = mp.get_context
-        mp.get_context = lambda method=None: real_get_context("fork" if method == "spawn" else method)
-        run_as = "local"
+    run = lambda: run_trials(ctx, trials, executor, workers=None if executor == "serial" else workers)  # noqa: E731
+    if executor == "local-pool":
+        # measurement only: the local executor's previous design (``workers`` spawned processes,
+        # this process only waiting), to show what running trials in the caller too gains
+        run = lambda: _pool_only(ctx, trials, workers)  # noqa: E731
     la0 = load()
     c0, k0 = _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     outcomes = {}
     first = None
-    for t, oc in run_trials(ctx, trials, run_as, workers=None if executor == "serial" else workers):
+    for t, oc in run():
         if first is None:
             first = time.perf_counter() - t0
         if oc.error is not None:
@@ -140,6 +138,23 @@ def run_one(executor: str, workers: int, n_estimators: int = 100) -> dict[str, A
     row["trials"] = {tid: json.dumps(oc.result, sort_keys=True, default=str) for tid, oc in outcomes.items()}
     row["measurements"] = measurements(ctx, {tid: oc.result for tid, oc in outcomes.items()})
     return row
+
+
+def _pool_only(ctx: Any, trials: list, workers: int):
+    """``workers`` spawned processes run every trial; this process only collects (the old ``local``)."""
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    from auditor.executors import _run_in_worker
+
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                               initializer=_init_worker, initargs=(ctx, 1))
+    pending = {pool.submit(_run_in_worker, t): t for t in trials}
+    while pending:
+        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+        for f in done:
+            yield pending.pop(f), f.result()
+    pool.shutdown(wait=False)
 
 
 def measurements(ctx: Any, results: dict[str, Any]) -> dict[str, str]:
@@ -187,7 +202,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--executors", nargs="+", default=["serial", "local", "ray"],
-                    help="serial, local, ray, and local-fork (measurement only: the local pool with fork)")
+                    help="serial, local, ray, and local-pool (measurement only: the previous local design, N spawned workers with the caller idle)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--n-estimators", type=int, default=100, help="trees per LightGBM fit (plugin default 100)")
     ap.add_argument("--wait-load", type=float, default=None, metavar="L",
