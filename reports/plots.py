@@ -10,28 +10,26 @@ Audits describe their evidence as data (``auditor.audits.base.plot_*``): ``lines
 - ``kind == "note"``: the spec could not be drawn; ``note`` says why (rendering never fails
   because of one bad plot).
 
-Matplotlib is used through its object API (:class:`matplotlib.figure.Figure` and the SVG
-canvas) and never through ``pyplot``: nothing here touches the global backend, so rendering
-is headless-safe (no display, no GUI toolkit) and cannot disturb the backend of a notebook
-that imports this package. Style settings are applied with ``rc_context`` for the same reason.
+The charts are written by hand as SVG (:mod:`reports.svg`), not with matplotlib: the report
+needs four simple chart kinds, and building their few dozen elements directly takes a few
+milliseconds per report where matplotlib took ~1.5 s (its import included). Every text is
+XML-escaped there; a last check here refuses anything script-like.
 
-Size: text stays text (``svg.fonttype = 'none'``; the page CSS picks the font), line series
-are thinned to :data:`MAX_POINTS` points, bar charts keep the :data:`MAX_BARS` largest
-values, interval plots :data:`MAX_INTERVAL_ROWS` rows and tables :data:`MAX_TABLE_ROWS` rows,
-each with a note saying what was left out. A plot is typically 8-25 kB.
+Size: text stays text (the page CSS picks the font), line series are thinned to
+:data:`MAX_POINTS` points, bar charts keep the :data:`MAX_BARS` largest values, interval plots
+:data:`MAX_INTERVAL_ROWS` rows and tables :data:`MAX_TABLE_ROWS` rows, each with a note saying
+what was left out. A plot is typically 2-8 kB.
 """
 from __future__ import annotations
 
-import io
 import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-import matplotlib as mpl
-from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
-from markupsafe import Markup, escape
+from markupsafe import Markup
+
+from reports.svg import Chart, category_axis, linear_axis, log_axis
 
 __all__ = ["PlotView", "render_plot", "fmt_value", "MAX_POINTS", "MAX_BARS",
            "MAX_INTERVAL_ROWS", "MAX_TABLE_ROWS", "PLOT_TYPES"]
@@ -41,41 +39,12 @@ MAX_POINTS = 400          # per line series; loss curves of 10k steps look the s
 MAX_BARS = 30             # a 300-feature KS ranking shows its 30 largest
 MAX_INTERVAL_ROWS = 40
 MAX_TABLE_ROWS = 50
-MAX_LABEL_CHARS = 48
-FIG_WIDTH = 5.2           # inches; at a half-card width (~500 px) 9 pt text reads as ~12 px      # tick labels longer than this are cut (full text stays in the table/notes)
+MAX_LABEL_CHARS = 48      # tick labels longer than this are cut (full text stays in the table/notes)
 
 # Calm, colour-blind-friendly palette (blue, orange, teal, purple, red, grey): series order.
 PALETTE = ("#2563eb", "#d97706", "#0d9488", "#7c3aed", "#dc2626", "#6b7280", "#db2777", "#65a30d")
 REF_COLOR = "#374151"
 
-_RC: dict[str, Any] = {
-    "svg.fonttype": "none",          # text as <text>, no embedded glyphs: small and selectable
-    "text.parse_math": False,        # a "$" in a feature name must not be parsed as mathtext
-    "font.family": "sans-serif",
-    "font.sans-serif": ["DejaVu Sans"],
-    "font.size": 9.0,
-    "axes.titlesize": 9.5,
-    "axes.labelsize": 9.0,
-    "axes.edgecolor": "#9ca3af",
-    "axes.labelcolor": "#374151",
-    "axes.linewidth": 0.8,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "axes.grid": True,
-    "axes.axisbelow": True,
-    "grid.color": "#e5e7eb",
-    "grid.linewidth": 0.6,
-    "xtick.color": "#4b5563",
-    "ytick.color": "#4b5563",
-    "xtick.labelsize": 8.0,
-    "ytick.labelsize": 8.0,
-    "legend.fontsize": 7.5,
-    "legend.frameon": False,
-    "lines.linewidth": 1.6,
-    "path.simplify": True,
-    "figure.facecolor": "white",
-    "savefig.facecolor": "white",
-}
 
 
 @dataclass
@@ -173,41 +142,37 @@ def _thin(x: list[float], y: list[float], n: int) -> tuple[list[float], list[flo
 
 
 # --------------------------------------------------------------------------- drawing
-_PLAIN_LOG = FuncFormatter(lambda v, _pos: f"{v:g}")
+# Each _draw_* turns a spec into a reports.svg.Chart (data in, marks in data coordinates);
+# plot-area heights in points mirror the old matplotlib figure sizes.
+LINES_HEIGHT = 140.0
+HIST_HEIGHT = 120.0
+BARS_HEIGHT = 130.0
+ROW_PITCH_INTERVALS = 21.6    # 0.3 in per interval row
+ROW_PITCH_BARS = 17.3         # 0.24 in per horizontal bar
+MAX_PLOT_HEIGHT = 600.0
+MIN_ROWS_HEIGHT = 45.0         # a one-row interval plot still has room to read
 
 
-def _new_fig(height: float) -> tuple[Figure, Any]:
-    fig = Figure(figsize=(FIG_WIDTH, height), layout="constrained")
-    ax = fig.add_subplot()
-    return fig, ax
-
-
-def _legend(fig: Figure, ax: Any, *, outside: bool = False) -> None:
-    """A legend inside the axes when small, below them when it has more than three entries
-    (or ``outside``): a big legend over a histogram hides the very bars it explains."""
-    handles, labels = ax.get_legend_handles_labels()
-    if not handles:
-        return
-    if outside or len(handles) > 3:
-        fig.legend(handles, labels, loc="outside lower center", ncols=2 if len(handles) > 1 else 1)
-    else:
-        ax.legend(handles, labels, loc="best")
-
-
-def _ref_lines(ax: Any, hlines: Sequence[Any], *, vertical: bool = False) -> int:
-    """Draw reference lines ``[{"label", "y"}]`` (dashed); vertical for horizontal bar charts."""
-    drawn = 0
+def _ref_lines(chart: Chart, hlines: Sequence[Any], *, vertical: bool = False) -> list[float]:
+    """Draw reference lines ``[{"label", "y"}]`` (dashed, then dotted, then dash-dot) across the
+    axes; vertical for horizontal bar charts. Returns the values drawn."""
+    drawn = []
     styles = ("--", ":", "-.")
-    for i, h in enumerate(_seq(hlines)):
+    for h in _seq(hlines):
         if not isinstance(h, Mapping):
             continue
         v = _num(h.get("y", h.get("x")))
         if not math.isfinite(v):
             continue
-        kw = dict(color=REF_COLOR, linestyle=styles[i % 3], linewidth=1.1, label=_short(h.get("label", "")) or None)
-        (ax.axvline if vertical else ax.axhline)(v, **kw)
-        drawn += 1
+        chart.ref(v, vertical=vertical, color=REF_COLOR, width=1.1, style=styles[len(drawn) % 3],
+                  label=_short(h.get("label", "")))
+        drawn.append(v)
     return drawn
+
+
+def _ref_values(hlines: Any) -> list[float]:
+    return [v for h in _seq(hlines) if isinstance(h, Mapping)
+            for v in [_num(h.get("y", h.get("x")))] if math.isfinite(v)]
 
 
 def _axis_scale(spec: Mapping[str, Any], key: str, values: list[float], notes: list[str]) -> str:
@@ -223,11 +188,8 @@ def _axis_scale(spec: Mapping[str, Any], key: str, values: list[float], notes: l
     return "linear"
 
 
-def _draw_lines(spec: Mapping[str, Any], notes: list[str]) -> Figure:
-    fig, ax = _new_fig(2.7)
-    n_drawn = 0
-    all_y: list[float] = []
-    all_x: list[float] = []
+def _draw_lines(spec: Mapping[str, Any], notes: list[str]) -> Chart:
+    series: list[tuple[str, list[float], list[float], str]] = []     # (label, x, y, colour)
     for i, s in enumerate(_seq(spec.get("series"))):
         if not isinstance(s, Mapping):
             notes.append(f"series {i + 1} is not an object; skipped")
@@ -245,60 +207,77 @@ def _draw_lines(spec: Mapping[str, Any], notes: list[str]) -> Figure:
         x, y = _thin(x, y, MAX_POINTS)
         if n0 > len(y):
             notes.append(f"{_short(s.get('label', 'series'))}: {n0:,} points thinned to {len(y)} for display")
-        ax.plot(x, y, color=PALETTE[i % len(PALETTE)], label=_short(s.get("label", "")) or None,
-                marker="o" if len(y) <= 30 else None, markersize=3.0)
-        n_drawn += 1
-        all_x += x
-        all_y += y
-    n_ref = _ref_lines(ax, spec.get("hlines", []))
-    all_y += [_num(h.get("y")) for h in _seq(spec.get("hlines")) if isinstance(h, Mapping)]
-    if n_drawn:
-        if _axis_scale(spec, "yscale", all_y, notes) == "log":
-            ax.set_yscale("log")
-            ax.yaxis.set_major_formatter(_PLAIN_LOG)      # mathtext is off: no "$10^{-3}$" labels
-            ax.yaxis.set_minor_formatter(NullFormatter())
-        if all_x and all(math.isfinite(v) and float(v).is_integer() for v in all_x):
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))   # epochs, folds: no "2.5"
-        if spec.get("xscale") == "log":
-            ax.set_xscale("log")
-            ax.xaxis.set_major_formatter(_PLAIN_LOG)
-            ax.xaxis.set_minor_formatter(NullFormatter())
-    if n_drawn == 0 and n_ref == 0:
+        series.append((_short(s.get("label", "")), x, y, PALETTE[i % len(PALETTE)]))
+    refs = _ref_values(spec.get("hlines"))
+    if not series and not refs:
         raise ValueError("no data to draw")
-    ax.set_xlabel(_short(spec.get("xlabel", ""), 80))
-    ax.set_ylabel(_short(spec.get("ylabel", ""), 60))
-    if len(set(all_x)) == 1:                    # one point (e.g. a single training loss): centre it
-        ax.set_xlim(all_x[0] - 1, all_x[0] + 1)
-    _legend(fig, ax)
-    return fig
+    all_x = [v for _, x, _, _ in series for v in x if math.isfinite(v)]
+    all_y = [v for _, _, y, _ in series for v in y] + refs
+    xlabel, ylabel = _short(spec.get("xlabel", ""), 80), _short(spec.get("ylabel", ""), 60)
+    ylog = bool(series) and _axis_scale(spec, "yscale", all_y, notes) == "log"
+    ylog = ylog and any(v > 0 for v in all_y if math.isfinite(v))
+    yax = log_axis(all_y, title=ylabel) if ylog else linear_axis(all_y, title=ylabel, max_ticks=6)
+    if series and spec.get("xscale") == "log" and any(v > 0 for v in all_x):
+        xax = log_axis(all_x, title=xlabel)
+    else:
+        integer = bool(all_x) and all(float(v).is_integer() for v in all_x)     # epochs, folds: no "2.5"
+        one = (all_x[0] - 1, all_x[0] + 1) if len(set(all_x)) == 1 else None  # one point (a single loss): centred
+        xax = linear_axis(all_x, title=xlabel, integer=integer, limits=one)
+    legend_n = sum(1 for s in series if s[0]) + sum(1 for h in _seq(spec.get("hlines"))
+                                                    if isinstance(h, Mapping) and _short(h.get("label", "")))
+    chart = Chart(xax, yax, LINES_HEIGHT, legend="below" if legend_n > 3 else "best")
+    for label, x, y, color in series:
+        chart.line(x, y, color=color, label=label, marker=3.0 if len(y) <= 30 else 0.0)
+    _ref_lines(chart, spec.get("hlines", []))
+    return chart
 
 
-def _draw_hist(spec: Mapping[str, Any], notes: list[str]) -> Figure:
+def _hist_counts(vals: list[float], bins: int) -> tuple[list[float], list[int]]:
+    """Equal-width bins over ``[min, max]`` (numpy's rule: the last bin is closed; one distinct
+    value gets the range value ± 0.5). Returns ``(edges, counts)``, ``len(edges) == bins + 1``."""
+    lo, hi = min(vals), max(vals)
+    if lo == hi:
+        lo, hi = lo - 0.5, hi + 0.5
+    w = (hi - lo) / bins
+    if not (math.isfinite(w) and w > 0):
+        raise ValueError("values too large to bin")
+    counts = [0] * bins
+    for v in vals:
+        counts[min(int((v - lo) / w), bins - 1)] += 1
+    return [lo + i * w for i in range(bins)] + [hi], counts
+
+
+def _draw_hist(spec: Mapping[str, Any], notes: list[str]) -> Chart:
     vals = [v for v in (_num(v) for v in _seq(spec.get("values"))) if math.isfinite(v)]
     markers = [m for m in _seq(spec.get("markers")) if isinstance(m, Mapping) and math.isfinite(_num(m.get("x")))]
     if not vals and not markers:
         raise ValueError("no values to draw")
-    fig, ax = _new_fig(2.5)
+    edges: list[float] = []
+    counts: list[int] = []
     if vals:
-        n_unique = len(set(vals))
-        bins = max(1, min(40, n_unique, int(math.sqrt(len(vals))) * 2))
-        ax.hist(vals, bins=bins, color="#93c5fd", edgecolor="#60a5fa", linewidth=0.5,
-                label=f"distribution (n={len(vals):,})")
+        bins = max(1, min(40, len(set(vals)), int(math.sqrt(len(vals))) * 2))
+        edges, counts = _hist_counts(vals, bins)
     else:
         notes.append("no distribution values; markers only")
+    xs = edges + [_num(m.get("x")) for m in markers]
+    chart = Chart(linear_axis(xs, title=_short(spec.get("xlabel", ""), 80)),
+                  linear_axis([0.0] + counts, title="count", sticky_zero=True, max_ticks=6, integer=True),
+                  HIST_HEIGHT, legend="below")
+    if vals:
+        for a, b, c in zip(edges, edges[1:], counts):
+            if c:
+                chart.rect(a, 0.0, b, float(c), fill="#93c5fd", edge="#60a5fa", edge_width=0.5)
+        chart.patch_entry(f"distribution (n={len(vals):,})", "#93c5fd", "#60a5fa")
     for i, m in enumerate(markers):
         label, value = _short(m.get("label", "")), fmt_value(_num(m.get("x")))
         if value not in label:          # "observed 0.63" already says it
             label = f"{label} = {value}" if label else value
-        ax.axvline(_num(m.get("x")), color=(PALETTE[4], REF_COLOR, PALETTE[1], PALETTE[2])[i % 4],
-                   linestyle=("-", "--", ":", "-.")[i % 4], linewidth=1.6, label=label)
-    ax.set_xlabel(_short(spec.get("xlabel", ""), 80))
-    ax.set_ylabel("count")
-    _legend(fig, ax, outside=True)
-    return fig
+        chart.ref(_num(m.get("x")), vertical=True, color=(PALETTE[4], REF_COLOR, PALETTE[1], PALETTE[2])[i % 4],
+                  style=("-", "--", ":", "-.")[i % 4], width=1.6, label=label)
+    return chart
 
 
-def _draw_intervals(spec: Mapping[str, Any], notes: list[str]) -> Figure:
+def _draw_intervals(spec: Mapping[str, Any], notes: list[str]) -> Chart:
     rows = [r for r in _seq(spec.get("rows")) if isinstance(r, Mapping)]
     rows = [r for r in rows if math.isfinite(_num(r.get("estimate")))]
     if not rows:
@@ -307,28 +286,24 @@ def _draw_intervals(spec: Mapping[str, Any], notes: list[str]) -> Figure:
         notes.append(f"showing the first {MAX_INTERVAL_ROWS} of {len(rows)} rows")
         rows = rows[:MAX_INTERVAL_ROWS]
     n = len(rows)
-    fig, ax = _new_fig(min(9.0, 0.9 + 0.3 * n))
-    ys = list(range(n))[::-1]          # first row on top, as in the table it mirrors
-    for y, r in zip(ys, rows):
+    ref = _num(spec.get("ref", None)) if spec.get("ref", None) is not None else math.nan
+    xs = [_num(r.get(k)) for r in rows for k in ("estimate", "low", "high")] + [ref]
+    yax = category_axis([_short(r.get("label", "")) for r in rows], reverse=True)   # first row on top
+    chart = Chart(linear_axis(xs, title=_short(spec.get("xlabel", ""), 80)), yax,
+                  min(MAX_PLOT_HEIGHT, max(MIN_ROWS_HEIGHT, ROW_PITCH_INTERVALS * n)))
+    if math.isfinite(ref):
+        chart.ref(ref, vertical=True, color=REF_COLOR, width=1.0, style="--")
+    for y, r in zip(yax.ticks, rows):
         est, lo, hi = _num(r.get("estimate")), _num(r.get("low")), _num(r.get("high"))
         if math.isfinite(lo) and math.isfinite(hi):
-            ax.plot([lo, hi], [y, y], color=PALETTE[0], linewidth=2.0, solid_capstyle="butt")
-            ax.plot([lo, lo], [y - 0.15, y + 0.15], color=PALETTE[0], linewidth=1.0)
-            ax.plot([hi, hi], [y - 0.15, y + 0.15], color=PALETTE[0], linewidth=1.0)
-        ax.plot([est], [y], marker="o", color=PALETTE[0], markersize=5, markeredgecolor="white",
-                markeredgewidth=0.8)
-    ref = spec.get("ref", None)
-    if ref is not None and math.isfinite(_num(ref)):
-        ax.axvline(_num(ref), color=REF_COLOR, linestyle="--", linewidth=1.0)
-    ax.set_yticks(ys)
-    ax.set_yticklabels([_short(r.get("label", "")) for r in rows])
-    ax.set_ylim(-0.7, n - 0.3)
-    ax.grid(axis="y", visible=False)
-    ax.set_xlabel(_short(spec.get("xlabel", ""), 80))
-    return fig
+            chart.segment(lo, y, hi, y, color=PALETTE[0], width=2.0)
+            chart.segment(lo, y - 0.15, lo, y + 0.15, color=PALETTE[0], width=1.0)
+            chart.segment(hi, y - 0.15, hi, y + 0.15, color=PALETTE[0], width=1.0)
+        chart.dot(est, y, size=5.0, color=PALETTE[0], edge="white", edge_width=0.8)
+    return chart
 
 
-def _draw_bars(spec: Mapping[str, Any], notes: list[str]) -> Figure:
+def _draw_bars(spec: Mapping[str, Any], notes: list[str]) -> Chart:
     labels = [_short(v) for v in _seq(spec.get("labels"))]
     values = [_num(v) for v in _seq(spec.get("values"))]
     if len(labels) != len(values):
@@ -344,81 +319,43 @@ def _draw_bars(spec: Mapping[str, Any], notes: list[str]) -> Figure:
         pairs = [pairs[i] for i in sorted(keep)]
     n = len(pairs)
     horizontal = n > 8 or max(len(p[0]) for p in pairs) > 12
-    colors = [PALETTE[0] if v >= 0 else PALETTE[1] for _, v in pairs]
+    refs = _ref_values(spec.get("hlines"))
+    vals = [v for _, v in pairs]
+    title = _short(spec.get("ylabel", ""), 80 if horizontal else 60)
+    value_axis = linear_axis([0.0] + vals + refs, title=title, sticky_zero=True, max_ticks=10 if horizontal else 6)
+    cats = [p[0] for p in pairs]
     if horizontal:
-        fig, ax = _new_fig(min(9.0, 0.9 + 0.24 * n))
-        ys = list(range(n))[::-1]
-        ax.barh(ys, [v for _, v in pairs], color=colors, height=0.65)
-        ax.set_yticks(ys)
-        ax.set_yticklabels([p[0] for p in pairs])
-        ax.set_ylim(-0.6, n - 0.4)
-        ax.grid(axis="y", visible=False)
-        ax.set_xlabel(_short(spec.get("ylabel", ""), 80))
-        _ref_lines(ax, spec.get("hlines", []), vertical=True)
+        cat_axis = category_axis(cats, reverse=True, pad=0.6)
+        chart = Chart(value_axis, cat_axis, min(MAX_PLOT_HEIGHT, max(MIN_ROWS_HEIGHT, ROW_PITCH_BARS * n)))
     else:
-        fig, ax = _new_fig(2.5)
-        xs = list(range(n))
-        ax.bar(xs, [v for _, v in pairs], color=colors, width=0.65)
-        ax.set_xticks(xs)
-        ax.set_xticklabels([p[0] for p in pairs])
-        ax.grid(axis="x", visible=False)
-        ax.set_ylabel(_short(spec.get("ylabel", ""), 60))
-        _ref_lines(ax, spec.get("hlines", []))
-    _legend(fig, ax)
-    return fig
+        cat_axis = category_axis(cats, pad=0.6)
+        chart = Chart(cat_axis, value_axis, BARS_HEIGHT)
+    for pos, v in zip(cat_axis.ticks, vals):
+        color = PALETTE[0] if v >= 0 else PALETTE[1]
+        if horizontal:
+            chart.rect(0.0, pos - 0.325, v, pos + 0.325, fill=color)
+        else:
+            chart.rect(pos - 0.325, 0.0, pos + 0.325, v, fill=color)
+    _ref_lines(chart, spec.get("hlines", []), vertical=horizontal)
+    return chart
 
 
 _DRAW = {"lines": _draw_lines, "hist": _draw_hist, "intervals": _draw_intervals, "bars": _draw_bars}
 
-_PROLOG = re.compile(r"\A.*?(?=<svg\b)", re.S)
-_METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.S)
-_GLOBAL_STYLE = re.compile(r"<style[^>]*>.*?</style>\s*", re.S)
-_FONT_FAMILY = re.compile(r"font-family: [^;\"]*;? ?")
-_ROOT = re.compile(r"<svg\b[^>]*>")
-# Only markup counts: in matplotlib's output every "<" in text is escaped, so a "<" starts a tag.
+# Every text is escaped by reports.svg.esc; this is a second line of defence so a future
+# change there can never put live script into a report. Only markup counts: every "<" in
+# text is escaped, so a "<" starts a tag.
 _UNSAFE = re.compile(r"<\s*(?:script|foreignObject|iframe|object|embed)\b"
                      r"|<[^>]*\son[a-z]+\s*="
                      r"|<[^>]*=\s*[\"']?\s*javascript:", re.I)
 
 
-_ID_ATTR = re.compile(r'\sid="([^"]*)"')
-_ID_REF = re.compile(r'(href="#|url\(#)([^")]+)')
-
-
-def _scope_ids(s: str, uid: str) -> str:
-    """Make element ids unique on the page: drop the ids nothing references (matplotlib names
-    every group "figure_1", "axes_1", ... in every figure) and prefix the referenced ones
-    (clip paths, markers) with ``uid``."""
-    used = {m.group(2) for m in _ID_REF.finditer(s)}
-    s = _ID_ATTR.sub(lambda m: f' id="{uid}-{m.group(1)}"' if m.group(1) in used else "", s)
-    return _ID_REF.sub(lambda m: f"{m.group(1)}{uid}-{m.group(2)}" if m.group(2) in used else m.group(0), s)
-
-
-def _to_svg(fig: Figure, uid: str, title: str) -> Markup:
-    """Serialise a figure to an inline-ready ``<svg>`` element.
-
-    ``uid`` salts matplotlib's element ids so several SVGs on one page never share ids.
-    """
-    buf = io.StringIO()
-    with mpl.rc_context({**_RC, "svg.hashsalt": uid}):
-        fig.savefig(buf, format="svg", metadata={"Date": None})
-    s = buf.getvalue()
-    s = _PROLOG.sub("", s, count=1)
-    s = _METADATA.sub("", s)
-    s = _GLOBAL_STYLE.sub("", s)      # "*{stroke-linejoin}" would leak into the page; CSS has it
-    s = _FONT_FAMILY.sub("", s)       # one font rule in the page CSS instead of one per <text>
-    s = s.replace("<defs>\n  </defs>", "")
-    s = _scope_ids(s, uid)
-    vb = re.search(r'viewBox="([^"]*)"', s)
-    root = ('<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
-            f'version="1.1" viewBox="{vb.group(1) if vb else "0 0 460.8 216"}" width="100%" '
-            f'role="img" aria-label="{escape(title)}" preserveAspectRatio="xMidYMid meet">')
-    s = _ROOT.sub(lambda _m: root, s, count=1)
-    # Matplotlib escapes every text it writes; this is a second line of defence so a future
-    # change there can never put live script into a report.
+def _to_svg(chart: Chart, uid: str, title: str) -> Markup:
+    """Serialise a chart to an inline-ready ``<svg>`` element (``uid`` scopes its ids)."""
+    s = chart.render(uid, title)
     if _UNSAFE.search(s):
         raise ValueError("SVG output contained script-like content; refused")
-    return Markup(s.strip())
+    return Markup(s)
 
 
 def _table(spec: Mapping[str, Any], notes: list[str]) -> tuple[list[str], list[list[str]]]:
@@ -474,9 +411,7 @@ def render_plot(spec: Any, uid: str = "p0") -> PlotView:
                         notes=[f"plot type {str(ptype)!r} is not known to this version of the report "
                                f"(known: {', '.join(PLOT_TYPES)}); skipped"])
     try:
-        with mpl.rc_context({**_RC, "svg.hashsalt": uid}):
-            fig = draw(spec, notes)
-            svg = _to_svg(fig, uid, title)
+        svg = _to_svg(draw(spec, notes), uid, title)
     except Exception as e:  # noqa: BLE001 - one bad plot becomes a note, never a crash
         return PlotView(kind="note", title=title, notes=[f"{ptype} plot could not be drawn: {e}"])
     return PlotView(kind="svg", title=title, svg=svg, notes=notes)

@@ -267,7 +267,7 @@ def _audit_view(a: Mapping[str, Any], index: int, plots: bool) -> dict[str, Any]
     plots_raw = a.get("plots") or []
     if not isinstance(plots_raw, list):
         plots_raw = [plots_raw]
-    # Drawing is the slow part (~0.1 s a plot): only the HTML asks for it.
+    # Only the HTML shows plots (~0.5 ms each, reports.svg): the text outputs skip them.
     views: list[PlotView] = [render_plot(p, uid=f"a{index}p{j}") for j, p in enumerate(plots_raw)] if plots else []
     config = a.get("config")
     p_adj = a.get("p_adjusted")
@@ -356,7 +356,7 @@ def build_view(results: Mapping[str, Any], *, plots: bool = True) -> dict[str, A
     results : dict
         The results dict (docs/RESULTS_SCHEMA.md, schema_version 1).
     plots : bool, default True
-        Draw the plots (HTML); the text outputs pass False and skip matplotlib.
+        Draw the plots (HTML); the text outputs pass False and skip them.
 
     Returns
     -------

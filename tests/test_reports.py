@@ -41,7 +41,7 @@ def load(name: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def html_by_sample() -> dict[str, str]:
-    # Rendering draws ~15 matplotlib figures per report: do it once per module.
+    # One render per sample for the whole module.
     return {n: render_html(load(n)) for n in SAMPLES}
 
 
@@ -128,7 +128,7 @@ def test_each_plot_type_draws_a_clean_inline_svg(spec: dict[str, Any]) -> None:
     assert "<?xml" not in s and "<!DOCTYPE" not in s and "<metadata" not in s and "<style" not in s
     assert 'width="100%"' in s and "viewBox=" in s
     assert "font-family" not in s                  # one font rule in the page CSS, no per-text lists
-    assert "<text" in s                            # svg.fonttype none: text stays text (no glyph paths)
+    assert "<text" in s                            # text stays text (no glyph paths)
     assert len(s) < 40_000
 
 
