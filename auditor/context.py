@@ -102,11 +102,28 @@ class AuditContext:
         self.baseline_scores = None if baseline_scores is None else np.asarray(baseline_scores, dtype=np.float64)
         self.device = device
         self._fitted: dict[Any, Any] = {}
+        self._memo: dict[Any, Any] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         d = dict(self.__dict__)
         d["_fitted"] = {}  # fitted models stay in their process
+        d["_memo"] = {}  # so do derived data (rebuilt on demand)
         return d
+
+    def __setstate__(self, d: dict[str, Any]) -> None:
+        d.setdefault("_memo", {})
+        self.__dict__.update(d)
+
+    def memo(self, key: Any, build: Any) -> Any:
+        """``build()``, computed once per process and context and kept for the run.
+
+        For derived data that several trials of one audit need (e.g. the pooled two-sample
+        matrix of the synthetic-shift tests); callers must treat the value as read-only. Not
+        pickled: each worker process builds its own.
+        """
+        if key not in self._memo:
+            self._memo[key] = build()
+        return self._memo[key]
 
     # ------------------------------------------------------------------ data
     @property
@@ -158,8 +175,11 @@ class AuditContext:
         spec = spec or self.model
         use_cache = (train is None) if cache is None else cache
         data = self.train if train is None else train
-        key = (spec.spec, repr(sorted(spec.params.items())), int(seed), data.sha256() if train is not None else "train")
-        if use_cache and key in self._fitted:
+        key = None
+        if use_cache:  # the key hashes a given training set: only build it when caching
+            key = (spec.spec, repr(sorted(spec.params.items())), int(seed),
+                   data.sha256() if train is not None else "train")
+        if key is not None and key in self._fitted:
             return self._fitted[key]
         model = spec.make(seed=seed)
         try:
@@ -168,7 +188,7 @@ class AuditContext:
             raise ModelFailure(f"model {spec.spec!r} fit(seed={seed}) on {data.name} raised "
                                f"{type(e).__name__}: {e}\n{_short_tb()}") from e
         model = out if out is not None else model
-        if use_cache:
+        if key is not None:
             self._fitted[key] = model
         return model
 

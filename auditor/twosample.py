@@ -213,7 +213,29 @@ class TwoSample:
 
     def varying_columns(self) -> np.ndarray:
         """Indices of columns that are not constant over the pooled rows."""
-        return np.flatnonzero(np.ptp(self.X, axis=0) > 0)
+        cached = self.__dict__.get("_varying")
+        if cached is None:
+            cached = np.flatnonzero(np.ptp(self.X, axis=0) > 0)
+            cached.flags.writeable = False
+            object.__setattr__(self, "_varying", cached)
+        return cached
+
+    def reduced(self, max_dims: int) -> tuple[np.ndarray, float]:
+        """``reduce_dims(self.X, max_dims)``, with the standardised matrix computed once per object.
+
+        The tests that summarise the same pooled rows by principal components (the domain
+        classifier's query context, MMD) share the standardisation; the result is identical to
+        calling :func:`reduce_dims` (``X`` is treated as immutable, like the rest of the object).
+        """
+        if "_standardised" not in self.__dict__:
+            Z = _standardise(self.X)
+            if Z is not None:
+                Z.flags.writeable = False
+            object.__setattr__(self, "_standardised", Z)
+        Z = self.__dict__["_standardised"]
+        if Z is None:
+            return np.zeros((self.n_rows, 1)), 1.0
+        return _components(Z, max_dims)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -350,12 +372,24 @@ def reduce_dims(X: np.ndarray, max_dims: int, *, exact_below: int = 600) -> tupl
     explained : float
         Share of the standardised variance kept.
     """
+    Z = _standardise(X)
+    if Z is None:
+        return np.zeros((np.shape(X)[0], 1)), 1.0
+    return _components(Z, max_dims, exact_below)
+
+
+def _standardise(X: np.ndarray) -> np.ndarray | None:
+    """The standardised non-constant columns of ``X`` (None when every column is constant)."""
     X = np.asarray(X, float)
     sd = X.std(0)
     keep = sd > 0
     if not keep.any():
-        return np.zeros((X.shape[0], 1)), 1.0
-    Z = (X[:, keep] - X[:, keep].mean(0)) / sd[keep]
+        return None
+    return (X[:, keep] - X[:, keep].mean(0)) / sd[keep]
+
+
+def _components(Z: np.ndarray, max_dims: int, exact_below: int = 600) -> tuple[np.ndarray, float]:
+    """:func:`reduce_dims` on already standardised columns ``Z`` (from :func:`_standardise`)."""
     if Z.shape[1] <= max_dims:
         return Z, 1.0
     k = int(max_dims)
@@ -492,6 +526,43 @@ def _ks_observed(ts: TwoSample, j: int, max_thresholds: int) -> float:
     return float(np.max(np.abs(za / (z @ n) - (C.sum(0) - za) / ((1 - z) @ n))))
 
 
+def _ks_observed_many(ts: TwoSample, cols: np.ndarray, max_thresholds: int, block: int = 128) -> np.ndarray:
+    """:func:`_ks_observed` of every column in ``cols``, shape (len(cols),); identical values.
+
+    Per column, the counts at the thresholds are binary searches in the sorted column (all
+    rows, and the rows of sample A), so the work is one sort per column instead of a
+    (groups x thresholds) count matrix and a product.
+    """
+    ra = ts.row_in_a
+    n = ts.sizes.astype(float)
+    z = ts.in_a.astype(float)
+    nA, nB = z @ n, (1 - z) @ n
+    probs = np.arange(1, max_thresholds + 1) / (max_thresholds + 1)
+    out = np.zeros(len(cols))
+    for b0 in range(0, len(cols), block):
+        cb = np.asarray(cols[b0:b0 + block])
+        XT = np.ascontiguousarray(ts.X[:, cb].T)  # (b, n)
+        S = np.sort(XT, axis=1)
+        SA = np.sort(XT[:, ra], axis=1)
+        new = np.ones(S.shape, bool)
+        new[:, 1:] = S[:, 1:] != S[:, :-1]
+        n_unique = new.sum(1)
+        many = n_unique - 1 > max_thresholds
+        Q = np.quantile(S[many], probs, axis=1).T if many.any() else None  # (b_many, T)
+        qi = np.cumsum(many) - 1
+        for i in range(cb.size):
+            if many[i]:
+                thr = np.unique(Q[qi[i]])
+            else:
+                thr = S[i][new[i]][:-1]
+            if thr.size == 0:
+                continue
+            ca = np.searchsorted(SA[i], thr, side="right")
+            ct = np.searchsorted(S[i], thr, side="right")
+            out[b0 + i] = np.max(np.abs(ca / nA - (ct - ca) / nB))
+    return out
+
+
 def _summarise_wide_groups(ts: TwoSample, cols: np.ndarray, group_pcs: int) -> tuple[TwoSample, list[str]]:
     """Replace each feature group wider than ``group_pcs`` columns by its top principal components.
 
@@ -536,7 +607,7 @@ def _ks_test(ts: TwoSample, n_permutations: int, max_thresholds: int, fdr: float
     raw_top: list[dict[str, Any]] = []
     if cols.size > max_features:
         # descriptive ranking of the raw columns (observed distances only: one product each)
-        obs = np.array([_ks_observed(ts, j, max_thresholds) for j in cols])
+        obs = _ks_observed_many(ts, cols, max_thresholds)
         order = np.argsort(-obs, kind="mergesort")[:20]
         raw_top = [{"feature": ts.feature_names[cols[i]], "ks": float(obs[i])} for i in order]
         ts, names = _summarise_wide_groups(ts, cols, group_pcs)
@@ -548,6 +619,9 @@ def _ks_test(ts: TwoSample, n_permutations: int, max_thresholds: int, fdr: float
     nB = sizes.sum() - nA
     stat = np.zeros((Z.shape[0], cols.size))
     exact = np.zeros(cols.size, bool)
+    # Z is 0/1 and C holds row counts, so Z @ C is a sum of integers <= n_rows: exact in float32
+    # while n_rows < 2**24 (single precision halves the cost of the product; same values)
+    Zp = Z.astype(np.float32) if ts.n_rows < 2 ** 24 else Z
     # build per-feature count matrices, then process features in chunks of columns
     blocks: list[np.ndarray] = []
     owners: list[int] = []
@@ -558,7 +632,7 @@ def _ks_test(ts: TwoSample, n_permutations: int, max_thresholds: int, fdr: float
         if not blocks:
             return
         C = np.concatenate(blocks, axis=1)  # (G, T_total)
-        ZC = Z @ C
+        ZC = (Zp @ C.astype(Zp.dtype)).astype(np.float64)
         diff = np.abs(ZC / nA[:, None] - (C.sum(0)[None, :] - ZC) / nB[:, None])
         starts = np.r_[0, np.cumsum([b.shape[1] for b in blocks])[:-1]]
         stat[:, owners] = np.maximum.reduceat(diff, starts, axis=1)
@@ -654,7 +728,7 @@ def _mmd_test(ts: TwoSample, n_permutations: int, max_dims: int, max_rows: int, 
     ts = ts.subsample(max_rows, rng)
     if ts.n_groups > max_groups:  # the permutation step is (B x G) @ (G x G)
         ts = ts.subsample(max(4, int(ts.n_rows * max_groups / ts.n_groups)), rng)
-    Zx, explained = reduce_dims(ts.X, max_dims)
+    Zx, explained = ts.reduced(max_dims)
     n_rows = Zx.shape[0]
     sq = np.sum(Zx ** 2, axis=1)
     # median heuristic on at most 1000 rows drawn without looking at membership (keeps exactness)
@@ -771,7 +845,7 @@ def _query_context(ts: TwoSample, k: int) -> np.ndarray:
     """
     if k <= 0:
         return np.zeros((ts.n_rows, 0))
-    P, _ = reduce_dims(ts.X, k)
+    P, _ = ts.reduced(k)
     n = ts.sizes.astype(float)[:, None]
     st = ts.starts
     mean = np.add.reduceat(P, st, axis=0) / n
@@ -881,7 +955,13 @@ def classifier_test(ts: TwoSample, *, n_folds: int = 5, classifier: str = "hgb",
 def _screen_columns(X: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` columns with the largest |standardised mean difference| between
     ``y`` and ``~y`` rows (computed on the rows a classifier is fitted on, never held-out rows)."""
-    a, b = X[y], X[~y]
+    return _screen_rows(X, y, ~y, k)
+
+
+def _screen_rows(X: np.ndarray, rows_a: np.ndarray, rows_b: np.ndarray, k: int) -> np.ndarray:
+    """:func:`_screen_columns` on ``X[rows_a]`` against ``X[rows_b]`` (boolean row masks), without
+    first copying the union of the rows."""
+    a, b = X[rows_a], X[rows_b]
     sd = np.sqrt(0.5 * (a.var(0) + b.var(0))) + 1e-12
     smd = np.abs(a.mean(0) - b.mean(0)) / sd
     return np.sort(np.argsort(-smd, kind="mergesort")[:k])
@@ -911,7 +991,7 @@ def _classifier_test(ts: TwoSample, n_folds: int, classifier: str, n_permutation
     def design(fit_rows: np.ndarray) -> np.ndarray:
         if not wide:
             return X
-        return np.hstack([X, raw[:, _screen_columns(raw[fit_rows], y[fit_rows], screen_features)]])
+        return np.hstack([X, raw[:, _screen_rows(raw, fit_rows & y, fit_rows & ~y, screen_features)]])
 
     sizes = ts.sizes
     fold_g = stratified_group_folds(ts.in_a, K, rng)

@@ -69,6 +69,31 @@ def permute_columns(data: RankingDataset, columns: Mapping[str, np.ndarray | sli
     return data.with_features(new) if new else data
 
 
+def _solo_metrics(metric: str, labels: np.ndarray, X: np.ndarray, cols: np.ndarray, offsets: np.ndarray,
+                  kw: Mapping[str, Any], max_rows: int = 1 << 19) -> Any:
+    """Yield ``(j, metric per query with X[:, j] as the score, ... with -X[:, j])`` for ``j`` in ``cols``.
+
+    One :func:`~auditor.metrics.evaluate` call covers many columns: each column (and its
+    negation) is a copy of the queries, stacked one after another. Per-query values do not
+    depend on the other queries of a call, so they equal one call per column.
+    """
+    n, nq = int(offsets[-1]), offsets.size - 1
+    per = max(1, max_rows // (2 * n))  # columns per call
+    item_id = kw.get("item_id")
+    rest = {k: v for k, v in kw.items() if k != "item_id"}
+    for c0 in range(0, cols.size, per):
+        cb = cols[c0:c0 + per]
+        m = 2 * cb.size
+        S = X[:, cb].T  # (b, n)
+        scores = np.concatenate([S, -S], axis=0).reshape(-1)  # columns, then their negations
+        big_off = (np.arange(m)[:, None] * n + offsets[None, :-1]).reshape(-1)
+        big_off = np.append(big_off, m * n)
+        v = evaluate(metric, np.tile(labels, m), scores, big_off,
+                     item_id=None if item_id is None else np.tile(item_id, m), **rest).reshape(m, nq)
+        for i, j in enumerate(cb.tolist()):
+            yield j, v[i], v[cb.size + i]
+
+
 def _arr(x: Any) -> np.ndarray:
     return np.array(x, dtype=np.float64)
 
@@ -220,13 +245,13 @@ class FeatureAblationAudit(Audit):
         scale = float(np.mean(ideal[ok] - chance[ok])) if ok.any() else float("nan")
         solo = np.full(X.shape[1], np.nan)
         sign = np.ones(X.shape[1])
-        for j in range(X.shape[1]):
-            col = X[:, j]
-            if np.all(col == col[0]):
-                solo[j] = 0.0
-                continue
-            up = float(np.mean(evaluate(ctx.metric, test.labels, col, off, **kw)[ok] - chance[ok]))
-            dn = float(np.mean(evaluate(ctx.metric, test.labels, -col, off, **kw)[ok] - chance[ok]))
+        const = np.all(X == X[:1], axis=0)
+        solo[const] = 0.0
+        live = np.flatnonzero(~const)
+        chance_ok = chance[ok]
+        for j, up_q, dn_q in _solo_metrics(ctx.metric, test.labels, X, live, off, kw):
+            up = float(np.mean(up_q[ok] - chance_ok))
+            dn = float(np.mean(dn_q[ok] - chance_ok))
             solo[j], sign[j] = (up, 1.0) if up >= dn else (dn, -1.0)
         share = solo / scale if scale and np.isfinite(scale) else solo * np.nan
         order = np.argsort(-np.nan_to_num(share, nan=-np.inf), kind="stable")

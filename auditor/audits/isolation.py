@@ -39,6 +39,7 @@ import hashlib
 import math
 import re
 import unicodedata
+import weakref
 from typing import Any, Mapping
 
 import numpy as np
@@ -56,22 +57,40 @@ _TEMPORAL = ("warn", "fail", "ignore")
 
 
 # --------------------------------------------------------------------------- identity helpers
+# row hashes per dataset object (frozen, read-only arrays), shared by the trials that need them
+# (isolation's ids and near_dup trials and random_label's shared-key shuffle hash the same sets)
+_ROW_HASHES: "weakref.WeakKeyDictionary[RankingDataset, dict[int, np.ndarray]]" = weakref.WeakKeyDictionary()
+
+
 def row_hashes(data: RankingDataset, *, decimals: int = 9) -> np.ndarray:
-    """A 64-bit content hash per row over all feature groups (sorted by name), shape (n,).
+    """A 64-bit content hash per row over all feature groups (sorted by name), shape (n,), read-only.
 
     Values are rounded to ``decimals`` places (and ``-0.0`` folded into ``0.0``) so that the
     same number parsed twice hashes the same. Stable across processes and runs (BLAKE2b), so
-    trials computed in different workers agree.
+    trials computed in different workers agree. Computed once per dataset object and
+    ``decimals`` in a process (datasets are frozen).
     """
+    try:
+        per = _ROW_HASHES.setdefault(data, {})
+    except TypeError:  # not weak-referenceable: no cache
+        per = {}
+    if int(decimals) not in per:
+        h = _row_hashes(data, int(decimals))
+        h.flags.writeable = False
+        per[int(decimals)] = h
+    return per[int(decimals)]
+
+
+def _row_hashes(data: RankingDataset, decimals: int) -> np.ndarray:
     X = np.concatenate([np.asarray(data.features[g], dtype=np.float64) for g in sorted(data.features)], axis=1)
     X = np.round(X, decimals) + 0.0
     X = np.ascontiguousarray(X)
     row_bytes = X.shape[1] * 8
     buf = X.view(np.uint8).reshape(X.shape[0], row_bytes)
-    out = np.empty(X.shape[0], dtype=np.uint64)
-    for i in range(X.shape[0]):
-        out[i] = int.from_bytes(hashlib.blake2b(buf[i].tobytes(), digest_size=8).digest(), "little")
-    return out
+    b2 = hashlib.blake2b
+    # each row's bytes are hashed in place (no per-row copy); digests read as little-endian uint64
+    digests = b"".join([b2(row, digest_size=8).digest() for row in buf])
+    return np.frombuffer(digests, dtype="<u8").astype(np.uint64)
 
 
 def item_keys(data: RankingDataset, hashes: np.ndarray | None = None) -> np.ndarray:

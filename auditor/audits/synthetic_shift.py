@@ -154,7 +154,10 @@ class SyntheticShiftAudit(Audit):
 
         p = self._params(ctx)
         a, b, mode = _pair(ctx)
-        ts = T.TwoSample.from_datasets(a, b)
+        # the four trials pool the same two datasets: build it once per process (and share the
+        # standardised matrix that the classifier's query context and MMD both reduce)
+        # (the datasets are kept with it, so their ids in the key cannot be reused while cached)
+        ts = ctx.memo((self.name, "two_sample", id(a), id(b)), lambda: (a, b, T.TwoSample.from_datasets(a, b)))[2]
         seed = int(ctx.rng(self.name, trial.key).integers(2**31))
         if trial.key == "classifier":
             r = T.classifier_test(ts, n_folds=int(p["n_folds"]), classifier=p["classifier"],
