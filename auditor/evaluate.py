@@ -148,21 +148,27 @@ def evaluate_tables(qrels: TrecTable, run: TrecTable, metrics: Sequence[str] | N
     m, u = j.run_rows.size, j.unret_rows.size
     nq = j.qids.size
     # lay rows out query by query: the retrieved rows, then the judged-but-unretrieved ones
-    # (rows for the ideal DCG and R only); direct positions, no sort
+    # (rows for the ideal DCG and R only); direct positions, no sort. Each input array of the
+    # join is released as soon as it is laid out (lower peak memory).
     cr = np.bincount(j.run_qidx, minlength=nq)
     cu = np.bincount(j.unret_qidx, minlength=nq)
     size = cr + cu
     offsets = np.concatenate([[0], np.cumsum(size)]).astype(np.int64)
     # run row i of query q lands after the unretrieved rows of the queries before q
     idt = np.int32 if m + u < 2**31 else np.int64
-    pos_r = np.arange(m, dtype=idt)
-    pos_r += (np.cumsum(cu) - cu).astype(idt)[j.run_qidx]
+    pos_r = (np.cumsum(cu) - cu).astype(idt)[j.run_qidx]
+    pos_r += np.arange(m, dtype=idt)
+    j.run_qidx = None  # type: ignore[assignment]
+    # the join keeps every run row in file order (the common case): scores need no gather
+    identity = m == len(run) and bool(np.all(j.run_rows[1:] > j.run_rows[:-1]))
     labels = np.empty(m + u)
-    scores = np.zeros(m + u)
-    src = np.empty(m + u, dtype=j.run_rows.dtype)  # >= 0: run row; < 0: qrels row (-1 - row)
     labels[pos_r] = j.run_labels
-    scores[pos_r] = run.value[j.run_rows]
+    j.run_labels = None  # type: ignore[assignment]
+    scores = np.zeros(m + u)
+    scores[pos_r] = run.value if identity else run.value[j.run_rows]
+    src = np.empty(m + u, dtype=j.run_rows.dtype)  # >= 0: run row; < 0: qrels row (-1 - row)
     src[pos_r] = j.run_rows
+    j.run_rows = None  # type: ignore[assignment]
     retrieved = None
     if u:
         pos_u = np.arange(u, dtype=idt)
@@ -222,7 +228,9 @@ def evaluate_run(qrels_path: str, run_path: str, metrics: Sequence[str] | None =
     """
     _specs(metrics)  # reject bad names before reading big files
     # tables passed as temporaries, so evaluate_tables can free the qrels once joined
-    return evaluate_tables(read_qrels(os.fspath(qrels_path)), read_run(os.fspath(run_path)), metrics, gain=gain,
+    # duplicates are found by the join (as part of its sort), not by the readers
+    return evaluate_tables(read_qrels(os.fspath(qrels_path), check_duplicates=False),
+                           read_run(os.fspath(run_path), check_duplicates=False), metrics, gain=gain,
                            rel_threshold=rel_threshold, no_relevant=no_relevant)
 
 

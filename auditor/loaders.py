@@ -728,8 +728,25 @@ class TrecTable:
     @functools.cached_property
     def pair_key(self) -> np.ndarray:
         """64-bit hash of each (qid, docno) pair, shape (n,) uint64 (qids hashed once per run)."""
+        return self.compute_pair_key()
+
+    def compute_pair_key(self, out: np.ndarray | None = None) -> np.ndarray:
+        """:attr:`pair_key` computed afresh (not cached), into ``out`` when given."""
+        if "pair_key" in self.__dict__:
+            k = self.__dict__["pair_key"]
+            if out is not None:
+                out[:] = k
+            return k
         first, lens, strings = self.qid_runs
-        return _hash_strings(self.docno, run_seed=(_hash_strings(strings), first))
+        k = _hash_strings(self.docno, run_seed=(_hash_strings(strings), first), out=out)
+        if out is not None and k is not out:
+            out[:] = k
+        return k
+
+    def row_qid_codes(self, rows: np.ndarray, run_codes: np.ndarray) -> np.ndarray:
+        """``run_codes[k]`` for the qid run ``k`` holding each of ``rows`` (one code per qid run given)."""
+        first = self.qid_runs[0]
+        return run_codes[np.searchsorted(first, rows, side="right") - 1]
 
     def drop_caches(self) -> None:
         """Free the cached pair keys (recomputed on demand)."""
@@ -741,14 +758,18 @@ _TREC_EXPECT = {"run": "'qid Q0 docno rank score tag' (6 whitespace-separated fi
                 "qrels": "'qid iter docno relevance' (4 whitespace-separated fields)"}
 
 
-def read_run(path: str | os.PathLike) -> TrecTable:
-    """Read a TREC run file. Raises DataError (file, line, field, fix) on bad input."""
-    return _read_trec_file(os.fspath(path), "run")
+def read_run(path: str | os.PathLike, *, check_duplicates: bool = True) -> TrecTable:
+    """Read a TREC run file. Raises DataError (file, line, field, fix) on bad input.
+
+    ``check_duplicates=False`` skips the duplicate (qid, docno) check, for a caller that joins
+    the table next: :func:`join_run_qrels` finds duplicates as part of its sort, for free.
+    """
+    return _read_trec_file(os.fspath(path), "run", check_duplicates)
 
 
-def read_qrels(path: str | os.PathLike) -> TrecTable:
-    """Read a TREC qrels file. Raises DataError (file, line, field, fix) on bad input."""
-    return _read_trec_file(os.fspath(path), "qrels")
+def read_qrels(path: str | os.PathLike, *, check_duplicates: bool = True) -> TrecTable:
+    """Read a TREC qrels file. Raises DataError (file, line, field, fix) on bad input (see :func:`read_run`)."""
+    return _read_trec_file(os.fspath(path), "qrels", check_duplicates)
 
 
 def _sniff_delimiter(sample: bytes, ncols: int) -> str | None:
@@ -768,10 +789,10 @@ def _sniff_delimiter(sample: bytes, ncols: int) -> str | None:
     return None
 
 
-def _read_trec_file(path: str, kind: str) -> TrecTable:
+def _read_trec_file(path: str, kind: str, check_duplicates: bool = True) -> TrecTable:
     _check_file(path)
     try:
-        t = _read_trec_fast(path, kind)
+        t = _read_trec_fast(path, kind, check_duplicates)
     except Exception:  # noqa: BLE001 - any fast-path failure: the slow parser names the line
         t = None
     if t is None:
@@ -779,7 +800,7 @@ def _read_trec_file(path: str, kind: str) -> TrecTable:
     return t
 
 
-def _read_trec_fast(path: str, kind: str) -> TrecTable | None:
+def _read_trec_fast(path: str, kind: str, check_duplicates: bool = True) -> TrecTable | None:
     """pyarrow's multithreaded CSV reader; None when the slow parser must look (it finds the line)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -796,6 +817,7 @@ def _read_trec_fast(path: str, kind: str) -> TrecTable | None:
             return None
     delim = _sniff_delimiter(sample, len(cols))
     src: Any = path
+    size_hint = os.path.getsize(path)
     if delim is None:
         data = Path(path).read_bytes()
         if b"\x00" in data:
@@ -805,13 +827,16 @@ def _read_trec_fast(path: str, kind: str) -> TrecTable | None:
         data = re.sub(rb" ?\n ?", b"\n", data)
         data = data.lstrip(b" ")
         src = io.BytesIO(data)
+        size_hint = len(data)
         delim = " "
     value_col = "score" if kind == "run" else "rel"
-    # streamed batch by batch (a read-ahead thread parses the next block): only the docno
-    # strings, the values and the qid runs are kept, never the whole table or file
+    # streamed batch by batch (read-ahead threads parse the next blocks): only the docno
+    # strings, the values and the qid runs are kept, never the whole table or file. Blocks of
+    # 256 KB: the reader keeps a few dozen blocks in flight, so its memory is ~40 x block_size
+    # (1 MB blocks measured 39 MB of Arrow memory, 256 KB 10 MB, at the same CPU time).
     reader = pacsv.open_csv(
         src,
-        read_options=pacsv.ReadOptions(column_names=list(cols), use_threads=True, block_size=1 << 20),
+        read_options=pacsv.ReadOptions(column_names=list(cols), use_threads=True, block_size=_TREC_BLOCK),
         parse_options=pacsv.ParseOptions(delimiter=delim, quote_char=False, escape_char=False,
                                          newlines_in_values=False, ignore_empty_lines=True),
         convert_options=pacsv.ConvertOptions(
@@ -819,8 +844,7 @@ def _read_trec_fast(path: str, kind: str) -> TrecTable | None:
             include_columns=["qid", "docno", value_col], strings_can_be_null=False,
             quoted_strings_can_be_null=False, check_utf8=True),
     )
-    values: list[np.ndarray] = []
-    docnos: list[Any] = []
+    sink = _TrecSink(size_hint)
     runs = _RunCollector()
     for batch in reader:
         if batch.num_rows == 0:
@@ -831,20 +855,81 @@ def _read_trec_fast(path: str, kind: str) -> TrecTable | None:
         vn = np.asarray(v.to_numpy(zero_copy_only=False), dtype=np.float64)
         if not np.all(np.isfinite(vn)) or (kind == "qrels" and np.any(np.abs(vn) > LABEL_LIMIT)):
             return None
-        values.append(vn.copy())  # own the numbers; the batch's buffers can go
-        docnos.append(batch.column("docno"))
+        sink.add(vn, batch.column("docno"))  # copied: the batch's buffers can go
         runs.add(batch.column("qid"))
-    if not values:
+    if sink.n == 0:
         return None
-    value = np.concatenate(values)
-    del values
-    # one contiguous array: Arrow's take on a chunked array is several times slower
-    docno = pa.concat_arrays(docnos) if len(docnos) > 1 else docnos[0]
-    del docnos
+    value, docno = sink.result()
+    del sink
     t = TrecTable.from_runs(path, kind, runs.result(value.size), docno, value)
-    if _has_duplicate_pairs(t):
+    if check_duplicates and _has_duplicate_pairs(t):
         return None  # the slow reader names both lines
     return t
+
+
+_TREC_BLOCK = 1 << 18
+
+
+class _TrecSink:
+    """Values and docno strings of streamed batches, copied into growing numpy buffers.
+
+    Concatenating the batches' Arrow arrays at the end would hold every string twice at the
+    peak; here each batch is copied once into buffers sized from the first batch (rows and
+    string bytes per input byte, times the input size, +10%; grown by half when short) and
+    dropped. Untouched capacity is never resident. :meth:`result` wraps the buffers as one
+    contiguous Arrow string array without a copy (Arrow's take on a chunked array is several
+    times slower).
+    """
+
+    def __init__(self, size_hint: int) -> None:
+        self.hint = max(int(size_hint), 1)
+        self.n = 0  # rows
+        self.nb = 0  # string bytes
+        self.value = np.zeros(0)
+        self.off = np.zeros(1, dtype=np.int32 if self.hint < 2**31 - 1 else np.int64)
+        self.data = np.zeros(0, dtype=np.uint8)
+
+    def _grow(self, rows: int, nbytes: int, first: bool) -> None:
+        if self.n + rows > self.value.size:
+            cap = int(rows * 1.1 * self.hint / min(_TREC_BLOCK, self.hint)) + 16 if first else 0
+            cap = max(cap, self.n + rows, int(self.value.size * 1.5))
+            v, o = np.empty(cap), np.empty(cap + 1, dtype=self.off.dtype)
+            v[:self.n] = self.value[:self.n]
+            o[:self.n + 1] = self.off[:self.n + 1]
+            self.value, self.off = v, o
+        if self.nb + nbytes > self.data.size:
+            cap = int(nbytes * 1.1 * self.hint / min(_TREC_BLOCK, self.hint)) + 64 if first else 0
+            cap = max(cap, self.nb + nbytes, int(self.data.size * 1.5))
+            d = np.empty(cap, dtype=np.uint8)
+            d[:self.nb] = self.data[:self.nb]
+            self.data = d
+
+    def add(self, values: np.ndarray, docno: Any) -> None:
+        import pyarrow as pa
+
+        k = len(docno)
+        bufs = docno.buffers()
+        odt = np.int64 if pa.types.is_large_string(docno.type) else np.int32
+        off = np.frombuffer(bufs[1], dtype=odt)[docno.offset:docno.offset + k + 1]
+        b0, b1 = int(off[0]), int(off[-1])
+        self._grow(k, b1 - b0, self.n == 0)
+        n, nb = self.n, self.nb
+        self.value[n:n + k] = values
+        o = self.off[n + 1:n + k + 1]
+        o[:] = off[1:]
+        o += nb - b0
+        if b1 > b0:
+            self.data[nb:nb + b1 - b0] = np.frombuffer(bufs[2], dtype=np.uint8)[b0:b1]
+        self.n, self.nb = n + k, nb + b1 - b0
+
+    def result(self) -> tuple[np.ndarray, Any]:
+        """(values, shape (n,); docno string array of n rows) sharing the buffers."""
+        import pyarrow as pa
+
+        n, nb = self.n, self.nb
+        typ = pa.string() if self.off.dtype == np.int32 else pa.large_string()
+        docno = pa.Array.from_buffers(typ, n, [None, pa.py_buffer(self.off[:n + 1]), pa.py_buffer(self.data[:nb])])
+        return self.value[:n], docno
 
 
 class _RunCollector:
@@ -854,23 +939,36 @@ class _RunCollector:
         self.firsts: list[np.ndarray] = []
         self.strings: list[Any] = []
         self.n = 0
-        self.last: str | None = None
+        self.last: bytes | None = None
 
     def add(self, q: Any) -> None:
         import pyarrow as pa
         import pyarrow.compute as pc
 
         k = len(q)
+        bufs = q.buffers()
+        off = np.frombuffer(bufs[1], dtype=np.int64 if pa.types.is_large_string(q.type) else np.int32)
+        off = off[q.offset:q.offset + k + 1]
+        data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
         change = np.ones(k, dtype=bool)
         if k > 1:
-            change[1:] = ~np.asarray(pc.equal(q.slice(1), q.slice(0, k - 1)).to_numpy(zero_copy_only=False), dtype=bool)
-        if self.last is not None and q[0].as_py() == self.last:
+            o0, o1 = int(off[0]), int(off[-1])
+            width = int(off[1]) - o0
+            if width and o1 - o0 == width * k and bool((off[1:] - off[:-1] == width).all()):
+                # equal lengths (the usual case): rows of the byte buffer compared as fixed-size
+                # opaque values (byte for byte, NULs included)
+                v = data[o0:o1].view(f"V{width}")
+                change[1:] = v[1:] != v[:-1]
+            else:
+                change[1:] = ~np.asarray(pc.equal(q.slice(1), q.slice(0, k - 1)).to_numpy(zero_copy_only=False),
+                                         dtype=bool)
+        if self.last is not None and data[int(off[0]):int(off[1])].tobytes() == self.last:
             change[0] = False  # the previous batch's last query continues
         first = np.flatnonzero(change)
         self.firsts.append(first + self.n)
         self.strings.append(pc.take(q, pa.array(first)))
         self.n += k
-        self.last = q[k - 1].as_py()
+        self.last = data[int(off[k - 1]):int(off[k])].tobytes()
 
     def result(self, n: int) -> tuple[np.ndarray, np.ndarray, Any]:
         import pyarrow as pa
@@ -915,29 +1013,31 @@ def _run_values(vals: np.ndarray, firsts: np.ndarray, a: int, b: int) -> np.ndar
     return np.repeat(vals[r0:r1], ends - starts)
 
 
-def _hash_strings(arr: Any, seed: np.ndarray | None = None, *, run_seed: tuple[np.ndarray, np.ndarray] | None = None
-                  ) -> np.ndarray:
+def _hash_strings(arr: Any, seed: np.ndarray | None = None, *, run_seed: tuple[np.ndarray, np.ndarray] | None = None,
+                  out: np.ndarray | None = None) -> np.ndarray:
     """uint64 hash per string of an Arrow string (Chunked)Array, shape (n,).
 
     ``seed`` (n,) is mixed into each hash; ``run_seed = (values, first_rows)`` does the same with
     one seed per run of rows (row ``i`` takes the value of the last run starting at or before
     it) without materializing the per-row array. Processed in cache-sized chunks of strings,
-    8 bytes per step, reading Arrow's buffers in place (no copy of the string data).
+    8 bytes per step, reading Arrow's buffers in place (no copy of the string data). ``out``
+    (uint64, shape (n,)) receives the hashes when given.
     """
     import pyarrow as pa
 
-    if isinstance(arr, pa.ChunkedArray):
+    if out is None:
         out = np.empty(len(arr), dtype=np.uint64)
+    if isinstance(arr, pa.ChunkedArray):
         o = 0
         for ch in arr.chunks:
             k = len(ch)
             rs = None if run_seed is None else (run_seed[0], run_seed[1] - o)
-            out[o:o + k] = _hash_strings(ch, None if seed is None else seed[o:o + k], run_seed=rs)
+            _hash_strings(ch, None if seed is None else seed[o:o + k], run_seed=rs, out=out[o:o + k])
             o += k
         return out
     n = len(arr)
     if n == 0:
-        return np.zeros(0, dtype=np.uint64)
+        return out
     bufs = arr.buffers()
     odt = np.int64 if pa.types.is_large_string(arr.type) else np.int32
     off = np.frombuffer(bufs[1], dtype=odt)[arr.offset:arr.offset + n + 1]
@@ -954,7 +1054,6 @@ def _hash_strings(arr: Any, seed: np.ndarray | None = None, *, run_seed: tuple[n
         words = np.ndarray((safe_end,), dtype="<u8", buffer=data, offset=0, strides=(1,))
     else:
         words = np.zeros(1, dtype=np.uint64)
-    out = np.empty(n, dtype=np.uint64)
     for c in range(0, n, _HASH_CHUNK):
         oc = off[c:c + _HASH_CHUNK + 1].astype(np.int64)
         st, ln = oc[:-1], np.diff(oc)
@@ -964,17 +1063,22 @@ def _hash_strings(arr: Any, seed: np.ndarray | None = None, *, run_seed: tuple[n
         if run_seed is not None:
             h ^= _run_values(run_seed[0], run_seed[1], c, c + st.size) * _K4
         shortest, longest = int(ln.min()), int(ln.max())
-        rem = ln.copy() if shortest != longest else None
+        fixed = shortest == longest
+        rem = None if fixed else ln.copy()
+        st0, st_last = int(st[0]), int(st[-1])
         for j in range(0, longest, 8):
-            p = st + j
-            inside = p < safe_end
-            if inside.all():
-                w = words[p]
+            if st_last + j < safe_end:  # every 8-byte read of this step lies inside the buffer
+                if fixed:  # equal lengths: the words sit at a fixed stride, no index array
+                    w = np.ndarray((st.size,), dtype="<u8", buffer=data, offset=st0 + j, strides=(longest,))
+                else:
+                    w = words[st + j]
             else:
-                w = np.where(inside, words[np.minimum(p, max(safe_end - 1, 0))],
+                p = st + j
+                inside = p < safe_end
+                w = np.where(inside, words[np.minimum(p, words.size - 1)],
                              tail_words[np.clip(p - safe_end, 0, tail_words.size - 1)])
-            if j + 8 > shortest:
-                w &= _BYTE_MASKS[np.minimum(ln - j, 8)] if rem is None else _BYTE_MASKS[np.minimum(rem, 8)]
+            if j + 8 > shortest:  # a new array (w may be a read-only view of Arrow's buffer)
+                w = w & (_BYTE_MASKS[min(longest - j, 8)] if fixed else _BYTE_MASKS[np.minimum(rem, 8)])
             # polynomial step (the finalizer mixes); strings already consumed keep their hash,
             # which must not depend on the longest neighbour
             if j < shortest:
@@ -1123,92 +1227,143 @@ class _HashCollision(Exception):
     pass
 
 
+def _nondecreasing(key: np.ndarray) -> bool:
+    return key.size < 2 or bool(np.all(key[1:] >= key[:-1]))
+
+
 def _group_stable(rows: np.ndarray, key: np.ndarray) -> np.ndarray:
     """``rows`` stably sorted by ``key`` (free when already sorted, as in grouped files)."""
-    if key.size < 2 or bool(np.all(key[1:] >= key[:-1])):
+    if _nondecreasing(key):
         return rows
     return rows[np.argsort(key, kind="stable")]
 
 
-def _merge_keys(get_kr: Callable[[], np.ndarray], get_kq: Callable[[], np.ndarray], nr: int, nq: int,
-                drop: Callable[[], None] = lambda: None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Candidate pairs (i, j) with ``kr[i] == kq[j]`` (``kq`` values unique), to be confirmed by the caller.
+def _pair_candidates(get_kr: Callable[[], np.ndarray], get_kq: Callable[[], np.ndarray], nr: int, nq: int,
+                     exact: bool = False) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray],
+                                                   tuple[np.ndarray, np.ndarray]]:
+    """Candidate matches and candidate duplicates of both files, from one sort of all pair keys.
 
-    Both sides are sorted with the row number packed into the low bits of the key (numpy's
-    vectorized integer sort, no argsort), then merged chunk by chunk with ``searchsorted`` on
-    sorted needles (sequential memory access). A run key whose high bits occur once among the
-    qrels keys gets that qrels row as its only candidate; the caller compares the strings, and a
-    mismatch means no match at all (an equal full key would have had the same high bits). The
-    rare high-bit groups are resolved on the full keys (``from_group`` True).
+    Every row of both files becomes one 64-bit word: the high bits of its pair key, then a side
+    bit (qrels 0, run 1), then its row number; the words are sorted once (numpy's vectorized
+    integer sort, no argsort). Rows whose high bits occur exactly twice are candidate pairs: a
+    qrels row then a run row is a candidate match, two rows of one file a candidate duplicate.
+    The caller confirms each on the strings; a failed candidate is simply nothing, because any
+    true partner has the same full key, hence the same high bits, hence is in the same group.
+    High-bit groups of three rows or more (rare: true duplicates, or chance) are resolved on the
+    full keys; a full-key group of three or more is a hash collision (``_HashCollision``)
+    unless ``exact`` (keys are then exact codes and such a group holds duplicates).
 
-    The keys come from ``get_kr()`` / ``get_kq()`` and ``drop()`` frees them once packed, so
-    the full keys and the packed copies are never all held at once (asked for again only when
-    a high-bit group needs them).
+    ``get_kr(out=None)`` / ``get_kq(out=None)`` give the run / qrels keys (uint64, shape (nr,) /
+    (nq,)), written into ``out`` when given (so no full-size key array is held besides the
+    sorted words); called again, without ``out``, only for the rare groups.
 
     Returns
     -------
-    run_rows, qrels_rows : ndarray of int
-    from_group : ndarray of bool
+    run_rows, qrels_rows : ndarray of int, candidate matches
+    qrels_dups, run_dups : (rows_a, rows_b) candidate duplicate pairs within each file
     """
-    if nr == 0 or nq == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool)
+    idt = np.int32 if max(nr, nq) < 2**31 else np.int64  # row ids: half the memory
+    n = nr + nq
+    none = np.zeros(0, dtype=idt)
+    if nr == 0 or nq == 0 or n < 2:
+        return none, none, (none, none), (none, none)
     bits = max(1, int(max(nr, nq) - 1).bit_length())
     low = np.uint64((1 << bits) - 1)
-    hi_mask = np.uint64(((1 << 64) - 1) ^ ((1 << bits) - 1))
-    idt = np.int32 if max(nr, nq) < 2**31 else np.int64  # row ids: half the memory
+    sbit = np.uint64(1 << bits)
+    lowside = np.uint64((1 << (bits + 1)) - 1)
+    hi_mask = np.uint64(((1 << 64) - 1) ^ ((1 << (bits + 1)) - 1))
+    s = np.empty(n, dtype=np.uint64)
+    for part, get, run_side in ((s[:nq], get_kq, False), (s[nq:], get_kr, True)):
+        get(part)  # the keys, written in place
+        for c in range(0, part.size, _MERGE_CHUNK):  # chunked: no full-size temporaries
+            o = part[c:c + _MERGE_CHUNK]
+            o &= hi_mask
+            o |= np.arange(c, c + o.size, dtype=np.uint64)
+            if run_side:
+                o |= sbit
+    s.sort()
+    # e[i]: row s[i] has the same high bits as s[i - 1] (e[0] = e[n] = False)
+    e = np.zeros(n + 1, dtype=bool)
+    for c in range(1, n, _MERGE_CHUNK):
+        d = min(c + _MERGE_CHUNK, n)
+        np.less_equal(np.bitwise_xor(s[c:d], s[c - 1:d - 1]), lowside, out=e[c:d])
+    rr_l: list[np.ndarray] = []
+    qq_l: list[np.ndarray] = []
+    qd_l: list[tuple[np.ndarray, np.ndarray]] = []
+    rd_l: list[tuple[np.ndarray, np.ndarray]] = []
 
-    def pack(k: np.ndarray) -> np.ndarray:
-        out = np.empty(k.size, dtype=np.uint64)
-        for c in range(0, k.size, _MERGE_CHUNK):  # chunked: no full-size temporaries
-            np.bitwise_and(k[c:c + _MERGE_CHUNK], hi_mask, out=out[c:c + _MERGE_CHUNK])
-            out[c:c + _MERGE_CHUNK] |= np.arange(c, min(c + _MERGE_CHUNK, k.size), dtype=np.uint64)
-        out.sort()
-        return out
+    def classify(a: np.ndarray, b: np.ndarray) -> None:
+        sa, sb = (a & sbit) != 0, (b & sbit) != 0
+        m = sb & ~sa  # sorted: a qrels row comes before a run row with the same high bits
+        rr_l.append((b[m] & low).astype(idt))
+        qq_l.append((a[m] & low).astype(idt))
+        dq = ~sb
+        if dq.any():
+            qd_l.append(((a[dq] & low).astype(idt), (b[dq] & low).astype(idt)))
+        if sa.any():
+            rd_l.append(((a[sa] & low).astype(idt), (b[sa] & low).astype(idt)))
 
-    pr = pack(get_kr())
-    pq = pack(get_kq())
-    drop()
-    grouped = np.zeros(nq, dtype=bool)
-    grouped[:-1] = (pq[1:] ^ pq[:-1]) <= low  # next qrels key has the same high bits
-    out_r, out_q, multi_r, multi_pos = [], [], [], []
-    for c in range(0, nr, _MERGE_CHUNK):
-        prc = pr[c:c + _MERGE_CHUNK]
-        hic = prc & hi_mask
-        pos = np.minimum(np.searchsorted(pq, hic), nq - 1)  # first qrels key with these high bits
-        qv = pq[pos]
-        same = (qv & hi_mask) == hic
-        g = grouped[pos]
-        single = same & ~g
-        out_r.append((prc[single] & low).astype(idt))
-        out_q.append((qv[single] & low).astype(idt))
-        m_ = same & g
-        if m_.any():
-            multi_r.append((prc[m_] & low).astype(np.int64))
-            multi_pos.append(pos[m_])
-    out_g = [np.zeros(sum(x.size for x in out_r), dtype=bool)]
-    if multi_r:  # walk the (tiny) groups comparing full keys
-        r_ = np.concatenate(multi_r)
-        p = np.concatenate(multi_pos)
-        kr, kq = get_kr(), get_kq()
-        full_r = kr[r_]
-        hi_r = kr[r_] & hi_mask
-        found = np.full(r_.size, -1, dtype=np.int64)
-        step = 0
-        while True:
-            pc_ = np.minimum(p + step, nq - 1)
-            live = (p + step < nq) & ((pq[pc_] & hi_mask) == hi_r)
-            if not live.any():
-                break
-            qrow = (pq[pc_] & low).astype(np.int64)
-            hit = live & (found < 0) & (kq[qrow] == full_r)
-            found[hit] = qrow[hit]
-            step += 1
-        ok = found >= 0
-        out_r.append(r_[ok].astype(idt))
-        out_q.append(found[ok].astype(idt))
-        out_g.append(np.ones(int(ok.sum()), dtype=bool))
-        drop()
-    return np.concatenate(out_r), np.concatenate(out_q), np.concatenate(out_g)
+    big = False
+    for c0 in range(0, n - 1, _MERGE_CHUNK):  # pairs starting at rows c0 .. c1 - 1, chunk by chunk
+        c1 = min(c0 + _MERGE_CHUNK, n - 1)
+        head = e[c0 + 1:c1 + 1] & ~e[c0:c1]  # i opens a group of two or more
+        more = e[c0 + 2:c1 + 2]  # ... of three or more
+        if not big and (head & more).any():
+            big = True
+        head &= ~more
+        ps = np.flatnonzero(head) + c0
+        classify(s[ps], s[ps + 1])
+    if big:  # rare: resolve the groups of three or more rows on the full keys
+        starts = np.flatnonzero(~e[:n])
+        sizes = np.diff(np.append(starts, n))
+        gs, gz = starts[sizes >= 3], sizes[sizes >= 3]
+        del starts, sizes
+        idx = np.repeat(gs, gz) + (np.arange(int(gz.sum())) - np.repeat(np.cumsum(gz) - gz, gz))
+        el = s[idx]
+        del s, e
+        side = (el & sbit) != 0
+        row = (el & low).astype(np.int64)
+        full = np.empty(el.size, dtype=np.uint64)
+        full[side] = get_kr()[row[side]]
+        full[~side] = get_kq()[row[~side]]
+        o = np.lexsort((row, side, full))
+        el, full = el[o], full[o]
+        same = full[1:] == full[:-1]
+        sub = np.flatnonzero(np.concatenate([[True], ~same]))
+        ssz = np.diff(np.append(sub, el.size))
+        if (ssz >= 3).any():
+            if not exact:
+                raise _HashCollision
+            # exact keys: consecutive rows of one file with the same key are duplicates
+            sd = (el & sbit) != 0
+            p = np.flatnonzero(same & (sd[1:] == sd[:-1]))
+            classify(el[p], el[p + 1])
+        p2 = sub[ssz == 2]
+        classify(el[p2], el[p2 + 1])
+
+    def cat(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+        if not parts:
+            return none, none
+        return np.concatenate([x for x, _ in parts]), np.concatenate([y for _, y in parts])
+
+    run_rows = np.concatenate(rr_l) if rr_l else none
+    qrels_rows = np.concatenate(qq_l) if qq_l else none
+    return run_rows, qrels_rows, cat(qd_l), cat(rd_l)
+
+
+def _raise_duplicate(t: TrecTable, i: int, j: int) -> None:
+    """Raise the DataError for rows ``i`` and ``j`` of ``t`` holding the same (qid, docno)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if os.path.isfile(t.path):
+        _read_trec_slow(t.path, t.kind)  # names both lines
+    first = t.qid_runs[0]
+    q = t.qid_runs[2][int(np.searchsorted(first, i, side="right")) - 1].as_py()
+    d = pc.take(t.docno, pa.array([i])).to_pylist()[0]
+    raise DataError(f"document {d!r} appears twice for query {q!r} (rows {i + 1} and {j + 1}); "
+                    "trec_eval refuses duplicates too.", path=t.path, field="docno",
+                    fix="keep one line per (qid, docno).")
 
 
 def join_run_qrels(qrels: TrecTable, run: TrecTable) -> TrecJoin:
@@ -1217,7 +1372,7 @@ def join_run_qrels(qrels: TrecTable, run: TrecTable) -> TrecJoin:
     Raises
     ------
     DataError
-        No run query has qrels.
+        A (qid, docno) pair twice in either file (qrels checked first), or no run query has qrels.
     """
     try:
         return _join(qrels, run, exact=False)
@@ -1238,6 +1393,32 @@ def _join(qrels: TrecTable, run: TrecTable, exact: bool) -> TrecJoin:
     inv = enc.indices.to_numpy().astype(np.int64)
     nu = len(enc.dictionary)
     code_r_run, code_q_run = inv[:fr.size], inv[fr.size:]
+    # ---- documents: candidate (run row, qrels row) pairs and duplicates, from one sort
+    if exact:
+        (dq, dr), dd = _codes(qrels.docno, run.docno)  # exact ints: every candidate is a match
+        nd = np.uint64(max(len(dd), 1))
+        def exact_key(codes: np.ndarray, lens: np.ndarray, docs: np.ndarray) -> Callable[..., np.ndarray]:
+            def get(out: np.ndarray | None = None) -> np.ndarray:
+                k = np.repeat(codes.astype(np.uint64), lens) * nd + docs.astype(np.uint64)
+                if out is not None:
+                    out[:] = k
+                return k
+            return get
+
+        rr, qq, qdup, rdup = _pair_candidates(exact_key(code_r_run, lr, dr), exact_key(code_q_run, lq, dq),
+                                              nr, nq, exact=True)
+        del dq, dr, dd
+    else:
+        rr, qq, qdup, rdup = _pair_candidates(run.compute_pair_key, qrels.compute_pair_key, nr, nq)
+        run.drop_caches()
+        qrels.drop_caches()
+    # duplicates are errors (trec_eval refuses them); the qrels first, as they are read first
+    for t, codes, (i, j) in ((qrels, code_q_run, qdup), (run, code_r_run, rdup)):
+        if i.size:
+            dup = (t.row_qid_codes(i, codes) == t.row_qid_codes(j, codes)) & _same_strings(t.docno, i, t.docno, j)
+            if dup.any():
+                k = int(np.flatnonzero(dup)[0])
+                _raise_duplicate(t, int(min(i[k], j[k])), int(max(i[k], j[k])))
     in_run = np.zeros(nu, dtype=bool)
     in_run[code_r_run] = True
     in_qrels = np.zeros(nu, dtype=bool)
@@ -1257,53 +1438,40 @@ def _join(qrels: TrecTable, run: TrecTable, exact: bool) -> TrecJoin:
     qnum[ev_codes] = np.arange(ev_codes.size)
     row_q_run = np.repeat(qnum[code_r_run], lr)
     row_q_qrels = np.repeat(qnum[code_q_run], lq)
-    # ---- documents: run rows -> qrels rows by (query code, docno)
     keep = row_q_run >= 0
-    if exact:
-        (dq, dr), dd = _codes(qrels.docno, run.docno)  # exact ints: every candidate is a match
-        nd = np.uint64(max(len(dd), 1))
-        kr = np.repeat(code_r_run.astype(np.uint64), lr) * nd + dr.astype(np.uint64)
-        kq = np.repeat(code_q_run.astype(np.uint64), lq) * nd + dq.astype(np.uint64)
-        rr, qq, from_group = _merge_keys(lambda: kr, lambda: kq, nr, nq)
-        del kr, kq
-    else:
-        def drop() -> None:  # the pair keys are done with once packed: free them
-            run.drop_caches()
-            qrels.drop_caches()
-
-        rr, qq, from_group = _merge_keys(lambda: run.pair_key, lambda: qrels.pair_key, nr, nq, drop)
     # back to run-row order: sequential string access below, and sorted outputs
     match = np.full(nr, -1, dtype=idt)
     match[rr] = qq
-    match[~keep] = -1
-    group_rows = rr[from_group]
     del rr, qq
+    match[~keep] = -1
     hits = np.flatnonzero(match >= 0).astype(idt)
     qrow_hits = match[hits]
     del match
     if not exact and hits.size:
-        # candidates: confirm on the exact query codes and the docno strings; a failed single
-        # candidate is simply no match, a failed full-key match is a true 64-bit collision
+        # candidates: confirm on the exact query codes and the docno strings; a failed candidate
+        # is no match (a true partner would have been in its group)
         ok = (row_q_run[hits] == row_q_qrels[qrow_hits]) & _same_strings(run.docno, hits, qrels.docno, qrow_hits)
         if not ok.all():
-            grp = np.zeros(nr, dtype=bool)
-            grp[group_rows] = True
-            if grp[hits[~ok]].any():
-                raise _HashCollision
             hits, qrow_hits = hits[ok], qrow_hits[ok]
     labels = np.zeros(nr)
     labels[hits] = qrels.value[qrow_hits]
     retrieved_q = np.zeros(nq, dtype=bool)
     retrieved_q[qrow_hits] = True
     unret = np.flatnonzero((row_q_qrels >= 0) & ~retrieved_q).astype(idt)
-    run_rows = np.flatnonzero(keep).astype(idt)
-    run_rows = _group_stable(run_rows, row_q_run[run_rows])
+    del qrow_hits, retrieved_q
+    if keep.all() and _nondecreasing(row_q_run):  # every run row kept, already grouped: no copies
+        run_rows, run_qidx, run_labels = np.arange(nr, dtype=idt), row_q_run, labels
+    else:
+        run_rows = np.flatnonzero(keep).astype(idt)
+        run_rows = _group_stable(run_rows, row_q_run[run_rows])
+        run_qidx, run_labels = row_q_run[run_rows], labels[run_rows]
+    del keep, labels, row_q_run
     unret = _group_stable(unret, row_q_qrels[unret])
     first_idx = np.zeros(nu, dtype=np.int64)
     u_, f_ = np.unique(inv, return_index=True)  # first run (of either file) holding each code
     first_idx[u_] = f_
     qids = np.asarray(pc.take(firsts, pa.array(first_idx[ev_codes])).to_numpy(zero_copy_only=False)).astype(str)
-    return TrecJoin(qids=qids, run_rows=run_rows, run_qidx=row_q_run[run_rows], run_labels=labels[run_rows],
+    return TrecJoin(qids=qids, run_rows=run_rows, run_qidx=run_qidx, run_labels=run_labels,
                     unret_rows=unret, unret_qidx=row_q_qrels[unret],
                     n_run_queries_without_qrels=int((in_run & ~in_qrels).sum()))
 

@@ -1,0 +1,243 @@
+"""The fast paths of `audit eval`: one-sort join with duplicate detection, streamed TREC reading, string hashing.
+
+Each fast path is checked against a slow, obviously-correct reference: the line-by-line reader,
+exact dictionary codes, or Python comparisons.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from click.testing import CliRunner
+
+from auditor import loaders as Ld
+from auditor.errors import DataError
+from auditor.evaluate import eval_cmd, evaluate_run
+
+TE = Path(__file__).resolve().parent / "data" / "trec_eval"
+Q, R = TE / "qrels.test", TE / "results.test"
+METRICS = ["ndcg@10", "map", "p@10", "recall@100", "mrr"]
+
+
+def _same_eval(a, b) -> None:
+    assert a.qids == b.qids and a.n_run_queries_without_qrels == b.n_run_queries_without_qrels
+    for k in a.per_query:
+        np.testing.assert_array_equal(a.per_query[k], b.per_query[k])
+
+
+def _u64(x) -> np.ndarray:
+    return np.asarray(x, dtype=np.uint64)
+
+
+# ----------------------------------------------------------------------------- _pair_candidates
+def test_pair_candidates_simple_pairs_groups_and_duplicates():
+    """nr = nq = 4: rows take 2 bits, the side 1 bit, so keys equal above bit 3 share a group."""
+    g = 1 << 10  # a high-bit value
+    kq = _u64([g, 2 * g, 3 * g + 1, 5 * g])  # qrels rows 0..3
+    kr = _u64([2 * g, g, 3 * g + 2, 4 * g])  # run rows 0..3
+    rr, qq, qd, rd = Ld._pair_candidates(lambda out=None: _fill(kr, out), lambda out=None: _fill(kq, out), 4, 4)
+    got = sorted(zip(rr.tolist(), qq.tolist()))
+    # run 0 ~ qrels 1, run 1 ~ qrels 0; run 2 / qrels 2 share high bits but differ in full key: still a
+    # candidate (the caller confirms on strings); run 3 and qrels 3 are alone
+    assert got == [(0, 1), (1, 0), (2, 2)]
+    assert qd[0].size == 0 and rd[0].size == 0
+
+
+def _fill(k: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    if out is not None:
+        out[:] = k
+    return k
+
+
+def test_pair_candidates_duplicates_and_three_row_groups():
+    g = 1 << 10
+    # qrels rows 0 and 1 duplicate each other (same full key); run rows 1 and 2 too, and qrels row 2 has
+    # the same key as them: a full-key group of three -> hash collision unless the keys are exact
+    kq = _u64([g, g, 7 * g, 9 * g])
+    kr = _u64([3 * g, 7 * g, 7 * g, 9 * g])
+    get_r, get_q = (lambda out=None: _fill(kr, out)), (lambda out=None: _fill(kq, out))
+    with pytest.raises(Ld._HashCollision):
+        Ld._pair_candidates(get_r, get_q, 4, 4)
+    rr, qq, qd, rd = Ld._pair_candidates(get_r, get_q, 4, 4, exact=True)
+    assert sorted(zip(qd[0].tolist(), qd[1].tolist())) == [(0, 1)]
+    assert sorted(zip(rd[0].tolist(), rd[1].tolist())) == [(1, 2)]
+    assert sorted(zip(rr.tolist(), qq.tolist())) == [(3, 3)]
+
+
+def test_pair_candidates_high_bit_group_of_three_resolved_on_full_keys():
+    g = 1 << 10
+    kq = _u64([g + 1, 5 * g, 6 * g, 8 * g])
+    kr = _u64([g + 2, g + 1, 6 * g, 11 * g])  # rows 0, 1 and qrels 0 share high bits; run 1 == qrels 0 fully
+    rr, qq, qd, rd = Ld._pair_candidates(lambda out=None: _fill(kr, out), lambda out=None: _fill(kq, out), 4, 4)
+    assert sorted(zip(rr.tolist(), qq.tolist())) == [(1, 0), (2, 2)]
+    assert qd[0].size == 0 and rd[0].size == 0
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_pair_candidates_random_against_brute_force(seed):
+    """Random keys with many high-bit collisions: every true full-key match is found."""
+    rng = np.random.default_rng(seed)
+    nr, nq = int(rng.integers(1, 300)), int(rng.integers(1, 300))
+    bits = max(1, (max(nr, nq) - 1).bit_length()) + 1
+    kq = rng.permutation(max(nr, nq) * 2)[:nq].astype(np.uint64)  # unique full keys
+    kr = rng.permutation(max(nr, nq) * 2)[:nr].astype(np.uint64)  # unique too, many hit a qrels key
+    # few high-bit values: keys below 2**bits share high bits 0, above that a handful of groups
+    kq, kr = kq * np.uint64(1 << max(bits - 3, 0)), kr * np.uint64(1 << max(bits - 3, 0))
+    try:
+        rr, qq, qd, rd = Ld._pair_candidates(lambda out=None: _fill(kr, out), lambda out=None: _fill(kq, out), nr, nq)
+    except Ld._HashCollision:
+        pytest.fail("unique full keys never form a full-key group of three")
+    want = {(i, j) for i in range(nr) for j in range(nq) if kr[i] == kq[j]}
+    got = set(zip(rr.tolist(), qq.tolist()))
+    assert want <= got  # extra candidates are allowed (confirmed on strings by the caller)
+    for i, j in got - want:  # ... but only when they share high bits
+        assert (int(kr[i]) >> bits) == (int(kq[j]) >> bits)
+    for (a, b), k in ((qd, kq), (rd, kr)):  # duplicate candidates: same high bits, never an equal full key here
+        for i, j in zip(a.tolist(), b.tolist()):
+            assert (int(k[i]) >> bits) == (int(k[j]) >> bits) and k[i] != k[j]
+
+
+# ----------------------------------------------------------------------------- join with weak hashes
+@pytest.mark.parametrize("weak", [
+    lambda h: h & np.uint64(0xFFF),  # high bits all zero: one group, full keys of 12 bits (many collide)
+    lambda h: (h % np.uint64(7)) << np.uint64(40) | (h & np.uint64(0xFFF)),  # 7 high-bit groups
+    lambda h: (h % np.uint64(50_000)) << np.uint64(20),  # high-bit collisions between unrelated pairs
+])
+def test_join_results_do_not_depend_on_the_hash(monkeypatch, weak):
+    want = evaluate_run(Q, R, METRICS)
+    real_mix = Ld._mix
+    monkeypatch.setattr(Ld, "_mix", lambda h: weak(real_mix(h)))
+    _same_eval(evaluate_run(Q, R, METRICS), want)
+
+
+def test_unjudged_and_unretrieved_rows_and_extra_queries(tmp_path):
+    qrels = "1 0 a 1\n1 0 b 2\n1 0 z 1\n2 0 a 0\n3 0 q 1\n"
+    run = ("1 Q0 b 1 3.0 t\n1 Q0 c 2 2.0 t\n1 Q0 a 3 2.0 t\n"
+           "9 Q0 a 1 1.0 t\n2 Q0 a 1 1.0 t\n2 Q0 b 2 0.5 t\n")
+    (tmp_path / "q").write_text(qrels)
+    (tmp_path / "r").write_text(run)
+    ev = evaluate_run(tmp_path / "q", tmp_path / "r", ["ndcg", "map", "recall@10"], no_relevant="zero")
+    assert ev.qids == ["1", "2"] and ev.n_run_queries_without_qrels == 1
+    # query 1: ranking b (2), a (1; tie with c broken by docno descending: c before a), so b, c, a
+    dcg = 2 / np.log2(2) + 0 + 1 / np.log2(4)
+    idcg = 2 / np.log2(2) + 1 / np.log2(3) + 1 / np.log2(4)  # z judged but not retrieved counts
+    assert ev.per_query["ndcg"][0] == pytest.approx(dcg / idcg)
+    assert ev.per_query["recall@10"][0] == pytest.approx(2 / 3)
+    assert ev.per_query["ndcg"][1] == 0.0  # query 2 has no relevant document
+
+
+# ----------------------------------------------------------------------------- duplicates found by the join
+def _lines(p: Path) -> list[str]:
+    return p.read_text().splitlines()
+
+
+def _eval_cli(qrels: Path, run: Path):
+    return CliRunner().invoke(eval_cmd, ["--qrels", str(qrels), "--run", str(run)])
+
+
+@pytest.mark.parametrize("case", ["run_dup_judged", "run_dup_unjudged", "run_dup_query_without_qrels",
+                                  "run_triple", "qrels_dup_retrieved", "qrels_dup_unretrieved", "both"])
+def test_duplicates_are_named_with_both_lines(tmp_path, case):
+    q, r = _lines(Q), _lines(R)
+    q_extra: list[str] = []
+    r_extra: list[str] = []
+    if case == "run_dup_judged":
+        r_extra = [r[0]]
+    elif case == "run_dup_unjudged":
+        r_extra = ["301 Q0 NOT-JUDGED 1 1.0 x", "301 Q0 NOT-JUDGED 2 0.5 x"]
+    elif case == "run_dup_query_without_qrels":
+        r_extra = ["nope Q0 d1 1 1.0 x", "nope Q0 d1 2 0.5 x"]
+    elif case == "run_triple":
+        r_extra = [r[5], r[5]]
+    elif case == "qrels_dup_retrieved":
+        q_extra = [q[0]]
+    elif case == "qrels_dup_unretrieved":
+        q_extra = ["301 0 NEVER-RETRIEVED 1", "301 0 NEVER-RETRIEVED 0"]
+    elif case == "both":
+        q_extra, r_extra = [q[3]], [r[3]]
+    (tmp_path / "q").write_text("\n".join(q + q_extra) + "\n")
+    (tmp_path / "r").write_text("\n".join(r + r_extra) + "\n")
+    res = _eval_cli(tmp_path / "q", tmp_path / "r")
+    assert res.exit_code == 2, res.output
+    bad = "q" if case.startswith("qrels") or case == "both" else "r"
+    assert f"{tmp_path / bad}" in res.output and "appears twice for query" in res.output, res.output
+    assert "lines" in res.output and "Traceback" not in res.output
+    with pytest.raises(DataError, match="appears twice"):  # the library path as well
+        evaluate_run(tmp_path / "q", tmp_path / "r", ["ndcg"])
+
+
+def test_duplicate_in_tables_not_backed_by_a_file_names_rows():
+    t = Ld.TrecTable("<memory>", "run", pa.array(["1", "1", "1"]), pa.array(["a", "b", "a"]), np.zeros(3))
+    q = Ld.TrecTable("<memory>", "qrels", pa.array(["1"]), pa.array(["a"]), np.ones(1))
+    with pytest.raises(DataError, match=r"'a' appears twice for query '1' \(rows 1 and 3\)"):
+        Ld.join_run_qrels(q, t)
+
+
+# ----------------------------------------------------------------------------- streamed reading
+def _slow(path: Path, kind: str) -> Ld.TrecTable:
+    return Ld._read_trec_slow(str(path), kind)
+
+
+def _same_table(a: Ld.TrecTable, b: Ld.TrecTable) -> None:
+    assert a.qid.to_pylist() == b.qid.to_pylist()
+    assert a.docno.to_pylist() == b.docno.to_pylist()
+    np.testing.assert_array_equal(a.value, b.value)
+    for x, y in zip(a.qid_runs[:2], b.qid_runs[:2]):
+        np.testing.assert_array_equal(x, y)
+    assert a.qid_runs[2].to_pylist() == b.qid_runs[2].to_pylist()
+
+
+@pytest.mark.parametrize("block", [256, 1 << 10, 1 << 18])
+def test_streamed_reader_equals_line_reader_across_blocks(tmp_path, monkeypatch, block):
+    """Tiny blocks: qid runs continue across batches, buffers grow past the first batch's estimate."""
+    monkeypatch.setattr(Ld, "_TREC_BLOCK", block)
+    rng = np.random.default_rng(1)
+    lines = []
+    for qi, q in enumerate(["7", "7a", "10", "x" * 30, "7b", "é", "8"]):
+        for j in range(int(rng.integers(1, 60))):
+            # docnos short at first, then much longer (the first batch underestimates the bytes)
+            d = f"d{j}" if qi < 2 else f"doc-{qi}-{j}-" + "y" * int(rng.integers(0, 40))
+            lines.append(f"{q} Q0 {d} {j + 1} {rng.normal():.6f} tag")
+    p = tmp_path / "x.run"
+    p.write_text("\n".join(lines) + "\n")
+    t = Ld._read_trec_fast(str(p), "run", False)
+    assert t is not None  # the streamed path, not the fallback
+    _same_table(t, _slow(p, "run"))
+    assert t.qid_runs[0].size == 7
+    qp = tmp_path / "x.qrels"
+    qp.write_text("\n".join(f"{ln.split()[0]} 0 {ln.split()[2]} {i % 3}" for i, ln in enumerate(lines)) + "\n")
+    tq = Ld._read_trec_fast(str(qp), "qrels")
+    assert tq is not None
+    _same_table(tq, _slow(qp, "qrels"))
+
+
+def test_run_collector_matches_arrow_equality():
+    """Equal-length qids are compared as raw bytes (NULs and trailing bytes count)."""
+    vals = ["ab", "ab", "a\x00", "a\x00", "a", "ab", "ab", "abc", "abc", "ab"]
+    col = Ld._RunCollector()
+    for lo, hi in [(0, 3), (3, 4), (4, 7), (7, 10)]:
+        col.add(pa.array(vals[lo:hi]))
+    first, lens, strings = col.result(len(vals))
+    assert first.tolist() == [0, 2, 4, 5, 7, 9]
+    assert strings.to_pylist() == ["ab", "a\x00", "a", "ab", "abc", "ab"]
+    sliced = Ld._RunCollector()
+    sliced.add(pa.array(["zz"] + vals).slice(1))
+    assert sliced.result(len(vals))[0].tolist() == first.tolist()
+
+
+# ----------------------------------------------------------------------------- hashing
+@pytest.mark.parametrize("width", [0, 1, 7, 8, 9, 11, 16, 23])
+def test_fixed_width_hash_equals_general_path(width):
+    """Equal-length strings take a strided fast path; the hashes equal the general path's."""
+    rng = np.random.default_rng(width)
+    vals = ["".join(chr(int(c)) for c in rng.integers(33, 127, width)) for _ in range(300)]
+    fixed = Ld._hash_strings(pa.array(vals))
+    mixed = Ld._hash_strings(pa.array(vals + ["-" * (width + 1)]))[:-1]  # one longer string: general path
+    np.testing.assert_array_equal(fixed, mixed)
+    for lo, hi in [(0, 1), (5, 9), (290, 300)]:  # slices (and the buffer's tail) agree
+        np.testing.assert_array_equal(Ld._hash_strings(pa.array(vals).slice(lo, hi - lo)), fixed[lo:hi])
+    out = np.empty(300, dtype=np.uint64)
+    assert Ld._hash_strings(pa.array(vals), out=out) is out
+    np.testing.assert_array_equal(out, fixed)
