@@ -1,7 +1,7 @@
 """Benchmark: the auditor's overhead -- everything but the model's own fit and score -- in a
 full reference audit.
 
-    python benchmarks/bench_overhead.py [--scenario clean] [--repeats 1] [--profile 25] [--json out.json]
+    python benchmarks/bench_overhead.py [--scenario clean] [--preset quick] [--repeats 1] [--profile 25] [--json out.json]
 
 What it measures (issue 8, "Overhead and the table": auditor overhead <= 5% of a reference
 audit, measured):
@@ -205,12 +205,14 @@ def _reset() -> None:
         d.clear()
 
 
-def audit_once(scenario: str, out: Path) -> dict[str, Any]:
+def audit_once(scenario: str, out: Path, preset: str | None = None) -> dict[str, Any]:
     """One full reference audit; returns the wall/CPU accounting."""
     import reference_model.plugin  # noqa: F401 - imported before the clock, as the CLI's plugin discovery does
 
     _reset()
-    params = {} if scenario == "clean" else {"scenario": scenario}
+    params: dict[str, Any] = {} if scenario == "clean" else {"scenario": scenario}
+    if preset:
+        params["preset"] = preset
     w0, c0 = _clock()
     run = runner.run_audit(make_timed_model, model_params=params, baseline=make_timed_baseline,
                            baseline_params=params, out=str(out), executor="serial")
@@ -297,12 +299,12 @@ def report(r: dict[str, Any]) -> dict[str, float]:
             **{f"kind_cpu_s:{k}": v for k, v in by_kind.items()}}
 
 
-def profile(scenario: str, top: int) -> None:
+def profile(scenario: str, top: int, preset: str | None = None) -> None:
     """Rerun under cProfile; print the ``top`` functions by own time, then by cumulative time."""
     with tempfile.TemporaryDirectory() as d:
         pr = cProfile.Profile()
         pr.enable()
-        audit_once(scenario, Path(d) / "run")
+        audit_once(scenario, Path(d) / "run", preset)
         pr.disable()
     for key in ("tottime", "cumulative"):
         s = io.StringIO()
@@ -326,6 +328,8 @@ def main() -> None:
     ap.add_argument("--scenario", default="clean")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--profile", type=int, default=0, metavar="N")
+    ap.add_argument("--preset", default=None, choices=["auto", "quick", "full"],
+                    help="reference model preset (default: the plugin's, i.e. auto = quick on the CPU)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     print(f"machine: {cpu_model()}, Python {platform.python_version()}; load {os.getloadavg()}")
@@ -333,13 +337,13 @@ def main() -> None:
     out: list[dict[str, Any]] = []
     for i in range(args.repeats):
         with tempfile.TemporaryDirectory() as d:
-            r = audit_once(args.scenario, Path(d) / "run")
+            r = audit_once(args.scenario, Path(d) / "run", args.preset)
         r["summary"] = report(r)
         r["load_after"] = os.getloadavg()
         print(f"load average after run {i}: {r['load_after']}")
         out.append(r)
     if args.profile:
-        profile(args.scenario, args.profile)
+        profile(args.scenario, args.profile, args.preset)
     if args.json:
         args.json.write_text(json.dumps({"machine": cpu_model(), "runs": out}, indent=2, default=str))
 
