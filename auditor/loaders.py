@@ -1287,16 +1287,21 @@ def _pair_candidates(get_kr: Callable[[], np.ndarray], get_kq: Callable[[], np.n
     for c in range(1, n, _MERGE_CHUNK):
         d = min(c + _MERGE_CHUNK, n)
         np.less_equal(np.bitwise_xor(s[c:d], s[c - 1:d - 1]), lowside, out=e[c:d])
-    rr_l: list[np.ndarray] = []
-    qq_l: list[np.ndarray] = []
+    # matches pair distinct rows of both files: at most min(nr, nq) of them (untouched
+    # capacity is never resident)
+    run_rows, qrels_rows = np.empty(min(nr, nq), dtype=idt), np.empty(min(nr, nq), dtype=idt)
+    n_match = 0
     qd_l: list[tuple[np.ndarray, np.ndarray]] = []
     rd_l: list[tuple[np.ndarray, np.ndarray]] = []
 
     def classify(a: np.ndarray, b: np.ndarray) -> None:
+        nonlocal n_match
         sa, sb = (a & sbit) != 0, (b & sbit) != 0
         m = sb & ~sa  # sorted: a qrels row comes before a run row with the same high bits
-        rr_l.append((b[m] & low).astype(idt))
-        qq_l.append((a[m] & low).astype(idt))
+        k = int(np.count_nonzero(m))
+        np.bitwise_and(b[m], low, out=run_rows[n_match:n_match + k], casting="unsafe")
+        np.bitwise_and(a[m], low, out=qrels_rows[n_match:n_match + k], casting="unsafe")
+        n_match += k
         dq = ~sb
         if dq.any():
             qd_l.append(((a[dq] & low).astype(idt), (b[dq] & low).astype(idt)))
@@ -1346,9 +1351,7 @@ def _pair_candidates(get_kr: Callable[[], np.ndarray], get_kq: Callable[[], np.n
             return none, none
         return np.concatenate([x for x, _ in parts]), np.concatenate([y for _, y in parts])
 
-    run_rows = np.concatenate(rr_l) if rr_l else none
-    qrels_rows = np.concatenate(qq_l) if qq_l else none
-    return run_rows, qrels_rows, cat(qd_l), cat(rd_l)
+    return run_rows[:n_match], qrels_rows[:n_match], cat(qd_l), cat(rd_l)
 
 
 def _raise_duplicate(t: TrecTable, i: int, j: int) -> None:
@@ -1453,12 +1456,17 @@ def _join(qrels: TrecTable, run: TrecTable, exact: bool) -> TrecJoin:
         ok = (row_q_run[hits] == row_q_qrels[qrow_hits]) & _same_strings(run.docno, hits, qrels.docno, qrow_hits)
         if not ok.all():
             hits, qrow_hits = hits[ok], qrow_hits[ok]
-    labels = np.zeros(nr)
-    labels[hits] = qrels.value[qrow_hits]
     retrieved_q = np.zeros(nq, dtype=bool)
     retrieved_q[qrow_hits] = True
     unret = np.flatnonzero((row_q_qrels >= 0) & ~retrieved_q).astype(idt)
-    del qrow_hits, retrieved_q
+    del retrieved_q
+    unret = _group_stable(unret, row_q_qrels[unret])
+    unret_qidx = row_q_qrels[unret]
+    del row_q_qrels
+    labels = np.zeros(nr)
+    for c in range(0, hits.size, _MERGE_CHUNK):  # chunked: no full-size temporary
+        labels[hits[c:c + _MERGE_CHUNK]] = qrels.value[qrow_hits[c:c + _MERGE_CHUNK]]
+    del hits, qrow_hits
     if keep.all() and _nondecreasing(row_q_run):  # every run row kept, already grouped: no copies
         run_rows, run_qidx, run_labels = np.arange(nr, dtype=idt), row_q_run, labels
     else:
@@ -1466,13 +1474,12 @@ def _join(qrels: TrecTable, run: TrecTable, exact: bool) -> TrecJoin:
         run_rows = _group_stable(run_rows, row_q_run[run_rows])
         run_qidx, run_labels = row_q_run[run_rows], labels[run_rows]
     del keep, labels, row_q_run
-    unret = _group_stable(unret, row_q_qrels[unret])
     first_idx = np.zeros(nu, dtype=np.int64)
     u_, f_ = np.unique(inv, return_index=True)  # first run (of either file) holding each code
     first_idx[u_] = f_
     qids = np.asarray(pc.take(firsts, pa.array(first_idx[ev_codes])).to_numpy(zero_copy_only=False)).astype(str)
     return TrecJoin(qids=qids, run_rows=run_rows, run_qidx=run_qidx, run_labels=run_labels,
-                    unret_rows=unret, unret_qidx=row_q_qrels[unret],
+                    unret_rows=unret, unret_qidx=unret_qidx,
                     n_run_queries_without_qrels=int((in_run & ~in_qrels).sum()))
 
 
