@@ -150,49 +150,54 @@ def evaluate_tables(qrels: TrecTable, run: TrecTable, metrics: Sequence[str] | N
     # lay rows out query by query: the retrieved rows, then the judged-but-unretrieved ones
     # (rows for the ideal DCG and R only); direct positions, no sort. Each input array of the
     # join is released as soon as it is laid out (lower peak memory).
-    cr = np.bincount(j.run_qidx, minlength=nq)
-    cu = np.bincount(j.unret_qidx, minlength=nq)
-    size = cr + cu
-    offsets = np.concatenate([[0], np.cumsum(size)]).astype(np.int64)
-    # run row i of query q lands after the unretrieved rows of the queries before q
+    # query sizes: the join's query numbers are non-decreasing (rows grouped by query)
+    cr = np.diff(np.searchsorted(j.run_qidx, np.arange(nq + 1)))
+    cu = np.diff(np.searchsorted(j.unret_qidx, np.arange(nq + 1)))
+    offsets = np.concatenate([[0], np.cumsum(cr + cu)]).astype(np.int64)
+    run_start = np.cumsum(cr) - cr  # index in j.run_rows of each query's first run row
+    # run row i (of j.run_rows) of query q lands after the unretrieved rows of the queries before q
     idt = np.int32 if m + u < 2**31 else np.int64
-    pos_r = (np.cumsum(cu) - cu).astype(idt)[j.run_qidx]
+    pos_r = np.repeat((np.cumsum(cu) - cu).astype(idt), cr)
     pos_r += np.arange(m, dtype=idt)
     j.run_qidx = None  # type: ignore[assignment]
-    # the join keeps every run row in file order (the common case): scores need no gather
+    # the join keeps every run row in file order (the common case): no gathers, no row map
     identity = m == len(run) and bool(np.all(j.run_rows[1:] > j.run_rows[:-1]))
     labels = np.empty(m + u)
     labels[pos_r] = j.run_labels
     j.run_labels = None  # type: ignore[assignment]
     scores = np.zeros(m + u)
     scores[pos_r] = run.value if identity else run.value[j.run_rows]
-    src = np.empty(m + u, dtype=j.run_rows.dtype)  # >= 0: run row; < 0: qrels row (-1 - row)
-    src[pos_r] = j.run_rows
+    run_rows = None if identity else j.run_rows
     j.run_rows = None  # type: ignore[assignment]
+    del pos_r
     retrieved = None
     if u:
-        pos_u = np.arange(u, dtype=idt)
-        pos_u += (np.cumsum(cr)).astype(idt)[j.unret_qidx]  # after all retrieved rows up to its query
+        pos_u = np.repeat(np.cumsum(cr).astype(idt), cu)  # after all retrieved rows up to its query
+        pos_u += np.arange(u, dtype=idt)
         labels[pos_u] = unret_labels
-        src[pos_u] = -1 - j.unret_rows
-        retrieved = src >= 0
+        retrieved = np.ones(m + u, dtype=bool)
+        retrieved[pos_u] = False
         del pos_u
 
     def fetch(rows: np.ndarray) -> np.ndarray:
         """Docnos of the given evaluation rows (only queries with score ties are ever asked for).
 
+        Row ``offsets[q] + k`` is query ``q``'s ``k``-th retrieved row when ``k < cr[q]``.
         Unretrieved rows are never ranked (they sit after every retrieved row, tied only with
         each other, where order cannot change a metric), so they get an empty id.
         """
-        s_ = src[rows]
-        out = np.full(s_.shape, "", dtype=object)
-        r_ = s_ >= 0
+        q = np.searchsorted(offsets, rows, side="right") - 1
+        k = rows - offsets[q]
+        out = np.full(rows.shape, "", dtype=object)
+        r_ = k < cr[q]
         if r_.any():
-            out[r_] = pc.take(run.docno, pa.array(s_[r_])).to_numpy(zero_copy_only=False)
+            idx = run_start[q[r_]] + k[r_]
+            out[r_] = pc.take(run.docno, pa.array(idx if run_rows is None else run_rows[idx])
+                              ).to_numpy(zero_copy_only=False)
         return out.astype(str)
 
     qids, n_skip = j.qids, j.n_run_queries_without_qrels
-    del j, pos_r, unret_labels  # laid out: free the join's arrays before the metrics allocate theirs
+    del j, unret_labels  # laid out: free the join's arrays before the metrics allocate theirs
     per = M.evaluate_many(specs, labels, scores, offsets, item_id=M.LazyItemIds(labels.size, fetch),
                           retrieved=retrieved, gain=gain, rel_threshold=rel_threshold, no_relevant=no_relevant)
     srt = np.argsort(qids, kind="stable")  # trec_eval prints queries in qid string order

@@ -241,3 +241,36 @@ def test_fixed_width_hash_equals_general_path(width):
     out = np.empty(300, dtype=np.uint64)
     assert Ld._hash_strings(pa.array(vals), out=out) is out
     np.testing.assert_array_equal(out, fixed)
+
+
+# ----------------------------------------------------------------------------- end to end against trec_eval
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_random_files_with_ties_match_trec_eval(tmp_path, shuffle):
+    """Ties (broken by docno), unjudged and unretrieved documents, queries in one file only, shuffled lines."""
+    pytrec_eval = pytest.importorskip("pytrec_eval")
+    rng = np.random.default_rng(7)
+    run_lines, qrels_lines = [], []
+    for q in range(60):
+        qid = f"q{q}"
+        docs = [f"D{int(x)}" for x in rng.choice(10_000, size=40, replace=False)]
+        n_ret = int(rng.integers(1, 31))
+        if q % 10 != 3:  # some queries only in the qrels
+            for rank, d in enumerate(docs[:n_ret]):
+                run_lines.append(f"{qid} Q0 {d} {rank + 1} {round(float(rng.random()) * 3, 1)} t")
+        if q % 10 != 7:  # some only in the run
+            for d in rng.choice(docs, size=int(rng.integers(1, 25)), replace=False):
+                qrels_lines.append(f"{qid} 0 {d} {int(rng.choice(4, p=[0.5, 0.25, 0.15, 0.1]))}")
+    if shuffle:
+        run_lines = [run_lines[i] for i in rng.permutation(len(run_lines))]
+    (tmp_path / "r").write_text("\n".join(run_lines) + "\n")
+    (tmp_path / "q").write_text("\n".join(qrels_lines) + "\n")
+    ev = evaluate_run(tmp_path / "q", tmp_path / "r", ["ndcg@10", "map", "p@10", "mrr", "ndcg"], no_relevant="zero")
+    with open(tmp_path / "q") as f:
+        qr = pytrec_eval.parse_qrel(f)
+    with open(tmp_path / "r") as f:
+        rn = pytrec_eval.parse_run(f)
+    want = pytrec_eval.RelevanceEvaluator(qr, {"ndcg_cut_10", "map", "P_10", "recip_rank", "ndcg"}).evaluate(rn)
+    assert sorted(want) == ev.qids
+    for ours, theirs in [("ndcg@10", "ndcg_cut_10"), ("map", "map"), ("p@10", "P_10"), ("mrr", "recip_rank"),
+                         ("ndcg", "ndcg")]:
+        np.testing.assert_allclose(ev.per_query[ours], [want[q][theirs] for q in ev.qids], rtol=0, atol=1e-12)
