@@ -286,15 +286,19 @@ class RankingDataset:
             h.update(np.ascontiguousarray(self.features[g], dtype=np.float64).tobytes())
         return h.hexdigest()
 
-    def summary(self) -> dict[str, Any]:
-        """Small JSON-able description for results.json."""
+    def summary(self, sha256: str | None = None) -> dict[str, Any]:
+        """Small JSON-able description for results.json.
+
+        ``sha256`` passes a hash :meth:`sha256` already computed for this dataset (a run hashes
+        each dataset once; ~0.2 s for the reference training set), else it is computed.
+        """
         lab = self.labels[np.isfinite(self.labels)]
         return {
             "name": self.name, "n_rows": self.n_rows, "n_queries": self.n_queries,
             "feature_groups": {g: int(x.shape[1]) for g, x in self.features.items()},
             "label_values": sorted({float(v) for v in np.unique(lab)})[:20],
             "has_item_id": self.item_id is not None,
-            "sha256": self.sha256(),
+            "sha256": sha256 if sha256 is not None else self.sha256(),
         }
 
     def __repr__(self) -> str:
