@@ -147,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# bench_eval: {a.queries:,} queries x {a.candidates} candidates; run + qrels = {mb:.0f} MB "
           f"in {d} (generated/reused in {gen:.1f} s)")
     print(f"# machine: {machine()}")
+    print(f"# load average at start: {os.getloadavg()[0]:.2f} (1 min), on {os.cpu_count()} cores")
     print(f"# command: python benchmarks/bench_eval.py --queries {a.queries} --candidates {a.candidates} --reps {a.reps}")
 
     o = best_of(lambda: ours(qrels_p, run_p), a.reps)
@@ -201,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"ours peak memory (fresh process, after a small warm-up run): peak RSS grew {m['rss_peak_growth_mb']:.0f} MB "
           f"during the run (tracemalloc peak {m['tracemalloc_mb']:.0f} MB, Arrow pool peak {m['arrow_pool_peak_mb']:.0f} MB)")
+    print(f"# load average at end: {os.getloadavg()[0]:.2f} (1 min)")
     return 0
 
 
