@@ -274,3 +274,20 @@ def test_random_files_with_ties_match_trec_eval(tmp_path, shuffle):
     for ours, theirs in [("ndcg@10", "ndcg_cut_10"), ("map", "map"), ("p@10", "P_10"), ("mrr", "recip_rank"),
                          ("ndcg", "ndcg")]:
         np.testing.assert_allclose(ev.per_query[ours], [want[q][theirs] for q in ev.qids], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("bad", [b"\xff", b"\xc3", b"\xe9t\xc3\xa9"])
+def test_invalid_utf8_after_the_sniffed_sample_is_named(tmp_path, bad):
+    """The fast reader checks UTF-8 itself (ASCII batches for free); a bad byte far into the file
+    sends it to the line reader, which names the line."""
+    good = "".join(f"{q} Q0 d{q}-{j} {j + 1} {1.0 / (j + 1):.4f} t\n" for q in range(300) for j in range(10))
+    assert len(good) > 1 << 16
+    p = tmp_path / "u.run"
+    p.write_bytes(good.encode() + b"300 Q0 doc" + bad + b" 1 1.0 t\n")
+    with pytest.raises(DataError, match=r"u\.run, line 3001"):
+        Ld.read_run(p)
+    ok = tmp_path / "ok.run"  # valid non-ASCII UTF-8 far into the file is read by the fast path
+    ok.write_bytes(good.encode() + "300 Q0 doc-é-€ 1 1.0 t\n".encode())
+    t = Ld._read_trec_fast(str(ok), "run", False)
+    assert t is not None and t.docno.type == pa.string() and t.docno[-1].as_py() == "doc-é-€"
+    assert t.qid_runs[2].type == pa.string() and t.qid_runs[2][-1].as_py() == "300"
