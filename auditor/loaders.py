@@ -854,22 +854,21 @@ def _read_trec_fast(path: str, kind: str, check_duplicates: bool = True) -> Trec
         v = batch.column(value_col)
         if v.null_count:
             return None
-        vn = np.asarray(v.to_numpy(zero_copy_only=False), dtype=np.float64)
-        if not np.all(np.isfinite(vn)) or (kind == "qrels" and np.any(np.abs(vn) > LABEL_LIMIT)):
-            return None
-        d, q = batch.column("docno"), batch.column("qid")
-        if not (_is_ascii(d) and _is_ascii(q)):
-            try:  # the cast validates UTF-8
-                d, q = d.cast(pa.string()), q.cast(pa.string())
-            except (pa.ArrowInvalid, UnicodeDecodeError):
-                return None  # the slow reader names the line
-        sink.add(vn, d)  # copied: the batch's buffers can go
-        runs.add(q)
+        # copied: the batch's buffers can go. Numbers and UTF-8 are checked once at the end
+        sink.add(np.asarray(v.to_numpy(zero_copy_only=False), dtype=np.float64), batch.column("docno"))
+        runs.add(batch.column("qid"))
     if sink.n == 0:
         return None
     value, docno = sink.result()
     del sink
-    t = TrecTable.from_runs(path, kind, runs.result(value.size), docno, value)
+    lo, hi = float(value.min()), float(value.max())  # NaN propagates; +-inf shows at an end
+    if not (np.isfinite(lo) and np.isfinite(hi)) or (kind == "qrels" and max(-lo, hi) > LABEL_LIMIT):
+        return None  # the slow reader names the line
+    qid_runs = runs.result(value.size)
+    docno, qid_strings = _utf8(docno), _utf8(qid_runs[2])  # every qid equals its run's bytes
+    if docno is None or qid_strings is None:
+        return None  # invalid UTF-8: the slow reader names the line
+    t = TrecTable.from_runs(path, kind, (qid_runs[0], qid_runs[1], qid_strings), docno, value)
     if check_duplicates and _has_duplicate_pairs(t):
         return None  # the slow reader names both lines
     return t
@@ -886,14 +885,26 @@ def _offsets(a: Any) -> np.ndarray:
     return np.frombuffer(a.buffers()[1], dtype=np.int64 if large else np.int32)[a.offset:a.offset + len(a) + 1]
 
 
-def _is_ascii(a: Any) -> bool:
-    """Whether every byte of a string or binary Arrow array is ASCII (so valid UTF-8)."""
+def _utf8(a: Any) -> Any:
+    """A binary Arrow array as string, or None when it is not valid UTF-8.
+
+    All-ASCII data (one vectorized max over the bytes) is relabelled without a copy; anything
+    else goes through Arrow's validating cast.
+    """
+    import pyarrow as pa
+
+    if pa.types.is_string(a.type) or pa.types.is_large_string(a.type):
+        return a
     buf = a.buffers()[2]
-    if buf is None or len(a) == 0:
-        return True
     off = _offsets(a)
     b0, b1 = int(off[0]), int(off[-1])
-    return b1 == b0 or int(np.frombuffer(buf, dtype=np.uint8)[b0:b1].max()) < 0x80
+    large = pa.types.is_large_binary(a.type)
+    if buf is None or b1 == b0 or int(np.frombuffer(buf, dtype=np.uint8)[b0:b1].max()) < 0x80:
+        return a.view(pa.large_string() if large else pa.string())
+    try:
+        return a.cast(pa.large_string() if large else pa.string())
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        return None
 
 
 class _TrecSink:
@@ -903,8 +914,8 @@ class _TrecSink:
     peak; here each batch is copied once into buffers sized from the first batch (rows and
     string bytes per input byte, times the input size, +10%; grown by half when short) and
     dropped. Untouched capacity is never resident. :meth:`result` wraps the buffers as one
-    contiguous Arrow string array without a copy (Arrow's take on a chunked array is several
-    times slower).
+    contiguous Arrow binary array without a copy (Arrow's take on a chunked array is several
+    times slower), which :func:`_utf8` turns into a string array.
     """
 
     def __init__(self, size_hint: int) -> None:
@@ -946,11 +957,11 @@ class _TrecSink:
         self.n, self.nb = n + k, nb + b1 - b0
 
     def result(self) -> tuple[np.ndarray, Any]:
-        """(values, shape (n,); docno string array of n rows) sharing the buffers."""
+        """(values, shape (n,); docno binary array of n rows) sharing the buffers (see :func:`_utf8`)."""
         import pyarrow as pa
 
         n, nb = self.n, self.nb
-        typ = pa.string() if self.off.dtype == np.int32 else pa.large_string()
+        typ = pa.binary() if self.off.dtype == np.int32 else pa.large_binary()
         docno = pa.Array.from_buffers(typ, n, [None, pa.py_buffer(self.off[:n + 1]), pa.py_buffer(self.data[:nb])])
         return self.value[:n], docno
 
@@ -988,13 +999,12 @@ class _RunCollector:
             change[0] = False  # the previous batch's last query continues
         first = np.flatnonzero(change)
         self.firsts.append(first + self.n)
-        taken = pc.take(q, pa.array(first))
-        # binary holding validated UTF-8 (see _read_trec_fast): relabel, no copy
-        self.strings.append(taken.view(pa.string()) if pa.types.is_binary(taken.type) else taken)
+        self.strings.append(pc.take(q, pa.array(first)))
         self.n += k
         self.last = data[int(off[k - 1]):int(off[k])].tobytes()
 
     def result(self, n: int) -> tuple[np.ndarray, np.ndarray, Any]:
+        """(first row, length, qid) per run; the qids in the batches' type (string or binary)."""
         import pyarrow as pa
 
         first = np.concatenate(self.firsts) if self.firsts else np.zeros(0, np.int64)

@@ -291,3 +291,22 @@ def test_invalid_utf8_after_the_sniffed_sample_is_named(tmp_path, bad):
     t = Ld._read_trec_fast(str(ok), "run", False)
     assert t is not None and t.docno.type == pa.string() and t.docno[-1].as_py() == "doc-é-€"
     assert t.qid_runs[2].type == pa.string() and t.qid_runs[2][-1].as_py() == "300"
+
+
+@pytest.mark.parametrize("kind,last,match", [
+    ("run", "7 Q0 dx 1 nan t", r"line 3001, field 'score'.*not finite"),
+    ("run", "7 Q0 dx 1 -inf t", r"line 3001, field 'score'.*not finite"),
+    ("run", "7 Q0 dx 1 1e400 t", r"line 3001, field 'score'.*not finite"),
+    ("qrels", "7 0 dx 2000", r"line 3001, field 'relevance'.*outside"),
+    ("qrels", "7 0 dx -1024", r"line 3001, field 'relevance'.*outside"),
+])
+def test_bad_numbers_far_into_the_file_are_named(tmp_path, kind, last, match):
+    """Values are checked once after the streamed read; a bad one sends the file to the line reader."""
+    if kind == "run":
+        body = "".join(f"{q} Q0 d{j} {j + 1} {j / 7:.5f} t\n" for q in range(300) for j in range(10))
+    else:
+        body = "".join(f"{q} 0 d{j} {j % 4}\n" for q in range(300) for j in range(10))
+    p = tmp_path / f"x.{kind}"
+    p.write_text(body + last + "\n")
+    with pytest.raises(DataError, match=match):
+        (Ld.read_run if kind == "run" else Ld.read_qrels)(p)
