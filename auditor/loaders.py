@@ -730,14 +730,23 @@ class TrecTable:
         """64-bit hash of each (qid, docno) pair, shape (n,) uint64 (qids hashed once per run)."""
         return self.compute_pair_key()
 
-    def compute_pair_key(self, out: np.ndarray | None = None) -> np.ndarray:
-        """:attr:`pair_key` computed afresh (not cached), into ``out`` when given."""
+    def compute_pair_key(self, out: np.ndarray | None = None, rows: np.ndarray | None = None) -> np.ndarray:
+        """:attr:`pair_key` computed afresh (not cached), into ``out`` when given; only ``rows`` when given."""
         if "pair_key" in self.__dict__:
             k = self.__dict__["pair_key"]
+            if rows is not None:
+                return k[rows]
             if out is not None:
                 out[:] = k
             return k
         first, lens, strings = self.qid_runs
+        if rows is not None:  # a string's hash does not depend on its neighbours
+            import pyarrow as pa
+            import pyarrow.compute as pc
+
+            rows = np.asarray(rows, dtype=np.int64)
+            seeds = _hash_strings(strings)[np.searchsorted(first, rows, side="right") - 1]
+            return _hash_strings(pc.take(self.docno, pa.array(rows)), seed=seeds)
         k = _hash_strings(self.docno, run_seed=(_hash_strings(strings), first), out=out)
         if out is not None and k is not out:
             out[:] = k
@@ -1287,9 +1296,9 @@ def _pair_candidates(get_kr: Callable[[], np.ndarray], get_kq: Callable[[], np.n
     full keys; a full-key group of three or more is a hash collision (``_HashCollision``)
     unless ``exact`` (keys are then exact codes and such a group holds duplicates).
 
-    ``get_kr(out=None)`` / ``get_kq(out=None)`` give the run / qrels keys (uint64, shape (nr,) /
-    (nq,)), written into ``out`` when given (so no full-size key array is held besides the
-    sorted words); called again, without ``out``, only for the rare groups.
+    ``get_kr(out=None, rows=None)`` / ``get_kq(...)`` give the run / qrels keys (uint64, shape
+    (nr,) / (nq,)), written into ``out`` when given (so no full-size key array is held besides
+    the sorted words), or the keys of just ``rows`` (for the rare groups).
 
     Returns
     -------
@@ -1342,29 +1351,35 @@ def _pair_candidates(get_kr: Callable[[], np.ndarray], get_kq: Callable[[], np.n
         if sa.any():
             rd_l.append(((a[sa] & low).astype(idt), (b[sa] & low).astype(idt)))
 
-    big = False
+    big_starts: list[np.ndarray] = []
     for c0 in range(0, n - 1, _MERGE_CHUNK):  # pairs starting at rows c0 .. c1 - 1, chunk by chunk
         c1 = min(c0 + _MERGE_CHUNK, n - 1)
         head = e[c0 + 1:c1 + 1] & ~e[c0:c1]  # i opens a group of two or more
         more = e[c0 + 2:c1 + 2]  # ... of three or more
-        if not big and (head & more).any():
-            big = True
+        three = head & more
+        if three.any():
+            big_starts.append(np.flatnonzero(three) + c0)
         head &= ~more
         ps = np.flatnonzero(head) + c0
         classify(s[ps], s[ps + 1])
-    if big:  # rare: resolve the groups of three or more rows on the full keys
-        starts = np.flatnonzero(~e[:n])
-        sizes = np.diff(np.append(starts, n))
-        gs, gz = starts[sizes >= 3], sizes[sizes >= 3]
-        del starts, sizes
+    if big_starts:
+        # groups of three rows or more: a matched pair plus a row whose high bits collide by
+        # chance (about one such group per run at 2M + 2M rows), or duplicates. Resolved on
+        # the full keys of just those rows.
+        gs = np.concatenate(big_starts)
+        ends = np.empty_like(gs)
+        for i, g in enumerate(gs.tolist()):  # a group ends at the next row that opens one
+            w = e[g + 1:g + 65]
+            ends[i] = g + 1 + (int(np.argmin(w)) if not w.all() else int(np.flatnonzero(~e[g + 1:])[0]))
+        gz = ends - gs
         idx = np.repeat(gs, gz) + (np.arange(int(gz.sum())) - np.repeat(np.cumsum(gz) - gz, gz))
         el = s[idx]
         del s, e
         side = (el & sbit) != 0
         row = (el & low).astype(np.int64)
         full = np.empty(el.size, dtype=np.uint64)
-        full[side] = get_kr()[row[side]]
-        full[~side] = get_kq()[row[~side]]
+        full[side] = get_kr(rows=row[side])
+        full[~side] = get_kq(rows=row[~side])
         o = np.lexsort((row, side, full))
         el, full = el[o], full[o]
         same = full[1:] == full[:-1]
@@ -1435,7 +1450,12 @@ def _join(qrels: TrecTable, run: TrecTable, exact: bool) -> TrecJoin:
         (dq, dr), dd = _codes(qrels.docno, run.docno)  # exact ints: every candidate is a match
         nd = np.uint64(max(len(dd), 1))
         def exact_key(codes: np.ndarray, lens: np.ndarray, docs: np.ndarray) -> Callable[..., np.ndarray]:
-            def get(out: np.ndarray | None = None) -> np.ndarray:
+            first = np.cumsum(lens) - lens
+
+            def get(out: np.ndarray | None = None, rows: np.ndarray | None = None) -> np.ndarray:
+                if rows is not None:
+                    run_of = np.searchsorted(first, rows, side="right") - 1
+                    return codes[run_of].astype(np.uint64) * nd + docs[rows].astype(np.uint64)
                 k = np.repeat(codes.astype(np.uint64), lens) * nd + docs.astype(np.uint64)
                 if out is not None:
                     out[:] = k

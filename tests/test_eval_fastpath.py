@@ -37,7 +37,7 @@ def test_pair_candidates_simple_pairs_groups_and_duplicates():
     g = 1 << 10  # a high-bit value
     kq = _u64([g, 2 * g, 3 * g + 1, 5 * g])  # qrels rows 0..3
     kr = _u64([2 * g, g, 3 * g + 2, 4 * g])  # run rows 0..3
-    rr, qq, qd, rd = Ld._pair_candidates(lambda out=None: _fill(kr, out), lambda out=None: _fill(kq, out), 4, 4)
+    rr, qq, qd, rd = Ld._pair_candidates(_getter(kr), _getter(kq), 4, 4)
     got = sorted(zip(rr.tolist(), qq.tolist()))
     # run 0 ~ qrels 1, run 1 ~ qrels 0; run 2 / qrels 2 share high bits but differ in full key: still a
     # candidate (the caller confirms on strings); run 3 and qrels 3 are alone
@@ -45,10 +45,15 @@ def test_pair_candidates_simple_pairs_groups_and_duplicates():
     assert qd[0].size == 0 and rd[0].size == 0
 
 
-def _fill(k: np.ndarray, out: np.ndarray | None) -> np.ndarray:
-    if out is not None:
-        out[:] = k
-    return k
+def _getter(k: np.ndarray):
+    """A key getter as _pair_candidates calls it: into ``out``, or just ``rows``."""
+    def get(out: np.ndarray | None = None, rows: np.ndarray | None = None) -> np.ndarray:
+        if rows is not None:
+            return k[rows]
+        if out is not None:
+            out[:] = k
+        return k
+    return get
 
 
 def test_pair_candidates_duplicates_and_three_row_groups():
@@ -57,7 +62,7 @@ def test_pair_candidates_duplicates_and_three_row_groups():
     # the same key as them: a full-key group of three -> hash collision unless the keys are exact
     kq = _u64([g, g, 7 * g, 9 * g])
     kr = _u64([3 * g, 7 * g, 7 * g, 9 * g])
-    get_r, get_q = (lambda out=None: _fill(kr, out)), (lambda out=None: _fill(kq, out))
+    get_r, get_q = _getter(kr), _getter(kq)
     with pytest.raises(Ld._HashCollision):
         Ld._pair_candidates(get_r, get_q, 4, 4)
     rr, qq, qd, rd = Ld._pair_candidates(get_r, get_q, 4, 4, exact=True)
@@ -70,7 +75,7 @@ def test_pair_candidates_high_bit_group_of_three_resolved_on_full_keys():
     g = 1 << 10
     kq = _u64([g + 1, 5 * g, 6 * g, 8 * g])
     kr = _u64([g + 2, g + 1, 6 * g, 11 * g])  # rows 0, 1 and qrels 0 share high bits; run 1 == qrels 0 fully
-    rr, qq, qd, rd = Ld._pair_candidates(lambda out=None: _fill(kr, out), lambda out=None: _fill(kq, out), 4, 4)
+    rr, qq, qd, rd = Ld._pair_candidates(_getter(kr), _getter(kq), 4, 4)
     assert sorted(zip(rr.tolist(), qq.tolist())) == [(1, 0), (2, 2)]
     assert qd[0].size == 0 and rd[0].size == 0
 
@@ -86,7 +91,7 @@ def test_pair_candidates_random_against_brute_force(seed):
     # few high-bit values: keys below 2**bits share high bits 0, above that a handful of groups
     kq, kr = kq * np.uint64(1 << max(bits - 3, 0)), kr * np.uint64(1 << max(bits - 3, 0))
     try:
-        rr, qq, qd, rd = Ld._pair_candidates(lambda out=None: _fill(kr, out), lambda out=None: _fill(kq, out), nr, nq)
+        rr, qq, qd, rd = Ld._pair_candidates(_getter(kr), _getter(kq), nr, nq)
     except Ld._HashCollision:
         pytest.fail("unique full keys never form a full-key group of three")
     want = {(i, j) for i in range(nr) for j in range(nq) if kr[i] == kq[j]}
@@ -310,3 +315,36 @@ def test_bad_numbers_far_into_the_file_are_named(tmp_path, kind, last, match):
     p.write_text(body + last + "\n")
     with pytest.raises(DataError, match=match):
         (Ld.read_run if kind == "run" else Ld.read_qrels)(p)
+
+
+def test_pair_key_of_some_rows_equals_the_full_computation(tmp_path):
+    """The rare high-bit groups hash just their rows; the keys must equal the full array's."""
+    rng = np.random.default_rng(3)
+    lines = [f"q{q} Q0 D{int(d)} 1 0.5 t" for q in range(40) for d in rng.choice(10**int(rng.integers(2, 9)), 30,
+                                                                                  replace=False)]
+    p = tmp_path / "k.run"
+    p.write_text("\n".join(lines) + "\n")
+    t = Ld.read_run(p, check_duplicates=False)
+    full = t.compute_pair_key()
+    rows = rng.choice(len(t), 200, replace=False)
+    np.testing.assert_array_equal(t.compute_pair_key(rows=rows), full[rows])
+
+
+def test_groups_of_three_or_more_give_the_same_results(tmp_path, monkeypatch):
+    """A matched pair plus unrelated rows with the same high bits (by chance, about once per
+    million-row run) are resolved on the full keys of just those rows; here every row shares its
+    high bits, and full keys of 3 bits may also collide (then the exact join takes over)."""
+    q = "1 0 a 1\n1 0 b 0\n2 0 a 2\n"
+    r = "1 Q0 a 1 2.0 t\n1 Q0 b 2 1.0 t\n2 Q0 c 1 1.0 t\n2 Q0 a 2 0.5 t\n"
+    (tmp_path / "q").write_text(q)
+    (tmp_path / "r").write_text(r)
+    want = evaluate_run(tmp_path / "q", tmp_path / "r", METRICS)
+    real_mix = Ld._mix
+    # keep 3 low bits of the real hash and zero the rest: high bits all equal, full keys mostly distinct
+    monkeypatch.setattr(Ld, "_mix", lambda h: real_mix(h) & np.uint64(0x7))
+    calls = []
+    real_join = Ld._join
+    monkeypatch.setattr(Ld, "_join", lambda qr, rn, exact: calls.append(exact) or real_join(qr, rn, exact))
+    got = evaluate_run(tmp_path / "q", tmp_path / "r", METRICS)
+    _same_eval(got, want)
+    assert calls and calls[0] is False
