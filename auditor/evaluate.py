@@ -1,11 +1,12 @@
 """``audit eval``: trec_eval-compatible metrics for TREC run files, and paired run comparisons.
 
-    audit eval --qrels Q --run R [-m ndcg@10 -m map ...] [--baseline-run B] [--per-query] [--json]
+    audit eval --qrels Q --run R [-m ndcg@10 -m map ...] [--baseline-run B] [-c] [--per-query] [--json]
 
 What is evaluated (trec_eval's rules, :mod:`auditor.metrics` for the metric definitions):
 
 - queries present in both the qrels and the run (trec_eval without ``-c``); run queries
-  without qrels are ignored and counted in a note;
+  without qrels are ignored and counted in a note; judged queries the run returned nothing for
+  are named in a note, and ``-c`` / ``--complete`` (trec_eval ``-c``) scores them 0 instead;
 - documents are ranked by score descending, ties by docno descending (the run's rank column
   is ignored); unjudged documents count as non-relevant;
 - judged documents the run did not retrieve still count in the ideal DCG and in R (the MAP and
@@ -64,12 +65,16 @@ class RunEvaluation:
         Canonical metric names, in request order.
     n_run_queries_without_qrels : int
         Run queries ignored because the qrels do not mention them.
+    qrels_queries_without_run : list of str
+        Judged queries the run returned nothing for: left out of the means, or, with
+        ``complete=True`` (trec_eval ``-c``), evaluated as 0 and listed in ``qids`` too.
     """
 
     qids: list[str]
     per_query: dict[str, np.ndarray]
     metrics: list[str]
     n_run_queries_without_qrels: int = 0
+    qrels_queries_without_run: list[str] = field(default_factory=list)
     run_path: str = ""
     qrels_path: str = ""
     options: dict[str, Any] = field(default_factory=dict)
@@ -114,7 +119,7 @@ def _specs(metrics: Sequence[str] | None) -> list[M.MetricSpec]:
 
 def evaluate_tables(qrels: TrecTable, run: TrecTable, metrics: Sequence[str] | None = None, *,
                     gain: M.Gain = "linear", rel_threshold: float = 1.0,
-                    no_relevant: str = "exclude") -> RunEvaluation:
+                    no_relevant: str = "exclude", complete: bool = False) -> RunEvaluation:
     """Evaluate an already-read run against qrels (see the module docstring for the rules).
 
     Parameters
@@ -125,6 +130,11 @@ def evaluate_tables(qrels: TrecTable, run: TrecTable, metrics: Sequence[str] | N
         Default :data:`DEFAULT_METRICS`.
     gain, rel_threshold, no_relevant
         As in :func:`auditor.metrics.evaluate_many`.
+    complete : bool, default False
+        trec_eval ``-c``: judged queries the run returned nothing for score 0 on every metric
+        (if they have a relevant document; otherwise the ``no_relevant`` policy applies) and
+        count in the means. Without it they are left out, as trec_eval does by default, and
+        listed in ``qrels_queries_without_run``.
 
     Returns
     -------
@@ -144,6 +154,7 @@ def evaluate_tables(qrels: TrecTable, run: TrecTable, metrics: Sequence[str] | N
     qrels.drop_caches()
     unret_labels = qrels.value[j.unret_rows]
     qrels_path = qrels.path
+    judged = _judged_queries(qrels, rel_threshold)
     del qrels  # the caller's temporaries can go now (evaluate_run passes none): lower peak memory
     m, u = j.run_rows.size, j.unret_rows.size
     nq = j.qids.size
@@ -200,15 +211,38 @@ def evaluate_tables(qrels: TrecTable, run: TrecTable, metrics: Sequence[str] | N
     del j, unret_labels  # laid out: free the join's arrays before the metrics allocate theirs
     per = M.evaluate_many(specs, labels, scores, offsets, item_id=M.LazyItemIds(labels.size, fetch),
                           retrieved=retrieved, gain=gain, rel_threshold=rel_threshold, no_relevant=no_relevant)
-    srt = np.argsort(qids, kind="stable")  # trec_eval prints queries in qid string order
+    qids = np.asarray([str(q) for q in qids], dtype=object)
+    evaluated = set(qids.tolist())
+    absent = sorted(q for q in judged if q not in evaluated)
+    if complete and absent:
+        # trec_eval -c: an empty ranking scores 0 on every measure; a query without a relevant
+        # document follows the no-relevant policy as it would with a ranking
+        fill = np.array([0.0 if (judged[q] or no_relevant == "zero") else np.nan for q in absent])
+        per = {k: np.concatenate([v, fill]) for k, v in per.items()}
+        qids = np.concatenate([qids, np.asarray(absent, dtype=object)])
+    srt = np.argsort(qids.astype(str), kind="stable")  # trec_eval prints queries in qid string order
     return RunEvaluation(qids=[str(q) for q in qids[srt]], per_query={k: v[srt] for k, v in per.items()},
                          metrics=[s.name for s in specs], n_run_queries_without_qrels=n_skip,
-                         run_path=run.path, qrels_path=qrels_path,
-                         options={"gain": gain, "rel_threshold": rel_threshold, "no_relevant": no_relevant})
+                         qrels_queries_without_run=absent, run_path=run.path, qrels_path=qrels_path,
+                         options={"gain": gain, "rel_threshold": rel_threshold, "no_relevant": no_relevant,
+                                  "complete": complete})
+
+
+def _judged_queries(qrels: TrecTable, rel_threshold: float) -> dict[str, bool]:
+    """Every qid of the qrels -> whether it has a document with ``rel >= rel_threshold``."""
+    first, length, strings = qrels.qid_runs
+    out: dict[str, bool] = {}
+    if len(first) == 0:
+        return out
+    best = np.maximum.reduceat(np.asarray(qrels.value), first)  # per run of equal qids
+    for q, b in zip(strings.to_pylist(), (best >= rel_threshold).tolist()):
+        out[q] = out.get(q, False) or b
+    return out
 
 
 def evaluate_run(qrels_path: str, run_path: str, metrics: Sequence[str] | None = None, *,
-                 gain: M.Gain = "linear", rel_threshold: float = 1.0, no_relevant: str = "exclude") -> RunEvaluation:
+                 gain: M.Gain = "linear", rel_threshold: float = 1.0, no_relevant: str = "exclude",
+                 complete: bool = False) -> RunEvaluation:
     """Read ``qrels_path`` and ``run_path`` and evaluate (the core of ``audit eval``).
 
     Parameters
@@ -219,6 +253,8 @@ def evaluate_run(qrels_path: str, run_path: str, metrics: Sequence[str] | None =
     gain : {"linear", "exp"}, default "linear"
     rel_threshold : float, default 1.0
     no_relevant : {"exclude", "zero"}, default "exclude"
+    complete : bool, default False
+        trec_eval ``-c`` (see :func:`evaluate_tables`).
 
     Returns
     -------
@@ -236,7 +272,7 @@ def evaluate_run(qrels_path: str, run_path: str, metrics: Sequence[str] | None =
     # duplicates are found by the join (as part of its sort), not by the readers
     return evaluate_tables(read_qrels(os.fspath(qrels_path), check_duplicates=False),
                            read_run(os.fspath(run_path), check_duplicates=False), metrics, gain=gain,
-                           rel_threshold=rel_threshold, no_relevant=no_relevant)
+                           rel_threshold=rel_threshold, no_relevant=no_relevant, complete=complete)
 
 
 def compare_runs(cand: RunEvaluation, base: RunEvaluation, *, n_resamples: int = 10_000, level: float = 0.95,
@@ -333,6 +369,9 @@ def render_text(ev: RunEvaluation, *, per_query: bool = False, comparison: dict[
     if k:
         notes.append(f"{k} run {'query has' if k == 1 else 'queries have'} no qrels and "
                      f"{'was' if k == 1 else 'were'} ignored (as trec_eval does).")
+    note = _absent_note(ev)
+    if note:
+        notes.append(note)
     if per_query:
         pq_rows = [[q, *[_fmt(float(ev.per_query[m][i])) for m in ev.metrics]] for i, q in enumerate(ev.qids)]
         out.append("")
@@ -360,6 +399,21 @@ def render_text(ev: RunEvaluation, *, per_query: bool = False, comparison: dict[
     return "\n".join(out)
 
 
+def _absent_note(ev: RunEvaluation) -> str | None:
+    """The note on judged queries the run returned nothing for, or None."""
+    absent = ev.qrels_queries_without_run
+    if not absent:
+        return None
+    k = len(absent)
+    shown = ", ".join(absent[:5]) + (", ..." if k > 5 else "")
+    if ev.options.get("complete"):
+        return (f"{k} judged {'query' if k == 1 else 'queries'} with no results in the run "
+                f"scored 0 (--complete, as trec_eval -c): {shown}.")
+    return (f"{k} judged {'query has' if k == 1 else 'queries have'} no results in the run and "
+            f"{'was' if k == 1 else 'were'} left out of the means (trec_eval's default): {shown}; "
+            "--complete (trec_eval -c) scores them 0, so a run cannot gain by skipping hard queries.")
+
+
 # --------------------------------------------------------------------------- click command
 class _EvalExit(click.ClickException):
     """User error with exit code 2 (same contract as the ``audit`` group)."""
@@ -381,6 +435,9 @@ class _EvalExit(click.ClickException):
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: {\"metrics\": {...}, \"per_query\": {...}}.")
 @click.option("--no-relevant", type=click.Choice(["exclude", "zero"]), default="exclude", show_default=True,
               help="Queries with no relevant document: excluded from means, or scored 0 (trec_eval).")
+@click.option("-c", "--complete", is_flag=True,
+              help="Average over every judged query: queries the run returned nothing for score 0 "
+                   "(trec_eval -c).")
 @click.option("--rel-threshold", type=float, default=1.0, show_default=True,
               help="Minimum relevance counted as relevant (trec_eval -l).")
 @click.option("--gain", type=click.Choice(["linear", "exp"]), default="linear", show_default=True,
@@ -389,7 +446,7 @@ class _EvalExit(click.ClickException):
               help="Bootstrap resamples and sign flips for --baseline-run.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the resampling.")
 def eval_cmd(qrels_path: str, run_path: str, metric_names: tuple[str, ...], baseline_run: str | None,
-             per_query: bool, as_json: bool, no_relevant: str, rel_threshold: float, gain: str,
+             per_query: bool, as_json: bool, no_relevant: str, complete: bool, rel_threshold: float, gain: str,
              n_resamples: int, seed: int) -> None:
     """trec_eval-compatible metrics of a TREC run (and a paired comparison with --baseline-run).
 
@@ -398,11 +455,11 @@ def eval_cmd(qrels_path: str, run_path: str, metric_names: tuple[str, ...], base
     """
     try:
         ev = evaluate_run(qrels_path, run_path, metric_names or None, gain=gain,  # type: ignore[arg-type]
-                          rel_threshold=rel_threshold, no_relevant=no_relevant)
+                          rel_threshold=rel_threshold, no_relevant=no_relevant, complete=complete)
         comparison = None
         if baseline_run is not None:
             base = evaluate_run(qrels_path, baseline_run, metric_names or None, gain=gain,  # type: ignore[arg-type]
-                                rel_threshold=rel_threshold, no_relevant=no_relevant)
+                                rel_threshold=rel_threshold, no_relevant=no_relevant, complete=complete)
             comparison = compare_runs(ev, base, n_resamples=n_resamples, seed=seed)
     except AuditorError as e:
         raise _EvalExit(str(e)) from None
@@ -416,5 +473,8 @@ def eval_cmd(qrels_path: str, run_path: str, metric_names: tuple[str, ...], base
                 click.echo(f"note: {ev.n_excluded(m)} queries without relevant documents excluded from {m} "
                            "(--no-relevant zero scores them 0 like trec_eval).", err=True)
                 break
+        note = _absent_note(ev)
+        if note:
+            click.echo(f"note: {note}", err=True)
     else:
         click.echo(render_text(ev, per_query=per_query, comparison=comparison))

@@ -136,6 +136,41 @@ def test_compare_runs_pairs_common_queries_only(tmp_path):
     assert c["metrics"]["map"]["n"] == 2
 
 
+def test_complete_pairs_every_judged_query(tmp_path):
+    trunc = evaluate_run(Q, str(TE / "results.trunc"), ["map"], complete=True)
+    full = evaluate_run(Q, R, ["map"], complete=True)
+    c = compare_runs(trunc, full, n_resamples=200)
+    assert c["n_common_queries"] == 3 and c["n_unpaired_queries"] == 0
+    assert trunc.per_query["map"][trunc.qids.index("302")] == 0.0
+
+
+def test_complete_keeps_no_relevant_policy(tmp_path):
+    # a judged query whose documents are all non-relevant, absent from the run
+    q = tmp_path / "q.txt"
+    q.write_text("1 0 a 1\n1 0 b 0\n2 0 c 0\n3 0 d 2\n")
+    r = tmp_path / "r.txt"
+    r.write_text("1 Q0 a 1 2.0 t\n1 Q0 b 2 1.0 t\n")
+    ex = evaluate_run(str(q), str(r), ["map"], complete=True)
+    assert ex.qids == ["1", "2", "3"]
+    assert np.isnan(ex.per_query["map"][1]) and ex.per_query["map"][2] == 0.0
+    assert ex.mean("map") == pytest.approx(0.5) and ex.n_excluded("map") == 1
+    zero = evaluate_run(str(q), str(r), ["map"], complete=True, no_relevant="zero")
+    assert zero.mean("map") == pytest.approx(1 / 3)
+    plain = evaluate_run(str(q), str(r), ["map"])
+    assert plain.qids == ["1"] and plain.qrels_queries_without_run == ["2", "3"]
+
+
+def test_cli_complete_flag_and_absent_query_note():
+    plain = _run("--qrels", Q, "--run", str(TE / "results.trunc"), "-m", "map")
+    assert plain.exit_code == 0
+    assert "1 judged query has no results in the run" in plain.output and "302" in plain.output
+    assert "0.1523" in plain.output
+    full = _run("--qrels", Q, "--run", str(TE / "results.trunc"), "-m", "map", "-c", "--json")
+    assert full.exit_code == 0
+    out = json.loads(full.stdout)
+    assert out["metrics"]["map"] == pytest.approx(0.1016, abs=5e-5)
+
+
 @pytest.mark.parametrize("make, match", [
     (lambda p: ("--run", str(p / "missing.run")), r"missing\.run: file not found"),
     (lambda p: ("--run", _write(p / "g.run", "301 Q0 d1 1 2.0 x\n301 Q0 d2 oops\n")), r"g\.run, line 2.*4 fields"),

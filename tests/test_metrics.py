@@ -97,6 +97,19 @@ def test_trec_eval_truncated_run_with_c_flag():
     n_qrels_queries = 3
     for meas, ours in mapping.items():
         assert abs(np.sum(ev.per_query[ours]) / n_qrels_queries - gold[(meas, "all")]) <= 5e-5, meas
+    assert ev.qrels_queries_without_run == ["302"]
+
+
+def test_complete_flag_reproduces_trec_eval_c_exactly():
+    """``complete=True`` is trec_eval -c: 302 evaluated as 0, means over all 3 judged queries."""
+    mapping = _trec_to_ours()
+    ev = evaluate_run(TE / "qrels.test", TE / "results.trunc", list(mapping.values()), no_relevant="zero",
+                      complete=True)
+    assert ev.qids == ["301", "302", "303"]
+    gold = _read_trec_eval_out(TE / "out.test.aqc")
+    assert _check_golden(gold, ev, mapping, per_query_only={"301", "302", "303"}) == 3 * len(mapping)
+    for meas, ours in mapping.items():
+        assert abs(ev.mean(ours) - gold[(meas, "all")]) <= 5e-5, meas
 
 
 # --------------------------------------------------------------------------- ir_measures cases
