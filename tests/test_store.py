@@ -128,8 +128,12 @@ def test_ctrl_c_stops_cleanly_keeps_trials_and_resume_finishes(fake_audits, tmp_
     cmd = [sys.executable, "-m", "auditor.cli", "run", "--model", "auditor.testing:make_linear",
            "--train", str(tmp_path / "tr.csv"), "--test", str(tmp_path / "te.csv"), "--checks", "fake_count",
            "--config", str(cfg), "--out", str(out), "--quiet"]
+    # the child must see Ctrl-C even when this suite runs as a background job: a non-interactive
+    # shell starts background jobs with SIGINT ignored, which the child would inherit (and
+    # Python then installs no KeyboardInterrupt handler)
     proc = subprocess.Popen(cmd, env={**os.environ, "FAKE_AUDIT_SLEEP": "0.5"}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     db = out / "run.sqlite"
     deadline = time.time() + 60
     while time.time() < deadline:
