@@ -112,8 +112,13 @@ def test_sigkill_then_resume_equals_uninterrupted_run(fake_audits, tmp_path, mon
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_cleanly_keeps_trials_and_resume_finishes(fake_audits, tmp_path):
-    """SIGINT (Ctrl-C) mid-run: exit 130, a message naming --resume, no traceback; resume completes."""
+@pytest.mark.parametrize("executor", ["serial", "local"])
+def test_ctrl_c_stops_cleanly_keeps_trials_and_resume_finishes(fake_audits, tmp_path, executor):
+    """SIGINT (Ctrl-C) mid-run: exit 130, a message naming --resume, no traceback; resume completes.
+
+    With ``local`` this process may be running a trial itself when the signal lands, while its
+    worker runs another: the pool is shut down and the finished trials are kept all the same.
+    """
     from auditor.testing import make_synthetic_split
 
     sp = make_synthetic_split(n_train_queries=30, n_test_queries=10, n_items=6, seed=3)
@@ -127,7 +132,7 @@ def test_ctrl_c_stops_cleanly_keeps_trials_and_resume_finishes(fake_audits, tmp_
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "auditor.cli", "run", "--model", "auditor.testing:make_linear",
            "--train", str(tmp_path / "tr.csv"), "--test", str(tmp_path / "te.csv"), "--checks", "fake_count",
-           "--config", str(cfg), "--out", str(out), "--quiet"]
+           "--config", str(cfg), "--out", str(out), "--quiet", "--executor", executor, "--workers", "2"]
     # the child must see Ctrl-C even when this suite runs as a background job: a non-interactive
     # shell starts background jobs with SIGINT ignored, which the child would inherit (and
     # Python then installs no KeyboardInterrupt handler)
