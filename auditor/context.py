@@ -125,6 +125,17 @@ class AuditContext:
             self._memo[key] = build()
         return self._memo[key]
 
+    def release(self, audit: str) -> int:
+        """Drop the memo entries of ``audit`` (keys whose first element is its name); how many.
+
+        The runner calls it once an audit's last trial has finished in this process, so a
+        large derived matrix is not held while the other audits run.
+        """
+        keys = [k for k in self._memo if isinstance(k, tuple) and k and k[0] == audit]
+        for k in keys:
+            del self._memo[k]
+        return len(keys)
+
     # ------------------------------------------------------------------ data
     @property
     def train(self) -> RankingDataset:

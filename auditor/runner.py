@@ -20,6 +20,7 @@ import json
 import platform
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -380,9 +381,13 @@ def run_audit(model: Any = "reference", *, train: Any = None, test: Any = None, 
         on_event("planned", {"total": sum(len(v) for v in planned.values()), "todo": len(todo),
                              "resumed": sum(len(v) for v in outcomes.values())})
     bars = _Progress(planned, outcomes, enabled=progress)
+    remaining = Counter(t.audit for t in todo)
     try:
         with bars:
             for trial, oc in run_trials(ctx, todo, executor, workers=workers, ray_address=ray_address):
+                remaining[trial.audit] -= 1
+                if not remaining[trial.audit]:
+                    ctx.release(trial.audit)  # its derived data is not needed by the trials left
                 durations[trial.audit] += oc.duration_s
                 if store is not None:
                     store.commit_trial(trial.audit, trial.key, result=oc.result, error=oc.error,

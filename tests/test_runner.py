@@ -117,3 +117,28 @@ def test_ray_executor_matches_serial(fake_audits, small_split):
     b = _run(small_split, ["fake_count"], executor="ray", workers=2).audit("fake_count")["measurements"]
     assert a["noise"] == b["noise"]
     assert a["mean"] == pytest.approx(b["mean"], rel=1e-12)
+
+
+def test_an_audits_memo_is_released_after_its_last_trial(fake_audits, small_split, monkeypatch):
+    """Derived data an audit memoised (e.g. synthetic_shift's pooled matrix) is dropped once its
+    trials are done, not held while the other audits run."""
+    from auditor import context as C
+    import fake_audits as F
+
+    seen = []
+    real_run = F.CountingAudit.run_trial
+
+    def run_trial(self, ctx, trial):
+        ctx.memo((self.name, "big"), lambda: bytearray(10))
+        seen.append((self.name, sorted(k[0] for k in ctx._memo)))
+        return real_run(self, ctx, trial)
+
+    monkeypatch.setattr(F.CountingAudit, "run_trial", run_trial)
+    released = []
+    real_release = C.AuditContext.release
+    monkeypatch.setattr(C.AuditContext, "release",
+                        lambda self, audit: released.append((audit, real_release(self, audit))) or 0)
+    _run(small_split, ["fake_count", "fake_other"])
+    assert released == [("fake_count", 1), ("fake_other", 1)]
+    # fake_other's trials (run after fake_count's) no longer see fake_count's entry
+    assert all(keys == ["fake_other"] for name, keys in seen if name == "fake_other")
