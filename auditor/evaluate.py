@@ -211,17 +211,16 @@ def evaluate_tables(qrels: TrecTable, run: TrecTable, metrics: Sequence[str] | N
     del j, unret_labels  # laid out: free the join's arrays before the metrics allocate theirs
     per = M.evaluate_many(specs, labels, scores, offsets, item_id=M.LazyItemIds(labels.size, fetch),
                           retrieved=retrieved, gain=gain, rel_threshold=rel_threshold, no_relevant=no_relevant)
-    qids = np.asarray([str(q) for q in qids], dtype=object)
-    evaluated = set(qids.tolist())
-    absent = sorted(q for q in judged if q not in evaluated)
+    qids = [str(q) for q in qids]
+    absent = sorted(set(judged) - set(qids))
     if complete and absent:
         # trec_eval -c: an empty ranking scores 0 on every measure; a query without a relevant
         # document follows the no-relevant policy as it would with a ranking
         fill = np.array([0.0 if (judged[q] or no_relevant == "zero") else np.nan for q in absent])
         per = {k: np.concatenate([v, fill]) for k, v in per.items()}
-        qids = np.concatenate([qids, np.asarray(absent, dtype=object)])
-    srt = np.argsort(qids.astype(str), kind="stable")  # trec_eval prints queries in qid string order
-    return RunEvaluation(qids=[str(q) for q in qids[srt]], per_query={k: v[srt] for k, v in per.items()},
+        qids += absent
+    srt = np.argsort(np.asarray(qids), kind="stable")  # trec_eval prints queries in qid string order
+    return RunEvaluation(qids=[qids[i] for i in srt], per_query={k: v[srt] for k, v in per.items()},
                          metrics=[s.name for s in specs], n_run_queries_without_qrels=n_skip,
                          qrels_queries_without_run=absent, run_path=run.path, qrels_path=qrels_path,
                          options={"gain": gain, "rel_threshold": rel_threshold, "no_relevant": no_relevant,

@@ -30,7 +30,6 @@ import hashlib
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -49,6 +48,9 @@ from auditor.context import AuditConfig, AuditContext  # noqa: E402
 from auditor.data import RankingDataset, Split  # noqa: E402
 from auditor.planting import concat_datasets  # noqa: E402
 from auditor.registry import ModelSpec  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import cpu_model  # noqa: E402
 
 __all__ = ["ROOT", "LTR", "LGBM", "LINEAR", "RANDOM", "NOISY", "MEMO", "UNSTABLE", "GATING", "CRITICAL",
            "N_GATING", "BENCH_PARAMS", "bench_config", "lgbm_spec", "letor_split", "letor_resplit",
@@ -403,15 +405,8 @@ def markdown_table(rows: Sequence[Rate]) -> str:
 
 def machine() -> str:
     """CPU model, cores, load average, Python / numpy versions (for the record beside each table)."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        model = next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except Exception:  # lscpu missing
-        model = platform.processor() or platform.machine()
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
-    return (f"{model}, {cores} cores (load average at start {load}), Python {platform.python_version()}, "
-            f"numpy {np.__version__}")
+    return f"{cpu_model()} (load average at start {load}), Python {platform.python_version()}, numpy {np.__version__}"
 
 
 def median(xs: Iterable[Any]) -> float | None:

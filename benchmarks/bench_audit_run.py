@@ -33,18 +33,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import cpu_model  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 EXPECTED = {"clean": ("GO", 0), "leaky": ("NO_GO", 1)}
 
 
-def cpu_model() -> str:
-    """``lscpu``'s model name and the cores this process may use."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        model = next(x.split(":", 1)[1].strip() for x in out.splitlines() if x.startswith("Model name"))
-    except Exception:
-        model = platform.processor() or platform.machine()
-    return f"{model}, {len(os.sched_getaffinity(0))} cores"
 
 
 def audit_cmd() -> list[str]:

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import best_of  # noqa: E402
 from bench_metrics import machine  # noqa: E402
 
 
@@ -71,17 +72,6 @@ def ours(qrels: Path, run: Path) -> dict:
     return json.loads(r.stdout)
 
 
-def best_of(fn, reps: int):
-    """(best wall s, median wall s, result, best CPU s of this process, all threads)."""
-    times, cpu, out = [], [], None
-    for _ in range(reps):
-        gc.collect()
-        c = time.process_time()
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-        cpu.append(time.process_time() - c)
-    return min(times), float(np.median(times)), out, min(cpu)
 
 
 def _vm(key: str) -> float:

@@ -57,20 +57,15 @@ from auditor.context import AuditConfig  # noqa: E402
 from auditor.executors import _init_worker, run_trials  # noqa: E402
 from auditor.runner import build_context  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import cpu_model  # noqa: E402
+
 PLUGIN = str(ROOT / "examples" / "plugins" / "lightgbm_ranker.py") + ":make_model"
 TRAIN = ROOT / "tests" / "data" / "ltr" / "rank.train"
 TEST = ROOT / "tests" / "data" / "ltr" / "rank.test"
 AUDITS = {"random_label": {"n_seeds": 16}, "stability": {"k": 6, "n_seeds": 3}}
 
 
-def cpu_model() -> str:
-    """``lscpu``'s model name and the cores this process may use."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        model = next(x.split(":", 1)[1].strip() for x in out.splitlines() if x.startswith("Model name"))
-    except Exception:
-        model = platform.processor() or platform.machine()
-    return f"{model}, {len(os.sched_getaffinity(0))} cores"
 
 
 def wait_for_load(limit: float | None, max_wait: float) -> float:

@@ -25,7 +25,6 @@ import argparse
 import gc
 import os
 import platform
-import subprocess
 import sys
 import time
 import tracemalloc
@@ -34,17 +33,12 @@ import numpy as np
 
 from auditor import metrics as M
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import best_of, cpu_model  # noqa: E402
+
 
 def machine() -> str:
-    model = platform.processor() or "?"
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} cores visible, Python {platform.python_version()}, numpy {np.__version__}"
+    return f"{cpu_model()}, Python {platform.python_version()}, numpy {np.__version__}"
 
 
 def generate(nq: int, m: int, seed: int = 0):
@@ -59,17 +53,6 @@ def generate(nq: int, m: int, seed: int = 0):
     return labels, scores, offsets, item
 
 
-def best_of(fn, reps: int) -> tuple[float, float, object, float]:
-    """(best wall s, median wall s, result, best CPU s of this process, all threads)."""
-    times, cpu, out = [], [], None
-    for _ in range(reps):
-        gc.collect()
-        c = time.process_time()
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-        cpu.append(time.process_time() - c)
-    return min(times), float(np.median(times)), out, min(cpu)
 
 
 def peak_mb(fn) -> float:

@@ -38,6 +38,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import cpu_model  # noqa: E402
 
 
 def make_data(n_train: int, n_test: int, dim: int, dtype: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -114,13 +116,6 @@ def agreement(a: str, b: str) -> tuple[float, float]:
 
 
 def machine() -> str:
-    model = platform.processor() or "?"
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
     try:
         from threadpoolctl import threadpool_info
 
@@ -128,7 +123,7 @@ def machine() -> str:
     except Exception:  # threadpoolctl is optional
         blas = "?"
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"{model}, {os.cpu_count()} cores visible, load average {load:.1f} at start, Python "
+    return (f"{cpu_model()}, load average {load:.1f} at start, Python "
             f"{platform.python_version()}, numpy {np.__version__}, threads: {blas}")
 
 

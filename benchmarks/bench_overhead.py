@@ -36,7 +36,6 @@ import json
 import os
 import platform
 import pstats
-import subprocess
 import sys
 import tempfile
 import time
@@ -51,6 +50,9 @@ import auditor.executors as executors  # noqa: E402
 import auditor.runner as runner  # noqa: E402
 from auditor.audits import AUDIT_NAMES, get_audit  # noqa: E402
 from auditor.store import RunStore  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import cpu_model  # noqa: E402
 
 # --------------------------------------------------------------------------- accounting
 _PHASE: list[str] = ["other"]
@@ -314,13 +316,6 @@ def profile(scenario: str, top: int, preset: str | None = None) -> None:
         print(text[text.find("   ncalls"):])
 
 
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        model = next(x.split(":", 1)[1].strip() for x in out.splitlines() if x.startswith("Model name"))
-    except Exception:
-        model = platform.processor() or platform.machine()
-    return f"{model}, {len(os.sched_getaffinity(0))} cores"
 
 
 def main() -> None:

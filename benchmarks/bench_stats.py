@@ -27,7 +27,6 @@ import argparse
 import os
 import platform
 import resource
-import subprocess
 import sys
 import time
 import tracemalloc
@@ -38,15 +37,12 @@ from scipy import stats as st
 
 from auditor import stats as S
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import cpu_model  # noqa: E402
+
 
 def machine() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        model = next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except Exception:  # lscpu missing: fall back to platform
-        model = platform.processor() or platform.machine()
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{model}, {cores} cores, Python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}"
+    return f"{cpu_model()}, Python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}"
 
 
 def per_query_metrics(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
