@@ -127,7 +127,7 @@ def _reconstruct(cmd: str, params: dict[str, Any]) -> str:
 @click.option("--checks", help="Comma-separated audits (default: all). See `audit list`.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="audit.toml configuration.")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Run directory [default: audit-out].")
-@click.option("--seed", type=int, default=None, help="Run seed [default: 0].")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Run seed, a non-negative integer [default: 0].")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="[default: cpu]")
 @click.option("--executor", type=click.Choice(["serial", "local", "ray"]), default=None, help="[default: serial]")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Trials at a time for --executor local (this process + N-1 workers) or ray.")
@@ -164,16 +164,22 @@ def run_cmd(model: str, model_params: tuple[str, ...], train: str | None, test: 
     except TypeError as e:
         raise ConfigError(f"configuration: {e}") from e
     checks_v = checks if checks is not None else file_cfg.get("checks")
-    seed_v = seed if seed is not None else int(file_cfg.get("seed", 0))
+    seed_v = seed if seed is not None else file_cfg.get("seed", 0)  # validated by run_audit
     device_v = device or file_cfg.get("device", "cpu")
     executor_v = executor or file_cfg.get("executor", "serial")
     out_v = out or "audit-out"
-    run = run_audit(model, train=train, test=test, synthetic=synthetic, checks=checks_v, config=config,
-                    model_params=_params(model_params, "--model-param"), baseline=baseline,
-                    baseline_params=_params(baseline_params, "--baseline-param"), baseline_run=baseline_run,
-                    seed=seed_v, device=device_v, out=out_v, executor=executor_v, workers=workers,
-                    ray_address=ray_address, resume=resume, fmt=fmt, feature_groups=feature_groups,
-                    progress=not quiet and sys.stderr.isatty(), command=command)
+    try:
+        run = run_audit(model, train=train, test=test, synthetic=synthetic, checks=checks_v, config=config,
+                        model_params=_params(model_params, "--model-param"), baseline=baseline,
+                        baseline_params=_params(baseline_params, "--baseline-param"), baseline_run=baseline_run,
+                        seed=seed_v, device=device_v, out=out_v, executor=executor_v, workers=workers,
+                        ray_address=ray_address, resume=resume, fmt=fmt, feature_groups=feature_groups,
+                        progress=not quiet and sys.stderr.isatty(), command=command)
+    except ConfigError as e:
+        # an audit rejecting a parameter from [audits.NAME] of the file: name the file too
+        if config_path and str(e).startswith("[audits.") and str(e).split("]", 1)[0][8:] in file_cfg.get("audits", {}):
+            raise ConfigError(f"{config_path}: {e}") from e
+        raise
     _print_results(run.results, quiet)
     click.echo(f"Reports: {Path(out_v) / 'report.html'} (results.json, junit.xml, summary.md beside it)", err=quiet)
     sys.exit(run.exit_code)

@@ -53,4 +53,22 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{p}: [audits.NAME] sections must be tables of parameters.")
     if "checks" in data and not (isinstance(data["checks"], list) or isinstance(data["checks"], str)):
         raise ConfigError(f"{p}: checks must be a list of audit names.")
+    _check_values(p, data)
     return data
+
+
+def _check_values(p: Path, data: dict[str, Any]) -> None:
+    """Each value's type and range, with the file named (the same checks ``run_audit`` makes)."""
+    from auditor.context import AuditConfig
+    from auditor.runner import _check_seed, _validate_audit_params, resolve_checks
+
+    keys = ("metric", "alpha", "gain", "no_relevant", "min_gain", "quick", "audits")
+    try:
+        config = AuditConfig(**{k: data[k] for k in keys if k in data})
+        _validate_audit_params(config)
+        if "seed" in data:
+            _check_seed(data["seed"])
+        if "checks" in data:
+            resolve_checks(data["checks"])
+    except ConfigError as e:
+        raise ConfigError(f"{p}: {str(e).replace('--checks:', 'checks:')}") from e

@@ -60,6 +60,19 @@ class AuditConfig:
     def __post_init__(self) -> None:
         from auditor.errors import ConfigError
 
+        def number(key: str, value: Any) -> None:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+                raise ConfigError(f"{key} must be a finite number, got {value!r} ({type(value).__name__}).")
+
+        for key in ("metric", "gain", "no_relevant"):
+            if not isinstance(getattr(self, key), str):
+                raise ConfigError(f"{key} must be a string, got {getattr(self, key)!r}.")
+        number("alpha", self.alpha)
+        number("min_gain", self.min_gain)
+        if not isinstance(self.quick, (bool, np.bool_)):
+            raise ConfigError(f"quick must be true or false, got {self.quick!r} ({type(self.quick).__name__}).")
+        if not isinstance(self.audits, Mapping):
+            raise ConfigError(f"audits must map audit names to tables of parameters, got {self.audits!r}.")
         try:
             parse_metric(self.metric)
         except ValueError as e:

@@ -89,3 +89,49 @@ def test_model_failing_mid_run_is_an_audit_error(tmp_path, factory, words):
     assert rl["status"] == "ERROR" and words in rl["error"]
     assert r.exit_code in (1, 3)  # isolation may still decide; never a crash
     assert res["verdict"] in ("INCONCLUSIVE", "NO_GO")
+
+
+# --------------------------------------------------------------------------- configuration values
+CONFIG_CASES = {
+    "seed_text": ('seed = "abc"', "seed: expected an integer"),
+    "seed_negative": ("seed = -3", "seed: expected an integer from 0"),
+    "quick_text": ('quick = "yes"', "quick must be true or false"),
+    "min_gain_text": ('min_gain = "x"', "min_gain must be a finite number"),
+    "alpha_text": ('alpha = "0.1"', "alpha must be a finite number"),
+    "checks_unknown": ('checks = ["nope"]', "checks: unknown audit 'nope'"),
+    "count_negative": ("[audits.random_label]\nn_seeds = -1", "[audits.random_label] n_seeds: expected an integer >= 1"),
+    "count_float": ("[audits.random_label]\nn_seeds = 2.5", "n_seeds: expected an integer, got 2.5"),
+    "bool_as_int": ("[audits.isolation]\nnear_duplicates = 1", "near_duplicates: expected true or false"),
+    "number_as_text": ('[audits.synthetic_shift]\nfdr = "0.1"', "fdr: expected a number"),
+    "audit_range": ("[audits.synthetic_shift]\nauc_warn = 0.9", "need 0.5 <= auc_warn <= auc_fail"),
+    "audit_choice": ('[audits.synthetic_shift]\nclassifier = "svm"', "classifier must be 'hgb' or 'logistic'"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONFIG_CASES))
+def test_bad_config_value_exits_2_naming_file_and_key_before_any_work(tmp_path, name):
+    body, words = CONFIG_CASES[name]
+    cfg = tmp_path / "audit.toml"
+    cfg.write_text(body + "\n")
+    out = tmp_path / "run"
+    r = _invoke(["run", "--model", "reference", "--config", str(cfg), "--out", str(out), "--quiet"])
+    assert r.exit_code == 2, r.output
+    assert words in r.output, r.output
+    assert str(cfg) in r.output
+    assert not out.exists()  # rejected before the run directory is created
+
+
+def test_negative_seed_option_exits_2():
+    r = _invoke(["run", "--model", "reference", "--seed", "-1"])
+    assert r.exit_code == 2
+    assert "Invalid value for '--seed'" in r.output
+
+
+def test_api_rejects_bad_seed_and_param_types():
+    from auditor import run_audit
+    from auditor.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="seed: expected an integer"):
+        run_audit("reference", seed=-1)
+    with pytest.raises(ConfigError, match=r"\[audits.stability\] k: expected an integer"):
+        run_audit("reference", config={"audits": {"stability": {"k": "5"}}})
