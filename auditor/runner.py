@@ -217,6 +217,20 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def _probe_factory(spec: ModelSpec, option: str) -> None:
+    """Construct one model now, so a bad parameter fails before any work (exit 2), not as an
+    ERROR in every audit minutes later. The contract asks factories to be cheap (constructors
+    store parameters; the auditor calls them once per trial), so this costs nothing."""
+    try:
+        spec.make(seed=0)
+    except AuditorError:
+        raise
+    except Exception as e:  # noqa: BLE001 -- any failure to construct is the user's parameters or the plugin
+        raise PluginError(spec.spec, f"factory(seed=0, **{spec.params}) raised {type(e).__name__}: {e}",
+                          f"check the {option} values (`audit list` shows the reference model's), "
+                          "or run `audit check-plugin` on the plugin.") from e
+
+
 def build_context(model: Any, *, train: Any = None, test: Any = None, synthetic: Any = None,
                   model_params: Mapping[str, Any] | None = None, baseline: Any = None,
                   baseline_params: Mapping[str, Any] | None = None, baseline_run: str | None = None,
@@ -226,6 +240,7 @@ def build_context(model: Any, *, train: Any = None, test: Any = None, synthetic:
     device = resolve_device(device)
     spec = _as_spec(model, model_params, device)
     factory = spec.factory  # load now: a broken plugin fails before any work
+    _probe_factory(spec, "--model-param")
     facts: dict[str, Any] = {}
     if train is None and test is None:
         default_data = getattr(factory, "default_data", None)
@@ -263,6 +278,7 @@ def build_context(model: Any, *, train: Any = None, test: Any = None, synthetic:
     if baseline is not None:
         base_spec = _as_spec(baseline, baseline_params, device)
         base_spec.factory  # noqa: B018 - load now
+        _probe_factory(base_spec, "--baseline-param")
         facts["baseline_source"] = "--baseline"
     elif baseline_run is not None:
         from auditor.loaders import align_run_to_dataset
@@ -274,6 +290,7 @@ def build_context(model: Any, *, train: Any = None, test: Any = None, synthetic:
         if default_baseline:
             base_spec = ModelSpec(str(default_baseline), dict(spec.params), device)
             base_spec.factory  # noqa: B018
+            _probe_factory(base_spec, "--model-param (passed to the default baseline)")
             facts["baseline_source"] = f"default baseline of {spec.spec}"
     config = config or AuditConfig()
     _validate_audit_params(config)

@@ -135,3 +135,29 @@ def test_api_rejects_bad_seed_and_param_types():
         run_audit("reference", seed=-1)
     with pytest.raises(ConfigError, match=r"\[audits.stability\] k: expected an integer"):
         run_audit("reference", config={"audits": {"stability": {"k": "5"}}})
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--model", "reference", "--model-param", "preset=huge"], "unknown preset 'huge'"),
+    (["--model", "reference", "--model-param", "nonsense=1"], "unknown parameter(s) ['nonsense']"),
+    (["--model", "reference", "--baseline", "reference", "--baseline-param", "lr=abc"], "bad parameter value"),
+])
+def test_bad_model_param_exits_2_before_any_work(tmp_path, args, words):
+    out = tmp_path / "run"
+    r = _invoke(["run", *args, "--out", str(out), "--quiet"])
+    assert r.exit_code == 2, r.output
+    assert words in r.output
+    assert not out.exists()
+
+
+def test_factory_rejecting_its_params_is_a_plugin_error(tmp_path, small_split):
+    from auditor import run_audit
+    from auditor.errors import PluginError
+
+    with pytest.raises(PluginError, match=r"plugins.bad_plugins:make_checks_params.*ValueError: alpha must be >= 0"):
+        run_audit("plugins.bad_plugins:make_checks_params", train=small_split.train, test=small_split.test,
+                  model_params={"alpha": -1}, out=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    run = run_audit("plugins.bad_plugins:make_checks_params", train=small_split.train, test=small_split.test,
+                    model_params={"alpha": 2}, checks="isolation", quick=True)
+    assert run.audit("isolation")["status"] in ("PASS", "WARN", "FAIL")

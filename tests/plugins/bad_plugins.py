@@ -98,3 +98,10 @@ def make_raises_in_fit(seed=0):
 
 
 NOT_A_FACTORY = 42
+
+
+def make_checks_params(seed=0, alpha=1.0):
+    """A factory that validates its parameter (as scikit-learn-style plugins often do, with ValueError)."""
+    if float(alpha) < 0:
+        raise ValueError(f"alpha must be >= 0, got {alpha}")
+    return LinearRanker(seed)
