@@ -51,6 +51,44 @@ def test_reduced_equals_reduce_dims_and_is_read_only():
     assert not ts.reduced(40)[0].flags.writeable
 
 
+def test_reduced_slices_one_exact_svd_and_caches_randomized_ones_per_k():
+    rng = np.random.default_rng(3)
+    narrow = TwoSample.from_arrays(rng.normal(size=(300, 50)), rng.normal(size=(300, 50)) + 0.1,
+                                   np.repeat(np.arange(30), 10), np.repeat(np.arange(30), 10))
+    for k in (20, 3, 10):  # exact path: one full SVD, sliced; any order of k
+        Z0, e0 = reduce_dims(narrow.X, k)
+        Z1, e1 = narrow.reduced(k)
+        np.testing.assert_array_equal(Z1, Z0)
+        assert e1 == e0
+    assert len(narrow.__dict__["_decompositions"]) == 1
+    wide = TwoSample.from_arrays(rng.normal(size=(350, 640)), rng.normal(size=(350, 640)),
+                                 np.repeat(np.arange(35), 10), np.repeat(np.arange(35), 10))
+    for k in (16, 4, 16):  # randomized path (min(n, D) > 600): one decomposition per k, as asked
+        Z0, e0 = reduce_dims(wide.X, k)
+        Z1, e1 = wide.reduced(k)
+        np.testing.assert_array_equal(Z1, Z0)
+        assert e1 == e0
+    assert sorted(wide.__dict__["_decompositions"]) == [4, 16]
+
+
+def test_ks_group_components_from_the_shared_standardisation_match_reduce_dims():
+    from auditor.twosample import _summarise_wide_groups
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(600, 90))
+    X[300:] += 0.05
+    X[:, 40] = 1.0  # constant column: not among the standardised ones
+    names = [f"img.{i}" for i in range(40)] + ["q.0"] + [f"txt.{i}" for i in range(49)]
+    ts = TwoSample.from_arrays(X[:300], X[300:], np.repeat(np.arange(30), 10), np.repeat(np.arange(30), 10),
+                               feature_names=names)
+    cols = ts.varying_columns()
+    got, got_names = _summarise_wide_groups(ts, cols, 8)
+    want = np.hstack([reduce_dims(ts.X[:, cols[:40]], 8)[0], reduce_dims(ts.X[:, cols[40:]], 8)[0]])
+    assert got_names == [f"img.pc{k}" for k in range(1, 9)] + [f"txt.pc{k}" for k in range(1, 9)]
+    # the same columns standardised the same way; only rounding (~1e-14) may differ
+    np.testing.assert_allclose(got.X, want, rtol=0, atol=1e-9)
+
+
 def test_batched_solo_metrics_equal_one_evaluate_per_column():
     split = make_synthetic_split(n_train_queries=5, n_test_queries=12, n_items=9, seed=3)
     test = split.test
