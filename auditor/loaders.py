@@ -384,7 +384,9 @@ def _text_lines(path: str) -> Iterator[tuple[int, str]]:
                 raise DataError("contains NUL bytes: this is a binary file, not a text ranking file.", path=path,
                                 line=no, fix="pass the text file (decompress it first; use --format for parquet/npz).")
             try:
-                yield no, raw.decode("utf-8")
+                line = raw.decode("utf-8")
+                # a UTF-8 byte-order mark (Windows editors, Excel's "UTF-8" export) is not data
+                yield no, (line[1:] if no == 1 and line.startswith("\ufeff") else line)
             except UnicodeDecodeError as e:
                 raise DataError(f"is not UTF-8 text: binary, or another encoding (byte {raw[e.start]:#04x} at column "
                                 f"{e.start + 1}).", path=path,

@@ -452,3 +452,28 @@ def test_run_values_expands_one_value_per_run():
     full = np.repeat(vals, np.diff(np.append(firsts, n)))
     for a, b in [(0, 12), (1, 5), (3, 4), (4, 9), (9, 12), (2, 3), (10, 12)]:
         np.testing.assert_array_equal(Ld._run_values(vals, firsts, a, b), full[a:b])
+
+
+def test_utf8_byte_order_mark_is_not_data(tmp_path):
+    """Windows editors and Excel's "UTF-8" export start files with a BOM: read as if absent."""
+    from auditor.evaluate import evaluate_run
+
+    body = "1 qid:1 1:0.5 2:0.3\n0 qid:1 1:0.1 2:0.2\n2 qid:2 1:0.5 2:0.3\n"
+    (tmp_path / "bom.txt").write_bytes(b"\xef\xbb\xbf" + body.encode())
+    (tmp_path / "plain.txt").write_text(body)
+    a, b = load_dataset(str(tmp_path / "bom.txt")), load_dataset(str(tmp_path / "plain.txt"))
+    assert a.sha256() == b.sha256()
+    files = {"qrels": "1 0 d1 1\n1 0 d2 0\n2 0 d3 2\n", "run": "1 Q0 d2 1 2.0 r\n1 Q0 d1 2 1.0 r\n2 Q0 d3 1 1.0 r\n"}
+    for name, text in files.items():
+        (tmp_path / f"{name}.bom").write_bytes(b"\xef\xbb\xbf" + text.encode())
+        (tmp_path / f"{name}.plain").write_text(text)
+    x = evaluate_run(str(tmp_path / "qrels.bom"), str(tmp_path / "run.bom"), ["ndcg@10"])
+    y = evaluate_run(str(tmp_path / "qrels.plain"), str(tmp_path / "run.plain"), ["ndcg@10"])
+    assert x.qids == y.qids == ["1", "2"]
+    np.testing.assert_array_equal(x.per_query["ndcg@10"], y.per_query["ndcg@10"])
+    for kind in ("qrels", "run"):  # the line-by-line reader too (the one that finds bad lines)
+        t1 = Ld._read_trec_slow(str(tmp_path / f"{kind}.bom"), kind)
+        t2 = Ld._read_trec_slow(str(tmp_path / f"{kind}.plain"), kind)
+        assert t1.qid_runs[2].to_pylist() == t2.qid_runs[2].to_pylist() == ["1", "2"]
+        assert t1.docno.to_pylist() == t2.docno.to_pylist()
+        np.testing.assert_array_equal(t1.value, t2.value)
