@@ -845,6 +845,12 @@ class ClassifierResult:
     n_rows, n_groups : int
         After subsampling.
     level : float
+    per_classifier : dict
+        With ``classifier="hgb+logistic"``: for each learner, its pooled out-of-fold AUC and
+        held-out split AUC (``{"hgb": {"auc": .., "split_auc": ..}, "logistic": {...}}``); the
+        fields above then describe the better of the two (see :func:`classifier_test`).
+    chosen : str
+        The learner whose out-of-fold AUC is reported (the only one, or the better one).
     """
 
     auc: float
@@ -862,9 +868,15 @@ class ClassifierResult:
     n_rows: int
     n_groups: int
     level: float = 0.95
+    per_classifier: dict[str, dict[str, float]] = field(default_factory=dict)
+    chosen: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+#: learners of each ``classifier`` setting
+CLASSIFIERS = {"hgb": ("hgb",), "logistic": ("logistic",), "hgb+logistic": ("hgb", "logistic")}
 
 
 def _make_classifier(kind: str, seed: int) -> Any:
@@ -899,9 +911,9 @@ def _query_context(ts: TwoSample, k: int) -> np.ndarray:
     return np.hstack([mean[ts.group], np.sqrt(var)[ts.group]])
 
 
-def _heldout_auc_null(scores: np.ndarray, row_group: np.ndarray, groups: np.ndarray, in_a: np.ndarray,
-                      sizes: np.ndarray, n_permutations: int, rng: np.random.Generator) -> np.ndarray:
-    """AUC of fixed held-out ``scores`` under the observed and permuted group memberships.
+def _heldout_aucs(scores: np.ndarray, row_group: np.ndarray, groups: np.ndarray, sizes: np.ndarray,
+                  Z: np.ndarray) -> np.ndarray:
+    """AUC of fixed held-out ``scores`` under each group membership vector (row of ``Z``).
 
     Parameters
     ----------
@@ -911,13 +923,14 @@ def _heldout_auc_null(scores: np.ndarray, row_group: np.ndarray, groups: np.ndar
         Their group indices (a subset of ``groups``).
     groups : ndarray, shape (h,)
         Sorted held-out group indices.
-    in_a, sizes : ndarray, shape (G,)
+    sizes : ndarray, shape (G,)
+    Z : ndarray, shape (B + 1, h)
+        0/1 memberships of the held-out groups (observed first), from :func:`permute_membership`.
 
     Returns
     -------
-    ndarray, shape (n_permutations + 1,)
-        Observed AUC first. Per group only the rank-sum matters, so each membership vector
-        costs two dot products.
+    ndarray, shape (B + 1,)
+        Per group only the rank-sum matters, so each membership vector costs two dot products.
     """
     from scipy.stats import rankdata
 
@@ -925,13 +938,20 @@ def _heldout_auc_null(scores: np.ndarray, row_group: np.ndarray, groups: np.ndar
     local = np.searchsorted(groups, row_group)
     R = np.bincount(local, weights=r, minlength=groups.size)
     nk = sizes[groups].astype(float)
-    Z = permute_membership(in_a[groups], n_permutations, rng).astype(float)
     nA = Z @ nk
     nB = nk.sum() - nA
     return (Z @ R - nA * (nA + 1) / 2) / (nA * nB)
 
 
-def classifier_test(ts: TwoSample, *, n_folds: int = 5, classifier: str = "hgb", n_permutations: int = 2000,
+def _heldout_auc_null(scores: np.ndarray, row_group: np.ndarray, groups: np.ndarray, in_a: np.ndarray,
+                      sizes: np.ndarray, n_permutations: int, rng: np.random.Generator) -> np.ndarray:
+    """:func:`_heldout_aucs` under the observed and ``n_permutations`` permuted memberships,
+    shape (n_permutations + 1,), observed first."""
+    Z = permute_membership(in_a[groups], n_permutations, rng).astype(float)
+    return _heldout_aucs(scores, row_group, groups, sizes, Z)
+
+
+def classifier_test(ts: TwoSample, *, n_folds: int = 5, classifier: str = "hgb+logistic", n_permutations: int = 2000,
                     n_bootstrap: int = 1000, level: float = 0.95, seed: int = 0, threads: int | None = 1,
                     max_rows: int = 20_000, max_features: int = 256, pca_dims: int = 64,
                     query_context: int = 8, test_fraction: float = 0.5,
@@ -955,10 +975,21 @@ def classifier_test(ts: TwoSample, *, n_folds: int = 5, classifier: str = "hgb",
     ts : TwoSample
     n_folds : int, default 5
         Reduced to the number of groups of the smaller sample when that is lower (>= 2).
-    classifier : {"hgb", "logistic"}, default "hgb"
+    classifier : {"hgb+logistic", "hgb", "logistic"}, default "hgb+logistic"
         ``HistGradientBoostingClassifier`` (100 trees, 15 leaves, min 20 rows per leaf; no
-        class weights: AUC does not need them and sklearn's weighted binning is slow) or a
-        standardised, class-balanced logistic regression.
+        class weights: AUC does not need them and sklearn's weighted binning is slow), a
+        standardised, class-balanced logistic regression, or both on the same features and
+        folds. Trees find shifts in interactions and covariance that a linear model cannot
+        (a synthetic set that keeps each column's marginal but loses the correlations); a
+        linear model finds a small mean shift spread over many columns that trees learn
+        slowly (measured on the reference ``shifted`` scenario, +0.5 SD on 16 of 1,792 columns:
+        held-out AUC 0.53-0.75 for the trees, 0.89-0.98 for the logistic regression). With
+        both, the significance statistic is the larger held-out AUC, against the permutation
+        null *of that maximum* (each membership shuffle scores both fixed classifiers), so the
+        test stays exact; the effect size (``auc``, its CI and the fold AUCs) is the pooled
+        out-of-fold AUC of the learner with the larger held-out split AUC (``chosen``). Not the
+        larger out-of-fold AUC: the maximum of two noisy ~0.5 estimates sits above 0.5 under
+        no shift, and would call clean pairs "inconclusive" more often.
     n_permutations : int, default 2000
         Held-out membership shuffles for the significance split.
     n_bootstrap : int, default 1000
@@ -993,6 +1024,8 @@ def classifier_test(ts: TwoSample, *, n_folds: int = 5, classifier: str = "hgb",
     DataError
         When either sample has fewer than two groups.
     """
+    if classifier not in CLASSIFIERS:
+        raise ValueError(f"classifier must be one of {', '.join(map(repr, CLASSIFIERS))}, got {classifier!r}")
     with _limited(threads):
         return _classifier_test(ts, n_folds, classifier, n_permutations, n_bootstrap, level, seed, max_rows,
                                 max_features, pca_dims, query_context, test_fraction, screen_features)
@@ -1051,39 +1084,61 @@ def _classifier_test(ts: TwoSample, n_folds: int, classifier: str, n_permutation
         idx = rng.permutation(np.flatnonzero(ts.in_a == side))
         held_g[idx[:min(idx.size - 1, max(1, int(np.ceil(test_fraction * idx.size))))]] = True
     held = held_g[ts.group]
-    oof = np.empty(ts.n_rows)
+    learners = CLASSIFIERS[classifier]
     n_features = X.shape[1] + (min(screen_features, raw.shape[1]) if wide else 0)
+    oof = {c: np.empty(ts.n_rows) for c in learners}
     for k in range(K):
         tr, te = fold != k, fold == k
         Xk = design(tr)
-        model = _make_classifier(classifier, seed + k)
-        model.fit(Xk[tr], y[tr])
-        oof[te] = model.predict_proba(Xk[te])[:, 1]
+        for c in learners:
+            model = _fit_quietly(_make_classifier(c, seed + k), Xk[tr], y[tr])
+            oof[c][te] = model.predict_proba(Xk[te])[:, 1]
     Xs = design(~held)
-    model = _make_classifier(classifier, seed + K)
-    model.fit(Xs[~held], y[~held])
-    split_scores = model.predict_proba(Xs[held])[:, 1]
+    split_scores = {c: _fit_quietly(_make_classifier(c, seed + K), Xs[~held], y[~held]).predict_proba(Xs[held])[:, 1]
+                    for c in learners}
+    pooled_by = {c: auc(oof[c], y) for c in learners}
+    # the effect size is the out-of-fold AUC of the learner that did better on the significance
+    # split's held-out half -- not the larger out-of-fold AUC: a maximum of two noisy estimates
+    # sits above 0.5 under no shift, and its CI with it (measured on 200 clean benchmark runs:
+    # 3 "inconclusive" flags with the maximum, against 1 with the trees alone)
+    split_by = {c: auc(split_scores[c], y[held]) for c in learners}
+    chosen = max(learners, key=lambda c: (split_by[c], -learners.index(c)))  # ties: the first listed
     a_lo, a_hi = (1 - level) / 2, 1 - (1 - level) / 2
     fold_auc, fold_ci = [], []
     for k in range(K):
         te = fold == k
         gk = np.flatnonzero(fold_g == k)
-        fold_auc.append(auc(oof[te], y[te]))
+        fold_auc.append(auc(oof[chosen][te], y[te]))
         local = np.searchsorted(gk, ts.group[te])
         W = _group_bootstrap_weights(ts.in_a[gk], local, min(n_bootstrap, 500), rng)
-        b = weighted_auc(oof[te], y[te], W)
+        b = weighted_auc(oof[chosen][te], y[te], W)
         b = b[np.isfinite(b)]
         fold_ci.append((float(np.quantile(b, a_lo)), float(np.quantile(b, a_hi))) if b.size else (np.nan, np.nan))
-    pooled = auc(oof, y)
+    pooled = pooled_by[chosen]
     W = _group_bootstrap_weights(ts.in_a, ts.group, n_bootstrap, rng)
-    boots = weighted_auc(oof, y, W)
+    boots = weighted_auc(oof[chosen], y, W)
     boots = boots[np.isfinite(boots)]
     lo, hi = (np.quantile(boots, [a_lo, a_hi]) if boots.size else (np.nan, np.nan))
-    a = _heldout_auc_null(split_scores, ts.group[held], np.flatnonzero(held_g), ts.in_a, sizes,
-                          int(n_permutations), rng)
+    groups = np.flatnonzero(held_g)
+    Z = permute_membership(ts.in_a[groups], int(n_permutations), rng).astype(float)
+    per = {c: _heldout_aucs(split_scores[c], ts.group[held], groups, sizes, Z) for c in learners}
+    a = np.max([per[c] for c in learners], axis=0)  # one statistic: the better held-out AUC, same shuffles
+    per_classifier = {c: {"auc": float(pooled_by[c]), "split_auc": float(per[c][0])} for c in learners}
     return ClassifierResult(pooled, float(lo), float(hi), fold_auc, fold_ci, float(a[0]), _perm_p(a[1:], a[0]), K,
                             int(n_permutations), int(n_bootstrap), classifier, int(n_features), ts.n_rows,
-                            ts.n_groups, level)
+                            ts.n_groups, level, per_classifier, chosen)
+
+
+def _fit_quietly(model: Any, X: np.ndarray, y: np.ndarray) -> Any:
+    """``model.fit(X, y)``; an lbfgs run stopped at ``max_iter`` is still a fixed classifier, so the
+    held-out test stays exact: its ConvergenceWarning is not the user's concern."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(X, y)
 
 
 def _group_bootstrap_weights(in_a: np.ndarray, row_group: np.ndarray, B: int, rng: np.random.Generator) -> np.ndarray:

@@ -62,14 +62,16 @@ class SyntheticShiftAudit(Audit):
     title = "Synthetic / distribution shift"
     question = ("Can the training data be told apart from the real data it stands for -- the synthetic training "
                 "set from the real one (or, without one, the training set from the test set)?")
-    method = ("Domain classifier: histogram gradient boosting on the features plus per-query context (query mean "
-              "and sd of the top 8 principal components; data wider than 256 columns: 64 principal components plus "
-              "the 64 raw columns that differ most on each fit's own rows). Effect size: out-of-fold AUC under "
-              "query-grouped folds stratified by sample (K = 5), 95% CI from a query bootstrap. Significance: a "
-              "query-grouped 50/50 split, held-out AUC against 2,000 shuffles of membership between whole "
-              "held-out queries (exact), and MMD² with an RBF kernel (median heuristic) on <= 32 principal "
+    method = ("Domain classifier: histogram gradient boosting and a logistic regression, side by side, on the "
+              "features plus per-query context (query mean and sd of the top 8 principal components; data wider "
+              "than 256 columns: 64 principal components plus the 64 raw columns that differ most on each fit's own "
+              "rows). Significance: a query-grouped 50/50 split, the better of the two held-out AUCs against 2,000 "
+              "shuffles of membership between whole held-out queries that score both fixed classifiers (exact), and "
+              "MMD² with an RBF kernel (median heuristic) on <= 32 principal "
               "components of <= 10,000 rows against 2,000 whole-query permutations (exact); gating p = 2 x the "
-              "smaller, Holm-adjusted across audits. Verdict on effect size and significance together: AUC >= "
+              "smaller, Holm-adjusted across audits. Effect size: the out-of-fold AUC, under query-grouped folds "
+              "stratified by sample (K = 5), of the learner with the better held-out split AUC, 95% CI from a query "
+              "bootstrap. Verdict on effect size and significance together: AUC >= "
               "0.55 WARN, >= 0.625 FAIL (synthetic mode only; train vs test is capped at WARN), each only when "
               "the adjusted p < alpha. Reported: per-feature KS with a whole-query permutation null (1,000) and "
               "Benjamini-Hochberg; label-distribution shift (chi-square distance, whole-query permutation null, "
@@ -103,7 +105,7 @@ class SyntheticShiftAudit(Audit):
     gating = True
     defaults: dict[str, Any] = {
         "n_folds": 5,
-        "classifier": "hgb",        # "hgb" (HistGradientBoosting) or "logistic"
+        "classifier": "hgb+logistic",  # both (the better of the two, exact), "hgb" or "logistic" alone
         "query_context": 8,         # principal components whose query mean / sd are added as features
         "clf_permutations": 2000,   # held-out membership shuffles (classifier null)
         "n_bootstrap": 1000,        # query bootstrap for the AUC CI
@@ -127,8 +129,9 @@ class SyntheticShiftAudit(Audit):
     # ------------------------------------------------------------------ plan / run
     def _params(self, ctx: Any) -> dict[str, Any]:
         p = ctx.params(self)
-        if p["classifier"] not in ("hgb", "logistic"):
-            raise ConfigError(f"[audits.synthetic_shift] classifier must be 'hgb' or 'logistic', got {p['classifier']!r}.")
+        if p["classifier"] not in ("hgb+logistic", "hgb", "logistic"):
+            raise ConfigError("[audits.synthetic_shift] classifier must be 'hgb+logistic', 'hgb' or 'logistic', "
+                              f"got {p['classifier']!r}.")
         if int(p["n_folds"]) < 2:
             raise ConfigError(f"[audits.synthetic_shift] n_folds must be >= 2, got {p['n_folds']}.")
         if not 0.5 <= float(p["auc_warn"]) <= float(p["auc_fail"]) <= 1.0:
@@ -198,6 +201,7 @@ class SyntheticShiftAudit(Audit):
             "classifier_split_auc": clf["split_auc"], "classifier_p_value": clf["p_value"],
             "fold_auc": clf["fold_auc"],
             "classifier": clf["classifier"], "n_folds": clf["n_folds"], "classifier_features": clf["n_features"],
+            "classifier_chosen": clf.get("chosen"), "classifier_per_learner": clf.get("per_classifier"),
             "ks_n_features": ks["n_features"], "ks_n_rejected_bh": ks["n_rejected_bh"], "ks_max": ks["max_ks"],
             "ks_top": ks["top"][:10], "ks_permutations": ks["n_permutations"],
             "ks_raw_top": ks.get("raw_top", [])[:10],
@@ -211,8 +215,10 @@ class SyntheticShiftAudit(Audit):
                 for i, (v, ci) in enumerate(zip(clf["fold_auc"], clf["fold_ci"]))]
         rows.append({"label": "pooled out-of-fold", "estimate": clf["auc"], "low": clf["ci_low"],
                      "high": clf["ci_high"]})
-        plots.append(plot_intervals(f"Domain-classifier AUC, {names[0]} vs {names[1]} (query-grouped folds; "
-                                    f"WARN >= {p['auc_warn']}, FAIL >= {p['auc_fail']})", rows,
+        per = clf.get("per_classifier") or {}
+        learner = f"{clf.get('chosen')}, the better of {' and '.join(per)}" if len(per) > 1 else clf["classifier"]
+        plots.append(plot_intervals(f"Domain-classifier AUC ({learner}), {names[0]} vs {names[1]} (query-grouped "
+                                    f"folds; WARN >= {p['auc_warn']}, FAIL >= {p['auc_fail']})", rows,
                                     xlabel="AUC (0.5 = indistinguishable)", ref=0.5))
         if ks["top"]:
             top = ks["top"][:20]
@@ -237,6 +243,13 @@ class SyntheticShiftAudit(Audit):
                                     [[lv, f"{x:.3f}", f"{y:.3f}"] for lv, x, y in
                                      zip(L["levels"], L["share_a"], L["share_b"])]))
         notes = []
+        if len(per) > 1:
+            notes.append("Domain classifiers, side by side on the same features and folds -- out-of-fold AUC: "
+                         + ", ".join(f"{c} {v['auc']:.3f}" for c, v in per.items())
+                         + "; held-out split AUC: " + ", ".join(f"{c} {v['split_auc']:.3f}" for c, v in per.items())
+                         + ". The significance test uses the better held-out AUC against the permutation null of "
+                         "that maximum (exact); the effect size is the out-of-fold AUC of the learner with the better "
+                         f"held-out AUC ({clf.get('chosen')}).")
         if mode == "train_vs_test":
             notes.append("No synthetic set was given: this is adversarial validation of train against test; a shift "
                          "is reported as WARN at most (it limits how far the test result transfers).")
