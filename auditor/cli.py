@@ -176,8 +176,8 @@ def run_cmd(model: str, model_params: tuple[str, ...], train: str | None, test: 
                         ray_address=ray_address, resume=resume, fmt=fmt, feature_groups=feature_groups,
                         progress=not quiet and sys.stderr.isatty(), command=command)
     except ConfigError as e:
-        # an audit rejecting a parameter from [audits.NAME] of the file: name the file too
-        if config_path and str(e).startswith("[audits.") and str(e).split("]", 1)[0][8:] in file_cfg.get("audits", {}):
+        # an audit rejecting one of its [audits.NAME] parameters, which only the file sets: name the file
+        if config_path and str(e).startswith("[audits."):
             raise ConfigError(f"{config_path}: {e}") from e
         raise
     _print_results(run.results, quiet)

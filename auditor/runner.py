@@ -218,7 +218,7 @@ def resolve_device(device: str) -> str:
 
 
 def _probe_factory(spec: ModelSpec, option: str) -> None:
-    """Construct one model now, so a bad parameter fails before any work (exit 2), not as an
+    """Load the factory and construct one model now, so a bad parameter fails before any work (exit 2), not as an
     ERROR in every audit minutes later. The contract asks factories to be cheap (constructors
     store parameters; the auditor calls them once per trial), so this costs nothing."""
     try:
@@ -277,7 +277,6 @@ def build_context(model: Any, *, train: Any = None, test: Any = None, synthetic:
         raise ConfigError("pass --baseline or --baseline-run, not both.")
     if baseline is not None:
         base_spec = _as_spec(baseline, baseline_params, device)
-        base_spec.factory  # noqa: B018 - load now
         _probe_factory(base_spec, "--baseline-param")
         facts["baseline_source"] = "--baseline"
     elif baseline_run is not None:
@@ -289,7 +288,6 @@ def build_context(model: Any, *, train: Any = None, test: Any = None, synthetic:
         default_baseline = getattr(factory, "default_baseline", None)
         if default_baseline:
             base_spec = ModelSpec(str(default_baseline), dict(spec.params), device)
-            base_spec.factory  # noqa: B018
             _probe_factory(base_spec, "--model-param (passed to the default baseline)")
             facts["baseline_source"] = f"default baseline of {spec.spec}"
     config = config or AuditConfig()

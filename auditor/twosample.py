@@ -247,9 +247,9 @@ class TwoSample:
           per ``max_dims``;
         - a randomized SVD is cached per ``max_dims``. (Slicing one 64-component randomized
           SVD for every consumer would save ~0.5 s on the reference data, but its top 8 / 32
-          components differ from those asked for directly, enough to move the domain
-          classifier's p-value on the ``shifted`` scenario from 0.01 to 0.22: measured, and not
-          done without the detection benchmark's say-so.)
+          components differ from those asked for directly, enough to move the (then
+          trees-only) domain classifier's gating p-value on the ``shifted`` scenario from 0.01 to
+          0.22: measured, and not done without the detection benchmark's say-so.)
         """
         Z, _ = self.standardised()
         if Z is None:
@@ -941,14 +941,6 @@ def _heldout_aucs(scores: np.ndarray, row_group: np.ndarray, groups: np.ndarray,
     nA = Z @ nk
     nB = nk.sum() - nA
     return (Z @ R - nA * (nA + 1) / 2) / (nA * nB)
-
-
-def _heldout_auc_null(scores: np.ndarray, row_group: np.ndarray, groups: np.ndarray, in_a: np.ndarray,
-                      sizes: np.ndarray, n_permutations: int, rng: np.random.Generator) -> np.ndarray:
-    """:func:`_heldout_aucs` under the observed and ``n_permutations`` permuted memberships,
-    shape (n_permutations + 1,), observed first."""
-    Z = permute_membership(in_a[groups], n_permutations, rng).astype(float)
-    return _heldout_aucs(scores, row_group, groups, sizes, Z)
 
 
 def classifier_test(ts: TwoSample, *, n_folds: int = 5, classifier: str = "hgb+logistic", n_permutations: int = 2000,
