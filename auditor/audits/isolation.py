@@ -828,7 +828,9 @@ class IsolationAudit(Audit):
                 f"{p['near_dup_quantile']:g}-quantile of the training set's own nearest-other-query similarity"))
         status_fail = any(c.status == "FAIL" for c in conds)
         c = m["contamination"]
-        rate_txt = (f"{c['rows']} of {n_rows} test rows ({c['rate']:.1%}, 95% CI {c['ci_low']:.1%}-{c['ci_high']:.1%}) "
+        # a query bootstrap of a share with no (or all) flagged rows has zero width: quote Wilson then
+        ci_lo, ci_hi = ((c["ci_low"], c["ci_high"]) if c["ci_high"] > c["ci_low"] else (c["wilson_low"], c["wilson_high"]))
+        rate_txt = (f"{c['rows']} of {n_rows} test rows ({c['rate']:.1%}, 95% CI {ci_lo:.1%}-{ci_hi:.1%}) "
                     f"in {c['queries']} of {nq} queries")
         sub = m.get("metric_by_subset") or {}
         sub_txt = ""
