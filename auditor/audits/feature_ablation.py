@@ -22,6 +22,15 @@ so only its power to *order* candidates is removed.
    draws), reproducing the seed project's "mask 50% of features" check as a measurement with
    its CI instead of a pass/fail threshold.
 
+A PASS is earned, not assumed: the label-proxy condition clears a column only when it is not
+strong alone, not isolated, or when the 95% upper bound of the share of the model's gain that
+permuting it removes stays below ``proxy_dependence``; a strong, isolated column whose
+dependence the test set cannot bound makes the audit INCONCLUSIVE. A group "changes the
+ranking" only when its CI excludes 0, is "unused" only by TOST, and is "undetermined"
+otherwise. A test set the audit cannot measure -- fewer than 2 queries whose metric can change
+with the ordering (no relevant item, all labels equal, one candidate), or features constant
+within every query (e.g. all zero) -- is INCONCLUSIVE with the reason, never ERROR or PASS.
+
 Optional ``loco``: drop-and-retrain per group (the group is permuted within query in train and
 test, then the model is refit), which measures whether the information is *replaceable* by
 other groups rather than whether this fitted model uses it.
@@ -131,7 +140,10 @@ class FeatureAblationAudit(Audit):
               "suspect when its gain over chance is >= 0.8 of the ideal's, it leads every other (non-duplicate) "
               "column by >= 0.3 of that scale, and permuting it within query removes >= 50% of the model's gain "
               "over chance (CI of the drop above 0). A random half of the columns permuted within query "
-              "(10 draws) is reported with its CI. No zero-masking; optional drop-and-retrain (loco).")
+              "(10 draws) is reported with its CI. No zero-masking; optional drop-and-retrain (loco). A strong, "
+              "isolated column clears only when the 95% upper bound of the gain its permutation removes is < 50%; "
+              "otherwise INCONCLUSIVE. Test sets with < 2 queries the ordering can change, or features constant "
+              "within every query: INCONCLUSIVE with the reason.")
     citations = [
         "Breiman (2001), Random forests, Machine Learning 45 -- permutation importance.",
         "Fisher, Rudin & Dominici (2019), All models are wrong, but many are useful: learning a variable's "

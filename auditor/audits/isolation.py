@@ -26,6 +26,15 @@ ranking split can have:
   smaller than the smallest distance between rows of two different training queries is a copy
   within noise, like an exact duplicate.
 
+The identity checks are deterministic: any overlap they find is a finding, none is an answer.
+The near-duplicate test is statistical, so its PASS must be earned: it states the excess it
+rules out -- the test's power, at alpha before Holm, to detect an excess of
+``min_contamination_rate`` (1%) of the test rows (binomial approximation: under the null each
+test row is flagged with the null's expected share, under the alternative with that share plus
+the floor). Power below 80%, an excess at or above the floor that is not significant, or a
+training set too small to judge near-duplicates at all makes the audit INCONCLUSIVE, with the
+test rows (and queries of this size) that would give 80% power.
+
 On the shared LETOR sample a fixed cosine threshold of 0.95 flags 12% of a clean test set;
 this rule flags none of it.
 
@@ -307,7 +316,9 @@ class IsolationAudit(Audit):
               "flagged share is tested by a whole-query permutation test (999 re-labellings, "
               "p = (b+1)/(B+1)); a test row 10x closer (cosine distance) than the closest rows of two different "
               "training queries is a near-copy, counted like an exact duplicate. Contamination rate with a query-bootstrap CI (and Wilson CI on rows); "
-              "the model's metric on contaminated vs clean test queries.")
+              "the model's metric on contaminated vs clean test queries. A near-duplicate PASS needs >= 80% power "
+              "to detect an excess of 1% of test rows (binomial approximation, alpha before Holm); else "
+              "INCONCLUSIVE with the test rows that would give it.")
     citations = [
         "Kapoor & Narayanan (2023), Leakage and the reproducibility crisis in machine-learning-based science, "
         "Patterns 4(9) -- leakage taxonomy (no train/test separation, duplicates, temporal leakage).",
@@ -791,6 +802,11 @@ class IsolationAudit(Audit):
                 near_fail = True
             elif padj < alpha:  # significant but below the effect floor
                 st = "WARN"
+            elif excess >= floor:
+                # the observed excess already reaches the floor but is not significant: neither shown nor excluded
+                st = "WARN"
+                near_weak = (f"the near-duplicate share exceeds the null's by {excess:.2%} (>= {floor:.0%}) without "
+                             f"being significant (permutation p = {nd['p_value']:.3g}, Holm-adjusted {padj:.3g})")
             elif power is not None and power < 0.8:
                 # not significant, but the test could not have found an excess of the floor's size either
                 st = "WARN"

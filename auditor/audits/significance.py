@@ -22,7 +22,18 @@ exceeds it (INCONCLUSIVE, MDE stated) and adequately powered otherwise (FAIL: "n
 demonstrated gain"); without one, an observed gain that is positive but not demonstrated is
 judged against the observed gain itself (the MDE is then practically always larger:
 INCONCLUSIVE), and an observed gain <= 0 is a FAIL (the candidate is not better on these
-queries). Fewer than ``min_queries`` usable queries is INCONCLUSIVE.
+queries). When the CI and the Holm-adjusted t-test disagree about a positive gain the result is
+INCONCLUSIVE, naming the test that withheld it.
+
+Nothing is decided on a test set that cannot carry the comparison: fewer than ``min_queries``
+queries with a defined metric, or fewer than ``min_queries`` whose metric can change with the
+ordering at all (one candidate, all labels equal: d = 0 there whatever the models do), is
+INCONCLUSIVE with the reason and the number of queries that would decide it; so is a
+per-query difference that is the same non-zero value on every query (zero variance: a
+zero-width CI is no evidence). A difference of exactly 0 on every query is a FAIL (no query
+shows a gain). Every summary states the absolute metric of both models; a PASS states the
+gain's lower bound and the MDE, a FAIL the power it had at the target gain, an INCONCLUSIVE
+the queries that would give ``power`` at it (:func:`queries_needed`).
 """
 from __future__ import annotations
 

@@ -13,6 +13,12 @@ the fold-to-fold **sd** exceeds it: a gain smaller than the sd of the metric acr
 smaller than what one more or one fewer reshuffle of queries does to the number. (The sd,
 not the range, because the range grows with K.) Without a claimed gain the spread is only
 reported. Non-critical: a WARN tells the reader how to quote the result, it does not block.
+A PASS needs the sd's one-sided 95% upper bound (chi-square, :func:`sd_upper_bound`; approximate,
+since folds share training data) below the claimed gain; a point estimate below it with a bound
+above it is a WARN "stability not established" with the number of fold estimates (repeats of
+K-fold, ``n_seeds``) that would decide it. Fewer than 2 usable folds, or a metric that is the same
+on every held-out query, is a WARN saying why. The audit is advisory: it is never inconclusive,
+so it never holds the verdict back.
 
 Reported beside it: the fold-to-fold sd expected from query sampling alone
 (``sd_query / sqrt(queries per fold)``) and a one-way ANOVA of per-query values across folds
@@ -82,8 +88,9 @@ class StabilityAudit(Audit):
     method = ("Grouped K-fold on the training set with whole queries per fold (K = 5; --quick 3), optionally "
               "repeated over n_seeds partitions and model seeds: fit on K - 1 folds, evaluate the held-out fold. "
               "Reports each fold's mean with a t-interval over its queries, and the mean, sd, min, max and range "
-              "of the fold means. WARN when the fold-to-fold sd exceeds the claimed gain (the observed test-set "
-              "gain over the baseline when positive, else the declared min_gain); report only when neither "
+              "of the fold means. PASS when the one-sided 95% upper bound of the fold-to-fold sd is below the "
+              "claimed gain, WARN when the fold-to-fold sd (or its bound) exceeds the claimed gain (the observed "
+              "test-set gain over the baseline when positive, else the declared min_gain); report only when neither "
               "exists. Context: the sd expected from query sampling alone and a one-way ANOVA across folds.")
     citations = [
         "Kohavi (1995). A study of cross-validation and bootstrap for accuracy estimation and model selection. "

@@ -28,8 +28,13 @@ Evidence:
    Holm-adjusted across audits by the runner. The verdict needs both significance and
    effect size (AUC >= 0.55 WARN, >= 0.625 FAIL in synthetic mode), so it does not flip with
    sample size alone. Not significant while the AUC's whole bootstrap CI is >= 0.55 is
-   inconclusive (the two measures disagree); a point estimate >= 0.55 whose CI reaches below
-   0.55 and whose test is not significant is noise and PASSes with a note.
+   inconclusive (the two measures disagree). A PASS must rule out a shift of the FAIL size: the
+   AUC's one-sided 95% upper bound (the upper end of a 90% interval, from the upper half of the
+   bootstrap CI under a normal approximation: :func:`auc_upper_bound`) must lie below
+   ``auc_fail``; the summary states it. Otherwise the audit is INCONCLUSIVE with the number of
+   queries (both samples together) that would narrow the bound below ``auc_fail`` at the same
+   AUC. A point estimate >= 0.55 whose CI reaches below 0.55 and whose test is not significant is
+   noise and PASSes with a note when that bound holds.
 4. Per-feature KS with a whole-query permutation null and Benjamini-Hochberg (exploratory:
    which features moved); wide groups are tested through their principal components, with
    the raw columns' KS distances listed.
@@ -91,7 +96,8 @@ class SyntheticShiftAudit(Audit):
               "0.55 WARN, >= 0.625 FAIL (synthetic mode only; train vs test is capped at WARN), each only when "
               "the adjusted p < alpha. Reported: per-feature KS with a whole-query permutation null (1,000) and "
               "Benjamini-Hochberg; label-distribution shift (chi-square distance, whole-query permutation null, "
-              "total-variation distance; WARN when significant and TV >= 0.2).")
+              "total-variation distance; WARN when significant and TV >= 0.2). PASS only when the AUC's one-sided "
+              "95% upper bound is below the FAIL size; otherwise INCONCLUSIVE with the queries that would decide it.")
     citations = [
         "Lopez-Paz & Oquab (2017). Revisiting classifier two-sample tests. ICLR.",
         "Gretton, Borgwardt, Rasch, Schoelkopf & Smola (2012). A kernel two-sample test. JMLR 13.",
