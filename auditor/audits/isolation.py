@@ -802,19 +802,21 @@ class IsolationAudit(Audit):
                 near_fail = True
             elif padj < alpha:  # significant but below the effect floor
                 st = "WARN"
-            elif excess >= floor:
-                # the observed excess already reaches the floor but is not significant: neither shown nor excluded
+            elif excess >= floor or (power is not None and power < 0.8):
+                # not significant, and either the observed excess already reaches the floor or the test could
+                # not have found an excess of the floor's size: neither shown nor excluded
                 st = "WARN"
-                near_weak = (f"the near-duplicate share exceeds the null's by {excess:.2%} (>= {floor:.0%}) without "
-                             f"being significant (permutation p = {nd['p_value']:.3g}, Holm-adjusted {padj:.3g})")
-            elif power is not None and power < 0.8:
-                # not significant, but the test could not have found an excess of the floor's size either
-                st = "WARN"
-                need = nd.get("rows_needed")
-                near_weak = (f"with {n_rows} test rows the near-duplicate test would detect an excess of {floor:.0%} "
-                             f"of test rows with only {power:.0%} power"
-                             + (f"; about {need} test rows (~{nd['queries_needed']} queries of this size) would give "
-                                f"80%" if need else ""))
+                why = []
+                if excess >= floor:
+                    why.append(f"the near-duplicate share exceeds the null's by {excess:.2%} (>= {floor:.0%}) without "
+                               f"being significant (permutation p = {nd['p_value']:.3g}, Holm-adjusted {padj:.3g})")
+                if power is not None and power < 0.8:
+                    need = nd.get("rows_needed")
+                    why.append(f"with {n_rows} test rows the near-duplicate test would detect an excess of {floor:.0%} "
+                               f"of test rows with only {power:.0%} power"
+                               + (f"; about {need} test rows (~{nd['queries_needed']} queries of this size) would "
+                                  f"give 80%" if need else ""))
+                near_weak = ", and ".join(why)
             else:
                 st = "PASS"
             if st == "PASS" and power is not None:
