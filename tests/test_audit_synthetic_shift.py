@@ -64,6 +64,9 @@ def test_letor_train_vs_test_passes(letor_clean):
     assert r.p_value > 0.05
     assert m["ks_n_rejected_bh"] == 0 and m["ks_n_features"] == 218
     assert m["queries_a"] == 201 and m["queries_b"] == 50
+    # an earned PASS: it names the AUC bound that rules out a FAIL-size shift
+    assert m["auc_upper_one_sided"] < 0.625
+    assert f"AUC <= {m['auc_upper_one_sided']:.3f} (one-sided 95% bound)" in r.summary and "ruled out" in r.summary
 
 
 def test_letor_naive_synthetic_fails(letor_naive):
@@ -103,6 +106,7 @@ def test_clean_synthetic_twin_passes(gen_split, gen_real_twin):
     r = audit(with_synthetic(gen_split, gen_real_twin))
     assert r.status == "PASS" and not r.inconclusive
     assert r.measurements["mode"] == "synthetic"
+    assert r.measurements["auc_upper_one_sided"] < 0.625 and "(FAIL size)" in r.summary
 
 
 def test_train_vs_test_shift_is_capped_at_warn(gen_split):

@@ -230,7 +230,10 @@ class SignificanceAudit(Audit):
         sd = float(d.std(ddof=1)) if n >= 2 else float("nan")
         dz = effect_size_dz(d)
         w, ti, lo = win_tie_loss(d)
-        if n >= 2 and sd == 0:
+        # the same difference on every query, up to float noise (a sd of 1e-17 gives d_z ~ 1e16 and a
+        # t-test p of 1e-175: no evidence about queries beyond these)
+        flat = bool(n >= 2 and float(np.ptp(d)) <= 1e-12 * max(1.0, float(np.max(np.abs(d)))))
+        if flat:
             mde = 0.0  # identical differences on every query: any gain is detectable
         else:
             mde = mde_paired(sd, n, alpha=alpha, power=float(p["power"]))
@@ -257,7 +260,7 @@ class SignificanceAudit(Audit):
             "d_z": dz, "wins": w, "ties": ti, "losses": lo, "min_gain": min_gain, "alpha": alpha,
             "mde": mde, "mde_power": float(p["power"]), "power_at_observed": power_obs,
             "power_at_min_gain": power_min, "per_seed_mean_delta": per_seed,
-            "n_informative": n_informative, "sd_is_zero": bool(n >= 2 and sd == 0),
+            "n_informative": n_informative, "sd_is_zero": flat,
             # queries at which the t-test reaches mde_power at min_gain (else the observed gain),
             # with this test set's sd(d): the number that would decide an underpowered comparison
             "queries_needed": need,
@@ -343,7 +346,7 @@ class SignificanceAudit(Audit):
             return Decision(cond, summary, [f"Evaluate on at least {want} test queries with graded labels and several "
                                             "candidates each before claiming a gain."],
                             status="WARN", inconclusive=True)
-        if m.get("sd_is_zero") and delta != 0:
+        if m.get("sd_is_zero") and abs(delta) > 1e-12:
             cond = [Condition("the per-query gain varies across queries (a t-test and a CI need variance)", "WARN",
                               f"Δ = {_fmt(delta)} on every one of {n} queries", "sd(Δ) > 0")]
             return Decision(cond, (f"Inconclusive: Δ{metric} is exactly {_fmt(delta)} on all {n} queries ({wtl}): "
