@@ -15,8 +15,9 @@ not the range, because the range grows with K.) Without a claimed gain the sprea
 reported. Non-critical: a WARN tells the reader how to quote the result, it does not block.
 A PASS needs the sd's one-sided 95% upper bound (chi-square, :func:`sd_upper_bound`; approximate,
 since folds share training data) below the claimed gain; a point estimate below it with a bound
-above it is a WARN "stability not established" with the number of fold estimates (repeats of
-K-fold, ``n_seeds``) that would decide it. Fewer than 2 usable folds, or a metric that is the same
+above it keeps the PASS status of the point condition but its summary says "stability not
+established", with the number of fold estimates (repeats of K-fold, ``n_seeds``) that would
+decide it; WARN stays reserved for a sd larger than the claimed gain. Fewer than 2 usable folds, or a metric that is the same
 on every held-out query, is a WARN saying why. The audit is advisory: it is never inconclusive,
 so it never holds the verdict back.
 
@@ -88,9 +89,9 @@ class StabilityAudit(Audit):
     method = ("Grouped K-fold on the training set with whole queries per fold (K = 5; --quick 3), optionally "
               "repeated over n_seeds partitions and model seeds: fit on K - 1 folds, evaluate the held-out fold. "
               "Reports each fold's mean with a t-interval over its queries, and the mean, sd, min, max and range "
-              "of the fold means. PASS when the one-sided 95% upper bound of the fold-to-fold sd is below the "
-              "claimed gain, WARN when the fold-to-fold sd (or its bound) exceeds the claimed gain (the observed "
-              "test-set gain over the baseline when positive, else the declared min_gain); report only when neither "
+              "of the fold means. WARN when the fold-to-fold sd exceeds the claimed gain; when only its one-sided "
+              "95% upper bound does, the summary says stability is not established. Claimed gain: the observed "
+              "test-set gain over the baseline when positive, else the declared min_gain; report only when neither "
               "exists. Context: the sd expected from query sampling alone and a one-way ANOVA across folds.")
     citations = [
         "Kohavi (1995). A study of cross-validation and bootstrap for accuracy estimation and model selection. "
@@ -260,11 +261,13 @@ class StabilityAudit(Audit):
         up = m.get("sd_upper", float("nan"))
         ok = sd <= claimed
         bounded = ok and np.isfinite(up) and up < claimed
-        cond = [Condition(f"the fold-to-fold sd of {metric} is below the claimed gain (one-sided 95% bound)",
-                          "PASS" if bounded else "WARN",
+        # advisory: WARN only when the sd itself exceeds the gain (what the detection benchmark's unstable
+        # models are caught by); a bound that does not clear it is stated, not flagged
+        cond = [Condition(f"the fold-to-fold sd of {metric} is no larger than the claimed gain",
+                          "PASS" if ok else "WARN",
                           f"sd {sd:.4f} (95% upper bound {up:.4f}, {m['n_folds']} folds) vs gain {claimed:.4f}{noise}",
-                          f"upper bound of the sd < claimed gain ({src}; chi-square bound, approximate: folds share "
-                          "training data); sd rather than range because the range grows with k")]
+                          f"sd <= claimed gain ({src}); established when also its upper bound is (chi-square, "
+                          "approximate: folds share training data); sd rather than range because the range grows with k")]
         if bounded:
             summary = (f"{metric} is stable across query-grouped folds ({spread}): the fold-to-fold sd is at most "
                        f"{up:.4f} (one-sided 95% bound), below the claimed gain {claimed:.4f} ({src}).")
@@ -278,7 +281,7 @@ class StabilityAudit(Audit):
                        f"claimed gain {claimed:.4f} ({src}), but with {m['n_folds']} folds its one-sided 95% upper "
                        f"bound {up:.4f} is not{more}.")
             return Decision(cond, summary, ["Repeat the K-fold over seeds (n_seeds in audit.toml) to bound the "
-                                            "spread, or quote the gain as mean ± sd over folds."])
+                                            "spread, or quote the gain as mean ± sd over folds."], status="PASS")
         cause = ""
         if np.isfinite(m["sd_expected_from_queries"]) and sd > 2 * m["sd_expected_from_queries"]:
             cause = " (more than twice what query sampling explains: training looks unstable)"
