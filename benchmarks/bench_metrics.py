@@ -1,6 +1,6 @@
 """Benchmark: nDCG@10 (and a 4-metric set) over 50,000 queries x 100 candidates, ours vs ranx and pytrec_eval.
 
-    python benchmarks/bench_metrics.py [--queries 50000] [--candidates 100] [--reps 7]
+    python benchmarks/bench_metrics.py [--queries 50000] [--candidates 100] [--reps 7] [--ties-compare]
 
 All three evaluate the same generated data in this one process: graded labels 0-4 (60% zeros),
 continuous scores (so no ties and identical rankings everywhere), string doc ids for the peers
@@ -18,6 +18,13 @@ What is timed:
 Values are checked to agree (max per-query difference) before any time is printed. Peak
 memory of our call is measured separately with ``tracemalloc`` (numpy reports its buffers).
 Needs the ``[bench]`` extra (``pip install ranx pytrec-eval-terrier``).
+
+``--ties-compare`` (no peers needed) times the cost of tie-aware evaluation: our default
+``ties="average"`` (expected value over every order of tied items, what the audits use) against
+``ties="trec_eval"`` (ties broken by item id: the code path every call took before tie-aware
+evaluation existed), interleaved repeat by repeat so machine load hits both alike, on the data
+above (continuous scores: almost no ties) and on the same data with scores rounded to 1/20
+(every query heavily tied). The issue-13 budget: at most 1.5x slower on data without ties.
 """
 from __future__ import annotations
 
@@ -55,6 +62,42 @@ def generate(nq: int, m: int, seed: int = 0):
 
 
 
+def n_tied_queries(scores: np.ndarray, nq: int, m: int) -> int:
+    """Queries holding at least two equal scores."""
+    S = np.sort(scores.reshape(nq, m), axis=1)
+    return int((S[:, 1:] == S[:, :-1]).any(axis=1).sum())
+
+
+def ties_compare(labels, scores, offsets, item, reps: int) -> None:
+    """Interleaved repeats: ties='average' vs ties='trec_eval' on untied and tied scores."""
+    nq, m = offsets.size - 1, int(offsets[1])
+    cases = [("continuous scores", scores), ("scores rounded to 1/20", np.round(scores * 20) / 20)]
+    sets = [("nDCG@10", ["ndcg@10"]), ("nDCG@10+MAP+MRR+P@10", ["ndcg@10", "map", "mrr", "p@10"])]
+    print()
+    print("| data | queries with ties | metric set | ties='average' wall best (median) / CPU median s | "
+          "ties='trec_eval' wall best (median) / CPU median s | ratio wall best (median) / CPU |")
+    print("|---|---:|---|---:|---:|---:|")
+    for cname, sc in cases:
+        nt = n_tied_queries(sc, nq, m)
+        for sname, ms in sets:
+            t: dict[str, list[float]] = {"average": [], "trec_eval": []}
+            c: dict[str, list[float]] = {"average": [], "trec_eval": []}
+            for mode in t:  # warm-up (first-touch page faults, caches)
+                M.evaluate_many(ms, labels, sc, offsets, item_id=item, ties=mode)
+            for _ in range(reps):
+                for mode in ("average", "trec_eval"):
+                    gc.collect()
+                    c0, t0 = time.process_time(), time.perf_counter()
+                    M.evaluate_many(ms, labels, sc, offsets, item_id=item, ties=mode)
+                    t[mode].append(time.perf_counter() - t0)
+                    c[mode].append(time.process_time() - c0)
+            a, b = np.array(t["average"]), np.array(t["trec_eval"])
+            ca, cb = np.median(c["average"]), np.median(c["trec_eval"])
+            print(f"| {cname} | {nt:,} of {nq:,} | {sname} | {a.min():.4f} ({np.median(a):.4f}) / {ca:.4f} | "
+                  f"{b.min():.4f} ({np.median(b):.4f}) / {cb:.4f} | {a.min() / b.min():.2f}x "
+                  f"({np.median(a) / np.median(b):.2f}x) / {ca / cb:.2f}x |")
+
+
 def peak_mb(fn) -> float:
     gc.collect()
     tracemalloc.start()
@@ -70,12 +113,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--candidates", type=int, default=100)
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--skip-peers", action="store_true")
+    ap.add_argument("--ties-compare", action="store_true",
+                    help="only time ties='average' against ties='trec_eval' (interleaved; no peers)")
     a = ap.parse_args(argv)
     nq, m = a.queries, a.candidates
     labels, scores, offsets, item = generate(nq, m)
     print(f"# bench_metrics: {nq:,} queries x {m} candidates = {nq * m:,} rows")
     print(f"# machine: {machine()}")
-    print(f"# command: python benchmarks/bench_metrics.py --queries {nq} --candidates {m} --reps {a.reps}")
+    print(f"# command: python benchmarks/bench_metrics.py --queries {nq} --candidates {m} --reps {a.reps}"
+          + (" --ties-compare" if a.ties_compare else ""))
+    print(f"# queries with tied scores: {n_tied_queries(scores, nq, m):,} of {nq:,}")
+    if a.ties_compare:
+        ties_compare(labels, scores, offsets, item, a.reps)
+        return 0
 
     four = ["ndcg@10", "map", "mrr", "p@10"]
     ours1 = best_of(lambda: M.evaluate("ndcg@10", labels, scores, offsets, item_id=item), a.reps)
