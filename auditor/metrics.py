@@ -9,9 +9,13 @@ Conventions (trec_eval's, verified against its own test files in ``tests/data/tr
   retrieve, passed as rows with ``retrieved=False``), cut at the same depth.
 - **Relevant** (MAP, MRR, P@k, recall@k): ``label >= rel_threshold`` (1 by default, trec_eval
   ``-l``). ``R`` (the MAP / recall denominator) counts relevant rows, retrieved or not.
-- **Ties**: score descending, then item id descending (trec_eval compares docnos with
-  ``strcmp``: string ids compare by code point, numeric ids numerically); without item ids,
-  the earlier row wins.
+- **Ties** (``ties=``): ``"average"`` (the default, what every audit uses) gives a query with
+  tied scores the expected value of the measure over every order of its tied items
+  (McSherry & Najork, ECIR 2008), so a value never depends on how the file was written (LETOR
+  exports are often sorted by label; MSLR-WEB30K has no docids). ``"trec_eval"`` (``audit
+  eval``) breaks ties by item id descending (trec_eval compares docnos with ``strcmp``: string
+  ids compare by code point, numeric ids numerically); without item ids, the earlier row wins.
+  Both give the same value on a query without ties.
 - **P@k** divides by ``k`` even when fewer than ``k`` items were retrieved.
 - **Queries with no relevant item**: the metric is undefined. trec_eval scores such queries 0
   and averages them in; we return NaN and :func:`mean_metric` excludes them, returning the
@@ -29,8 +33,10 @@ Implementation: queries are laid out as rows of 2-D blocks (all queries of one s
 block; ragged sizes are bucketed and padded with ``-inf``), each block is processed in
 cache-sized chunks with one row-wise sort. For cut-off metrics only the top ``k`` of each query
 is ordered (a row-wise ``np.sort`` gives the k-th score, a mask picks the top ``k``). Ties are
-detected from the sorted scores and only the queries that have them are re-sorted with the
-item-id key, so string item ids cost nothing unless they are needed.
+detected from the sorted scores within the top ``k + 1`` (a tie beyond the cut-off changes
+nothing), and only the queries that have them take the slower path: :func:`_tie_aware`
+(closed forms per group of equal scores) or, for ``"trec_eval"``, a re-sort with the item-id
+key, so item ids cost nothing unless they are needed.
 """
 from __future__ import annotations
 
@@ -765,7 +771,8 @@ def expected_random(metric: str | MetricSpec, labels: np.ndarray, offsets: np.nd
                     no_relevant: str = "exclude", compliance: np.ndarray | None = None) -> np.ndarray:
     """Exact expected metric per query under a uniformly random ordering of its candidates.
 
-    The chance level of the random-label audit. Closed forms (linear in the labels, so exact):
+    The chance level of the random-label audit, and exactly what :func:`evaluate` gives a
+    constant score (every candidate tied; tested). Closed forms (linear in the labels, so exact):
 
     - DCG@k: each item lands at each rank with probability 1/n, so
       ``E[DCG@k] = mean(gain) * sum_{r<min(k,n)} 1/log2(r+2)``; divided by the (fixed) IDCG@k.
