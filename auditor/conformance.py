@@ -88,11 +88,12 @@ def _arrays(data: RankingDataset) -> dict[str, np.ndarray]:
 
 def _changed(given: RankingDataset, reference: RankingDataset) -> list[str]:
     """Names of the arrays of ``given`` that no longer equal their private copy in ``reference``."""
-    ref = _arrays(reference)
+    ref, now = _arrays(reference), _arrays(given)
     bad = []
-    for name, a in _arrays(given).items():
-        b = ref[name]
-        same = a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+    for name in list(ref) + [n for n in now if n not in ref]:  # replaced, edited, removed or added
+        a, b = now.get(name), ref.get(name)
+        same = (a is not None and b is not None and a.shape == b.shape and a.dtype.kind == b.dtype.kind
+                and bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")))
         if not same:
             bad.append(name)
     return bad

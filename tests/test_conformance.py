@@ -111,6 +111,7 @@ def test_constant_scores_within_queries_fail_with_the_reason(small_split):
     ("score", "item_id", "score_does_not_mutate", "item_id"),
     ("fit", "features", "fit_does_not_mutate", "features['a']"),
     ("fit", "labels", "fit_does_not_mutate", "labels"),
+    ("score", "drop_group", "score_does_not_mutate", "features['a']"),
 ])
 def test_mutating_plugins_fail_the_mutation_check_naming_the_array(small_split, where, what, rule, names):
     spec = ModelSpec("plugins.score_plugins:make_mutates", {"where": where, "what": what})

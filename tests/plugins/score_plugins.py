@@ -68,6 +68,9 @@ class Mutates(LinearRanker):
         self.where, self.what = where, what
 
     def _spoil(self, data):
+        if self.what == "drop_group":  # edits the dict of groups instead of an array
+            del data.features[next(iter(data.features))]
+            return
         arrays = list(data.features.values()) if self.what == "features" else [getattr(data, self.what)]
         for a in arrays:
             a.flags.writeable = True
