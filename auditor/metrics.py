@@ -759,10 +759,12 @@ def recall(labels, scores, offsets, k: int, **kw) -> np.ndarray:
     return evaluate(MetricSpec("recall", k), labels, scores, offsets, **kw)
 
 
-def compliance_at_1(compliance, scores, offsets, item_id=None) -> np.ndarray:
-    """1 where the top-ranked candidate satisfies the binary ``compliance`` column, per query."""
+def compliance_at_1(compliance, scores, offsets, item_id=None, ties: Ties = "average") -> np.ndarray:
+    """1 where the top-ranked candidate satisfies the binary ``compliance`` column, per query
+    (with tied top scores and ``ties="average"``: the share of compliant candidates among them)."""
     lab = np.ones_like(np.asarray(scores, dtype=np.float64))
-    return evaluate(MetricSpec("compliance", 1), lab, scores, offsets, item_id=item_id, compliance=compliance)
+    return evaluate(MetricSpec("compliance", 1), lab, scores, offsets, item_id=item_id, compliance=compliance,
+                    ties=ties)
 
 
 # --------------------------------------------------------------------------- chance level
