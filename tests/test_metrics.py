@@ -781,3 +781,14 @@ def test_label_sorted_file_gives_a_constant_model_no_gain(tmp_path):
     assert cand == pytest.approx(chance, abs=1e-12)  # the constant model sits exactly at random-order chance
     assert deltas["sorted"] < 0
     assert deltas["sorted"] == pytest.approx(deltas["original"], abs=1e-12)  # the file's row order is irrelevant
+
+
+def test_audit_eval_help_states_its_tie_convention():
+    from click.testing import CliRunner
+
+    from auditor.cli import cli
+
+    r = CliRunner().invoke(cli, ["eval", "--help"])
+    assert r.exit_code == 0
+    text = " ".join(r.output.split())
+    assert "broken by docno" in text and "trec_eval's documented convention" in text and "audit run" in text
