@@ -230,8 +230,6 @@ class _Plan:
     def __init__(self, specs: list[MetricSpec], gain: Gain, rel_threshold: float, policy: str,
                  compliance: np.ndarray | None, item_id: np.ndarray | None, n_queries: int,
                  ties: str = "average") -> None:
-        if ties not in TIES:
-            raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
         self.ties = ties
         if policy not in ("exclude", "zero"):
             raise ValueError(f"no-relevant policy must be 'exclude' or 'zero', got {policy!r}")
@@ -425,8 +423,11 @@ def _tie_aware(S: np.ndarray, L: np.ndarray, C: np.ndarray | None, plan: _Plan) 
     out: dict[str, np.ndarray] = {}
     nrel = np.count_nonzero(L >= thr, axis=1).astype(np.float64)  # R counts unretrieved rows too
     has_rel = nrel > 0
-    relc = ((Ls >= thr) & valid).astype(np.float64)
-    r = gsum(relc)
+    if {s.kind for s in plan.specs} & {"map", "mrr", "p", "recall"}:
+        relc = ((Ls >= thr) & valid).astype(np.float64)
+        r = gsum(relc)  # relevant items in the cell's group
+        # relevant items ranked above the cell's group (group start = col - j)
+        H = np.take_along_axis(np.cumsum(relc, axis=1) - relc, col - j, axis=1)
     for s in plan.specs:
         k = w if s.k is None else min(s.k, w)
         if s.kind == "ndcg":
@@ -439,12 +440,10 @@ def _tie_aware(S: np.ndarray, L: np.ndarray, C: np.ndarray | None, plan: _Plan) 
             pos = idcg > 0
             v = np.where(pos, dcg / np.where(pos, idcg, 1.0), plan.undefined())
         elif s.kind == "map":
-            H = np.take_along_axis(np.cumsum(relc, axis=1) - relc, col - j, axis=1)  # relevant above the group
             e = r / m * (H + 1.0 + j * (r - 1.0) / np.maximum(m - 1.0, 1.0)) / rank
             v = np.where(has_rel, e[:, :k].sum(axis=1) / np.where(has_rel, nrel, 1.0), plan.undefined())
         elif s.kind == "mrr":
-            above = np.cumsum(relc, axis=1) - relc
-            first = (np.take_along_axis(above, col - j, axis=1) == 0) & (r > 0)  # first group with a relevant item
+            first = (H == 0) & (r > 0)  # the first group holding a relevant item
             f = np.where(first, (m - r - j) / (m - j), 1.0)  # P(this place is not relevant | none before it was)
             none_before = np.ones((t, w))
             np.cumprod(f[:, :-1], axis=1, out=none_before[:, 1:])
