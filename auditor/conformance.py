@@ -5,6 +5,12 @@ check functions; each receives a *fresh* model from the factory and a small data
 raises :class:`ConformanceFailure` with the reason when the rule is broken. The audits rely
 on every one of these rules (e.g. random-label audits are meaningless if ``score`` reads
 labels), which is why a plugin that fails one is not audited blindly.
+
+Every check, and every ``fit`` / ``score`` call inside one, hands the plugin its own copy of
+the data (:func:`fresh_copy`): a plugin that writes into its input fails the mutation checks,
+which compare what it received with a private copy and name the arrays it changed, instead of
+silently corrupting the data of the checks after it. Scores go through
+:func:`auditor.scores.validate_scores`, the validation ``audit run`` applies.
 """
 from __future__ import annotations
 
