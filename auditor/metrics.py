@@ -401,7 +401,7 @@ def _tie_aware(S: np.ndarray, L: np.ndarray, C: np.ndarray | None, plan: _Plan) 
         Compliance column, aligned with ``S``.
     """
     t, w = S.shape
-    o = np.argsort(-S, axis=1, kind="stable")
+    o = np.argsort(-S, axis=1)  # order inside a group of equal scores is irrelevant: groups are averaged
     Ss = np.take_along_axis(S, o, axis=1)
     Ls = np.take_along_axis(L, o, axis=1)
     valid = Ss > -np.inf
