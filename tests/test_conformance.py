@@ -152,3 +152,16 @@ def test_run_and_check_plugin_reject_the_same_score_types(tmp_path, monkeypatch,
     res = json.loads((tmp_path / "out" / "results.json").read_text())
     err = res["audits"][0]["error"]
     assert res["audits"][0]["status"] == "ERROR" and words in err and "plugins.score_plugins:make_returns" in err
+
+
+@pytest.mark.parametrize("spec,line", [
+    (["plugins.score_plugins:make_constant"], "FAIL  scores_vary_within_queries: scores are constant within"),
+    (["plugins.score_plugins:make_mutates"], "FAIL  score_does_not_mutate: score() modified its input: features["),
+    (["plugins.score_plugins:make_mutates", "--model-param", "where=fit"],
+     "FAIL  fit_does_not_mutate: fit() modified its input: features["),
+])
+def test_check_plugin_cli_fails_constant_and_mutating_plugins(monkeypatch, spec, line):
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent))
+    r = CliRunner().invoke(cli, ["check-plugin", *spec])
+    assert r.exit_code == 1, r.output
+    assert line in r.output and "1 failed" in r.output
