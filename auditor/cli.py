@@ -26,6 +26,8 @@ import click
 
 from auditor import __version__
 from auditor.errors import AuditorError, ConfigError
+from auditor.inputfiles import InputFile
+from auditor.safetext import printable
 
 __all__ = ["cli", "main"]
 
@@ -34,7 +36,7 @@ class _ExitError(click.ClickException):
     """A ClickException with our exit code (2 for user errors, 130 for interrupts)."""
 
     def __init__(self, message: str, exit_code: int = 2) -> None:
-        super().__init__(message)
+        super().__init__(printable(message))  # user strings inside must not drive the terminal
         self.exit_code = exit_code
 
 
@@ -66,11 +68,14 @@ def _kv_option(name: str, help_: str) -> Callable:
 def data_options(f: Callable) -> Callable:
     """--train/--test/--format/--feature-groups, shared by run and check-plugin."""
     for dec in reversed([
-        click.option("--train", type=click.Path(dir_okay=False), help="Training data file."),
-        click.option("--test", type=click.Path(dir_okay=False), help="Held-out test data file."),
+        click.option("--train", type=InputFile(), help="Training data file."),
+        click.option("--test", type=InputFile(), help="Held-out test data file."),
         click.option("--format", "fmt", type=click.Choice(["letor", "trec", "parquet", "csv", "npz"]),
                      help="Data format (default: guessed from the file suffix)."),
         click.option("--feature-groups", help="Feature-group spec, e.g. 'image=1-512,text=513-1024' (see docs)."),
+        click.option("--max-features", type=click.IntRange(min=1), default=None,
+                     help="Widest feature matrix a sparse (LETOR/svmlight) file may expand to, in columns "
+                          "[default: 10000]."),
     ]):
         f = dec(f)
     return f
@@ -120,12 +125,12 @@ def _reconstruct(cmd: str, params: dict[str, Any]) -> str:
 @click.option("--model", "model", required=True, help="reference | pkg.module:factory | path/file.py:factory")
 @model_options
 @data_options
-@click.option("--synthetic", type=click.Path(dir_okay=False), help="Synthetic training set to compare with real data.")
+@click.option("--synthetic", type=InputFile(), help="Synthetic training set to compare with real data.")
 @click.option("--baseline", help="Baseline model for the significance audit.")
 @_kv_option("--baseline-param", "Parameter passed to the baseline factory (repeatable).")
-@click.option("--baseline-run", type=click.Path(dir_okay=False), help="TREC run file with baseline scores for the test rows.")
+@click.option("--baseline-run", type=InputFile(), help="TREC run file with baseline scores for the test rows.")
 @click.option("--checks", help="Comma-separated audits (default: all). See `audit list`.")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="audit.toml configuration.")
+@click.option("--config", "config_path", type=InputFile(), help="audit.toml configuration.")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Run directory [default: audit-out].")
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Run seed, a non-negative integer [default: 0].")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="[default: cpu]")
@@ -137,13 +142,14 @@ def _reconstruct(cmd: str, params: dict[str, Any]) -> str:
 @click.option("--metric", default=None, help="Metric every audit reports [default: ndcg@10].")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars; one summary line (for CI logs).")
 def run_cmd(model: str, model_params: tuple[str, ...], train: str | None, test: str | None, fmt: str | None,
-            feature_groups: str | None, synthetic: str | None, baseline: str | None,
+            feature_groups: str | None, max_features: int | None, synthetic: str | None, baseline: str | None,
             baseline_params: tuple[str, ...], baseline_run: str | None, checks: str | None,
             config_path: str | None, out: str | None, seed: int | None, device: str | None,
             executor: str | None, workers: int | None, ray_address: str | None, resume: bool,
             quick: bool | None, metric: str | None, quiet: bool) -> None:
     """Audit a model and write results.json, report.html, junit.xml and summary.md."""
     from auditor.context import AuditConfig
+    from auditor.loaders import feature_width_limit
     from auditor.runner import run_audit
 
     params = click.get_current_context().params
@@ -169,19 +175,21 @@ def run_cmd(model: str, model_params: tuple[str, ...], train: str | None, test: 
     executor_v = executor or file_cfg.get("executor", "serial")
     out_v = out or "audit-out"
     try:
-        run = run_audit(model, train=train, test=test, synthetic=synthetic, checks=checks_v, config=config,
-                        model_params=_params(model_params, "--model-param"), baseline=baseline,
-                        baseline_params=_params(baseline_params, "--baseline-param"), baseline_run=baseline_run,
-                        seed=seed_v, device=device_v, out=out_v, executor=executor_v, workers=workers,
-                        ray_address=ray_address, resume=resume, fmt=fmt, feature_groups=feature_groups,
-                        progress=not quiet and sys.stderr.isatty(), command=command)
+        with feature_width_limit(max_features):
+            run = run_audit(model, train=train, test=test, synthetic=synthetic, checks=checks_v, config=config,
+                            model_params=_params(model_params, "--model-param"), baseline=baseline,
+                            baseline_params=_params(baseline_params, "--baseline-param"), baseline_run=baseline_run,
+                            seed=seed_v, device=device_v, out=out_v, executor=executor_v, workers=workers,
+                            ray_address=ray_address, resume=resume, fmt=fmt, feature_groups=feature_groups,
+                            progress=not quiet and sys.stderr.isatty(), command=command)
     except ConfigError as e:
         # an audit rejecting one of its [audits.NAME] parameters, which only the file sets: name the file
         if config_path and str(e).startswith("[audits."):
             raise ConfigError(f"{config_path}: {e}") from e
         raise
     _print_results(run.results, quiet)
-    click.echo(f"Reports: {Path(out_v) / 'report.html'} (results.json, junit.xml, summary.md beside it)", err=quiet)
+    click.echo(f"Reports: {printable(Path(out_v) / 'report.html')} (results.json, junit.xml, summary.md beside it)",
+               err=quiet)
     sys.exit(run.exit_code)
 
 
@@ -189,7 +197,7 @@ def _print_results(results: dict[str, Any], quiet: bool) -> None:
     if quiet:
         n = {s: sum(a["status"] == s for a in results["audits"]) for s in ("PASS", "WARN", "FAIL", "ERROR", "SKIP")}
         counts = ", ".join(f"{v} {k}" for k, v in n.items() if v)
-        click.echo(f"{results['verdict']}: {results['verdict_reason']} [{counts}; {results['duration_s']:.1f}s]")
+        click.echo(printable(f"{results['verdict']}: {results['verdict_reason']} [{counts}; {results['duration_s']:.1f}s]"))
         return
     try:
         from reports.render import print_summary
@@ -197,8 +205,8 @@ def _print_results(results: dict[str, Any], quiet: bool) -> None:
         print_summary(results)
     except ImportError:
         for a in results["audits"]:
-            click.echo(f"{a['status']:<6} {a['name']:<18} {a['summary']}")
-        click.echo(f"{results['verdict']}: {results['verdict_reason']}")
+            click.echo(printable(f"{a['status']:<6} {a['name']:<18} {a['summary']}"))
+        click.echo(printable(f"{results['verdict']}: {results['verdict_reason']}"))
 
 
 # --------------------------------------------------------------------------- list
@@ -241,7 +249,7 @@ def list_cmd(as_json: bool) -> None:
 @model_options
 @data_options
 def check_plugin_cmd(model: str, model_params: tuple[str, ...], train: str | None, test: str | None,
-                     fmt: str | None, feature_groups: str | None) -> None:
+                     fmt: str | None, feature_groups: str | None, max_features: int | None) -> None:
     """Run the conformance checks on MODEL: one line per check; exit 0 if all pass, 1 if any fails."""
     from auditor.conformance import check_ranking_model
     from auditor.data import Split, load_dataset
@@ -252,15 +260,18 @@ def check_plugin_cmd(model: str, model_params: tuple[str, ...], train: str | Non
     if train or test:
         if not (train and test):
             raise ConfigError("pass both --train and --test, or neither.")
-        split = Split(load_dataset(train, fmt, feature_groups=feature_groups),
-                      load_dataset(test, fmt, feature_groups=feature_groups))
+        from auditor.loaders import feature_width_limit
+
+        with feature_width_limit(max_features):
+            split = Split(load_dataset(train, fmt, feature_groups=feature_groups),
+                          load_dataset(test, fmt, feature_groups=feature_groups))
     results = check_ranking_model(spec, split)
     for r in results:
         status = "PASS" if r.passed else "FAIL"
         line = f"{status}  {r.name}"
         if not r.passed:
             line += f": {r.message}"
-        click.echo(line)
+        click.echo(printable(line))
     n_fail = sum(not r.passed for r in results)
     click.echo(f"{len(results) - n_fail} passed, {n_fail} failed")
     sys.exit(1 if n_fail else 0)
