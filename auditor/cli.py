@@ -278,39 +278,106 @@ def check_plugin_cmd(model: str, model_params: tuple[str, ...], train: str | Non
 
 
 # --------------------------------------------------------------------------- report / compare
-def _read_results(run_dir: str) -> dict[str, Any]:
+_MAX_RESULTS_BYTES = 256 << 20  # a results.json is a few MB at most
+
+
+def _stored_results(d: Path) -> dict[str, Any] | None:
+    """The results the run store kept for this run (meta key ``results``), or None."""
+    store = d / "run.sqlite"
+    if not store.is_file():
+        return None
+    from auditor.store import RunStore
+
+    s = RunStore(d)
+    try:
+        raw = s.get_meta("results")
+    finally:
+        s.close()
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError as e:
+        raise ConfigError(f"{store}: the stored results are not valid JSON ({e}). "
+                          "Fix: rerun `audit run`.") from None
+
+
+def _read_results(run_dir: str, *, repair: bool = False, rebuild: bool = False) -> dict[str, Any]:
+    """The validated results of RUN_DIR; from run.sqlite when results.json is missing or unreadable.
+
+    ``repair`` rewrites results.json from the store in that case; ``rebuild`` always does.
+    """
+    from auditor.errors import DataError
+    from auditor.loaders import check_input_file
+    from auditor.results_schema import validate_results_schema
+    from auditor.store import atomic_write_text
+
     d = Path(run_dir)
     p = d / "results.json"
-    if p.is_file():
+    problem = None
+    if rebuild:
+        problem = "--rebuild"
+    elif p.exists() or p.is_symlink():
         try:
-            return json.loads(p.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{p}: not valid JSON ({e}). Fix: rerun `audit run` or restore the file.") from e
-    store = d / "run.sqlite"
-    if store.is_file():
-        from auditor.store import RunStore
-
-        s = RunStore(d)
-        raw = s.get_meta("results")
-        s.close()
-        if raw:
-            return json.loads(raw)
-        raise ConfigError(f"{d}: the run did not finish (no results yet). Fix: `audit run ... --out {d} --resume`.")
-    raise ConfigError(f"{d}: no results.json or run.sqlite here. Fix: point at a directory written by `audit run --out`.")
+            check_input_file(p)
+        except DataError as e:
+            raise ConfigError(str(e)) from None
+        if p.stat().st_size > _MAX_RESULTS_BYTES:
+            raise ConfigError(f"{p}: {p.stat().st_size:,} bytes is not a results.json (at most "
+                              f"{_MAX_RESULTS_BYTES:,}). Fix: point at a directory written by `audit run --out`.")
+        try:
+            results = json.loads(p.read_text(encoding="utf-8"))
+        except (ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            problem = f"is not valid JSON ({str(e)[:120]}; truncated?)"
+        else:
+            try:
+                validate_results_schema(results, str(p))
+            except ConfigError as e:
+                if _stored_results(d) is not None:
+                    raise ConfigError(f"{e} Fix: `audit report {d} --rebuild` rewrites it from this run's "
+                                      "run.sqlite.") from None
+                raise ConfigError(f"{e} Fix: rerun `audit run` or restore the file.") from None
+            return results
+    else:
+        problem = "is missing"
+    stored = _stored_results(d)
+    if stored is None:
+        if (d / "run.sqlite").is_file():
+            raise ConfigError(f"{d}: the run did not finish (no results yet). "
+                              f"Fix: `audit run ... --out {d} --resume`.")
+        if problem == "is missing":
+            raise ConfigError(f"{d}: no results.json or run.sqlite here. "
+                              "Fix: point at a directory written by `audit run --out`.")
+        if problem == "--rebuild":
+            raise ConfigError(f"{d}: --rebuild needs the run's run.sqlite, and there is none here.")
+        raise ConfigError(f"{p} {problem}, and there is no run.sqlite holding the results to rebuild it from. "
+                          "Fix: rerun `audit run`.")
+    validate_results_schema(stored, str(d / "run.sqlite"))
+    if repair or rebuild:
+        atomic_write_text(p, json.dumps(stored, indent=2, allow_nan=False) + "\n")
+        what = "rebuilt" if rebuild else f"{problem}; rebuilt"
+        click.echo(printable(f"note: {p} {what} from the results stored in {d / 'run.sqlite'}."), err=True)
+    else:
+        click.echo(printable(f"note: {p} {problem}; using the results stored in {d / 'run.sqlite'}."), err=True)
+    return stored
 
 
 @cli.command("report")
 @click.argument("run_dir", type=click.Path(file_okay=False))
-def report_cmd(run_dir: str) -> None:
-    """Re-render report.html, junit.xml and summary.md of RUN_DIR from its stored results."""
+@click.option("--rebuild", is_flag=True,
+              help="Rewrite results.json from the results kept in RUN_DIR/run.sqlite, then render.")
+def report_cmd(run_dir: str, rebuild: bool) -> None:
+    """Re-render report.html, junit.xml and summary.md of RUN_DIR from its stored results.
+
+    results.json is checked against its schema first (exit 2 naming the field). When it is
+    missing or unreadable, the copy kept in run.sqlite is used and results.json rewritten.
+    """
     from auditor.runner import write_outputs
 
-    results = _read_results(run_dir)
-    if results.get("schema_version") != 1:
-        raise ConfigError(f"{run_dir}: results schema_version {results.get('schema_version')!r} is not supported (1).")
+    results = _read_results(run_dir, repair=True, rebuild=rebuild)
     paths = write_outputs(results, run_dir)
     _print_results(results, quiet=False)
-    click.echo("Wrote " + ", ".join(str(p) for p in paths.values()))
+    click.echo(printable("Wrote " + ", ".join(str(p) for p in paths.values())))
 
 
 @cli.command("compare")
