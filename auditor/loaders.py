@@ -490,6 +490,20 @@ def _apply_groups(X: np.ndarray, spec: str | None, default: str = "all") -> dict
 
 
 # =========================================================================== LETOR / svmlight
+# the control characters of :mod:`auditor.safetext` as UTF-8 bytes, less the whitespace that
+# trec_eval and svmlight readers split on (tab, LF, VT, FF, CR)
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]|\xc2[\x80-\x9f]|\xe2\x80[\xa8-\xae]|\xe2\x81[\xa6-\xa9]")
+_ASCII_SPACE = re.compile(r"[ \t\n\r\f\v]+")
+
+
+def _split_fields(s: str) -> list[str]:
+    """Fields split on ASCII whitespace only, as trec_eval and svmlight readers do (``str.split``
+    would also split on a no-break space and other Unicode spaces, shifting every later field)."""
+    if s.isascii():
+        return s.split()  # the ASCII controls it would also split on are refused by _text_lines
+    return [t for t in _ASCII_SPACE.split(s) if t]
+
+
 def _text_lines(path: str) -> Iterator[tuple[int, str]]:
     """(1-based line number, decoded line) with binary / non-UTF-8 content as DataError."""
     with open(path, "rb") as f:
@@ -508,6 +522,13 @@ def _text_lines(path: str) -> Iterator[tuple[int, str]]:
             if b"\x00" in raw:
                 raise DataError("contains NUL bytes: this is a binary file, not a text ranking file.", path=path,
                                 line=no, fix="pass the text file (decompress it first; use --format for parquet/npz).")
+            bad = _CONTROL_BYTES.search(raw)
+            if bad:
+                c = bad.group(0).decode("utf-8")
+                raise DataError(f"holds the control character {describe_char(c)} at byte {bad.start() + 1}; a text "
+                                "ranking file has none (they would reach terminals and reports as escape sequences, "
+                                "or split fields where other tools do not).", path=path, line=no,
+                                fix="remove it (or re-export the file).")
             try:
                 line = raw.decode("utf-8")
                 # a UTF-8 byte-order mark (Windows editors, Excel's "UTF-8" export) is not data
@@ -607,7 +628,6 @@ def read_letor(path: str, *, n_features: int | None = None, feature_groups: str 
         return int(line_arr[i])
 
     if has_qid:
-        _check_strings(qids, path, "qid", line_of)
         qid = _qid_array(qids)
         _check_query_file_agrees(path, qid)
     else:
@@ -633,7 +653,6 @@ def read_letor(path: str, *, n_features: int | None = None, feature_groups: str 
             raise DataError("some lines have '# docid = ...' and this one does not.", path=path,
                             line=line_of(missing[0]), field="docid",
                             fix="give every line a '# docid = <id>' comment, or none.")
-        _check_strings(docids, path, "docid", line_of)
         item = _qid_array(docids)  # type: ignore[arg-type]
         _check_duplicates(qid, item, path, line_of)
     if feature_groups is not None:
@@ -652,7 +671,7 @@ def _letor_line(no: int, line: str, path: str, expect: str, has_qid: bool | None
                 pend_lines: list, idx_parts: list, val_parts: list) -> tuple[bool | None, int]:
     """Parse one LETOR line into the accumulators; returns the updated (has_qid, max_idx)."""
     body, hash_, comment = line.partition("#")
-    toks = body.split()
+    toks = _split_fields(body)
     if not toks:
         return has_qid, max_idx  # blank or comment-only line
     lab_tok = toks[0]
@@ -1371,7 +1390,7 @@ def _read_trec_slow(path: str, kind: str) -> TrecTable:
     seen: dict[tuple[str, str], int] = {}
     field = "score" if kind == "run" else "relevance"
     for no, line in _text_lines(path):
-        parts = line.split()
+        parts = _split_fields(line)
         if not parts or parts[0].startswith("#"):
             continue  # blank line or comment (trec_eval skips both)
         # trec_eval ignores anything after a run's 6th field; qrels lines have exactly 4
@@ -1395,11 +1414,6 @@ def _read_trec_slow(path: str, kind: str) -> TrecTable:
         if kind == "qrels" and abs(v) > LABEL_LIMIT:
             raise DataError(f"relevance {raw!r} is outside ±{LABEL_LIMIT:g}.", path=path, line=no, field=field,
                             fix="relevance is a small graded label (e.g. 0-4; negative = non-relevant).")
-        for what, ident in (("qid", q), ("docno", d)):
-            why = _name_problem(ident)
-            if why:
-                raise DataError(f"{what} {ident!r} {why}.", path=path, line=no, field=what,
-                                fix=f"remove the control characters from the {what}.")
         key = (q, d)
         if key in seen:
             raise DataError(f"document {d!r} appears twice for query {q!r} (lines {seen[key]} and {no}); "
