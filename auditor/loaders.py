@@ -493,6 +493,7 @@ def _apply_groups(X: np.ndarray, spec: str | None, default: str = "all") -> dict
 # the control characters of :mod:`auditor.safetext` as UTF-8 bytes, less the whitespace that
 # trec_eval and svmlight readers split on (tab, LF, VT, FF, CR)
 _CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]|\xc2[\x80-\x9f]|\xe2\x80[\xa8-\xae]|\xe2\x81[\xa6-\xa9]")
+_C0_BYTES = bytes([*range(0x00, 0x09), *range(0x0E, 0x20), 0x7F])
 _ASCII_SPACE = re.compile(r"[ \t\n\r\f\v]+")
 
 
@@ -522,8 +523,11 @@ def _text_lines(path: str) -> Iterator[tuple[int, str]]:
             if b"\x00" in raw:
                 raise DataError("contains NUL bytes: this is a binary file, not a text ranking file.", path=path,
                                 line=no, fix="pass the text file (decompress it first; use --format for parquet/npz).")
-            bad = _CONTROL_BYTES.search(raw)
-            if bad:
+            # one C pass for the one-byte controls; the regex only on lines with non-ASCII bytes
+            # (a regex over every line measured +30% on the whole LETOR load)
+            if len(raw.translate(None, _C0_BYTES)) != len(raw) or (not raw.isascii() and _CONTROL_BYTES.search(raw)):
+                bad = _CONTROL_BYTES.search(raw)
+                assert bad is not None
                 c = bad.group(0).decode("utf-8")
                 raise DataError(f"holds the control character {describe_char(c)} at byte {bad.start() + 1}; a text "
                                 "ranking file has none (they would reach terminals and reports as escape sequences, "
