@@ -18,7 +18,11 @@ Formats
 - indices are 1-based (index 0 is an error: add 1 to every index); they may come in any
   order but not twice in one line; missing indices are 0 (sparse rows).
 - the width is ``n_features`` when given (an index above it is an error), else the largest
-  index seen (or the largest index named by ``feature_groups``).
+  index seen (or the largest index named by ``feature_groups``). Features are held dense, so
+  a width above ``max_features`` (default :data:`DEFAULT_MAX_FEATURES` = 10,000 columns;
+  ``--max-features``, :func:`feature_width_limit`) is an error naming the widest index, its
+  line and how far the other lines reach: one stray index of 100,000 would otherwise expand
+  every row to 100,000 columns.
 - ``# docid = X`` becomes ``item_id``; other ``# key = value`` comments are ignored.
 - qids that are all plain integers load as int64, otherwise as strings.
 - LightGBM / XGBoost style files without ``qid:`` take query sizes from a sibling
@@ -54,6 +58,16 @@ would otherwise vanish). Strings must be saved as fixed-width unicode, not objec
 
 Rules shared by all formats
 ---------------------------
+- Only regular files are read (:func:`check_input_file`): a FIFO would block forever and a
+  device such as ``/dev/zero`` never ends. Text formats stop at a line longer than
+  :data:`MAX_LINE_BYTES` (8 MiB).
+- Numbers are plain ASCII: Python's ``float`` / ``int`` also read other scripts' digits
+  (``'٣'`` → 3) and ``'1_0'`` → 10, which here are errors naming the line.
+- No control characters (C0 except tab / line ends, DEL, C1, bidi overrides and isolates,
+  U+2028/9) in text files, ids, column names or ``extra`` names, and NPZ ``features__<group>`` /
+  ``extra__<name>`` names are identifiers like ``--feature-groups`` names: these strings reach
+  terminals and reports, where ``ESC ] 0 ; ... BEL`` would retitle the window.
+  Text fields split on ASCII whitespace only, as trec_eval and svmlight readers do.
 - Rows of one query must be contiguous; otherwise a DataError names the query and the two
   places it appears, with the fix (sort by qid with a stable sort). Feature files are not
   re-sorted silently because row order can carry meaning (candidate order, time).

@@ -593,3 +593,18 @@ def test_max_features_option_lowers_and_raises_the_limit(tmp_path):
     assert r.exit_code == 2 and "--max-features 12000" in r.output, r.output
     r = _invoke(["check-plugin", f"{plugin}:make_model", "--train", str(f), "--test", str(f), "--max-features", "12000"])
     assert r.exit_code in (0, 1) and "passed" in r.output, r.output
+
+
+def test_compare_escapes_control_characters_in_names_and_labels(tmp_path):
+    a, b = tmp_path / f"v1{ESC}", tmp_path / "v2"
+    a.mkdir()
+    b.mkdir()
+    ra, rb = _sample(), _sample()
+    ra["audits"][0]["measurements"] = {f"k{ESC}": 1.0}
+    rb["audits"][0]["measurements"] = {f"k{ESC}": 2.0}
+    rb["config"]["metric"] = f"m{ESC}"
+    (a / "results.json").write_text(json.dumps(ra))
+    (b / "results.json").write_text(json.dumps(rb))
+    r = _invoke(["compare", str(a), str(b), "--html", str(tmp_path / "c.html")])
+    assert r.exit_code == 0 and "k\\x1b]0;pwned" in r.output, r.output
+    _no_escape(r.output)
