@@ -782,6 +782,11 @@ def _check_letor_line(arr: np.ndarray, rest: list[str], no: int, limit: int | No
     val = arr[1::2]
     if not np.all(np.isfinite(idx)) or not np.all(idx == np.floor(idx)):
         _raise_bad_token(rest, path, no)
+    if idx.max() > _MAX_WIDTH:  # beyond any width, and beyond int64 the cast would wrap
+        t = rest[int(np.argmax(idx))]
+        raise DataError(f"feature index in {t!r} is above {_MAX_WIDTH:,}, the widest matrix ever held dense.",
+                        path=path, line=no, field=t.partition(":")[0],
+                        fix="check for a garbled index, or reduce the feature space (select or hash fewer features).")
     idx = idx.astype(np.int64)
     if idx.min() < 1:
         t = rest[int(np.argmin(idx))]

@@ -536,3 +536,8 @@ def test_dataset_group_and_extra_names_are_printable():
     with pytest.raises(DataError, match="control character"):
         RankingDataset(qid=np.array([1, 1]), labels=np.array([1.0, 0.0]), features={"a": X},
                        extra={"c\u202e": np.zeros(2)})
+
+
+def test_an_index_beyond_int64_is_named_not_wrapped(tmp_path):
+    p = _w(tmp_path, "o.txt", "1 qid:1 1:0.5\n0 qid:1 99999999999999999999:1\n")
+    _err(Ld.load, p, match="above 1,048,576", line=2, field="99999999999999999999")
