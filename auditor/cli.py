@@ -153,6 +153,7 @@ def run_cmd(model: str, model_params: tuple[str, ...], train: str | None, test: 
     from auditor.runner import run_audit
 
     params = click.get_current_context().params
+    click.get_current_context().with_resource(feature_width_limit(max_features))  # for the loads in run_audit
     command = _reconstruct("run", dict(params))
     file_cfg: dict[str, Any] = {}
     if config_path:
@@ -175,13 +176,12 @@ def run_cmd(model: str, model_params: tuple[str, ...], train: str | None, test: 
     executor_v = executor or file_cfg.get("executor", "serial")
     out_v = out or "audit-out"
     try:
-        with feature_width_limit(max_features):
-            run = run_audit(model, train=train, test=test, synthetic=synthetic, checks=checks_v, config=config,
-                            model_params=_params(model_params, "--model-param"), baseline=baseline,
-                            baseline_params=_params(baseline_params, "--baseline-param"), baseline_run=baseline_run,
-                            seed=seed_v, device=device_v, out=out_v, executor=executor_v, workers=workers,
-                            ray_address=ray_address, resume=resume, fmt=fmt, feature_groups=feature_groups,
-                            progress=not quiet and sys.stderr.isatty(), command=command)
+        run = run_audit(model, train=train, test=test, synthetic=synthetic, checks=checks_v, config=config,
+                        model_params=_params(model_params, "--model-param"), baseline=baseline,
+                        baseline_params=_params(baseline_params, "--baseline-param"), baseline_run=baseline_run,
+                        seed=seed_v, device=device_v, out=out_v, executor=executor_v, workers=workers,
+                        ray_address=ray_address, resume=resume, fmt=fmt, feature_groups=feature_groups,
+                        progress=not quiet and sys.stderr.isatty(), command=command)
     except ConfigError as e:
         # an audit rejecting one of its [audits.NAME] parameters, which only the file sets: name the file
         if config_path and str(e).startswith("[audits."):
@@ -262,9 +262,9 @@ def check_plugin_cmd(model: str, model_params: tuple[str, ...], train: str | Non
             raise ConfigError("pass both --train and --test, or neither.")
         from auditor.loaders import feature_width_limit
 
-        with feature_width_limit(max_features):
-            split = Split(load_dataset(train, fmt, feature_groups=feature_groups),
-                          load_dataset(test, fmt, feature_groups=feature_groups))
+        click.get_current_context().with_resource(feature_width_limit(max_features))
+        split = Split(load_dataset(train, fmt, feature_groups=feature_groups),
+                      load_dataset(test, fmt, feature_groups=feature_groups))
     results = check_ranking_model(spec, split)
     for r in results:
         status = "PASS" if r.passed else "FAIL"
@@ -302,15 +302,12 @@ def _stored_results(d: Path) -> dict[str, Any] | None:
                           "Fix: rerun `audit run`.") from None
 
 
-def _read_results(run_dir: str, *, repair: bool = False, rebuild: bool = False) -> dict[str, Any]:
-    """The validated results of RUN_DIR; from run.sqlite when results.json is missing or unreadable.
-
-    ``repair`` rewrites results.json from the store in that case; ``rebuild`` always does.
-    """
+def _read_results(run_dir: str, *, rewrites: bool = False, rebuild: bool = False) -> dict[str, Any]:
+    """The validated results of RUN_DIR; from run.sqlite when results.json is missing or unreadable
+    (or always, with ``rebuild``). ``rewrites``: the caller writes results.json anew (wording only)."""
     from auditor.errors import DataError
     from auditor.loaders import check_input_file
     from auditor.results_schema import validate_results_schema
-    from auditor.store import atomic_write_text
 
     d = Path(run_dir)
     p = d / "results.json"
@@ -343,7 +340,8 @@ def _read_results(run_dir: str, *, repair: bool = False, rebuild: bool = False) 
     stored = _stored_results(d)
     if stored is None:
         if (d / "run.sqlite").is_file():
-            raise ConfigError(f"{d}: the run did not finish (no results yet). "
+            lead = f"{d}:" if problem in ("is missing", "--rebuild") else f"{p} {problem};"
+            raise ConfigError(f"{lead} the run did not finish (run.sqlite holds no results yet). "
                               f"Fix: `audit run ... --out {d} --resume`.")
         if problem == "is missing":
             raise ConfigError(f"{d}: no results.json or run.sqlite here. "
@@ -353,12 +351,8 @@ def _read_results(run_dir: str, *, repair: bool = False, rebuild: bool = False) 
         raise ConfigError(f"{p} {problem}, and there is no run.sqlite holding the results to rebuild it from. "
                           "Fix: rerun `audit run`.")
     validate_results_schema(stored, str(d / "run.sqlite"))
-    if repair or rebuild:
-        atomic_write_text(p, json.dumps(stored, indent=2, allow_nan=False) + "\n")
-        what = "rebuilt" if rebuild else f"{problem}; rebuilt"
-        click.echo(printable(f"note: {p} {what} from the results stored in {d / 'run.sqlite'}."), err=True)
-    else:
-        click.echo(printable(f"note: {p} {problem}; using the results stored in {d / 'run.sqlite'}."), err=True)
+    what = "rebuilt" if rebuild else f"{problem}; {'rebuilt' if rewrites else 'using the results'}"
+    click.echo(printable(f"note: {p} {what} from the results stored in {d / 'run.sqlite'}."), err=True)
     return stored
 
 
@@ -374,7 +368,7 @@ def report_cmd(run_dir: str, rebuild: bool) -> None:
     """
     from auditor.runner import write_outputs
 
-    results = _read_results(run_dir, repair=True, rebuild=rebuild)
+    results = _read_results(run_dir, rewrites=True, rebuild=rebuild)  # write_outputs writes results.json
     paths = write_outputs(results, run_dir)
     _print_results(results, quiet=False)
     click.echo(printable("Wrote " + ", ".join(str(p) for p in paths.values())))
