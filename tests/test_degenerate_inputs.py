@@ -55,6 +55,7 @@ EXPECT = {
     ("one_item_per_query", "feature_ablation"): "have a single candidate",
     ("one_item_per_query", "significance"): "can change their ndcg@10 with the ordering",
     ("all_zero_features", "feature_ablation"): "every feature is constant within each test query",
+    ("all_zero_features", "significance"): "every test feature is constant within each query",
     ("single_query", "feature_ablation"): "cannot run on this test set",
     ("single_query", "significance"): "a single query gives no variance",
 }

@@ -30,8 +30,9 @@ queries with a defined metric, or fewer than ``min_queries`` whose metric can ch
 ordering at all (one candidate, all labels equal: d = 0 there whatever the models do), is
 INCONCLUSIVE with the reason and the number of queries that would decide it; so is a
 per-query difference that is the same non-zero value on every query (zero variance: a
-zero-width CI is no evidence). A difference of exactly 0 on every query is a FAIL (no query
-shows a gain). Every summary states the absolute metric of both models; a PASS states the
+zero-width CI is no evidence), and a test set whose features are constant within every query
+(no model can order its candidates). A difference of exactly 0 on every query is a FAIL (no
+query shows a gain). Every summary states the absolute metric of both models; a PASS states the
 gain's lower bound and the MDE, a FAIL the power it had at the target gain, an INCONCLUSIVE
 the queries that would give ``power`` at it (:func:`queries_needed`).
 """
@@ -248,6 +249,10 @@ class SignificanceAudit(Audit):
         informative = informative_queries(ctx.metric, ctx.test.labels, ctx.test.query_offsets,
                                           gain=ctx.config.gain, no_relevant=ctx.config.no_relevant)
         n_informative = int(np.sum(informative[ok])) if informative.shape == ok.shape else n
+        from auditor.audits.feature_ablation import constant_within_queries
+
+        # no feature varies inside any query (e.g. all zero): no model can order the candidates
+        flat_features = bool(n and np.all(constant_within_queries(ctx.test.feature_matrix(), ctx.test.query_offsets)))
         target = min_gain if min_gain > 0 else (delta if n and delta > 0 else float("nan"))
         need = queries_needed(target, sd, alpha=alpha, power=float(p["power"])) if n >= 2 else None
         m = {
@@ -260,7 +265,7 @@ class SignificanceAudit(Audit):
             "d_z": dz, "wins": w, "ties": ti, "losses": lo, "min_gain": min_gain, "alpha": alpha,
             "mde": mde, "mde_power": float(p["power"]), "power_at_observed": power_obs,
             "power_at_min_gain": power_min, "per_seed_mean_delta": per_seed,
-            "n_informative": n_informative, "sd_is_zero": flat,
+            "n_informative": n_informative, "sd_is_zero": flat, "features_constant_within_queries": flat_features,
             # queries at which the t-test reaches mde_power at min_gain (else the observed gain),
             # with this test set's sd(d): the number that would decide an underpowered comparison
             "queries_needed": need,
@@ -346,6 +351,15 @@ class SignificanceAudit(Audit):
             return Decision(cond, summary, [f"Evaluate on at least {want} test queries with graded labels and several "
                                             "candidates each before claiming a gain."],
                             status="WARN", inconclusive=True)
+        if m.get("features_constant_within_queries"):
+            cond = [Condition("some test feature varies within a query", "WARN",
+                              "every feature column is constant inside every test query",
+                              "a ranking needs features that differ between a query's candidates")]
+            return Decision(cond, (f"Inconclusive: every test feature is constant within each query (for example all "
+                                   f"zero), so neither model can order the candidates ({ci_txt}; {abs_txt}): the "
+                                   "comparison says nothing about a gain."),
+                            ["Check how the test features were exported (all-zero or constant columns usually mean a "
+                             "failed join or a wrong column mapping)."], status="WARN", inconclusive=True)
         if m.get("sd_is_zero") and abs(delta) > 1e-12:
             cond = [Condition("the per-query gain varies across queries (a t-test and a CI need variance)", "WARN",
                               f"Δ = {_fmt(delta)} on every one of {n} queries", "sd(Δ) > 0")]
