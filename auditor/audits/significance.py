@@ -356,7 +356,7 @@ class SignificanceAudit(Audit):
                               "every feature column is constant inside every test query",
                               "a ranking needs features that differ between a query's candidates")]
             return Decision(cond, (f"Inconclusive: every test feature is constant within each query (for example all "
-                                   f"zero), so neither model can order the candidates ({ci_txt}; {abs_txt}): the "
+                                   f"zero), so neither model can order the candidates ({abs_txt}): the "
                                    "comparison says nothing about a gain."),
                             ["Check how the test features were exported (all-zero or constant columns usually mean a "
                              "failed join or a wrong column mapping)."], status="WARN", inconclusive=True)
