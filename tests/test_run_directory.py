@@ -29,14 +29,25 @@ def _results(out):
 
 
 # --------------------------------------------------------------------------- 1. a plugin that exits
+def _invoke(args):
+    """``audit ARGS`` -> (exit code, output). In a subprocess where a regression could end the
+    process itself (os._exit would otherwise end pytest with status 0, a silent pass)."""
+    if any("os_exit" in a for a in args):
+        p = subprocess.run([sys.executable, "-m", "auditor.cli", *args], capture_output=True, text=True, timeout=300)
+        return p.returncode, p.stdout + p.stderr
+    r = CliRunner().invoke(cli, args)
+    return r.exit_code, r.output
+
+
 @pytest.mark.parametrize("executor", ["serial", "local"])
 @pytest.mark.parametrize("act", ["sys_exit", "os_exit"])
 @pytest.mark.parametrize("where", ["fit", "score"])
 def test_plugin_that_exits_is_a_trial_error_not_a_verdict(fake_audits, tmp_path, act, where, executor):
     out = tmp_path / "run"
-    r = _run(out, "--model-param", f"act={act}", "--model-param", f"where={where}", "--executor", executor,
-             "--workers", "2")
-    assert r.exit_code == 3, r.output  # INCONCLUSIVE: the audit errored; never 0 (GO) or 1
+    code, output = _invoke(["run", "--model", HOSTILE, "--checks", "fake_count", "--out", str(out), "--quiet",
+                            "--model-param", f"act={act}", "--model-param", f"where={where}",
+                            "--executor", executor, "--workers", "2"])
+    assert code == 3, output  # INCONCLUSIVE: the audit errored; never 0 (GO) or 1
     res = _results(out)
     assert res["verdict"] == "INCONCLUSIVE"
     audit = res["audits"][0]
@@ -68,11 +79,11 @@ def test_plugin_that_exits_while_loading_is_exit_2(fake_audits, tmp_path):
 
 
 @pytest.mark.parametrize("act", ["sys_exit", "os_exit"])
-def test_check_plugin_that_exits_is_exit_2_naming_the_plugin(act):
-    r = CliRunner().invoke(cli, ["check-plugin", HOSTILE, "--model-param", f"act={act}", "--model-param", "where=fit"])
-    assert r.exit_code == 2, r.output
+def test_check_plugin_that_exits_is_exit_2_naming_the_plugin(fake_audits, act):
+    code, output = _invoke(["check-plugin", HOSTILE, "--model-param", f"act={act}", "--model-param", "where=fit"])
+    assert code == 2, output
     how = "sys.exit" if act == "sys_exit" else "os._exit"
-    assert HOSTILE in r.output and f"called {how}(0)" in r.output
+    assert HOSTILE in output and f"called {how}(0)" in output
 
 
 def test_main_never_exits_0_without_a_verdict(monkeypatch, capsys):
