@@ -400,7 +400,8 @@ def run_audit(model: Any = "reference", *, train: Any = None, test: Any = None, 
         Show rich progress bars on stderr.
     trial_timeout : float, optional
         Seconds a trial may run before it fails (ERROR) and, in a worker, its process is
-        replaced; see :mod:`auditor.guard` for what a timeout can interrupt in this process.
+        replaced; see :mod:`auditor.guard` for what a timeout can interrupt in this process
+        (only when ``run_audit`` runs in the main thread: signals reach no other).
     heartbeat_s : float, optional
         Without progress bars, print ``still running: ...`` on stderr for trials running
         longer than this, every ``heartbeat_s`` seconds.

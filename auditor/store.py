@@ -178,10 +178,17 @@ class RunStore:
             raise StoreError(f"{self.dir} is in use by another `audit run` ({who}). Two runs in one directory "
                              "would mix their trials and reports. Fix: wait for that run to finish, or choose "
                              "another --out directory.") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}).encode())
-        self._lock_fd = fd
+        self._lock_fd = fd  # held from here: close() releases it
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                     "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}).encode())
+        except OSError as e:
+            self.close()
+            if is_disk_full(e):
+                raise StoreError(f"{path}: cannot be written, the device is full ({e.strerror or e}). "
+                                 "Fix: free space and rerun (with --resume to keep finished trials).") from None
+            raise
 
     # ------------------------------------------------------------------ errors
     def _full_error(self, e: BaseException) -> StoreError:
