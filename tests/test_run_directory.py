@@ -39,10 +39,11 @@ def _invoke(args):
     return r.exit_code, r.output
 
 
-@pytest.mark.parametrize("executor", ["serial", "local"])
 @pytest.mark.parametrize("act", ["sys_exit", "os_exit"])
-@pytest.mark.parametrize("where", ["fit", "score"])
+@pytest.mark.parametrize("where,executor", [("fit", "serial"), ("score", "serial"), ("score", "local")])
 def test_plugin_that_exits_is_a_trial_error_not_a_verdict(fake_audits, tmp_path, act, where, executor):
+    """Under ``local`` the worker runs trials and this process does too (from the other end of
+    the list), so both guard paths are exercised."""
     out = tmp_path / "run"
     code, output = _invoke(["run", "--model", HOSTILE, "--checks", "fake_count", "--out", str(out), "--quiet",
                             "--model-param", f"act={act}", "--model-param", f"where={where}",
