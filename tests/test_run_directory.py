@@ -40,10 +40,11 @@ def _invoke(args):
 
 
 @pytest.mark.parametrize("act", ["sys_exit", "os_exit"])
-@pytest.mark.parametrize("where,executor", [("fit", "serial"), ("score", "serial"), ("score", "local")])
-def test_plugin_that_exits_is_a_trial_error_not_a_verdict(fake_audits, tmp_path, act, where, executor):
-    """Under ``local`` the worker runs trials and this process does too (from the other end of
-    the list), so both guard paths are exercised."""
+@pytest.mark.parametrize("where,executor", [("fit", "serial"), ("score", "serial"), ("worker", "local")])
+def test_plugin_that_exits_is_a_trial_error_not_a_verdict(fake_audits, tmp_path, monkeypatch, act, where, executor):
+    """``worker``: the plugin exits only inside a ``local`` worker process (in its first call, fit)."""
+    if executor == "local":
+        monkeypatch.setenv("FAKE_AUDIT_SLEEP", "0.5")  # this process is busy long enough for the worker to start
     out = tmp_path / "run"
     code, output = _invoke(["run", "--model", HOSTILE, "--checks", "fake_count", "--out", str(out), "--quiet",
                             "--model-param", f"act={act}", "--model-param", f"where={where}",
@@ -54,11 +55,13 @@ def test_plugin_that_exits_is_a_trial_error_not_a_verdict(fake_audits, tmp_path,
     audit = res["audits"][0]
     assert audit["status"] == "ERROR"
     how = "sys.exit" if act == "sys_exit" else "os._exit"
-    assert f"called {how}(0)" in audit["error"] and f"{where}(" in audit["error"]
+    call = "fit(" if where == "worker" else f"{where}("
+    assert f"called {how}(0)" in audit["error"] and call in audit["error"]
 
 
-def test_worker_that_dies_fails_only_its_trial(fake_audits, tmp_path):
+def test_worker_that_dies_fails_only_its_trial(fake_audits, tmp_path, monkeypatch):
     """A plugin that kills its worker process (past any guard) fails that trial; the run finishes."""
+    monkeypatch.setenv("FAKE_AUDIT_SLEEP", "0.5")  # this process is busy long enough for the worker to start
     out = tmp_path / "run"
     r = _run(out, "--model-param", "act=sigkill", "--model-param", "where=worker", "--executor", "local",
              "--workers", "2")
