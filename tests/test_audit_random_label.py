@@ -71,7 +71,8 @@ def test_clean_split_linear_passes(clean):
     assert r.status == "PASS", [(c.name, c.observed) for c in r.conditions]
     assert cond(r, "A").status == "PASS" and cond(r, "B").status == "PASS"
     m = r.measurements
-    assert m["n_seeds"] == 3 and r.n_trials == 5  # true-label fit + 3 seeds + variant B
+    assert m["n_seeds"] == 3 and r.n_trials == 6  # true-label fit + 3 seeds + 2 variant-B shuffles
+    assert m["variant_b"]["repeats"] == 2
     # B at chance: the CI of the excess covers 0 and is narrow; A (label-free strength) is reported, and the
     # ridge's ranking does depend on its labels
     assert m["variant_b"]["ci_low"] < 0.0 < m["variant_b"]["ci_high"]
@@ -175,6 +176,7 @@ def test_letor_lightgbm_clean_at_chance(letor):
 
 
 # --------------------------------------------------------------------------- clean models with a label-free prior
+@pytest.mark.slow
 def test_letor_mlp_and_ridge_scaffold_are_not_called_leaky(letor):
     """The issue's cases: a two-layer MLP (MSE, 15 epochs) was NO_GO through variant A (excess +0.116),
     the init-plugin ridge scaffold sat on the edge. Both are clean; B decides, and its PASS is earned."""
@@ -233,7 +235,7 @@ def _evidence(excess: float, p: float, *, upper: float | None = None, margin: fl
               ci: tuple[float, float] | None = None, a_excess: float | None = None, a_p: float = 0.5) -> Evidence:
     lo, hi = ci or (excess - 0.002, excess + 0.002)
     b = {"n": 50, "mean_metric": 0.5 + excess, "mean_chance": 0.5, "excess": excess, "ci_low": lo, "ci_high": hi,
-         "p_value": p, "p_sign_flip": p, "t": 5.0, "shared_test_rows": 0, "upper_bound": hi if upper is None else upper,
+         "p_value": p, "p_min_effect": p, "p_sign_flip": p, "repeats": 2, "t": 5.0, "shared_test_rows": 0, "upper_bound": hi if upper is None else upper,
          "margin": margin, "margin_share": 0.2, "headroom": margin / 0.2, "bound_level": 0.95, "sd": 0.11,
          "queries_needed": 22}
     m: dict = {"variant_b": b, "p_gate": p}
@@ -244,21 +246,23 @@ def _evidence(excess: float, p: float, *, upper: float | None = None, margin: fl
     return Evidence(measurements=m, p_value=p)
 
 
-def test_effect_floor_makes_a_trivial_excess_a_warning(clean):
+def test_fail_needs_an_excess_shown_above_the_floor(clean):
     ctx = AuditContext(clean, ModelSpec(LINEAR))
     audit = RandomLabelAudit()
-    d = audit.decide(ctx, _evidence(0.004, 1e-6), 1e-6)
-    assert [c.status for c in d.conditions] == ["WARN"] and not d.inconclusive
+    # the gating p tests "excess > min_excess": small after Holm -> FAIL
     d = audit.decide(ctx, _evidence(0.03, 1e-6), 1e-6)
-    assert [c.status for c in d.conditions] == ["FAIL"]
-    # significant before, not after the suite's Holm adjustment, and bounded inside the margin -> PASS
+    assert [c.status for c in d.conditions] == ["FAIL"] and not d.inconclusive
+    # not shown above the floor after Holm, bounded inside the margin -> PASS, and the summary does not
+    # call an excess whose CI lies above zero "at chance"
     d = audit.decide(ctx, _evidence(0.03, 0.03, upper=0.05, ci=(0.005, 0.055)), 0.09)
     assert [c.status for c in d.conditions] == ["PASS"] and not d.inconclusive
-    # ... whose summary does not call an excess with a CI above zero "at chance"
-    assert "at chance" not in d.summary and "does not confirm (adjusted p = 0.09)" in d.summary
-    # the floor is configurable
-    ctx2 = AuditContext(clean, ModelSpec(LINEAR), AuditConfig(audits={"random_label": {"min_excess": 0.001}}))
-    assert audit.decide(ctx2, _evidence(0.004, 1e-6), 1e-6).conditions[0].status == "FAIL"
+    assert "at chance" not in d.summary and "adjusted p = 0.09" in d.summary
+    # the floor is configurable and is what FAIL has to clear: copied rows memorised (excess ~0.2) do not
+    # FAIL a floor of 0.5, and cannot PASS either
+    split = plant_copied_queries(clean, 0.3, seed=1)
+    assert run(split, model=MEMO, n_seeds=1).status == "FAIL"
+    r = run(split, model=MEMO, n_seeds=1, min_excess=0.5)
+    assert r.status == "WARN" and r.inconclusive and r.measurements["variant_b"]["p_value"] < 1e-3
 
 
 def test_pass_is_earned_or_inconclusive(clean):
@@ -304,7 +308,7 @@ def test_quick_never_turns_the_decision_into_a_pass(clean):
                          (make_synthetic_split(n_train_queries=150, n_test_queries=6, n_items=10, seed=22), LINEAR)):
         full, quick = run(split, model=model), run(split, model=model, quick=True)
         assert (quick.status, quick.inconclusive) == (full.status, full.inconclusive)
-        for k in ("p_value", "upper_bound", "excess"):
+        for k in ("p_value", "p_min_effect", "upper_bound", "excess"):
             assert quick.measurements["variant_b"][k] == full.measurements["variant_b"][k]
         assert len(quick.measurements["variant_a"]["seed_excess"]) == 2
 
@@ -317,6 +321,9 @@ def test_quick_mode_and_bad_config(clean):
         RandomLabelAudit().plan(ctx)
     ctx = AuditContext(clean, ModelSpec(LINEAR), AuditConfig(audits={"random_label": {"variant_b": False}}))
     assert "B" not in [t.key for t in RandomLabelAudit().plan(ctx)]
+    ctx = AuditContext(clean, ModelSpec(LINEAR), AuditConfig(audits={"random_label": {"b_repeats": 0}}))
+    with pytest.raises(ConfigError):
+        RandomLabelAudit().plan(ctx)
 
 
 # --------------------------------------------------------------------------- edge cases and helpers

@@ -1,14 +1,17 @@
 """Random-label audit: does the model rank held-out rows it should know nothing about?
 
-Variant B (the V2.0 pattern; Ojala & Garriga 2010, test 1, made a held-out test) decides. One
+Variant B (the V2.0 pattern; Ojala & Garriga 2010, test 1, made a held-out test) decides. A
 shuffle of labels over the unique (query, item) keys of train *and* test together, applied to
-both splits, then the whole pipeline is rerun and scored against the shuffled test labels.
+both splits, then the whole pipeline is rerun and scored against the shuffled test labels
+(``b_repeats`` = 2 independent shuffles, averaged per query).
 A test row that is not in training now carries a label drawn at random from its query's
 labels, independent of its features, so *any* function of the features -- learned,
 fixed, however strong its prior -- is at chance in expectation on every query, exactly. A row
 that also sits in training carries the same random label there; only a model that saw the
 test rows during training can rank them above chance. Queries are independent replicates
-(per-query one-sided paired t-test against the exact chance level).
+(per-query one-sided paired t-test against the exact chance level). FAIL is a minimum-effect
+test: the Holm-adjusted one-sided p of "excess > ``min_excess``" must be below alpha, so a
+FAIL demonstrates a leak of at least the floor, not merely some excess.
 
 Variant A (Zhang et al. 2017's randomisation test, held out) is *reported, not gating*:
 models trained on labels permuted across the whole training set, evaluated on the true test
@@ -28,9 +31,11 @@ query's label multiset, so a pointwise model still learns which queries hold man
 candidates from query-level features, and on data with per-query base rates (LETOR) that
 ranks held-out candidates too: ridge and a two-layer MLP scored seed excesses +0.06 to +0.11
 (a false FAIL for the MLP). Permuted across all queries, the same models sit at chance
-(-0.02 to +0.01). A still WARNs -- never FAILs -- when the label-free strength is significant
-over the K seed means (df = K - 1; each random-label model is one random function whose
-alignment with the true relevance moves every query at once), with the reasons above.
+(-0.02 to +0.01). A's CI is over the K seed means (df = K - 1; each random-label model is one
+random function whose alignment with the true relevance moves every query at once). A WARNs
+-- never FAILs -- on the one signature no learner shows: held-out scores identical on every
+query whether the model was trained on the true or on permuted labels, while ranking above
+chance (a fixed rule, or labels that reach the model from elsewhere).
 
 A PASS is earned: the one-sided 95% upper confidence bound of B's excess must lie below a
 named size, ``margin_share`` (default 0.2) of the headroom from chance to a perfect ranking
@@ -39,8 +44,8 @@ test queries perfectly scores an excess of about ``s`` x headroom under B, so th
 out that the model ranks shared rows as if it had memorised more than a fifth of the test
 queries. When the bound does not fit (too few informative test queries, or an excess that is
 neither significant nor small), the audit is INCONCLUSIVE and names the number of test
-queries that would decide at the measured per-query spread. FAIL needs a Holm-adjusted
-p < alpha and an excess >= ``min_excess``; a significant excess below it is a WARN.
+queries that would decide at the measured per-query spread. ``--quick`` changes only A's seeds
+and reported resample counts, never what B decides.
 
 Chance is exact: each query's expected metric under a uniformly random ordering of its
 candidates (:func:`auditor.metrics.expected_random`). Training-loss curves under true and
@@ -50,6 +55,8 @@ never called leaky (Zhang et al. 2017).
 from __future__ import annotations
 
 from typing import Any, Mapping
+
+import warnings
 
 import numpy as np
 
@@ -135,21 +142,23 @@ class RandomLabelAudit(Audit):
     title = "Random-label test"
     question = ("Does the model rank held-out rows above chance when their labels are random -- i.e. did it see "
                 "the test rows in training? And how well does it rank with no usable labels at all?")
-    method = ("Variant B (gating; Ojala & Garriga 2010, test 1): one shuffle of labels over unique (query, item) "
+    method = ("Variant B (gating; Ojala & Garriga 2010, test 1): a shuffle of labels over unique (query, item) "
               "keys (item key = item_id, else a hash of the feature row) applied to train and test alike, whole "
-              "pipeline rerun and scored against the shuffled test labels. A test row absent from training then "
+              "pipeline rerun and scored against the shuffled test labels; b_repeats (2) shuffles averaged per "
+              "query. A test row absent from training then "
               "has a label independent of its features, so any model -- however strong its label-free prior -- "
               "is at chance in expectation on every query; only rows seen in training can lift it. One-sided "
               "paired t-test over queries against each query's exact chance level (sign-flip test and BCa CI "
-              "alongside), Holm across audits. FAIL when the adjusted p < alpha and the excess >= min_excess "
-              "(0.01). PASS only when the one-sided 95% upper bound of the excess is below margin_share (0.2) of "
+              "alongside). FAIL when the Holm-adjusted one-sided p of excess > min_excess (0.01) is < alpha "
+              "(a minimum-effect test). PASS only when the one-sided 95% upper bound of the excess is below margin_share (0.2) of "
               "the headroom from chance to a perfect ranking (about the excess of a model that memorised a fifth "
               "of the test queries); otherwise INCONCLUSIVE with the number of test queries that would decide. "
               "Variant A (reported, never FAIL): n_seeds (3) models trained on labels permuted across the whole "
               "training set, evaluated on the true test labels; its excess over chance is the label-free ranking "
-              "strength (features and architecture rank by themselves), which no test can separate from a label "
-              "proxy or a label side channel, so it only WARNs (t-test over seed means, df = K - 1, p < alpha and "
-              "excess >= min_excess). Training-loss curves under true and random labels show capacity, never a "
+              "strength (features and architecture rank by themselves, and a within-query shuffle would leave "
+              "query base rates learnable), which no test can separate from a label proxy or a label side "
+              "channel: CI over seed means (df = K - 1); WARN only when the seed-0 model's held-out metric is "
+              "identical with true and permuted training labels while above chance. Training-loss curves under true and random labels show capacity, never a "
               "leak.")
     citations = [
         "Ojala & Garriga (2010), Permutation tests for studying classifier performance, JMLR 11 -- test 1: "
@@ -168,8 +177,8 @@ class RandomLabelAudit(Audit):
     blind_spots = [
         "Label information that reaches the model through the features (a label-proxy column, target encoding "
         "computed on all data) or from outside the data the auditor passes (a plugin that reads a label file) "
-        "looks exactly like a label-free prior: variant A reports it as label-free ranking strength and WARNs, "
-        "it cannot FAIL it. The feature-ablation audit's label-proxy scan covers proxy columns.",
+        "looks exactly like a label-free prior: variant A reports it as label-free ranking strength (and WARNs "
+        "when the model ignores its training labels), it cannot FAIL it. The feature-ablation audit's label-proxy scan covers proxy columns.",
         "Variant B only sees rows shared across the split that have the same query identity and item key, and "
         "only through a model that memorises them; re-encoded or perturbed copies need the isolation audit's "
         "near-duplicate search, which finds copies whatever the model does.",
@@ -184,6 +193,7 @@ class RandomLabelAudit(Audit):
         "variant_b": True,
         "min_excess": 0.01,
         "margin_share": 0.2,
+        "b_repeats": 2,
         "null_samples": 1000,
         "sign_flip_resamples": 10000,
         "bootstrap": 5000,
@@ -202,9 +212,14 @@ class RandomLabelAudit(Audit):
             raise ConfigError(f"[audits.random_label] n_seeds must be >= 1, got {k}.")
         trials = [Trial(self.name, "true", {"seed": 0})]
         trials += [Trial(self.name, f"A{s}", {"seed": s, "variant": "A"}) for s in range(k)]
+        r = int(p["b_repeats"])
+        if p["variant_b"] and r < 1:
+            from auditor.errors import ConfigError
+
+            raise ConfigError(f"[audits.random_label] b_repeats must be >= 1, got {r}.")
         if p["variant_b"]:
-            trials.append(Trial(self.name, "B", {"seed": 0, "variant": "B",
-                                                 "min_share": float(p["query_match_share"])}))
+            trials += [Trial(self.name, _b_key(i), {"seed": i, "variant": "B", "min_share": float(p["query_match_share"])})
+                       for i in range(r)]
         return trials
 
     def run_trial(self, ctx, trial: Trial) -> dict[str, Any]:
@@ -292,23 +307,40 @@ class RandomLabelAudit(Audit):
             meas["variant_a"] = ra
             if ra["p_value"] is None:
                 notes.append("variant A needs at least 2 seeds for its test over seed means: reported, not judged.")
-        # variant B: the gating test
+        # variant B: the gating test. Its R shuffles are averaged per query: under H0 each is a draw with
+        # mean 0 per query, so the average is too (less noise), while memorised rows lift every shuffle.
         p_gate = None
-        if "B" in results:
-            rb_raw = results["B"]
-            cb = _arr(rb_raw["chance"])
-            infb = np.array(rb_raw["informative"], dtype=bool)
-            mb = _arr(rb_raw["metric"])
-            d_b = np.where(infb, mb - cb, np.nan)
+        bkeys = sorted((k for k in results if _is_b_key(k)), key=lambda k: int(k[1:] or 0))
+        if bkeys:
+            d_reps, c_reps, m_reps, h_reps = [], [], [], []
+            for k in bkeys:
+                rr = results[k]
+                cb, mb = _arr(rr["chance"]), _arr(rr["metric"])
+                infb = np.array(rr["informative"], dtype=bool)
+                y_b = _arr(rr["labels"])
+                ideal = evaluate(ctx.metric, y_b, y_b, test.query_offsets, **kw)
+                d_reps.append(np.where(infb & np.isfinite(mb), mb - cb, np.nan))
+                c_reps.append(np.where(infb, cb, np.nan))
+                m_reps.append(np.where(infb, mb, np.nan))
+                h_reps.append(np.where(infb, ideal - cb, np.nan))
+            with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN queries stay NaN (excluded)
+                d_b = np.nanmean(np.vstack(d_reps), axis=0)
+                cb, mb = np.nanmean(np.vstack(c_reps), axis=0), np.nanmean(np.vstack(m_reps), axis=0)
+                head = np.nanmean(np.vstack(h_reps), axis=0)
+            infb = np.isfinite(d_b)
             rb = _summary(d_b, mb, cb, infb, p, seed_b)
-            rb.update({"n_keys": rb_raw["n_keys"], "n_shared_keys": rb_raw["n_shared_keys"],
-                       "shared_test_rows": rb_raw["shared_test_rows"]})
-            y_b = _arr(rb_raw["labels"])
-            ideal = evaluate(ctx.metric, y_b, y_b, test.query_offsets, **kw)
-            rb.update(_equivalence_bound(d_b[infb & np.isfinite(d_b)], (ideal - cb)[infb & np.isfinite(d_b)],
-                                         float(p["margin_share"]), alpha=float(ctx.config.alpha)))
+            first = results[bkeys[0]]
+            rb.update({"n_keys": first["n_keys"], "n_shared_keys": first["n_shared_keys"],
+                       "shared_test_rows": first["shared_test_rows"], "repeats": len(bkeys)})
+            floor = float(p["min_excess"])
+            # the gating p: H0 "excess <= min_excess" (a minimum-effect test), so a FAIL demonstrates a leak
+            # of at least the floor rather than any excess at all
+            rb["p_min_effect"] = float(paired_t_test(d_b[infb], alternative="greater", mu=floor).p_value)
+            rb.update(_equivalence_bound(d_b[infb], head[infb], float(p["margin_share"]),
+                                         alpha=float(ctx.config.alpha)))
             meas["variant_b"] = rb
-            p_gate = rb["p_value"]
+            p_gate = rb["p_min_effect"]
         meas["p_gate"] = p_gate
         # the chance distribution of the mean metric (random orderings of the test queries)
         plots: list[dict[str, Any]] = []
@@ -338,8 +370,8 @@ class RandomLabelAudit(Audit):
             series += _series("true labels", results["true"]["history"])
         for k in seeds:
             series += _series(f"random labels A{k[1:]}", results[k].get("history"))
-        if "B" in results:
-            series += _series("random labels B", results["B"].get("history"))
+        for k in sorted(k for k in results if _is_b_key(k)):
+            series += _series(f"random labels {k}", results[k].get("history"))
         if series:
             plots.insert(0, plot_lines("Training curves: true vs random labels (capacity, not leakage)", series,
                                        xlabel="epoch / iteration", ylabel="training loss"))
@@ -394,44 +426,43 @@ class RandomLabelAudit(Audit):
         else:
             # the gating p-value is B's: the runner's Holm-adjusted value applies to it as is
             p_adj = float(p_adjusted) if p_adjusted is not None else float(b["p_value"])
-            sig = p_adj < alpha
             bounded = bool(np.isfinite(b["upper_bound"]) and b["upper_bound"] < b["margin"])
-            if sig and b["excess"] >= floor:
+            if p_adj < alpha:
                 b_status = "FAIL"
-            elif sig:
-                b_status = "WARN"
             elif bounded:
                 b_status = "PASS"
             else:
                 b_status = "WARN"
                 inconclusive = True
+            reps = int(b.get("repeats", 1))
             obs = (f"{b['mean_metric']:.4f} vs chance {b['mean_chance']:.4f}: excess {b['excess']:+.4f} "
-                   f"(95% CI {b['ci_low']:+.4f} to {b['ci_high']:+.4f}) over {b['n']} queries; one-sided paired "
-                   f"t-test p = {b['p_value']:.3g} (adjusted {p_adj:.3g}), sign-flip p = {b['p_sign_flip']:.3g}; "
-                   f"one-sided {b['bound_level']:.0%} upper bound {b['upper_bound']:+.4f} vs margin "
-                   f"{b['margin']:.4f}; {b['shared_test_rows']} test rows share a (query, item) key with training")
+                   f"(95% CI {b['ci_low']:+.4f} to {b['ci_high']:+.4f}) over {b['n']} queries"
+                   f"{f' (mean of {reps} shuffles)' if reps > 1 else ''}; one-sided paired t-test of excess > "
+                   f"{floor:g}: p = {b['p_min_effect']:.3g} (adjusted {p_adj:.3g}); of excess > 0: p = "
+                   f"{b['p_value']:.3g}, sign-flip p = {b['p_sign_flip']:.3g}; one-sided {b['bound_level']:.0%} "
+                   f"upper bound {b['upper_bound']:+.4f} vs margin {b['margin']:.4f}; {b['shared_test_rows']} test "
+                   "rows share a (query, item) key with training")
             conds.append(Condition(
-                f"held-out {ctx.metric} under one label shuffle shared by train and test is not above chance, and "
-                f"its excess is bounded below {b['margin_share']:g} of the headroom (variant B)", b_status, obs,
-                f"FAIL when Holm-adjusted p < {alpha:g} (one-sided) and excess >= {floor:g} (min_excess); PASS "
+                f"held-out {ctx.metric} under label shuffles shared by train and test is not above chance by "
+                f"min_excess, and its excess is bounded below {b['margin_share']:g} of the headroom (variant B)",
+                b_status, obs,
+                f"FAIL when the Holm-adjusted one-sided p of excess > min_excess ({floor:g}) is < {alpha:g}; PASS "
                 f"only when the one-sided {b['bound_level']:.0%} upper bound < margin = margin_share "
                 f"{b['margin_share']:g} x headroom {b['headroom']:.3f} (mean ideal - chance) = {b['margin']:.4f}; "
                 "otherwise inconclusive"))
             where = _position(b["ci_low"], b["ci_high"], b["excess"])
-            if where == "above chance":  # a CI above zero that the Holm-adjusted test does not confirm
-                where += f" by a margin the Holm-adjusted test does not confirm (adjusted p = {p_adj:.2g})"
+            if where == "above chance":  # a CI above zero, not shown to exceed the floor after Holm
+                where += (f", by less than the Holm-adjusted test can tell from min_excess {floor:g} "
+                          f"(adjusted p = {p_adj:.2g})")
             if b_status == "FAIL":
                 parts.append(f"Above chance under random labels shared by train and test (variant B): {ctx.metric} "
                              f"{b['mean_metric']:.3f} vs chance {b['mean_chance']:.3f} (excess {b['excess']:+.3f}, "
-                             f"95% CI {b['ci_low']:+.3f} to {b['ci_high']:+.3f}; adjusted p = {p_adj:.2g}) -- the "
+                             f"95% CI {b['ci_low']:+.3f} to {b['ci_high']:+.3f}; adjusted p of an excess above "
+                             f"{floor:g} = {p_adj:.2g}) -- the "
                              f"model ranks test rows it saw in training ({b['shared_test_rows']} test rows share a "
                              "key with training).")
                 steps.append("Rows shared across the split survive random labels: run the isolation audit, deduplicate "
                              "(query, item) pairs and re-split by query before reporting any gain.")
-            elif b_status == "WARN" and not inconclusive:
-                parts.append(f"Variant B: a significant but trivial excess over chance under shared random labels "
-                             f"({b['excess']:+.4f} < min_excess {floor:g}, adjusted p = {p_adj:.2g}); below the "
-                             "size that matters.")
             elif b_status == "PASS":
                 parts.append(f"No sign of memorised shared rows: under one label shuffle shared by train and test "
                              f"(variant B) {ctx.metric} is {where} ({b['mean_metric']:.3f} vs chance "
@@ -441,8 +472,9 @@ class RandomLabelAudit(Audit):
                              "ranking).")
             else:
                 parts.append(f"Variant B cannot bound the excess: {ctx.metric} {b['mean_metric']:.3f} vs chance "
-                             f"{b['mean_chance']:.3f} (excess {b['excess']:+.3f}, not significant after Holm: "
-                             f"adjusted p = {p_adj:.2g}), but its upper bound {b['upper_bound']:+.3f} is not below "
+                             f"{b['mean_chance']:.3f} (excess {b['excess']:+.3f}, 95% CI {b['ci_low']:+.3f} to "
+                             f"{b['ci_high']:+.3f}; not shown above min_excess after Holm: adjusted p = {p_adj:.2g}), "
+                             f"but its upper bound {b['upper_bound']:+.3f} is not below "
                              f"the margin {b['margin']:.3f} with {b['n']} informative test queries.")
                 steps.append(_more_queries_step(b))
         if a is not None:
@@ -502,6 +534,15 @@ def _summary(d: np.ndarray, metric: np.ndarray, chance: np.ndarray, informative:
             "ci_low": ci.low if ci else ex, "ci_high": ci.high if ci else ex,
             "p_value": float(t.p_value), "t": float(t.statistic), "p_sign_flip": float(sf.p_value),
             "win": int(np.sum(dd > 1e-12)), "tie": int(np.sum(np.abs(dd) <= 1e-12)), "loss": int(np.sum(dd < -1e-12))}
+
+
+def _b_key(i: int) -> str:
+    """Trial key of variant B's ``i``-th shuffle ("B", "B1", "B2", ...: the first keeps its old key)."""
+    return "B" if i == 0 else f"B{i}"
+
+
+def _is_b_key(k: str) -> bool:
+    return k == "B" or (k.startswith("B") and k[1:].isdigit())
 
 
 def _position(lo: float, hi: float, est: float) -> str:
