@@ -578,9 +578,10 @@ def prior_split(data: str, seed: int) -> Split:
 
 def task_prior(seed: int, data: str, model: str, n_seeds: int = 3) -> dict[str, Any]:
     """random_label alone on a clean split whose model ranks without labels (raw p, no Holm:
-    an upper bound on the false-alarm rate). ``model``: ``"mlp"`` (two layers, MSE, 15 epochs)
-    or ``"ridge"`` (the ``audit init-plugin`` scaffold's model); ``n_seeds``: variant A's seeds."""
-    spec = {"mlp": ModelSpec(MLP), "ridge": ModelSpec(LINEAR)}[model]
+    an upper bound on the false-alarm rate). ``model``: ``"mlp"`` (two layers, MSE, 15 epochs),
+    ``"ridge"`` (the ``audit init-plugin`` scaffold's model) or ``"lgbm"`` (LightGBM, 30 trees: the
+    clean-suite design's model); ``n_seeds``: variant A's seeds."""
+    spec = {"mlp": ModelSpec(MLP), "ridge": ModelSpec(LINEAR), "lgbm": lgbm_spec()}[model]
     cfg = bench_config({"random_label": {"n_seeds": int(n_seeds)}})
     return {"random_label": run_one("random_label", prior_split(data, seed), spec, seed=seed, config=cfg)}
 
