@@ -248,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                                                + [r[audit][key] for r in alone], design))
 
     # random_label's decisions on every null design (clean suite, audit alone, label-free priors)
-    dec_rows = [decision_row(label, [r["audits"] for r in rr]) for label, rr in groups]
+    dec_rows = [decision_row(label, [r["audits"] for r in rr]) for label, rr in groups if rr]
     if scale["random_label"]:
         dec_rows.append(decision_row("generator / ridge (audit alone)",
                                      recs[P.task_key("null_audit", {"audit": "random_label"})]))

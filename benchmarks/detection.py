@@ -139,7 +139,7 @@ def _prior_case(name: str, data: str, model: str, n_seeds: int, data_desc: str) 
                 "clean control: label-free prior", lambda s: f"variant A with {n_seeds} seeds",
                 f"{data_desc} / {model_desc}",
                 [("random_label", "FAIL", _fail), ("random_label", "INCONCLUSIVE", _inconclusive)],
-                smoke_seeds=1 if (model == "ridge" and data == "fixed-direction") else 0, extra=_prior_extra)
+                smoke_seeds=2 if (model == "ridge" and data == "fixed-direction") else 0, extra=_prior_extra)
 
 
 #: the clean label-free-prior family (issue 13): models that rank without labels, no leak

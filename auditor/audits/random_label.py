@@ -261,7 +261,7 @@ class RandomLabelAudit(Audit):
         informative = informative_queries(ctx.metric, test.labels, test.query_offsets, **kw)
         n_undef = int(np.sum(~np.isfinite(chance)))
         n_uninf = int(np.sum(np.isfinite(chance) & ~informative))
-        seeds = sorted(k for k in results if k.startswith("A"))
+        seeds = sorted((k for k in results if k.startswith("A")), key=lambda k: int(k[1:]))
         notes: list[str] = []
         meas: dict[str, Any] = {"metric": ctx.metric, "n_test_queries": test.n_queries,
                                 "excluded_no_relevant": n_undef, "excluded_uninformative": n_uninf,
@@ -384,9 +384,10 @@ class RandomLabelAudit(Audit):
             notes.append("the model trained on the true labels is not significantly above chance either: "
                          "this test cannot tell a leak-free model from one that learns nothing.")
         return Evidence(measurements=meas, p_value=p_gate,
-                        null_hypothesis=("under one label shuffle shared by train and test (variant B), the "
-                                         "held-out metric is at most chance (mean over queries of metric - chance "
-                                         "<= 0): the model gains nothing from test rows seen in training"),
+                        null_hypothesis=("under label shuffles shared by train and test (variant B), the "
+                                         "held-out metric exceeds chance by at most min_excess (mean over queries "
+                                         "of metric - chance <= min_excess): the model gains no more than that "
+                                         "from test rows seen in training"),
                         plots=plots, notes=notes)
 
     def _chance_distribution(self, ctx, informative: np.ndarray, samples: int) -> np.ndarray:
@@ -464,7 +465,7 @@ class RandomLabelAudit(Audit):
                 steps.append("Rows shared across the split survive random labels: run the isolation audit, deduplicate "
                              "(query, item) pairs and re-split by query before reporting any gain.")
             elif b_status == "PASS":
-                parts.append(f"No sign of memorised shared rows: under one label shuffle shared by train and test "
+                parts.append(f"No sign of memorised shared rows: under label shuffles shared by train and test "
                              f"(variant B) {ctx.metric} is {where} ({b['mean_metric']:.3f} vs chance "
                              f"{b['mean_chance']:.3f}, excess {b['excess']:+.3f}, 95% CI {b['ci_low']:+.3f} to "
                              f"{b['ci_high']:+.3f}); the upper bound {b['upper_bound']:+.3f} rules out an excess of "
