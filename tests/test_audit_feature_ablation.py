@@ -86,7 +86,7 @@ def test_solo_strength_alone_never_fails(clean):
     assert best["name"] == "proxy.0" and best["strong"] and best["isolated"] and not best["relied_on"]
     assert abs(best["dependence"]) < 0.05
     # ... and the unused proxy group is reported as such (TOST equivalence), a WARN
-    assert cond(r, "every feature group").status == "WARN"
+    assert cond(r, "feature group is shown to be ignored").status == "WARN"
     assert r.measurements["groups"]["proxy"]["unused"]
 
 
@@ -100,8 +100,8 @@ def test_unused_group_is_shown_by_equivalence_not_by_a_missing_effect(clean):
     r = run(clean, model_params={"groups": ["a", "b"]})
     g = r.measurements["groups"]["noise"]
     assert g["delta"] == 0.0 and g["unused"] and g["tost_p_bh"] < 0.05
-    c = cond(r, "every feature group")
-    assert c.status == "WARN" and "group noise is unused" in c.observed
+    c = cond(r, "feature group is shown to be ignored")
+    assert c.status == "WARN" and "noise: unused" in c.observed
     assert r.status == "WARN"
 
 
@@ -212,3 +212,39 @@ def test_measure_from_stored_trial_results(clean):
     from auditor.audits.base import jsonable
 
     assert jsonable(audit.measure(ctx, stored).measurements) == jsonable(audit.measure(ctx, raw).measurements)
+
+
+# --------------------------------------------------------------------------- earned PASS (issue 13 part 3)
+def _decide_proxy(dep: float, low: float, high: float, *, gain_low: float = 0.05):
+    from auditor.audits.base import Evidence
+
+    ctx = AuditContext(make_synthetic_split(n_train_queries=10, n_test_queries=5), ModelSpec(LINEAR))
+    cand = {"name": "x.0", "solo_share": 0.95, "gap": 0.6, "strong": True, "isolated": True,
+            "dependence": dep, "dependence_low": low, "dependence_high": high, "drop": dep * 0.2,
+            "relied_on": dep >= 0.5 and low > 0, "suspect": dep >= 0.5 and low > 0}
+    m = {"metric": "ndcg@10", "n_queries": 40, "n_test_queries": 40, "features_constant_within_queries": False,
+         "gain_over_chance": {"estimate": 0.2, "ci_low": gain_low, "ci_high": 0.3},
+         "proxy": {"candidates": [cand], "suspects": ["x.0"] if cand["suspect"] else []}, "groups": {}}
+    return FeatureAblationAudit().decide(ctx, Evidence(m), None)
+
+
+def test_strong_isolated_column_clears_only_below_the_dependence_bound():
+    d = _decide_proxy(0.10, 0.02, 0.30)  # upper bound 30% < 50%: ruled out, and said so
+    assert d.status is None and d.conditions[0].status == "PASS" and not d.inconclusive
+    assert "removes at most 30% of the model's gain (95% upper bound" in d.summary
+    d = _decide_proxy(0.35, -0.05, 0.75)  # the CI straddles 50%: cannot say
+    assert d.inconclusive and d.status == "WARN" and d.conditions[0].status == "WARN"
+    assert "cannot show whether the model depends on it" in d.summary
+    assert "test queries (now 40) would decide it" in d.summary
+    d = _decide_proxy(0.80, 0.60, 0.95)  # planted proxy: still a FAIL
+    assert d.conditions[0].status == "FAIL" and not d.inconclusive
+
+
+def test_all_zero_test_features_are_inconclusive_not_a_pass(clean):
+    te = clean.test
+    zero = RankingDataset(qid=te.qid, labels=te.labels, features={g: np.zeros_like(x) for g, x in te.features.items()},
+                          name="zeros")
+    r = run(Split(clean.train, zero))
+    assert r.status == "WARN" and r.inconclusive
+    assert "every feature is constant within each test query" in r.summary
+    assert "nan" not in r.summary.lower() and "+0.0000" not in r.summary

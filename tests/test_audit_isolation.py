@@ -70,6 +70,16 @@ def test_clean_split_passes(clean):
     assert "no train/test overlap" in r.summary.lower()
     kinds = {p["type"] for p in r.plots}
     assert {"bars", "hist"} <= kinds
+    # an earned PASS: it states the near-duplicate excess it rules out, and the power matches an
+    # exact binomial computation (reject from the smallest k with P(Bin(n, p0) >= k) < 0.05)
+    from scipy.stats import binom
+
+    nd = m["near_duplicates"]
+    n, p0 = m["n_test_rows"], nd["expected_rate"]
+    k = next(k for k in range(n + 1) if binom.sf(k - 1, n, p0) < 0.05)
+    assert np.isclose(nd["power_at_floor"], binom.sf(k - 1, n, p0 + 0.01))
+    assert nd["power_at_floor"] >= 0.8
+    assert f"an excess of 1% of test rows would have been detected with {nd['power_at_floor']:.0%} power" in r.summary
 
 
 def test_copied_queries_with_same_ids_fail_on_qid_overlap(clean):
@@ -224,7 +234,14 @@ def test_single_item_queries_and_no_relevant_queries():
                               item_id=np.arange(item0, item0 + qid.size))
 
     split = Split(make(60, 0, 0), make(20, 1000, 10_000))
-    assert run(split).status == "PASS"
+    r = run(split)
+    # no overlap, but ~90 test rows cannot show a 1% near-duplicate excess: inconclusive, and it says
+    # how many rows would decide it
+    assert r.status == "WARN" and r.inconclusive
+    assert all(c.status == "PASS" for c in r.conditions if "near-duplicates" not in c.name)
+    nd = r.measurements["near_duplicates"]
+    assert nd["power_at_floor"] < 0.8 and nd["rows_needed"] > r.measurements["n_test_rows"]
+    assert f"about {nd['rows_needed']} test rows" in r.summary
     bad = plant_copied_queries(split, 0.25, seed=3)
     r = run(bad)
     assert r.status == "FAIL" and cond(r, "exact duplicate").status == "FAIL"

@@ -126,6 +126,8 @@ def test_holm_adjustment_can_withhold_a_pass(real_gain, split):
     r = run(split, LIN, RND, p_adjusted=0.2)
     assert r.status != "PASS"
     assert r.measurements["ci_low"] > 0  # the CI alone would have passed
+    # the two tests disagree: neither a gain nor its absence is shown, and the summary names the test
+    assert r.inconclusive and "the Holm-adjusted t-test does not reject" in r.summary
 
 
 def test_min_gain_shifts_the_bar(split):
@@ -211,3 +213,67 @@ def test_real_gain_detected_in_every_simulation():
         sp = make_synthetic_split(n_train_queries=40, n_test_queries=40, n_items=8, seed=2000 + s)
         hits += run(sp, LIN, RND, n_signflip=500, n_bootstrap=1000).status == "PASS"
     assert hits >= 48  # measured 50/50
+
+
+# --------------------------------------------------------------------------- earned PASS (issue 13 part 3)
+def test_pass_states_the_gain_it_established(real_gain):
+    m = real_gain.measurements
+    assert f"the gain is at least {m['ci_low']:.4f} (95% lower bound) > 0" in real_gain.summary
+    assert f"MDE at 80% power {m['mde']:.4f}" in real_gain.summary
+    assert f"{m['candidate_mean']:.4f} (candidate) vs {m['baseline_mean']:.4f} (baseline)" in real_gain.summary
+
+
+def test_powered_fail_states_the_power_at_the_declared_gain():
+    sp = make_synthetic_split(n_train_queries=100, n_test_queries=400, n_items=10, seed=1)
+    r = run(sp, noisy(0.3, 0), noisy(0.3, 1), min_gain=0.05, **QUICK)
+    m = r.measurements
+    assert r.status == "FAIL"
+    assert f"a true gain of 0.0500 (declared min_gain) would have shown with at least 80% power (MDE {m['mde']:.4f})" \
+        in r.summary
+    assert f"the gain is at most {m['ci_high']:.4f} (95% upper bound)" in r.summary
+
+
+def test_underpowered_names_the_queries_that_would_decide():
+    sp = make_synthetic_split(n_train_queries=100, n_test_queries=15, n_items=10, seed=2)
+    r = run(sp, noisy(0.3, 0), noisy(0.3, 1), min_gain=0.01, **QUICK)
+    m = r.measurements
+    assert r.inconclusive and m["queries_needed"] > 15
+    # the number is where the one-sided paired t-test reaches 80% power at min_gain (statsmodels)
+    from statsmodels.stats.power import TTestPower
+
+    pw = lambda n: TTestPower().power(effect_size=0.01 / m["sd_delta"], nobs=n, alpha=0.05, alternative="larger")
+    assert pw(m["queries_needed"]) >= 0.8 > pw(m["queries_needed"] - 1)
+    assert f"About {m['queries_needed']} test queries (now 15)" in r.summary
+
+
+def test_single_query_is_inconclusive_not_a_zero_width_ci():
+    sp = make_synthetic_split(n_train_queries=50, n_test_queries=1, n_items=8, seed=3)
+    r = run(sp, LIN, RND, **QUICK)
+    assert r.status == "WARN" and r.inconclusive
+    assert "only 1 test query has a defined ndcg@10" in r.summary
+    assert "a single query gives no variance" in r.summary and "About 10 informative test queries" in r.summary
+
+
+def test_equal_labels_leave_no_informative_query(split):
+    t = split.test
+    r = run(Split(train=split.train, test=t.with_labels(np.ones(t.n_rows))), LIN, RND, **QUICK)
+    assert r.inconclusive and r.measurements["n_informative"] == 0
+    assert "only 0 of the 60 test queries can change their ndcg@10 with the ordering" in r.summary
+
+
+def test_zero_variance_gain_is_inconclusive():
+    # two candidates per query, the relevant one ranked first by the candidate and last by the
+    # baseline run: Δ nDCG@10 = 1 - 1/log2(3) on every query, sd 0
+    from auditor.data import RankingDataset
+
+    def data(nq, q0):
+        qid = np.repeat(np.arange(q0, q0 + nq), 2)
+        y = np.tile([1.0, 0.0], nq)
+        return RankingDataset(qid=qid, labels=y, features={"f": np.c_[y, np.arange(2 * nq) % 3]})
+
+    sp = Split(train=data(20, 0), test=data(12, 100))
+    r = run(sp, LIN, scores=-sp.test.features["f"][:, 0], **QUICK)
+    m = r.measurements
+    assert m["sd_is_zero"] and np.isclose(m["mean_delta"], 1 - 1 / np.log2(3))
+    assert r.status == "WARN" and r.inconclusive
+    assert "with zero variance" in r.summary and "zero-width CI is no evidence" in r.summary

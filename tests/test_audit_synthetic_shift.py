@@ -64,6 +64,9 @@ def test_letor_train_vs_test_passes(letor_clean):
     assert r.p_value > 0.05
     assert m["ks_n_rejected_bh"] == 0 and m["ks_n_features"] == 218
     assert m["queries_a"] == 201 and m["queries_b"] == 50
+    # an earned PASS: it names the AUC bound that rules out a FAIL-size shift
+    assert m["auc_upper_one_sided"] < 0.625
+    assert f"AUC <= {m['auc_upper_one_sided']:.3f} (one-sided 95% bound)" in r.summary and "ruled out" in r.summary
 
 
 def test_letor_naive_synthetic_fails(letor_naive):
@@ -103,6 +106,7 @@ def test_clean_synthetic_twin_passes(gen_split, gen_real_twin):
     r = audit(with_synthetic(gen_split, gen_real_twin))
     assert r.status == "PASS" and not r.inconclusive
     assert r.measurements["mode"] == "synthetic"
+    assert r.measurements["auc_upper_one_sided"] < 0.625 and "(FAIL size)" in r.summary
 
 
 def test_train_vs_test_shift_is_capped_at_warn(gen_split):
@@ -189,14 +193,21 @@ def _decide_with(auc, lo, hi, p):
     ctx = AuditContext(make_synthetic_split(n_train_queries=10, n_test_queries=5), ModelSpec("auditor.testing:make_linear"))
     m = {"alpha": 0.05, "auc": auc, "auc_ci_low": lo, "auc_ci_high": hi, "auc_warn": 0.55, "auc_fail": 0.625,
          "mode": "synthetic", "sample_a": "synthetic", "sample_b": "train", "label_shift": None,
-         "ks_n_rejected_bh": 0, "ks_n_features": 10, "mmd_p_value": 0.5}
+         "ks_n_rejected_bh": 0, "ks_n_features": 10, "mmd_p_value": 0.5, "queries_a": 100, "queries_b": 100}
     return SyntheticShiftAudit().decide(ctx, Evidence(m, p_value=p), p)
 
 
 def test_high_but_noisy_auc_passes_and_consistent_high_auc_is_inconclusive():
-    d = _decide_with(0.58, 0.50, 0.66, 0.30)  # CI reaches below the floor, not significant: noise
+    d = _decide_with(0.56, 0.50, 0.61, 0.30)  # CI reaches below the floor, not significant: noise
     assert not d.inconclusive and (d.status or d.conditions[0].status) == "PASS"
     assert "within noise" in d.summary
+    # the PASS names the bound it rules out: 0.56 + 0.05 x 1.645 / 1.96 = 0.602 < 0.625
+    assert "AUC <= 0.602 (one-sided 95% bound)" in d.summary and "ruled out" in d.summary
+    # the same noise with a wider CI cannot rule out a FAIL-size shift: inconclusive, with the
+    # queries that would decide it (upper bound 0.58 + 0.08 x 0.839 = 0.647)
+    d = _decide_with(0.58, 0.50, 0.66, 0.30)
+    assert d.inconclusive and d.status == "WARN"
+    assert "does not rule out a shift of the FAIL size" in d.summary and "queries in all" in d.summary
     d = _decide_with(0.62, 0.57, 0.67, 0.20)  # whole CI above the floor, yet not significant
     assert d.inconclusive
     d = _decide_with(0.70, 0.65, 0.75, 0.001)

@@ -22,6 +22,15 @@ so only its power to *order* candidates is removed.
    draws), reproducing the seed project's "mask 50% of features" check as a measurement with
    its CI instead of a pass/fail threshold.
 
+A PASS is earned, not assumed: the label-proxy condition clears a column only when it is not
+strong alone, not isolated, or when the 95% upper bound of the share of the model's gain that
+permuting it removes stays below ``proxy_dependence``; a strong, isolated column whose
+dependence the test set cannot bound makes the audit INCONCLUSIVE. A group "changes the
+ranking" only when its CI excludes 0, is "unused" only by TOST, and is "undetermined"
+otherwise. A test set the audit cannot measure -- fewer than 2 queries whose metric can change
+with the ordering (no relevant item, all labels equal, one candidate), or features constant
+within every query (e.g. all zero) -- is INCONCLUSIVE with the reason, never ERROR or PASS.
+
 Optional ``loco``: drop-and-retrain per group (the group is permuted within query in train and
 test, then the model is refit), which measures whether the information is *replaceable* by
 other groups rather than whether this fitted model uses it.
@@ -95,7 +104,26 @@ def _solo_metrics(metric: str, labels: np.ndarray, X: np.ndarray, cols: np.ndarr
 
 
 def _arr(x: Any) -> np.ndarray:
-    return np.array(x, dtype=np.float64)
+    return np.array([np.nan if v is None else v for v in x] if isinstance(x, (list, tuple)) else x,
+                    dtype=np.float64)
+
+
+def _num(x: Any) -> float:
+    """A trial number as float: JSON turned NaN into None."""
+    return float("nan") if x is None else float(x)
+
+
+def constant_within_queries(X: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Columns of ``X`` whose value never varies inside any query, shape (n_columns,) bool.
+
+    Permuting such a column within query is a no-op: it cannot change any ranking.
+    """
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        return np.ones(X.shape[1], dtype=bool)
+    starts = offsets[:-1][np.diff(offsets) > 0]
+    lo = np.minimum.reduceat(X, starts, axis=0)
+    hi = np.maximum.reduceat(X, starts, axis=0)
+    return np.all(hi - lo == 0, axis=0)
 
 
 class FeatureAblationAudit(Audit):
@@ -112,7 +140,10 @@ class FeatureAblationAudit(Audit):
               "suspect when its gain over chance is >= 0.8 of the ideal's, it leads every other (non-duplicate) "
               "column by >= 0.3 of that scale, and permuting it within query removes >= 50% of the model's gain "
               "over chance (CI of the drop above 0). A random half of the columns permuted within query "
-              "(10 draws) is reported with its CI. No zero-masking; optional drop-and-retrain (loco).")
+              "(10 draws) is reported with its CI. No zero-masking; optional drop-and-retrain (loco). A strong, "
+              "isolated column clears only when the 95% upper bound of the gain its permutation removes is < 50%; "
+              "otherwise INCONCLUSIVE. Test sets with < 2 queries the ordering can change, or features constant "
+              "within every query: INCONCLUSIVE with the reason.")
     citations = [
         "Breiman (2001), Random forests, Machine Learning 45 -- permutation importance.",
         "Fisher, Rudin & Dominici (2019), All models are wrong, but many are useful: learning a variable's "
@@ -310,6 +341,12 @@ class FeatureAblationAudit(Audit):
                                 "excluded_uninformative": int(np.sum(np.isfinite(chance) & ~informative)),
                                 "base_metric": float(np.mean(base[ok])) if ok.any() else float("nan"),
                                 "chance": float(np.mean(chance[ok])) if ok.any() else float("nan")}
+        sizes = np.diff(test.query_offsets)
+        meas["n_test_queries"] = int(test.n_queries)
+        # counted among queries with a defined metric, so the reasons below do not overlap
+        meas["single_candidate_queries"] = int(np.sum((sizes < 2) & np.isfinite(chance)))
+        X = test.feature_matrix()
+        meas["features_constant_within_queries"] = bool(np.all(constant_within_queries(X, test.query_offsets)))
         gain = base - chance
         gci = bootstrap_ci(gain[ok], n_resamples=B, method="bca", seed=seed0)
         meas["gain_over_chance"] = {"estimate": gci.estimate, "ci_low": gci.low, "ci_high": gci.high}
@@ -323,7 +360,11 @@ class FeatureAblationAudit(Audit):
             dd = _arr(d)[ok]
             ci = bootstrap_ci(dd, n_resamples=B, method="bca", seed=seed0 + 1 + i)
             t = tost_paired(dd, margin, alpha=alpha)
+            # "changes the ranking" needs the CI to exclude 0; an identically-zero delta (the group
+            # cannot move any ranking, e.g. constant within every query) is a deterministic "unused"
             groups[g] = {"delta": ci.estimate, "ci_low": ci.low, "ci_high": ci.high, "tost_p": t.p_value,
+                         "changes_ranking": bool(dd.size >= 2 and (ci.high < 0 or ci.low > 0)),
+                         "identically_zero": bool(dd.size >= 1 and np.all(dd == 0)),
                          "share_of_gain": (-ci.estimate / gci.estimate) if gci.estimate > 0 else float("nan"),
                          "n_columns": int(test.features[g].shape[1])}
             tost_p.append(t.p_value)
@@ -383,10 +424,10 @@ class FeatureAblationAudit(Audit):
         for i, name in enumerate(pr["top"]):
             j = pr["names"].index(name)
             g = gain if gain > 0 else float("nan")
-            solo = float(pr["solo_share"][j]) if pr["solo_share"][j] is not None else float("nan")
-            cand = {"name": name, "solo_share": solo, "solo_excess": pr["solo_excess"][j],
+            solo = _num(pr["solo_share"][j])
+            cand = {"name": name, "solo_share": solo, "solo_excess": _num(pr["solo_excess"][j]),
                     "direction": "descending" if (pr["sign"][j] or 1) > 0 else "ascending",
-                    "gap": float(pr["gap"][name])}
+                    "gap": _num(pr["gap"][name])}
             if name in pr["delta"]:
                 d = _arr(pr["delta"][name])[ok]
                 ci = bootstrap_ci(-d, n_resamples=B, method="percentile", seed=seed0 + 300 + i)
@@ -398,7 +439,7 @@ class FeatureAblationAudit(Audit):
                 cand.update({"drop": None, "drop_low": None, "drop_high": None, "dependence": float("nan"),
                              "dependence_low": float("nan"), "dependence_high": float("nan")})
             cand["strong"] = bool(np.isfinite(solo) and solo >= float(p["proxy_solo_share"]))
-            cand["isolated"] = bool(cand["gap"] >= float(p["proxy_gap"]))
+            cand["isolated"] = bool(np.isfinite(cand["gap"]) and cand["gap"] >= float(p["proxy_gap"]))
             cand["relied_on"] = bool(ci is not None and np.isfinite(cand["dependence"])
                                      and cand["dependence"] >= float(p["proxy_dependence"]) and ci.low > 0)
             cand["suspect"] = cand["strong"] and cand["isolated"] and cand["relied_on"]
@@ -407,66 +448,175 @@ class FeatureAblationAudit(Audit):
         return {"candidates": cands, "suspects": [c["name"] for c in cands if c["suspect"]],
                 "best_column": best["name"] if best else None,
                 "best_solo_share": best["solo_share"] if best else None,
-                "best_solo_vs_model": ((pr["scale"] * best["solo_share"] + float(np.mean(_arr(pr["chance"])[ok])))
+                "best_solo_vs_model": ((_num(pr["scale"]) * best["solo_share"] + float(np.mean(_arr(pr["chance"])[ok])))
                                        / float(np.mean(_arr(pr["base"])[ok]))) if best and ok.any() else None,
-                "scale": pr["scale"]}
+                "scale": _num(pr["scale"])}
 
     # ------------------------------------------------------------------ decide
+    def _cannot_run(self, ctx, m: Mapping[str, Any]) -> Decision | None:
+        """INCONCLUSIVE when the test set cannot show what the model relies on (None otherwise)."""
+        metric = ctx.metric
+        n, nq = int(m.get("n_queries", 0)), int(m.get("n_test_queries", 0))
+        if n < 2:
+            parts = []
+            if m.get("excluded_no_relevant"):
+                parts.append(f"{m['excluded_no_relevant']} have no relevant item ({metric} undefined)")
+            if m.get("single_candidate_queries"):
+                parts.append(f"{m['single_candidate_queries']} have a single candidate")
+            rest = int(m.get("excluded_uninformative", 0)) - int(m.get("single_candidate_queries", 0))
+            if rest > 0:
+                parts.append(f"{rest} have all labels equal")
+            why = f" (of the {nq} test queries, " + ", ".join(parts) + ")" if parts else ""
+            cond = [Condition(f"at least 2 test queries whose {metric} depends on the ordering", "WARN",
+                              f"{n} such queries of {nq}", "permutation deltas need queries the ordering can change")]
+            return Decision(cond, (f"Inconclusive: the feature-ablation audit cannot run on this test set: {n} of its "
+                                   f"queries can change their {metric} with the ordering{why}, so permuting features "
+                                   "cannot show what the model relies on."),
+                            ["Audit on a test set with graded labels: queries with several candidates, at least one "
+                             "relevant item and differing labels (at least 2 such queries; 30 or more give usable CIs)."],
+                            status="WARN", inconclusive=True)
+        if m.get("features_constant_within_queries"):
+            cond = [Condition("some feature varies within a test query", "WARN",
+                              "every feature column is constant inside every test query",
+                              "within-query permutation can only move values that differ within a query")]
+            return Decision(cond, ("Inconclusive: every feature is constant within each test query (for example all "
+                                   "zero), so permuting features within a query cannot change any ranking: the audit "
+                                   "cannot measure what the model relies on."),
+                            ["Check how the test features were exported (all-zero or constant columns usually mean a "
+                             "failed join or a wrong column mapping)."], status="WARN", inconclusive=True)
+        return None
+
     def decide(self, ctx, evidence: Evidence, p_adjusted: float | None) -> Decision:
         p = ctx.params(self)
         m = evidence.measurements
+        blocked = self._cannot_run(ctx, m)
+        if blocked is not None:
+            return blocked
         margin = float(p["equivalence_margin"])
         alpha = float(ctx.config.alpha)
+        dep_min = float(p["proxy_dependence"])
         conds: list[Condition] = []
         steps: list[str] = []
+        proxy_txt, undecided = "", []
         pr = m.get("proxy")
         if pr is not None:
             sus = [c for c in pr["candidates"] if c["suspect"]]
+            # a strong, isolated column clears only when the model demonstrably does not depend on it:
+            # the 95% upper bound of the share of the gain its permutation removes stays below proxy_dependence
+            for c in pr["candidates"]:
+                if c["suspect"] or not (c["strong"] and c["isolated"]):
+                    continue
+                hi = _num(c.get("dependence_high"))
+                if not (np.isfinite(hi) and hi < dep_min):
+                    undecided.append(c)
             if sus:
                 c = sus[0]
                 obs = (f"column {c['name']} alone reaches {c['solo_share']:.2f} of the ideal gain over chance "
                        f"(lead {c['gap']:.2f} over the next column); permuting it removes {c['dependence']:.0%} "
                        f"(95% CI {c['dependence_low']:.0%}-{c['dependence_high']:.0%}) of the model's gain")
+                st = "FAIL"
+            elif undecided:
+                c = undecided[0]
+                dep = (f"permuting it removes {c['dependence']:.0%} (95% CI {c['dependence_low']:.0%}-"
+                       f"{c['dependence_high']:.0%}) of the model's gain" if np.isfinite(_num(c["dependence"])) else
+                       "the model is not above chance, so its dependence on it cannot be measured")
+                obs = (f"column {c['name']} alone reaches {c['solo_share']:.2f} of the ideal gain over chance (lead "
+                       f"{c['gap']:.2f}); {dep}")
+                st = "WARN"
             elif pr["candidates"]:
                 c = pr["candidates"][0]
-                obs = (f"strongest single column {c['name']}: solo share {c['solo_share']:.2f}, lead {c['gap']:.2f}, "
-                       f"model's gain removed by permuting it {c['dependence']:.0%}")
+                if not c["strong"]:
+                    proxy_txt = (f"the strongest single column, {c['name']}, alone reaches {c['solo_share']:.2f} of the "
+                                 f"ideal gain over chance (a proxy needs >= {p['proxy_solo_share']:g})")
+                elif not c["isolated"]:
+                    proxy_txt = (f"the strongest single column, {c['name']} (solo share {c['solo_share']:.2f}), leads "
+                                 f"the next non-duplicate column by only {c['gap']:.2f} (a proxy stands out by >= "
+                                 f"{p['proxy_gap']:g})")
+                else:
+                    proxy_txt = (f"column {c['name']} ranks well alone (solo share {c['solo_share']:.2f}) but permuting "
+                                 f"it removes at most {c['dependence_high']:.0%} of the model's gain (95% upper bound; "
+                                 f"a proxy the model depends on removes >= {dep_min:.0%})")
+                obs = proxy_txt
+                st = "PASS"
             else:
-                obs = "no columns scanned"
+                obs, st = "no columns scanned", "PASS"
+                proxy_txt = "no column was scanned"
             conds.append(Condition(
-                "no single feature is a label proxy the model depends on", "FAIL" if sus else "PASS", obs,
+                "no single feature is a label proxy the model depends on", st, obs,
                 f"FAIL when solo share >= {p['proxy_solo_share']:g}, lead >= {p['proxy_gap']:g} and the model "
-                f"loses >= {p['proxy_dependence']:.0%} of its gain without it (all three; solo strength alone never fails)"))
+                f"loses >= {dep_min:.0%} of its gain without it (all three; solo strength alone never fails); cleared "
+                f"when one of the first two fails or the 95% upper bound of the loss is < {dep_min:.0%}; "
+                "inconclusive otherwise"))
             if sus:
                 steps.append(f"Find how column {sus[0]['name']} is computed: a feature that reproduces the label "
                              "(a post-outcome signal, an aggregate over labels) must be removed and the model refit.")
         groups = m.get("groups", {})
         gain_ok = m.get("gain_over_chance", {}).get("ci_low", 0) > 0
         unused = [g for g, v in groups.items() if v.get("unused")]
+        used = [g for g, v in groups.items() if v.get("changes_ranking") and g not in unused]
+        unknown = [g for g in groups if g not in unused and g not in used]
+        metric = ctx.metric
+        group_txt = ""
         if groups:
+            def one(g: str) -> str:
+                v = groups[g]
+                if v.get("identically_zero"):
+                    return f"{g}: unused, permuting it changes {metric} on no query"
+                kind = ("unused" if g in unused else "changes the ranking" if g in used else "undetermined")
+                return (f"{g}: {kind}, Δ {v['delta']:+.4f} [{v['ci_low']:+.4f}, {v['ci_high']:+.4f}]"
+                        + (f", TOST p = {v['tost_p_bh']:.3g}" if g in unused else ""))
             if unused and gain_ok:
                 st = "WARN"
-                obs = "; ".join(f"group {g} is unused: delta {groups[g]['delta']:+.4f} (95% CI "
-                                f"{groups[g]['ci_low']:+.4f} to {groups[g]['ci_high']:+.4f}), TOST p = "
-                                f"{groups[g]['tost_p_bh']:.3g}" for g in unused)
                 steps.append(f"Groups {unused} do not change the ranking: check they reach the model (a loading or "
                              "preprocessing bug), or drop them and say so.")
             else:
                 st = "PASS"
-                obs = "; ".join(f"{g}: {v['delta']:+.4f} [{v['ci_low']:+.4f}, {v['ci_high']:+.4f}]" for g, v in groups.items())
             conds.append(Condition(
-                "every feature group changes the ranking when permuted within query", st, obs,
-                f"WARN when TOST shows |delta| < {margin:g} (Benjamini-Hochberg-adjusted p < {alpha:g})"))
+                "no feature group is shown to be ignored by the model (permuted within query)", st,
+                "; ".join(one(g) for g in groups),
+                f"WARN when TOST shows |delta| < {margin:g} (Benjamini-Hochberg-adjusted p < {alpha:g}); a group "
+                "'changes the ranking' when its 95% CI excludes 0, else it is undetermined"))
+            bound = max(max(abs(v["ci_low"]), abs(v["ci_high"])) for v in groups.values())
+            if used and not unknown and not unused:
+                group_txt = (f" Every feature group changes the ranking (each 95% CI excludes 0); permuting any one "
+                             f"changes {metric} by at most {bound:.4f} (95% bound).")
+            else:
+                bits = []
+                if used:
+                    bits.append(f"{', '.join(used)} change{'s' if len(used) == 1 else ''} the ranking")
+                if unused:
+                    bits.append(f"{', '.join(unused)} {'is' if len(unused) == 1 else 'are'} shown unused (|Δ| < {margin:g})")
+                if unknown:
+                    bits.append(f"{', '.join(unknown)}: effect undetermined (the CI includes 0 but not only values "
+                                f"within ±{margin:g})")
+                group_txt = (" Feature groups: " + "; ".join(bits) + f"; permuting any one changes {metric} by at "
+                             f"most {bound:.4f} (95% bound).")
         h = m.get("half_mask")
         half_txt = ""
-        if h:
-            half_txt = (f" Permuting a random half of the columns changes {ctx.metric} by {h['delta']:+.4f} "
+        if h and np.isfinite(_num(h.get("ratio"))):
+            half_txt = (f" Permuting a random half of the columns changes {metric} by {h['delta']:+.4f} "
                         f"(95% CI {h['ci_low']:+.4f} to {h['ci_high']:+.4f}; {h['ratio']:.3f}x).")
         if any(c.status == "FAIL" for c in conds):
             summary = (f"Label-proxy suspect: the model depends on column {pr['suspects'][0]}, which alone "
-                       "ranks almost perfectly." + half_txt)
-        elif unused and gain_ok:
-            summary = f"No label proxy found, but feature group(s) {', '.join(unused)} do not affect the ranking." + half_txt
-        else:
-            summary = "No label proxy found and every feature group affects the ranking." + half_txt
+                       "ranks almost perfectly." + group_txt + half_txt)
+            return Decision(conditions=conds, summary=summary, next_steps=steps)
+        if undecided:
+            c = undecided[0]
+            more = ""
+            hi, lo = _num(c.get("dependence_high")), _num(c.get("dependence_low"))
+            if np.isfinite(hi) and np.isfinite(lo) and hi > lo:
+                # the CI narrows like 1/sqrt(queries): how many would put its upper bound under the floor
+                est = _num(c["dependence"])
+                if est < dep_min:
+                    k = ((hi - est) / (dep_min - est)) ** 2
+                    more = f" About {int(np.ceil(m['n_queries'] * k))} test queries (now {m['n_queries']}) would decide it."
+            summary = (f"Inconclusive: column {c['name']} alone ranks almost perfectly (solo share "
+                       f"{c['solo_share']:.2f}, lead {c['gap']:.2f}), and the test set cannot show whether the model "
+                       f"depends on it ({conds[0].observed.split('; ', 1)[-1]}; a proxy removes >= {dep_min:.0%})."
+                       + more + group_txt)
+            steps.insert(0, f"Find out how column {c['name']} is computed; evaluate on more test queries to measure "
+                            "the model's dependence on it.")
+            return Decision(conditions=conds, summary=summary, next_steps=steps, status="WARN", inconclusive=True)
+        summary = ("No label proxy the model depends on: " + proxy_txt + "." if proxy_txt
+                   else "No label proxy scan was run (proxy_scan = false).") + group_txt + half_txt
         return Decision(conditions=conds, summary=summary, next_steps=steps)

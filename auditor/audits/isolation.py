@@ -26,6 +26,15 @@ ranking split can have:
   smaller than the smallest distance between rows of two different training queries is a copy
   within noise, like an exact duplicate.
 
+The identity checks are deterministic: any overlap they find is a finding, none is an answer.
+The near-duplicate test is statistical, so its PASS must be earned: it states the excess it
+rules out -- the test's power, at alpha before Holm, to detect an excess of
+``min_contamination_rate`` (1%) of the test rows (binomial approximation: under the null each
+test row is flagged with the null's expected share, under the alternative with that share plus
+the floor). Power below 80%, an excess at or above the floor that is not significant, or a
+training set too small to judge near-duplicates at all makes the audit INCONCLUSIVE, with the
+test rows (and queries of this size) that would give 80% power.
+
 On the shared LETOR sample a fixed cosine threshold of 0.95 flags 12% of a clean test set;
 this rule flags none of it.
 
@@ -243,6 +252,49 @@ def cluster_bootstrap_rate(flags: np.ndarray, query_index: np.ndarray, *, n_resa
     return est, float(lo), float(hi)
 
 
+def near_dup_power(n_rows: int, p0: float, excess: float, *, alpha: float = 0.05) -> float:
+    """Power of the near-duplicate test to detect an excess share ``excess`` over the null's ``p0``.
+
+    Binomial approximation of the whole-query permutation test: under the null each of the
+    ``n_rows`` test rows is flagged with probability ``p0`` (the null's expected share), so the
+    test rejects from the smallest count ``k`` with ``P(Bin(n, p0) >= k) < alpha``; under the
+    alternative rows are flagged with ``p0 + excess``.
+    """
+    from scipy.stats import binom
+
+    n = int(n_rows)
+    if n < 1 or not np.isfinite(p0):
+        return 0.0
+    p0 = min(max(float(p0), 1e-12), 1.0)
+    k = int(binom.isf(alpha, n, p0)) + 1  # smallest k with P(X >= k) <= alpha (up to the discrete step)
+    while k > 0 and binom.sf(k - 2, n, p0) < alpha:
+        k -= 1
+    while binom.sf(k - 1, n, p0) >= alpha and k <= n:
+        k += 1
+    if k > n:
+        return 0.0
+    return float(binom.sf(k - 1, n, min(1.0, p0 + float(excess))))
+
+
+def near_dup_rows_needed(p0: float, excess: float, *, alpha: float = 0.05, power: float = 0.8,
+                         n_max: int = 10_000_000) -> int | None:
+    """Smallest number of test rows at which :func:`near_dup_power` reaches ``power`` (None past ``n_max``)."""
+    if not (np.isfinite(p0) and excess > 0):
+        return None
+    lo, hi = 1, 16
+    while near_dup_power(hi, p0, excess, alpha=alpha) < power:
+        lo, hi = hi, hi * 2
+        if hi > n_max:
+            return None
+    while lo < hi:  # power is not monotone in n step by step (discreteness): the first n of the bracket
+        mid = (lo + hi) // 2
+        if near_dup_power(mid, p0, excess, alpha=alpha) >= power:
+            hi = mid
+        else:
+            lo = mid + 1
+    return int(hi)
+
+
 def _fmt_rate(k: int, n: int) -> str:
     return f"{k}/{n} ({(k / n if n else 0):.1%})"
 
@@ -264,7 +316,9 @@ class IsolationAudit(Audit):
               "flagged share is tested by a whole-query permutation test (999 re-labellings, "
               "p = (b+1)/(B+1)); a test row 10x closer (cosine distance) than the closest rows of two different "
               "training queries is a near-copy, counted like an exact duplicate. Contamination rate with a query-bootstrap CI (and Wilson CI on rows); "
-              "the model's metric on contaminated vs clean test queries.")
+              "the model's metric on contaminated vs clean test queries. A near-duplicate PASS needs >= 80% power "
+              "to detect an excess of 1% of test rows (binomial approximation, alpha before Holm); else "
+              "INCONCLUSIVE with the test rows that would give it.")
     citations = [
         "Kapoor & Narayanan (2023), Leakage and the reproducibility crisis in machine-learning-based science, "
         "Patterns 4(9) -- leakage taxonomy (no train/test separation, duplicates, temporal leakage).",
@@ -626,6 +680,16 @@ class IsolationAudit(Audit):
             "share_at_or_above_0.95": float(np.mean(s_test[ok_t] >= 0.95)) if ok_t.any() else 0.0,
             "flagged_queries": int(np.unique(te_qi[flags]).size),
         })
+        # what a PASS rules out: the power of this test, at alpha before Holm, to detect an excess
+        # of min_contamination_rate of the test rows, and the rows that would give it 80%
+        floor = float(p["min_contamination_rate"])
+        alpha = float(ctx.config.alpha)
+        meas["power_at_floor"] = near_dup_power(te.n_rows, expected, floor, alpha=alpha)
+        meas["power_floor"] = floor
+        need = near_dup_rows_needed(expected, floor, alpha=alpha)
+        meas["rows_needed"] = need
+        meas["queries_needed"] = (int(np.ceil(need / (te.n_rows / max(te.n_queries, 1)))) if need else None)
+        meas["excess_upper"] = max(0.0, hi - expected)
         if (~ok_t).any():
             notes.append(f"{int((~ok_t).sum())} test rows have no non-identical training row to compare with.")
         plots = [
@@ -720,17 +784,45 @@ class IsolationAudit(Audit):
                 f"temporal = {p['temporal']!r}"))
         nd = m.get("near_duplicates")
         near_fail = False
+        near_weak = ""  # why the near-duplicate evidence cannot clear the split (empty: it can)
+        near_txt = ""   # what a near-duplicate PASS rules out
+        if nd is not None and nd.get("threshold") is None:
+            near_weak = (f"near-duplicates could not be judged: the training set has {m['n_train_rows']} rows in "
+                         f"{m['n_train_queries']} queries, and the reference needs at least 20 rows in 2 queries")
+            conds.append(Condition("test rows are no closer to training than training rows are to other training "
+                                   "queries (near-duplicates)", "WARN", "not judged: too few training queries",
+                                   ">= 20 training rows in >= 2 queries"))
         if nd is not None and nd.get("threshold") is not None:
             padj = nd["p_value"] if p_adjusted is None else p_adjusted
             excess = nd["excess_rate"]
             floor = float(p["min_contamination_rate"])
+            power = nd.get("power_at_floor")
             if padj < alpha and excess >= floor:
                 st = "FAIL"
                 near_fail = True
             elif padj < alpha:  # significant but below the effect floor
                 st = "WARN"
+            elif excess >= floor or (power is not None and power < 0.8):
+                # not significant, and either the observed excess already reaches the floor or the test could
+                # not have found an excess of the floor's size: neither shown nor excluded
+                st = "WARN"
+                why = []
+                if excess >= floor:
+                    why.append(f"the near-duplicate share exceeds the null's by {excess:.2%} (>= {floor:.0%}) without "
+                               f"being significant (permutation p = {nd['p_value']:.3g}, Holm-adjusted {padj:.3g})")
+                if power is not None and power < 0.8:
+                    need = nd.get("rows_needed")
+                    why.append(f"with {n_rows} test rows the near-duplicate test would detect an excess of {floor:.0%} "
+                               f"of test rows with only {power:.0%} power"
+                               + (f"; about {need} test rows (~{nd['queries_needed']} queries of this size) would "
+                                  f"give 80%" if need else ""))
+                near_weak = ", and ".join(why)
             else:
                 st = "PASS"
+            if st == "PASS" and power is not None:
+                near_txt = (f"an excess of {floor:.0%} of test rows would have been detected with {power:.0%} power "
+                            f"(flagged share {nd['rate']:.2%}, 95% upper bound {nd['rate_wilson_high']:.2%}, "
+                            f"{nd['expected_rate']:.2%} expected under the null)")
             nc = nd.get("copy_rows", 0)
             conds.append(Condition(
                 "no test row is a near-copy of a training row (far closer than any two training queries' rows)",
@@ -747,13 +839,16 @@ class IsolationAudit(Audit):
                 f"{_fmt_rate(nd['flagged_rows'], n_rows)} test rows above cosine {nd['threshold']:.4f} "
                 f"(95% Wilson CI {nd['rate_wilson_low']:.1%}-{nd['rate_wilson_high']:.1%}; expected "
                 f"{nd['expected_rate']:.2%} under the null); permutation p = {nd['p_value']:.3g}"
-                + (f", Holm-adjusted {padj:.3g}" if p_adjusted is not None else ""),
+                + (f", Holm-adjusted {padj:.3g}" if p_adjusted is not None else "")
+                + (f"; power at an excess of {floor:.0%}: {power:.0%}" if power is not None else ""),
                 f"FAIL when Holm-adjusted p < {alpha:g} and the excess share >= {floor:.0%} (WARN when significant "
-                f"but smaller); threshold = the "
+                f"but smaller; inconclusive when the power at {floor:.0%} is < 80%); threshold = the "
                 f"{p['near_dup_quantile']:g}-quantile of the training set's own nearest-other-query similarity"))
         status_fail = any(c.status == "FAIL" for c in conds)
         c = m["contamination"]
-        rate_txt = (f"{c['rows']} of {n_rows} test rows ({c['rate']:.1%}, 95% CI {c['ci_low']:.1%}-{c['ci_high']:.1%}) "
+        # a query bootstrap of a share with no (or all) flagged rows has zero width: quote Wilson then
+        ci_lo, ci_hi = ((c["ci_low"], c["ci_high"]) if c["ci_high"] > c["ci_low"] else (c["wilson_low"], c["wilson_high"]))
+        rate_txt = (f"{c['rows']} of {n_rows} test rows ({c['rate']:.1%}, 95% CI {ci_lo:.1%}-{ci_hi:.1%}) "
                     f"in {c['queries']} of {nq} queries")
         sub = m.get("metric_by_subset") or {}
         sub_txt = ""
@@ -769,11 +864,23 @@ class IsolationAudit(Audit):
             if near_fail:
                 steps.append("Inspect the near-duplicate example pairs: find the preprocessing step that copied or "
                              "lightly altered test rows into training.")
+        elif near_weak:
+            summary = (f"Inconclusive: no shared query ids, copied queries or duplicate (query, item) rows ({rate_txt} "
+                       f"flagged), but {near_weak}.")
+            steps.append("Audit with a larger test (or training) set before trusting the split's isolation from "
+                         "near-copies.")
+            return Decision(conditions=conds, summary=summary, next_steps=steps, status="WARN", inconclusive=True)
         elif any(x.status == "WARN" for x in conds):
             summary = (f"No contamination found that fails the audit ({rate_txt} flagged); see the warnings.")
             steps.append("Review the WARN conditions: shared entities, temporal order or identical rows under other "
                          "queries may be intended, but say so in the report.")
         else:
+            if near_txt:
+                near = f"no excess near-duplicates: {near_txt}"
+            elif nd is None:
+                near = "near-duplicates not checked (near_duplicates = false)"
+            else:
+                near = "no near-duplicates"
             summary = (f"No train/test overlap found: no shared query ids, no copied queries, no duplicate "
-                       f"(query, item) rows and no excess near-duplicates ({rate_txt} flagged).")
+                       f"(query, item) rows; {near} ({rate_txt} flagged).")
         return Decision(conditions=conds, summary=summary, next_steps=steps)

@@ -22,7 +22,19 @@ exceeds it (INCONCLUSIVE, MDE stated) and adequately powered otherwise (FAIL: "n
 demonstrated gain"); without one, an observed gain that is positive but not demonstrated is
 judged against the observed gain itself (the MDE is then practically always larger:
 INCONCLUSIVE), and an observed gain <= 0 is a FAIL (the candidate is not better on these
-queries). Fewer than ``min_queries`` usable queries is INCONCLUSIVE.
+queries). When the CI and the Holm-adjusted t-test disagree about a positive gain the result is
+INCONCLUSIVE, naming the test that withheld it.
+
+Nothing is decided on a test set that cannot carry the comparison: fewer than ``min_queries``
+queries with a defined metric, or fewer than ``min_queries`` whose metric can change with the
+ordering at all (one candidate, all labels equal: d = 0 there whatever the models do), is
+INCONCLUSIVE with the reason and the number of queries that would decide it; so is a
+per-query difference that is the same non-zero value on every query (zero variance: a
+zero-width CI is no evidence), and a test set whose features are constant within every query
+(no model can order its candidates). A difference of exactly 0 on every query is a FAIL (no
+query shows a gain). Every summary states the absolute metric of both models; a PASS states the
+gain's lower bound and the MDE, a FAIL the power it had at the target gain, an INCONCLUSIVE
+the queries that would give ``power`` at it (:func:`queries_needed`).
 """
 from __future__ import annotations
 
@@ -38,7 +50,34 @@ from auditor.errors import ConfigError, DataError
 from auditor.stats import (bootstrap_ci, effect_size_dz, mde_paired, paired_t_test, power_paired,
                            sign_flip_test, win_tie_loss)
 
-__all__ = ["SignificanceAudit", "baseline_metric_values"]
+__all__ = ["SignificanceAudit", "baseline_metric_values", "queries_needed"]
+
+
+def queries_needed(effect: float, sd: float, *, alpha: float = 0.05, power: float = 0.8,
+                   n_max: int = 10_000_000) -> int | None:
+    """Smallest number of queries at which the one-sided paired t-test has ``power`` at ``effect``.
+
+    ``sd`` is the per-query sd of the differences, taken as known (the current test set's).
+    None when it cannot be computed (effect <= 0, sd not positive) or exceeds ``n_max``.
+    """
+    if not (np.isfinite(effect) and effect > 0 and np.isfinite(sd) and sd > 0):
+        return None
+
+    def ok(n: int) -> bool:
+        return power_paired(effect, sd, n, alpha=alpha) >= power
+
+    lo, hi = 2, 2
+    while not ok(hi):
+        lo, hi = hi, hi * 2
+        if hi > n_max:
+            return None
+    while lo < hi:  # smallest n in (lo, hi] with enough power (power grows with n)
+        mid = (lo + hi) // 2
+        if ok(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return int(hi)
 
 
 def baseline_metric_values(ctx: Any, seed: int) -> tuple[np.ndarray, str]:
@@ -192,7 +231,10 @@ class SignificanceAudit(Audit):
         sd = float(d.std(ddof=1)) if n >= 2 else float("nan")
         dz = effect_size_dz(d)
         w, ti, lo = win_tie_loss(d)
-        if n >= 2 and sd == 0:
+        # the same difference on every query, up to float noise (a sd of 1e-17 gives d_z ~ 1e16 and a
+        # t-test p of 1e-175: no evidence about queries beyond these)
+        flat = bool(n >= 2 and float(np.ptp(d)) <= 1e-12 * max(1.0, float(np.max(np.abs(d)))))
+        if flat:
             mde = 0.0  # identical differences on every query: any gain is detectable
         else:
             mde = mde_paired(sd, n, alpha=alpha, power=float(p["power"]))
@@ -200,6 +242,19 @@ class SignificanceAudit(Audit):
         power_min = power_paired(min_gain, sd, n, alpha=alpha) if n >= 2 and min_gain > 0 else float("nan")
         per_seed = [float(np.nanmean(C[i] - Bm[i])) if np.isfinite(C[i] - Bm[i]).any() else float("nan")
                     for i in range(C.shape[0])]
+        from auditor.audits.random_label import informative_queries
+
+        # queries whose metric cannot change with the ordering (one candidate, all labels equal)
+        # give d = 0 whatever the two models do: they carry no evidence about a gain
+        informative = informative_queries(ctx.metric, ctx.test.labels, ctx.test.query_offsets,
+                                          gain=ctx.config.gain, no_relevant=ctx.config.no_relevant)
+        n_informative = int(np.sum(informative[ok])) if informative.shape == ok.shape else n
+        from auditor.audits.feature_ablation import constant_within_queries
+
+        # no feature varies inside any query (e.g. all zero): no model can order the candidates
+        flat_features = bool(n and np.all(constant_within_queries(ctx.test.feature_matrix(), ctx.test.query_offsets)))
+        target = min_gain if min_gain > 0 else (delta if n and delta > 0 else float("nan"))
+        need = queries_needed(target, sd, alpha=alpha, power=float(p["power"])) if n >= 2 else None
         m = {
             "metric": ctx.metric, "n_queries": n, "n_excluded": n_total - n, "n_seeds": len(keys),
             "baseline_source": results[keys[0]]["baseline_source"] if keys else None,
@@ -210,6 +265,10 @@ class SignificanceAudit(Audit):
             "d_z": dz, "wins": w, "ties": ti, "losses": lo, "min_gain": min_gain, "alpha": alpha,
             "mde": mde, "mde_power": float(p["power"]), "power_at_observed": power_obs,
             "power_at_min_gain": power_min, "per_seed_mean_delta": per_seed,
+            "n_informative": n_informative, "sd_is_zero": flat, "features_constant_within_queries": flat_features,
+            # queries at which the t-test reaches mde_power at min_gain (else the observed gain),
+            # with this test set's sd(d): the number that would decide an underpowered comparison
+            "queries_needed": need,
         }
         plots = []
         dist = ci.extra.get("distribution") if ci.extra else None
@@ -258,21 +317,62 @@ class SignificanceAudit(Audit):
         p = self._params(ctx)
         alpha, min_gain, metric = m["alpha"], m["min_gain"], m["metric"]
         n, delta, mde = m["n_queries"], m["mean_delta"], m["mde"]
+        min_q = int(p["min_queries"])
         lvl = f"{m['ci_level']:.0%}"
         ci_txt = f"mean Δ {_fmt(delta)}, {lvl} BCa CI [{_fmt(m['ci_low'])}, {_fmt(m['ci_high'])}] over {n} queries"
+        abs_txt = (f"{metric} {_fmt(m['candidate_mean'])} (candidate) vs {_fmt(m['baseline_mean'])} (baseline)"
+                   if n else "")
         p_adj = p_adjusted if p_adjusted is not None else evidence.p_value
         floor = f"{min_gain:g} (declared min_gain)" if min_gain > 0 else "0"
-        ci_ok = np.isfinite(m["ci_low"]) and m["ci_low"] > min_gain and n >= 2
+        mde_txt = _fmt(mde)
+        need = m.get("queries_needed")
+        n_inf = int(m.get("n_informative", n))
+        wtl = f"{m['wins']}/{m['ties']}/{m['losses']} W/T/L"
+        # ---- the test set cannot carry the comparison: say why and what would
+        if n < max(min_q, 2) or n_inf < max(min_q, 2):
+            if n_inf >= n:
+                why = f"only {n} test quer{'y has' if n == 1 else 'ies have'} a defined {metric}"
+                if m.get("n_excluded"):
+                    why += f" ({m['n_excluded']} of {n + m['n_excluded']} have no relevant item)"
+                got = f"{n} queries"
+            else:
+                why = (f"only {n_inf} of the {n} test queries can change their {metric} with the ordering (the others "
+                       "have one candidate or equal labels, so Δ = 0 there whatever the models do)")
+                got = f"{n_inf} informative queries"
+            want = max(min_q, need or 0)
+            cond = [Condition(f"at least {min_q} test queries whose {metric} depends on the ordering", "WARN", got,
+                              "min_queries (audit.toml [audits.significance]); n >= 2 for any variance")]
+            summary = (f"Inconclusive: {why}, too few to test a gain"
+                       + (f" ({ci_txt}; a single query gives no variance, so its CI has no width and is no "
+                          "evidence)" if n == 1 else f" ({ci_txt})" if n_inf >= 2 and not m.get("sd_is_zero") else "")
+                       + f". About {want} informative test queries would decide it"
+                       + (f" (the paired t-test reaches {m['mde_power']:.0%} power at a gain of "
+                          f"{(min_gain if min_gain > 0 else delta):.4f} with {need})" if need else "") + ".")
+            return Decision(cond, summary, [f"Evaluate on at least {want} test queries with graded labels and several "
+                                            "candidates each before claiming a gain."],
+                            status="WARN", inconclusive=True)
+        if m.get("features_constant_within_queries"):
+            cond = [Condition("some test feature varies within a query", "WARN",
+                              "every feature column is constant inside every test query",
+                              "a ranking needs features that differ between a query's candidates")]
+            return Decision(cond, (f"Inconclusive: every test feature is constant within each query (for example all "
+                                   f"zero), so neither model can order the candidates ({abs_txt}): the "
+                                   "comparison says nothing about a gain."),
+                            ["Check how the test features were exported (all-zero or constant columns usually mean a "
+                             "failed join or a wrong column mapping)."], status="WARN", inconclusive=True)
+        if m.get("sd_is_zero") and abs(delta) > 1e-12:
+            cond = [Condition("the per-query gain varies across queries (a t-test and a CI need variance)", "WARN",
+                              f"Δ = {_fmt(delta)} on every one of {n} queries", "sd(Δ) > 0")]
+            return Decision(cond, (f"Inconclusive: Δ{metric} is exactly {_fmt(delta)} on all {n} queries ({wtl}): "
+                                   "with zero variance neither the t-test nor a confidence interval says anything "
+                                   "about queries beyond these, and a zero-width CI is no evidence."),
+                            ["Check the scores: identical per-query differences usually mean a degenerate test set "
+                             "or a constant offset between the two runs.",
+                             f"Evaluate on a test set whose queries differ (at least {min_q})."],
+                            status="WARN", inconclusive=True)
+        ci_ok = np.isfinite(m["ci_low"]) and m["ci_low"] > min_gain
         t_ok = p_adj is not None and p_adj < alpha
         sf_ok = m["signflip_p_value"] < alpha
-        mde_txt = _fmt(mde)
-        if n < int(p["min_queries"]):
-            cond = [Condition(f"at least {p['min_queries']} test queries with a defined {metric}", "WARN",
-                              f"{n} queries", "min_queries (audit.toml [audits.significance])")]
-            return Decision(cond, f"Only {n} test queries have a defined {metric}: too few to test a gain "
-                                  f"({ci_txt}; MDE {mde_txt}).",
-                            ["Evaluate on more test queries before claiming a gain."], status="WARN",
-                            inconclusive=True)
         conditions = []
         demonstrated = ci_ok and t_ok
         # target effect for the power judgement: declared gain, else the observed positive gain
@@ -283,7 +383,10 @@ class SignificanceAudit(Audit):
         else:
             target, target_src = None, ""
         underpowered = (not demonstrated) and target is not None and (not np.isfinite(mde) or mde > target)
-        miss = "WARN" if underpowered else "FAIL"
+        # the two tests disagree: the CI clears the floor but the (Holm-adjusted) t-test does not,
+        # or the reverse; neither a gain nor its absence is shown
+        split_tests = (not demonstrated) and (ci_ok != t_ok) and delta > min_gain
+        miss = "WARN" if underpowered or split_tests else "FAIL"
         conditions.append(Condition(f"the {lvl} CI of the mean per-query gain lies above {floor}",
                                     "PASS" if ci_ok else miss, ci_txt,
                                     f"CI lower bound > {floor} (BCa bootstrap, Efron 1987)"))
@@ -304,31 +407,50 @@ class SignificanceAudit(Audit):
                                         "PASS" if demonstrated or not underpowered else "WARN",
                                         f"MDE {mde_txt} (sd(Δ) {_fmt(m['sd_delta'])}, n = {n})",
                                         f"MDE <= {target_src} (paired t-test power; Cohen 1988)"))
-        wtl = f"{m['wins']}/{m['ties']}/{m['losses']} W/T/L"
+        p_txt = f"{(p_adj if p_adj is not None else float('nan')):.3g}"
         if demonstrated:
-            summary = (f"The candidate beats the baseline on {metric}: {ci_txt} (t-test adjusted p = {p_adj:.3g}, "
-                       f"d_z = {_fmt(m['d_z'], 2)}, {wtl}).")
+            summary = (f"The candidate beats the baseline on {metric} ({abs_txt}): the gain is at least "
+                       f"{_fmt(m['ci_low'])} ({lvl} lower bound) > {floor}; {ci_txt} (t-test adjusted p = {p_adj:.3g}, "
+                       f"d_z = {_fmt(m['d_z'], 2)}, {wtl}; MDE at {m['mde_power']:.0%} power {mde_txt}).")
             steps = [] if agree else ["The randomization test disagrees with the t-test: inspect the per-query "
                                       "differences for outliers before quoting the p-value."]
             return Decision(conditions, summary, steps)
+        more = (f" About {need} test queries (now {n}) would give {m['mde_power']:.0%} power at "
+                f"{target:.4f}." if need and target else "")
+        if split_tests:
+            which = ("the CI lies above " + floor + f" but the Holm-adjusted t-test does not reject (p = {p_txt})"
+                     if ci_ok else f"the t-test rejects (adjusted p = {p_txt}) but the CI reaches down to "
+                     f"{_fmt(m['ci_low'])} <= {floor}")
+            summary = f"Inconclusive: the gain is not demonstrated -- {which}; {ci_txt} ({abs_txt}).{more}"
+            return Decision(conditions, summary,
+                            ["More queries would settle it; meanwhile do not quote the gain as significant."],
+                            status="WARN", inconclusive=True)
         if underpowered:
-            summary = (f"Inconclusive: no demonstrated gain ({ci_txt}), but with {n} queries the smallest gain this "
-                       f"test set can detect at {m['mde_power']:.0%} power is {mde_txt} > the {target_src} "
-                       f"{target:.4f}.")
-            steps = [f"Evaluate on more queries: about {int(np.ceil(n * (mde / target) ** 2))} would bring the MDE "
-                     f"down to {target:.4f}." if np.isfinite(mde) and target > 0 else
+            summary = (f"Inconclusive: no demonstrated gain ({ci_txt}; {abs_txt}), but with {n} queries the smallest "
+                       f"gain this test set can detect at {m['mde_power']:.0%} power is {mde_txt} > the {target_src} "
+                       f"{target:.4f}.{more}")
+            steps = [f"Evaluate on more queries: about {need} would bring the MDE down to {target:.4f}." if need else
                      "Evaluate on more queries.",
-                     "Declare the smallest gain that matters (min_gain in audit.toml) so power is judged against "
-                     "it rather than against the observed gain."]
+                     "Declare the smallest gain that matters (--min-gain / min_gain in audit.toml) so power is judged "
+                     "against it rather than against the observed gain."]
             return Decision(conditions, summary, steps, status="WARN", inconclusive=True)
         if m["ties"] == n:
-            why = "candidate and baseline score the same on every query"
+            why = (f"candidate and baseline have the same {metric} on every one of the {n} queries, so no query shows "
+                   "a gain")
         elif delta <= min_gain:
-            why = "the candidate is not better on average" + (" than the declared min_gain" if min_gain > 0 else "")
+            why = ("the candidate is not better on average" + (" than the declared min_gain" if min_gain > 0 else "")
+                   + f"; the gain is at most {_fmt(m['ci_high'])} ({lvl} upper bound)")
         else:
             why = "the gain is within the query-to-query noise"
-        summary = (f"No demonstrated gain on {metric}: {ci_txt} ({why}; t-test adjusted p = "
-                   f"{(p_adj if p_adj is not None else float('nan')):.3g}, {wtl}, MDE {mde_txt}).")
+        if target is not None and np.isfinite(mde):
+            power_txt = (f"; a true gain of {target:.4f} ({target_src}) would have shown with at least "
+                         f"{m['mde_power']:.0%} power (MDE {mde_txt})")
+        elif np.isfinite(mde):
+            power_txt = f"; a true gain of {mde_txt} or more would have shown with {m['mde_power']:.0%} power (MDE)"
+        else:
+            power_txt = ""
+        summary = (f"No demonstrated gain on {metric} ({abs_txt}): {ci_txt} ({why}; t-test adjusted p = {p_txt}, "
+                   f"{wtl}){power_txt}.")
         steps = ["Do not report the gain: on these queries the candidate is not shown to beat the baseline.",
                  "Check that the baseline is the right one and was trained as carefully as the candidate."]
         return Decision(conditions, summary, steps)

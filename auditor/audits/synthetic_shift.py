@@ -28,8 +28,13 @@ Evidence:
    Holm-adjusted across audits by the runner. The verdict needs both significance and
    effect size (AUC >= 0.55 WARN, >= 0.625 FAIL in synthetic mode), so it does not flip with
    sample size alone. Not significant while the AUC's whole bootstrap CI is >= 0.55 is
-   inconclusive (the two measures disagree); a point estimate >= 0.55 whose CI reaches below
-   0.55 and whose test is not significant is noise and PASSes with a note.
+   inconclusive (the two measures disagree). A PASS must rule out a shift of the FAIL size: the
+   AUC's one-sided 95% upper bound (the upper end of a 90% interval, from the upper half of the
+   bootstrap CI under a normal approximation: :func:`auc_upper_bound`) must lie below
+   ``auc_fail``; the summary states it. Otherwise the audit is INCONCLUSIVE with the number of
+   queries (both samples together) that would narrow the bound below ``auc_fail`` at the same
+   AUC. A point estimate >= 0.55 whose CI reaches below 0.55 and whose test is not significant is
+   noise and PASSes with a note when that bound holds.
 4. Per-feature KS with a whole-query permutation null and Benjamini-Hochberg (exploratory:
    which features moved); wide groups are tested through their principal components, with
    the raw columns' KS distances listed.
@@ -41,11 +46,27 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+import numpy as np
+
 from auditor.audits.base import (Audit, Condition, Decision, Evidence, Trial, jsonable, plot_bars, plot_hist,
                                  plot_intervals, plot_table)
 from auditor.errors import ConfigError
 
-__all__ = ["SyntheticShiftAudit"]
+__all__ = ["SyntheticShiftAudit", "auc_upper_bound"]
+
+
+def auc_upper_bound(auc: float | None, ci_high: float | None, level: float = 0.95) -> float:
+    """One-sided ``level`` upper bound of the AUC from its two-sided 95% CI's upper end.
+
+    Normal approximation on the upper half of the interval: ``auc + (ci_high - auc) * z(level) /
+    z(0.975)`` (the upper end of a 90% interval for ``level`` = 0.95), capped at 1. NaN when
+    either number is missing.
+    """
+    from scipy.stats import norm
+
+    if auc is None or ci_high is None or not (np.isfinite(auc) and np.isfinite(ci_high)):
+        return float("nan")
+    return float(min(1.0, auc + max(0.0, ci_high - auc) * norm.ppf(level) / norm.ppf(0.975)))
 
 
 def _pair(ctx: Any) -> tuple[Any, Any, str]:
@@ -75,7 +96,8 @@ class SyntheticShiftAudit(Audit):
               "0.55 WARN, >= 0.625 FAIL (synthetic mode only; train vs test is capped at WARN), each only when "
               "the adjusted p < alpha. Reported: per-feature KS with a whole-query permutation null (1,000) and "
               "Benjamini-Hochberg; label-distribution shift (chi-square distance, whole-query permutation null, "
-              "total-variation distance; WARN when significant and TV >= 0.2).")
+              "total-variation distance; WARN when significant and TV >= 0.2). PASS only when the AUC's one-sided "
+              "95% upper bound is below the FAIL size; otherwise INCONCLUSIVE with the queries that would decide it.")
     citations = [
         "Lopez-Paz & Oquab (2017). Revisiting classifier two-sample tests. ICLR.",
         "Gretton, Borgwardt, Rasch, Schoelkopf & Smola (2012). A kernel two-sample test. JMLR 13.",
@@ -198,6 +220,7 @@ class SyntheticShiftAudit(Audit):
             "rows_a": lab["rows_a"], "rows_b": lab["rows_b"], "queries_a": lab["groups_a"],
             "queries_b": lab["groups_b"],
             "auc": clf["auc"], "auc_ci_low": clf["ci_low"], "auc_ci_high": clf["ci_high"],
+            "auc_upper_one_sided": auc_upper_bound(clf["auc"], clf["ci_high"]),
             "classifier_split_auc": clf["split_auc"], "classifier_p_value": clf["p_value"],
             "fold_auc": clf["fold_auc"],
             "classifier": clf["classifier"], "n_folds": clf["n_folds"], "classifier_features": clf["n_features"],
@@ -307,6 +330,17 @@ class SyntheticShiftAudit(Audit):
         # floor without significance is a real disagreement (measured: 3 of 12 clean reference runs had
         # AUC 0.56-0.61 with p 0.08-0.84 and would otherwise have turned GO into INCONCLUSIVE)
         inconclusive = (not sig) and lo is not None and lo >= warn_t
+        # a PASS must rule out a shift of the FAIL size: the one-sided 95% upper bound of the AUC (the
+        # equivalence bound, i.e. the upper end of a 90% interval, from the upper half of the 95% CI under
+        # a normal approximation) must stay below auc_fail
+        upper = m.get("auc_upper_one_sided")
+        if upper is None:
+            upper = auc_upper_bound(auc, hi)
+        unbounded = (st == "PASS") and not inconclusive and not (np.isfinite(upper) and upper < fail_t)
+        need_q = None
+        if unbounded and np.isfinite(upper) and auc < fail_t and upper > auc:
+            need_q = int(np.ceil((m.get("queries_a", 0) + m.get("queries_b", 0)) * ((upper - auc) / (fail_t - auc)) ** 2))
+            need_q = need_q or None
         noisy_high = (not sig) and auc >= warn_t and not inconclusive
         thr = (f"AUC >= {warn_t} WARN, >= {fail_t} FAIL{'' if synthetic else ' (capped at WARN: train vs test)'}, "
                f"each with adjusted p < {alpha:g} (Lopez-Paz & Oquab 2017; Rice & Harris 2005)")
@@ -333,8 +367,22 @@ class SyntheticShiftAudit(Audit):
                      "chance."]
             status = "WARN"
             return Decision(cond, summary, steps, status=status, inconclusive=True)
+        if unbounded:
+            cond[0].status = "WARN"
+            n_now = m.get("queries_a", 0) + m.get("queries_b", 0)
+            summary = (f"Inconclusive: no significant shift between {what} and {other} (domain-classifier {obs}), "
+                       f"but with {m.get('queries_a')} + {m.get('queries_b')} queries the AUC's one-sided 95% upper bound "
+                       f"{upper:.3f} does not rule out a shift of the FAIL size (AUC >= {fail_t})"
+                       + (f"; about {need_q} queries in all (now {n_now}) would" if need_q else "") + "; "
+                       f"{ks_txt}, {mmd_txt}.")
+            steps = [f"Add queries to both samples{f' (about {need_q} in all)' if need_q else ''} to bound the shift "
+                     f"below AUC {fail_t}."]
+            return Decision(cond, summary, steps, status="WARN", inconclusive=True)
         if st == "PASS":
-            summary = (f"{what[0].upper() + what[1:]} is not distinguishable from {other} "
+            rules_out = (f"AUC <= {upper:.3f} (one-sided 95% bound): a shift of AUC >= {fail_t} (FAIL size)"
+                         + (f", and even one of AUC >= {warn_t} (WARN size)," if upper < warn_t else "")
+                         + " is ruled out")
+            summary = (f"{what[0].upper() + what[1:]} is not distinguishable from {other}: {rules_out} "
                        f"(domain-classifier {obs}; {ks_txt}; {mmd_txt}).")
             steps = []
             if noisy_high:
