@@ -393,6 +393,17 @@ except ImportError:  # pragma: no cover - module under construction
     pass
 
 
+# --------------------------------------------------------------------------- trec-eval
+@cli.command("trec-eval", add_help_option=False,
+             context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def trec_eval_cmd(args: tuple[str, ...]) -> None:
+    """trec_eval 10.0-rc3 as a drop-in: same options, same output lines (--help lists the measures)."""
+    from auditor.trec_eval import main as _trec_eval_main  # lazy: keeps start-up light
+
+    sys.exit(_trec_eval_main(list(args)))
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="audit")
