@@ -146,6 +146,11 @@ def _c_fmt_double(value: float) -> str:
 def select(a: Args) -> list[Selected]:
     """The measures to compute, in trec_eval's order, with parameters and value names."""
     wanted = set(a.measures or ())
+    shared = sorted(wanted & {"dcg", "ideal_dcg", "ndcg"})
+    if len(shared) > 1 and any(n in shared for n, _ in (a.meas_args or ())):
+        raise UsageError(f"-m {' -m '.join(shared)} with gain parameters: in trec_eval 10.0-rc3 these measures "
+                         "share one parameter block, which it frees twice (it crashes). Request one of them "
+                         "with parameters per run.")
     out = []
     for m in ME.MEASURES:
         if m.name not in wanted:
@@ -234,7 +239,7 @@ def evaluate(a: Args) -> tuple[Any, list[Selected], dict[str, np.ndarray], list[
         for name, v in values.items():
             if name in _RESET_EXACT or name.startswith("unj"):
                 v[ranked.bogus] = 0.0
-        if rel_strings is not None:
+        if rel_strings is not None and rs.names[0] == "relstring":  # trec_eval compares the full name
             for q in np.flatnonzero(ranked.bogus):
                 rel_strings[q] = ""
     return ranked, sel, values, rel_strings

@@ -102,7 +102,8 @@ def _nrr(c: Chunk) -> np.ndarray:
 
 
 def _num_rel(c: Chunk) -> np.ndarray:
-    return c.get("num_rel", lambda: c.level_counts[:, c.levels >= c.opts.relevance_level].sum(axis=1))
+    return c.get("num_rel", lambda: np.where(c.stale, 0,
+                                             c.level_counts[:, c.levels >= c.opts.relevance_level].sum(axis=1)))
 
 
 def _num_nonrel(c: Chunk) -> np.ndarray:

@@ -55,6 +55,7 @@ class Ranked:
     n_unjudged: np.ndarray
     levels: np.ndarray  # int64 (L,), the judged relevance values >= 0 present anywhere
     level_counts: np.ndarray  # int64 (Q, L), judged documents per value, per query
+    stale: np.ndarray  # bool (Q,), judged only -1: level_counts inherited (see build), no relevant document
     bogus: np.ndarray  # bool (Q,), stand-in ranking of a query the run lacks (-c)
     n_qrels_positive: int  # qrels lines with rel > 0 (trec_eval's -c num_rel summary)
     runid: str
@@ -84,7 +85,8 @@ class Ranked:
             src = (self.starts[idx][:, None] + col[None, :])[mask]
             R[mask] = self.rels[src]
         return Chunk(R=R, nret=nret, n_nonpool=self.n_nonpool[idx], n_unjudged=self.n_unjudged[idx],
-                     levels=self.levels, level_counts=self.level_counts[idx], opts=self.opts)
+                     levels=self.levels, level_counts=self.level_counts[idx], stale=self.stale[idx],
+                     opts=self.opts)
 
 
 @dataclass
@@ -97,6 +99,7 @@ class Chunk:
     n_unjudged: np.ndarray
     levels: np.ndarray
     level_counts: np.ndarray
+    stale: np.ndarray
     opts: Options
     cache: dict = field(default_factory=dict)
 
@@ -152,10 +155,23 @@ def build(qrels: Judgments, run: Run, opts: Options) -> Ranked:
         raise DataError(f"qrels file {qrels.path!r}: every judgment of query {qids[bad[0]]!r} is below -1; "
                         "trec_eval 10.0-rc3 cannot evaluate such a query (it sizes an array from the largest "
                         "relevance value). Give the query a judgment >= -1 or drop it.")
+    first_judged = int(np.argmax(maxrel >= 0)) if (maxrel >= 0).any() else nq
+    early = np.flatnonzero(maxrel[:first_judged] == NONPOOL)
+    if early.size:
+        raise DataError(f"qrels file {qrels.path!r}: query {qids[early[0]]!r} has only -1 judgments and comes "
+                        "(in qid order) before any query with a judgment >= 0; trec_eval 10.0-rc3 cannot "
+                        "evaluate it there (it stops with \"Can't calculate measure\"). Drop its judgments or "
+                        "give it a judgment >= 0.")
     judged = rel >= 0
     levels, lev_idx = np.unique(rel[judged], return_inverse=True)
     level_counts = np.zeros((nq, levels.size), dtype=np.int64)
     np.add.at(level_counts, (qi[judged], lev_idx), 1)
+    # A query judged only -1 leaves trec_eval's level table as the previous query left it (it
+    # clears max_rel + 1 = 0 entries): its gains and ideal rankings are the last judged query's.
+    stale = maxrel == NONPOOL
+    if stale.any():
+        last = np.maximum.accumulate(np.where(~stale, np.arange(nq), -1))
+        level_counts[stale] = level_counts[last[stale]]
 
     # run rows of judged queries
     rq = pc.index_in(_pa_binary(run.qid), value_set=uq)
@@ -220,5 +236,5 @@ def build(qrels: Judgments, run: Run, opts: Options) -> Ranked:
     counts = np.bincount(rq, minlength=nq)
     starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     return Ranked(qids=qids, rels=r, starts=starts, n_nonpool=n_nonpool, n_unjudged=n_unjudged, levels=levels,
-                  level_counts=level_counts, bogus=bogus, n_qrels_positive=int((rel > 0).sum()),
+                  level_counts=level_counts, stale=stale, bogus=bogus, n_qrels_positive=int((rel > 0).sum()),
                   runid=run.runid, opts=opts)
