@@ -114,6 +114,8 @@ def parse_args(argv: Sequence[str]) -> Args:
         raise UsageError(f"expected 2 file arguments, QRELS and RUN, got {len(rest)}. "
                          "Usage: audit trec-eval [-q] [-c] [-m measure[.params]]... QRELS RUN")
     a.qrels, a.run = rest
+    if a.opts.max_docs < 0:
+        raise UsageError(f"-M {a.opts.max_docs}: trec_eval then reports negative document counts; give -M 0 or more.")
     if a.opts.relevance_level < 0:
         raise UsageError(f"-l {a.opts.relevance_level}: a negative relevance level makes trec_eval count "
                          "unjudged documents (coded -1/-2) as relevant; not supported. Use -l 0 or more.")
@@ -222,18 +224,18 @@ def evaluate(a: Args) -> tuple[Any, list[Selected], dict[str, np.ndarray], list[
     run = read_run(a.run)
     ranked = build(qrels, run, a.opts)
     nq = len(ranked.qids)
+    computed = [s for s in sel if s.measure.kernel is not None]
+    blocks = {s.measure.name: np.zeros((nq, len(s.names))) for s in computed}
+    for idx, chunk in ranked.chunks():  # one chunk at a time: its cached intermediates are shared, then freed
+        for s in computed:
+            blocks[s.measure.name][idx] = s.measure.kernel(chunk, s.params)
     values: dict[str, np.ndarray] = {}
-    for s in sel:
-        if s.measure.kernel is None:
-            continue
-        block = np.zeros((nq, len(s.names)))
-        for idx, chunk in ranked.chunks():
-            block[idx] = s.measure.kernel(chunk, s.params)
+    for s in computed:
         for k, name in enumerate(s.names):
-            values[name] = block[:, k]
+            values[name] = blocks[s.measure.name][:, k]
     rel_strings = None
     rs = next((s for s in sel if s.measure.name == "relstring"), None)
-    if rs is not None:
+    if rs is not None and a.query:
         rel_strings = _relstrings(ranked, rs.params[0])
     if ranked.bogus.any():
         for name, v in values.items():

@@ -119,16 +119,42 @@ def _pa_binary(col: Any) -> Any:
     return col
 
 
-def _first_duplicate(qidx: Any, docno: Any) -> tuple[int, bytes] | None:
-    import pyarrow as pa
+def _first_duplicate(key: np.ndarray) -> int | None:
+    """Index (into ``key``) of a key that occurs twice, or None."""
+    if key.size < 2:
+        return None
+    srt = np.sort(key)
+    if not (srt[1:] == srt[:-1]).any():
+        return None
+    order = np.argsort(key, kind="stable")
+    same = np.flatnonzero(key[order[1:]] == key[order[:-1]])
+    return int(order[same[0] + 1]) if same.size else None
 
-    t = pa.table({"q": qidx, "d": docno})
-    g = t.group_by(["q", "d"]).aggregate([([], "count_all")])
-    counts = g.column("count_all").to_numpy()
-    if counts.size and counts.max() > 1:
-        k = int(np.argmax(counts > 1))
-        return int(g.column("q")[k].as_py()), g.column("d")[k].as_py()
-    return None
+
+def _rank_order(q: np.ndarray, sim: np.ndarray, docno: Any) -> np.ndarray:
+    """Row order: query, then score descending, then docno descending in byte order (comp_sim_docno).
+
+    Sorted on (query, score) first; only rows whose (query, score) is tied are then ordered by
+    their docno strings, so untied runs never pay for string comparisons.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    order = pc.sort_indices(pa.table({"q": q, "s": sim}),
+                            sort_keys=[("q", "ascending"), ("s", "descending")]).to_numpy().copy()
+    qs, ss = q[order], sim[order]
+    same = (qs[1:] == qs[:-1]) & (ss[1:] == ss[:-1])
+    if not same.any():
+        return order
+    tied = np.zeros(order.size, dtype=bool)
+    tied[1:] |= same
+    tied[:-1] |= same
+    pos = np.flatnonzero(tied)
+    rows = order[pos]
+    sub = pa.table({"q": q[rows], "s": sim[rows], "d": pc.take(docno, pa.array(rows))})
+    inner = pc.sort_indices(sub, sort_keys=[("q", "ascending"), ("s", "descending"), ("d", "descending")])
+    order[pos] = rows[inner.to_numpy()]
+    return order
 
 
 def build(qrels: Judgments, run: Run, opts: Options) -> Ranked:
@@ -144,10 +170,6 @@ def build(qrels: Judgments, run: Run, opts: Options) -> Ranked:
     nq = len(qids)
     qi = pc.index_in(qq, value_set=uq).to_numpy(zero_copy_only=False).astype(np.int64)
 
-    dup = _first_duplicate(pa.array(qi), qd)
-    if dup is not None:
-        raise DataError(f"qrels file {qrels.path!r}: document {dup[1].decode('utf-8', 'replace')!r} is judged twice "
-                        f"for query {qids[dup[0]]!r}; trec_eval stops there ('duplicate docs'). Keep one judgment.")
     maxrel = np.full(nq, np.iinfo(np.int64).min, dtype=np.int64)
     np.maximum.at(maxrel, qi, rel)
     bad = np.flatnonzero(maxrel < NONPOOL)
@@ -184,7 +206,6 @@ def build(qrels: Judgments, run: Run, opts: Options) -> Ranked:
     if np.isnan(sim).any():
         raise DataError(f"run file {run.path!r}: a score is NaN; trec_eval's sort is undefined with NaN scores. "
                         "Replace it with a number.")
-    sim = sim + 0.0  # -0.0 and 0.0 tie, as in C comparisons
     present = np.zeros(nq, dtype=bool)
     present[rq] = True
     missing = np.flatnonzero(~present)
@@ -193,39 +214,46 @@ def build(qrels: Judgments, run: Run, opts: Options) -> Ranked:
                         f"{run.path!r} ({missing.size} such queries); trec_eval 10.0-rc3 stops there without -c "
                         "(its message: \"result qid ... not found in qrels\"). Pass -c to score them 0, or drop "
                         "their judgments.")
-    if not present.any() and not opts.complete:
-        raise DataError("no query has both results and judgments (trec_eval: 'No queries with both results and "
-                        "relevance info'). Check that the run and the qrels use the same qids.")
     if missing.size:
         rq = np.concatenate([rq, missing])
         rd = pa.concat_arrays([rd, pa.array([BOGUS_DOCNO] * missing.size, type=pa.binary())])
         sim = np.concatenate([sim, np.ones(missing.size)])
     bogus = ~present
 
-    t = pa.table({"q": rq, "s": sim, "d": rd})
-    order = pc.sort_indices(t, sort_keys=[("q", "ascending"), ("s", "descending"), ("d", "descending")])
-    t = t.take(order)
-    rq = t.column("q").to_numpy()
+    # docnos of both files as integer codes (equality only: joins and duplicate checks)
+    both = pc.dictionary_encode(pa.chunked_array([rd, qd])).combine_chunks()
+    codes = both.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    nd = max(len(both.dictionary), 1)
+    dr, dq = codes[: len(rd)], codes[len(rd):]
+
+    qkey = qi * nd + dq
+    dup = _first_duplicate(qkey)
+    if dup is not None:
+        raise DataError(f"qrels file {qrels.path!r}: document {qd[dup].as_py().decode('utf-8', 'replace')!r} is "
+                        f"judged twice for query {qids[qi[dup]]!r}; trec_eval stops there ('duplicate docs'). "
+                        "Keep one judgment.")
+
+    order = _rank_order(rq, sim + 0.0, rd)  # -0.0 ties 0.0 as in C
+    rq, dr = rq[order], dr[order]
     counts = np.bincount(rq, minlength=nq)
     starts = np.concatenate([[0], np.cumsum(counts)])
-    rank = np.arange(rq.size) - starts[rq]
     if opts.max_docs < counts.max(initial=0):
-        sel = rank < max(opts.max_docs, 0)
-        t = t.filter(pa.array(sel))
-        rq = rq[sel]
-    dup = _first_duplicate(t.column("q"), t.column("d"))
+        sel = (np.arange(rq.size) - starts[rq]) < max(opts.max_docs, 0)
+        rq, dr, order = rq[sel], dr[sel], order[sel]
+    rkey = rq * nd + dr
+    dup = _first_duplicate(rkey)
     if dup is not None:
-        raise DataError(f"run file {run.path!r}: document {dup[1].decode('utf-8', 'replace')!r} is retrieved twice "
-                        f"for query {qids[dup[0]]!r}; trec_eval stops there ('duplicate docs'). Keep one line.")
+        raise DataError(f"run file {run.path!r}: document {rd[int(order[dup])].as_py().decode('utf-8', 'replace')!r} "
+                        f"is retrieved twice for query {qids[rq[dup]]!r}; trec_eval stops there ('duplicate docs'). "
+                        "Keep one line.")
 
-    # judgment of each ranked document (hash join on (query, docno))
-    n = t.num_rows
-    left = pa.table({"q": t.column("q"), "d": t.column("d"), "row": np.arange(n, dtype=np.int64)})
-    right = pa.table({"q": qi, "d": qd, "rel": rel})
-    j = left.join(right, keys=["q", "d"], join_type="inner")
-    r = np.full(n, NONPOOL, dtype=np.int64)
-    jr = j.column("rel").to_numpy()
-    r[j.column("row").to_numpy()] = np.where(jr < 0, UNJUDGED, jr)
+    # judgment of each ranked document
+    qorder = np.argsort(qkey)
+    skey, srel = qkey[qorder], rel[qorder]
+    pos = np.minimum(np.searchsorted(skey, rkey), max(skey.size - 1, 0))
+    found = skey[pos] == rkey if skey.size else np.zeros(rkey.size, dtype=bool)
+    jr = srel[pos]
+    r = np.where(found, np.where(jr < 0, UNJUDGED, jr), NONPOOL).astype(np.int64)
     n_nonpool = np.bincount(rq[r == NONPOOL], minlength=nq)
     n_unjudged = np.bincount(rq[r == UNJUDGED], minlength=nq)
     if opts.judged_only:

@@ -143,8 +143,11 @@ def _int_column(col: Any) -> np.ndarray:
     import pyarrow.compute as pc
 
     s = pc.cast(col, pa.string(), safe=False)
-    if pc.all(pc.match_substring_regex(s, r"^-?[0-9]{1,18}$")).as_py():
-        return pc.cast(s, pa.int64()).to_numpy(zero_copy_only=False)
+    try:  # pyarrow's integers are atol's, hexadecimal aside (atol reads "0x10" as 0)
+        if not pc.any(pc.match_substring(s, "x", ignore_case=True)).as_py():
+            return pc.cast(s, pa.int64()).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
     return np.array([c_atol(t) for t in col.to_pylist()], dtype=np.int64)
 
 
@@ -153,9 +156,11 @@ def _float_column(col: Any) -> np.ndarray:
     import pyarrow.compute as pc
 
     s = pc.cast(col, pa.string(), safe=False)
-    # plain decimals only: pyarrow and strtod then agree to the last bit (both correctly rounded)
-    if pc.all(pc.match_substring_regex(s, r"^-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?$")).as_py():
-        return pc.cast(s, pa.float64()).to_numpy(zero_copy_only=False)
+    try:  # what pyarrow parses (decimal, exponent, inf, nan) strtod parses to the same double
+        if not pc.any(pc.match_substring(s, "x", ignore_case=True)).as_py():
+            return pc.cast(s, pa.float64()).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
     return np.array([c_atof(t) for t in col.to_pylist()], dtype=np.float64)
 
 
