@@ -87,3 +87,12 @@ def test_help_lists_every_measure_and_the_version_matched() -> None:
 
     for m in MEASURES:
         assert f"  {m.name} " in res.output, m.name
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--train", "a.run", "--test", "b.run"], "looks like a TREC run file"),
+    (["--train", "a.txt", "--test", "b.txt", "--format", "trec"], "'trec' is not one of"),
+])
+def test_audit_run_refuses_trec_inputs_clearly(args: list[str], needle: str) -> None:
+    res = CliRunner().invoke(cli, ["run", "--model", "auditor.testing:make_linear", *args])
+    assert res.exit_code == 2 and needle in res.output
