@@ -37,14 +37,32 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import click
-import numpy as np
 
-from auditor import metrics as M
 from auditor.errors import AuditorError, DataError
-from auditor.loaders import TrecTable, join_run_qrels, read_qrels, read_run
+
+if TYPE_CHECKING:
+    from auditor.loaders import TrecTable
+
+
+class _Lazy:
+    """A module imported on first use: `audit` starts without numpy, pyarrow or the metrics
+    (the cli imports this module to register `audit eval`)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(self._name), attr)
+
+
+np: Any = _Lazy("numpy")
+M: Any = _Lazy("auditor.metrics")
+L: Any = _Lazy("auditor.loaders")
 
 __all__ = ["DEFAULT_METRICS", "RunEvaluation", "evaluate_run", "evaluate_tables", "compare_runs", "eval_cmd"]
 
@@ -152,7 +170,7 @@ def evaluate_tables(qrels: TrecTable, run: TrecTable, metrics: Sequence[str] | N
     specs = _specs(metrics)
     label_note = _truncate_labels(qrels)
     unjudged = _unjudged_rows(qrels, run) if rel_threshold <= 0 else None
-    j = join_run_qrels(qrels, run)
+    j = L.join_run_qrels(qrels, run)
     run.drop_caches()
     qrels.drop_caches()
     unret_labels = qrels.value[j.unret_rows]
@@ -304,8 +322,8 @@ def evaluate_run(qrels_path: str, run_path: str, metrics: Sequence[str] | None =
     _specs(metrics)  # reject bad names before reading big files
     # tables passed as temporaries, so evaluate_tables can free the qrels once joined
     # duplicates are found by the join (as part of its sort), not by the readers
-    return evaluate_tables(read_qrels(os.fspath(qrels_path), check_duplicates=False),
-                           read_run(os.fspath(run_path), check_duplicates=False), metrics, gain=gain,
+    return evaluate_tables(L.read_qrels(os.fspath(qrels_path), check_duplicates=False),
+                           L.read_run(os.fspath(run_path), check_duplicates=False), metrics, gain=gain,
                            rel_threshold=rel_threshold, no_relevant=no_relevant, complete=complete)
 
 
