@@ -363,6 +363,11 @@ Options (trec_eval's; long forms too, e.g. --query_eval_wanted):
 
 Ranking: score descending, ties broken by docno descending (byte order); the rank
 column is ignored. Not supported: -R prefs/qrels_jg and their measures, -Z, -D.
+Refused (exit 2) where trec_eval stops, crashes or reads undefined memory: a judged
+query missing from the run without -c, duplicate documents, a query judged only below
+-1, negative -l or -M, dcg/ideal_dcg/ndcg together with gain parameters, rbp with
+per-level gains. rbp normalises graded gains to [0,1] from 0 and the largest gain, as
+trec_eval -m all_trec prints (its C code reads two uninitialised variables there).
 
 Measures (all_trec = every one below except dcg, ideal_dcg, yaap):
 {measures}
@@ -395,7 +400,14 @@ def main(argv: Sequence[str], out: TextIO | None = None, err: TextIO | None = No
         ranked, sel, values, rel_strings = evaluate(a)
         buf = io.StringIO()
         render(a, ranked, sel, values, rel_strings, buf)
-        out.write(buf.getvalue())
+        text = buf.getvalue()
+        raw = getattr(out, "buffer", None)
+        if raw is not None:  # qids and run ids are bytes in trec_eval: write them back unchanged
+            out.flush()
+            raw.write(text.encode("utf-8", "surrogateescape"))
+            raw.flush()
+        else:
+            out.write(text)
         return 0
     except (UsageError, _Refuse) as e:
         err.write(f"audit trec-eval: error: {e}\n")

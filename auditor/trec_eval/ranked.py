@@ -166,7 +166,7 @@ def build(qrels: Judgments, run: Run, opts: Options) -> Ranked:
     rel = np.asarray(qrels.rel, dtype=np.int64)
     uq = pc.unique(qq)
     uq = uq.take(pc.sort_indices(uq))
-    qids = [b.decode("utf-8", "replace") for b in uq.to_pylist()]
+    qids = [b.decode("utf-8", "surrogateescape") for b in uq.to_pylist()]
     nq = len(qids)
     qi = pc.index_in(qq, value_set=uq).to_numpy(zero_copy_only=False).astype(np.int64)
 

@@ -218,7 +218,7 @@ def read_run(path: str | os.PathLike) -> Run:
     if tbl is not None:
         last = tbl.column(5)[tbl.num_rows - 1].as_py()
         return Run(path, tbl.column(0), tbl.column(2), _float_column(tbl.column(4)),
-                   last.decode("utf-8", "replace"))
+                   last.decode("utf-8", "surrogateescape"))
     qid: list[bytes] = []
     docno: list[bytes] = []
     sim: list[float] = []
@@ -239,4 +239,4 @@ def read_run(path: str | os.PathLike) -> Run:
         raise DataError(f"run file {path!r} has no result lines (only blank or comment lines): trec_eval's "
                         "behaviour is undefined there; give at least one 'qid Q0 docno rank score runid' line.")
     return Run(path, np.array(qid, dtype=object), np.array(docno, dtype=object), np.array(sim, dtype=np.float64),
-               runid.decode("utf-8", "replace"))
+               runid.decode("utf-8", "surrogateescape"))
