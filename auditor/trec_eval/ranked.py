@@ -29,7 +29,7 @@ from auditor.trec_eval.reader import Judgments, Run
 NONPOOL, UNJUDGED, PAD = -1, -2, np.iinfo(np.int64).min // 2
 BOGUS_DOCNO = b"ceci_nest_pas_un_docno"
 #: padded cells per chunk: bounds the kernels' temporaries (a few dozen float64 matrices)
-CHUNK_CELLS = 1 << 21
+CHUNK_CELLS = 1 << 18
 
 
 @dataclass

@@ -35,6 +35,7 @@ _ATOF = re.compile(
     rb"|[iI][nN][fF](?:[iI][nN][iI][tT][yY])?|[nN][aA][nN](?:\([0-9A-Za-z_]*\))?)")
 _ATOL = re.compile(rb"[+-]?[0-9]+")
 _LONG_MAX = (1 << 63) - 1
+_HEX_FIELD = re.compile(rb"(?:^|[ \t])[+-]?0[xX]", re.M)
 
 
 def c_atof(tok: bytes) -> float:
@@ -105,8 +106,15 @@ def _read_bytes(path: str, what: str) -> bytes:
     return data
 
 
-def _fast_table(data: bytes, ncols: int) -> Any:
-    """pyarrow columns (binary) when every line is ``ncols`` fields joined by one ' ' or one tab."""
+def _fast_table(data: bytes, ncols: int, keep: tuple[int, ...], numeric: int | None = None,
+                integer: int | None = None) -> Any:
+    """pyarrow columns ``keep`` when every line is ``ncols`` fields joined by one ' ' or one tab.
+
+    Binary columns, except ``numeric`` parsed as float64 by the CSV reader when every value is a
+    number it reads (then exactly as strtod reads it) and ``integer`` as int64 (as atol reads
+    it; hexadecimal, which atol reads as 0, sends the file to the binary path); None when the
+    line parser must look.
+    """
     if b"\r" in data or b"\x0b" in data or b"\x0c" in data or b"\n\n" in data:
         return None
     if data.startswith((b"#", b"\n")) or b"\n#" in data:
@@ -120,21 +128,40 @@ def _fast_table(data: bytes, ncols: int) -> Any:
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
-    try:
-        tbl = pacsv.read_csv(
+    def read(types: dict) -> Any:
+        return pacsv.read_csv(
             pa.py_buffer(data),
-            read_options=pacsv.ReadOptions(autogenerate_column_names=True, block_size=1 << 24),
+            read_options=pacsv.ReadOptions(column_names=[f"f{i}" for i in range(ncols)], block_size=1 << 24),
             parse_options=pacsv.ParseOptions(delimiter=delim.decode(), quote_char=False, escape_char=False,
                                              double_quote=False, newlines_in_values=False),
-            convert_options=pacsv.ConvertOptions(column_types={f"f{i}": pa.binary() for i in range(ncols)},
-                                                 strings_can_be_null=False, quoted_strings_can_be_null=False))
+            convert_options=pacsv.ConvertOptions(column_types=types, include_columns=[f"f{i}" for i in keep],
+                                                 null_values=[], strings_can_be_null=False,
+                                                 quoted_strings_can_be_null=False))
+
+    types = {f"f{i}": pa.binary() for i in range(ncols)}
+    tbl = None
+    fast_types = dict(types)
+    if numeric is not None:
+        fast_types[f"f{numeric}"] = pa.float64()
+    if integer is not None and not _HEX_FIELD.search(data):
+        fast_types[f"f{integer}"] = pa.int64()
+    if fast_types != types:
+        try:
+            tbl = read(fast_types)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            tbl = None
+    try:
+        tbl = tbl if tbl is not None else read(types)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return None
-    if tbl.num_columns != ncols or tbl.num_rows == 0:
+    if tbl.num_columns != len(keep) or tbl.num_rows == 0:
         return None
     for col in tbl.columns:  # doubled or leading delimiters give empty fields
-        if pc.min(pc.binary_length(col)).as_py() == 0:
+        if pa.types.is_binary(col.type) and pc.min(pc.binary_length(col)).as_py() == 0:
             return None
+        if not pa.types.is_binary(col.type) and col.null_count:
+            return None
+    # a line with fewer or more fields makes the reader fail: ncols fields on every line
     return tbl
 
 
@@ -170,11 +197,15 @@ def _bytes_array(col: Any) -> np.ndarray:
 
 def read_qrels(path: str | os.PathLike) -> Judgments:
     """Read a qrels file with trec_eval's rules. Raises DataError naming the line on bad input."""
+    import pyarrow as pa
+
     path = os.fspath(path)
     data = _read_bytes(path, "qrels")
-    tbl = _fast_table(data, 4)
+    tbl = _fast_table(data, 4, (0, 2, 3), integer=3)
     if tbl is not None:
-        return Judgments(path, tbl.column(0), tbl.column(2), _int_column(tbl.column(3)))
+        rel = tbl.column(2)
+        rel = rel.to_numpy() if pa.types.is_integer(rel.type) else _int_column(rel)
+        return Judgments(path, tbl.column(0), tbl.column(1), np.asarray(rel, dtype=np.int64))
     qid: list[bytes] = []
     docno: list[bytes] = []
     rel: list[int] = []
@@ -212,12 +243,16 @@ def read_qrels(path: str | os.PathLike) -> Judgments:
 
 def read_run(path: str | os.PathLike) -> Run:
     """Read a TREC run with trec_eval's rules ('-' reads standard input)."""
+    import pyarrow as pa
+
     path = os.fspath(path)
     data = _read_bytes(path, "run")
-    tbl = _fast_table(data, 6)
+    tbl = _fast_table(data, 6, (0, 2, 4, 5), numeric=4)
     if tbl is not None:
-        last = tbl.column(5)[tbl.num_rows - 1].as_py()
-        return Run(path, tbl.column(0), tbl.column(2), _float_column(tbl.column(4)),
+        last = tbl.column(3)[tbl.num_rows - 1].as_py()
+        sim = tbl.column(2)
+        sim = (sim.to_numpy() if pa.types.is_floating(sim.type) else _float_column(sim))
+        return Run(path, tbl.column(0), tbl.column(1), np.asarray(sim, dtype=np.float64),
                    last.decode("utf-8", "surrogateescape"))
     qid: list[bytes] = []
     docno: list[bytes] = []
