@@ -110,13 +110,14 @@ class Chunk:
 
 
 def _pa_binary(col: Any) -> Any:
+    """The column as a pyarrow ChunkedArray of binary (no copy of the reader's chunks)."""
     import pyarrow as pa
 
     if isinstance(col, np.ndarray):
-        return pa.array(col.tolist(), type=pa.binary())
+        col = pa.array(col.tolist(), type=pa.binary())
     if isinstance(col, pa.ChunkedArray):
-        return col.combine_chunks()
-    return col
+        return col
+    return pa.chunked_array([col])
 
 
 def _first_duplicate(key: np.ndarray) -> int | None:
@@ -198,9 +199,15 @@ def build(qrels: Judgments, run: Run, opts: Options) -> Ranked:
     # run rows of judged queries
     rq = pc.index_in(_pa_binary(run.qid), value_set=uq)
     keep = pc.is_valid(rq)
-    rq = pc.filter(rq, keep).to_numpy(zero_copy_only=False).astype(np.int64)
-    rd = pc.filter(_pa_binary(run.docno), keep)
-    sim = np.asarray(run.sim, dtype=np.float64)[keep.to_numpy(zero_copy_only=False)]
+    if pc.all(keep).as_py():  # the usual case: every run query is judged, no copies
+        rq = rq.to_numpy(zero_copy_only=False).astype(np.int64)
+        rd = _pa_binary(run.docno)
+        sim = np.asarray(run.sim, dtype=np.float64)
+    else:
+        rq = pc.filter(rq, keep).to_numpy(zero_copy_only=False).astype(np.int64)
+        rd = pc.filter(_pa_binary(run.docno), keep)
+        sim = np.asarray(run.sim, dtype=np.float64)[keep.to_numpy(zero_copy_only=False)]
+    del keep
     if opts.float32_scores:
         sim = sim.astype(np.float32).astype(np.float64)
     if np.isnan(sim).any():
@@ -216,14 +223,15 @@ def build(qrels: Judgments, run: Run, opts: Options) -> Ranked:
                         "their judgments.")
     if missing.size:
         rq = np.concatenate([rq, missing])
-        rd = pa.concat_arrays([rd, pa.array([BOGUS_DOCNO] * missing.size, type=pa.binary())])
+        rd = pa.chunked_array(rd.chunks + [pa.array([BOGUS_DOCNO] * missing.size, type=pa.binary())])
         sim = np.concatenate([sim, np.ones(missing.size)])
     bogus = ~present
 
     # docnos of both files as integer codes (equality only: joins and duplicate checks)
-    both = pc.dictionary_encode(pa.chunked_array([rd, qd])).combine_chunks()
-    codes = both.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    nd = max(len(both.dictionary), 1)
+    both = pc.dictionary_encode(pa.chunked_array(rd.chunks + qd.chunks))
+    nd = max(len(both.chunk(0).dictionary) if both.num_chunks else 0, 1)  # one dictionary for all chunks
+    codes = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in both.chunks]).astype(np.int64)
+    del both
     dr, dq = codes[: len(rd)], codes[len(rd):]
 
     qkey = qi * nd + dq
