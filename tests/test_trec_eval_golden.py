@@ -93,6 +93,9 @@ def test_help_lists_every_measure_and_the_version_matched() -> None:
     (["--train", "a.run", "--test", "b.run"], "looks like a TREC run file"),
     (["--train", "a.txt", "--test", "b.txt", "--format", "trec"], "'trec' is not one of"),
 ])
-def test_audit_run_refuses_trec_inputs_clearly(args: list[str], needle: str) -> None:
+def test_audit_run_refuses_trec_inputs_clearly(tmp_path: Path, args: list[str], needle: str) -> None:
+    for name in ("a.run", "b.run", "a.txt", "b.txt"):
+        (tmp_path / name).write_text("1 Q0 d 1 1.0 r\n")
+    args = [str(tmp_path / a) if a[0] in "ab" else a for a in args]
     res = CliRunner().invoke(cli, ["run", "--model", "auditor.testing:make_linear", *args])
     assert res.exit_code == 2 and needle in res.output
