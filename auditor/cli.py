@@ -85,12 +85,23 @@ def _kv_option(name: str, help_: str) -> Callable:
                         multiple=True, metavar="KEY=VALUE", help=help_)
 
 
+def _no_trec_run(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A TREC run file (.run/.trec/.res) holds scores, not features: nothing for the audits to train on."""
+    if value is not None and Path(value).suffix.lower() in (".run", ".trec", ".res"):
+        raise click.BadParameter(
+            f"{value!r} looks like a TREC run file: audit run/check-plugin read features and labels "
+            "(letor, parquet, csv, npz). Evaluate a run with `audit eval --qrels Q --run R` or "
+            "`audit trec-eval Q R`, or compare it to the model with `audit run --baseline-run`.")
+    return value
+
+
 def data_options(f: Callable) -> Callable:
     """--train/--test/--format/--feature-groups, shared by run and check-plugin."""
     for dec in reversed([
-        click.option("--train", type=InputFile(), help="Training data file."),
-        click.option("--test", type=InputFile(), help="Held-out test data file."),
-        click.option("--format", "fmt", type=click.Choice(["letor", "trec", "parquet", "csv", "npz"]),
+        click.option("--train", type=InputFile(), callback=_no_trec_run, help="Training data file."),
+        click.option("--test", type=InputFile(), callback=_no_trec_run,
+                     help="Held-out test data file."),
+        click.option("--format", "fmt", type=click.Choice(["letor", "parquet", "csv", "npz"]),
                      help="Data format (default: guessed from the file suffix)."),
         click.option("--feature-groups", help="Feature-group spec, e.g. 'image=1-512,text=513-1024' (see docs)."),
         click.option("--max-features", type=click.IntRange(min=1), default=None,
@@ -507,6 +518,17 @@ try:
     cli.add_command(_eval_cmd, "eval")
 except ImportError:  # pragma: no cover - module under construction
     pass
+
+
+# --------------------------------------------------------------------------- trec-eval
+@cli.command("trec-eval", add_help_option=False,
+             context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def trec_eval_cmd(args: tuple[str, ...]) -> None:
+    """trec_eval 10.0-rc3 as a drop-in: same options, same output lines (--help lists the measures)."""
+    from auditor.trec_eval import main as _trec_eval_main  # lazy: keeps start-up light
+
+    sys.exit(_trec_eval_main(list(args)))
 
 
 def main() -> None:

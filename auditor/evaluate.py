@@ -38,16 +38,34 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import click
-import numpy as np
 
-from auditor import metrics as M
 from auditor.errors import AuditorError, DataError
 from auditor.inputfiles import InputFile
-from auditor.loaders import TrecTable, join_run_qrels, read_qrels, read_run
 from auditor.safetext import printable
+
+if TYPE_CHECKING:
+    from auditor.loaders import TrecTable
+
+
+class _Lazy:
+    """A module imported on first use: `audit` starts without numpy, pyarrow or the metrics
+    (the cli imports this module to register `audit eval`)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(self._name), attr)
+
+
+np: Any = _Lazy("numpy")
+M: Any = _Lazy("auditor.metrics")
+L: Any = _Lazy("auditor.loaders")
 
 __all__ = ["DEFAULT_METRICS", "RunEvaluation", "evaluate_run", "evaluate_tables", "compare_runs", "eval_cmd"]
 
@@ -81,6 +99,7 @@ class RunEvaluation:
     run_path: str = ""
     qrels_path: str = ""
     options: dict[str, Any] = field(default_factory=dict)
+    label_note: str | None = None
 
     def mean(self, metric: str) -> float:
         return M.mean_metric(self.per_query[metric])[0]
@@ -152,7 +171,9 @@ def evaluate_tables(qrels: TrecTable, run: TrecTable, metrics: Sequence[str] | N
     import pyarrow.compute as pc
 
     specs = _specs(metrics)
-    j = join_run_qrels(qrels, run)
+    label_note = _truncate_labels(qrels)
+    unjudged = _unjudged_rows(qrels, run) if rel_threshold <= 0 else None
+    j = L.join_run_qrels(qrels, run)
     run.drop_caches()
     qrels.drop_caches()
     unret_labels = qrels.value[j.unret_rows]
@@ -177,6 +198,10 @@ def evaluate_tables(qrels: TrecTable, run: TrecTable, metrics: Sequence[str] | N
     # the join keeps every run row in file order (the common case): no gathers, no row map
     identity = m == len(run) and bool(np.all(j.run_rows[1:] > j.run_rows[:-1]))
     labels = np.empty(m + u)
+    if unjudged is not None:
+        # with a threshold <= 0 an unjudged document (label 0 from the join) would count as
+        # relevant; trec_eval codes it -1 (never relevant, gain 0)
+        j.run_labels[unjudged[j.run_rows]] = -1.0
     labels[pos_r] = j.run_labels
     j.run_labels = None  # type: ignore[assignment]
     scores = np.zeros(m + u)
@@ -228,7 +253,35 @@ def evaluate_tables(qrels: TrecTable, run: TrecTable, metrics: Sequence[str] | N
                          metrics=[s.name for s in specs], n_run_queries_without_qrels=n_skip,
                          qrels_queries_without_run=absent, run_path=run.path, qrels_path=qrels_path,
                          options={"gain": gain, "rel_threshold": rel_threshold, "no_relevant": no_relevant,
-                                  "complete": complete})
+                                  "complete": complete}, label_note=label_note)
+
+
+def _truncate_labels(qrels: TrecTable) -> str | None:
+    """trec_eval reads relevance with C ``atol``: a non-integer label is truncated toward zero.
+
+    Truncates ``qrels.value`` in place the same way; returns the one-line note saying so, or None.
+    """
+    v = np.asarray(qrels.value)
+    frac = np.flatnonzero(np.isfinite(v) & (v != np.trunc(v)))
+    if not frac.size:
+        return None
+    example = float(v[frac[0]])
+    qrels.value = np.trunc(v)
+    return (f"{frac.size} relevance label{'s' if frac.size > 1 else ''} in {qrels.path} "
+            f"{'are' if frac.size > 1 else 'is'} not integers; truncated toward zero as trec_eval does "
+            f"(e.g. {example:g} -> {math.trunc(example)}).")
+
+
+def _unjudged_rows(qrels: TrecTable, run: TrecTable) -> np.ndarray:
+    """bool per run row: the qrels do not judge its (qid, docno) pair (exact string match)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def keys(t: TrecTable) -> Any:
+        return pc.binary_join_element_wise(pc.cast(t.qid, pa.binary()), pc.cast(t.docno, pa.binary()),
+                                           pa.scalar(b"\x00", pa.binary()))
+    judged = pc.is_in(keys(run), value_set=pc.unique(keys(qrels)))
+    return ~np.asarray(judged.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _judged_queries(qrels: TrecTable, rel_threshold: float) -> dict[str, bool]:
@@ -273,8 +326,8 @@ def evaluate_run(qrels_path: str, run_path: str, metrics: Sequence[str] | None =
     _specs(metrics)  # reject bad names before reading big files
     # tables passed as temporaries, so evaluate_tables can free the qrels once joined
     # duplicates are found by the join (as part of its sort), not by the readers
-    return evaluate_tables(read_qrels(os.fspath(qrels_path), check_duplicates=False),
-                           read_run(os.fspath(run_path), check_duplicates=False), metrics, gain=gain,
+    return evaluate_tables(L.read_qrels(os.fspath(qrels_path), check_duplicates=False),
+                           L.read_run(os.fspath(run_path), check_duplicates=False), metrics, gain=gain,
                            rel_threshold=rel_threshold, no_relevant=no_relevant, complete=complete)
 
 
@@ -316,12 +369,17 @@ def compare_runs(cand: RunEvaluation, base: RunEvaluation, *, n_resamples: int =
         d = x[ok] - y[ok]
         t = stats.paired_t_test(x[ok], y[ok])
         sf = stats.sign_flip_test(d, n_resamples=n_resamples, seed=seed)
-        bc = stats.bootstrap_ci(d, n_resamples=n_resamples, level=level, method="bca", seed=seed)
+        if d.size >= 2:
+            bc = stats.bootstrap_ci(d, n_resamples=n_resamples, level=level, method="bca", seed=seed)
+            ci_low, ci_high, ci_method = _num(bc.low), _num(bc.high), bc.method
+        else:  # one paired value has no spread to resample: no interval rather than a zero-width one
+            ci_low = ci_high = None
+            ci_method = "none (fewer than 2 paired queries)"
         w, ti, lo = stats.win_tie_loss(d)
         rows[m] = {"candidate": _num(x[ok].mean()) if ok.any() else None,
                    "baseline": _num(y[ok].mean()) if ok.any() else None,
                    "delta": _num(d.mean()) if d.size else None,
-                   "ci_low": _num(bc.low), "ci_high": _num(bc.high), "ci_level": level, "ci_method": bc.method,
+                   "ci_low": ci_low, "ci_high": ci_high, "ci_level": level, "ci_method": ci_method,
                    "p_t": _num(t.p_value), "p_sign_flip": _num(sf.p_value), "p_holm": None,
                    "d_z": _num(stats.effect_size_dz(d)), "wins": w, "ties": ti, "losses": lo, "n": int(d.size)}
         p_t.append(t.p_value if np.isfinite(t.p_value) else 1.0)
@@ -375,6 +433,8 @@ def render_text(ev: RunEvaluation, *, per_query: bool = False, comparison: dict[
     note = _absent_note(ev)
     if note:
         notes.append(note)
+    if ev.label_note:
+        notes.append(ev.label_note)
     if per_query:
         pq_rows = [[q, *[_fmt(float(ev.per_query[m][i])) for m in ev.metrics]] for i, q in enumerate(ev.qids)]
         out.append("")
@@ -391,6 +451,10 @@ def render_text(ev: RunEvaluation, *, per_query: bool = False, comparison: dict[
                          f"{r['wins']}/{r['ties']}/{r['losses']}"])
         out.append(_table(["metric", "run", "baseline", "delta", "95% CI (BCa)", "p (t)", "p (sign-flip)",
                            "p (Holm)", "d_z", "W/T/L"], crow))
+        few = min((r["n"] for r in comparison["metrics"].values()), default=0)
+        if few < 2:
+            notes.append(f"only {few} {'query' if few == 1 else 'queries'} evaluated in both runs: no confidence "
+                         "interval or test is possible (it needs at least 2).")
         k = comparison["n_unpaired_queries"]
         if k:
             notes.append(f"{k} {'query' if k == 1 else 'queries'} evaluated in only one of the runs "
@@ -481,5 +545,7 @@ def eval_cmd(qrels_path: str, run_path: str, metric_names: tuple[str, ...], base
         note = _absent_note(ev)
         if note:
             click.echo(f"note: {note}", err=True)
+        if ev.label_note:
+            click.echo(f"note: {ev.label_note}", err=True)
     else:
         click.echo(render_text(ev, per_query=per_query, comparison=comparison))

@@ -16,7 +16,16 @@ Timed, each including reading both files (best of ``--reps``, same process, warm
 - pytrec_eval: ``parse_qrel`` + ``parse_run`` + ``RelevanceEvaluator(...).evaluate``.
 
 Per-query values are checked against pytrec_eval (trec_eval's C code) before any time is
-printed. Our peak memory is measured in a fresh child process: tracemalloc peak (numpy and
+printed.
+
+``--suite trec-eval`` (also part of the default ``--suite all``): ``audit trec-eval -c -m all_trec``
+against the C trec_eval 10.0-rc3 (built from tests/data/trec_eval's source tarball in the
+benchmark's setup; skipped with a note where no C compiler exists), pytrec_eval (all its
+measures) and ranx (the all_trec measures it has: map, mrr, ndcg, ndcg@10, precision@10,
+recall@100, r-precision, bpref). Ours and C are timed as processes (``python -m auditor.cli
+trec-eval ...`` vs ``trec_eval ...``, output to a file, start-up included); our output must be
+byte-identical to C's. The CLI's start-up (``python -m auditor.cli trec-eval --version``) is
+timed on its own. Our peak memory is measured in a fresh child process: tracemalloc peak (numpy and
 Python objects) plus pyarrow's memory-pool peak, and the growth of the peak RSS.
 Needs the ``[bench]`` extra (``pip install ranx pytrec-eval-terrier``).
 """
@@ -32,10 +41,13 @@ import tempfile
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT))
 from _common import best_of  # noqa: E402
 from bench_metrics import machine  # noqa: E402
 
@@ -115,6 +127,108 @@ def child_memory(qrels: str, run: str, small: tuple[str, str], traced: bool) -> 
     print(json.dumps(out))
 
 
+def _proc(cmd: list[str], out_path: Path) -> tuple[float, float]:
+    """(wall s, CPU s of the child) of one process writing its stdout to ``out_path``."""
+    r0 = os.times()
+    t = time.perf_counter()
+    with open(out_path, "w") as f:
+        subprocess.run(cmd, stdout=f, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    wall = time.perf_counter() - t
+    r1 = os.times()
+    return wall, (r1.children_user - r0.children_user) + (r1.children_system - r0.children_system)
+
+
+def _best_proc(cmd: list[str], out_path: Path, reps: int) -> tuple[float, float, float]:
+    runs = [_proc(cmd, out_path) for _ in range(reps)]
+    walls = sorted(w for w, _ in runs)
+    return walls[0], float(np.median(walls)), min(c for _, c in runs)
+
+
+def child_rss_trec_eval(qrels: str, run: str, sq: str, sr: str) -> None:
+    """In a fresh process: growth of the peak RSS during one `audit trec-eval -c -m all_trec` run."""
+    import io
+
+    from auditor.trec_eval.command import main as te_main
+
+    te_main(["-c", "-m", "all_trec", sq, sr], io.StringIO(), io.StringIO())
+    gc.collect()
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+    rss0 = _vm("VmRSS")
+    te_main(["-c", "-m", "all_trec", qrels, run], io.StringIO(), io.StringIO())
+    print(json.dumps({"rss_peak_growth_mb": _vm("VmHWM") - rss0}))
+
+
+RANX_ALL_TREC = ["map", "mrr", "ndcg", "ndcg@10", "precision@10", "recall@100", "r-precision", "bpref"]
+
+
+def bench_trec_eval(qrels_p: Path, run_p: Path, d: Path, reps: int, skip_peers: bool) -> int:
+    """`audit trec-eval -c -m all_trec` vs the C trec_eval, pytrec_eval and ranx (prints a table)."""
+    from auditor.trec_eval import reference
+
+    print(f"# trec-eval suite: -c -m all_trec on {qrels_p.name} / {run_p.name}")
+    py = [sys.executable, "-m", "auditor.cli", "trec-eval"]
+    start = _best_proc([*py, "--version"], d / "startup.out", max(reps, 5))
+    ours_cmd = [*py, "-c", "-m", "all_trec", str(qrels_p), str(run_p)]
+    o = _best_proc(ours_cmd, d / "ours.out", reps)
+    rows = [("audit trec-eval (ours, process)", *o)]
+    try:
+        binary = reference.build(d / "trec_eval_build")
+    except RuntimeError as e:
+        binary = None
+        print(f"# C trec_eval skipped: {e}")
+    if binary is not None:
+        c = _best_proc([str(binary), "-c", "-m", "all_trec", str(qrels_p), str(run_p)], d / "c.out", reps)
+        rows.append(("C trec_eval 10.0-rc3 (process)", *c))
+        same = (d / "ours.out").read_bytes() == (d / "c.out").read_bytes()
+        n_lines = len((d / "c.out").read_text().splitlines())
+        print(f"# output identical to C trec_eval: {same} ({n_lines} lines)")
+        if not same:
+            print("ERROR: ours and the C trec_eval disagree; timings are meaningless", file=sys.stderr)
+            return 1
+    if not skip_peers:
+        import pytrec_eval
+        from ranx import Qrels, Run, evaluate
+
+        def pte() -> Any:
+            with open(qrels_p) as f:
+                qr = pytrec_eval.parse_qrel(f)
+            with open(run_p) as f:
+                rn = pytrec_eval.parse_run(f)
+            return pytrec_eval.RelevanceEvaluator(qr, pytrec_eval.supported_measures).evaluate(rn)
+
+        small_r, small_q = generate(d, 20, 10)
+        evaluate(Qrels.from_file(str(small_q), kind="trec"), Run.from_file(str(small_r), kind="trec"), RANX_ALL_TREC)
+
+        def rx() -> Any:
+            return evaluate(Qrels.from_file(str(qrels_p), kind="trec"), Run.from_file(str(run_p), kind="trec"),
+                            RANX_ALL_TREC)
+
+        p = best_of(pte, reps)
+        r = best_of(rx, reps)
+        rows += [("pytrec_eval parse + evaluate (all its measures, in-process)", p[0], p[1], p[3]),
+                 ("ranx from_file + evaluate (8 all_trec measures, in-process)", r[0], r[1], r[3])]
+    small_r, small_q = generate(d, 20, 10)
+    mem = subprocess.run([sys.executable, __file__, "--child-rss-trec-eval", str(qrels_p), str(run_p), str(small_q),
+                          str(small_r)], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    rss = json.loads(mem.stdout.strip().splitlines()[-1])["rss_peak_growth_mb"]
+    print()
+    print("| -m all_trec, end to end | best wall s | median wall s | best CPU s | ours faster (wall) | ours faster (CPU) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, b, med, cpu in rows:
+        mine = name.startswith("audit")
+        print(f"| {name} | {b:.3f} | {med:.3f} | {cpu:.3f} | {'-' if mine else f'{b / o[0]:.1f}x'} | "
+              f"{'-' if mine else f'{cpu / o[2]:.1f}x'} |")
+    print()
+    print(f"audit trec-eval: CLI start-up (python -m auditor.cli trec-eval --version) best {start[0]:.3f} s, "
+          f"median {start[1]:.3f} s; peak RSS growth during the run {rss:.0f} MB")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--queries", type=int, default=20_000)
@@ -122,8 +236,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--dir", type=Path, default=None)
     ap.add_argument("--skip-peers", action="store_true")
+    ap.add_argument("--suite", choices=["all", "eval", "trec-eval"], default="all")
     ap.add_argument("--child-memory", nargs=5, metavar=("QRELS", "RUN", "SQ", "SR", "TRACED"), help=argparse.SUPPRESS)
+    ap.add_argument("--child-rss-trec-eval", nargs=4, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
+    if a.child_rss_trec_eval:
+        child_rss_trec_eval(*a.child_rss_trec_eval)
+        return 0
     if a.child_memory:
         q, r, sq, sr, tr = a.child_memory
         child_memory(q, r, (sq, sr), tr == "1")
@@ -140,6 +259,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# load average at start: {os.getloadavg()[0]:.2f} (1 min), on {os.cpu_count()} cores")
     print(f"# command: python benchmarks/bench_eval.py --queries {a.queries} --candidates {a.candidates} --reps {a.reps}")
 
+    if a.suite in ("all", "trec-eval"):
+        rc = bench_trec_eval(qrels_p, run_p, d, a.reps, a.skip_peers)
+        if rc or a.suite == "trec-eval":
+            return rc
     o = best_of(lambda: ours(qrels_p, run_p), a.reps)
     rows = [("audit eval (ours)", o[0], o[1], o[3])]
     if not a.skip_peers:

@@ -220,3 +220,74 @@ def _write(p: Path, data: str | bytes) -> str:
     else:
         p.write_text(data)
     return str(p)
+
+
+# ----------------------------------------------------------------- fixes found against trec_eval
+def _trec_eval_values(args: list[str]) -> dict[tuple[str, str], float]:
+    """`audit trec-eval` (fuzzed against the real trec_eval 10.0-rc3) as the oracle."""
+    import io
+
+    from auditor.trec_eval.command import main
+
+    out = io.StringIO()
+    assert main(args, out, io.StringIO()) == 0
+    vals = {}
+    for line in out.getvalue().splitlines():
+        name, qid, v = line.split("\t")
+        if v.strip().replace(".", "").isdigit():
+            vals[(name.strip(), qid)] = float(v)
+    return vals
+
+
+@pytest.mark.parametrize("threshold", ["0", "2"])
+def test_rel_threshold_matches_trec_eval_l_and_unjudged_never_relevant(threshold):
+    qrels = str(TE / "qrels.rel_level")
+    r = _run("--qrels", qrels, "--run", R, "--rel-threshold", threshold, "--no-relevant", "zero", "-c",
+             "-m", "map", "-m", "mrr", "-m", "p@10", "-m", "recall@100", "--json", "--per-query")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    te = _trec_eval_values(["-q", "-c", "-l", threshold, "-m", "map", "-m", "recip_rank", "-m", "P.10",
+                            "-m", "recall.100", qrels, R])
+    for ours, name in [("map", "map"), ("mrr", "recip_rank"), ("p@10", "P_10"), ("recall@100", "recall_100")]:
+        assert round(out["metrics"][ours], 4) == te[(name, "all")], ours
+        for qid, vals in out["per_query"].items():
+            assert round(vals[ours], 4) == te[(name, qid)], (ours, qid)
+
+
+def test_unjudged_document_is_not_relevant_at_threshold_zero(tmp_path):
+    (tmp_path / "q").write_text("1 0 a 0\n1 0 b 1\n")
+    (tmp_path / "r").write_text("1 Q0 x 1 3 r\n1 Q0 a 2 2 r\n1 Q0 b 3 1 r\n")  # x is unjudged
+    r = _run("--qrels", str(tmp_path / "q"), "--run", str(tmp_path / "r"), "--rel-threshold", "0",
+             "-m", "mrr", "-m", "p@3", "--json")
+    assert r.exit_code == 0, r.output
+    m = json.loads(r.stdout)["metrics"]
+    assert m["mrr"] == pytest.approx(0.5)  # a (judged 0) is relevant at -l 0; x is not
+    assert m["p@3"] == pytest.approx(2 / 3)
+
+
+def test_non_integer_labels_are_truncated_like_trec_eval_with_a_note(tmp_path):
+    (tmp_path / "q").write_text("1 0 a 1.7\n1 0 b 0.9\n1 0 c 2.2\n")
+    (tmp_path / "r").write_text("1 Q0 b 1 3 r\n1 Q0 a 2 2 r\n1 Q0 c 3 1 r\n")
+    r = _run("--qrels", str(tmp_path / "q"), "--run", str(tmp_path / "r"), "-m", "map", "-m", "ndcg")
+    assert r.exit_code == 0, r.output
+    assert "3 relevance labels" in r.output and "truncated toward zero as trec_eval does (e.g. 1.7 -> 1)" in r.output
+    te = _trec_eval_values(["-m", "map", "-m", "ndcg", str(tmp_path / "q"), str(tmp_path / "r")])
+    table = dict(line.split()[:2] for line in r.output.splitlines()[1:3])
+    assert float(table["map"]) == te[("map", "all")] and float(table["ndcg"]) == te[("ndcg", "all")]
+    clean = _run("--qrels", Q, "--run", R, "-m", "map")
+    assert "truncated" not in clean.output
+
+
+def test_baseline_with_one_common_query_prints_no_zero_width_interval(tmp_path):
+    (tmp_path / "q").write_text("1 0 a 1\n1 0 b 0\n")
+    (tmp_path / "r").write_text("1 Q0 a 1 2 r\n1 Q0 b 2 1 r\n")
+    (tmp_path / "b").write_text("1 Q0 b 1 2 r\n1 Q0 a 2 1 r\n")
+    r = _run("--qrels", str(tmp_path / "q"), "--run", str(tmp_path / "r"), "--baseline-run", str(tmp_path / "b"),
+             "-m", "map", "--n-resamples", "200")
+    assert r.exit_code == 0, r.output
+    assert "[-, -]" in r.output and "no confidence interval or test is possible" in r.output
+    assert not re.search(r"\[(\d\.\d{4}), \1\]", r.output)
+    j = _run("--qrels", str(tmp_path / "q"), "--run", str(tmp_path / "r"), "--baseline-run", str(tmp_path / "b"),
+             "-m", "map", "--n-resamples", "200", "--json")
+    c = json.loads(j.stdout)["comparison"]["map"]
+    assert c["ci_low"] is None and c["ci_high"] is None and c["n"] == 1

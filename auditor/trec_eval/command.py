@@ -1,0 +1,417 @@
+"""``audit trec-eval``: trec_eval 10.0-rc3's command line and output, computed with numpy.
+
+    audit trec-eval [-q] [-c] [-n] [-J] [-l N] [-M N] [-N N] [-m MEASURE[.PARAMS]]... QRELS RUN
+
+Same options (short and GNU long forms, e.g. ``--query_eval_wanted``), same measure names and
+parameter syntax (``-m P.5,10``, ``-m ndcg_cut.10``, ``-m ndcg.1=3,2=9``, nicknames
+``official`` (default), ``all_trec``, ``set``), same lines: ``measure<TAB>qid<TAB>value``
+with the measure name padded to 22 characters and values printed ``%6.4f`` (counts as
+integers), per-query lines (``-q``) query by query in qrels order, then the ``all`` summary.
+
+Not supported (refused with exit 2 and a message): the ``prefs``/``qrels_jg`` input formats and
+their measures (``-R``), z-scores (``-Z``), debug output (``-D``), a negative ``-l``.
+
+``--float32-scores`` stores scores as float32 before ranking, as trec_eval 9.0.8 (and
+pytrec_eval, which wraps it) does: scores that differ only beyond float32 precision then tie.
+"""
+from __future__ import annotations
+
+import getopt
+import io
+import math
+import sys
+from dataclasses import dataclass
+from typing import Any, Sequence, TextIO
+
+import numpy as np
+
+from auditor.errors import DataError
+from auditor.trec_eval import measures as ME
+from auditor.trec_eval.measures import _Refuse
+from auditor.trec_eval.ranked import Options, build
+from auditor.trec_eval.reader import c_atof, c_atol, read_qrels, read_run
+
+VERSION = "10.0-rc3"
+_SHORT = "hvqm:cl:nD:JN:M:R:T:oZ:"
+_LONG = ["help", "version", "query_eval_wanted", "measure=", "complete_rel_info_wanted", "level_for_rel=",
+         "nosummary", "Debug_level=", "Judged_docs_only", "Number_docs_in_coll=", "Max_retrieved_per_topic=",
+         "Rel_info_format=", "Results_format=", "Output_old_results_format=", "Zscore=", "float32-scores"]
+
+
+class UsageError(Exception):
+    """Bad command line (exit 2)."""
+
+
+@dataclass
+class Selected:
+    """A requested measure with its parsed parameters and the names of its printed values."""
+
+    measure: ME.Measure
+    params: tuple
+    names: list[str]
+
+
+@dataclass
+class Args:
+    query: bool = False
+    summary: bool = True
+    measures: list[str] | None = None
+    meas_args: list[tuple[str, str]] | None = None
+    opts: Options | None = None
+    qrels: str = ""
+    run: str = ""
+    help: bool = False
+    version: bool = False
+
+
+def parse_args(argv: Sequence[str]) -> Args:
+    """getopt_long parsing as trec_eval does it (options may follow the file names)."""
+    try:
+        pairs, rest = getopt.gnu_getopt(list(argv), _SHORT, _LONG)
+    except getopt.GetoptError as e:
+        raise UsageError(f"{e}. See 'audit trec-eval --help'.") from None
+    a = Args(measures=[], meas_args=[], opts=Options())
+    for opt, val in pairs:
+        o = opt.lstrip("-")
+        if o in ("h", "help"):
+            a.help = True
+        elif o in ("v", "version"):
+            a.version = True
+        elif o in ("q", "query_eval_wanted"):
+            a.query = True
+        elif o in ("m", "measure"):
+            _mark(a, val)
+        elif o in ("c", "complete_rel_info_wanted"):
+            a.opts.complete = True
+        elif o in ("l", "level_for_rel"):
+            a.opts.relevance_level = c_atol(val.encode())
+        elif o in ("n", "nosummary"):
+            a.summary = False
+        elif o in ("J", "Judged_docs_only"):
+            a.opts.judged_only = True
+        elif o in ("N", "Number_docs_in_coll"):
+            a.opts.num_docs_in_coll = c_atol(val.encode())
+        elif o in ("M", "Max_retrieved_per_topic"):
+            a.opts.max_docs = c_atol(val.encode())
+        elif o in ("R", "Rel_info_format"):
+            if val != "qrels":
+                raise UsageError(f"-R {val}: only the 'qrels' relevance format is supported (trec_eval's "
+                                 "'prefs' and 'qrels_jg' formats and their measures are not).")
+        elif o in ("T", "Results_format"):
+            if val != "trec_results":
+                raise UsageError(f"-T {val}: only the 'trec_results' format exists.")
+        elif o in ("o", "Output_old_results_format"):
+            pass  # obsolete in trec_eval too: no effect
+        elif o in ("Z", "Zscore"):
+            raise UsageError("-Z (z-scores) is not supported; compute z-scores from the -q output.")
+        elif o in ("D", "Debug_level"):
+            raise UsageError("-D (debug output) is not supported.")
+        elif o == "float32-scores":
+            a.opts.float32_scores = True
+    if a.help or a.version:
+        return a
+    if len(rest) != 2:
+        raise UsageError(f"expected 2 file arguments, QRELS and RUN, got {len(rest)}. "
+                         "Usage: audit trec-eval [-q] [-c] [-m measure[.params]]... QRELS RUN")
+    a.qrels, a.run = rest
+    if a.opts.max_docs < 0:
+        raise UsageError(f"-M {a.opts.max_docs}: trec_eval then reports negative document counts; give -M 0 or more.")
+    if a.opts.relevance_level < 0:
+        raise UsageError(f"-l {a.opts.relevance_level}: a negative relevance level makes trec_eval count "
+                         "unjudged documents (coded -1/-2) as relevant; not supported. Use -l 0 or more.")
+    if not a.measures:
+        _mark(a, "official")
+    return a
+
+
+def _mark(a: Args, arg: str) -> None:
+    name, dot, params = arg.partition(".")
+    if dot:
+        if params == "":
+            raise UsageError(f"-m {arg}: empty parameter list (trec_eval: 'improper measure in parameter').")
+        a.meas_args.append((name, params))
+    if name in ME.NICKNAMES:
+        a.measures.extend(ME.NICKNAMES[name])
+    elif name in ME.BY_NAME:
+        a.measures.append(name)
+    elif name in ME.OTHER_FORMAT_MEASURES or name in ME.OTHER_FORMAT_NICKNAMES:
+        raise UsageError(f"-m {arg}: needs trec_eval's prefs or qrels_jg input format, which is not supported.")
+    else:
+        raise UsageError(f"-m {arg}: unknown measure (trec_eval: 'illegal measure'). "
+                         "See 'audit trec-eval --help' for the list.")
+
+
+def _c_fmt_double(value: float) -> str:
+    return "%3.2f" % value
+
+
+def select(a: Args) -> list[Selected]:
+    """The measures to compute, in trec_eval's order, with parameters and value names."""
+    wanted = set(a.measures or ())
+    shared = sorted(wanted & {"dcg", "ideal_dcg", "ndcg"})
+    if len(shared) > 1 and any(n in shared for n, _ in (a.meas_args or ())):
+        raise UsageError(f"-m {' -m '.join(shared)} with gain parameters: in trec_eval 10.0-rc3 these measures "
+                         "share one parameter block, which it frees twice (it crashes). Request one of them "
+                         "with parameters per run.")
+    out = []
+    for m in ME.MEASURES:
+        if m.name not in wanted:
+            continue
+        given = next((p for n, p in (a.meas_args or ()) if n == m.name), None)
+        out.append(_params(m, given))
+    return out
+
+
+def _params(m: ME.Measure, given: str | None) -> Selected:
+    if m.params == "none":
+        return Selected(m, (), [m.name])
+    if m.params == "cut_long":
+        if given is None:
+            vals = list(m.default)
+        else:
+            vals = sorted(c_atol(t.encode()) for t in given.split(","))
+            if vals[0] <= 0:
+                raise UsageError(f"-m {m.name}.{given}: cutoffs must be positive (trec_eval: 'Negative cutoff "
+                                 "detected').")
+            if len(set(vals)) != len(vals):
+                raise UsageError(f"-m {m.name}.{given}: duplicate cutoffs (trec_eval refuses them).")
+        return Selected(m, tuple(vals), [f"{m.name}_{v}" for v in vals])
+    if m.params == "cut_double":
+        if given is None:
+            vals_d = list(m.default)
+        else:
+            vals_d = sorted(c_atof(t.encode()) for t in given.split(","))
+            if any(math.isnan(v) for v in vals_d) or len(set(vals_d)) != len(vals_d):
+                raise UsageError(f"-m {m.name}.{given}: duplicate (or NaN) cutoffs (trec_eval refuses them).")
+        # the C name buffer holds len(name) + 9 characters
+        names = [f"{m.name}_{_c_fmt_double(v)}"[: len(m.name) + 9] for v in vals_d]
+        return Selected(m, tuple(vals_d), names)
+    if m.params == "p_double":
+        if given is None:
+            return Selected(m, tuple(m.default), [m.name])
+        return Selected(m, tuple(c_atof(t.encode()) for t in given.split(",")), [f"{m.name}_{given}"])
+    # p_pair
+    if given is None:
+        return Selected(m, tuple(m.default), [m.name])
+    last = ","
+    for ch in given:
+        if ch == ",":
+            if last == ",":
+                break
+            last = ","
+        elif ch == "=":
+            if last == "=":
+                last = ","
+                break
+            last = "="
+    if last != "=":
+        raise UsageError(f"-m {m.name}.{given}: malformed pair parameters; expected name=value[,name=value...] "
+                         "(e.g. -m ndcg.1=1,2=3 or -m rbp.p=0.95).")
+    pairs = []
+    for seg in given.split(","):
+        name, _, value = seg.partition("=")
+        pairs.append((name, c_atof(value.encode())))
+    return Selected(m, tuple(pairs), [f"{m.name}_{given}"])
+
+
+_RESET_EXACT = ("num_ret", "utility", "rbp_resid")
+
+
+def evaluate(a: Args) -> tuple[Any, list[Selected], dict[str, np.ndarray], list[str] | None]:
+    """(ranked lists, selected measures, per-query values by printed name, relstrings)."""
+    sel = select(a)
+    qrels = read_qrels(a.qrels)
+    run = read_run(a.run)
+    ranked = build(qrels, run, a.opts)
+    nq = len(ranked.qids)
+    computed = [s for s in sel if s.measure.kernel is not None]
+    blocks = {s.measure.name: np.zeros((nq, len(s.names))) for s in computed}
+    for idx, chunk in ranked.chunks():  # one chunk at a time: its cached intermediates are shared, then freed
+        for s in computed:
+            blocks[s.measure.name][idx] = s.measure.kernel(chunk, s.params)
+    values: dict[str, np.ndarray] = {}
+    for s in computed:
+        for k, name in enumerate(s.names):
+            values[name] = blocks[s.measure.name][:, k]
+    rel_strings = None
+    rs = next((s for s in sel if s.measure.name == "relstring"), None)
+    if rs is not None and a.query:
+        rel_strings = _relstrings(ranked, rs.params[0])
+    if ranked.bogus.any():
+        for name, v in values.items():
+            if name in _RESET_EXACT or name.startswith("unj"):
+                v[ranked.bogus] = 0.0
+        if rel_strings is not None and rs.names[0] == "relstring":  # trec_eval compares the full name
+            for q in np.flatnonzero(ranked.bogus):
+                rel_strings[q] = ""
+    return ranked, sel, values, rel_strings
+
+
+def _relstrings(ranked: Any, length: float) -> list[str]:
+    n = max(int(length), 0) if math.isfinite(length) else 0
+    out = []
+    for q in range(len(ranked.qids)):
+        a, b = ranked.starts[q], ranked.starts[q + 1]
+        chars = []
+        for r in ranked.rels[a: min(b, a + n)].tolist():
+            chars.append(">" if r > 9 else chr(48 + r) if r >= 0 else "-" if r == -1 else "." if r == -2 else "<")
+        out.append("".join(chars))
+    return out
+
+
+def _fmt(v: float) -> str:
+    if math.isnan(v):
+        return "%6s" % "-nan"
+    return "%6.4f" % v
+
+
+def _c_long(v: float) -> int:
+    return int(v) if math.isfinite(v) else 0
+
+
+def render(a: Args, ranked: Any, sel: list[Selected], values: dict[str, np.ndarray],
+           rel_strings: list[str] | None, out: TextIO) -> None:
+    """Print trec_eval's lines: per query (with -q), then the summary."""
+    nq = len(ranked.qids)
+    w = out.write
+    if a.query:
+        cols = []
+        for s in sel:
+            m = s.measure
+            if not m.per_query:
+                continue
+            if m.name == "relstring":
+                cols.append(("relstring", s.names[0], None))
+                continue
+            for name in s.names:
+                cols.append(("long" if m.long else "double", name, values[name]))
+        pads = [f"{name:<22}\t" for _, name, _ in cols]
+        formatted = []
+        for kind, name, v in cols:
+            if kind == "long":
+                formatted.append([str(_c_long(x)) for x in v.tolist()])
+            elif kind == "double":
+                formatted.append(_format_many(v))
+            else:
+                formatted.append(None)
+        lines = []
+        for q, qid in enumerate(ranked.qids):
+            for k, (kind, name, v) in enumerate(cols):
+                if kind == "relstring":
+                    lines.append(f"{pads[k]}{qid}\t'{rel_strings[q]}'\n")
+                else:
+                    lines.append(f"{pads[k]}{qid}\t{formatted[k][q]}\n")
+        w("".join(lines))
+    if not a.summary:
+        return
+    for s in sel:
+        m = s.measure
+        if m.summary == "runid":
+            w(f"{'runid':<22}\tall\t{ranked.runid}\n")
+            continue
+        if m.summary == "none":
+            continue
+        for name in s.names:
+            v = values[name]
+            if m.summary == "count":
+                w(f"{name:<22}\tall\t{nq}\n")
+            elif m.summary == "sum":
+                w(f"{name:<22}\tall\t{_c_long(_seq(v))}\n")
+            elif m.summary == "num_rel":
+                total = ranked.n_qrels_positive if a.opts.complete else _c_long(_seq(v))
+                w(f"{name:<22}\tall\t{total}\n")
+            elif m.summary == "gm":
+                mean = _seq(v) / nq
+                w(f"{name:<22}\tall\t{_fmt(math.exp(mean))}\n")
+            else:
+                w(f"{name:<22}\tall\t{_fmt(_seq(v) / nq)}\n")
+
+
+def _seq(v: np.ndarray) -> float:
+    """Left-to-right sum, in qrels order, as trec_eval accumulates."""
+    return float(np.cumsum(v)[-1]) if v.size else 0.0
+
+
+def _format_many(v: np.ndarray) -> list[str]:
+    if np.isnan(v).any():
+        return [_fmt(x) for x in v.tolist()]
+    return ["%6.4f" % x for x in v.tolist()]
+
+
+HELP = """Usage: audit trec-eval [options] QRELS RUN
+
+trec_eval, as a drop-in: the same command line and the same output lines as trec_eval
+{version} (the version matched; scores read as double precision), computed with numpy.
+RUN '-' reads standard input.
+
+Options (trec_eval's; long forms too, e.g. --query_eval_wanted):
+  -q            per-query values too (query by query, qrels order), then the summary
+  -m MEASURE    add MEASURE (repeatable); MEASURE.PARAMS sets parameters, e.g.
+                -m P.5,10  -m ndcg_cut.10  -m iprec_at_recall..25,.5  -m ndcg.1=3,2=9
+                -m rbp.p=0.95  -m utility.2,-1,0,0  -m set_F.0.5  -m relstring.20
+                nicknames: official (the default), all_trec, set
+  -c            average over every qrels query; a query the run lacks scores 0
+                (without -c such a query is an error, as in trec_eval {version})
+  -l N          relevance level: rel >= N is relevant (default 1)
+  -n            no summary lines
+  -J            judged documents only (unjudged ones removed before ranking)
+  -M N          evaluate only the top N documents of each query
+  -N N          number of documents in the collection (utility)
+  --float32-scores  store scores as float32 before ranking, as trec_eval 9.0.8 and
+                pytrec_eval do (scores equal in float32 then tie, broken by docno)
+  -h, --help    this help;  -v  version
+
+Ranking: score descending, ties broken by docno descending (byte order); the rank
+column is ignored. Not supported: -R prefs/qrels_jg and their measures, -Z, -D.
+Refused (exit 2) where trec_eval stops, crashes or reads undefined memory: a judged
+query missing from the run without -c, duplicate documents, a query judged only below
+-1, negative -l or -M, dcg/ideal_dcg/ndcg together with gain parameters, rbp with
+per-level gains. rbp normalises graded gains to [0,1] from 0 and the largest gain, as
+trec_eval -m all_trec prints (its C code reads two uninitialised variables there).
+
+Measures (all_trec = every one below except dcg, ideal_dcg, yaap):
+{measures}
+"""
+
+
+def help_text() -> str:
+    rows = []
+    for m in ME.MEASURES:
+        params = {"cut_long": f" [cutoffs, default {','.join(map(str, m.default))}]",
+                  "cut_double": f" [cutoffs, default {','.join(f'{x:g}' for x in m.default)}]",
+                  "p_double": f" [params, default {','.join(f'{x:g}' for x in m.default)}]",
+                  "p_pair": " [name=value pairs]", "none": ""}[m.params]
+        rows.append(f"  {m.name:<22}{m.explanation}{params}")
+    return HELP.format(version=VERSION, measures="\n".join(rows))
+
+
+def main(argv: Sequence[str], out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Run the command; returns the exit status (0, or 2 for a refused input)."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        a = parse_args(argv)
+        if a.help:
+            out.write(help_text())
+            return 0
+        if a.version:
+            out.write(f"audit trec-eval: trec_eval version {VERSION} (reproduced)\n")
+            return 0
+        ranked, sel, values, rel_strings = evaluate(a)
+        buf = io.StringIO()
+        render(a, ranked, sel, values, rel_strings, buf)
+        text = buf.getvalue()
+        raw = getattr(out, "buffer", None)
+        if raw is not None:  # qids and run ids are bytes in trec_eval: write them back unchanged
+            out.flush()
+            raw.write(text.encode("utf-8", "surrogateescape"))
+            raw.flush()
+        else:
+            out.write(text)
+        return 0
+    except (UsageError, _Refuse) as e:
+        err.write(f"audit trec-eval: error: {e}\n")
+        return 2
+    except DataError as e:
+        err.write(f"audit trec-eval: error: {e}\n")
+        return 2

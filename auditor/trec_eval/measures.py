@@ -1,0 +1,868 @@
+"""The measure registry: every trec_eval 10.0-rc3 measure computable from qrels and a run.
+
+One :class:`Measure` per trec_eval measure family (``m_<name>.c``), in trec_eval's own order
+(``measures.c``: the order lines are printed in). Each entry carries
+
+- ``name``: trec_eval's name; the printed names add the parameters (``P_10``,
+  ``iprec_at_recall_0.20``, ``ndcg_1=3,2=9``, ...);
+- ``params``: how ``-m name.params`` is read — ``"cut_long"`` (sorted, unique, positive
+  integer cutoffs), ``"cut_double"`` (sorted, unique), ``"p_double"`` (a list of numbers),
+  ``"p_pair"`` (``name=value`` pairs, e.g. gains per relevance level) or ``"none"``;
+- ``kernel(chunk, params) -> (queries, values)`` float64: the per-query values, vectorised over
+  a :class:`~auditor.trec_eval.ranked.Chunk`, computing what the C loop computes in the same
+  floating-point order (sequential sums, the same libm ``log2``/``log``);
+- ``summary``: ``"mean"``, ``"gm"`` (exp of the mean of the per-query logs), ``"sum"``
+  (``num_*``), ``"count"`` (``num_q``) or ``"none"``;
+- ``rank_based``: whether the order of the documents matters (the set measures do not);
+- ``reset_missing``: measures trec_eval zeroes for a query the run lacks (``-c``).
+
+Every kernel was checked line by line against the C source and is fuzzed against the real
+binary (tests/test_trec_eval_fuzz.py). ``auditor.metrics`` can adopt these kernels: a
+:class:`~auditor.trec_eval.ranked.Chunk` is just a padded judgment matrix.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from auditor.trec_eval.ranked import NONPOOL, UNJUDGED, Chunk
+
+MIN_GEO_MEAN = 0.00001
+INFAP_EPSILON = 0.00001
+
+
+@dataclass(frozen=True)
+class Measure:
+    name: str
+    params: str
+    default: tuple
+    kernel: Callable[[Chunk, tuple], np.ndarray] | None
+    summary: str = "mean"
+    per_query: bool = True
+    long: bool = False
+    rank_based: bool = True
+    reset_missing: bool = False
+    explanation: str = ""
+
+
+# ---------------------------------------------------------------- shared pieces (cached per chunk)
+
+_LOG2_CACHE: list[float] = []
+
+
+def log2_table(n: int) -> np.ndarray:
+    """``log2(k)`` for k = 0..n-1 from the C library (``math.log2``), as trec_eval computes it."""
+    if len(_LOG2_CACHE) < n:
+        _LOG2_CACHE.extend(math.log2(k) if k > 0 else -math.inf for k in range(len(_LOG2_CACHE), n))
+    return np.array(_LOG2_CACHE[:n])
+
+
+def c_log2(x: np.ndarray) -> np.ndarray:
+    """libm ``log2`` elementwise (table lookup for small whole numbers, ``math.log2`` otherwise)."""
+    x = np.asarray(x, dtype=np.float64)
+    out = np.empty_like(x)
+    whole = (x == np.floor(x)) & (x >= 1) & (x < 1 << 20)
+    if whole.any():
+        xi = x[whole].astype(np.int64)
+        out[whole] = log2_table(int(xi.max()) + 1)[xi]
+    rest = ~whole
+    if rest.any():
+        out[rest] = [math.log2(v) if v > 0 else (-math.inf if v == 0 else math.nan) for v in x[rest].tolist()]
+    return out
+
+
+def _c_log(x: np.ndarray) -> np.ndarray:
+    return np.array([math.log(v) for v in np.asarray(x, dtype=np.float64).tolist()])
+
+
+def seqsum(x: np.ndarray) -> np.ndarray:
+    """Row sums added left to right, as a C loop adds (numpy's sum is pairwise)."""
+    if x.shape[1] == 0:
+        return np.zeros(x.shape[0])
+    return np.cumsum(x, axis=1)[:, -1]
+
+
+def _valid(c: Chunk) -> np.ndarray:
+    return c.get("valid", lambda: np.arange(c.R.shape[1])[None, :] < c.nret[:, None])
+
+
+def _rel(c: Chunk) -> np.ndarray:
+    return c.get("rel", lambda: (c.R >= c.opts.relevance_level) & _valid(c))
+
+
+def _csum(c: Chunk) -> np.ndarray:
+    return c.get("csum", lambda: np.cumsum(_rel(c), axis=1))
+
+
+def _nrr(c: Chunk) -> np.ndarray:
+    return c.get("nrr", lambda: _rel(c).sum(axis=1).astype(np.int64))
+
+
+def _num_rel(c: Chunk) -> np.ndarray:
+    return c.get("num_rel", lambda: np.where(c.stale, 0,
+                                             c.level_counts[:, c.levels >= c.opts.relevance_level].sum(axis=1)))
+
+
+def _num_nonrel(c: Chunk) -> np.ndarray:
+    return c.get("num_nonrel", lambda: c.level_counts[:, c.levels < c.opts.relevance_level].sum(axis=1))
+
+
+def _ranks(c: Chunk) -> np.ndarray:
+    return c.get("ranks", lambda: np.arange(1, c.R.shape[1] + 1, dtype=np.float64))
+
+
+def _prec_terms(c: Chunk) -> np.ndarray:
+    """rel_so_far / rank at each relevant position, 0 elsewhere (the AP summands)."""
+    return c.get("prec_terms", lambda: np.where(_rel(c), _csum(c) / _ranks(c)[None, :], 0.0))
+
+
+def _ap_sum(c: Chunk) -> np.ndarray:
+    return c.get("ap_sum", lambda: seqsum(_prec_terms(c)))
+
+
+def _csum_at(c: Chunk, k: np.ndarray | int) -> np.ndarray:
+    """Relevant documents among the first min(k, num_ret), per query (k per query or scalar)."""
+    n = np.minimum(np.broadcast_to(k, c.nret.shape), c.nret)
+    cs = _csum(c)
+    out = np.zeros(c.nret.shape, dtype=np.int64)
+    pos = n > 0
+    if cs.shape[1]:
+        out[pos] = cs[np.flatnonzero(pos), n[pos] - 1]
+    return out
+
+
+def _div(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> np.ndarray:
+    out = np.zeros(np.broadcast(a, b).shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.asarray(a, dtype=np.float64) / np.asarray(b, dtype=np.float64)
+    out[where] = np.broadcast_to(q, out.shape)[where]
+    return out
+
+
+def _col(v: np.ndarray) -> np.ndarray:
+    return np.asarray(v, dtype=np.float64).reshape(-1, 1)
+
+
+# ---------------------------------------------------------------- gains (gain_init.c)
+
+def _msort(items: list, cmp: Callable) -> list:
+    """glibc's ``qsort`` for small arrays: a stable top-down merge sort (``msort_with_tmp``)."""
+    n = len(items)
+    if n <= 1:
+        return list(items)
+    n1 = n // 2
+    a, b = _msort(items[:n1], cmp), _msort(items[n1:], cmp)
+    out, i, j = [], 0, 0
+    while i < len(a) and j < len(b):
+        if cmp(a[i], b[j]) <= 0:
+            out.append(a[i])
+            i += 1
+        else:
+            out.append(b[j])
+            j += 1
+    return out + a[i:] + b[j:]
+
+
+def _c_int(x: float) -> int:
+    """C's conversion of a double to int (truncation toward zero)."""
+    return int(x) if math.isfinite(x) else 0
+
+
+def _sorted_gains(pairs: tuple, num_rel_levels: int) -> list[tuple[int, float, bool]]:
+    """(level, gain, counted) in trec_eval's ascending-gain order for a query with ``num_rel_levels``.
+
+    ``counted``: whether the entry carries the level's document count (only the first entry
+    given for a level does, as in setup_gains).
+    """
+    gains: list[tuple[int, float, bool]] = []
+    for name, value in pairs:
+        if _valid_int(name):
+            lv = int(name)
+            first = not any(e[0] == lv for e in gains)
+            gains.append((lv, float(value), first and 0 <= lv < num_rel_levels))
+    for i in range(num_rel_levels):
+        if not any(e[0] == i for e in gains):
+            gains.append((i, float(i), True))
+    # comp_rel_gain returns the gain difference cast to int: differences below 1 compare equal
+    return _msort(gains, lambda x, y: _c_int(x[1] - y[1]))
+
+
+def _valid_int(s: str) -> bool:
+    t = s[1:] if s[:1] in "+-" else s
+    return bool(t) and all("0" <= ch <= "9" for ch in t)
+
+
+def _num_rel_levels(c: Chunk) -> np.ndarray:
+    def make() -> np.ndarray:
+        present = c.level_counts > 0
+        top = np.where(present.any(axis=1), c.levels[::-1][np.argmax(present[:, ::-1], axis=1)] if c.levels.size
+                       else 0, -1)
+        return (top + 1).astype(np.int64)
+    return c.get("nrl", make)
+
+
+def _level_count(c: Chunk, level: int) -> np.ndarray:
+    k = np.searchsorted(c.levels, level)
+    if k < c.levels.size and c.levels[k] == level:
+        return c.level_counts[:, k]
+    return np.zeros(c.nret.shape, dtype=np.int64)
+
+
+@dataclass
+class Gains:
+    """Per-query gain structure: result gains, the ideal gain list and the values Rndcg needs."""
+
+    result: np.ndarray  # (q, depth) gain of each ranked document
+    ideal: np.ndarray  # (q, K) ideal gains, 0 padded
+    n_ideal: np.ndarray  # (q,)
+    top: np.ndarray  # (q,) gain of the highest-sorted level (trec_eval's starting ideal gain)
+    terminal: np.ndarray  # (q,) ideal gain once the ideal list is exhausted
+
+
+def gains(c: Chunk, pairs: tuple) -> Gains:
+    """setup_gains + the ideal-list walk shared by ndcg, G, ndcg_rel, Rndcg and rbp."""
+    return c.get(("gains", pairs), lambda: _make_gains(c, pairs))
+
+
+def _make_gains(c: Chunk, pairs: tuple) -> Gains:
+    q, depth = c.R.shape
+    nrl = _num_rel_levels(c)
+    result = np.zeros((q, depth))
+    top = np.zeros(q)
+    terminal = np.zeros(q)
+    seqs: list[list[tuple[float, np.ndarray]]] = [[] for _ in range(q)]
+    n_ideal = np.zeros(q, dtype=np.int64)
+    groups: dict[int, np.ndarray] = {}
+    for v in np.unique(nrl):
+        groups[int(v)] = np.flatnonzero(nrl == v)
+    plan = []
+    for v, rows in groups.items():
+        order = _sorted_gains(pairs, max(v, 0))
+        # result gains: get_gain looks the level up (first match); unlisted levels give 0
+        lookup: dict[int, float] = {}
+        for lv, g, _ in order:
+            lookup.setdefault(lv, g)
+        sub = c.R[rows]
+        rg = np.zeros(sub.shape)
+        for lv, g in lookup.items():
+            if g != 0:
+                rg[sub == lv] = g
+        result[rows] = rg
+        if not order:
+            continue
+        top[rows] = order[-1][1]
+        counts = [(g, _level_count(c, lv)[rows] if counted else np.zeros(rows.size, dtype=np.int64))
+                  for lv, g, counted in reversed(order)]
+        plan.append((rows, order[-1][1], counts))
+    K = 0
+    built = []
+    for rows, gtop, counts in plan:
+        # walk levels from the top: skip empty levels, stop at the first non-positive gain with documents
+        alive = np.full(rows.size, gtop > 0)
+        reps = []
+        term = np.zeros(rows.size)
+        for g, cnt in counts:
+            has = cnt > 0
+            if g > 0:
+                reps.append((g, np.where(alive, cnt, 0)))
+            else:
+                stop = alive & has
+                term[stop] = g
+                alive &= ~has
+        terminal[rows] = term
+        tot = np.zeros(rows.size, dtype=np.int64)
+        for _, r in reps:
+            tot += r
+        n_ideal[rows] = tot
+        K = max(K, int(tot.max(initial=0)))
+        built.append((rows, reps))
+    ideal = np.zeros((q, K))
+    if K:
+        pos = np.arange(K)[None, :]
+        for rows, reps in built:
+            blk = np.zeros((rows.size, K))
+            lo = np.zeros(rows.size, dtype=np.int64)
+            for g, r in reps:
+                hi = lo + r
+                blk[(pos >= lo[:, None]) & (pos < hi[:, None])] = g
+                lo = hi
+            ideal[rows] = blk
+    return Gains(result=result, ideal=ideal, n_ideal=n_ideal, top=top, terminal=terminal)
+
+
+def _discount(n: int) -> np.ndarray:
+    """log2(i + 2) for positions i = 0..n-1."""
+    return log2_table(n + 2)[2:]
+
+
+def _dcg_terms(g: np.ndarray) -> np.ndarray:
+    return g / _discount(g.shape[1])[None, :] if g.shape[1] else g
+
+
+# ---------------------------------------------------------------- kernels
+
+def k_num_q(c: Chunk, p: tuple) -> np.ndarray:
+    return np.ones((c.nret.size, 1))
+
+
+def k_num_ret(c: Chunk, p: tuple) -> np.ndarray:
+    return _col(c.nret)
+
+
+def k_num_rel(c: Chunk, p: tuple) -> np.ndarray:
+    return _col(_num_rel(c))
+
+
+def k_num_rel_ret(c: Chunk, p: tuple) -> np.ndarray:
+    return _col(_nrr(c))
+
+
+def k_map(c: Chunk, p: tuple) -> np.ndarray:
+    return _col(_div(_ap_sum(c), _num_rel(c), _nrr(c) > 0))
+
+
+def k_gm_map(c: Chunk, p: tuple) -> np.ndarray:
+    ap = _div(_ap_sum(c), _num_rel(c), _nrr(c) > 0)
+    return _col(_c_log(np.maximum(ap, MIN_GEO_MEAN)))
+
+
+def k_Rprec(c: Chunk, p: tuple) -> np.ndarray:
+    n = np.minimum(c.nret, _num_rel(c))
+    return _col(_div(_csum_at(c, n), _num_rel(c), n > 0))
+
+
+def _bpref(c: Chunk) -> np.ndarray:
+    R, L = c.R, c.opts.relevance_level
+    judged = R >= 0
+    nonrel = judged & (R < L)
+    relv = judged & ~nonrel  # the C 'else' branch: judged and >= level
+    nonrel_before = np.cumsum(nonrel, axis=1) - nonrel
+    nr = _num_rel(c)[:, None]
+    denom = np.minimum(_num_nonrel(c), _num_rel(c))[:, None].astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = 1.0 - np.minimum(nonrel_before, nr) / denom
+    terms = np.where(relv, np.where(nonrel_before > 0, frac, 1.0), 0.0)
+    s = seqsum(terms)
+    return np.where(_num_rel(c) > 0, s / np.maximum(_num_rel(c), 1), s)
+
+
+def k_bpref(c: Chunk, p: tuple) -> np.ndarray:
+    return _col(c.get("bpref", lambda: _bpref(c)))
+
+
+def k_gm_bpref(c: Chunk, p: tuple) -> np.ndarray:
+    return _col(_c_log(np.maximum(c.get("bpref", lambda: _bpref(c)), MIN_GEO_MEAN)))
+
+
+def k_recip_rank(c: Chunk, p: tuple) -> np.ndarray:
+    rel = _rel(c)
+    has = rel.any(axis=1)
+    first = np.argmax(rel, axis=1) if rel.shape[1] else np.zeros(rel.shape[0], dtype=np.int64)
+    return _col(_div(1.0, first + 1.0, has))
+
+
+def _lround(x: np.ndarray) -> np.ndarray:
+    t = np.trunc(x)
+    frac = x - t
+    return (t + np.where(np.abs(frac) >= 0.5, np.sign(x), 0.0)).astype(np.int64)
+
+
+def _interp_prec(c: Chunk, cut_percents: tuple) -> np.ndarray:
+    """iprec_at_recall's values per cutoff (also 11pt_avg's summands)."""
+    q = c.nret.size
+    rel, cs = _rel(c), _csum(c)
+    nrr, nr = _nrr(c), _num_rel(c)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        prec = np.where(_valid(c), cs / _ranks(c)[None, :], -np.inf)
+        init = nrr / c.nret.astype(np.float64)  # NaN when nothing is retrieved, as in C
+    # interpolated precision at position i: max over i' >= i
+    smax = np.maximum.accumulate(prec[:, ::-1], axis=1)[:, ::-1] if prec.shape[1] else prec
+    out = np.zeros((q, len(cut_percents)))
+    first = np.argmax(rel, axis=1) if rel.shape[1] else np.zeros(q, dtype=np.int64)
+    for k, pct in enumerate(cut_percents):
+        cut = _lround(pct * nr.astype(np.float64))
+        matched = (cut >= 1) & (cut <= nrr)
+        if matched.any():
+            pos = np.argmax(cs >= cut[:, None], axis=1)
+            out[matched, k] = smax[np.flatnonzero(matched), pos[matched]]
+        low = cut <= 0
+        some = low & (nrr > 0)
+        if some.any():
+            out[some, k] = smax[np.flatnonzero(some), first[some]]
+        none = low & (nrr == 0)
+        out[none, k] = init[none]
+    return out
+
+
+def k_iprec_at_recall(c: Chunk, p: tuple) -> np.ndarray:
+    return _interp_prec(c, p)
+
+
+def _11pt_c_loop(c: Chunk, pcts: tuple) -> np.ndarray:
+    """m_11pt_avg.c's loop, literally, per query: its cutoff walk assumes sorted parameters and
+    gives other values when they are not (11pt_avg's parameters are not sorted by trec_eval)."""
+    rel, nrr_all, nr_all = _rel(c), _nrr(c), _num_rel(c)
+    out = np.zeros(c.nret.size)
+    for q in range(c.nret.size):
+        nret, nrr = int(c.nret[q]), int(nrr_all[q])
+        cuts = _lround(np.array(pcts) * float(nr_all[q])).tolist()
+        cc = len(cuts) - 1
+        while cc >= 0 and cuts[cc] > nrr:
+            cc -= 1
+        ip = nrr / nret if nret else math.nan
+        total, rsf, i = 0.0, nrr, nret
+        while i > 0 and rsf > 0:
+            pr = rsf / i
+            if ip < pr:
+                ip = pr
+            if rel[q, i - 1]:
+                while cc >= 0 and rsf == cuts[cc]:
+                    total += ip
+                    cc -= 1
+                rsf -= 1
+            i -= 1
+        while cc >= 0:
+            total += ip
+            cc -= 1
+        out[q] = total / len(pcts)
+    return out
+
+
+def k_11pt_avg(c: Chunk, p: tuple) -> np.ndarray:
+    if list(p) != sorted(p):
+        return _col(_11pt_c_loop(c, p))
+    v = _interp_prec(c, p)
+    s = np.cumsum(v[:, ::-1], axis=1)[:, -1]  # C adds from the highest cutoff down
+    return _col(s / len(p))
+
+
+def k_P(c: Chunk, p: tuple) -> np.ndarray:
+    return np.stack([_csum_at(c, k) / float(k) for k in p], axis=1)
+
+
+def k_recall(c: Chunk, p: tuple) -> np.ndarray:
+    nr = _num_rel(c)
+    return np.stack([_div(_csum_at(c, k), nr, nr > 0) for k in p], axis=1)
+
+
+def k_relative_P(c: Chunk, p: tuple) -> np.ndarray:
+    nr = _num_rel(c)
+    return np.stack([_div(_csum_at(c, k), np.minimum(k, nr), nr > 0) for k in p], axis=1)
+
+
+def k_success(c: Chunk, p: tuple) -> np.ndarray:
+    return np.stack([(_csum_at(c, k) > 0).astype(np.float64) for k in p], axis=1)
+
+
+def k_map_cut(c: Chunk, p: tuple) -> np.ndarray:
+    nr = _num_rel(c)
+    terms = _prec_terms(c)
+    cums = np.cumsum(terms, axis=1) if terms.shape[1] else terms
+    out = []
+    for k in p:
+        n = np.minimum(k, c.nret)
+        s = np.zeros(nr.shape)
+        pos = n > 0
+        if cums.shape[1]:
+            s[pos] = cums[np.flatnonzero(pos), n[pos] - 1]
+        out.append(_div(s, nr, nr > 0))
+    return np.stack(out, axis=1)
+
+
+def k_unj(c: Chunk, p: tuple) -> np.ndarray:
+    unj = ((c.R == NONPOOL) | (c.R == UNJUDGED)) & _valid(c)
+    cs = np.cumsum(unj, axis=1)
+    out = []
+    for k in p:
+        n = np.minimum(k, c.nret)
+        s = np.zeros(c.nret.shape)
+        pos = n > 0
+        if cs.shape[1]:
+            s[pos] = cs[np.flatnonzero(pos), n[pos] - 1]
+        out.append(s / float(k))
+    return np.stack(out, axis=1)
+
+
+def k_infAP(c: Chunk, p: tuple) -> np.ndarray:
+    R, L = c.R, c.opts.relevance_level
+    judged = R >= 0
+    nonrel = judged & (R < L)
+    relv = judged & ~nonrel
+    unj = R == UNJUDGED
+    rel_b = (np.cumsum(relv, axis=1) - relv).astype(np.float64)  # rel_so_far - 1 at a relevant doc
+    non_b = (np.cumsum(nonrel, axis=1) - nonrel).astype(np.float64)
+    unj_b = (np.cumsum(unj, axis=1) - unj).astype(np.float64)
+    fj = np.arange(R.shape[1], dtype=np.float64)[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = (rel_b + non_b + unj_b) / fj
+        b = (rel_b + INFAP_EPSILON) / ((rel_b + non_b) + 2 * INFAP_EPSILON)
+        term = 1.0 / (fj + 1.0) + ((fj / (fj + 1.0)) * a) * b
+    term = np.where(relv, np.where(fj == 0, 1.0, term), 0.0)
+    s = seqsum(term)
+    nr = _num_rel(c)
+    return _col(np.where(nr > 0, s / np.maximum(nr, 1), s))
+
+
+def k_Rprec_mult(c: Chunk, p: tuple) -> np.ndarray:
+    nr, nrr = _num_rel(c).astype(np.float64), _nrr(c)
+    out = []
+    for pct in p:
+        cut = np.trunc(pct * nr + 0.9).astype(np.int64)
+        v = np.zeros(nr.shape)
+        above = cut > c.nret
+        v[above] = nrr[above] / cut[above]
+        inside = (cut >= 1) & ~above
+        v[inside] = _csum_at(c, cut)[inside] / cut[inside]
+        out.append(v)
+    return np.stack(out, axis=1)
+
+
+def k_utility(c: Chunk, p: tuple) -> np.ndarray:
+    if len(p) != 4:
+        raise _Refuse("utility needs exactly 4 coefficients (trec_eval: 'improper number of coefficients'), "
+                      "e.g. -m utility.1,-1,0,0")
+    nrr, nret, nr = _nrr(c), c.nret, _num_rel(c)
+    n = c.opts.num_docs_in_coll
+    v = (p[0] * nrr + p[1] * (nret - nrr)) + p[2] * (nr - nrr) + p[3] * (n + nrr - nret - nr)
+    return _col(v)
+
+
+def k_binG(c: Chunk, p: tuple) -> np.ndarray:
+    rel, cs = _rel(c), _csum(c)
+    i = np.arange(c.R.shape[1])[None, :]
+    arg = np.where(rel, 3 + i - cs, 2)
+    terms = np.where(rel, 1.0 / c_log2(arg), 0.0)
+    return _col(_div(seqsum(terms), _num_rel(c), _nrr(c) > 0))
+
+
+def k_G(c: Chunk, p: tuple) -> np.ndarray:
+    g = gains(c, p)
+    q, depth = c.R.shape
+    rg = np.where(_valid(c), g.result, 0.0)
+    K = g.ideal.shape[1]
+    ideal_at = np.zeros((q, depth))
+    w = min(K, depth)
+    ideal_at[:, :w] = g.ideal[:, :w]
+    cost = np.where(ideal_at >= 1.0, ideal_at, 1.0)
+    sum_cost = np.cumsum(cost, axis=1) if depth else cost
+    sum_res = np.cumsum(rg, axis=1) if depth else rg
+    arg = (2 + sum_cost) - sum_res
+    nz = (rg != 0) & _valid(c)
+    terms = np.zeros((q, depth))
+    if nz.any():
+        terms[nz] = rg[nz] / c_log2(arg[nz])
+    results_g = seqsum(terms)
+    sum_ideal = seqsum(g.ideal)
+    return _col(_div(results_g, sum_ideal, sum_ideal > 0.0))
+
+
+def _dcgs(c: Chunk, p: tuple) -> tuple[np.ndarray, np.ndarray]:
+    def make() -> tuple[np.ndarray, np.ndarray]:
+        g = gains(c, p)
+        rg = np.where(_valid(c), g.result, 0.0)
+        return seqsum(_dcg_terms(rg)), seqsum(_dcg_terms(g.ideal))
+    return c.get(("dcgs", p), make)
+
+
+def k_ndcg(c: Chunk, p: tuple) -> np.ndarray:
+    dcg, idcg = _dcgs(c, p)
+    return _col(_div(dcg, idcg, idcg > 0.0))
+
+
+def k_dcg(c: Chunk, p: tuple) -> np.ndarray:
+    return _col(_dcgs(c, p)[0])
+
+
+def k_ideal_dcg(c: Chunk, p: tuple) -> np.ndarray:
+    return _col(_dcgs(c, p)[1])
+
+
+def k_ndcg_rel(c: Chunk, p: tuple) -> np.ndarray:
+    g = gains(c, p)
+    q, depth = c.R.shape
+    rg = np.where(_valid(c), g.result, 0.0)
+    rcum = np.cumsum(_dcg_terms(rg), axis=1) if depth else rg
+    icum = np.cumsum(_dcg_terms(g.ideal), axis=1) if g.ideal.shape[1] else g.ideal
+    K = g.n_ideal
+    # ideal DCG reached at position i: cumulative up to min(i, K-1), 0 when the list is empty
+    idx = np.minimum(np.arange(depth)[None, :], (K - 1)[:, None])
+    ideal_at = np.zeros((q, depth))
+    okk = K > 0
+    if depth and icum.shape[1]:
+        ideal_at[okk] = np.take_along_axis(icum[okk], np.maximum(idx[okk], 0), axis=1)
+    pos = (rg > 0) & _valid(c)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(pos, rcum / ideal_at, 0.0)
+        s = seqsum(terms)
+        dcg = rcum[:, -1] if depth else np.zeros(q)
+        idcg = icum[:, -1] if icum.shape[1] else np.zeros(q)
+        s = s + (K - pos.sum(axis=1)).astype(np.float64) * dcg / idcg
+        v = s / K
+    return _col(np.where(s > 0.0, v, 0.0))
+
+
+def k_Rndcg(c: Chunk, p: tuple) -> np.ndarray:
+    g = gains(c, p)
+    q, depth = c.R.shape
+    nr = _num_rel(c)
+    rg = np.where(_valid(c), g.result, 0.0)
+    rcum = np.concatenate([np.zeros((q, 1)), np.cumsum(_dcg_terms(rg), axis=1)], axis=1)  # before position k
+    K = g.n_ideal
+    W = g.ideal.shape[1]
+    icum = np.concatenate([np.zeros((q, 1)), np.cumsum(_dcg_terms(g.ideal), axis=1)], axis=1)
+    # ideal gain at positions 0..W (the terminal gain once the list is exhausted)
+    seq = np.zeros((q, W + 1))
+    seq[:, :W] = g.ideal
+    cols = np.arange(W + 1)[None, :]
+    seq = np.where(cols < K[:, None], seq, g.terminal[:, None])
+    prev = np.concatenate([g.top[:, None], seq[:, :-1]], axis=1)
+    started = g.top > 0
+    change = (seq != prev) & (cols <= K[:, None]) & started[:, None]
+    ideal_before = np.take_along_axis(icum, np.minimum(cols, K[:, None]).repeat(1, axis=0), axis=1)
+    res_idx = np.minimum(cols, c.nret[:, None])
+    res_before = np.take_along_axis(rcum, np.minimum(res_idx, depth), axis=1)
+    ev = change & (ideal_before > 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(ev, res_before / ideal_before, 0.0)
+    s = seqsum(terms)
+    cnt = ev.sum(axis=1).astype(np.float64)
+    # the extra term after the results outlast the ideal list
+    i_after = np.where(started, np.where(K < c.nret, K + 1, c.nret), 0)
+    final = (i_after < c.nret)
+    dcg_all = rcum[:, -1]
+    idcg_all = icum[np.arange(q), K]
+    add = final & (idcg_all > 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = np.where(add, s + dcg_all / idcg_all, s)
+        cnt = cnt + add
+        v = s / cnt
+    return _col(np.where(nr > 0, v, 0.0))
+
+
+def k_ndcg_cut(c: Chunk, p: tuple) -> np.ndarray:
+    q, depth = c.R.shape
+    gain = np.where(_valid(c) & (c.R > 0), c.R, 0).astype(np.float64)
+    rcum = np.cumsum(_dcg_terms(gain), axis=1) if depth else gain
+    # ideal: levels >= 1, highest first, each repeated by its count
+    pos_lv = c.levels > 0
+    lv = c.levels[pos_lv][::-1].astype(np.float64)
+    cnt = c.level_counts[:, pos_lv][:, ::-1]
+    tot = cnt.sum(axis=1)
+    kmax = max(p)
+    W = int(min(tot.max(initial=0), kmax))
+    ideal = np.zeros((q, W))
+    if W:
+        posn = np.arange(W)[None, :]
+        lo = np.zeros(q, dtype=np.int64)
+        for j in range(lv.size):
+            hi = lo + cnt[:, j]
+            ideal[(posn >= lo[:, None]) & (posn < hi[:, None])] = lv[j]
+            lo = hi
+    icum = np.cumsum(_dcg_terms(ideal), axis=1) if W else ideal
+    out = []
+    for k in p:
+        n = np.minimum(k, c.nret)
+        dcg = np.zeros(q)
+        ok = n > 0
+        if depth:
+            dcg[ok] = rcum[np.flatnonzero(ok), n[ok] - 1]
+        m = np.minimum(k, tot)
+        idcg = np.zeros(q)
+        ok2 = m > 0
+        if W:
+            idcg[ok2] = icum[np.flatnonzero(ok2), np.minimum(m[ok2], W) - 1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out.append(np.where(idcg > 0.0, dcg / idcg, dcg))
+    return np.stack(out, axis=1)
+
+
+def k_set_P(c: Chunk, p: tuple) -> np.ndarray:
+    return _col(_div(_nrr(c), c.nret, c.nret > 0))
+
+
+def k_set_relative_P(c: Chunk, p: tuple) -> np.ndarray:
+    nr = _num_rel(c)
+    return _col(_div(_nrr(c), np.minimum(c.nret, nr), (c.nret > 0) & (nr > 0)))
+
+
+def k_set_recall(c: Chunk, p: tuple) -> np.ndarray:
+    nr = _num_rel(c)
+    return _col(_div(_nrr(c), nr, nr > 0))
+
+
+def k_set_map(c: Chunk, p: tuple) -> np.ndarray:
+    nr, nrr = _num_rel(c).astype(np.float64), _nrr(c).astype(np.float64)
+    return _col(_div(nrr * nrr, c.nret.astype(np.float64) * nr, (c.nret > 0) & (nr > 0)))
+
+
+def k_set_F(c: Chunk, p: tuple) -> np.ndarray:
+    nrr = _nrr(c)
+    x = p[0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        P = nrr / c.nret.astype(np.float64)
+        R = nrr / _num_rel(c).astype(np.float64)
+        v = ((x + 1.0) * P) * R / (x * P + R)
+    return _col(np.where(nrr > 0, v, 0.0))
+
+
+def k_num_nonrel_judged_ret(c: Chunk, p: tuple) -> np.ndarray:
+    return _col(c.nret - c.n_nonpool - c.n_unjudged - _nrr(c))
+
+
+def _rbp_p(p: tuple) -> float:
+    val = 0.9
+    for name, value in p:
+        if name == "p":
+            val = float(value)
+    return val
+
+
+def _powers(p: float, n: int) -> np.ndarray:
+    """p**i by repeated multiplication (as the C loop does), i = 0..n."""
+    out = np.empty(n + 1)
+    out[0] = 1.0
+    if n:
+        out[1:] = p
+        out = np.cumprod(out)
+    return out
+
+
+def k_rbp(c: Chunk, p: tuple) -> np.ndarray:
+    if any(_valid_int(name) for name, _ in p):
+        raise _Refuse("rbp with per-level gains (e.g. -m rbp.2=5): trec_eval 10.0-rc3 normalises the gains "
+                      "with two uninitialised variables (m_rbp.c), so its output is undefined; use "
+                      "-m rbp or -m rbp.p=VALUE.")
+    pp = _rbp_p(p)
+    q, depth = c.R.shape
+    nrl = _num_rel_levels(c)
+    rg = np.zeros((q, depth))
+    for v in np.unique(nrl):
+        rows = np.flatnonzero(nrl == v)
+        order = _sorted_gains(p, max(int(v), 0))
+        # min/max start at 0 in the C code as compiled (uninitialised stack doubles read as 0)
+        lo = min([0.0] + [e[1] for e in order])
+        hi = max([0.0] + [e[1] for e in order])
+        if lo < 0 or hi > 1:
+            order = [(lv, (g - lo) / (hi - lo), k) for lv, g, k in order]
+        lookup: dict[int, float] = {}
+        for lv, g, _ in order:
+            lookup.setdefault(lv, g)
+        sub = c.R[rows]
+        blk = np.zeros(sub.shape)
+        for lv, g in lookup.items():
+            if g != 0:
+                blk[sub == lv] = g
+        rg[rows] = blk
+    rg = np.where(_valid(c), rg, 0.0)
+    cur = _powers(pp, depth)[:depth]
+    s = seqsum(rg * cur[None, :])
+    return _col((1.0 - pp) * s)
+
+
+def k_rbp_resid(c: Chunk, p: tuple) -> np.ndarray:
+    pp = _rbp_p(p)
+    q, depth = c.R.shape
+    unj = (c.R < 0) & _valid(c)
+    pw = _powers(pp, depth)
+    s = seqsum(np.where(unj, pw[None, :depth], 0.0))
+    final = pw[c.nret]
+    return _col(np.where(unj.any(axis=1), final + (1 - pp) * s, 0.0))
+
+
+def k_yaap(c: Chunk, p: tuple) -> np.ndarray:
+    s = _ap_sum(c)
+    nr = _num_rel(c).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = (1.0 + s) / (1.0 + nr - s)
+    return _col([math.log(v) if v > 0 else (-math.inf if v == 0 else math.nan) for v in x.tolist()])
+
+
+class _Refuse(Exception):
+    """A measure trec_eval cannot compute with these parameters (it exits with an error)."""
+
+
+LONG_CUTS = (5, 10, 15, 20, 30, 100, 200, 500, 1000)
+RECALL_POINTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+#: trec_eval's measures in its own order (measures.c), the prefs/qrels_jg-only ones left out
+MEASURES: tuple[Measure, ...] = (
+    Measure("runid", "none", (), None, summary="runid", per_query=False, rank_based=False,
+            explanation="Runid given by results input file."),
+    Measure("num_q", "none", (), k_num_q, summary="count", per_query=False, long=True, rank_based=False,
+            explanation="Number of topics results averaged over."),
+    Measure("num_ret", "none", (), k_num_ret, summary="sum", long=True, rank_based=False, reset_missing=True,
+            explanation="Number of documents retrieved for topic (summary: sum)."),
+    Measure("num_rel", "none", (), k_num_rel, summary="num_rel", long=True, rank_based=False,
+            explanation="Number of relevant documents for topic (summary: sum)."),
+    Measure("num_rel_ret", "none", (), k_num_rel_ret, summary="sum", long=True, rank_based=False,
+            explanation="Number of relevant documents retrieved for topic (summary: sum)."),
+    Measure("map", "none", (), k_map, explanation="Mean Average Precision."),
+    Measure("gm_map", "none", (), k_gm_map, summary="gm", per_query=False,
+            explanation="Geometric mean of average precision (summary only)."),
+    Measure("Rprec", "none", (), k_Rprec, explanation="Precision after R documents, R = number relevant."),
+    Measure("bpref", "none", (), k_bpref, explanation="Binary preference (judged documents only)."),
+    Measure("recip_rank", "none", (), k_recip_rank, explanation="Reciprocal rank of the first relevant document."),
+    Measure("iprec_at_recall", "cut_double", RECALL_POINTS, k_iprec_at_recall,
+            explanation="Interpolated precision at recall levels."),
+    Measure("P", "cut_long", LONG_CUTS, k_P, explanation="Precision at cutoffs."),
+    Measure("relstring", "p_double", (10.0,), None, summary="none",
+            explanation="The relevance of the first N documents as a string (per query only)."),
+    Measure("recall", "cut_long", LONG_CUTS, k_recall, explanation="Recall at cutoffs."),
+    Measure("infAP", "none", (), k_infAP, explanation="Inferred AP (Yilmaz & Aslam); -2 judgments = sampled out."),
+    Measure("gm_bpref", "none", (), k_gm_bpref, summary="gm", per_query=False,
+            explanation="Geometric mean of bpref (summary only)."),
+    Measure("Rprec_mult", "cut_double", (0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.4, 1.6, 1.8, 2.0), k_Rprec_mult,
+            explanation="Precision at multiples of R."),
+    Measure("utility", "p_double", (1.0, -1.0, 0.0, 0.0), k_utility, rank_based=False, reset_missing=True,
+            explanation="Set utility a*rel_ret + b*nonrel_ret + c*rel_not_ret + d*nonrel_not_ret."),
+    Measure("11pt_avg", "p_double", RECALL_POINTS, k_11pt_avg,
+            explanation="Mean interpolated precision over recall levels."),
+    Measure("binG", "none", (), k_binG, explanation="Binary G (Sakai's G with binary gains)."),
+    Measure("G", "p_pair", (), k_G, explanation="Normalized cumulative gain with cost (gains per level: -m G.1=1,2=3)."),
+    Measure("dcg", "p_pair", (), k_dcg, explanation="Discounted cumulative gain (not in all_trec)."),
+    Measure("ideal_dcg", "p_pair", (), k_ideal_dcg, explanation="Ideal DCG (not in all_trec)."),
+    Measure("ndcg", "p_pair", (), k_ndcg, explanation="Normalized DCG over the whole ranking (gains: -m ndcg.1=1,2=3)."),
+    Measure("ndcg_rel", "p_pair", (), k_ndcg_rel, explanation="nDCG averaged over relevant documents."),
+    Measure("Rndcg", "p_pair", (), k_Rndcg, explanation="nDCG averaged at the points the ideal gain changes."),
+    Measure("ndcg_cut", "cut_long", LONG_CUTS, k_ndcg_cut, explanation="nDCG at cutoffs (gain = relevance value)."),
+    Measure("map_cut", "cut_long", LONG_CUTS, k_map_cut, explanation="Average precision cut at cutoffs."),
+    Measure("relative_P", "cut_long", LONG_CUTS, k_relative_P, explanation="Precision at k relative to min(k, R)."),
+    Measure("success", "cut_long", (1, 5, 10), k_success, explanation="1 if a relevant document is in the top k."),
+    Measure("set_P", "none", (), k_set_P, rank_based=False, explanation="Precision of the retrieved set."),
+    Measure("set_relative_P", "none", (), k_set_relative_P, rank_based=False,
+            explanation="Set precision relative to min(num_ret, R)."),
+    Measure("set_recall", "none", (), k_set_recall, rank_based=False, explanation="Recall of the retrieved set."),
+    Measure("set_map", "none", (), k_set_map, rank_based=False, explanation="set_P * set_recall."),
+    Measure("set_F", "p_double", (1.0,), k_set_F, rank_based=False, explanation="F measure of the set (beta param)."),
+    Measure("num_nonrel_judged_ret", "none", (), k_num_nonrel_judged_ret, summary="sum", long=True, rank_based=False,
+            explanation="Judged non-relevant documents retrieved (summary: sum)."),
+    Measure("yaap", "none", (), k_yaap, explanation="Yet Another Average Precision (Robertson), not in all_trec."),
+    Measure("rbp", "p_pair", (), k_rbp, explanation="Rank-biased precision (-m rbp.p=0.95)."),
+    Measure("rbp_resid", "p_pair", (), k_rbp_resid, reset_missing=True,
+            explanation="RBP residual from unjudged documents."),
+    Measure("unj", "cut_long", (5, 10, 20), k_unj, reset_missing=True,
+            explanation="Fraction of unjudged documents in the top k."),
+)
+BY_NAME = {m.name: m for m in MEASURES}
+
+NICKNAMES: dict[str, tuple[str, ...]] = {
+    "official": ("runid", "num_q", "num_ret", "num_rel", "num_rel_ret", "map", "gm_map", "Rprec", "bpref",
+                 "recip_rank", "iprec_at_recall", "P"),
+    "set": ("runid", "num_q", "num_ret", "num_rel", "num_rel_ret", "utility", "set_P", "set_recall",
+            "set_relative_P", "set_map", "set_F"),
+    "all_trec": ("runid", "num_q", "num_ret", "num_rel", "num_rel_ret", "map", "gm_map", "Rprec", "bpref",
+                 "recip_rank", "iprec_at_recall", "P", "relstring", "recall", "unj", "rbp", "rbp_resid", "infAP",
+                 "gm_bpref", "utility", "11pt_avg", "ndcg", "relative_P", "Rprec_mult", "success", "map_cut",
+                 "ndcg_cut", "ndcg_rel", "Rndcg", "binG", "G", "set_P", "set_recall", "set_relative_P", "set_map",
+                 "set_F", "num_nonrel_judged_ret"),
+}
+#: measures trec_eval has but that need the prefs / qrels_jg input formats (not supported here)
+OTHER_FORMAT_MEASURES = (
+    "prefs_num_prefs_poss", "prefs_num_prefs_ful", "prefs_num_prefs_ful_ret", "prefs_simp", "prefs_pair",
+    "prefs_avgjg", "prefs_avgjg_Rnonrel", "prefs_simp_ret", "prefs_pair_ret", "prefs_avgjg_ret",
+    "prefs_avgjg_Rnonrel_ret", "prefs_simp_imp", "prefs_pair_imp", "prefs_avgjg_imp", "map_avgjg", "P_avgjg",
+    "Rprec_mult_avgjg")
+OTHER_FORMAT_NICKNAMES = ("all_prefs", "prefs", "qrels_jg")
