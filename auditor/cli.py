@@ -254,6 +254,22 @@ def check_plugin_cmd(model: str, model_params: tuple[str, ...], train: str | Non
             raise ConfigError("pass both --train and --test, or neither.")
         split = Split(load_dataset(train, fmt, feature_groups=feature_groups),
                       load_dataset(test, fmt, feature_groups=feature_groups))
+    if split is None:
+        from auditor.conformance import default_check_data
+        from auditor.errors import PluginError
+
+        spec.factory  # noqa: B018 - a plugin that cannot load is exit 2
+        try:
+            split = default_check_data(spec)
+        except AuditorError:
+            raise
+        except Exception as e:  # noqa: BLE001 - the plugin's default_data is untrusted code
+            raise PluginError(spec.spec, f"default_data raised {type(e).__name__}: {e}") from e
+        where = ("the model's own default_data, subsampled" if "default_data" in split.name
+                 else "a small synthetic split from auditor.testing.make_synthetic_split")
+        click.echo(f"Data: {where} — {_describe_split(split)}. Pass --train/--test to check on your data.")
+    else:
+        click.echo(f"Data: {_describe_split(split)}.")
     results = check_ranking_model(spec, split)
     for r in results:
         status = "PASS" if r.passed else "FAIL"
@@ -264,6 +280,12 @@ def check_plugin_cmd(model: str, model_params: tuple[str, ...], train: str | Non
     n_fail = sum(not r.passed for r in results)
     click.echo(f"{len(results) - n_fail} passed, {n_fail} failed")
     sys.exit(1 if n_fail else 0)
+
+
+def _describe_split(split: Any) -> str:
+    groups = ", ".join(f"{g}:{x.shape[1]}" for g, x in split.train.features.items())
+    return (f"train {split.train.n_queries} queries / {split.train.n_rows} rows, "
+            f"test {split.test.n_queries} queries / {split.test.n_rows} rows, feature groups {groups}")
 
 
 # --------------------------------------------------------------------------- report / compare
@@ -330,7 +352,8 @@ Audit it:  audit run --model {path}:make_model --train train.txt --test test.txt
 The contract (auditor/protocol.py): make_model(seed, **params) returns an unfitted model;
 fit(train) returns self; score(data) returns one finite float per row and never reads labels.
 Replace the ridge regression below with your ranker.
-"""
+
+{reads}"""
 from __future__ import annotations
 
 import numpy as np
@@ -364,6 +387,16 @@ def make_model(seed: int = 0, alpha: float = 1.0) -> {cls}:
 '''
 
 
+def _protocol_table() -> str:
+    """The "What a plugin may read" section of auditor/protocol.py, so the scaffold never drifts from it."""
+    import auditor.protocol
+
+    doc = auditor.protocol.__doc__ or ""
+    start = doc.index("What a plugin may read")
+    end = doc.index("Rules checked by")
+    return doc[start:end].rstrip() + "\n"
+
+
 @cli.command("init-plugin")
 @click.argument("name")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
@@ -380,7 +413,8 @@ def init_plugin_cmd(name: str, force: bool) -> None:
         cls = "Ranker" + cls
     shown = str(path) if path.is_absolute() or str(path).startswith(".") else f"./{path}"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(_PLUGIN_TEMPLATE.format(name=stem, cls=cls, path=shown), encoding="utf-8")
+    path.write_text(_PLUGIN_TEMPLATE.format(name=stem, cls=cls, path=shown, reads=_protocol_table()),
+                    encoding="utf-8")
     click.echo(f"Wrote {path}. Next: audit check-plugin {shown}:make_model")
 
 
