@@ -5,7 +5,7 @@
     from auditor import run_audit
     run = run_audit(model="reference", model_params={"scenario": "leaky"}, out="audit-out")
     run.verdict        # "NO_GO"
-    run.audits         # list of per-audit dicts (results.json "audits")
+    run.audits         # by name or position: run.audits["isolation"].status (auditor.results)
     run.to_dict()      # the whole results.json
     run.write_report("elsewhere")
 
@@ -21,7 +21,6 @@ import platform
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -36,6 +35,7 @@ from auditor.data import RankingDataset, Split, load_dataset
 from auditor.errors import AuditorError, ConfigError, DataError, PluginError
 from auditor.executors import EXECUTORS, run_trials
 from auditor.registry import ModelSpec
+from auditor.results import AuditRun  # the result objects live there; re-exported here
 from auditor.stats import holm
 from auditor.store import RunStore, atomic_write_text
 
@@ -49,38 +49,6 @@ class RunInterrupted(AuditorError):
     """Ctrl-C during a run: committed trials are kept; ``--resume`` continues."""
 
     exit_code = 130
-
-
-@dataclass
-class AuditRun:
-    """A finished run: the ``results.json`` dict and helpers."""
-
-    results: dict[str, Any]
-
-    @property
-    def verdict(self) -> str:
-        return self.results["verdict"]
-
-    @property
-    def exit_code(self) -> int:
-        return int(self.results["exit_code"])
-
-    @property
-    def audits(self) -> list[dict[str, Any]]:
-        return self.results["audits"]
-
-    def audit(self, name: str) -> dict[str, Any]:
-        for a in self.audits:
-            if a["name"] == name:
-                return a
-        raise KeyError(name)
-
-    def to_dict(self) -> dict[str, Any]:
-        return self.results
-
-    def write_report(self, out_dir: str | Path, *, strict: bool = True) -> dict[str, Path]:
-        """Write results.json, report.html, junit.xml and summary.md into ``out_dir`` (atomically)."""
-        return write_outputs(self.results, out_dir, strict=strict)
 
 
 def write_outputs(results: dict[str, Any], out_dir: str | Path, *, strict: bool = True) -> dict[str, Path]:

@@ -241,11 +241,16 @@ def _note_unequal_lengths(series: list[tuple[str, list[float], list[float], str]
     ends = [(label, e) for label, e in ends if math.isfinite(e)]
     if len({e for _, e in ends}) < 2:
         return
-    longest = max(e for _, e in ends)
-    short = [f"{label} at {fmt_value(e)}" for label, e in ends if e < longest]
-    shown = "; ".join(short[:4]) + (f"; and {len(short) - 4} more" if len(short) > 4 else "")
-    notes.append(f"Curves end where each fit stopped (the model's own stopping rule, e.g. early stopping on a "
-                 f"validation loss): the longest runs to {fmt_value(longest)}, {shown}.")
+    by_end: dict[float, list[str]] = {}
+    for label, e in ends:
+        by_end.setdefault(e, []).append(label)
+    parts = []
+    for e in sorted(by_end, reverse=True):
+        names = by_end[e]
+        who = names[0] if len(names) == 1 else f"{names[0]} and {len(names) - 1} more"
+        parts.append(f"{who} {'runs' if len(names) == 1 else 'run'} to {fmt_value(e)}")
+    notes.append("Curves end where each fit stopped (the model's own stopping rule, e.g. early stopping on "
+                 "a validation loss): " + "; ".join(parts[:5]) + ".")
 
 
 def _hist_counts(vals: list[float], bins: int) -> tuple[list[float], list[int]]:
