@@ -200,6 +200,6 @@ class AuditRun:
 
     def _repr_html_(self) -> str:
         """The report's verdict card and audit table (Jupyter rich display; no scripts)."""
-        from reports.render import render_summary_html
+        from reports.notebook import render_summary_html
 
         return render_summary_html(self.results)
