@@ -70,7 +70,9 @@ def data_options(f: Callable) -> Callable:
         click.option("--test", type=click.Path(dir_okay=False), help="Held-out test data file."),
         click.option("--format", "fmt", type=click.Choice(["letor", "trec", "parquet", "csv", "npz"]),
                      help="Data format (default: guessed from the file suffix)."),
-        click.option("--feature-groups", help="Feature-group spec, e.g. 'image=1-512,text=513-1024' (see docs)."),
+        click.option("--feature-groups", metavar="SPEC",
+                     help="Named groups of 1-based feature columns, e.g. 'image=1-512;text=513-1024' (every column "
+                          "in one group; syntax: README 'Audit your own model', reference in auditor/loaders.py)."),
     ]):
         f = dec(f)
     return f
@@ -142,7 +144,11 @@ def run_cmd(model: str, model_params: tuple[str, ...], train: str | None, test: 
             config_path: str | None, out: str | None, seed: int | None, device: str | None,
             executor: str | None, workers: int | None, ray_address: str | None, resume: bool,
             quick: bool | None, metric: str | None, quiet: bool) -> None:
-    """Audit a model and write results.json, report.html, junit.xml and summary.md."""
+    """Audit a model: GO / NO_GO / INCONCLUSIVE and the reports.
+
+    Writes results.json, report.html, junit.xml and summary.md into --out. Exit code 0 GO,
+    1 NO_GO, 3 INCONCLUSIVE, 2 bad input.
+    """
     from auditor.context import AuditConfig
     from auditor.runner import run_audit
 
@@ -206,33 +212,75 @@ def _print_results(results: dict[str, Any], quiet: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_cmd(as_json: bool) -> None:
     """Audits, installed models and metrics, with their parameters."""
-    from auditor.audits import AUDIT_NAMES, get_audit
+    from auditor.listing import describe_audits, describe_models
     from auditor.metrics import METRIC_NAMES
-    from auditor.registry import available_models
 
-    audits = []
-    for n in AUDIT_NAMES:
-        try:
-            a = get_audit(n)
-            audits.append({"name": n, "critical": a.critical, "question": a.question, "defaults": a.defaults})
-        except Exception as e:  # a broken audit module must not hide the others
-            audits.append({"name": n, "critical": None, "question": f"(unavailable: {e})", "defaults": {}})
-    models = available_models()
+    audits, models = describe_audits(), describe_models()
     if as_json:
         click.echo(json.dumps({"audits": audits, "models": models, "metrics": list(METRIC_NAMES)}, indent=2,
                               default=str))
         return
-    click.echo("Audits (--checks):")
+    click.echo("Audits (--checks NAME,...; set parameters in audit.toml as [audits.NAME] key = value):")
     for a in audits:
-        crit = "critical" if a["critical"] else "advisory"
-        click.echo(f"  {a['name']:<18} [{crit}] {a['question']}")
-        if a["defaults"]:
-            click.echo("      " + ", ".join(f"{k}={v}" for k, v in a["defaults"].items()))
-    click.echo("Models (--model; entry points in group 'auditor.models'):")
-    for name, target in sorted(models.items()):
-        click.echo(f"  {name:<18} {target}")
-    click.echo("  (or any pkg.module:factory / path/to/file.py:factory)")
+        crit = {True: "critical", False: "advisory"}.get(a["critical"], "unavailable")
+        _echo_wrapped(f"{a['name']:<18} [{crit}] {a['question']}", indent=2, subsequent=6)
+        items = [f"{k} = {_toml(v)}" + (f" (--quick: {_toml(a['quick'][k])})" if k in a["quick"] else "")
+                 for k, v in a["defaults"].items()]
+        _echo_wrapped(", ".join(items), indent=6)
+    click.echo("Models (--model NAME; parameters: --model-param KEY=VALUE):")
+    for m in models:
+        extra = []
+        if m.get("has_default_data"):
+            extra.append("ships its own data")
+        if m.get("default_baseline"):
+            extra.append(f"default baseline {m['default_baseline']}")
+        click.echo(f"  {m['name']:<18} {m['target']}" + (f" ({'; '.join(extra)})" if extra else ""))
+        if m.get("error"):
+            click.echo(f"      (cannot be loaded: {m['error']})")
+        _echo_model_params(m)
+    click.echo("  or any pkg.module:factory / path/to/file.py:factory: its keyword arguments are its parameters")
     click.echo("Metrics (--metric, audit eval -m): " + ", ".join(METRIC_NAMES))
+
+
+def _echo_wrapped(text: str, indent: int, subsequent: int | None = None) -> None:
+    import textwrap
+
+    if text:
+        click.echo(textwrap.fill(text, width=110, initial_indent=" " * indent,
+                                 subsequent_indent=" " * (indent if subsequent is None else subsequent),
+                                 break_on_hyphens=False, break_long_words=False))
+
+
+def _toml(v: Any) -> str:
+    """A default as it is written in audit.toml (None: unset, the audit decides)."""
+    if v is None:
+        return "(unset)"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml(x) for x in v) + "]"
+    return str(v)
+
+
+def _echo_model_params(m: dict[str, Any]) -> None:
+    """Parameters with allowed values one per line; the rest grouped (model / training / data)."""
+    params: dict[str, dict[str, Any]] = m.get("params") or {}
+    groups: dict[str, list[str]] = {}
+    for k, p in params.items():
+        if p.get("choices"):
+            line = f"{k + ' = ' + str(p.get('default')):<18} one of {', '.join(map(str, p['choices']))}"
+            _echo_wrapped(line + (f" ({p['help']})" if p.get("help") else ""), indent=6, subsequent=25)
+        else:
+            shown = "(required)" if p.get("required") else repr(p.get("default"))
+            if isinstance(p.get("default"), str) and " / " in p["default"]:
+                shown = p["default"]          # per-preset defaults, already readable
+            groups.setdefault(p.get("group", ""), []).append(f"{k}={shown}")
+    for g, items in groups.items():
+        _echo_wrapped((f"{g}: " if g else "") + ", ".join(items), indent=6)
+    if m.get("accepts_more"):
+        click.echo("      (also takes other keyword parameters: see the factory's docstring)")
 
 
 # --------------------------------------------------------------------------- check-plugin
@@ -242,7 +290,11 @@ def list_cmd(as_json: bool) -> None:
 @data_options
 def check_plugin_cmd(model: str, model_params: tuple[str, ...], train: str | None, test: str | None,
                      fmt: str | None, feature_groups: str | None) -> None:
-    """Run the conformance checks on MODEL: one line per check; exit 0 if all pass, 1 if any fails."""
+    """Check that a plugin keeps the contract (one line per check).
+
+    Exit 0 if all checks pass, 1 if any fails. Without --train/--test the checks run on the
+    model's own default data (subsampled) or on a small synthetic split; the first line says which.
+    """
     from auditor.conformance import check_ranking_model
     from auditor.data import Split, load_dataset
     from auditor.registry import ModelSpec
@@ -313,7 +365,10 @@ def _read_results(run_dir: str) -> dict[str, Any]:
 @cli.command("report")
 @click.argument("run_dir", type=click.Path(file_okay=False))
 def report_cmd(run_dir: str) -> None:
-    """Re-render report.html, junit.xml and summary.md of RUN_DIR from its stored results."""
+    """Re-render the reports of a stored run.
+
+    Writes report.html, junit.xml and summary.md of RUN_DIR from its results.json (or run.sqlite).
+    """
     from auditor.runner import write_outputs
 
     results = _read_results(run_dir)
@@ -324,13 +379,13 @@ def report_cmd(run_dir: str) -> None:
     click.echo("Wrote " + ", ".join(str(p) for p in paths.values()))
 
 
-@cli.command("compare")
+@cli.command("compare", short_help="Compare two runs: what changed between them.")
 @click.argument("dir_a", type=click.Path(file_okay=False))
 @click.argument("dir_b", type=click.Path(file_okay=False))
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), default="compare.html",
               show_default=True, help="Where to write the side-by-side HTML.")
 def compare_cmd(dir_a: str, dir_b: str, html_path: str) -> None:
-    """Two runs side by side (e.g. V1 vs V2): verdicts, audits, measurements and deltas."""
+    """Compare two runs (V1 against V2): what changed, and compare.html with every number."""
     from auditor.store import atomic_write_text
     from reports.compare import print_compare, render_compare_html
 
@@ -401,7 +456,7 @@ def _protocol_table() -> str:
 @click.argument("name")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init_plugin_cmd(name: str, force: bool) -> None:
-    """Write NAME.py: a plugin that passes `audit check-plugin` as written."""
+    """Write NAME.py, a plugin that passes check-plugin as written."""
     path = Path(name if name.endswith(".py") else f"{name}.py")
     stem = path.stem
     if not stem.isidentifier():
@@ -422,6 +477,7 @@ def init_plugin_cmd(name: str, force: bool) -> None:
 try:
     from auditor.evaluate import eval_cmd as _eval_cmd
 
+    _eval_cmd.short_help = _eval_cmd.short_help or "trec_eval-compatible metrics of a TREC run."
     cli.add_command(_eval_cmd, "eval")
 except ImportError:  # pragma: no cover - module under construction
     pass
