@@ -217,8 +217,10 @@ def list_cmd(as_json: bool) -> None:
 
     audits, models = describe_audits(), describe_models()
     if as_json:
-        click.echo(json.dumps({"audits": audits, "models": models, "metrics": list(METRIC_NAMES)}, indent=2,
-                              default=str))
+        # "models" keeps its earlier shape (name -> factory); the details are under "model_details"
+        click.echo(json.dumps({"audits": audits, "models": {m["name"]: m["target"] for m in models},
+                               "model_details": {m["name"]: m for m in models}, "metrics": list(METRIC_NAMES)},
+                              indent=2, default=str))
         return
     click.echo("Audits (--checks NAME,...; set parameters in audit.toml as [audits.NAME] key = value):")
     for a in audits:
@@ -382,20 +384,37 @@ def report_cmd(run_dir: str) -> None:
 @cli.command("compare", short_help="Compare two runs: what changed between them.")
 @click.argument("dir_a", type=click.Path(file_okay=False))
 @click.argument("dir_b", type=click.Path(file_okay=False))
-@click.option("--html", "html_path", type=click.Path(dir_okay=False), default="compare.html",
-              show_default=True, help="Where to write the side-by-side HTML.")
-def compare_cmd(dir_a: str, dir_b: str, html_path: str) -> None:
-    """Compare two runs (V1 against V2): what changed, and compare.html with every number."""
+@click.option("--out", "out", type=click.Path(), default=None,
+              help="Where to write the HTML comparison: a .html file or a directory "
+                   "[default: compare-A-vs-B.html next to DIR_B].")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None, hidden=True,
+              help="Same as --out FILE.html (older name).")
+def compare_cmd(dir_a: str, dir_b: str, out: str | None, html_path: str | None) -> None:
+    """Compare two runs (DIR_A the older, DIR_B the newer, e.g. V1 and V2).
+
+    Prints both verdicts, the headline numbers, the audits and conditions whose status changed;
+    writes the full side-by-side table (every shared measurement and its delta) as HTML.
+    """
     from auditor.store import atomic_write_text
     from reports.compare import print_compare, render_compare_html
 
     a, b = _read_results(dir_a), _read_results(dir_b)
-    labels = (Path(dir_a).name or "A", Path(dir_b).name or "B")
+    pa, pb = Path(dir_a).resolve(), Path(dir_b).resolve()
+    labels = (pa.name or "A", pb.name or "B")
     if labels[0] == labels[1]:
         labels = ("A", "B")
+    target = out or html_path
+    default_name = f"compare-{labels[0]}-vs-{labels[1]}.html"
+    if target is None:
+        path = pb.parent / default_name
+    elif target.endswith((".html", ".htm")):
+        path = Path(target)
+    else:
+        path = Path(target) / default_name
     print_compare(a, b, labels=labels)
-    atomic_write_text(html_path, render_compare_html(a, b, labels=labels))
-    click.echo(f"Wrote {html_path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, render_compare_html(a, b, labels=labels))
+    click.echo(f"Full comparison: {path}")
 
 
 # --------------------------------------------------------------------------- init-plugin

@@ -16,7 +16,22 @@ from reports.plots import fmt_value
 from reports.render import (NOT_RECORDED, STATUS_ICON, _css, _env, _mapping, _status, _text, fmt_p,
                             numeric_measurements, validate_results)
 
-__all__ = ["compare_results", "render_compare_html", "print_compare"]
+__all__ = ["compare_results", "render_compare_html", "print_compare", "HEADLINE"]
+
+#: The numbers a reader of two runs asks about first, ``(audit, measurement key, label)``; each
+#: is shown when both runs measured it. Everything else is in compare.html.
+HEADLINE = (
+    ("significance", "candidate_mean", "candidate {metric}"),
+    ("significance", "baseline_mean", "baseline {metric}"),
+    ("significance", "mean_delta", "gain over the baseline (mean per-query Δ)"),
+    ("significance", "mde", "smallest gain the test set can detect"),
+    ("random_label", "variant_a.excess", "random labels, within-query shuffle: excess over chance"),
+    ("random_label", "variant_b.excess", "random labels, shared keys: excess over chance"),
+    ("feature_ablation", "proxy.best_solo_share", "best single feature: share of the model's gain"),
+    ("isolation", "contamination.rate", "share of test rows overlapping training"),
+    ("synthetic_shift", "auc", "domain-classifier AUC (0.5 = indistinguishable)"),
+    ("stability", "sd", "fold-to-fold sd of the metric"),
+)
 
 
 def _run_info(r: Mapping[str, Any], label: str) -> dict[str, Any]:
@@ -94,6 +109,13 @@ def compare_results(a: Mapping[str, Any], b: Mapping[str, Any], *,
             rows.append({"key": key, "a": va, "b": vb, "delta": delta,
                          "rel_delta": delta / abs(va) if va != 0 else None})
         src = xb if xb is not None else xa
+        conds_a = {_text(c.get("name")): _status(c.get("status")) for c in (xa or {}).get("conditions") or []
+                   if isinstance(c, Mapping)}
+        conds_b = {_text(c.get("name")): _status(c.get("status")) for c in (xb or {}).get("conditions") or []
+                   if isinstance(c, Mapping)}
+        cond_changes = [{"name": k, "a": conds_a.get(k), "b": conds_b.get(k)}
+                        for k in list(conds_a) + [k for k in conds_b if k not in conds_a]
+                        if conds_a.get(k) != conds_b.get(k)]
         audits.append({
             "name": n, "title": _text(src.get("title")) or n.replace("_", " ").capitalize(),
             "critical": bool(src.get("critical", True)),
@@ -103,6 +125,7 @@ def compare_results(a: Mapping[str, Any], b: Mapping[str, Any], *,
             "p_adjusted_a": _num_or_none(xa.get("p_adjusted")) if xa is not None else None,
             "p_adjusted_b": _num_or_none(xb.get("p_adjusted")) if xb is not None else None,
             "measurements": rows,
+            "condition_changes": cond_changes,
         })
     warnings = []
     if ra["test_sha256"] and rb["test_sha256"] and ra["test_sha256"] != rb["test_sha256"]:
@@ -114,9 +137,17 @@ def compare_results(a: Mapping[str, Any], b: Mapping[str, Any], *,
     if ra["seed"] is not None and rb["seed"] is not None and ra["seed"] != rb["seed"]:
         warnings.append(f"The runs used different seeds ({ra['seed']} vs {rb['seed']}): part of each delta is "
                         "seed noise (see the stability audit).")
+    headline = []
+    for audit, key, label in HEADLINE:
+        x = next((y for y in audits if y["name"] == audit), None)
+        row = next((m for m in (x["measurements"] if x else []) if m["key"] == key), None)
+        if row is not None:
+            headline.append({"audit": audit, "key": key, "label": label.format(metric=ra["metric"] or "metric"),
+                             "a": row["a"], "b": row["b"], "delta": row["delta"]})
     return {
         "a": ra, "b": rb,
         "verdict_changed": ra["verdict"] != rb["verdict"],
+        "headline": headline,
         "audits": audits,
         "only_in_a": [n for n in aud_a if n not in aud_b],
         "only_in_b": [n for n in aud_b if n not in aud_a],
@@ -194,8 +225,9 @@ def render_compare_html(a: Mapping[str, Any], b: Mapping[str, Any], *,
 
 def print_compare(a: Mapping[str, Any], b: Mapping[str, Any], console: Any = None, *,
                   labels: tuple[str, str] = ("A", "B")) -> None:
-    """Print both verdicts, a table of audit statuses (A, B, changed) and the shared
-    measurements that changed, with their deltas. Readable without colour."""
+    """Print what changed between two runs: both verdicts, the headline numbers (:data:`HEADLINE`),
+    the audits whose status changed and, inside them, the conditions whose status changed. The
+    full measurement table is compare.html's. Readable without colour."""
     from rich import box
     from rich.console import Console
     from rich.table import Table
@@ -209,32 +241,35 @@ def print_compare(a: Mapping[str, Any], b: Mapping[str, Any], console: Any = Non
     la, lb = c["a"]["label"], c["b"]["label"]
     for w in c["warnings"]:
         console.print(Text("note: " + w, style="yellow"))
-    t = Table(title="audits", box=box.SIMPLE_HEAD, title_justify="left")
-    t.add_column("audit", no_wrap=True)
-    t.add_column(la, no_wrap=True)
-    t.add_column(lb, no_wrap=True)
-    t.add_column("change", no_wrap=True)
-    for x in c["audits"]:
-        t.add_row(Text(x["name"]), Text(x["status_a"] or "absent"), Text(x["status_b"] or "absent"),
-                  "changed" if x["changed"] else "same")
-    console.print(t)
-    m = Table(title=f"shared measurements (delta = {lb} - {la})", box=box.SIMPLE_HEAD, title_justify="left")
-    for col, just in (("audit", "left"), ("measurement", "left"), (la, "right"), (lb, "right"), ("delta", "right")):
-        m.add_column(col, justify=just, overflow="fold")
-    n_same = 0
-    for x in c["audits"]:
-        for r in x["measurements"]:
-            if r["delta"] == 0:
-                n_same += 1          # a terminal is for what changed; the HTML lists everything
-                continue
-            m.add_row(Text(x["name"]), Text(r["key"]), fmt_value(r["a"]), fmt_value(r["b"]), _fmt_delta(r["delta"]))
-    if m.row_count:
-        console.print(m)
-    if n_same:
-        console.print(f"{n_same} shared measurements are unchanged.")
     line = Text(f"Verdict: {la} ")
     line.append(c["a"]["verdict"], style="bold")
     line.append(f" -> {lb} ")
     line.append(c["b"]["verdict"], style="bold")
     line.append(" (changed)" if c["verdict_changed"] else " (unchanged)")
     console.print(line)
+    if c["headline"]:
+        h = Table(title="headline numbers", box=box.SIMPLE_HEAD, title_justify="left")
+        for col, just in (("measure", "left"), ("audit", "left"), (la, "right"), (lb, "right"),
+                          (f"{lb} - {la}", "right")):
+            h.add_column(col, justify=just, overflow="fold")
+        for r in c["headline"]:
+            h.add_row(Text(r["label"]), Text(r["audit"]), fmt_value(r["a"]), fmt_value(r["b"]), _fmt_delta(r["delta"]))
+        console.print(h)
+    changed = [x for x in c["audits"] if x["changed"] or x["condition_changes"]]
+    if changed:
+        t = Table(title="audits that changed", box=box.SIMPLE_HEAD, title_justify="left")
+        t.add_column("audit", no_wrap=True)
+        t.add_column(la, no_wrap=True)
+        t.add_column(lb, no_wrap=True)
+        t.add_column(f"conditions that changed ({la} -> {lb})", overflow="fold")
+        for x in changed:
+            conds = "\n".join(f"{d['a'] or 'absent'} -> {d['b'] or 'absent'}: {d['name']}"
+                               for d in x["condition_changes"])
+            t.add_row(Text(x["name"]), Text(x["status_a"] or "absent"), Text(x["status_b"] or "absent"), Text(conds))
+        console.print(t)
+    same = [f"{x['name']} {x['status_a']}" for x in c["audits"] if x not in changed]
+    if same:
+        console.print(f"Unchanged: {', '.join(same)}.")
+    n_meas = sum(len(x["measurements"]) for x in c["audits"])
+    n_moved = sum(1 for x in c["audits"] for r in x["measurements"] if r["delta"] != 0)
+    console.print(f"{n_meas} shared measurements, {n_moved} of them different: every one is in the HTML comparison.")
