@@ -174,21 +174,43 @@ def run_cmd(model: str, model_params: tuple[str, ...], train: str | None, test: 
     device_v = device or file_cfg.get("device", "cpu")
     executor_v = executor or file_cfg.get("executor", "serial")
     out_v = out or "audit-out"
+    progress = not quiet and sys.stderr.isatty()
+    preparing = _preparing(model, model_params, train, test, resume) if progress else None
     try:
         run = run_audit(model, train=train, test=test, synthetic=synthetic, checks=checks_v, config=config,
                         model_params=_params(model_params, "--model-param"), baseline=baseline,
                         baseline_params=_params(baseline_params, "--baseline-param"), baseline_run=baseline_run,
                         seed=seed_v, device=device_v, out=out_v, executor=executor_v, workers=workers,
                         ray_address=ray_address, resume=resume, fmt=fmt, feature_groups=feature_groups,
-                        progress=not quiet and sys.stderr.isatty(), command=command)
+                        progress=progress, command=command,
+                        on_event=(lambda kind, _: preparing.stop() if kind == "planned" else None) if preparing else None)
     except ConfigError as e:
         # an audit rejecting one of its [audits.NAME] parameters, which only the file sets: name the file
         if config_path and str(e).startswith("[audits."):
             raise ConfigError(f"{config_path}: {e}") from e
         raise
+    finally:
+        if preparing is not None:
+            preparing.stop()
     _print_results(run.results, quiet)
     click.echo(f"Reports: {Path(out_v) / 'report.html'} (results.json, junit.xml, summary.md beside it)", err=quiet)
     sys.exit(run.exit_code)
+
+
+def _preparing(model: str, model_params: tuple[str, ...], train: str | None, test: str | None,
+               resume: bool) -> Any:
+    """A spinner on stderr saying what is being prepared, from the first moment until the trial
+    bars appear (loading a model and generating or reading data can take seconds)."""
+    from rich.console import Console
+
+    params = f" ({', '.join(model_params)})" if model_params else ""
+    data = f"reading {train} and {test}" if train and test else "generating its default data"
+    what = f"loading model {model}{params}, {data}, hashing the data and planning the trials"
+    if resume:
+        what += " (resuming: finished trials are skipped)"
+    status = Console(stderr=True).status(f"Preparing: {what}", spinner="dots")
+    status.start()
+    return status
 
 
 def _print_results(results: dict[str, Any], quiet: bool) -> None:
