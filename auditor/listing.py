@@ -6,7 +6,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable, Mapping
 
-__all__ = ["describe_audits", "describe_models", "factory_params"]
+__all__ = ["describe_audits", "describe_models", "factory_params", "config_rows", "config_markdown"]
 
 
 def describe_audits() -> list[dict[str, Any]]:
@@ -63,3 +63,123 @@ def describe_models() -> list[dict[str, Any]]:
             entry.update(params={}, accepts_more=False, error=f"{type(e).__name__}: {e}")
         out.append(entry)
     return out
+
+
+# --------------------------------------------------------------------------- audit.toml reference
+def _source_comments(cls: type, attr: str = "defaults") -> dict[str, str]:
+    """``{key: comment}`` from the trailing comments of ``cls.<attr> = {...}`` in its source, so
+    the meaning of a parameter is written once, next to its default."""
+    import io
+    import tokenize
+
+    try:
+        src = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return {}
+    out: dict[str, str] = {}
+    inside, depth, key = False, 0, None
+    for tok in tokenize.generate_tokens(io.StringIO(src).readline):
+        if not inside:
+            if tok.type == tokenize.NAME and tok.string == attr:
+                inside = True
+            continue
+        if tok.type == tokenize.OP and tok.string in "{[(":
+            depth += 1
+        elif tok.type == tokenize.OP and tok.string in "}])":
+            depth -= 1
+            if depth == 0:
+                break
+        elif tok.type == tokenize.STRING and depth == 1 and key is None:
+            key = tok.string.strip("'\"")
+        elif tok.type == tokenize.COMMENT and key is not None:
+            out[key] = tok.string.lstrip("#").strip()
+        if tok.type in (tokenize.NL, tokenize.NEWLINE):
+            key = None
+    return out
+
+
+def _configfile_comments() -> dict[str, str]:
+    """Meanings of the top-level keys: the comments of the example in auditor/configfile.py."""
+    import re
+
+    import auditor.configfile as cf
+
+    out = {}
+    for line in (cf.__doc__ or "").splitlines():
+        m = re.match(r"\s*([a-z_]+)\s*=\s*[^#]*#\s*(.+)$", line)
+        if m:
+            out[m.group(1)] = m.group(2).strip()
+    return out
+
+
+def config_rows() -> list[dict[str, str]]:
+    """Every ``audit.toml`` key: ``{"key", "section", "default", "quick", "meaning"}``, top level
+    first (defaults of :class:`~auditor.context.AuditConfig` and :func:`~auditor.runner.run_audit`),
+    then each audit's ``[audits.NAME]`` parameters (its ``defaults``)."""
+    import dataclasses
+
+    from auditor.audits import AUDIT_NAMES, get_audit
+    from auditor.configfile import TOP_LEVEL_KEYS
+    from auditor.context import AuditConfig
+    from auditor.runner import run_audit
+
+    cfg_defaults = {f.name: f.default for f in dataclasses.fields(AuditConfig)
+                    if f.default is not dataclasses.MISSING}
+    run_defaults = {k: p.default for k, p in inspect.signature(run_audit).parameters.items()}
+    comments = _configfile_comments()
+    rows = []
+    for key in TOP_LEVEL_KEYS:
+        if key == "audits":
+            continue
+        if key in cfg_defaults:
+            default = _toml(cfg_defaults[key])
+        elif key == "checks":
+            default = "all audits"
+        else:
+            default = _toml(run_defaults.get(key))
+        rows.append({"key": key, "section": "top level", "default": default, "quick": "",
+                     "meaning": comments.get(key, "")})
+    for name in AUDIT_NAMES:
+        audit = get_audit(name)
+        notes = _source_comments(type(audit))
+        quick = getattr(audit, "quick_overrides", {}) or {}
+        for key, value in audit.defaults.items():
+            rows.append({"key": key, "section": f"[audits.{name}]", "default": _toml(value),
+                         "quick": _toml(quick[key]) if key in quick else "",
+                         "meaning": notes.get(key) or f"see docs/AUDITS.md, {name}"})
+    return rows
+
+
+def _toml(v: Any) -> str:
+    """A value as written in audit.toml (None: unset, the code decides)."""
+    import json
+
+    if v is None:
+        return "(unset)"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml(x) for x in v) + "]"
+    return str(v)
+
+
+def config_markdown() -> str:
+    """docs/CONFIG.md: the one table of audit.toml keys (regenerate: python -m auditor.listing)."""
+    lines = ["# audit.toml: every key", "",
+             "Generated from the code by `python -m auditor.listing > docs/CONFIG.md` (a test fails when it",
+             "is out of date). Command-line options win over the file. Every value is checked before any",
+             "data are loaded: an unknown key, a value of the wrong type (a parameter takes its default's",
+             "type) or a count below 1 exits 2 naming the file and the key. `--quick` uses the `--quick`",
+             "column where it has a value, unless the file sets the key.", "",
+             "| key | section | default | `--quick` | meaning |", "|---|---|---|---|---|"]
+    for r in config_rows():
+        meaning = r["meaning"].replace("|", "\\|")
+        lines.append(f"| `{r['key']}` | {r['section']} | `{r['default']}` | "
+                     f"{'`' + r['quick'] + '`' if r['quick'] else ''} | {meaning} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(config_markdown(), end="")

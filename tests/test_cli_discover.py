@@ -89,3 +89,20 @@ def test_compare_prints_changes_and_writes_html_next_to_the_runs(tmp_path: Path,
     assert r.exit_code == 0 and (tmp_path / "cmp" / "compare-v2.0-vs-v2.1.html").is_file()
     r = CliRunner().invoke(cli, ["compare", str(runs / "v2.0"), str(runs / "v2.1"), "--out", str(tmp_path / "x.html")])
     assert r.exit_code == 0 and (tmp_path / "x.html").is_file()
+
+
+def test_config_reference_is_generated_from_the_code() -> None:
+    """docs/CONFIG.md lists every audit.toml key with the default the code uses; regenerate it
+    with `python -m auditor.listing > docs/CONFIG.md` when a key or default changes."""
+    from auditor.audits import AUDIT_NAMES, get_audit
+    from auditor.configfile import TOP_LEVEL_KEYS
+    from auditor.listing import config_markdown
+
+    committed = (Path(__file__).parent.parent / "docs" / "CONFIG.md").read_text(encoding="utf-8")
+    assert committed == config_markdown()
+    for key in TOP_LEVEL_KEYS:
+        assert key == "audits" or f"| `{key}` | top level |" in committed
+    assert "| `min_gain` | top level | `0.0` |" in committed
+    for n in AUDIT_NAMES:
+        for k in get_audit(n).defaults:
+            assert f"| `{k}` | [audits.{n}] |" in committed, (n, k)
