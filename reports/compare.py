@@ -109,13 +109,7 @@ def compare_results(a: Mapping[str, Any], b: Mapping[str, Any], *,
             rows.append({"key": key, "a": va, "b": vb, "delta": delta,
                          "rel_delta": delta / abs(va) if va != 0 else None})
         src = xb if xb is not None else xa
-        conds_a = {_text(c.get("name")): _status(c.get("status")) for c in (xa or {}).get("conditions") or []
-                   if isinstance(c, Mapping)}
-        conds_b = {_text(c.get("name")): _status(c.get("status")) for c in (xb or {}).get("conditions") or []
-                   if isinstance(c, Mapping)}
-        cond_changes = [{"name": k, "a": conds_a.get(k), "b": conds_b.get(k)}
-                        for k in list(conds_a) + [k for k in conds_b if k not in conds_a]
-                        if conds_a.get(k) != conds_b.get(k)]
+        cond_changes = _condition_changes(xa, xb)
         audits.append({
             "name": n, "title": _text(src.get("title")) or n.replace("_", " ").capitalize(),
             "critical": bool(src.get("critical", True)),
@@ -153,6 +147,29 @@ def compare_results(a: Mapping[str, Any], b: Mapping[str, Any], *,
         "only_in_b": [n for n in aud_b if n not in aud_a],
         "warnings": warnings,
     }
+
+
+def _condition_changes(xa: Mapping[str, Any] | None, xb: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """Conditions whose status differs between the runs: ``[{"name", "a", "b"}]`` (None: absent).
+
+    Conditions are paired by name; names that carry run-specific text (a data set's name, the
+    observed gain) are then paired by their order among the unpaired ones, as each audit writes
+    its conditions in a fixed order. The name shown is B's."""
+    def conds(x: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+        return [(_text(c.get("name")), _status(c.get("status"))) for c in (x or {}).get("conditions") or []
+                if isinstance(c, Mapping)]
+
+    ca, cb = conds(xa), conds(xb)
+    names_b = {n for n, _ in cb}
+    names_a = {n for n, _ in ca}
+    pairs = [(n, sa, next(sb for m, sb in cb if m == n)) for n, sa in ca if n in names_b]
+    left_a = [(n, s) for n, s in ca if n not in names_b]
+    left_b = [(n, s) for n, s in cb if n not in names_a]
+    for (_, sa), (nb, sb) in zip(left_a, left_b):
+        pairs.append((nb, sa, sb))
+    pairs += [(n, s, None) for n, s in left_a[len(left_b):]]
+    pairs += [(n, None, s) for n, s in left_b[len(left_a):]]
+    return [{"name": n, "a": sa, "b": sb} for n, sa, sb in pairs if sa != sb]
 
 
 def _fmt_delta(x: float | None) -> str:
