@@ -62,12 +62,17 @@ def test_list_falls_back_to_the_factory_signature() -> None:
 
 
 def test_check_plugin_says_which_data_it_used(tmp_path: Path) -> None:
-    plugin = Path(__file__).parent.parent / "examples" / "plugins" / "sklearn_pointwise.py"
-    r = CliRunner().invoke(cli, ["check-plugin", f"{plugin}:make_model", "--model-param", "max_iter=20"])
+    plugin = tmp_path / "ridge.py"
+    assert CliRunner().invoke(cli, ["init-plugin", str(plugin)]).exit_code == 0
+    r = CliRunner().invoke(cli, ["check-plugin", f"{plugin}:make_model"])
     assert r.exit_code == 0, r.output
     first = r.output.splitlines()[0]
     assert first.startswith("Data: a small synthetic split") and "train 120 queries" in first
     assert "Pass --train/--test" in first
+    train, test = Path(__file__).parent / "data" / "ltr" / "rank.train", Path(__file__).parent / "data" / "ltr" / "rank.test"
+    r = CliRunner().invoke(cli, ["check-plugin", f"{plugin}:make_model", "--train", str(train), "--test", str(test),
+                                 "--format", "letor"])
+    assert r.output.splitlines()[0].startswith("Data: train 201 queries"), r.output
 
 
 def test_compare_prints_changes_and_writes_html_next_to_the_runs(tmp_path: Path, monkeypatch) -> None:
