@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
+from auditor.safetext import printable
 from reports.plots import fmt_value
 from reports.render import (NOT_RECORDED, STATUS_ICON, _css, _env, _mapping, _status, _text, fmt_p,
                             numeric_measurements, validate_results)
@@ -255,13 +256,14 @@ def print_compare(a: Mapping[str, Any], b: Mapping[str, Any], console: Any = Non
         console = Console()
         if not console.is_terminal:
             console.width = max(console.width, 120)
-    la, lb = c["a"]["label"], c["b"]["label"]
+    # strings from results.json and directory names: escape control characters (rich passes them on)
+    la, lb = printable(c["a"]["label"]), printable(c["b"]["label"])
     for w in c["warnings"]:
-        console.print(Text("note: " + w, style="yellow"))
+        console.print(Text("note: " + printable(w), style="yellow"))
     line = Text(f"Verdict: {la} ")
-    line.append(c["a"]["verdict"], style="bold")
+    line.append(printable(c["a"]["verdict"]), style="bold")
     line.append(f" -> {lb} ")
-    line.append(c["b"]["verdict"], style="bold")
+    line.append(printable(c["b"]["verdict"]), style="bold")
     line.append(" (changed)" if c["verdict_changed"] else " (unchanged)")
     console.print(line)
     if c["headline"]:
@@ -270,7 +272,8 @@ def print_compare(a: Mapping[str, Any], b: Mapping[str, Any], console: Any = Non
                           (f"{lb} - {la}", "right")):
             h.add_column(col, justify=just, overflow="fold")
         for r in c["headline"]:
-            h.add_row(Text(r["label"]), Text(r["audit"]), fmt_value(r["a"]), fmt_value(r["b"]), _fmt_delta(r["delta"]))
+            h.add_row(Text(r["label"]), Text(r["audit"]), printable(fmt_value(r["a"])), printable(fmt_value(r["b"])),
+                      _fmt_delta(r["delta"]))
         console.print(h)
     changed = [x for x in c["audits"] if x["changed"] or x["condition_changes"]]
     if changed:
@@ -280,13 +283,14 @@ def print_compare(a: Mapping[str, Any], b: Mapping[str, Any], console: Any = Non
         t.add_column(lb, no_wrap=True)
         t.add_column(f"conditions that changed ({la} -> {lb})", overflow="fold")
         for x in changed:
-            conds = "\n".join(f"{d['a'] or 'absent'} -> {d['b'] or 'absent'}: {d['name']}"
+            conds = "\n".join(printable(f"{d['a'] or 'absent'} -> {d['b'] or 'absent'}: {d['name']}")
                                for d in x["condition_changes"])
-            t.add_row(Text(x["name"]), Text(x["status_a"] or "absent"), Text(x["status_b"] or "absent"), Text(conds))
+            t.add_row(Text(printable(x["name"])), Text(printable(x["status_a"] or "absent")),
+                      Text(printable(x["status_b"] or "absent")), Text(conds))
         console.print(t)
     same = [f"{x['name']} {x['status_a']}" for x in c["audits"] if x not in changed]
     if same:
-        console.print(f"Unchanged: {', '.join(same)}.")
+        console.print(Text(printable(f"Unchanged: {', '.join(same)}.")))
     n_meas = sum(len(x["measurements"]) for x in c["audits"])
     n_moved = sum(1 for x in c["audits"] for r in x["measurements"] if r["delta"] != 0)
     console.print(f"{n_meas} shared measurements, {n_moved} of them different: every one is in the HTML comparison.")
