@@ -103,7 +103,9 @@ def data_options(f: Callable) -> Callable:
                      help="Held-out test data file."),
         click.option("--format", "fmt", type=click.Choice(["letor", "parquet", "csv", "npz"]),
                      help="Data format (default: guessed from the file suffix)."),
-        click.option("--feature-groups", help="Feature-group spec, e.g. 'image=1-512,text=513-1024' (see docs)."),
+        click.option("--feature-groups", metavar="SPEC",
+                     help="Named groups of 1-based feature columns, e.g. 'image=1-512;text=513-1024' (every column "
+                          "in one group; syntax: README 'Audit your own model', reference in auditor/loaders.py)."),
         click.option("--max-features", type=click.IntRange(min=1), default=None,
                      help="Widest feature matrix a sparse (LETOR/svmlight) file may expand to, in columns "
                           "[default: 10000]."),
@@ -180,7 +182,11 @@ def run_cmd(model: str, model_params: tuple[str, ...], train: str | None, test: 
             config_path: str | None, out: str | None, seed: int | None, device: str | None,
             executor: str | None, workers: int | None, ray_address: str | None, resume: bool,
             quick: bool | None, metric: str | None, trial_timeout: float | None, quiet: bool) -> None:
-    """Audit a model and write results.json, report.html, junit.xml and summary.md."""
+    """Audit a model: GO / NO_GO / INCONCLUSIVE and the reports.
+
+    Writes results.json, report.html, junit.xml and summary.md into --out. Exit code 0 GO,
+    1 NO_GO, 3 INCONCLUSIVE, 2 bad input.
+    """
     _RUN_STATE.update(started=True, verdict=None)
     from auditor.context import AuditConfig
     from auditor.loaders import feature_width_limit
@@ -209,14 +215,17 @@ def run_cmd(model: str, model_params: tuple[str, ...], train: str | None, test: 
     device_v = device or file_cfg.get("device", "cpu")
     executor_v = executor or file_cfg.get("executor", "serial")
     out_v = out or "audit-out"
+    progress = not quiet and sys.stderr.isatty()
+    preparing = _preparing(model, model_params, train, test, resume) if progress else None
     try:
         run = run_audit(model, train=train, test=test, synthetic=synthetic, checks=checks_v, config=config,
                         model_params=_params(model_params, "--model-param"), baseline=baseline,
                         baseline_params=_params(baseline_params, "--baseline-param"), baseline_run=baseline_run,
                         seed=seed_v, device=device_v, out=out_v, executor=executor_v, workers=workers,
                         ray_address=ray_address, resume=resume, fmt=fmt, feature_groups=feature_groups,
-                        progress=not quiet and sys.stderr.isatty(), command=command, trial_timeout=trial_timeout,
-                        heartbeat_s=None if quiet else _heartbeat_s())
+                        progress=progress, command=command, trial_timeout=trial_timeout,
+                        heartbeat_s=None if quiet else _heartbeat_s(),
+                        on_event=(lambda kind, _: preparing.stop() if kind == "planned" else None) if preparing else None)
     except SystemExit as e:  # plugin code outside a trial (trials turn it into their ERROR)
         raise PluginError(model, f"{exit_message(e)}; the run ended before a verdict (no results were written).",
                           "run `audit check-plugin` on it.") from None
@@ -225,11 +234,31 @@ def run_cmd(model: str, model_params: tuple[str, ...], train: str | None, test: 
         if config_path and str(e).startswith("[audits."):
             raise ConfigError(f"{config_path}: {e}") from e
         raise
+    finally:
+        if preparing is not None:
+            preparing.stop()
     _print_results(run.results, quiet)
     click.echo(f"Reports: {printable(Path(out_v) / 'report.html')} (results.json, junit.xml, summary.md beside it)",
                err=quiet)
     _RUN_STATE["verdict"] = run.verdict
     sys.exit(run.exit_code)
+
+
+def _preparing(model: str, model_params: tuple[str, ...], train: str | None, test: str | None,
+               resume: bool) -> Any:
+    """A spinner on stderr saying what is being prepared, from the first moment until the trial
+    bars appear (loading a model and generating or reading data can take seconds)."""
+    from rich.console import Console
+    from rich.text import Text
+
+    params = f" ({', '.join(model_params)})" if model_params else ""
+    data = f"reading {train} and {test}" if train and test else "generating its default data"
+    what = f"loading model {model}{params}, {data}, hashing the data and planning the trials"
+    if resume:
+        what += " (resuming: finished trials are skipped)"
+    status = Console(stderr=True).status(Text(printable(f"Preparing: {what}")), spinner="dots")
+    status.start()
+    return status
 
 
 def _heartbeat_s() -> float:
@@ -262,33 +291,77 @@ def _print_results(results: dict[str, Any], quiet: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_cmd(as_json: bool) -> None:
     """Audits, installed models and metrics, with their parameters."""
-    from auditor.audits import AUDIT_NAMES, get_audit
+    from auditor.listing import describe_audits, describe_models
     from auditor.metrics import METRIC_NAMES
-    from auditor.registry import available_models
 
-    audits = []
-    for n in AUDIT_NAMES:
-        try:
-            a = get_audit(n)
-            audits.append({"name": n, "critical": a.critical, "question": a.question, "defaults": a.defaults})
-        except Exception as e:  # a broken audit module must not hide the others
-            audits.append({"name": n, "critical": None, "question": f"(unavailable: {e})", "defaults": {}})
-    models = available_models()
+    audits, models = describe_audits(), describe_models()
     if as_json:
-        click.echo(json.dumps({"audits": audits, "models": models, "metrics": list(METRIC_NAMES)}, indent=2,
-                              default=str))
+        # "models" keeps its earlier shape (name -> factory); the details are under "model_details"
+        click.echo(json.dumps({"audits": audits, "models": {m["name"]: m["target"] for m in models},
+                               "model_details": {m["name"]: m for m in models}, "metrics": list(METRIC_NAMES)},
+                              indent=2, default=str))
         return
-    click.echo("Audits (--checks):")
+    click.echo("Audits (--checks NAME,...; set parameters in audit.toml as [audits.NAME] key = value):")
     for a in audits:
-        crit = "critical" if a["critical"] else "advisory"
-        click.echo(f"  {a['name']:<18} [{crit}] {a['question']}")
-        if a["defaults"]:
-            click.echo("      " + ", ".join(f"{k}={v}" for k, v in a["defaults"].items()))
-    click.echo("Models (--model; entry points in group 'auditor.models'):")
-    for name, target in sorted(models.items()):
-        click.echo(f"  {name:<18} {target}")
-    click.echo("  (or any pkg.module:factory / path/to/file.py:factory)")
+        crit = {True: "critical", False: "advisory"}.get(a["critical"], "unavailable")
+        _echo_wrapped(f"{a['name']:<18} [{crit}] {a['question']}", indent=2, subsequent=6)
+        items = [f"{k} = {_toml(v)}" + (f" (--quick: {_toml(a['quick'][k])})" if k in a["quick"] else "")
+                 for k, v in a["defaults"].items()]
+        _echo_wrapped(", ".join(items), indent=6)
+    click.echo("Models (--model NAME; parameters: --model-param KEY=VALUE):")
+    for m in models:
+        extra = []
+        if m.get("has_default_data"):
+            extra.append("ships its own data")
+        if m.get("default_baseline"):
+            extra.append(f"default baseline {m['default_baseline']}")
+        click.echo(f"  {m['name']:<18} {m['target']}" + (f" ({'; '.join(extra)})" if extra else ""))
+        if m.get("error"):
+            click.echo(f"      (cannot be loaded: {m['error']})")
+        _echo_model_params(m)
+    click.echo("  or any pkg.module:factory / path/to/file.py:factory: its keyword arguments are its parameters")
     click.echo("Metrics (--metric, audit eval -m): " + ", ".join(METRIC_NAMES))
+
+
+def _echo_wrapped(text: str, indent: int, subsequent: int | None = None) -> None:
+    import textwrap
+
+    if text:
+        click.echo(textwrap.fill(text, width=110, initial_indent=" " * indent,
+                                 subsequent_indent=" " * (indent if subsequent is None else subsequent),
+                                 break_on_hyphens=False, break_long_words=False))
+
+
+def _toml(v: Any) -> str:
+    """A default as it is written in audit.toml (None: unset, the audit decides)."""
+    if v is None:
+        return "(unset)"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml(x) for x in v) + "]"
+    return str(v)
+
+
+def _echo_model_params(m: dict[str, Any]) -> None:
+    """Parameters with allowed values one per line; the rest grouped (model / training / data)."""
+    params: dict[str, dict[str, Any]] = m.get("params") or {}
+    groups: dict[str, list[str]] = {}
+    for k, p in params.items():
+        if p.get("choices"):
+            line = f"{k + ' = ' + str(p.get('default')):<18} one of {', '.join(map(str, p['choices']))}"
+            _echo_wrapped(line + (f" ({p['help']})" if p.get("help") else ""), indent=6, subsequent=25)
+        else:
+            shown = "(required)" if p.get("required") else repr(p.get("default"))
+            if isinstance(p.get("default"), str) and " / " in p["default"]:
+                shown = p["default"]          # per-preset defaults, already readable
+            groups.setdefault(p.get("group", ""), []).append(f"{k}={shown}")
+    for g, items in groups.items():
+        _echo_wrapped((f"{g}: " if g else "") + ", ".join(items), indent=6)
+    if m.get("accepts_more"):
+        click.echo("      (also takes other keyword parameters: see the factory's docstring)")
 
 
 # --------------------------------------------------------------------------- check-plugin
@@ -298,7 +371,11 @@ def list_cmd(as_json: bool) -> None:
 @data_options
 def check_plugin_cmd(model: str, model_params: tuple[str, ...], train: str | None, test: str | None,
                      fmt: str | None, feature_groups: str | None, max_features: int | None) -> None:
-    """Run the conformance checks on MODEL: one line per check; exit 0 if all pass, 1 if any fails."""
+    """Check that a plugin keeps the contract (one line per check).
+
+    Exit 0 if all checks pass, 1 if any fails. Without --train/--test the checks run on the
+    model's own default data (subsampled) or on a small synthetic split; the first line says which.
+    """
     from auditor.conformance import check_ranking_model
     from auditor.data import Split, load_dataset
     from auditor.registry import ModelSpec
@@ -317,6 +394,21 @@ def check_plugin_cmd(model: str, model_params: tuple[str, ...], train: str | Non
 
     try:
         with no_exit():  # os._exit in plugin code -> PluginExit, a SystemExit, handled below
+            if split is None:
+                from auditor.conformance import default_check_data
+
+                spec.factory  # noqa: B018 - a plugin that cannot load is exit 2
+                try:
+                    split = default_check_data(spec)
+                except AuditorError:
+                    raise
+                except Exception as e:  # noqa: BLE001 - the plugin's default_data is untrusted code
+                    raise PluginError(spec.spec, f"default_data raised {type(e).__name__}: {e}") from e
+                where = ("the model's own default_data, subsampled" if "default_data" in split.name
+                         else "a small synthetic split from auditor.testing.make_synthetic_split")
+                click.echo(printable(f"Data: {where} — {_describe_split(split)}. Pass --train/--test to check on your data."))
+            else:
+                click.echo(printable(f"Data: {_describe_split(split)}."))
             results = check_ranking_model(spec, split)
     except SystemExit as e:  # sys.exit in plugin code must not read as "all checks passed"
         raise PluginError(model, f"{exit_message(e)}; the conformance checks could not finish.",
@@ -330,6 +422,12 @@ def check_plugin_cmd(model: str, model_params: tuple[str, ...], train: str | Non
     n_fail = sum(not r.passed for r in results)
     click.echo(f"{len(results) - n_fail} passed, {n_fail} failed")
     sys.exit(1 if n_fail else 0)
+
+
+def _describe_split(split: Any) -> str:
+    groups = ", ".join(f"{g}:{x.shape[1]}" for g, x in split.train.features.items())
+    return (f"train {split.train.n_queries} queries / {split.train.n_rows} rows, "
+            f"test {split.test.n_queries} queries / {split.test.n_rows} rows, feature groups {groups}")
 
 
 # --------------------------------------------------------------------------- report / compare
@@ -416,10 +514,11 @@ def _read_results(run_dir: str, *, rewrites: bool = False, rebuild: bool = False
 @click.option("--rebuild", is_flag=True,
               help="Rewrite results.json from the results kept in RUN_DIR/run.sqlite, then render.")
 def report_cmd(run_dir: str, rebuild: bool) -> None:
-    """Re-render report.html, junit.xml and summary.md of RUN_DIR from its stored results.
+    """Re-render the reports of a stored run.
 
-    results.json is checked against its schema first (exit 2 naming the field). When it is
-    missing or unreadable, the copy kept in run.sqlite is used and results.json rewritten.
+    Writes report.html, junit.xml and summary.md of RUN_DIR from its results.json, checked
+    against its schema first (exit 2 naming the field). When it is missing or unreadable, the
+    copy kept in run.sqlite is used and results.json rewritten.
     """
     from auditor.runner import write_outputs
 
@@ -429,23 +528,40 @@ def report_cmd(run_dir: str, rebuild: bool) -> None:
     click.echo(printable("Wrote " + ", ".join(str(p) for p in paths.values())))
 
 
-@cli.command("compare")
+@cli.command("compare", short_help="Compare two runs: what changed between them.")
 @click.argument("dir_a", type=click.Path(file_okay=False))
 @click.argument("dir_b", type=click.Path(file_okay=False))
-@click.option("--html", "html_path", type=click.Path(dir_okay=False), default="compare.html",
-              show_default=True, help="Where to write the side-by-side HTML.")
-def compare_cmd(dir_a: str, dir_b: str, html_path: str) -> None:
-    """Two runs side by side (e.g. V1 vs V2): verdicts, audits, measurements and deltas."""
+@click.option("--out", "out", type=click.Path(), default=None,
+              help="Where to write the HTML comparison: a .html file or a directory "
+                   "[default: compare-A-vs-B.html next to DIR_B].")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None, hidden=True,
+              help="Same as --out FILE.html (older name).")
+def compare_cmd(dir_a: str, dir_b: str, out: str | None, html_path: str | None) -> None:
+    """Compare two runs (DIR_A the older, DIR_B the newer, e.g. V1 and V2).
+
+    Prints both verdicts, the headline numbers, the audits and conditions whose status changed;
+    writes the full side-by-side table (every shared measurement and its delta) as HTML.
+    """
     from auditor.store import atomic_write_text
     from reports.compare import print_compare, render_compare_html
 
     a, b = _read_results(dir_a), _read_results(dir_b)
-    labels = (Path(dir_a).name or "A", Path(dir_b).name or "B")
+    pa, pb = Path(dir_a).resolve(), Path(dir_b).resolve()
+    labels = (pa.name or "A", pb.name or "B")
     if labels[0] == labels[1]:
         labels = ("A", "B")
+    target = out or html_path
+    default_name = f"compare-{labels[0]}-vs-{labels[1]}.html"
+    if target is None:
+        path = pb.parent / default_name
+    elif target.endswith((".html", ".htm")):
+        path = Path(target)
+    else:
+        path = Path(target) / default_name
     print_compare(a, b, labels=labels)
-    atomic_write_text(html_path, render_compare_html(a, b, labels=labels))
-    click.echo(f"Wrote {html_path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, render_compare_html(a, b, labels=labels))
+    click.echo(printable(f"Full comparison: {path}"))
 
 
 # --------------------------------------------------------------------------- init-plugin
@@ -457,7 +573,8 @@ Audit it:  audit run --model {path}:make_model --train train.txt --test test.txt
 The contract (auditor/protocol.py): make_model(seed, **params) returns an unfitted model;
 fit(train) returns self; score(data) returns one finite float per row and never reads labels.
 Replace the ridge regression below with your ranker.
-"""
+
+{reads}"""
 from __future__ import annotations
 
 import numpy as np
@@ -491,11 +608,21 @@ def make_model(seed: int = 0, alpha: float = 1.0) -> {cls}:
 '''
 
 
+def _protocol_table() -> str:
+    """The "What a plugin may read" section of auditor/protocol.py, so the scaffold never drifts from it."""
+    import auditor.protocol
+
+    doc = auditor.protocol.__doc__ or ""
+    start = doc.index("What a plugin may read")
+    end = doc.index("Rules checked by")
+    return doc[start:end].rstrip() + "\n"
+
+
 @cli.command("init-plugin")
 @click.argument("name")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init_plugin_cmd(name: str, force: bool) -> None:
-    """Write NAME.py: a plugin that passes `audit check-plugin` as written."""
+    """Write NAME.py, a plugin that passes check-plugin as written."""
     path = Path(name if name.endswith(".py") else f"{name}.py")
     stem = path.stem
     if not stem.isidentifier():
@@ -507,7 +634,8 @@ def init_plugin_cmd(name: str, force: bool) -> None:
         cls = "Ranker" + cls
     shown = str(path) if path.is_absolute() or str(path).startswith(".") else f"./{path}"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(_PLUGIN_TEMPLATE.format(name=stem, cls=cls, path=shown), encoding="utf-8")
+    path.write_text(_PLUGIN_TEMPLATE.format(name=stem, cls=cls, path=shown, reads=_protocol_table()),
+                    encoding="utf-8")
     click.echo(f"Wrote {path}. Next: audit check-plugin {shown}:make_model")
 
 
@@ -515,6 +643,7 @@ def init_plugin_cmd(name: str, force: bool) -> None:
 try:
     from auditor.evaluate import eval_cmd as _eval_cmd
 
+    _eval_cmd.short_help = _eval_cmd.short_help or "trec_eval-compatible metrics of a TREC run."
     cli.add_command(_eval_cmd, "eval")
 except ImportError:  # pragma: no cover - module under construction
     pass

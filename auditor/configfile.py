@@ -2,15 +2,16 @@
 
 Example::
 
-    metric = "ndcg@10"        # the metric every audit reports
+    metric = "ndcg@10"        # the metric every audit reports (ndcg@k, map, mrr, p@k, recall@k ...)
     alpha = 0.05              # suite alpha (Holm across gating audits)
-    gain = "linear"           # or "exp" (2^rel - 1)
+    gain = "linear"           # graded gain in DCG: "linear" (rel) or "exp" (2^rel - 1)
     no_relevant = "exclude"   # queries without a relevant item: "exclude" (counted) or "zero"
-    min_gain = 0.0            # smallest meaningful gain over the baseline
-    quick = false
-    seed = 0
-    checks = ["random_label", "isolation"]
-    executor = "serial"
+    min_gain = 0.0            # smallest gain over the baseline worth having, in metric units: significance PASSes only when the CI's lower bound is above it; above 0 the MDE is judged against it (underpowered: INCONCLUSIVE)
+    quick = false             # fewer repeats and resamples (the --quick column): a fast first look
+    seed = 0                  # run seed: every random stream derives from it
+    checks = ["random_label", "isolation"]   # audits to run (default: all)
+    executor = "serial"       # "serial", "local" (N processes) or "ray"
+    device = "cpu"            # passed to the model factory: "cpu", "cuda" or "auto"
 
     [audits.random_label]
     n_seeds = 5

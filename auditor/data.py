@@ -10,6 +10,7 @@ The file loaders live in :mod:`auditor.loaders`; :func:`load_dataset` dispatches
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
@@ -39,6 +40,26 @@ def _readonly(a: np.ndarray) -> np.ndarray:
         a = a.view()
         a.flags.writeable = False
     return a
+
+
+class _CallableList(list):
+    """A list that may also be called: ``query_slices`` and ``feature_names`` were methods before
+    every derived value without arguments became a property (see :mod:`auditor.protocol`), so
+    ``data.feature_names()`` keeps working, with a DeprecationWarning."""
+
+    __slots__ = ("_member",)
+
+    def __init__(self, member: str, items: Iterable[Any]) -> None:
+        super().__init__(items)
+        self._member = member
+
+    def __call__(self) -> "_CallableList":
+        warnings.warn(f"RankingDataset.{self._member} is a property now; drop the parentheses "
+                      f"(data.{self._member}).", DeprecationWarning, stacklevel=2)
+        return self
+
+    def __reduce__(self):  # pickle as a plain list: nothing depends on the call alias across processes
+        return (list, (list(self),))
 
 
 @dataclass(frozen=True, eq=False)
@@ -210,9 +231,11 @@ class RankingDataset:
         """Per-row query position 0..n_queries-1, shape (n,)."""
         return np.repeat(np.arange(self.n_queries), self.query_sizes)
 
-    def query_slices(self) -> list[slice]:
-        o = self.query_offsets
-        return [slice(int(o[i]), int(o[i + 1])) for i in range(self.n_queries)]
+    @property
+    def query_slices(self) -> "_CallableList[slice]":
+        """Row slice of each query, in file order: ``labels[data.query_slices[i]]`` is query ``i``."""
+        o = self.query_offsets.tolist()
+        return _CallableList("query_slices", (slice(a, b) for a, b in zip(o[:-1], o[1:])))
 
     @property
     def feature_groups(self) -> list[str]:
@@ -227,9 +250,10 @@ class RankingDataset:
         gs = list(self.features) if groups is None else list(groups)
         return np.concatenate([np.asarray(self.features[g], dtype=np.float64) for g in gs], axis=1)
 
-    def feature_names(self) -> list[str]:
+    @property
+    def feature_names(self) -> "_CallableList[str]":
         """``<group>.<i>`` per column of :meth:`feature_matrix`."""
-        return [f"{g}.{i}" for g, x in self.features.items() for i in range(x.shape[1])]
+        return _CallableList("feature_names", (f"{g}.{i}" for g, x in self.features.items() for i in range(x.shape[1])))
 
     # ------------------------------------------------------------------ derive
     def _replace(self, **changes: Any) -> "RankingDataset":

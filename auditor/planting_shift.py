@@ -91,7 +91,7 @@ def shift_features(data: RankingDataset, shift: float = 0.25, n_columns: int = 3
     for g, x in data.features.items():
         feats[g] = X[:, c:c + x.shape[1]]
         c += x.shape[1]
-    names = data.feature_names()
+    names = data.feature_names
     out = data.with_features(feats, replace_all=True).with_meta(shifted_columns=[names[i] for i in columns])
     return out._replace(name=name or f"{data.name}+shift({shift:g}sd x{len(columns)})")
 

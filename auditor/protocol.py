@@ -38,6 +38,11 @@ Optional:
 
 Optional factory hooks (attributes of the factory function):
 
+``factory.params: dict[str, dict]``
+    The ``--model-param`` keys the factory understands, each ``{"default": ..., "choices":
+    [...] (optional), "help": "..."}``; ``audit list`` shows them. Without it ``audit list``
+    shows the factory's keyword arguments and their defaults.
+
 ``factory.default_data(seed: int = 0, **params) -> auditor.data.Split``
     Data to audit when ``audit run`` gets no ``--train`` / ``--test`` (the bundled
     ``reference`` model generates its synthetic multimodal scenarios this way). Receives the
@@ -46,6 +51,53 @@ Optional factory hooks (attributes of the factory function):
 ``factory.default_baseline: str``
     A model spec (``"pkg.mod:factory"``) used as the significance audit's baseline when the
     user names none; it receives the same ``--model-param`` values (ignore unknown ones).
+
+What a plugin may read
+----------------------
+``fit`` and ``score`` receive a :class:`auditor.data.RankingDataset` (frozen; arrays are
+read-only). Convention: every value without arguments is an **attribute or property** (no
+parentheses); **methods** are the members that take arguments, copy the feature data or hash it.
+``query_slices`` and ``feature_names`` were methods before this convention: calling them
+(``data.feature_names()``) still works and warns.
+
+======================  ==========  ==========================================================
+member                  kind        value
+======================  ==========  ==========================================================
+``n_rows``              property    int: rows (query-candidate pairs)
+``n_queries``           property    int: queries
+``n_features``          property    int: feature columns, all groups together
+``qid``                 attribute   ndarray (n_rows,): query id per row; a query's rows are contiguous
+``labels``              attribute   ndarray (n_rows,) float: graded relevance; **NaN in score**
+``labels_hidden``       attribute   bool: True when ``labels`` are hidden (NaN)
+``features``            attribute   dict[str, ndarray (n_rows, d_g)]: named feature groups
+``feature_groups``      property    list[str]: the group names, in order
+``feature_names``       property    list[str]: ``"<group>.<i>"`` per column of ``feature_matrix()``
+``query_ids``           property    ndarray (n_queries,): query ids in file order
+``query_offsets``       property    ndarray (n_queries + 1,): query i is rows ``offsets[i]:offsets[i+1]``
+``query_sizes``         property    ndarray (n_queries,): rows per query
+``query_index``         property    ndarray (n_rows,): query position 0..n_queries-1 per row
+``query_slices``        property    list[slice]: rows of each query, ``labels[data.query_slices[i]]``
+``item_id``             attribute   ndarray (n_rows,) or None: candidate (document) id
+``query_text``          attribute   ndarray (n_rows,) of str or None
+``timestamp``           attribute   ndarray (n_rows,) or None: event time
+``group_id``            attribute   ndarray (n_rows,) or None: entity / user / session id
+``extra``               attribute   dict[str, ndarray (n_rows,)]: other per-row columns (never features)
+``meta``                attribute   dict: dataset-level facts (name, source, scenario)
+``name``                attribute   str: label used in messages (usually the file path)
+``feature_matrix(g)``   method      ndarray (n_rows, D) float64: groups ``g`` (all by default) side by side, a copy
+``subset(queries)``     method      RankingDataset: queries by position or boolean mask
+``take(rows)``          method      RankingDataset: rows by index (queries stay contiguous)
+``with_labels(y)``      method      RankingDataset: a copy with new labels
+``with_features(d)``    method      RankingDataset: a copy with feature groups replaced
+``with_meta(**kw)``     method      RankingDataset: a copy with ``meta`` entries added
+``hide_labels()``       method      RankingDataset: a copy whose labels are NaN (what ``score`` gets)
+``sha256()``            method      str: content hash shown in reports
+``summary()``           method      dict: the small description written to results.json
+======================  ==========  ==========================================================
+
+A :class:`auditor.data.Split` (what ``factory.default_data`` returns) has ``train``,
+``test``, ``synthetic`` (a RankingDataset or None) and ``name``.
+``tests/test_examples.py`` checks this table against the classes.
 
 Rules checked by ``audit check-plugin`` (see :mod:`auditor.conformance`): ``fit``
 returns the model; ``score`` shape and finiteness; label independence; no mutation of

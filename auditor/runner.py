@@ -5,7 +5,7 @@
     from auditor import run_audit
     run = run_audit(model="reference", model_params={"scenario": "leaky"}, out="audit-out")
     run.verdict        # "NO_GO"
-    run.audits         # list of per-audit dicts (results.json "audits")
+    run.audits         # by name or position: run.audits["isolation"].status (auditor.results)
     run.to_dict()      # the whole results.json
     run.write_report("elsewhere")
 
@@ -21,7 +21,6 @@ import platform
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -37,6 +36,7 @@ from auditor.errors import AuditorError, ConfigError, DataError, PluginError, St
 from auditor.executors import EXECUTORS, TrialWatch, run_trials
 from auditor.guard import exit_message, no_exit
 from auditor.registry import ModelSpec
+from auditor.results import AuditRun  # the result objects live there; re-exported here
 from auditor.stats import holm
 from auditor.store import RunStore, atomic_write_text
 
@@ -50,38 +50,6 @@ class RunInterrupted(AuditorError):
     """Ctrl-C during a run: committed trials are kept; ``--resume`` continues."""
 
     exit_code = 130
-
-
-@dataclass
-class AuditRun:
-    """A finished run: the ``results.json`` dict and helpers."""
-
-    results: dict[str, Any]
-
-    @property
-    def verdict(self) -> str:
-        return self.results["verdict"]
-
-    @property
-    def exit_code(self) -> int:
-        return int(self.results["exit_code"])
-
-    @property
-    def audits(self) -> list[dict[str, Any]]:
-        return self.results["audits"]
-
-    def audit(self, name: str) -> dict[str, Any]:
-        for a in self.audits:
-            if a["name"] == name:
-                return a
-        raise KeyError(name)
-
-    def to_dict(self) -> dict[str, Any]:
-        return self.results
-
-    def write_report(self, out_dir: str | Path, *, strict: bool = True) -> dict[str, Path]:
-        """Write results.json, report.html, junit.xml and summary.md into ``out_dir`` (atomically)."""
-        return write_outputs(self.results, out_dir, strict=strict)
 
 
 def write_outputs(results: dict[str, Any], out_dir: str | Path, *, strict: bool = True) -> dict[str, Path]:
@@ -616,23 +584,115 @@ def _error_result(a: Audit, ctx: AuditContext, message: str, *, n_trials: int = 
 
 
 class _Progress:
-    """Rich progress bars per audit on stderr (no-op when disabled)."""
+    """Progress on stderr, one row per audit plus a total row (a no-op when disabled).
+
+    Clocks and ETAs come from finished trials only, so nothing runs that has not started:
+    an audit still queued shows "queued", not a clock. The serial executor runs the trials in
+    plan order, so an audit starts when the trial before it finishes; other executors run
+    several audits at once, and an audit is marked running at its first finished trial at
+    the latest. An audit's ETA is its remaining trials times its mean trial time so far;
+    the total adds, for audits not started, their trials times the mean over all trials
+    finished in this process. Inside one trial there is no finer progress (trials are opaque
+    calls into the audits), so a running audit shows a spinner and its elapsed time.
+    """
 
     def __init__(self, planned: Mapping[str, list], outcomes: Mapping[str, Mapping], enabled: bool) -> None:
         self.enabled = enabled and bool(planned)
         if not self.enabled:
             return
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn
+        from rich.text import Text
 
-        self.progress = Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                                 console=Console(stderr=True), transient=False)
-        self.tasks = {n: self.progress.add_task(n, total=len(t), completed=len(outcomes.get(n, {})))
-                      for n, t in planned.items()}
+        owner = self
 
+        class _State(ProgressColumn):
+            def render(self, task: Any) -> Text:
+                return Text(owner._state(task.fields.get("audit")), style="dim" if task.finished else "")
+
+        class _Mark(ProgressColumn):
+            """A spinner on what is running only; a tick when done, a dot when queued."""
+            frames = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+            def render(self, task: Any) -> Text:
+                audit = task.fields.get("audit")
+                if task.finished:
+                    return Text("✓", style="green")
+                if audit is not None and audit not in owner.started:
+                    return Text("·", style="dim")
+                return Text(self.frames[int(time.monotonic() * 8) % len(self.frames)], style="cyan")
+
+        self.order = list(planned)
+        self.total = {n: len(t) for n, t in planned.items()}
+        self.done = {n: len(outcomes.get(n, {})) for n in planned}       # including resumed trials
+        self.done_here: Counter[str] = Counter()
+        self.started: dict[str, float] = {}
+        self.finished: dict[str, float] = {}
+        self.last: dict[str, float] = {}          # when the audit's latest trial finished
+        self.t0 = self.t_last = time.monotonic()
+        self.progress = Progress(_Mark(), TextColumn("{task.description:<18}"), BarColumn(),
+                                 MofNCompleteColumn(), _State(), console=Console(stderr=True), transient=False,
+                                 refresh_per_second=4)
+        self.tasks = {n: self.progress.add_task(n, total=self.total[n], completed=self.done[n], audit=n)
+                      for n in self.order}
+        self.all_task = self.progress.add_task("all audits", total=sum(self.total.values()),
+                                               completed=sum(self.done.values()), audit=None)
+
+    # ------------------------------------------------------------------ state
+    def _fmt(self, seconds: float) -> str:
+        s = int(round(max(0.0, seconds)))
+        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+    def _mean_trial(self, audit: str | None) -> float | None:
+        """Mean wall time per trial finished in this process (one audit, or all when None)."""
+        if audit is not None:
+            n = self.done_here[audit]
+            return (self.last[audit] - self.started[audit]) / n if n else None
+        n = sum(self.done_here.values())
+        return (self.t_last - self.t0) / n if n else None
+
+    def _eta(self, audit: str) -> float | None:
+        left = self.total[audit] - self.done[audit]
+        mean = self._mean_trial(audit) or self._mean_trial(None)
+        if mean is None:
+            return None
+        # the trial running now has already used part of its share
+        since = time.monotonic() - self.last.get(audit, self.started.get(audit, time.monotonic()))
+        return max(0.0, left * mean - since)
+
+    def _state(self, audit: str | None) -> str:
+        now = time.monotonic()
+        if audit is None:
+            etas = [self._eta(n) for n in self.order if self.done[n] < self.total[n]]
+            if not etas:
+                return f"done in {self._fmt(now - self.t0)}"
+            eta = "eta after the first trial" if any(e is None for e in etas) else f"eta {self._fmt(sum(etas))}"
+            return f"{self._fmt(now - self.t0)} elapsed, {eta}"
+        if audit in self.finished and not self.done_here[audit]:
+            return "done in an earlier run (resumed)"
+        if audit in self.finished:
+            return f"done in {self._fmt(self.finished[audit] - self.started.get(audit, self.t0))}"
+        if audit not in self.started:
+            return "queued"
+        eta = self._eta(audit)
+        running = f"{self._fmt(now - self.started[audit])} running"
+        return running + (f", eta {self._fmt(eta)}" if eta is not None else f", trial 1 of {self.total[audit]}")
+
+    def _mark_running(self, now: float) -> None:
+        # serial order: the first unfinished audit is the one running now
+        for n in self.order:
+            if self.done[n] < self.total[n]:
+                self.started.setdefault(n, now)
+                break
+
+    # ------------------------------------------------------------------ protocol
     def __enter__(self) -> "_Progress":
         if self.enabled:
+            self.t0 = self.t_last = time.monotonic()
+            for n in self.order:
+                if self.done[n] >= self.total[n]:
+                    self.finished[n] = self.started[n] = self.t0      # resumed: nothing to run
+            self._mark_running(self.t0)
             self.progress.__enter__()
         return self
 
@@ -641,5 +701,15 @@ class _Progress:
             self.progress.__exit__(*exc)
 
     def advance(self, audit: str) -> None:
-        if self.enabled:
-            self.progress.advance(self.tasks[audit])
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        self.started.setdefault(audit, self.t0)      # a parallel executor ran it alongside others
+        self.done[audit] += 1
+        self.done_here[audit] += 1
+        self.last[audit] = self.t_last = now
+        if self.done[audit] >= self.total[audit]:
+            self.finished[audit] = now
+        self._mark_running(now)
+        self.progress.advance(self.tasks[audit])
+        self.progress.advance(self.all_task)

@@ -41,6 +41,10 @@ Optional hooks the runner uses (attributes of the factory)
     factory (:class:`~reference_model.baseline.V1Baseline`), used by the significance audit
     when the user names no baseline. It ignores unknown params (scenario, preset, device ...).
 
+``make_model.params``
+    Every ``--model-param`` key with its default and allowed values, read from the code
+    (``audit list`` shows them).
+
 Checkpoints: :meth:`CoTRRPro.save` / :meth:`CoTRRPro.load` (``torch.save`` /
 ``torch.load(weights_only=True)``).
 """
@@ -355,5 +359,36 @@ def default_data(seed: int = 0, scenario: str = "clean", **ignored: Any) -> Spli
     return generate(seed=int(seed), scenario=str(scenario), **kw)
 
 
+def _declared_params() -> dict[str, dict[str, Any]]:
+    """``make_model.params`` (shown by ``audit list``): every ``--model-param`` key, read from
+    the code that consumes it (scenarios, presets, the config dataclasses, ``generate``)."""
+    from dataclasses import fields
+
+    from reference_model.config import PRESETS
+    from reference_model.synthetic import SCENARIOS
+
+    out: dict[str, dict[str, Any]] = {
+        "scenario": {"default": "clean", "choices": list(SCENARIOS), "group": "data",
+                     "help": "which bundled data set default_data generates: clean, the V2.0 leak, a shifted synthetic set, "
+                             "or a candidate without real gain"},
+        "preset": {"default": "auto", "choices": ["auto", *PRESETS], "group": "model",
+                   "help": "network and training size; auto = full on CUDA, quick on the CPU"},
+        "device": {"default": "cpu", "choices": ["cpu", "cuda", "auto"], "group": "model",
+                   "help": "set by audit run --device"},
+    }
+    for group, cls in (("model", ModelConfig), ("training", TrainConfig)):
+        for f in fields(cls):
+            by_preset = {name: getattr(cfgs[0 if cls is ModelConfig else 1], f.name) for name, cfgs in PRESETS.items()}
+            values = set(map(repr, by_preset.values()))
+            default = (next(iter(by_preset.values())) if len(values) == 1
+                       else " / ".join(f"{v} ({k})" for k, v in by_preset.items()))
+            out[f.name] = {"default": default, "group": group, "help": f"{cls.__name__}.{f.name}"}
+    for name, prm in inspect.signature(generate).parameters.items():
+        if name in _GEN_KEYS:
+            out[name] = {"default": prm.default, "group": "data", "help": "reference_model.synthetic.generate"}
+    return out
+
+
+make_model.params = _declared_params()  # type: ignore[attr-defined]
 make_model.default_data = default_data  # type: ignore[attr-defined]
 make_model.default_baseline = "reference_model.plugin:make_v1_baseline"  # type: ignore[attr-defined]

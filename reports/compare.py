@@ -17,7 +17,22 @@ from reports.plots import fmt_value
 from reports.render import (NOT_RECORDED, STATUS_ICON, _css, _env, _mapping, _status, _text, fmt_p,
                             numeric_measurements, validate_results)
 
-__all__ = ["compare_results", "render_compare_html", "print_compare"]
+__all__ = ["compare_results", "render_compare_html", "print_compare", "HEADLINE"]
+
+#: The numbers a reader of two runs asks about first, ``(audit, measurement key, label)``; each
+#: is shown when both runs measured it. Everything else is in compare.html.
+HEADLINE = (
+    ("significance", "candidate_mean", "candidate {metric}"),
+    ("significance", "baseline_mean", "baseline {metric}"),
+    ("significance", "mean_delta", "gain over the baseline (mean per-query Δ)"),
+    ("significance", "mde", "smallest gain the test set can detect"),
+    ("random_label", "variant_a.excess", "random labels, within-query shuffle: excess over chance"),
+    ("random_label", "variant_b.excess", "random labels, shared keys: excess over chance"),
+    ("feature_ablation", "proxy.best_solo_share", "best single feature: share of the model's gain"),
+    ("isolation", "contamination.rate", "share of test rows overlapping training"),
+    ("synthetic_shift", "auc", "domain-classifier AUC (0.5 = indistinguishable)"),
+    ("stability", "sd", "fold-to-fold sd of the metric"),
+)
 
 
 def _run_info(r: Mapping[str, Any], label: str) -> dict[str, Any]:
@@ -95,6 +110,7 @@ def compare_results(a: Mapping[str, Any], b: Mapping[str, Any], *,
             rows.append({"key": key, "a": va, "b": vb, "delta": delta,
                          "rel_delta": delta / abs(va) if va != 0 else None})
         src = xb if xb is not None else xa
+        cond_changes = _condition_changes(xa, xb)
         audits.append({
             "name": n, "title": _text(src.get("title")) or n.replace("_", " ").capitalize(),
             "critical": bool(src.get("critical", True)),
@@ -104,6 +120,7 @@ def compare_results(a: Mapping[str, Any], b: Mapping[str, Any], *,
             "p_adjusted_a": _num_or_none(xa.get("p_adjusted")) if xa is not None else None,
             "p_adjusted_b": _num_or_none(xb.get("p_adjusted")) if xb is not None else None,
             "measurements": rows,
+            "condition_changes": cond_changes,
         })
     warnings = []
     if ra["test_sha256"] and rb["test_sha256"] and ra["test_sha256"] != rb["test_sha256"]:
@@ -115,14 +132,45 @@ def compare_results(a: Mapping[str, Any], b: Mapping[str, Any], *,
     if ra["seed"] is not None and rb["seed"] is not None and ra["seed"] != rb["seed"]:
         warnings.append(f"The runs used different seeds ({ra['seed']} vs {rb['seed']}): part of each delta is "
                         "seed noise (see the stability audit).")
+    headline = []
+    for audit, key, label in HEADLINE:
+        x = next((y for y in audits if y["name"] == audit), None)
+        row = next((m for m in (x["measurements"] if x else []) if m["key"] == key), None)
+        if row is not None:
+            headline.append({"audit": audit, "key": key, "label": label.format(metric=ra["metric"] or "metric"),
+                             "a": row["a"], "b": row["b"], "delta": row["delta"]})
     return {
         "a": ra, "b": rb,
         "verdict_changed": ra["verdict"] != rb["verdict"],
+        "headline": headline,
         "audits": audits,
         "only_in_a": [n for n in aud_a if n not in aud_b],
         "only_in_b": [n for n in aud_b if n not in aud_a],
         "warnings": warnings,
     }
+
+
+def _condition_changes(xa: Mapping[str, Any] | None, xb: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """Conditions whose status differs between the runs: ``[{"name", "a", "b"}]`` (None: absent).
+
+    Conditions are paired by name; names that carry run-specific text (a data set's name, the
+    observed gain) are then paired by their order among the unpaired ones, as each audit writes
+    its conditions in a fixed order. The name shown is B's."""
+    def conds(x: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+        return [(_text(c.get("name")), _status(c.get("status"))) for c in (x or {}).get("conditions") or []
+                if isinstance(c, Mapping)]
+
+    ca, cb = conds(xa), conds(xb)
+    names_b = {n for n, _ in cb}
+    names_a = {n for n, _ in ca}
+    pairs = [(n, sa, next(sb for m, sb in cb if m == n)) for n, sa in ca if n in names_b]
+    left_a = [(n, s) for n, s in ca if n not in names_b]
+    left_b = [(n, s) for n, s in cb if n not in names_a]
+    for (_, sa), (nb, sb) in zip(left_a, left_b):
+        pairs.append((nb, sa, sb))
+    pairs += [(n, s, None) for n, s in left_a[len(left_b):]]
+    pairs += [(n, None, s) for n, s in left_b[len(left_a):]]
+    return [{"name": n, "a": sa, "b": sb} for n, sa, sb in pairs if sa != sb]
 
 
 def _fmt_delta(x: float | None) -> str:
@@ -195,8 +243,9 @@ def render_compare_html(a: Mapping[str, Any], b: Mapping[str, Any], *,
 
 def print_compare(a: Mapping[str, Any], b: Mapping[str, Any], console: Any = None, *,
                   labels: tuple[str, str] = ("A", "B")) -> None:
-    """Print both verdicts, a table of audit statuses (A, B, changed) and the shared
-    measurements that changed, with their deltas. Readable without colour."""
+    """Print what changed between two runs: both verdicts, the headline numbers (:data:`HEADLINE`),
+    the audits whose status changed and, inside them, the conditions whose status changed. The
+    full measurement table is compare.html's. Readable without colour."""
     from rich import box
     from rich.console import Console
     from rich.table import Table
@@ -211,34 +260,37 @@ def print_compare(a: Mapping[str, Any], b: Mapping[str, Any], console: Any = Non
     la, lb = printable(c["a"]["label"]), printable(c["b"]["label"])
     for w in c["warnings"]:
         console.print(Text("note: " + printable(w), style="yellow"))
-    t = Table(title="audits", box=box.SIMPLE_HEAD, title_justify="left")
-    t.add_column("audit", no_wrap=True)
-    t.add_column(la, no_wrap=True)
-    t.add_column(lb, no_wrap=True)
-    t.add_column("change", no_wrap=True)
-    for x in c["audits"]:
-        t.add_row(Text(printable(x["name"])), Text(printable(x["status_a"] or "absent")),
-                  Text(printable(x["status_b"] or "absent")),
-                  "changed" if x["changed"] else "same")
-    console.print(t)
-    m = Table(title=f"shared measurements (delta = {lb} - {la})", box=box.SIMPLE_HEAD, title_justify="left")
-    for col, just in (("audit", "left"), ("measurement", "left"), (la, "right"), (lb, "right"), ("delta", "right")):
-        m.add_column(col, justify=just, overflow="fold")
-    n_same = 0
-    for x in c["audits"]:
-        for r in x["measurements"]:
-            if r["delta"] == 0:
-                n_same += 1          # a terminal is for what changed; the HTML lists everything
-                continue
-            m.add_row(Text(printable(x["name"])), Text(printable(r["key"])), printable(fmt_value(r["a"])),
-                      printable(fmt_value(r["b"])), _fmt_delta(r["delta"]))
-    if m.row_count:
-        console.print(m)
-    if n_same:
-        console.print(f"{n_same} shared measurements are unchanged.")
     line = Text(f"Verdict: {la} ")
     line.append(printable(c["a"]["verdict"]), style="bold")
     line.append(f" -> {lb} ")
     line.append(printable(c["b"]["verdict"]), style="bold")
     line.append(" (changed)" if c["verdict_changed"] else " (unchanged)")
     console.print(line)
+    if c["headline"]:
+        h = Table(title="headline numbers", box=box.SIMPLE_HEAD, title_justify="left")
+        for col, just in (("measure", "left"), ("audit", "left"), (la, "right"), (lb, "right"),
+                          (f"{lb} - {la}", "right")):
+            h.add_column(col, justify=just, overflow="fold")
+        for r in c["headline"]:
+            h.add_row(Text(r["label"]), Text(r["audit"]), printable(fmt_value(r["a"])), printable(fmt_value(r["b"])),
+                      _fmt_delta(r["delta"]))
+        console.print(h)
+    changed = [x for x in c["audits"] if x["changed"] or x["condition_changes"]]
+    if changed:
+        t = Table(title="audits that changed", box=box.SIMPLE_HEAD, title_justify="left")
+        t.add_column("audit", no_wrap=True)
+        t.add_column(la, no_wrap=True)
+        t.add_column(lb, no_wrap=True)
+        t.add_column(f"conditions that changed ({la} -> {lb})", overflow="fold")
+        for x in changed:
+            conds = "\n".join(printable(f"{d['a'] or 'absent'} -> {d['b'] or 'absent'}: {d['name']}")
+                               for d in x["condition_changes"])
+            t.add_row(Text(printable(x["name"])), Text(printable(x["status_a"] or "absent")),
+                      Text(printable(x["status_b"] or "absent")), Text(conds))
+        console.print(t)
+    same = [f"{x['name']} {x['status_a']}" for x in c["audits"] if x not in changed]
+    if same:
+        console.print(Text(printable(f"Unchanged: {', '.join(same)}.")))
+    n_meas = sum(len(x["measurements"]) for x in c["audits"])
+    n_moved = sum(1 for x in c["audits"] for r in x["measurements"] if r["delta"] != 0)
+    console.print(f"{n_meas} shared measurements, {n_moved} of them different: every one is in the HTML comparison.")

@@ -211,6 +211,7 @@ def _draw_lines(spec: Mapping[str, Any], notes: list[str]) -> Chart:
     refs = _ref_values(spec.get("hlines"))
     if not series and not refs:
         raise ValueError("no data to draw")
+    _note_unequal_lengths(series, notes)
     all_x = [v for _, x, _, _ in series for v in x if math.isfinite(v)]
     all_y = [v for _, _, y, _ in series for v in y] + refs
     xlabel, ylabel = _short(spec.get("xlabel", ""), 80), _short(spec.get("ylabel", ""), 60)
@@ -230,6 +231,26 @@ def _draw_lines(spec: Mapping[str, Any], notes: list[str]) -> Chart:
         chart.line(x, y, color=color, label=label, marker=3.0 if len(y) <= 30 else 0.0)
     _ref_lines(chart, spec.get("hlines", []))
     return chart
+
+
+def _note_unequal_lengths(series: list[tuple[str, list[float], list[float], str]], notes: list[str]) -> None:
+    """Curves that end at different x (a fit that stopped early) get a note, so a short curve is
+    not read as missing data or as a plotting error."""
+    ends = [(label or f"series {i + 1}", max((v for v in x if math.isfinite(v)), default=math.nan))
+            for i, (label, x, _, _) in enumerate(series)]
+    ends = [(label, e) for label, e in ends if math.isfinite(e)]
+    if len({e for _, e in ends}) < 2:
+        return
+    by_end: dict[float, list[str]] = {}
+    for label, e in ends:
+        by_end.setdefault(e, []).append(label)
+    parts = []
+    for e in sorted(by_end, reverse=True):
+        names = by_end[e]
+        who = names[0] if len(names) == 1 else f"{names[0]} and {len(names) - 1} more"
+        parts.append(f"{who} {'runs' if len(names) == 1 else 'run'} to {fmt_value(e)}")
+    notes.append("Curves end where each fit stopped (the model's own stopping rule, e.g. early stopping on "
+                 "a validation loss): " + "; ".join(parts[:5]) + ".")
 
 
 def _hist_counts(vals: list[float], bins: int) -> tuple[list[float], list[int]]:

@@ -656,7 +656,8 @@ def print_summary(results: Mapping[str, Any], console: Any = None) -> None:
     table.add_column("p / p_adj", no_wrap=True, justify="right")
     for a in v["audits"]:
         ps = f"{a['p_value']} / {a['p_adjusted']}" if a["has_p"] else "\u2014"
-        summary = ("(inconclusive) " if a["inconclusive"] else "") + a["summary"]
+        flag = a["inconclusive"] and not a["summary"].lower().startswith("inconclusive")   # not said twice
+        summary = ("(inconclusive) " if flag else "") + a["summary"]
         # rich passes escape sequences inside Text through to the terminal: escape them first
         table.add_row(Text(printable(a["name"])), Text(printable(a["status"]), style=styles.get(a["status"], "")),
                       "yes" if a["critical"] else "no", Text(printable(summary)), printable(ps))

@@ -107,8 +107,9 @@ def nice_ticks(lo: float, hi: float, max_ticks: int = 6, *, integer: bool = Fals
         if math.floor(hi / step + 1e-9) - math.ceil(lo / step - 1e-9) + 1 <= max_ticks:
             break
     k0, k1 = math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9)
-    # k * step, rounded so that 0.1 * 3 prints as 0.3 and not 0.30000000000000004
-    digits = max(0, 12 - math.floor(math.log10(step)))
+    # k * step, rounded to a few decimals below the step, so that 0.1 * 3 is 0.3 and not
+    # 0.30000000000000004 (and 499995 * 2e-6 is 0.99999, not 0.9999899999999999)
+    digits = max(0, 3 - math.floor(math.log10(step)))
     return [round(k * step, digits) if digits < 300 else k * step for k in range(k0, k1 + 1)]
 
 
@@ -116,22 +117,32 @@ def tick_labels(ticks: Sequence[float]) -> list[str]:
     """Labels for evenly spaced linear ticks, all with the same number of decimals (the fewest
     that tell them apart); ``3g`` notation for very large or very small values.
 
+    The decimals follow the *step*, not the values, so ticks close together near a large value
+    stay distinct (0.9996 ... 1.0000, not "1 1 1 1").
+
     Examples
     --------
     >>> tick_labels([-0.5, 0.0, 0.5])
     ['\u22120.5', '0.0', '0.5']
     >>> tick_labels([0, 2.5, 5])
     ['0.0', '2.5', '5.0']
+    >>> tick_labels([0.9996, 0.9998, 1.0])
+    ['0.9996', '0.9998', '1.0000']
     """
     if not ticks:
         return []
     step = abs(ticks[1] - ticks[0]) if len(ticks) > 1 else abs(ticks[0]) or 1.0
     top = max(abs(t) for t in ticks)
-    if top >= 1e5 or step < 1e-4:
-        out = [f"{t:.3g}" for t in ticks]
+    if top >= 1e5 or 0 < top < 1e-3:
+        # scientific notation with as many significant digits as neighbouring ticks need
+        sig = max(1, math.floor(math.log10(top)) - math.floor(math.log10(step)) + 1) if step > 0 else 3
+        out = [f"{t:.{sig}g}" for t in ticks]
+        while len(set(out)) < len(out) and sig < 15:
+            sig += 1
+            out = [f"{t:.{sig}g}" for t in ticks]
     else:
         d = 0
-        while d < 8 and abs(round(step, d) - step) > step * 1e-6:
+        while d < 12 and abs(round(step, d) - step) > step * 1e-6:
             d += 1
         out = [f"{t:.{d}f}" for t in ticks]
     return [s.replace("-", MINUS) if s.lstrip("-").strip("0.") else s.lstrip("-") for s in out]

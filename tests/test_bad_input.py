@@ -601,8 +601,12 @@ def test_compare_escapes_control_characters_in_names_and_labels(tmp_path):
     ra["audits"][0]["measurements"] = {f"k{ESC}": 1.0}
     rb["audits"][0]["measurements"] = {f"k{ESC}": 2.0}
     rb["config"]["metric"] = f"m{ESC}"
+    # the terminal lists audits and conditions whose status changed (raw measurement keys only in the HTML)
+    ra["audits"][0]["name"] = rb["audits"][0]["name"] = f"a{ESC}"
+    ra["audits"][0]["conditions"] = [{"name": f"c{ESC}", "status": "PASS", "observed": "", "threshold": ""}]
+    rb["audits"][0]["conditions"] = [{"name": f"c{ESC}", "status": "FAIL", "observed": "", "threshold": ""}]
     (a / "results.json").write_text(json.dumps(ra))
     (b / "results.json").write_text(json.dumps(rb))
     r = _invoke(["compare", str(a), str(b), "--html", str(tmp_path / "c.html")])
-    assert r.exit_code == 0 and "k\\x1b]0;pwned" in r.output, r.output
+    assert r.exit_code == 0 and "c\\x1b]0;pwned" in r.output and "a\\x1b]0;pwned" in r.output, r.output
     _no_escape(r.output)

@@ -7,8 +7,10 @@ no console errors, no uncaught exceptions, no JavaScript dialog (the report cont
 ``data:``, the verdict text visible at the top of the first screen, a non-blank screenshot with
 the verdict banner's colour, and that the page prints to PDF.
 
-Skipped with a reason when no Chromium is installed (CI installs Debian's ``chromium``:
-``apt-get update && apt-get install -y --no-install-recommends chromium``).
+Skipped with a reason when no Chromium is installed on a developer machine; under ``CI=true``
+a missing browser FAILS instead (``.ci/run`` installs Debian's ``chromium``:
+``apt-get update && apt-get install -y --no-install-recommends chromium``), so CI can never
+pass without having looked at the report.
 """
 from __future__ import annotations
 
@@ -45,7 +47,8 @@ def _find_chromium() -> str | None:
 
 
 CHROMIUM = _find_chromium()
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed "
+IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+pytestmark = pytest.mark.skipif(CHROMIUM is None and not IN_CI, reason="headless Chromium not installed "
                                 "(apt-get install -y chromium); the browser check needs it")
 
 
@@ -221,6 +224,9 @@ def _with_hostile_strings(results: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory):
+    if CHROMIUM is None:
+        pytest.fail("CI=true but no headless Chromium is installed: the report's browser checks cannot run. "
+                    "Fix: apt-get install -y --no-install-recommends chromium (.ci/run does this).")
     b = Browser(tmp_path_factory.mktemp("chromium-profile"))
     try:
         b.open_page()
@@ -287,11 +293,16 @@ def test_report_screenshot_not_blank(browser: Browser, nogo_report: Path, tmp_pa
 
 def test_report_prints_to_pdf(browser: Browser, nogo_report: Path) -> None:
     browser.navigate(nogo_report.resolve().as_uri())
-    folded = "document.querySelector('details.more-measurements').innerText"
+    folded = "document.querySelector('#audit-feature_ablation details.more-measurements').innerText"
+    # every fold shows more than its summary line
+    all_unfolded = """[...document.querySelectorAll('details')].every(
+        d => d.innerText.trim().length > d.querySelector('summary').innerText.trim().length + 5)"""
     assert "tost_p" not in browser.evaluate(folded)             # folded on screen ...
+    assert browser.evaluate(all_unfolded) is False
     browser.send("Emulation.setEmulatedMedia", {"media": "print"})
     try:
         assert "tost_p" in browser.evaluate(folded)             # ... unfolded on paper
+        assert browser.evaluate(all_unfolded) is True
     finally:
         browser.send("Emulation.setEmulatedMedia", {"media": ""})
     pdf = base64.b64decode(browser.send("Page.printToPDF", {"printBackground": True, "preferCSSPageSize": True})["data"])
@@ -342,3 +353,27 @@ def test_reference_run_report_in_chromium(browser: Browser, tmp_path: Path) -> N
     png = base64.b64decode(browser.send("Page.captureScreenshot", {"format": "png"})["data"])
     n_colours, _, _ = _png_stats(png)
     assert n_colours > 200
+
+
+@pytest.mark.skipif(not EXAMPLE.is_file(), reason="docs/example-report/results.json not present")
+def test_reference_report_is_a_few_screens_with_one_plot_per_audit(browser: Browser, tmp_path: Path) -> None:
+    """At 1280 px the verdict, the audit table and one plot per audit come first; the rest of the
+    evidence is folded (<details>), so the page is a few screens, not 19,000 px."""
+    results = json.loads(EXAMPLE.read_text())
+    html = render_all(results, tmp_path)["report.html"]
+    browser.send("Emulation.setDeviceMetricsOverride", {"width": 1280, "height": 1000, "deviceScaleFactor": 1,
+                                                        "mobile": False})
+    try:
+        browser.navigate(html.resolve().as_uri())
+        page = browser.evaluate("""(() => {
+            const visible = el => el.checkVisibility();
+            return {height: document.documentElement.scrollHeight,
+                    plots: [...document.querySelectorAll('section.card')].map(
+                        c => [...c.querySelectorAll('figure.plot')].filter(visible).length),
+                    openDetails: document.querySelectorAll('details[open]').length};
+        })()""")
+    finally:
+        browser.send("Emulation.clearDeviceMetricsOverride")
+    assert page["plots"] == [1 if a.get("plots") else 0 for a in results["audits"]], page
+    assert page["openDetails"] == 0
+    assert page["height"] < 7000, page          # 19,000 px before the evidence was folded

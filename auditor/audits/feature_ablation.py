@@ -267,7 +267,7 @@ class FeatureAblationAudit(Audit):
                      gap_min: float) -> dict[str, Any]:
         test = ctx.test
         X = test.feature_matrix()
-        names = test.feature_names()
+        names = test.feature_names
         off = test.query_offsets
         kw = dict(item_id=test.item_id, gain=ctx.config.gain, no_relevant=ctx.config.no_relevant)
         ideal = evaluate(ctx.metric, test.labels, test.labels, off, **kw)

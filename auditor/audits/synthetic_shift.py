@@ -386,8 +386,9 @@ class SyntheticShiftAudit(Audit):
                        f"(domain-classifier {obs}; {ks_txt}; {mmd_txt}).")
             steps = []
             if noisy_high:
-                summary += (f" The AUC point estimate is above {warn_t} but its CI reaches below it and the "
-                            "shift test is not significant: within noise.")
+                # 4 decimals: at 3, an AUC of 0.5502 prints as 0.550 beside "above 0.55"
+                summary += (f" The AUC point estimate ({auc:.4f}) is at or above {warn_t}, but its CI reaches "
+                            "below it and the shift test is not significant: within noise.")
                 steps.append("If a shift matters here, audit with more queries to narrow the AUC interval.")
         elif st == "FAIL":
             summary = (f"{what[0].upper() + what[1:]} is easily told from {other}: domain-classifier AUC "
