@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import shlex
 import sys
@@ -135,13 +136,17 @@ def _reconstruct(cmd: str, params: dict[str, Any]) -> str:
 @click.option("--resume", is_flag=True, help="Continue the run in --out, skipping finished trials.")
 @click.option("--quick", is_flag=True, default=None, help="Fewer repeats and resamples: a fast first look.")
 @click.option("--metric", default=None, help="Metric every audit reports [default: ndcg@10].")
+@click.option("--min-gain", "min_gain", type=float, default=None, metavar="GAIN",
+              help="The gain over the baseline you claim, in metric units (e.g. 0.01 = +0.01 nDCG@10): the "
+                   "significance audit tests mean gain > GAIN and judges the test set's power at it "
+                   "[default: 0, or min_gain in audit.toml].")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars; one summary line (for CI logs).")
 def run_cmd(model: str, model_params: tuple[str, ...], train: str | None, test: str | None, fmt: str | None,
             feature_groups: str | None, synthetic: str | None, baseline: str | None,
             baseline_params: tuple[str, ...], baseline_run: str | None, checks: str | None,
             config_path: str | None, out: str | None, seed: int | None, device: str | None,
             executor: str | None, workers: int | None, ray_address: str | None, resume: bool,
-            quick: bool | None, metric: str | None, quiet: bool) -> None:
+            quick: bool | None, metric: str | None, min_gain: float | None, quiet: bool) -> None:
     """Audit a model and write results.json, report.html, junit.xml and summary.md."""
     from auditor.context import AuditConfig
     from auditor.runner import run_audit
@@ -157,6 +162,11 @@ def run_cmd(model: str, model_params: tuple[str, ...], train: str | None, test: 
     cfg = {k: file_cfg[k] for k in cfg_keys if k in file_cfg}
     if metric is not None:
         cfg["metric"] = metric
+    if min_gain is not None:
+        if not math.isfinite(min_gain):
+            raise ConfigError(f"--min-gain {min_gain}: expected a finite number (the claimed gain in metric "
+                              "units, e.g. --min-gain 0.01).")
+        cfg["min_gain"] = min_gain
     if quick:
         cfg["quick"] = True
     try:
@@ -189,7 +199,8 @@ def _print_results(results: dict[str, Any], quiet: bool) -> None:
     if quiet:
         n = {s: sum(a["status"] == s for a in results["audits"]) for s in ("PASS", "WARN", "FAIL", "ERROR", "SKIP")}
         counts = ", ".join(f"{v} {k}" for k, v in n.items() if v)
-        click.echo(f"{results['verdict']}: {results['verdict_reason']} [{counts}; {results['duration_s']:.1f}s]")
+        label = results.get("verdict_label") or results["verdict"]
+        click.echo(f"{label}: {results['verdict_reason']} [{counts}; {results['duration_s']:.1f}s]")
         return
     try:
         from reports.render import print_summary
@@ -198,7 +209,7 @@ def _print_results(results: dict[str, Any], quiet: bool) -> None:
     except ImportError:
         for a in results["audits"]:
             click.echo(f"{a['status']:<6} {a['name']:<18} {a['summary']}")
-        click.echo(f"{results['verdict']}: {results['verdict_reason']}")
+        click.echo(f"{results.get('verdict_label') or results['verdict']}: {results['verdict_reason']}")
 
 
 # --------------------------------------------------------------------------- list
@@ -218,10 +229,15 @@ def list_cmd(as_json: bool) -> None:
         except Exception as e:  # a broken audit module must not hide the others
             audits.append({"name": n, "critical": None, "question": f"(unavailable: {e})", "defaults": {}})
     models = available_models()
+    settings = _suite_settings()
     if as_json:
-        click.echo(json.dumps({"audits": audits, "models": models, "metrics": list(METRIC_NAMES)}, indent=2,
-                              default=str))
+        click.echo(json.dumps({"audits": audits, "models": models, "metrics": list(METRIC_NAMES),
+                               "settings": settings}, indent=2, default=str))
         return
+    click.echo("Suite settings (audit.toml top level; the command-line option wins):")
+    for s in settings:
+        opt = f" ({s['option']})" if s["option"] else ""
+        click.echo(f"  {s['name']} = {s['default']!r}{opt}: {s['meaning']}")
     click.echo("Audits (--checks):")
     for a in audits:
         crit = "critical" if a["critical"] else "advisory"
@@ -233,6 +249,26 @@ def list_cmd(as_json: bool) -> None:
         click.echo(f"  {name:<18} {target}")
     click.echo("  (or any pkg.module:factory / path/to/file.py:factory)")
     click.echo("Metrics (--metric, audit eval -m): " + ", ".join(METRIC_NAMES))
+
+
+_SETTING_MEANINGS = {
+    "metric": ("--metric", "the metric every audit reports"),
+    "min_gain": ("--min-gain", "the gain over the baseline you claim (metric units); the significance audit "
+                               "tests mean gain > min_gain and judges power at it"),
+    "alpha": (None, "suite significance level; gating p-values are Holm-adjusted across audits"),
+    "gain": (None, "nDCG gain: linear (rel) or exp (2^rel - 1)"),
+    "no_relevant": (None, "queries without a relevant item: exclude (counted) or zero"),
+    "quick": ("--quick", "fewer repeats and resamples: a fast first look"),
+}
+
+
+def _suite_settings() -> list[dict[str, Any]]:
+    """The suite-wide settings with their defaults (from AuditConfig) and meanings, for `audit list`."""
+    from auditor.context import AuditConfig
+
+    defaults = AuditConfig().to_dict()
+    return [{"name": k, "default": defaults[k], "option": opt, "meaning": meaning}
+            for k, (opt, meaning) in _SETTING_MEANINGS.items() if k in defaults]
 
 
 # --------------------------------------------------------------------------- check-plugin

@@ -14,9 +14,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from auditor.audits.base import ModelFailure
+from auditor.audits.base import ModelFailure, ModelNotRefittable
 from auditor.data import RankingDataset, Split
 from auditor.metrics import evaluate_many, parse_metric
+from auditor.protocol import is_refittable
 from auditor.registry import ModelSpec
 
 __all__ = ["AuditConfig", "AuditContext", "derive_seed"]
@@ -191,14 +192,21 @@ class AuditContext:
         Fits on the full training set are cached per process (keyed by spec and seed), so the
         audits that need "the model trained normally" share one fit.
 
+        A model that cannot be retrained (``refittable = False`` on its factory or on the model,
+        or ``fit`` raising ``NotImplementedError``; :mod:`auditor.protocol`) is used as delivered
+        for the full training set, and raises :class:`ModelNotRefittable` for any other.
+
         Raises
         ------
         ModelFailure
             When ``fit`` raises; the message names the model and the exception.
+        ModelNotRefittable
+            When asked to fit a model that cannot be retrained on other data than the training set.
         """
         spec = spec or self.model
         use_cache = (train is None) if cache is None else cache
         data = self.train if train is None else train
+        normal = train is None or train is self.train
         key = None
         if use_cache:  # the key hashes a given training set: only build it when caching
             key = (spec.spec, repr(sorted(spec.params.items())), int(seed),
@@ -206,11 +214,23 @@ class AuditContext:
         if key is not None and key in self._fitted:
             return self._fitted[key]
         model = spec.make(seed=seed)
-        try:
-            out = model.fit(data)
-        except Exception as e:
-            raise ModelFailure(f"model {spec.spec!r} fit(seed={seed}) on {data.name} raised "
-                               f"{type(e).__name__}: {e}\n{_short_tb()}") from e
+        if not is_refittable(spec.factory, model):
+            if not normal:
+                raise ModelNotRefittable(f"model cannot be retrained: {spec.spec!r} declares refittable = False; "
+                                         f"this audit fits the model again (on {data.name})")
+            out = model
+        else:
+            try:
+                out = model.fit(data)
+            except NotImplementedError as e:
+                if not normal:
+                    raise ModelNotRefittable(f"model cannot be retrained: {spec.spec!r} fit() raised "
+                                             f"NotImplementedError ({e}); this audit fits the model again "
+                                             f"(on {data.name})") from e
+                out = model  # a pre-trained model: used as delivered
+            except Exception as e:
+                raise ModelFailure(f"model {spec.spec!r} fit(seed={seed}) on {data.name} raised "
+                                   f"{type(e).__name__}: {e}\n{_short_tb()}") from e
         model = out if out is not None else model
         if key is not None:
             self._fitted[key] = model

@@ -97,11 +97,48 @@ def test_local_executor_matches_serial(fake_audits, small_split):
     ([("FAIL", False), ("PASS", True)], "GO"),  # advisory failures never block
     ([("FAIL", True), ("ERROR", True)], "NO_GO"),
     ([("ERROR", False), ("PASS", True)], "INCONCLUSIVE"),
-    ([("SKIP", True), ("PASS", True)], "GO"),
+    ([("SKIP", True), ("PASS", True)], "INCONCLUSIVE"),  # a critical audit that could not run: not established
+    ([("SKIP", False), ("PASS", True)], "GO"),
+    ([("SKIP", True, "not_refittable"), ("PASS", True)], "GO"),  # scoped, see below
+    ([("SKIP", True, "missing_input"), ("FAIL", True)], "NO_GO"),
 ])
 def test_verdict_rules(audits, verdict):
-    rows = [{"name": f"a{i}", "status": s, "critical": c, "summary": "x"} for i, (s, c) in enumerate(audits)]
+    rows = [{"name": f"a{i}", "status": s[0], "critical": s[1], "summary": "x",
+             **({"skip_cause": s[2]} if len(s) > 2 else {})} for i, s in enumerate(audits)]
     assert decide_verdict(rows)[0] == verdict
+
+
+def test_plain_go_only_when_every_audit_ran():
+    from auditor.verdict import build_scope, verdict_label
+
+    rows = [{"name": "isolation", "status": "PASS", "critical": True, "summary": "x"}]
+    scope = build_scope(rows, left_out=["random_label", "significance"],
+                        suite=["random_label", "isolation", "significance"])
+    v, reason = decide_verdict(rows, scope)
+    assert (v, verdict_label(v, scope)) == ("GO", "GO for isolation only \u2014 1 of 3 audits")
+    assert reason.startswith("The isolation audit, the only one that ran, passed") and "all 1 audits" not in reason
+    assert "left out by --checks: random_label, significance" in reason
+    rows.append({"name": "significance", "status": "SKIP", "critical": True, "summary": "No baseline.",
+                 "skip_cause": "missing_input", "skip_fix": "add --baseline MODEL"})
+    v, reason = decide_verdict(rows, build_scope(rows, left_out=["random_label"],
+                                                 suite=["random_label", "isolation", "significance"]))
+    assert v == "INCONCLUSIVE" and "add --baseline MODEL" in reason
+    full = [{"name": n, "status": "PASS", "critical": True, "summary": "x"} for n in ("a", "b")]
+    scope = build_scope(full, suite=["a", "b"])
+    assert decide_verdict(full, scope) == ("GO", "All 2 audits ran and passed their critical conditions.")
+    assert verdict_label("GO", scope) == "GO"
+
+
+def test_model_that_cannot_be_retrained_is_used_as_delivered(small_split):
+    """make_flagged declares refittable = False: fit is never called (it would raise), the scoring
+    audits run, the retraining ones are SKIPPED and the verdict is scoped."""
+    run = run_audit("plugins.pretrained:make_flagged", train=small_split.train, test=small_split.test,
+                    checks=["random_label", "feature_ablation", "stability"], quick=True)
+    st = {a["name"]: a["status"] for a in run.audits}
+    assert st == {"random_label": "SKIP", "feature_ablation": "PASS", "stability": "SKIP"}
+    assert all(a["skip_cause"] == "not_refittable" for a in run.audits if a["status"] == "SKIP")
+    assert run.verdict == "GO" and run.results["scope"]["complete"] is False
+    assert run.results["verdict_label"].startswith("GO for feature_ablation only")
 
 
 def test_inconclusive_flag_gives_inconclusive():
