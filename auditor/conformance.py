@@ -17,6 +17,7 @@ import numpy as np
 
 from auditor.data import RankingDataset, Split
 from auditor.errors import PluginError
+from auditor.protocol import is_refittable
 from auditor.registry import ModelSpec
 
 __all__ = ["ConformanceFailure", "CheckResult", "iter_checks", "check_ranking_model", "default_check_data"]
@@ -41,11 +42,29 @@ class CheckResult:
 
 def _fit(spec: ModelSpec, train: RankingDataset, seed: int = 0) -> Any:
     model = spec.make(seed=seed)
+    if not is_refittable(spec.factory, model):
+        return model  # pre-trained (auditor/protocol.py): checked as delivered
     try:
         out = model.fit(train)
+    except NotImplementedError:
+        return model  # pre-trained: fit is not available, the audits use it as delivered
     except Exception as e:
         raise ConformanceFailure(f"fit raised {type(e).__name__}: {e}") from e
     return out if out is not None else model
+
+
+def _pretrained(spec: ModelSpec, train: RankingDataset) -> bool:
+    """True for a model that cannot be retrained (protocol.py): the fit rules do not apply to it."""
+    model = spec.make(seed=0)
+    if not is_refittable(spec.factory, model):
+        return True
+    try:
+        model.fit(train)
+    except NotImplementedError:
+        return True
+    except Exception:  # noqa: BLE001 -- the fit checks report it
+        return False
+    return False
 
 
 def _score(model: Any, data: RankingDataset) -> np.ndarray:
@@ -76,6 +95,8 @@ def check_factory_returns_model(spec: ModelSpec, split: Split) -> None:
 
 def check_fit_returns_self(spec: ModelSpec, split: Split) -> None:
     """``fit`` returns the model itself (so ``factory().fit(train).score(test)`` works)."""
+    if _pretrained(spec, split.train):
+        return
     model = spec.make(seed=0)
     try:
         out = model.fit(split.train)
@@ -162,7 +183,10 @@ def check_same_seed_same_scores(spec: ModelSpec, split: Split) -> None:
 
 
 def check_score_before_fit_fails(spec: ModelSpec, split: Split) -> None:
-    """``score`` before ``fit`` raises instead of returning arbitrary numbers."""
+    """``score`` before ``fit`` raises instead of returning arbitrary numbers (a pre-trained model,
+    which cannot be retrained, scores as delivered)."""
+    if _pretrained(spec, split.train):
+        return
     model = spec.make(seed=0)
     try:
         model.score(split.test.hide_labels())

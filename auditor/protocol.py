@@ -62,6 +62,7 @@ significance, stability's claimed gain), and every audit that must *retrain* it 
 training on shuffled labels, stability's query-grouped folds, feature ablation's optional
 ``loco``) is SKIPPED with "model cannot be retrained". The verdict is then scoped to the
 audits that ran ("GO for 4 of 6 audits -- not run: random_label, stability"), never a plain GO.
+``audit check-plugin`` checks such a model as delivered (the ``fit`` rules do not apply).
 
 Rules checked by ``audit check-plugin`` (see :mod:`auditor.conformance`): ``fit``
 returns the model; ``score`` shape and finiteness; label independence; no mutation of

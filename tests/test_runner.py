@@ -179,3 +179,33 @@ def test_an_audits_memo_is_released_after_its_last_trial(fake_audits, small_spli
     assert released == [("fake_count", 1), ("fake_other", 1)]
     # fake_other's trials (run after fake_count's) no longer see fake_count's entry
     assert all(keys == ["fake_other"] for name, keys in seen if name == "fake_other")
+
+
+def _sig(**kw):
+    m = {"metric": "ndcg@10", "n_queries": 30, "candidate_mean": 0.52, "baseline_mean": 0.50, "mean_delta": 0.02,
+         "sd_delta": 0.05, "ci_low": 0.004, "ci_high": 0.037, "ci_level": 0.95, "min_gain": 0.0, "alpha": 0.05,
+         "mde": 0.024, "mde_power": 0.8}
+    m.update(kw.pop("m", {}))
+    return {"name": "significance", "status": "WARN", "critical": True, "inconclusive": True, "summary": "x",
+            "p_value": 0.035, "p_adjusted": 0.07, "measurements": m, "config": {"min_queries": 10}, **kw}
+
+
+def test_claim_names_the_test_that_decided_a_missing_gain():
+    from auditor.stats import power_paired
+    from auditor.verdict import build_claim, claim_followups
+
+    c = build_claim([_sig()])
+    assert c["decided_by"] == ("no demonstrated gain: the 95% CI excludes 0 (lower bound +0.0040) but the "
+                               "Holm-adjusted t-test p = 0.07 is not below \u03b1 = 0.05")
+    assert (c["candidate"], c["baseline"], c["delta"]) == (0.52, 0.50, 0.02)
+    k = c["queries_needed"]                                          # for the observed gain 0.02
+    assert power_paired(0.02, 0.05, k) >= 0.8 > power_paired(0.02, 0.05, k - 1) and k > 30
+    assert any(f"about {k} test queries (here 30)" in s for s in claim_followups(c))
+    c = build_claim([_sig(p_adjusted=0.01, m={"ci_low": -0.001})])
+    assert "t-test p = 0.01 is below \u03b1 = 0.05 but the 95% CI reaches down to -0.0010" in c["decided_by"]
+    c = build_claim([_sig(status="FAIL", inconclusive=False, p_adjusted=0.9, m={"mean_delta": -0.01,
+                                                                             "ci_low": -0.03})])
+    assert c["decided_by"].startswith("no demonstrated gain: the candidate is not better than the baseline")
+    c = build_claim([_sig(status="PASS", inconclusive=False, p_adjusted=0.001)])
+    assert c["demonstrated"] and c["decided_by"] is None and c["queries_needed"] is None
+    assert build_claim([{"name": "significance", "status": "SKIP", "critical": True}]) is None
