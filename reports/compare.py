@@ -28,6 +28,9 @@ def _run_info(r: Mapping[str, Any], label: str) -> dict[str, Any]:
         "model_params": model.get("params") or {},
         "verdict": _status(r.get("verdict")),
         "verdict_reason": _text(r.get("verdict_reason")),
+        # what the verdict covers when not every audit ran ("isolation only — 1 of 6 audits")
+        "verdict_scope": ("" if _mapping(r.get("scope")).get("complete", True)
+                          else _text(_mapping(r.get("scope")).get("label"))),
         "started_at": _text(r.get("started_at")) or NOT_RECORDED,
         "command": _text(r.get("command")),
         "seed": r.get("seed"),
@@ -233,8 +236,10 @@ def print_compare(a: Mapping[str, Any], b: Mapping[str, Any], console: Any = Non
     if n_same:
         console.print(f"{n_same} shared measurements are unchanged.")
     line = Text(f"Verdict: {la} ")
-    line.append(c["a"]["verdict"], style="bold")
+    line.append(c["a"]["verdict"] + (f" for {c['a']['verdict_scope']}" if c["a"]["verdict_scope"] else ""),
+                style="bold")
     line.append(f" -> {lb} ")
-    line.append(c["b"]["verdict"], style="bold")
+    line.append(c["b"]["verdict"] + (f" for {c['b']['verdict_scope']}" if c["b"]["verdict_scope"] else ""),
+                style="bold")
     line.append(" (changed)" if c["verdict_changed"] else " (unchanged)")
     console.print(line)
