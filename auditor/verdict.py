@@ -126,11 +126,11 @@ def _isolation_headline(m: Mapping[str, Any]) -> str | None:
     if _is_num(n_rows) and n_rows and _is_num(dup) and dup > 0:
         parts.append(f"{dup / n_rows:.1%} of test rows ({int(dup):,} of {int(n_rows):,}) are exact copies of "
                      "training rows")
-    elif _is_num(n_rows) and n_rows and _is_num(contam.get("rows")) and contam["rows"] > 0:
-        parts.append(f"{contam['rows'] / n_rows:.1%} of test rows ({int(contam['rows']):,} of {int(n_rows):,}) "
-                     "are contaminated by training data")
     if q and _is_num(n_q):
-        parts.append(f"{q:,} of {int(n_q):,} test queries also occur in training")
+        rows = contam.get("rows")
+        share = (f" ({rows / n_rows:.1%} of test rows)" if not parts and _is_num(rows) and _is_num(n_rows)
+                 and n_rows else "")
+        parts.append(f"{q:,} of {int(n_q):,} test queries{share} also occur in training")
     if not parts and _is_num(near) and near > 0:
         parts.append(f"{int(near):,} test rows are near-copies of training rows")
     return ", and ".join(parts) if parts else None

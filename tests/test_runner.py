@@ -209,3 +209,28 @@ def test_claim_names_the_test_that_decided_a_missing_gain():
     c = build_claim([_sig(status="PASS", inconclusive=False, p_adjusted=0.001)])
     assert c["demonstrated"] and c["decided_by"] is None and c["queries_needed"] is None
     assert build_claim([{"name": "significance", "status": "SKIP", "critical": True}]) is None
+
+
+def test_headlines_rank_direct_evidence_first():
+    from auditor.verdict import headline
+
+    iso = {"name": "isolation", "status": "FAIL", "critical": True, "summary": "Overlap found; details.",
+           "measurements": {"n_test_rows": 100, "n_test_queries": 10, "exact_duplicates": {"same_query_rows": 25},
+                            "query_overlap": {"by_qid": 0, "by_text": 3, "by_content": 0},
+                            "contamination": {"rows": 30}}}
+    assert headline(iso) == {"text": "25.0% of test rows (25 of 100) are exact copies of training rows, and 3 of "
+                                     "10 test queries also occur in training", "directness": 1}
+    iso["measurements"]["exact_duplicates"]["same_query_rows"] = 0
+    assert headline(iso)["text"] == "3 of 10 test queries (30.0% of test rows) also occur in training"
+    iso["measurements"] = {}                                          # nothing countable: the summary, ranked last
+    assert headline(iso) == {"text": "Overlap found", "directness": 5}
+    rl = {"name": "random_label", "status": "FAIL", "critical": True, "summary": "Above chance (B): 0.6 vs 0.5."}
+    fa = {"name": "feature_ablation", "status": "FAIL", "critical": True, "summary": "Proxy.",
+          "measurements": {"proxy": {"suspects": ["v.3"], "candidates": [{"name": "v.3", "solo_share": 0.99,
+                                                                          "dependence": 0.8}]}}}
+    assert headline(fa)["text"] == ("column v.3 is a label proxy: alone it ranks almost perfectly (0.99 of the ideal "
+                                    "gain over chance) and permuting it removes 80% of the model's gain")
+    assert headline({**rl, "status": "PASS"}) is None
+    verdict, reason = decide_verdict([rl, fa])                        # table order: random_label first
+    assert verdict == "NO_GO" and reason.startswith("Column v.3 is a label proxy")
+    assert reason.endswith("Critical audits failed: feature_ablation, random_label.")
