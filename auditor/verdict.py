@@ -331,7 +331,7 @@ def decide_verdict(audits: Sequence[Mapping[str, Any]], scope: Mapping[str, Any]
     ran = [a for a in audits if a.get("status") != "SKIP"]
     if errored or weak or blocked:
         parts = ([f"the {a['name']} audit errored" for a in errored]
-                 + [f"the {a['name']} audit is inconclusive" for a in weak])
+                 + [f"the {a['name']} audit is inconclusive{_what_would_decide(a)}" for a in weak])
         for s in blocked:
             if s["cause"] == "missing_input" and s.get("fix"):
                 parts.append(f"the critical {s['audit']} audit did not run: {s['fix']}")
@@ -362,6 +362,20 @@ def decide_verdict(audits: Sequence[Mapping[str, Any]], scope: Mapping[str, Any]
     if warns:
         reason += f" (warnings: {', '.join(warns)})"
     return "GO", reason + "."
+
+
+def _what_would_decide(audit: Mapping[str, Any]) -> str:
+    """For an underpowered significance audit: the test queries that would decide it."""
+    if audit.get("name") != "significance":
+        return ""
+    try:
+        c = build_claim([audit])
+    except Exception:  # noqa: BLE001 -- odd measurements: say nothing rather than guess
+        return ""
+    if not c or not c.get("queries_needed"):
+        return ""
+    return (f" (about {c['queries_needed']:,} test queries, here {c['n_queries']}, would give {c['power']:.0%} "
+            f"power to detect the {c['target_source']} {c['target_gain']:.4f})")
 
 
 def _passed_phrase(ran: Sequence[Mapping[str, Any]]) -> str:

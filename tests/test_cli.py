@@ -201,6 +201,7 @@ def test_min_gain_on_the_command_line_is_the_claim_tested(runner, tmp_path, csv_
     k = claim["queries_needed"]
     assert power_paired(0.05, m["sd_delta"], k) >= 0.8 > power_paired(0.05, m["sd_delta"], k - 1)
     assert f"Underpowered: about {k:,} test queries (here 15)" in text
+    assert f"inconclusive (about {k:,} test queries, here 15, would give 80% power" in res["verdict_reason"]
 
 
 def test_min_gain_must_be_a_number(runner, csv_split):
