@@ -215,23 +215,25 @@ class AuditContext:
             return self._fitted[key]
         model = spec.make(seed=seed)
         if not is_refittable(spec.factory, model):
-            if not normal:
-                raise ModelNotRefittable(f"model cannot be retrained: {spec.spec!r} declares refittable = False; "
-                                         f"this audit fits the model again (on {data.name})")
-            out = model
-        else:
-            try:
-                out = model.fit(data)
-            except NotImplementedError as e:
-                if not normal:
-                    raise ModelNotRefittable(f"model cannot be retrained: {spec.spec!r} fit() raised "
-                                             f"NotImplementedError ({e}); this audit fits the model again "
-                                             f"(on {data.name})") from e
-                out = model  # a pre-trained model: used as delivered
-            except Exception as e:
-                raise ModelFailure(f"model {spec.spec!r} fit(seed={seed}) on {data.name} raised "
-                                   f"{type(e).__name__}: {e}\n{_short_tb()}") from e
+            return self._as_delivered(model, spec, data, normal, key, "declares refittable = False")
+        try:
+            out = model.fit(data)
+        except NotImplementedError as e:
+            return self._as_delivered(model, spec, data, normal, key, f"fit() raised NotImplementedError ({e})")
+        except Exception as e:
+            raise ModelFailure(f"model {spec.spec!r} fit(seed={seed}) on {data.name} raised "
+                               f"{type(e).__name__}: {e}\n{_short_tb()}") from e
         model = out if out is not None else model
+        if key is not None:
+            self._fitted[key] = model
+        return model
+
+    def _as_delivered(self, model: Any, spec: ModelSpec, data: RankingDataset, normal: bool, key: Any,
+                      why: str) -> Any:
+        """A model that cannot be retrained: as delivered where the training set is asked for."""
+        if not normal:
+            raise ModelNotRefittable(f"model cannot be retrained: {spec.spec!r} {why}; this audit fits the model "
+                                     f"again (on {data.name})")
         if key is not None:
             self._fitted[key] = model
         return model
