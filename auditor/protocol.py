@@ -59,9 +59,10 @@ either of two ways:
 ``score`` must then work without ``fit``. The auditor uses the model as delivered wherever an
 audit needs "the model trained normally" (feature ablation, the isolation model check,
 significance, stability's claimed gain), and every audit that must *retrain* it (random-label
-training on shuffled labels, stability's query-grouped folds, feature ablation's optional
-``loco``) is SKIPPED with "model cannot be retrained". The verdict is then scoped to the
-audits that ran ("GO for 4 of 6 audits -- not run: random_label, stability"), never a plain GO.
+training on shuffled labels, stability's query-grouped folds) is SKIPPED with "model cannot be
+retrained" -- so is feature ablation when its optional ``loco`` drop-and-retrain is switched on
+(leave it off, the default); synthetic shift never fits the model. The verdict is then scoped to
+the audits that ran ("GO for 4 of 6 audits -- not run: random_label, stability"), never a plain GO.
 ``audit check-plugin`` checks such a model as delivered (the ``fit`` rules do not apply).
 
 Rules checked by ``audit check-plugin`` (see :mod:`auditor.conformance`): ``fit``

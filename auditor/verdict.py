@@ -92,8 +92,10 @@ def scope_label(scope: Mapping[str, Any]) -> str:
     ran, n = list(scope.get("ran") or []), int(scope.get("n_suite") or 0)
     if scope.get("complete"):
         return f"all {_plural(n, 'audit')}"
+    if not ran:
+        return f"no audit \u2014 0 of {_plural(n, 'audit')} ran"
     if len(ran) <= 2:
-        return f"{_names(ran) or 'no audit'} only \u2014 {len(ran)} of {_plural(n, 'audit')}"
+        return f"{_names(ran)} only \u2014 {len(ran)} of {_plural(n, 'audit')}"
     not_run = list(scope.get("left_out") or []) + [s["audit"] for s in scope.get("skipped") or []]
     return f"{len(ran)} of {_plural(n, 'audit')} \u2014 not run: {', '.join(not_run)}"
 
@@ -342,7 +344,9 @@ def decide_verdict(audits: Sequence[Mapping[str, Any]], scope: Mapping[str, Any]
         if errored or weak:
             return "INCONCLUSIVE", reason + " — the evidence cannot support GO or NO_GO."
         others = [a for a in ran if a.get("status") in ("PASS", "WARN")]
-        tail = _passed_phrase(others) if others else "no other audit ran"
+        if not others:
+            return "INCONCLUSIVE", f"{reason}."
+        tail = _passed_phrase(others)
         return "INCONCLUSIVE", f"{reason}. {tail[0].upper() + tail[1:]}, but GO needs every critical audit."
     warns = [a["name"] for a in audits if a.get("status") in ("WARN", "FAIL")]
     if scope.get("complete"):
