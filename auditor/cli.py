@@ -27,6 +27,8 @@ import click
 
 from auditor import __version__
 from auditor.errors import AuditorError, ConfigError
+from auditor.inputfiles import InputFile
+from auditor.safetext import printable
 
 __all__ = ["cli", "main"]
 
@@ -35,7 +37,7 @@ class _ExitError(click.ClickException):
     """A ClickException with our exit code (2 for user errors, 130 for interrupts)."""
 
     def __init__(self, message: str, exit_code: int = 2) -> None:
-        super().__init__(message)
+        super().__init__(printable(message))  # user strings inside must not drive the terminal
         self.exit_code = exit_code
 
 
@@ -67,11 +69,14 @@ def _kv_option(name: str, help_: str) -> Callable:
 def data_options(f: Callable) -> Callable:
     """--train/--test/--format/--feature-groups, shared by run and check-plugin."""
     for dec in reversed([
-        click.option("--train", type=click.Path(dir_okay=False), help="Training data file."),
-        click.option("--test", type=click.Path(dir_okay=False), help="Held-out test data file."),
+        click.option("--train", type=InputFile(), help="Training data file."),
+        click.option("--test", type=InputFile(), help="Held-out test data file."),
         click.option("--format", "fmt", type=click.Choice(["letor", "trec", "parquet", "csv", "npz"]),
                      help="Data format (default: guessed from the file suffix)."),
         click.option("--feature-groups", help="Feature-group spec, e.g. 'image=1-512,text=513-1024' (see docs)."),
+        click.option("--max-features", type=click.IntRange(min=1), default=None,
+                     help="Widest feature matrix a sparse (LETOR/svmlight) file may expand to, in columns "
+                          "[default: 10000]."),
     ]):
         f = dec(f)
     return f
@@ -121,12 +126,12 @@ def _reconstruct(cmd: str, params: dict[str, Any]) -> str:
 @click.option("--model", "model", required=True, help="reference | pkg.module:factory | path/file.py:factory")
 @model_options
 @data_options
-@click.option("--synthetic", type=click.Path(dir_okay=False), help="Synthetic training set to compare with real data.")
+@click.option("--synthetic", type=InputFile(), help="Synthetic training set to compare with real data.")
 @click.option("--baseline", help="Baseline model for the significance audit.")
 @_kv_option("--baseline-param", "Parameter passed to the baseline factory (repeatable).")
-@click.option("--baseline-run", type=click.Path(dir_okay=False), help="TREC run file with baseline scores for the test rows.")
+@click.option("--baseline-run", type=InputFile(), help="TREC run file with baseline scores for the test rows.")
 @click.option("--checks", help="Comma-separated audits (default: all). See `audit list`.")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="audit.toml configuration.")
+@click.option("--config", "config_path", type=InputFile(), help="audit.toml configuration.")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Run directory [default: audit-out].")
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Run seed, a non-negative integer [default: 0].")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="[default: cpu]")
@@ -142,16 +147,18 @@ def _reconstruct(cmd: str, params: dict[str, Any]) -> str:
                    "[default: 0, or min_gain in audit.toml].")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars; one summary line (for CI logs).")
 def run_cmd(model: str, model_params: tuple[str, ...], train: str | None, test: str | None, fmt: str | None,
-            feature_groups: str | None, synthetic: str | None, baseline: str | None,
+            feature_groups: str | None, max_features: int | None, synthetic: str | None, baseline: str | None,
             baseline_params: tuple[str, ...], baseline_run: str | None, checks: str | None,
             config_path: str | None, out: str | None, seed: int | None, device: str | None,
             executor: str | None, workers: int | None, ray_address: str | None, resume: bool,
             quick: bool | None, metric: str | None, min_gain: float | None, quiet: bool) -> None:
     """Audit a model and write results.json, report.html, junit.xml and summary.md."""
     from auditor.context import AuditConfig
+    from auditor.loaders import feature_width_limit
     from auditor.runner import run_audit
 
     params = click.get_current_context().params
+    click.get_current_context().with_resource(feature_width_limit(max_features))  # for the loads in run_audit
     command = _reconstruct("run", dict(params))
     file_cfg: dict[str, Any] = {}
     if config_path:
@@ -191,7 +198,8 @@ def run_cmd(model: str, model_params: tuple[str, ...], train: str | None, test: 
             raise ConfigError(f"{config_path}: {e}") from e
         raise
     _print_results(run.results, quiet)
-    click.echo(f"Reports: {Path(out_v) / 'report.html'} (results.json, junit.xml, summary.md beside it)", err=quiet)
+    click.echo(f"Reports: {printable(Path(out_v) / 'report.html')} (results.json, junit.xml, summary.md beside it)",
+               err=quiet)
     sys.exit(run.exit_code)
 
 
@@ -200,7 +208,7 @@ def _print_results(results: dict[str, Any], quiet: bool) -> None:
         n = {s: sum(a["status"] == s for a in results["audits"]) for s in ("PASS", "WARN", "FAIL", "ERROR", "SKIP")}
         counts = ", ".join(f"{v} {k}" for k, v in n.items() if v)
         label = results.get("verdict_label") or results["verdict"]
-        click.echo(f"{label}: {results['verdict_reason']} [{counts}; {results['duration_s']:.1f}s]")
+        click.echo(printable(f"{label}: {results['verdict_reason']} [{counts}; {results['duration_s']:.1f}s]"))
         return
     try:
         from reports.render import print_summary
@@ -208,8 +216,8 @@ def _print_results(results: dict[str, Any], quiet: bool) -> None:
         print_summary(results)
     except ImportError:
         for a in results["audits"]:
-            click.echo(f"{a['status']:<6} {a['name']:<18} {a['summary']}")
-        click.echo(f"{results.get('verdict_label') or results['verdict']}: {results['verdict_reason']}")
+            click.echo(printable(f"{a['status']:<6} {a['name']:<18} {a['summary']}"))
+        click.echo(printable(f"{results.get('verdict_label') or results['verdict']}: {results['verdict_reason']}"))
 
 
 # --------------------------------------------------------------------------- list
@@ -277,7 +285,7 @@ def _suite_settings() -> list[dict[str, Any]]:
 @model_options
 @data_options
 def check_plugin_cmd(model: str, model_params: tuple[str, ...], train: str | None, test: str | None,
-                     fmt: str | None, feature_groups: str | None) -> None:
+                     fmt: str | None, feature_groups: str | None, max_features: int | None) -> None:
     """Run the conformance checks on MODEL: one line per check; exit 0 if all pass, 1 if any fails."""
     from auditor.conformance import check_ranking_model
     from auditor.data import Split, load_dataset
@@ -288,6 +296,9 @@ def check_plugin_cmd(model: str, model_params: tuple[str, ...], train: str | Non
     if train or test:
         if not (train and test):
             raise ConfigError("pass both --train and --test, or neither.")
+        from auditor.loaders import feature_width_limit
+
+        click.get_current_context().with_resource(feature_width_limit(max_features))
         split = Split(load_dataset(train, fmt, feature_groups=feature_groups),
                       load_dataset(test, fmt, feature_groups=feature_groups))
     results = check_ranking_model(spec, split)
@@ -296,46 +307,107 @@ def check_plugin_cmd(model: str, model_params: tuple[str, ...], train: str | Non
         line = f"{status}  {r.name}"
         if not r.passed:
             line += f": {r.message}"
-        click.echo(line)
+        click.echo(printable(line))
     n_fail = sum(not r.passed for r in results)
     click.echo(f"{len(results) - n_fail} passed, {n_fail} failed")
     sys.exit(1 if n_fail else 0)
 
 
 # --------------------------------------------------------------------------- report / compare
-def _read_results(run_dir: str) -> dict[str, Any]:
+_MAX_RESULTS_BYTES = 256 << 20  # a results.json is a few MB at most
+
+
+def _stored_results(d: Path) -> dict[str, Any] | None:
+    """The results the run store kept for this run (meta key ``results``), or None."""
+    store = d / "run.sqlite"
+    if not store.is_file():
+        return None
+    from auditor.store import RunStore
+
+    s = RunStore(d)
+    try:
+        raw = s.get_meta("results")
+    finally:
+        s.close()
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError as e:
+        raise ConfigError(f"{store}: the stored results are not valid JSON ({e}). "
+                          "Fix: rerun `audit run`.") from None
+
+
+def _read_results(run_dir: str, *, rewrites: bool = False, rebuild: bool = False) -> dict[str, Any]:
+    """The validated results of RUN_DIR; from run.sqlite when results.json is missing or unreadable
+    (or always, with ``rebuild``). ``rewrites``: the caller writes results.json anew (wording only)."""
+    from auditor.errors import DataError
+    from auditor.loaders import check_input_file
+    from auditor.results_schema import validate_results_schema
+
     d = Path(run_dir)
     p = d / "results.json"
-    if p.is_file():
+    problem = None
+    if rebuild:
+        problem = "--rebuild"
+    elif p.exists() or p.is_symlink():
         try:
-            return json.loads(p.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{p}: not valid JSON ({e}). Fix: rerun `audit run` or restore the file.") from e
-    store = d / "run.sqlite"
-    if store.is_file():
-        from auditor.store import RunStore
-
-        s = RunStore(d)
-        raw = s.get_meta("results")
-        s.close()
-        if raw:
-            return json.loads(raw)
-        raise ConfigError(f"{d}: the run did not finish (no results yet). Fix: `audit run ... --out {d} --resume`.")
-    raise ConfigError(f"{d}: no results.json or run.sqlite here. Fix: point at a directory written by `audit run --out`.")
+            check_input_file(p)
+        except DataError as e:
+            raise ConfigError(str(e)) from None
+        if p.stat().st_size > _MAX_RESULTS_BYTES:
+            raise ConfigError(f"{p}: {p.stat().st_size:,} bytes is not a results.json (at most "
+                              f"{_MAX_RESULTS_BYTES:,}). Fix: point at a directory written by `audit run --out`.")
+        try:
+            results = json.loads(p.read_text(encoding="utf-8"))
+        except (ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            problem = f"is not valid JSON ({str(e)[:120]}; truncated?)"
+        else:
+            try:
+                validate_results_schema(results, str(p))
+            except ConfigError as e:
+                if _stored_results(d) is not None:
+                    raise ConfigError(f"{e} Fix: `audit report {d} --rebuild` rewrites it from this run's "
+                                      "run.sqlite.") from None
+                raise ConfigError(f"{e} Fix: rerun `audit run` or restore the file.") from None
+            return results
+    else:
+        problem = "is missing"
+    stored = _stored_results(d)
+    if stored is None:
+        if (d / "run.sqlite").is_file():
+            lead = f"{d}:" if problem in ("is missing", "--rebuild") else f"{p} {problem};"
+            raise ConfigError(f"{lead} the run did not finish (run.sqlite holds no results yet). "
+                              f"Fix: `audit run ... --out {d} --resume`.")
+        if problem == "is missing":
+            raise ConfigError(f"{d}: no results.json or run.sqlite here. "
+                              "Fix: point at a directory written by `audit run --out`.")
+        if problem == "--rebuild":
+            raise ConfigError(f"{d}: --rebuild needs the run's run.sqlite, and there is none here.")
+        raise ConfigError(f"{p} {problem}, and there is no run.sqlite holding the results to rebuild it from. "
+                          "Fix: rerun `audit run`.")
+    validate_results_schema(stored, str(d / "run.sqlite"))
+    what = "rebuilt" if rebuild else f"{problem}; {'rebuilt' if rewrites else 'using the results'}"
+    click.echo(printable(f"note: {p} {what} from the results stored in {d / 'run.sqlite'}."), err=True)
+    return stored
 
 
 @cli.command("report")
 @click.argument("run_dir", type=click.Path(file_okay=False))
-def report_cmd(run_dir: str) -> None:
-    """Re-render report.html, junit.xml and summary.md of RUN_DIR from its stored results."""
+@click.option("--rebuild", is_flag=True,
+              help="Rewrite results.json from the results kept in RUN_DIR/run.sqlite, then render.")
+def report_cmd(run_dir: str, rebuild: bool) -> None:
+    """Re-render report.html, junit.xml and summary.md of RUN_DIR from its stored results.
+
+    results.json is checked against its schema first (exit 2 naming the field). When it is
+    missing or unreadable, the copy kept in run.sqlite is used and results.json rewritten.
+    """
     from auditor.runner import write_outputs
 
-    results = _read_results(run_dir)
-    if results.get("schema_version") != 1:
-        raise ConfigError(f"{run_dir}: results schema_version {results.get('schema_version')!r} is not supported (1).")
+    results = _read_results(run_dir, rewrites=True, rebuild=rebuild)  # write_outputs writes results.json
     paths = write_outputs(results, run_dir)
     _print_results(results, quiet=False)
-    click.echo("Wrote " + ", ".join(str(p) for p in paths.values()))
+    click.echo(printable("Wrote " + ", ".join(str(p) for p in paths.values())))
 
 
 @cli.command("compare")

@@ -32,15 +32,27 @@ else:  # pragma: no cover
 
 __all__ = ["load_config_file", "TOP_LEVEL_KEYS"]
 
+_MAX_BYTES = 1 << 20  # a configuration is a few lines; anything this large is the wrong file
+
 TOP_LEVEL_KEYS = ("metric", "alpha", "gain", "no_relevant", "min_gain", "quick", "seed", "checks", "executor",
                   "device", "audits")
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
     """Read and validate the top level of ``audit.toml``. Raises ConfigError with file and key."""
+    from auditor.errors import DataError
+    from auditor.loaders import check_input_file
+
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise ConfigError(f"{p}: config file not found. Fix: pass an existing audit.toml to --config.")
+    try:
+        check_input_file(p, "--config")  # a FIFO or a device would block or never end
+    except DataError as e:
+        raise ConfigError(str(e)) from None
+    if p.stat().st_size > _MAX_BYTES:
+        raise ConfigError(f"{p}: {p.stat().st_size:,} bytes is not an audit.toml (at most {_MAX_BYTES:,}). "
+                          "Fix: pass the configuration file to --config.")
     try:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:

@@ -16,10 +16,20 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from auditor.errors import DataError
+from auditor.safetext import describe_char, first_control, printable
 
 __all__ = ["RankingDataset", "Split", "load_dataset", "FORMATS"]
 
 FORMATS = ("letor", "trec", "parquet", "csv", "npz")
+
+
+def _check_name(name: str, what: str, where: str) -> None:
+    """Names reach terminals and reports: no control characters (escape sequences, line breaks)."""
+    i = first_control(name)
+    if i is not None:
+        raise DataError(f"{what} name {name!r} holds the control character {describe_char(name[i])}; names must "
+                        "be printable.", path=where, field=printable(name, newlines=False),
+                        fix=f"rename the {what} (e.g. letters, digits, '_' and '-').")
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -110,6 +120,7 @@ class RankingDataset:
             raise DataError("features must be a non-empty dict of named groups.", path=where, field="features")
         feats: dict[str, np.ndarray] = {}
         for g, x in self.features.items():
+            _check_name(str(g), "feature group", where)
             x = np.asarray(x)
             if x.ndim == 1:
                 x = x[:, None]
@@ -141,6 +152,7 @@ class RankingDataset:
             opt[fname] = v
         extra = {}
         for k, v in dict(self.extra).items():
+            _check_name(str(k), "extra column", where)
             v = np.asarray(v)
             if v.shape != (n,):
                 raise DataError(f"extra column {k!r} has shape {v.shape}, expected ({n},).", path=where, field=k)

@@ -44,7 +44,9 @@ import numpy as np
 
 from auditor import metrics as M
 from auditor.errors import AuditorError, DataError
+from auditor.inputfiles import InputFile
 from auditor.loaders import TrecTable, join_run_qrels, read_qrels, read_run
+from auditor.safetext import printable
 
 __all__ = ["DEFAULT_METRICS", "RunEvaluation", "evaluate_run", "evaluate_tables", "compare_runs", "eval_cmd"]
 
@@ -421,14 +423,14 @@ class _EvalExit(click.ClickException):
 
 
 @click.command("eval")
-@click.option("--qrels", "qrels_path", required=True, type=click.Path(dir_okay=False),
+@click.option("--qrels", "qrels_path", required=True, type=InputFile(),
               help="TREC qrels file: 'qid iter docno relevance'.")
-@click.option("--run", "run_path", required=True, type=click.Path(dir_okay=False),
+@click.option("--run", "run_path", required=True, type=InputFile(),
               help="TREC run file: 'qid Q0 docno rank score tag'.")
 @click.option("-m", "--metric", "metric_names", multiple=True, metavar="NAME",
               help="Metric (repeatable): ndcg, ndcg@k, map, mrr, p@k, recall@k. "
                    "Default: ndcg@10, map, mrr, p@10.")
-@click.option("--baseline-run", type=click.Path(dir_okay=False),
+@click.option("--baseline-run", type=InputFile(),
               help="A second run: adds the paired significance table (run - baseline).")
 @click.option("--per-query", is_flag=True, help="Also print every query's values.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: {\"metrics\": {...}, \"per_query\": {...}}.")
@@ -461,7 +463,7 @@ def eval_cmd(qrels_path: str, run_path: str, metric_names: tuple[str, ...], base
                                 rel_threshold=rel_threshold, no_relevant=no_relevant, complete=complete)
             comparison = compare_runs(ev, base, n_resamples=n_resamples, seed=seed)
     except AuditorError as e:
-        raise _EvalExit(str(e)) from None
+        raise _EvalExit(printable(str(e))) from None
     if as_json:
         out = ev.to_json_dict(per_query=per_query)
         if comparison is not None:

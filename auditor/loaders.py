@@ -18,7 +18,11 @@ Formats
 - indices are 1-based (index 0 is an error: add 1 to every index); they may come in any
   order but not twice in one line; missing indices are 0 (sparse rows).
 - the width is ``n_features`` when given (an index above it is an error), else the largest
-  index seen (or the largest index named by ``feature_groups``).
+  index seen (or the largest index named by ``feature_groups``). Features are held dense, so
+  a width above ``max_features`` (default :data:`DEFAULT_MAX_FEATURES` = 10,000 columns;
+  ``--max-features``, :func:`feature_width_limit`) is an error naming the widest index, its
+  line and how far the other lines reach: one stray index of 100,000 would otherwise expand
+  every row to 100,000 columns.
 - ``# docid = X`` becomes ``item_id``; other ``# key = value`` comments are ignored.
 - qids that are all plain integers load as int64, otherwise as strings.
 - LightGBM / XGBoost style files without ``qid:`` take query sizes from a sibling
@@ -54,6 +58,16 @@ would otherwise vanish). Strings must be saved as fixed-width unicode, not objec
 
 Rules shared by all formats
 ---------------------------
+- Only regular files are read (:func:`check_input_file`): a FIFO would block forever and a
+  device such as ``/dev/zero`` never ends. Text formats stop at a line longer than
+  :data:`MAX_LINE_BYTES` (8 MiB).
+- Numbers are plain ASCII: Python's ``float`` / ``int`` also read other scripts' digits
+  (``'٣'`` → 3) and ``'1_0'`` → 10, which here are errors naming the line.
+- No control characters (C0 except tab / line ends, DEL, C1, bidi overrides and isolates,
+  U+2028/9) in text files, ids, column names or ``extra`` names, and NPZ ``features__<group>`` /
+  ``extra__<name>`` names are identifiers like ``--feature-groups`` names: these strings reach
+  terminals and reports, where ``ESC ] 0 ; ... BEL`` would retitle the window.
+  Text fields split on ASCII whitespace only, as trec_eval and svmlight readers do.
 - Rows of one query must be contiguous; otherwise a DataError names the query and the two
   places it appears, with the fix (sort by qid with a stable sort). Feature files are not
   re-sorted silently because row order can carry meaning (candidate order, time).
@@ -74,10 +88,13 @@ left-out columns in a group, e.g. ``other=1281-1300``, to keep them).
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import io
 import os
 import re
+import stat
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,8 +104,10 @@ import numpy as np
 
 from auditor.data import FORMATS, RankingDataset
 from auditor.errors import DataError
+from auditor.safetext import describe_char, first_control, printable
 
-__all__ = ["load", "guess_format", "parse_feature_groups", "read_letor", "read_trec", "read_run",
+__all__ = ["load", "guess_format", "check_input_file", "feature_width_limit", "max_features_limit",
+           "DEFAULT_MAX_FEATURES", "MAX_LINE_BYTES", "parse_feature_groups", "read_letor", "read_trec", "read_run",
            "read_qrels", "read_table", "read_npz", "align_run_to_dataset", "join_run_qrels", "TrecTable",
            "TrecJoin", "LABEL_LIMIT"]
 
@@ -98,11 +117,38 @@ LABEL_LIMIT = 1023.0
 # dense feature matrices only: guard against a stray huge index allocating terabytes
 _MAX_WIDTH = 1 << 20
 _MAX_CELLS = 1 << 31
+#: Longest line a text loader reads (a LETOR line of 400,000 ``index:value`` tokens fits).
+MAX_LINE_BYTES = 8 << 20
 _LETOR_SUFFIXES = {".txt", ".svm", ".svmlight", ".letor", ".libsvm"}
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*\Z")
 _DOCID_RE = re.compile(r"(?:^|\s)docid\s*=\s*(\S+)")
 _INT_RE = re.compile(r"-?(?:0|[1-9][0-9]*)\Z")
+_SIZE_RE = re.compile(r"[0-9]+\Z")
 _SORT_FIX = "sort the rows by qid with a stable sort (it keeps each query's candidate order)."
+
+
+#: Default widest feature matrix a sparse (LETOR / svmlight) file may expand to, in columns.
+DEFAULT_MAX_FEATURES = 10_000
+_max_features: contextvars.ContextVar[int] = contextvars.ContextVar("max_features", default=DEFAULT_MAX_FEATURES)
+
+
+def max_features_limit() -> int:
+    """The current width limit for sparse files (see :func:`feature_width_limit`)."""
+    return _max_features.get()
+
+
+@contextlib.contextmanager
+def feature_width_limit(n: int | None) -> Iterator[None]:
+    """Within the block, sparse files may expand to ``n`` feature columns (None: the default).
+
+    Sparse files name only their non-zero columns, so one stray index of 100,000 would expand
+    every row to 100,000 dense columns; the limit turns that into a clear error instead.
+    """
+    token = _max_features.set(DEFAULT_MAX_FEATURES if n is None else int(n))
+    try:
+        yield
+    finally:
+        _max_features.reset(token)
 
 
 # =========================================================================== dispatch
@@ -123,7 +169,8 @@ def guess_format(path: str | os.PathLike, qrels: str | None = None) -> str:
 
 
 def load(path: str | os.PathLike, fmt: str | None = None, *, feature_groups: str | None = None,
-         n_features: int | None = None, qrels: str | os.PathLike | None = None) -> RankingDataset:
+         n_features: int | None = None, qrels: str | os.PathLike | None = None,
+         max_features: int | None = None) -> RankingDataset:
     """Load a ranking dataset from ``path``.
 
     Parameters
@@ -139,6 +186,10 @@ def load(path: str | os.PathLike, fmt: str | None = None, *, feature_groups: str
         LETOR only: force the feature width (indices above it are errors).
     qrels : str or PathLike, optional
         TREC only (required there): the qrels file giving the labels.
+    max_features : int, optional
+        LETOR only: the widest feature matrix accepted (default :data:`DEFAULT_MAX_FEATURES`,
+        or the :func:`feature_width_limit` in force). Other formats store their matrix dense
+        in the file already.
 
     Returns
     -------
@@ -164,7 +215,7 @@ def load(path: str | os.PathLike, fmt: str | None = None, *, feature_groups: str
         if int(n_features) < 1:
             raise DataError(f"n_features must be >= 1, got {n_features}.", path=path, field="n_features")
     if fmt == "letor":
-        return read_letor(path, n_features=n_features, feature_groups=feature_groups)
+        return read_letor(path, n_features=n_features, feature_groups=feature_groups, max_features=max_features)
     if fmt == "trec":
         if qrels is None:
             raise DataError("a TREC run needs its qrels file for the labels.", path=path, field="qrels",
@@ -184,17 +235,94 @@ def _py(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
 
 
-def _check_file(path: str) -> None:
-    p = Path(path)
-    if not p.exists():
-        raise DataError("file not found.", path=path, fix="check the path (relative paths start at the current directory).")
-    if p.is_dir():
-        raise DataError("is a directory, expected a file.", path=path, fix="name the data file inside it.")
+_KIND = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+         (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def check_input_file(path: str | os.PathLike, option: str | None = None) -> None:
+    """DataError unless ``path`` is an existing, readable regular file.
+
+    A FIFO would block the read forever and a device such as ``/dev/zero`` never ends, so
+    anything but a regular file is refused before it is opened. ``option`` (e.g. ``"--test"``)
+    is named in the message.
+    """
+    path = os.fspath(path)
     try:
-        with open(p, "rb"):
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise DataError("file not found.", path=path, field=option,
+                        fix="check the path (relative paths start at the current directory).") from None
+    except OSError as e:
+        raise DataError(f"cannot be read ({e.strerror}).", path=path, field=option,
+                        fix="check the path and its permissions.") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise DataError("is a directory, expected a file.", path=path, field=option, fix="name the data file inside it.")
+    if not stat.S_ISREG(st.st_mode):
+        kind = next((k for test, k in _KIND if test(st.st_mode)), "not a regular file")
+        raise DataError(f"is {kind}, not a regular file; it is refused because reading it may never end.",
+                        path=path, field=option, fix="save the data to a regular file and pass that file.")
+    try:
+        with open(path, "rb"):
             pass
     except OSError as e:
-        raise DataError(f"cannot be read ({e.strerror}).", path=path, fix="check the file's permissions.") from None
+        raise DataError(f"cannot be read ({e.strerror}).", path=path, field=option,
+                        fix="check the file's permissions.") from None
+
+
+def _check_file(path: str) -> None:
+    check_input_file(path)
+
+
+def _name_problem(name: str) -> str | None:
+    """Why ``name`` (an id, column or group name) cannot be accepted, or None."""
+    i = first_control(name)
+    if i is None:
+        return None
+    return (f"holds the control character {describe_char(name[i])} at position {i + 1} (terminal escape "
+            "sequences, line breaks and text-direction overrides are refused in names and ids)")
+
+
+def _check_strings(values: Any, path: str, field: str, line_of: Callable[[int], int] | None = None,
+                   unit: str = "line") -> None:
+    """DataError naming the first value of a string column holding a control character.
+
+    Such values would reach terminals and reports: a name carrying ``ESC ] 0 ; ... BEL``
+    retitles the window, ``ESC [ 2 J`` clears it. One regex pass over the joined values finds
+    whether any is bad; only then are they searched one by one.
+    """
+    if isinstance(values, list):
+        vals = [v for v in values if isinstance(v, str)]
+    else:
+        arr = np.asarray(values)
+        if arr.dtype.kind != "U":
+            return
+        vals = arr.reshape(-1).tolist()
+    if not vals or first_control("".join(vals)) is None:
+        return
+    for i, v in enumerate(vals):
+        why = _name_problem(v)
+        if why:
+            where = {} if line_of is None else {"line": line_of(i)}
+            raise DataError(f"{field} {v!r} {why}.", path=path, field=field, **where,
+                            fix=f"remove the control characters from the {field} values.")
+
+
+def _check_name(name: str, path: str, what: str) -> None:
+    why = _name_problem(name)
+    if why:
+        raise DataError(f"{what} {name!r} {why}.", path=path, field=printable(name, newlines=False),
+                        fix=f"rename the {what}.")
+
+
+def _strict_float(tok: str) -> float:
+    """``float(tok)`` for plain ASCII numbers only.
+
+    Python's ``float`` also reads other scripts' digits (``'٣'`` is 3.0) and digit-group
+    underscores (``'1_0'`` is 10.0); a ranking file holding those is garbled, not a number.
+    """
+    if not tok.isascii() or "_" in tok:
+        raise ValueError(tok)
+    return float(tok)
 
 
 def _check_labels(labels: np.ndarray, path: str, field: str, where: Any) -> None:
@@ -312,7 +440,7 @@ def parse_feature_groups(spec: str, width: int | None = None, *, where: str = "-
             if current is None:
                 raise DataError(f"{tok!r} comes before any NAME=; expected NAME=RANGES, {ex}.", path=where, field="spec")
             rng = tok
-        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", rng)
+        m = re.fullmatch(r"\s*([0-9]+)\s*(?:-\s*([0-9]+)\s*)?", rng)
         if not m:
             raise DataError(f"range {rng!r} of group {current!r} is not 'a-b' or 'a' with positive integers.",
                             path=where, field=current, fix=f"write 1-based inclusive column ranges, {ex}.")
@@ -376,13 +504,49 @@ def _apply_groups(X: np.ndarray, spec: str | None, default: str = "all") -> dict
 
 
 # =========================================================================== LETOR / svmlight
+# the control characters of :mod:`auditor.safetext` as UTF-8 bytes, less the whitespace that
+# trec_eval and svmlight readers split on (tab, LF, VT, FF, CR)
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]|\xc2[\x80-\x9f]|\xe2\x80[\xa8-\xae]|\xe2\x81[\xa6-\xa9]")
+_C0_BYTES = bytes([*range(0x00, 0x09), *range(0x0E, 0x20), 0x7F])
+_ASCII_SPACE = re.compile(r"[ \t\n\r\f\v]+")
+
+
+def _split_fields(s: str) -> list[str]:
+    """Fields split on ASCII whitespace only, as trec_eval and svmlight readers do (``str.split``
+    would also split on a no-break space and other Unicode spaces, shifting every later field)."""
+    if s.isascii():
+        return s.split()  # the ASCII controls it would also split on are refused by _text_lines
+    return [t for t in _ASCII_SPACE.split(s) if t]
+
+
 def _text_lines(path: str) -> Iterator[tuple[int, str]]:
     """(1-based line number, decoded line) with binary / non-UTF-8 content as DataError."""
     with open(path, "rb") as f:
-        for no, raw in enumerate(f, 1):
+        no = 0
+        while True:
+            # bounded: a file without line breaks must not be read into memory whole
+            raw = f.readline(MAX_LINE_BYTES + 1)
+            if not raw:
+                return
+            no += 1
+            if len(raw) > MAX_LINE_BYTES:
+                raise DataError(f"line is longer than {MAX_LINE_BYTES // (1 << 20)} MiB; reading stopped there "
+                                "(a text ranking file has one short line per row).", path=path, line=no,
+                                fix="check that this is the right file (not binary, not one huge line); "
+                                    "split rows onto separate lines.")
             if b"\x00" in raw:
                 raise DataError("contains NUL bytes: this is a binary file, not a text ranking file.", path=path,
                                 line=no, fix="pass the text file (decompress it first; use --format for parquet/npz).")
+            # one C pass for the one-byte controls; the regex only on lines with non-ASCII bytes
+            # (a regex over every line measured +30% on the whole LETOR load)
+            if len(raw.translate(None, _C0_BYTES)) != len(raw) or (not raw.isascii() and _CONTROL_BYTES.search(raw)):
+                bad = _CONTROL_BYTES.search(raw)
+                assert bad is not None
+                c = bad.group(0).decode("utf-8")
+                raise DataError(f"holds the control character {describe_char(c)} at byte {bad.start() + 1}; a text "
+                                "ranking file has none (they would reach terminals and reports as escape sequences, "
+                                "or split fields where other tools do not).", path=path, line=no,
+                                fix="remove it (or re-export the file).")
             try:
                 line = raw.decode("utf-8")
                 # a UTF-8 byte-order mark (Windows editors, Excel's "UTF-8" export) is not data
@@ -393,7 +557,40 @@ def _text_lines(path: str) -> Iterator[tuple[int, str]]:
                                 line=no, fix="pass a text file (decompress it first; re-encode it as UTF-8).") from None
 
 
-def read_letor(path: str, *, n_features: int | None = None, feature_groups: str | None = None) -> RankingDataset:
+def _check_width(path: str, width: int, n: int, max_idx: int, n_features: int | None, spec_groups: Any,
+                 max_features: int | None, idx_parts: list[np.ndarray], row_len: list[int], line_arr: np.ndarray) -> None:
+    """DataError when the dense matrix of a sparse file would be wider than the limit (or too large)."""
+    cap = max_features_limit() if max_features is None else int(max_features)
+    if width <= cap and width <= _MAX_WIDTH and n * width <= _MAX_CELLS:
+        return
+    size = f"{n:,} x {width:,} matrix of float64 ({n * width * 8 / 1e9:.1f} GB)"
+    raise_it = ("if the features really are this wide, raise the limit: --max-features "
+                f"{width} (API: load(..., max_features={width}))")
+    limit = f"the limit is {cap:,} columns"
+    if width > _MAX_WIDTH or n * width > _MAX_CELLS:
+        raise_it = "reduce the feature space (select or hash fewer features)"
+        limit = f"at most {_MAX_WIDTH:,} columns and {_MAX_CELLS:,} cells are ever held"
+    if n_features is not None and width == n_features:
+        raise DataError(f"n_features={width:,} would make a dense {size}; {limit}.", path=path,
+                        field="n_features", fix=f"pass a smaller n_features, or {raise_it}.")
+    if max_idx < width:  # the width came from the --feature-groups spec
+        raise DataError(f"the feature-group spec names column {width:,}, which would make a dense {size}; "
+                        f"{limit}.", path=path, field="--feature-groups", fix=f"check the spec, or {raise_it}.")
+    # the widest index, its line, and how wide the other lines are (a lone stray index is a typo)
+    idx = np.concatenate(idx_parts)
+    rows = np.repeat(np.arange(n), np.asarray(row_len, dtype=np.int64))
+    k = int(np.argmax(idx))
+    row = int(rows[k])
+    others = idx[rows != row]
+    rest = (f" The other lines reach index {int(others.max()) + 1:,} at most: a single far-out index is usually a "
+            "typo or a broken writer." if others.size and int(others.max()) + 1 < width // 2 else "")
+    raise DataError(f"feature index {width:,} is the widest in the file; features are held dense, so it would make a "
+                    f"{size}; {limit}.{rest}", path=path, line=int(line_arr[row]),
+                    field=f"{width}", fix=f"if the index is wrong, repair line {int(line_arr[row])}; {raise_it}.")
+
+
+def read_letor(path: str, *, n_features: int | None = None, feature_groups: str | None = None,
+               max_features: int | None = None) -> RankingDataset:
     """Read a LETOR / svmlight file (streamed line by line). See the module docstring.
 
     Parameters
@@ -403,6 +600,8 @@ def read_letor(path: str, *, n_features: int | None = None, feature_groups: str 
         Force the width (indices above it are errors).
     feature_groups : str, optional
         Group spec over the 1-based indices.
+    max_features : int, optional
+        Widest dense matrix accepted, in columns (default :func:`max_features_limit`).
 
     Returns
     -------
@@ -457,10 +656,7 @@ def read_letor(path: str, *, n_features: int | None = None, feature_groups: str 
     if width == 0:
         raise DataError("no line has any feature (only labels and qids).", path=path,
                         fix="each data line needs <index>:<value> tokens.")
-    if width > _MAX_WIDTH or n * width > _MAX_CELLS:
-        raise DataError(f"feature index {width} would make a dense {n} x {width} matrix; features are held dense "
-                        f"(at most {_MAX_WIDTH:,} columns and {_MAX_CELLS:,} cells).", path=path, field=f"{width}",
-                        fix="check for a garbled index, or reduce the feature space (e.g. select or hash fewer features).")
+    _check_width(path, width, n, max_idx, limit, spec_groups, max_features, idx_parts, row_len, line_arr)
     X = np.zeros((n, width), dtype=np.float64)
     if idx_parts:
         rl = np.asarray(row_len, dtype=np.int64)
@@ -493,12 +689,12 @@ def _letor_line(no: int, line: str, path: str, expect: str, has_qid: bool | None
                 pend_lines: list, idx_parts: list, val_parts: list) -> tuple[bool | None, int]:
     """Parse one LETOR line into the accumulators; returns the updated (has_qid, max_idx)."""
     body, hash_, comment = line.partition("#")
-    toks = body.split()
+    toks = _split_fields(body)
     if not toks:
         return has_qid, max_idx  # blank or comment-only line
     lab_tok = toks[0]
     try:
-        lab = float(lab_tok)
+        lab = _strict_float(lab_tok)
     except ValueError:
         raise DataError(f"label {lab_tok!r} is not a number; expected {expect}.", path=path, line=no,
                         field="label", fix="the first token of every line is the relevance label.") from None
@@ -524,7 +720,7 @@ def _letor_line(no: int, line: str, path: str, expect: str, has_qid: bool | None
         joined = " ".join(rest)
         flat = joined.replace(":", " ").split()
         arr = None
-        if len(flat) == 2 * n_tok and joined.count(":") == n_tok:
+        if len(flat) == 2 * n_tok and joined.count(":") == n_tok and joined.isascii() and "_" not in joined:
             try:
                 arr = np.array(flat, dtype=np.float64)
             except ValueError:
@@ -586,6 +782,11 @@ def _check_letor_line(arr: np.ndarray, rest: list[str], no: int, limit: int | No
     val = arr[1::2]
     if not np.all(np.isfinite(idx)) or not np.all(idx == np.floor(idx)):
         _raise_bad_token(rest, path, no)
+    if idx.max() > _MAX_WIDTH:  # beyond any width, and beyond int64 the cast would wrap
+        t = rest[int(np.argmax(idx))]
+        raise DataError(f"feature index in {t!r} is above {_MAX_WIDTH:,}, the widest matrix ever held dense.",
+                        path=path, line=no, field=t.partition(":")[0],
+                        fix="check for a garbled index, or reduce the feature space (select or hash fewer features).")
     idx = idx.astype(np.int64)
     if idx.min() < 1:
         t = rest[int(np.argmin(idx))]
@@ -611,10 +812,10 @@ def _check_letor_line(arr: np.ndarray, rest: list[str], no: int, limit: int | No
 def _raise_bad_token(tokens: list[str], path: str, line: int) -> None:
     for t in tokens:
         i, sep, v = t.partition(":")
-        ok = bool(sep) and ":" not in v and i.isdigit()
+        ok = bool(sep) and ":" not in v and bool(_SIZE_RE.match(i))
         if ok:
             try:
-                float(v)
+                _strict_float(v)
             except ValueError:
                 ok = False
         if not ok:
@@ -639,7 +840,7 @@ def _read_sizes(qpath: str) -> list[int]:
         t = line.strip()
         if not t:
             continue
-        if not t.isdigit() or int(t) < 1:
+        if not _SIZE_RE.match(t) or int(t) < 1:
             raise DataError(f"{t!r} is not a positive integer query size.", path=qpath, line=no, field="size",
                             fix="one positive integer per line: the number of rows of each query, in file order.")
         sizes.append(int(t))
@@ -876,6 +1077,8 @@ def _read_trec_fast(path: str, kind: str, check_duplicates: bool = True) -> Trec
     if not (np.isfinite(lo) and np.isfinite(hi)) or (kind == "qrels" and max(-lo, hi) > LABEL_LIMIT):
         return None  # the slow reader names the line
     qid_runs = runs.result(value.size)
+    if _has_control_bytes(docno) or _has_control_bytes(qid_runs[2]):
+        return None  # a control character: the slow reader names the line
     docno, qid_strings = _utf8(docno), _utf8(qid_runs[2])  # every qid equals its run's bytes
     if docno is None or qid_strings is None:
         return None  # invalid UTF-8: the slow reader names the line
@@ -894,6 +1097,35 @@ def _offsets(a: Any) -> np.ndarray:
 
     large = pa.types.is_large_string(a.type) or pa.types.is_large_binary(a.type)
     return np.frombuffer(a.buffers()[1], dtype=np.int64 if large else np.int32)[a.offset:a.offset + len(a) + 1]
+
+
+def _has_control_bytes(a: Any) -> bool:
+    """Whether a binary / string Arrow array's UTF-8 bytes hold a character :func:`first_control` refuses.
+
+    One vectorized pass for C0 controls and DEL; the multi-byte ones (C1 controls, U+2028/9,
+    bidi overrides and isolates) are looked for only when the data has non-ASCII bytes.
+    """
+    buf = a.buffers()[2]
+    if buf is None:
+        return False
+    off = _offsets(a)
+    b = np.frombuffer(buf, dtype=np.uint8)[int(off[0]):int(off[-1])]
+    if b.size == 0:
+        return False
+    if bool(np.any(b < 0x20)) or bool(np.any(b == 0x7F)):
+        return True
+    if int(b.max()) < 0x80:
+        return False
+    lead = np.flatnonzero(b[:-1] == 0xC2)
+    if lead.size and bool(np.any((b[lead + 1] >= 0x80) & (b[lead + 1] <= 0x9F))):
+        return True  # U+0080..U+009F
+    lead = np.flatnonzero(b[:-2] == 0xE2)
+    if lead.size:
+        b1, b2 = b[lead + 1], b[lead + 2]
+        if bool(np.any((b1 == 0x80) & (b2 >= 0xA8) & (b2 <= 0xAE))) or \
+                bool(np.any((b1 == 0x81) & (b2 >= 0xA6) & (b2 <= 0xA9))):
+            return True  # U+2028..U+202E, U+2066..U+2069
+    return False
 
 
 def _utf8(a: Any) -> Any:
@@ -1181,7 +1413,7 @@ def _read_trec_slow(path: str, kind: str) -> TrecTable:
     seen: dict[tuple[str, str], int] = {}
     field = "score" if kind == "run" else "relevance"
     for no, line in _text_lines(path):
-        parts = line.split()
+        parts = _split_fields(line)
         if not parts or parts[0].startswith("#"):
             continue  # blank line or comment (trec_eval skips both)
         # trec_eval ignores anything after a run's 6th field; qrels lines have exactly 4
@@ -1195,7 +1427,7 @@ def _read_trec_slow(path: str, kind: str) -> TrecTable:
                             field=f"{len(parts)} fields", fix="repair or drop the line.")
         q, d, raw = parts[0], parts[2], parts[4] if kind == "run" else parts[3]
         try:
-            v = float(raw)
+            v = _strict_float(raw)
         except ValueError:
             raise DataError(f"{field} {raw!r} is not a number; expected {expect}.", path=path, line=no, field=field,
                             fix=f"the {'5th' if kind == 'run' else '4th'} field must be a number.") from None
@@ -1613,7 +1845,7 @@ def align_run_to_dataset(run_path: str | os.PathLike, data: RankingDataset) -> n
 
 # =========================================================================== CSV / Parquet
 _RESERVED = ("qid", "label", "item_id", "query_text", "timestamp", "group_id", "compliance")
-_GROUP_COL = re.compile(r"([A-Za-z_][A-Za-z0-9_\-]*)\.(\d+)\Z")
+_GROUP_COL = re.compile(r"([A-Za-z_][A-Za-z0-9_\-]*)\.([0-9]+)\Z")
 
 
 def read_table(path: str, fmt: str, *, feature_groups: str | None = None) -> RankingDataset:
@@ -1659,6 +1891,8 @@ def read_table(path: str, fmt: str, *, feature_groups: str | None = None) -> Ran
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise DataError(f"cannot be read as {fmt.upper()}: {msg}", path=path,
                         fix=f"check that it is a valid {fmt.upper()} file (use --format to name the right format).") from None
+    for c in names:
+        _check_name(c, path, "column")
     if len(set(names)) != len(names):
         dup = [c for c in names if names.count(c) > 1][0]
         raise DataError(f"column {dup!r} appears twice.", path=path, field=dup, fix="give every column a unique name.")
@@ -1695,6 +1929,7 @@ def read_table(path: str, fmt: str, *, feature_groups: str | None = None) -> Ran
         qid = qf.astype(np.int64)
     else:
         qid = np.asarray(qc.cast(pa.string()).to_numpy(zero_copy_only=False)).astype(str)
+        _check_strings(qid, path, "qid", line_of, unit)
     labels = numeric("label")
     _check_labels(labels, path, "label", line_of)
     _check_contiguous(qid, path, line_of, unit)
@@ -1706,6 +1941,8 @@ def read_table(path: str, fmt: str, *, feature_groups: str | None = None) -> Ran
                 opt[name] = c.to_numpy()
             else:
                 opt[name] = np.asarray(c.cast(pa.string()).to_numpy(zero_copy_only=False)).astype(str)
+                if name != "query_text":  # query text may span lines; printers escape it
+                    _check_strings(opt[name], path, name, line_of, unit)
     if "timestamp" in names:
         opt["timestamp"] = _timestamps(col("timestamp"), path)
     extra: dict[str, np.ndarray] = {}
@@ -1825,6 +2062,13 @@ def read_npz(path: str, *, feature_groups: str | None = None) -> RankingDataset:
             except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
                 raise DataError(f"array {k!r} cannot be read ({str(e).splitlines()[0]}).", path=path, field=k,
                                 fix="store strings as fixed-width unicode (np.str_), not Python objects.") from None
+    for k in keys:
+        if k.startswith(("features__", "extra__")):
+            g = k.partition("__")[2]
+            if not _NAME_RE.match(g):
+                raise DataError(f"array {k!r}: the name {g!r} after '__' is not an identifier "
+                                "([A-Za-z_][A-Za-z0-9_-]*).", path=path, field=printable(k, newlines=False),
+                                fix="rename the array, e.g. features__text or extra__clicks.")
     allowed = {"qid", "labels", "features", *_NPZ_OPTIONAL}
     unknown = [k for k in keys if k not in allowed and not k.startswith(("features__", "extra__"))]
     if unknown:
@@ -1855,6 +2099,7 @@ def read_npz(path: str, *, feature_groups: str | None = None) -> RankingDataset:
         if not np.all(np.isfinite(qid)) or np.any(qid != np.round(qid)):
             raise DataError("qid values must be integers or strings.", path=path, field="qid")
         qid = qid.astype(np.int64)
+    _check_strings(qid, path, "qid", row, "row")
     _check_contiguous(qid, path, row, "row")
     group_keys = [k for k in keys if k.startswith("features__")]
     if group_keys and "features" in arrays:
@@ -1879,6 +2124,8 @@ def read_npz(path: str, *, feature_groups: str | None = None) -> RankingDataset:
             a = arrays[k]
             if a.shape != (n,):
                 raise DataError(f"{k} has shape {a.shape}, expected ({n},).", path=path, field=k)
+            if k != "query_text":
+                _check_strings(a, path, k, row, "row")
             opt[k] = a
     extra = {}
     for k in keys:

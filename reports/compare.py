@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
+from auditor.safetext import printable
 from reports.plots import fmt_value
 from reports.render import (NOT_RECORDED, STATUS_ICON, _css, _env, _mapping, _status, _text, fmt_p,
                             numeric_measurements, validate_results)
@@ -209,16 +210,18 @@ def print_compare(a: Mapping[str, Any], b: Mapping[str, Any], console: Any = Non
         console = Console()
         if not console.is_terminal:
             console.width = max(console.width, 120)
-    la, lb = c["a"]["label"], c["b"]["label"]
+    # strings from results.json and directory names: escape control characters (rich passes them on)
+    la, lb = printable(c["a"]["label"]), printable(c["b"]["label"])
     for w in c["warnings"]:
-        console.print(Text("note: " + w, style="yellow"))
+        console.print(Text("note: " + printable(w), style="yellow"))
     t = Table(title="audits", box=box.SIMPLE_HEAD, title_justify="left")
     t.add_column("audit", no_wrap=True)
     t.add_column(la, no_wrap=True)
     t.add_column(lb, no_wrap=True)
     t.add_column("change", no_wrap=True)
     for x in c["audits"]:
-        t.add_row(Text(x["name"]), Text(x["status_a"] or "absent"), Text(x["status_b"] or "absent"),
+        t.add_row(Text(printable(x["name"])), Text(printable(x["status_a"] or "absent")),
+                  Text(printable(x["status_b"] or "absent")),
                   "changed" if x["changed"] else "same")
     console.print(t)
     m = Table(title=f"shared measurements (delta = {lb} - {la})", box=box.SIMPLE_HEAD, title_justify="left")
@@ -230,16 +233,17 @@ def print_compare(a: Mapping[str, Any], b: Mapping[str, Any], console: Any = Non
             if r["delta"] == 0:
                 n_same += 1          # a terminal is for what changed; the HTML lists everything
                 continue
-            m.add_row(Text(x["name"]), Text(r["key"]), fmt_value(r["a"]), fmt_value(r["b"]), _fmt_delta(r["delta"]))
+            m.add_row(Text(printable(x["name"])), Text(printable(r["key"])), printable(fmt_value(r["a"])),
+                      printable(fmt_value(r["b"])), _fmt_delta(r["delta"]))
     if m.row_count:
         console.print(m)
     if n_same:
         console.print(f"{n_same} shared measurements are unchanged.")
     line = Text(f"Verdict: {la} ")
-    line.append(c["a"]["verdict"] + (f" for {c['a']['verdict_scope']}" if c["a"]["verdict_scope"] else ""),
-                style="bold")
-    line.append(f" -> {lb} ")
-    line.append(c["b"]["verdict"] + (f" for {c['b']['verdict_scope']}" if c["b"]["verdict_scope"] else ""),
-                style="bold")
+    for key, name in (("a", la), ("b", lb)):
+        if key == "b":
+            line.append(f" -> {name} ")
+        scope = c[key]["verdict_scope"]
+        line.append(printable(c[key]["verdict"] + (f" for {scope}" if scope else "")), style="bold")
     line.append(" (changed)" if c["verdict_changed"] else " (unchanged)")
     console.print(line)

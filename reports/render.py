@@ -25,6 +25,7 @@ from typing import Any, Mapping
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from auditor.errors import DataError
+from auditor.safetext import printable
 from auditor.verdict import build_claim, claim_followups, claim_sentence, headline, verdict_label
 from reports.plots import PlotView, fmt_value, render_plot
 
@@ -533,8 +534,9 @@ _XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def _x(s: Any) -> str:
-    """Text safe for XML 1.0 (ElementTree escapes markup but not forbidden control chars)."""
-    return _XML_BAD.sub("\ufffd", _text(s))
+    """Text safe for XML 1.0 and for the terminals CI prints it to: control characters shown as
+    visible escapes (ElementTree escapes markup, not them), lone surrogates replaced."""
+    return _XML_BAD.sub("\ufffd", printable(_text(s)))
 
 
 def _conditions_text(a: Mapping[str, Any]) -> str:
@@ -610,7 +612,7 @@ _MD_SPECIAL = re.compile(r"([\\`*\[\]|<>])")
 
 def _md(s: Any) -> str:
     """Escape text for a Markdown table cell / paragraph: markdown punctuation, HTML, newlines."""
-    s = " ".join(_text(s).split())
+    s = printable(" ".join(_text(s).split()), newlines=False)  # no escape sequence reaches a reader's terminal
     s = s.replace("&", "&amp;")
     s = _MD_SPECIAL.sub(lambda m: {"<": "&lt;", ">": "&gt;", "|": "\\|"}.get(m.group(1), "\\" + m.group(1)), s)
     if s.startswith(("#", "-", "+", "=")):
@@ -619,7 +621,8 @@ def _md(s: Any) -> str:
 
 
 def _md_code(s: str) -> str:
-    """A fenced code block that the text cannot close early."""
+    """A fenced code block that the text cannot close early (control characters escaped)."""
+    s = printable(s)
     fence = "```"
     while fence in s:
         fence += "`"
@@ -716,22 +719,23 @@ def print_summary(results: Mapping[str, Any], console: Any = None) -> None:
         ps = ((f"{a['p_value']} / {a['p_adjusted']}" if a["p_decides"] else "exact check") if a["has_p"]
               else "\u2014")
         summary = ("(inconclusive) " if a["inconclusive"] else "") + a["summary"]
-        table.add_row(Text(a["name"]), Text(a["status"], style=styles.get(a["status"], "")),
-                      "yes" if a["critical"] else "no", Text(summary), ps)
+        # rich passes escape sequences inside Text through to the terminal: escape them first
+        table.add_row(Text(printable(a["name"])), Text(printable(a["status"]), style=styles.get(a["status"], "")),
+                      "yes" if a["critical"] else "no", Text(printable(summary)), printable(ps))
     console.print(table)
     vstyle = {"GO": "bold green", "NO_GO": "bold red", "INCONCLUSIVE": "bold yellow"}.get(v["verdict"], "bold")
     line = Text("Verdict: ")
-    line.append(v["verdict"], style=vstyle)
+    line.append(printable(v["verdict"]), style=vstyle)
     if v["scope"]:
-        line.append(" for " + v["scope"], style=vstyle)
+        line.append(printable(" for " + v["scope"]), style=vstyle)
     # Text objects are never parsed as rich markup, so user strings cannot inject styles.
     if v["verdict_lead"]:
-        line.append(" \u2014 " + v["verdict_lead"])
+        line.append(" \u2014 " + printable(v["verdict_lead"]))
     for i, e in enumerate(v["evidence"], 1):
-        line.append(f"\n  {i}. {e['text']} ({e['audit']})")
+        line.append(f"\n  {i}. " + printable(f"{e['text']} ({e['audit']})"))
     console.print(line)
     if v["claim"]:
-        console.print(Text("Claim: " + " ".join([v["claim"] + "."] + v["claim_notes"])))
+        console.print(Text(printable("Claim: " + " ".join([v["claim"] + "."] + v["claim_notes"]))))
 
 
 # --------------------------------------------------------------------------- files

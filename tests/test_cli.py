@@ -69,6 +69,7 @@ def test_init_plugin_scaffold_passes_check_plugin(runner, tmp_path, monkeypatch)
 ])
 def test_run_usage_errors_exit_2(runner, args, words, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "x.txt").write_text("1 qid:1 1:0.5\n")  # exists: the missing --test is what is tested
     r = runner.invoke(cli, args)
     assert r.exit_code == 2, r.output
     assert words in r.output

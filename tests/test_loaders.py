@@ -477,3 +477,67 @@ def test_utf8_byte_order_mark_is_not_data(tmp_path):
         assert t1.qid_runs[2].to_pylist() == t2.qid_runs[2].to_pylist() == ["1", "2"]
         assert t1.docno.to_pylist() == t2.docno.to_pylist()
         np.testing.assert_array_equal(t1.value, t2.value)
+
+
+# --------------------------------------------------------------------------- issue 14: hostile text
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.text(alphabet=st.characters(codec="utf-8"), max_size=6), min_size=1, max_size=8))
+def test_fast_control_scan_agrees_with_the_name_rule(strings):
+    """The TREC fast path's byte scan finds exactly the characters the slow path refuses."""
+    import pyarrow as pa
+
+    from auditor.safetext import first_control
+
+    arr = pa.array([s.encode("utf-8") for s in strings], pa.binary())
+    assert Ld._has_control_bytes(arr) == any(first_control(s) is not None for s in strings)
+
+
+@pytest.mark.parametrize("char", ["\x1b", "\x1f", "\x85", "\u202e", "\u2069"])
+def test_trec_control_characters_named_on_both_paths(tmp_path, char):
+    body = "".join(f"q1 Q0 d{i} {i} {9 - i} t\n" for i in range(400))  # long enough for the fast path
+    p = _w(tmp_path, "r.run", body + f"q1 Q0 x{char}y 400 0 t\n")
+    _err(Ld.read_run, p, match="control character", line=401)
+
+
+@pytest.mark.parametrize("space", ["", "\u00a0", "\u3000"])
+def test_trec_non_ascii_ids_load_alike_on_both_paths(tmp_path, space):
+    """A no-break or ideographic space is part of a docno (trec_eval splits on ASCII whitespace only)."""
+    body = "".join(f"q\u00e9 Q0 d\u00fc{space}{i} {i} {9 - i} t\n" for i in range(50))
+    fast = Ld.read_run(_w(tmp_path, "r.run", body))
+    slow = Ld._read_trec_slow(str(tmp_path / "r.run"), "run")
+    for t in (fast, slow):
+        assert len(t) == 50
+    assert fast.docno.to_pylist() == slow.docno.to_pylist() and fast.value.tolist() == slow.value.tolist()
+
+
+def test_width_limit_context_and_argument(tmp_path):
+    p = _w(tmp_path, "w.txt", "1 qid:1 1:0.5 20000:1\n0 qid:1 2:0.5\n")
+    _err(Ld.load, p, match=r"limit is 10,000 columns", line=1, field="20000")
+    assert Ld.load(p, max_features=20000).n_features == 20000
+    with Ld.feature_width_limit(20000):
+        assert load_dataset(str(p)).n_features == 20000
+        with Ld.feature_width_limit(50):
+            _err(Ld.load, _w(tmp_path, "n.txt", "1 qid:1 60:1\n"), match="limit is 50 columns")
+    assert Ld.max_features_limit() == Ld.DEFAULT_MAX_FEATURES
+    _err(Ld.load, p, n_features=30000, match="n_features=30,000", field="n_features")
+
+
+@pytest.mark.parametrize("tok", ["\u0663", "1_000", "\uff11", "\u00b2"])
+def test_numbers_are_plain_ascii(tok):
+    with pytest.raises(ValueError):
+        Ld._strict_float(tok)
+    assert Ld._strict_float("-1.5e3") == -1500.0
+
+
+def test_dataset_group_and_extra_names_are_printable():
+    X = np.zeros((2, 1))
+    with pytest.raises(DataError, match="control character"):
+        RankingDataset(qid=np.array([1, 1]), labels=np.array([1.0, 0.0]), features={"a\x1b[2J": X})
+    with pytest.raises(DataError, match="control character"):
+        RankingDataset(qid=np.array([1, 1]), labels=np.array([1.0, 0.0]), features={"a": X},
+                       extra={"c\u202e": np.zeros(2)})
+
+
+def test_an_index_beyond_int64_is_named_not_wrapped(tmp_path):
+    p = _w(tmp_path, "o.txt", "1 qid:1 1:0.5\n0 qid:1 99999999999999999999:1\n")
+    _err(Ld.load, p, match="above 1,048,576", line=2, field="99999999999999999999")
