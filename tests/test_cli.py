@@ -238,3 +238,23 @@ def test_no_go_leads_with_the_most_direct_evidence(runner, tmp_path):
     iso_row = next(line for line in md.splitlines() if line.startswith("| Train/test isolation"))
     near_dup_failed = any(c["status"] == "FAIL" and "p <" in c["threshold"] for c in iso["conditions"])
     assert iso_row.endswith("| exact check |") != near_dup_failed
+
+
+def test_report_checks_the_verdict_against_the_skip_causes(runner, tmp_path, csv_split):
+    """A stored INCONCLUSIVE (no baseline) edited to GO is refused; a run written before skip
+    causes were recorded (no scope: a SKIP did not block then) still re-renders."""
+    tr, te = csv_split
+    r, res, _ = _run(runner, tmp_path, "--model", LINEAR, "--train", tr, "--test", te)
+    assert res["verdict"] == "INCONCLUSIVE"
+    edited = dict(res, verdict="GO", exit_code=0)
+    (tmp_path / "edited").mkdir()
+    (tmp_path / "edited" / "results.json").write_text(json.dumps(edited))
+    r = runner.invoke(cli, ["report", str(tmp_path / "edited")])
+    assert r.exit_code == 2 and "is GO but the audits' statuses give INCONCLUSIVE" in r.output
+    older = {k: v for k, v in edited.items() if k not in ("scope", "verdict_label", "claim")}
+    older["audits"] = [{k: v for k, v in a.items() if k not in ("skip_cause", "skip_fix", "headline")}
+                       for a in res["audits"]]
+    (tmp_path / "older").mkdir()
+    (tmp_path / "older" / "results.json").write_text(json.dumps(older))
+    r = runner.invoke(cli, ["report", str(tmp_path / "older")])
+    assert r.exit_code == 0, r.output
