@@ -5,6 +5,12 @@ check functions; each receives a *fresh* model from the factory and a small data
 raises :class:`ConformanceFailure` with the reason when the rule is broken. The audits rely
 on every one of these rules (e.g. random-label audits are meaningless if ``score`` reads
 labels), which is why a plugin that fails one is not audited blindly.
+
+Every check, and every ``fit`` / ``score`` call inside one, hands the plugin its own copy of
+the data (:func:`fresh_copy`): a plugin that writes into its input fails the mutation checks,
+which compare what it received with a private copy and name the arrays it changed, instead of
+silently corrupting the data of the checks after it. Scores go through
+:func:`auditor.scores.validate_scores`, the validation ``audit run`` applies.
 """
 from __future__ import annotations
 
@@ -19,8 +25,10 @@ from auditor.data import RankingDataset, Split
 from auditor.errors import PluginError
 from auditor.protocol import is_refittable
 from auditor.registry import ModelSpec
+from auditor.scores import InvalidScores, validate_scores
 
-__all__ = ["ConformanceFailure", "CheckResult", "iter_checks", "check_ranking_model", "default_check_data"]
+__all__ = ["ConformanceFailure", "CheckResult", "iter_checks", "check_ranking_model", "default_check_data",
+           "fresh_copy"]
 
 _RTOL, _ATOL = 1e-5, 1e-6
 
@@ -45,7 +53,7 @@ def _fit(spec: ModelSpec, train: RankingDataset, seed: int = 0) -> Any:
     if not is_refittable(spec.factory, model):
         return model  # pre-trained (auditor/protocol.py): checked as delivered
     try:
-        out = model.fit(train)
+        out = model.fit(fresh_copy(train))  # private copy, as in _score
     except NotImplementedError:
         return model  # pre-trained: fit is not available, the audits use it as delivered
     except Exception as e:
@@ -59,7 +67,7 @@ def _pretrained(spec: ModelSpec, train: RankingDataset) -> bool:
     if not is_refittable(spec.factory, model):
         return True
     try:
-        model.fit(train)
+        model.fit(fresh_copy(train))
     except NotImplementedError:
         return True
     except Exception:  # noqa: BLE001 -- the fit checks report it
@@ -67,12 +75,53 @@ def _pretrained(spec: ModelSpec, train: RankingDataset) -> bool:
     return False
 
 
-def _score(model: Any, data: RankingDataset) -> np.ndarray:
+def _score(model: Any, data: RankingDataset, spec: ModelSpec | None = None) -> np.ndarray:
     try:
-        s = model.score(data)
+        # a private copy per call: a plugin that edits its input fails check_score_does_not_mutate
+        # (named), not every check that happens to score the same data twice
+        s = model.score(fresh_copy(data))
     except Exception as e:
         raise ConformanceFailure(f"score raised {type(e).__name__}: {e}") from e
-    return np.asarray(s, dtype=np.float64)
+    try:  # the same rules as `audit run` (auditor.scores)
+        return validate_scores(s, data.n_rows, model=spec.spec if spec else type(model).__name__, data=data.name)
+    except InvalidScores as e:
+        raise ConformanceFailure(str(e)) from None
+
+
+def fresh_copy(data: RankingDataset) -> RankingDataset:
+    """``data`` with every array copied: nothing a plugin does to it can reach ``data``."""
+    def cp(a: np.ndarray | None) -> np.ndarray | None:
+        return None if a is None else np.array(a, copy=True)
+
+    return RankingDataset(qid=cp(data.qid), labels=cp(data.labels),
+                          features={g: cp(x) for g, x in data.features.items()},
+                          item_id=cp(data.item_id), query_text=cp(data.query_text), timestamp=cp(data.timestamp),
+                          group_id=cp(data.group_id), extra={k: cp(v) for k, v in data.extra.items()},
+                          meta=dict(data.meta), name=data.name, labels_hidden=data.labels_hidden)
+
+
+def _arrays(data: RankingDataset) -> dict[str, np.ndarray]:
+    """Every array a plugin receives in ``data``, by the name a message should use."""
+    out = {"qid": data.qid, "labels": data.labels, "query_offsets": data.query_offsets}
+    out.update({f"features[{g!r}]": x for g, x in data.features.items()})
+    for f in ("item_id", "query_text", "timestamp", "group_id"):
+        if getattr(data, f) is not None:
+            out[f] = getattr(data, f)
+    out.update({f"extra[{k!r}]": v for k, v in data.extra.items()})
+    return out
+
+
+def _changed(given: RankingDataset, reference: RankingDataset) -> list[str]:
+    """Names of the arrays of ``given`` that no longer equal their private copy in ``reference``."""
+    ref, now = _arrays(reference), _arrays(given)
+    bad = []
+    for name in list(ref) + [n for n in now if n not in ref]:  # replaced, edited, removed or added
+        a, b = now.get(name), ref.get(name)
+        same = (a is not None and b is not None and a.shape == b.shape and a.dtype.kind == b.dtype.kind
+                and bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")))
+        if not same:
+            bad.append(name)
+    return bad
 
 
 def _close(a: np.ndarray, b: np.ndarray) -> bool:
@@ -108,49 +157,96 @@ def check_fit_returns_self(spec: ModelSpec, split: Split) -> None:
 
 
 def check_score_shape_and_finite(spec: ModelSpec, split: Split) -> None:
-    """``score`` returns finite floats of shape ``(n_rows,)``."""
+    """``score`` returns finite real numbers of shape ``(n_rows,)`` (:func:`auditor.scores.validate_scores`)."""
     model = _fit(spec, split.train)
-    raw = model.score(split.test.hide_labels())
-    s = np.asarray(raw)
-    if s.shape != (split.test.n_rows,):
-        raise ConformanceFailure(f"score returned shape {s.shape}; expected ({split.test.n_rows},), one per row.")
-    if s.dtype.kind not in "fiu":
-        raise ConformanceFailure(f"score returned dtype {s.dtype}; expected floats.")
-    if not np.all(np.isfinite(s.astype(np.float64))):
-        raise ConformanceFailure(f"score returned {int((~np.isfinite(s)).sum())} non-finite values.")
+    _score(model, split.test.hide_labels(), spec)
+
+
+def check_scores_vary_within_queries(spec: ModelSpec, split: Split) -> None:
+    """Scores are not constant within most queries: a model must order the candidates of a query.
+
+    Every audit scores tied items at the expected metric over all their orders (random-order
+    chance), so a model that gives one score per query ranks nothing; under file-order
+    tie-breaking such a model used to "win" on files sorted by label.
+    """
+    model = _fit(spec, split.train)
+    test = split.test.hide_labels()
+    s = _score(model, test, spec)
+    o = test.query_offsets
+    multi = np.flatnonzero(np.diff(o) >= 2)
+    if multi.size == 0:
+        return
+    tol = 1e-12 * max(1.0, float(np.abs(s).max()))
+    hi = np.maximum.reduceat(s, o[:-1])[multi]
+    lo = np.minimum.reduceat(s, o[:-1])[multi]
+    flat = int(np.count_nonzero(hi - lo <= tol))
+    if 2 * flat > multi.size:
+        raise ConformanceFailure(
+            f"scores are constant within {flat} of {multi.size} queries with 2+ candidates "
+            f"({100 * flat / multi.size:.0f}%): such a model does not rank, and every audit scores its tied "
+            "candidates at random-order chance (the expected metric over all their orders). Fix: return a "
+            "score that differs between the candidates of a query (a model of query-level features alone "
+            "cannot rank them).")
 
 
 def check_score_ignores_labels(spec: ModelSpec, split: Split) -> None:
     """Scores do not depend on the labels of the scored data (hidden or permuted give the same)."""
     model = _fit(spec, split.train)
     test = split.test
-    a = _score(model, test)
+    a = _score(model, test, spec)
     rng = np.random.default_rng(0)
-    b = _score(model, test.with_labels(rng.permutation(test.labels)))
-    c = _score(model, test.hide_labels())
+    b = _score(model, test.with_labels(rng.permutation(test.labels)), spec)
+    c = _score(model, test.hide_labels(), spec)
     if not (_close(a, b) and _close(a, c)):
         raise ConformanceFailure(f"scores change when the test labels are permuted or hidden "
                                  f"(max difference {max(_max_diff(a, b), _max_diff(a, c)):.3g}): score() reads labels. "
                                  "Fix: score from features only.")
 
 
+def _mutation_failure(method: str, names: list[str]) -> ConformanceFailure:
+    return ConformanceFailure(
+        f"{method}() modified its input: {', '.join(names)} changed. Later trials of `audit run` would see the "
+        "edited data. Fix: copy arrays before editing them (`x = np.array(data.features[g])`); the arrays "
+        "are read-only on purpose, do not set `flags.writeable`.")
+
+
+def check_fit_does_not_mutate(spec: ModelSpec, split: Split) -> None:
+    """Fitting leaves every array of the training data unchanged (compared with a private copy)."""
+    if _pretrained(spec, split.train):
+        return
+    given, reference = fresh_copy(split.train), fresh_copy(split.train)
+    model = spec.make(seed=0)
+    try:
+        model.fit(given)
+    except Exception as e:
+        raise ConformanceFailure(f"fit raised {type(e).__name__}: {e}") from e
+    changed = _changed(given, reference)
+    if changed:
+        raise _mutation_failure("fit", changed)
+
+
 def check_score_does_not_mutate(spec: ModelSpec, split: Split) -> None:
-    """Scoring leaves its input unchanged."""
+    """Scoring leaves every array it receives unchanged (compared with a private copy)."""
     model = _fit(spec, split.train)
-    before = split.test.sha256()
-    _score(model, split.test.hide_labels())
-    if split.test.sha256() != before:
-        raise ConformanceFailure("score() modified the dataset it was given. Fix: copy arrays before editing them.")
+    test = split.test.hide_labels()
+    given, reference = fresh_copy(test), fresh_copy(test)
+    try:
+        model.score(given)
+    except Exception as e:
+        raise ConformanceFailure(f"score raised {type(e).__name__}: {e}") from e
+    changed = _changed(given, reference)
+    if changed:
+        raise _mutation_failure("score", changed)
 
 
 def check_query_independence(spec: ModelSpec, split: Split) -> None:
     """A query's scores do not depend on which other queries are scored with it."""
     model = _fit(spec, split.train)
     test = split.test.hide_labels()
-    full = _score(model, test)
+    full = _score(model, test, spec)
     half = max(1, test.n_queries // 2)
     part = test.subset(np.arange(half))
-    alone = _score(model, part)
+    alone = _score(model, part, spec)
     n = part.n_rows
     if not _close(full[:n], alone):
         raise ConformanceFailure(f"scores of the first {half} queries change when the other queries are left out "
@@ -162,11 +258,11 @@ def check_row_order_equivariance(spec: ModelSpec, split: Split) -> None:
     """Scores follow rows when rows are reordered within each query."""
     model = _fit(spec, split.train)
     test = split.test.hide_labels()
-    base = _score(model, test)
+    base = _score(model, test, spec)
     rng = np.random.default_rng(1)
     perm = np.concatenate([rng.permutation(np.arange(o0, o1)) for o0, o1 in
                            zip(test.query_offsets[:-1], test.query_offsets[1:])])
-    moved = _score(model, test.take(perm))
+    moved = _score(model, test.take(perm), spec)
     if not _close(base[perm], moved):
         raise ConformanceFailure(f"reordering rows within queries changes their scores (max difference "
                                  f"{_max_diff(base[perm], moved):.3g}). Fix: a row's score must depend on its features "
@@ -175,8 +271,8 @@ def check_row_order_equivariance(spec: ModelSpec, split: Split) -> None:
 
 def check_same_seed_same_scores(spec: ModelSpec, split: Split) -> None:
     """Two models from the same seed, fitted on the same data, give the same scores."""
-    a = _score(_fit(spec, split.train, seed=0), split.test.hide_labels())
-    b = _score(_fit(spec, split.train, seed=0), split.test.hide_labels())
+    a = _score(_fit(spec, split.train, seed=0), split.test.hide_labels(), spec)
+    b = _score(_fit(spec, split.train, seed=0), split.test.hide_labels(), spec)
     if not _close(a, b):
         raise ConformanceFailure(f"same seed, different scores (max difference {_max_diff(a, b):.3g}). "
                                  "Fix: seed every random source from the factory's seed.")
@@ -213,9 +309,9 @@ def check_fit_history_format(spec: ModelSpec, split: Split) -> None:
 
 _CHECKS: list[Callable[[ModelSpec, Split], None]] = [
     check_factory_returns_model, check_fit_returns_self, check_score_shape_and_finite,
-    check_score_ignores_labels, check_score_does_not_mutate, check_query_independence,
-    check_row_order_equivariance, check_same_seed_same_scores, check_score_before_fit_fails,
-    check_fit_history_format,
+    check_scores_vary_within_queries, check_score_ignores_labels, check_fit_does_not_mutate,
+    check_score_does_not_mutate, check_query_independence, check_row_order_equivariance,
+    check_same_seed_same_scores, check_score_before_fit_fails, check_fit_history_format,
 ]
 
 
@@ -261,7 +357,9 @@ def check_ranking_model(model: str | ModelSpec, split: Split | None = None, *,
     for name, check in iter_checks():
         t0 = time.perf_counter()
         try:
-            check(spec, split)
+            # each check gets its own copy: a plugin that edits its input must not corrupt the next check
+            check(spec, Split(fresh_copy(split.train), fresh_copy(split.test), name=split.name,
+                              synthetic=None if split.synthetic is None else fresh_copy(split.synthetic)))
             out.append(CheckResult(name, True, "", time.perf_counter() - t0))
         except ConformanceFailure as e:
             out.append(CheckResult(name, False, str(e), time.perf_counter() - t0))

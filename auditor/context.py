@@ -19,6 +19,7 @@ from auditor.data import RankingDataset, Split
 from auditor.metrics import evaluate_many, parse_metric
 from auditor.protocol import is_refittable
 from auditor.registry import ModelSpec
+from auditor.scores import InvalidScores, validate_scores
 
 __all__ = ["AuditConfig", "AuditContext", "derive_seed"]
 
@@ -239,12 +240,12 @@ class AuditContext:
         return model
 
     def score(self, model: Any, data: RankingDataset, *, spec: ModelSpec | None = None) -> np.ndarray:
-        """Score ``data`` with its labels hidden; validate shape ``(n_rows,)`` and finiteness.
+        """Score ``data`` with its labels hidden; validate with :func:`auditor.scores.validate_scores`.
 
         Raises
         ------
         ModelFailure
-            When ``score`` raises or returns the wrong shape or non-finite values.
+            When ``score`` raises or returns anything but finite real numbers of shape ``(n_rows,)``.
         """
         name = (spec or self.model).spec
         try:
@@ -252,16 +253,9 @@ class AuditContext:
         except Exception as e:
             raise ModelFailure(f"model {name!r} score() on {data.name} raised {type(e).__name__}: {e}\n{_short_tb()}") from e
         try:
-            s = np.asarray(s, dtype=np.float64)
-        except (TypeError, ValueError) as e:
-            raise ModelFailure(f"model {name!r} score() returned {type(s).__name__}, not numbers: {e}") from e
-        if s.shape != (data.n_rows,):
-            raise ModelFailure(f"model {name!r} score() returned shape {s.shape}; expected ({data.n_rows},), one score per row.")
-        bad = ~np.isfinite(s)
-        if bad.any():
-            raise ModelFailure(f"model {name!r} score() returned {int(bad.sum())} non-finite values "
-                               f"(first at row {int(np.flatnonzero(bad)[0])}); scores must be finite floats.")
-        return s
+            return validate_scores(s, data.n_rows, model=name, data=data.name)  # the rules check-plugin applies
+        except InvalidScores as e:
+            raise ModelFailure(str(e)) from None
 
     def per_query(self, data: RankingDataset, scores: np.ndarray, metrics: list[str] | None = None,
                   labels: np.ndarray | None = None) -> dict[str, np.ndarray]:

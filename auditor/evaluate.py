@@ -8,7 +8,8 @@ What is evaluated (trec_eval's rules, :mod:`auditor.metrics` for the metric defi
   without qrels are ignored and counted in a note; judged queries the run returned nothing for
   are named in a note, and ``-c`` / ``--complete`` (trec_eval ``-c``) scores them 0 instead;
 - documents are ranked by score descending, ties by docno descending (the run's rank column
-  is ignored); unjudged documents count as non-relevant;
+  is ignored; trec_eval's convention, kept for compatibility, whereas the audits of
+  ``audit run`` average over every order of tied items); unjudged documents count as non-relevant;
 - judged documents the run did not retrieve still count in the ideal DCG and in R (the MAP and
   recall denominator);
 - relevant means ``rel >= --rel-threshold`` (1, trec_eval ``-l``); nDCG uses linear gain
@@ -212,7 +213,8 @@ def evaluate_tables(qrels: TrecTable, run: TrecTable, metrics: Sequence[str] | N
     qids, n_skip = j.qids, j.n_run_queries_without_qrels
     del j, unret_labels  # laid out: free the join's arrays before the metrics allocate theirs
     per = M.evaluate_many(specs, labels, scores, offsets, item_id=M.LazyItemIds(labels.size, fetch),
-                          retrieved=retrieved, gain=gain, rel_threshold=rel_threshold, no_relevant=no_relevant)
+                          retrieved=retrieved, gain=gain, rel_threshold=rel_threshold, no_relevant=no_relevant,
+                          ties="trec_eval")
     qids = [str(q) for q in qids]
     absent = sorted(set(judged) - set(qids))
     if complete and absent:
@@ -451,8 +453,10 @@ def eval_cmd(qrels_path: str, run_path: str, metric_names: tuple[str, ...], base
              n_resamples: int, seed: int) -> None:
     """trec_eval-compatible metrics of a TREC run (and a paired comparison with --baseline-run).
 
-    Evaluates queries present in both files; ties are broken by docno as trec_eval does;
-    judged documents the run missed still count in the ideal DCG and in R.
+    Evaluates queries present in both files; judged documents the run missed still count in
+    the ideal DCG and in R. Tied scores are broken by docno (descending), trec_eval's documented
+    convention, kept for compatibility; `audit run` instead scores ties as the expected value
+    over every order of the tied documents, so the two can differ on runs with tied scores.
     """
     try:
         ev = evaluate_run(qrels_path, run_path, metric_names or None, gain=gain,  # type: ignore[arg-type]

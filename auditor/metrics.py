@@ -9,9 +9,13 @@ Conventions (trec_eval's, verified against its own test files in ``tests/data/tr
   retrieve, passed as rows with ``retrieved=False``), cut at the same depth.
 - **Relevant** (MAP, MRR, P@k, recall@k): ``label >= rel_threshold`` (1 by default, trec_eval
   ``-l``). ``R`` (the MAP / recall denominator) counts relevant rows, retrieved or not.
-- **Ties**: score descending, then item id descending (trec_eval compares docnos with
-  ``strcmp``: string ids compare by code point, numeric ids numerically); without item ids,
-  the earlier row wins.
+- **Ties** (``ties=``): ``"average"`` (the default, what every audit uses) gives a query with
+  tied scores the expected value of the measure over every order of its tied items
+  (McSherry & Najork, ECIR 2008), so a value never depends on how the file was written (LETOR
+  exports are often sorted by label; MSLR-WEB30K has no docids). ``"trec_eval"`` (``audit
+  eval``) breaks ties by item id descending (trec_eval compares docnos with ``strcmp``: string
+  ids compare by code point, numeric ids numerically); without item ids, the earlier row wins.
+  Both give the same value on a query without ties.
 - **P@k** divides by ``k`` even when fewer than ``k`` items were retrieved.
 - **Queries with no relevant item**: the metric is undefined. trec_eval scores such queries 0
   and averages them in; we return NaN and :func:`mean_metric` excludes them, returning the
@@ -29,8 +33,10 @@ Implementation: queries are laid out as rows of 2-D blocks (all queries of one s
 block; ragged sizes are bucketed and padded with ``-inf``), each block is processed in
 cache-sized chunks with one row-wise sort. For cut-off metrics only the top ``k`` of each query
 is ordered (a row-wise ``np.sort`` gives the k-th score, a mask picks the top ``k``). Ties are
-detected from the sorted scores and only the queries that have them are re-sorted with the
-item-id key, so string item ids cost nothing unless they are needed.
+detected from the sorted scores within the top ``k + 1`` (a tie beyond the cut-off changes
+nothing), and only the queries that have them take the slower path: :func:`_tie_aware`
+(closed forms per group of equal scores) or, for ``"trec_eval"``, a re-sort with the item-id
+key, so item ids cost nothing unless they are needed.
 """
 from __future__ import annotations
 
@@ -49,6 +55,10 @@ __all__ = ["MetricSpec", "parse_metric", "evaluate", "evaluate_many", "evaluate_
 METRIC_NAMES = ("ndcg", "ndcg@k", "map", "mrr", "p@k", "recall@k", "compliance@1")
 
 Gain = Literal["linear", "exp"]
+Ties = Literal["average", "trec_eval"]
+# "average": expected value over every order of tied items (what the audits use);
+# "trec_eval": ties broken by item id descending, else file order (``audit eval``)
+TIES = ("average", "trec_eval")
 
 # Cells per processing chunk: ~64k float64 cells (512 KiB per array) keeps a chunk's sort,
 # gathers and reductions in L2 cache; measured 2-3x faster than whole-array passes.
@@ -218,7 +228,9 @@ class _Plan:
     """What to compute: parsed specs, the ranking depth they need, options and outputs."""
 
     def __init__(self, specs: list[MetricSpec], gain: Gain, rel_threshold: float, policy: str,
-                 compliance: np.ndarray | None, item_id: np.ndarray | None, n_queries: int) -> None:
+                 compliance: np.ndarray | None, item_id: np.ndarray | None, n_queries: int,
+                 ties: str = "average") -> None:
+        self.ties = ties
         if policy not in ("exclude", "zero"):
             raise ValueError(f"no-relevant policy must be 'exclude' or 'zero', got {policy!r}")
         if gain not in ("linear", "exp"):
@@ -281,7 +293,8 @@ _NINF_PINF_HI = {b: (_transformed_hi(-np.inf, b), _transformed_hi(np.inf, b)) fo
 
 
 def _order_block(S: np.ndarray, D: int, rowmap: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                 item_id: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None, bool]:
+                 item_id: np.ndarray | None, ties: str = "trec_eval"
+                 ) -> tuple[np.ndarray, np.ndarray | None, bool, np.ndarray | None]:
     """Columns of the top ``D`` cells of each row, best first.
 
     Parameters
@@ -300,6 +313,10 @@ def _order_block(S: np.ndarray, D: int, rowmap: Callable[[np.ndarray, np.ndarray
         False where the cell holds ``-inf`` (padding / not retrieved); None when all are valid.
     has_neg_inf : bool
         Whether any row holds a ``-inf`` (so the caller can re-key raw ``-inf`` scores).
+    tied_rows : ndarray of int, or None
+        With ``ties="average"``: the rows whose top ``D + 1`` cells hold (possibly) equal
+        scores, left for the caller's tie-aware path (their ``cols`` are in arbitrary tie
+        order). None with ``ties="trec_eval"`` (ties already broken by item id) or no ties.
 
     Raises
     ------
@@ -342,6 +359,8 @@ def _order_block(S: np.ndarray, D: int, rowmap: Callable[[np.ndarray, np.ndarray
     cols = top[:, :D]
     valid = None if fin is None else fin[:, :D]
     tied = merged.any(axis=1)
+    if ties == "average":
+        return cols, valid, has_neg_inf, (np.flatnonzero(tied) if tied.any() else None)
     if tied.any():
         rt = np.flatnonzero(tied)
         St = S[rt]
@@ -353,7 +372,96 @@ def _order_block(S: np.ndarray, D: int, rowmap: Callable[[np.ndarray, np.ndarray
         if valid is not None:
             valid = valid.copy()
             valid[rt] = np.take_along_axis(St, o, axis=1) > -np.inf
-    return cols, valid, has_neg_inf
+    return cols, valid, has_neg_inf, None
+
+
+def _tie_aware(S: np.ndarray, L: np.ndarray, C: np.ndarray | None, plan: _Plan) -> dict[str, np.ndarray]:
+    """Every metric of ``plan`` for rows with tied scores: its expected value over all orders of the ties.
+
+    McSherry & Najork (ECIR 2008). After an exact sort, each group of equal scores occupies a
+    fixed block of ranks and every order of its members is equally likely, so a member of a
+    group of size ``m`` holding ``r`` relevant items (``H`` relevant ranked above the group)
+    is relevant at a rank with probability ``r/m``. Per rank ``p`` (1-based), ``j`` = place in
+    the group (0-based):
+
+    - DCG@k: the group's mean gain at each of its ranks; P@k and recall@k: ``r/m`` per rank.
+    - AP: ``E[rel_p * hits_p] / p`` with ``E[rel_p * hits_p] = r/m * (H + 1 + j (r-1)/(m-1))``
+      (pairs of positions of one group are exchangeable).
+    - RR: only the first group holding a relevant item counts; P(first relevant at its place
+      ``j``) = ``prod_{i<j} (m-r-i)/(m-i) * r/(m-j)``.
+    - compliance@1: the share of compliant items in the top group.
+
+    Exact (no sampling), and equal to the plain metric on rows without ties.
+
+    Parameters
+    ----------
+    S, L : ndarray, shape (t, w)
+        Scores (``-inf`` = padding / not retrieved, ranked last, never counted) and labels.
+    C : ndarray, shape (t, w), optional
+        Compliance column, aligned with ``S``.
+    """
+    t, w = S.shape
+    o = np.argsort(-S, axis=1)  # order inside a group of equal scores is irrelevant: groups are averaged
+    Ss = np.take_along_axis(S, o, axis=1)
+    Ls = np.take_along_axis(L, o, axis=1)
+    valid = Ss > -np.inf
+    new = np.ones((t, w), dtype=bool)
+    np.not_equal(Ss[:, 1:], Ss[:, :-1], out=new[:, 1:])
+    flat = new.reshape(-1)
+    starts = np.flatnonzero(flat)
+    gid = (np.cumsum(flat) - 1).reshape(t, w)  # group of each cell
+    gsize = np.diff(np.append(starts, t * w)).astype(np.float64)
+    m = gsize[gid]
+    col = np.arange(w)
+    j = col - (starts % w)[gid]  # place inside its group
+
+    def gsum(x: np.ndarray) -> np.ndarray:
+        return np.add.reduceat(x.reshape(-1), starts)[gid]
+
+    rank = col + 1.0
+    thr = plan.rel_threshold
+    out: dict[str, np.ndarray] = {}
+    nrel = np.count_nonzero(L >= thr, axis=1).astype(np.float64)  # R counts unretrieved rows too
+    has_rel = nrel > 0
+    if {s.kind for s in plan.specs} & {"map", "mrr", "p", "recall"}:
+        relc = ((Ls >= thr) & valid).astype(np.float64)
+        r = gsum(relc)  # relevant items in the cell's group
+        # relevant items ranked above the cell's group (group start = col - j)
+        H = np.take_along_axis(np.cumsum(relc, axis=1) - relc, col - j, axis=1)
+    for s in plan.specs:
+        k = w if s.k is None else min(s.k, w)
+        if s.kind == "ndcg":
+            gain = _gains(Ls, plan.gain) * valid
+            gbar = gsum(gain) / m
+            disc = _discounts(k)
+            dcg = (gbar[:, :k] * disc).sum(axis=1)
+            ideal = _gains(np.sort(L, axis=1)[:, ::-1][:, :k], plan.gain)
+            idcg = (ideal * disc).sum(axis=1)
+            pos = idcg > 0
+            v = np.where(pos, dcg / np.where(pos, idcg, 1.0), plan.undefined())
+        elif s.kind == "map":
+            e = r / m * (H + 1.0 + j * (r - 1.0) / np.maximum(m - 1.0, 1.0)) / rank
+            v = np.where(has_rel, e[:, :k].sum(axis=1) / np.where(has_rel, nrel, 1.0), plan.undefined())
+        elif s.kind == "mrr":
+            first = (H == 0) & (r > 0)  # the first group holding a relevant item
+            f = np.where(first, (m - r - j) / (m - j), 1.0)  # P(this place is not relevant | none before it was)
+            none_before = np.ones((t, w))
+            np.cumprod(f[:, :-1], axis=1, out=none_before[:, 1:])
+            e = np.where(first, none_before * r / (m - j) / rank, 0.0)
+            v = np.where(has_rel, e[:, :k].sum(axis=1), plan.undefined())
+        elif s.kind == "p":
+            v = np.where(has_rel, (r / m)[:, :k].sum(axis=1) / float(s.k), plan.undefined())
+        elif s.kind == "recall":
+            v = np.where(has_rel, (r / m)[:, :k].sum(axis=1) / np.where(has_rel, nrel, 1.0), plan.undefined())
+        elif s.kind == "compliance":
+            if C is None:
+                raise ValueError("compliance@1 needs a 'compliance' column (RankingDataset.extra['compliance'])")
+            share = gsum((np.take_along_axis(C, o, axis=1) > 0).astype(np.float64)) / m
+            v = np.where(valid[:, 0], share[:, 0], np.nan)
+        else:  # pragma: no cover - parse_metric guards
+            raise ValueError(s)
+        out[s.name] = v
+    return out
 
 
 def _block(S: np.ndarray, L: np.ndarray, qpos: np.ndarray,
@@ -365,10 +473,10 @@ def _block(S: np.ndarray, L: np.ndarray, qpos: np.ndarray,
     """
     q, w = S.shape
     D = w if plan.depth is None else min(plan.depth, w)
-    cols, valid, neg_inf = _order_block(S, D, rowmap, plan.item_id)
+    cols, valid, neg_inf, tied = _order_block(S, D, rowmap, plan.item_id, plan.ties)
     if raw_scores and neg_inf:
         S = np.where(S == -np.inf, np.finfo(np.float64).min, S)
-        cols, valid, neg_inf = _order_block(S, D, rowmap, plan.item_id)
+        cols, valid, neg_inf, tied = _order_block(S, D, rowmap, plan.item_id, plan.ties)
     # flat gathers: cheaper than 2-D fancy indexing on small blocks
     Lf = L.reshape(-1)
     Ls = Lf[(np.arange(0, q * w, w)[:, None] + cols).reshape(-1)].reshape(q, D)
@@ -440,6 +548,13 @@ def _block(S: np.ndarray, L: np.ndarray, qpos: np.ndarray,
         else:  # pragma: no cover - parse_metric guards
             raise ValueError(s)
         plan.out[s.name][qpos] = v
+    if tied is not None:
+        C = None
+        if plan.compliance is not None:
+            cr = rowmap(tied[:, None], np.broadcast_to(np.arange(w), (tied.size, w)))
+            C = plan.compliance[np.minimum(cr, plan.compliance.shape[0] - 1)]
+        for name, v in _tie_aware(S[tied], L[tied], C, plan).items():
+            plan.out[name][qpos[tied]] = v
 
 
 def _size_buckets(sizes: np.ndarray) -> list[np.ndarray]:
@@ -476,7 +591,7 @@ def evaluate_many(metrics: list[str | MetricSpec], labels: np.ndarray, scores: n
                   offsets: np.ndarray, *, item_id: np.ndarray | None = None,
                   retrieved: np.ndarray | None = None, gain: Gain = "linear",
                   rel_threshold: float = 1.0, no_relevant: str = "exclude",
-                  compliance: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                  compliance: np.ndarray | None = None, ties: Ties = "average") -> dict[str, np.ndarray]:
     """Several metrics over one sort. Returns ``{name: per-query array (n_queries,)}``.
 
     Parameters
@@ -487,7 +602,7 @@ def evaluate_many(metrics: list[str | MetricSpec], labels: np.ndarray, scores: n
         Query boundaries (``RankingDataset.query_offsets``); ``offsets[0] == 0``,
         ``offsets[-1] == n``. Empty queries get NaN.
     item_id : ndarray, shape (n,), optional
-        Tie-break key (descending).
+        Tie-break key (descending) for ``ties="trec_eval"``; ignored with ``"average"``.
     retrieved : ndarray of bool, shape (n,), optional
         False for judged items absent from the run (count in ideal DCG and in R only).
     gain : {"linear", "exp"}, default "linear"
@@ -497,6 +612,12 @@ def evaluate_many(metrics: list[str | MetricSpec], labels: np.ndarray, scores: n
         Value for queries with no relevant item: NaN (excluded from means) or 0 (trec_eval).
     compliance : ndarray, shape (n,), optional
         Binary column for ``compliance@1``.
+    ties : {"average", "trec_eval"}, default "average"
+        ``"average"``: a query with tied scores gets the expected metric over every order of
+        its tied items (McSherry & Najork 2008), so the value never depends on how the file
+        was written; every audit uses it. ``"trec_eval"``: ties broken by ``item_id``
+        descending, else by row order (trec_eval's convention, used by ``audit eval``).
+        Identical on queries without ties.
 
     Raises
     ------
@@ -512,10 +633,14 @@ def evaluate_many(metrics: list[str | MetricSpec], labels: np.ndarray, scores: n
     n = labels.shape[0]
     if offsets.ndim != 1 or offsets.size < 1 or offsets[0] != 0 or offsets[-1] != n or np.any(np.diff(offsets) < 0):
         raise ValueError(f"offsets must rise from 0 to n={n} (got {offsets[:3]}...{offsets[-1:]})")
+    if ties not in TIES:
+        raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
     if item_id is not None and not isinstance(item_id, LazyItemIds):
         item_id = np.asarray(item_id)
     if item_id is not None and item_id.shape != (n,):
         raise ValueError(f"item_id has shape {item_id.shape}, expected ({n},)")
+    if ties == "average":
+        item_id = None  # ties are averaged over, never broken: ids are not needed
     if compliance is not None:
         compliance = np.asarray(compliance, dtype=np.float64)
         if compliance.shape != (n,):
@@ -527,7 +652,7 @@ def evaluate_many(metrics: list[str | MetricSpec], labels: np.ndarray, scores: n
         if retrieved.all():
             retrieved = None
     nq = offsets.size - 1
-    plan = _Plan(specs, gain, rel_threshold, no_relevant, compliance, item_id, nq)
+    plan = _Plan(specs, gain, rel_threshold, no_relevant, compliance, item_id, nq, ties)
     if nq == 0:
         return plan.out
     sizes = np.diff(offsets)
@@ -633,10 +758,12 @@ def recall(labels, scores, offsets, k: int, **kw) -> np.ndarray:
     return evaluate(MetricSpec("recall", k), labels, scores, offsets, **kw)
 
 
-def compliance_at_1(compliance, scores, offsets, item_id=None) -> np.ndarray:
-    """1 where the top-ranked candidate satisfies the binary ``compliance`` column, per query."""
+def compliance_at_1(compliance, scores, offsets, item_id=None, ties: Ties = "average") -> np.ndarray:
+    """1 where the top-ranked candidate satisfies the binary ``compliance`` column, per query
+    (with tied top scores and ``ties="average"``: the share of compliant candidates among them)."""
     lab = np.ones_like(np.asarray(scores, dtype=np.float64))
-    return evaluate(MetricSpec("compliance", 1), lab, scores, offsets, item_id=item_id, compliance=compliance)
+    return evaluate(MetricSpec("compliance", 1), lab, scores, offsets, item_id=item_id, compliance=compliance,
+                    ties=ties)
 
 
 # --------------------------------------------------------------------------- chance level
@@ -645,7 +772,8 @@ def expected_random(metric: str | MetricSpec, labels: np.ndarray, offsets: np.nd
                     no_relevant: str = "exclude", compliance: np.ndarray | None = None) -> np.ndarray:
     """Exact expected metric per query under a uniformly random ordering of its candidates.
 
-    The chance level of the random-label audit. Closed forms (linear in the labels, so exact):
+    The chance level of the random-label audit, and exactly what :func:`evaluate` gives a
+    constant score (every candidate tied; tested). Closed forms (linear in the labels, so exact):
 
     - DCG@k: each item lands at each rank with probability 1/n, so
       ``E[DCG@k] = mean(gain) * sum_{r<min(k,n)} 1/log2(r+2)``; divided by the (fixed) IDCG@k.

@@ -1,6 +1,6 @@
 """Benchmark: nDCG@10 (and a 4-metric set) over 50,000 queries x 100 candidates, ours vs ranx and pytrec_eval.
 
-    python benchmarks/bench_metrics.py [--queries 50000] [--candidates 100] [--reps 7]
+    python benchmarks/bench_metrics.py [--queries 50000] [--candidates 100] [--reps 7] [--ties-compare]
 
 All three evaluate the same generated data in this one process: graded labels 0-4 (60% zeros),
 continuous scores (so no ties and identical rankings everywhere), string doc ids for the peers
@@ -9,7 +9,9 @@ and the same ids as integers for us (our tie-break path runs, but never fires).
 What is timed:
 
 - ours: ``auditor.metrics.evaluate`` on flat numpy arrays (labels, scores, query offsets,
-  item ids), i.e. what every audit calls; best of ``--reps``.
+  item ids), i.e. what every audit calls (``ties="average"``); best of ``--reps``. The values
+  compared with the peers are ours with ``ties="trec_eval"`` (their convention), which differ
+  from the timed ones only on the few queries with exactly tied scores.
 - ranx: ``ranx.evaluate(qrels, run, "ndcg@10")`` with ``Qrels`` / ``Run`` built beforehand (their
   construction is printed separately and *not* counted) and numba already compiled; best of 3.
 - pytrec_eval: ``RelevanceEvaluator(qrels, {"ndcg_cut_10"}).evaluate(run)`` on the nested dicts
@@ -18,6 +20,13 @@ What is timed:
 Values are checked to agree (max per-query difference) before any time is printed. Peak
 memory of our call is measured separately with ``tracemalloc`` (numpy reports its buffers).
 Needs the ``[bench]`` extra (``pip install ranx pytrec-eval-terrier``).
+
+``--ties-compare`` (no peers needed) times the cost of tie-aware evaluation: our default
+``ties="average"`` (expected value over every order of tied items, what the audits use) against
+``ties="trec_eval"`` (ties broken by item id: the code path every call took before tie-aware
+evaluation existed), interleaved repeat by repeat so machine load hits both alike, on the data
+above (continuous scores: almost no ties) and on the same data with scores rounded to 1/20
+(every query heavily tied). The issue-13 budget: at most 1.5x slower on data without ties.
 """
 from __future__ import annotations
 
@@ -55,6 +64,42 @@ def generate(nq: int, m: int, seed: int = 0):
 
 
 
+def n_tied_queries(scores: np.ndarray, nq: int, m: int) -> int:
+    """Queries holding at least two equal scores."""
+    S = np.sort(scores.reshape(nq, m), axis=1)
+    return int((S[:, 1:] == S[:, :-1]).any(axis=1).sum())
+
+
+def ties_compare(labels, scores, offsets, item, reps: int) -> None:
+    """Interleaved repeats: ties='average' vs ties='trec_eval' on untied and tied scores."""
+    nq, m = offsets.size - 1, int(offsets[1])
+    cases = [("continuous scores", scores), ("scores rounded to 1/20", np.round(scores * 20) / 20)]
+    sets = [("nDCG@10", ["ndcg@10"]), ("nDCG@10+MAP+MRR+P@10", ["ndcg@10", "map", "mrr", "p@10"])]
+    print()
+    print("| data | queries with ties | metric set | ties='average' wall best (median) / CPU median s | "
+          "ties='trec_eval' wall best (median) / CPU median s | ratio wall best (median) / CPU |")
+    print("|---|---:|---|---:|---:|---:|")
+    for cname, sc in cases:
+        nt = n_tied_queries(sc, nq, m)
+        for sname, ms in sets:
+            t: dict[str, list[float]] = {"average": [], "trec_eval": []}
+            c: dict[str, list[float]] = {"average": [], "trec_eval": []}
+            for mode in t:  # warm-up (first-touch page faults, caches)
+                M.evaluate_many(ms, labels, sc, offsets, item_id=item, ties=mode)
+            for _ in range(reps):
+                for mode in ("average", "trec_eval"):
+                    gc.collect()
+                    c0, t0 = time.process_time(), time.perf_counter()
+                    M.evaluate_many(ms, labels, sc, offsets, item_id=item, ties=mode)
+                    t[mode].append(time.perf_counter() - t0)
+                    c[mode].append(time.process_time() - c0)
+            a, b = np.array(t["average"]), np.array(t["trec_eval"])
+            ca, cb = np.median(c["average"]), np.median(c["trec_eval"])
+            print(f"| {cname} | {nt:,} of {nq:,} | {sname} | {a.min():.4f} ({np.median(a):.4f}) / {ca:.4f} | "
+                  f"{b.min():.4f} ({np.median(b):.4f}) / {cb:.4f} | {a.min() / b.min():.2f}x "
+                  f"({np.median(a) / np.median(b):.2f}x) / {ca / cb:.2f}x |")
+
+
 def peak_mb(fn) -> float:
     gc.collect()
     tracemalloc.start()
@@ -70,12 +115,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--candidates", type=int, default=100)
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--skip-peers", action="store_true")
+    ap.add_argument("--ties-compare", action="store_true",
+                    help="only time ties='average' against ties='trec_eval' (interleaved; no peers)")
     a = ap.parse_args(argv)
     nq, m = a.queries, a.candidates
     labels, scores, offsets, item = generate(nq, m)
     print(f"# bench_metrics: {nq:,} queries x {m} candidates = {nq * m:,} rows")
     print(f"# machine: {machine()}")
-    print(f"# command: python benchmarks/bench_metrics.py --queries {nq} --candidates {m} --reps {a.reps}")
+    print(f"# command: python benchmarks/bench_metrics.py --queries {nq} --candidates {m} --reps {a.reps}"
+          + (" --ties-compare" if a.ties_compare else ""))
+    print(f"# queries with tied scores: {n_tied_queries(scores, nq, m):,} of {nq:,}")
+    if a.ties_compare:
+        ties_compare(labels, scores, offsets, item, a.reps)
+        return 0
 
     four = ["ndcg@10", "map", "mrr", "p@10"]
     ours1 = best_of(lambda: M.evaluate("ndcg@10", labels, scores, offsets, item_id=item), a.reps)
@@ -107,8 +159,12 @@ def main(argv: list[str] | None = None) -> int:
         ev4 = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut_10", "map", "recip_rank", "P_10"})
         pte1 = best_of(lambda: ev1.evaluate(run), 3)
         pte4 = best_of(lambda: ev4.evaluate(run), 3)
-        # agreement (per query)
-        ours_v = ours1[2]
+        # agreement (per query) in the peers' convention: ties broken by doc id (trec_eval); the
+        # timed default (ties="average", what the audits use) differs only on tied queries
+        ours_v = M.evaluate("ndcg@10", labels, scores, offsets, item_id=item, ties="trec_eval")
+        n_avg = int((np.abs(ours1[2] - ours_v) > 1e-12).sum())
+        print(f"# ties='average' (timed) differs from the doc-id tie-break on {n_avg} of {nq} queries "
+              f"({n_tied_queries(scores, nq, m)} hold tied scores)")
         # ranx returns queries in its own (sorted-key) order
         ranx_idx = np.array([int(k[1:]) for k in rr.keys()])
         ranx_v = np.full(nq, np.nan)
@@ -119,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"# agreement nDCG@10 per query: max |ours - pytrec_eval| = {d_pte:.1e}; ours and ranx differ on "
               f"{int((diff_ranx > 1e-9).sum())} of {nq} queries (exact score ties, which ranx orders arbitrarily)")
         d_ranx = 0.0
-        o4 = ours4[2]
+        o4 = M.evaluate_many(four, labels, scores, offsets, item_id=item, ties="trec_eval")
         p4 = {"ndcg@10": "ndcg_cut_10", "map": "map", "mrr": "recip_rank", "p@10": "P_10"}
         d4 = max(float(np.nanmax(np.abs(o4[k] - np.array([pte4[2][f"q{q}"][v] for q in range(nq)])))) for k, v in p4.items())
         print(f"# agreement 4 metrics per query: max |ours - pytrec_eval| = {d4:.1e}")

@@ -230,12 +230,16 @@ def test_ties_broken_by_item_id_descending_in_arrays():
     labels = np.array([1.0, 0.0, 0.0])
     scores = np.ones(3)
     off = np.array([0, 3])
-    assert M.reciprocal_rank(labels, scores, off, item_id=np.array(["a", "b", "c"]))[0] == pytest.approx(1 / 3)
-    assert M.reciprocal_rank(labels, scores, off, item_id=np.array([9, 2, 3]))[0] == 1.0
+    te = {"ties": "trec_eval"}
+    assert M.reciprocal_rank(labels, scores, off, item_id=np.array(["a", "b", "c"]), **te)[0] == pytest.approx(1 / 3)
+    assert M.reciprocal_rank(labels, scores, off, item_id=np.array([9, 2, 3]), **te)[0] == 1.0
     # without ids the earlier row wins
-    assert M.reciprocal_rank(labels, scores, off)[0] == 1.0
+    assert M.reciprocal_rank(labels, scores, off, **te)[0] == 1.0
     # strcmp order, not numeric: "10" < "9"
-    assert M.reciprocal_rank(labels, scores, off, item_id=np.array(["10", "9", "1"]))[0] == 0.5
+    assert M.reciprocal_rank(labels, scores, off, item_id=np.array(["10", "9", "1"]), **te)[0] == 0.5
+    # the default (every audit) averages over the 3 orders instead: (1 + 1/2 + 1/3) / 3, ids or not
+    for ids in (None, np.array(["a", "b", "c"]), np.array([9, 2, 3])):
+        assert M.reciprocal_rank(labels, scores, off, item_id=ids)[0] == pytest.approx(11 / 18, abs=1e-15)
 
 
 # --------------------------------------------------------------------------- brute-force reference
@@ -286,7 +290,7 @@ SPECS = [M.parse_metric(m) for m in ["ndcg", "ndcg@1", "ndcg@3", "ndcg@10", "map
 
 def _check_against_ref(labels, scores, offsets, ids, retrieved, thr, gain, policy):
     got = M.evaluate_many(SPECS, labels, scores, offsets, item_id=ids, retrieved=retrieved, gain=gain,
-                          rel_threshold=thr, no_relevant=policy)
+                          rel_threshold=thr, no_relevant=policy, ties="trec_eval")
     ret = np.ones(labels.size, bool) if retrieved is None else retrieved
     for qi in range(offsets.size - 1):
         a, b = offsets[qi], offsets[qi + 1]
@@ -385,9 +389,12 @@ def test_lazy_item_ids_are_fetched_only_for_tied_rows():
     labels = np.array([1.0, 0, 0, 1, 0, 0])
     scores = np.array([3.0, 2, 1, 1, 1, 0])  # query 2 has a tie
     off = np.array([0, 3, 6])
-    v = M.evaluate("mrr", labels, scores, off, item_id=M.LazyItemIds(6, fetch))
+    v = M.evaluate("mrr", labels, scores, off, item_id=M.LazyItemIds(6, fetch), ties="trec_eval")
     assert v.tolist() == [1.0, 0.5]  # d004 > d003 wins the tie
     assert sum(asked) == 3  # one query's row only
+    v = M.evaluate("mrr", labels, scores, off, item_id=M.LazyItemIds(6, fetch))
+    assert v.tolist() == [1.0, 0.75]  # the relevant row is first or second of the tie, equally likely
+    assert sum(asked) == 3  # averaging over ties never needs the ids
 
 
 # --------------------------------------------------------------------------- edge cases and errors
@@ -598,3 +605,190 @@ def test_very_wide_query_uses_argsort_path():
         _check_against_ref(labels, scores, off, ids, None, 1.0, "linear", "exclude")
     finally:
         SPECS = old
+
+
+# --------------------------------------------------------------------------- tie-aware (the audits' default)
+ALL_KINDS = ["ndcg", "ndcg@1", "ndcg@3", "map", "map@2", "mrr", "mrr@2", "p@1", "p@3", "recall", "recall@2"]
+
+
+def _ref_tie_average(spec, labels, scores, retrieved, thr, gain, policy):
+    """Brute force: the trec_eval value averaged over every order of the rows (file order breaks
+    the ties, so each order of the tied rows is counted equally often)."""
+    n = len(labels)
+    vals = []
+    for p in itertools.permutations(range(n)):
+        vals.append(_ref(spec, [labels[i] for i in p], [scores[i] for i in p], None,
+                         [retrieved[i] for i in p], thr, gain, policy))
+    return float(np.mean(vals)) if vals else math.nan
+
+
+@st.composite
+def _tied_problem(draw):
+    nq = draw(st.integers(1, 4))
+    sizes = draw(st.lists(st.integers(0, 6), min_size=nq, max_size=nq))
+    n = sum(sizes)
+    labels = np.array(draw(st.lists(st.sampled_from([-1.0, 0.0, 1.0, 2.0, 3.0]), min_size=n, max_size=n)))
+    scores = np.array(draw(st.lists(st.sampled_from([0.0, -0.0, 1.0, 2.0, -np.inf]), min_size=n, max_size=n)))
+    retrieved = None
+    if draw(st.booleans()):
+        retrieved = np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)), dtype=bool)
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    return labels, scores, offsets, retrieved
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_tied_problem(), st.sampled_from([1.0, 2.0]), st.sampled_from(["linear", "exp"]),
+       st.sampled_from(["exclude", "zero"]))
+def test_tie_aware_equals_average_over_all_orders_of_tied_items(problem, thr, gain, policy):
+    labels, scores, offsets, retrieved = problem
+    specs = [M.parse_metric(m) for m in ALL_KINDS]
+    ids = np.arange(labels.size)[::-1].copy()  # ids must not matter
+    got = M.evaluate_many(specs, labels, scores, offsets, item_id=ids, retrieved=retrieved, gain=gain,
+                          rel_threshold=thr, no_relevant=policy)
+    ret = np.ones(labels.size, bool) if retrieved is None else retrieved
+    for qi in range(offsets.size - 1):
+        a, b = offsets[qi], offsets[qi + 1]
+        for s in specs:
+            want = _ref_tie_average(s, list(labels[a:b]), list(scores[a:b]), list(ret[a:b]), thr, gain, policy)
+            g = got[s.name][qi]
+            if math.isnan(want):
+                assert math.isnan(g), (s.name, qi, g)
+            else:
+                assert g == pytest.approx(want, abs=1e-12), (s.name, qi, g, want)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([0.0, 1.0, 2.0]), st.sampled_from([0.0, 1.0]), st.booleans()),
+                min_size=1, max_size=6))
+def test_tie_aware_compliance_is_the_share_of_compliant_items_in_the_top_group(rows):
+    lab = np.array([r[0] for r in rows])
+    sc = np.array([r[1] for r in rows])
+    comp = np.array([float(r[2]) for r in rows])
+    top = sc == sc.max()
+    got = M.compliance_at_1(comp, sc, np.array([0, lab.size]))[0]
+    assert got == pytest.approx(comp[top].mean(), abs=1e-15)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_labels, min_size=1, max_size=4), st.randoms(use_true_random=False))
+def test_tie_aware_value_does_not_depend_on_row_order_or_ids(queries, rnd):
+    """The file's row order (e.g. sorted by label) and the item ids never change a value."""
+    rng = np.random.default_rng(rnd.randint(0, 2**31))
+    lab = np.concatenate([np.array(q) for q in queries])
+    off = np.concatenate([[0], np.cumsum([len(q) for q in queries])])
+    sc = rng.integers(0, 2, lab.size).astype(float)
+    perm = np.concatenate([a + rng.permutation(b - a) for a, b in zip(off[:-1], off[1:])])
+    a = M.evaluate_many(ALL_KINDS, lab, sc, off)
+    b = M.evaluate_many(ALL_KINDS, lab[perm], sc[perm], off, item_id=rng.permutation(lab.size))
+    for k in a:
+        np.testing.assert_allclose(a[k], b[k], rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("gain", ["linear", "exp"])
+def test_constant_model_scores_exactly_the_random_order_expectation(gain):
+    rng = np.random.default_rng(4)
+    sizes = rng.integers(1, 60, 300)
+    sizes[:3] = [1, 2, 200]
+    n = int(sizes.sum())
+    labels = rng.choice(5, n, p=[0.6, 0.2, 0.1, 0.06, 0.04]).astype(float)
+    comp = (rng.random(n) < 0.3).astype(float)
+    off = np.concatenate([[0], np.cumsum(sizes)])
+    names = ALL_KINDS + ["ndcg@10", "map@10", "mrr@10", "p@10", "recall@10", "compliance@1"]
+    for const in (0.0, -3.5):
+        got = M.evaluate_many(names, labels, np.full(n, const), off, gain=gain, compliance=comp)
+        for name in names:
+            er = M.expected_random(name, labels, off, gain=gain, compliance=comp)
+            np.testing.assert_allclose(got[name], er, rtol=1e-12, atol=1e-15, err_msg=name)
+
+
+def test_tie_aware_equals_plain_metric_without_ties_and_matches_monte_carlo_with_them():
+    rng = np.random.default_rng(8)
+    sizes = rng.integers(5, 120, 400)
+    n = int(sizes.sum())
+    off = np.concatenate([[0], np.cumsum(sizes)])
+    labels = rng.integers(0, 4, n).astype(float)
+    names = ["ndcg@10", "map", "mrr", "p@5", "recall@20", "ndcg"]
+    distinct = rng.permutation(n).astype(float)
+    a = M.evaluate_many(names, labels, distinct, off)
+    b = M.evaluate_many(names, labels, distinct, off, ties="trec_eval")
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+    # coarse scores (many ties): the mean over random tie-breaks converges to the tie-aware value
+    coarse = rng.integers(0, 3, n).astype(float)
+    exact = M.evaluate_many(names, labels, coarse, off)
+    reps = 300
+    sims = {k: np.zeros(sizes.size) for k in names}
+    sq = {k: np.zeros(sizes.size) for k in names}
+    for _ in range(reps):
+        v = M.evaluate_many(names, labels, coarse + rng.random(n) * 1e-3, off)  # a random order of each tie
+        for k in names:
+            sims[k] += v[k]
+            sq[k] += v[k] ** 2
+    for k in names:
+        mean = sims[k] / reps
+        se = np.sqrt(np.maximum(sq[k] / reps - mean ** 2, 0) / reps)
+        ok = np.isfinite(exact[k])
+        assert np.all(np.abs(mean[ok] - exact[k][ok]) <= 5 * se[ok] + 1e-12), k
+
+
+def _sorted_by_label(path_in: Path, path_out: Path) -> None:
+    lines = path_in.read_text().splitlines()
+    sizes = [int(x) for x in Path(str(path_in) + ".query").read_text().split()]
+    out, i = [], 0
+    for s in sizes:
+        q = sorted(lines[i:i + s], key=lambda line: -float(line.split()[0]))  # best label first
+        out += q
+        i += s
+    path_out.write_text("\n".join(out) + "\n")
+    Path(str(path_out) + ".query").write_text("\n".join(map(str, sizes)) + "\n")
+
+
+def test_label_sorted_file_gives_a_constant_model_no_gain(tmp_path):
+    """Issue 13.2: on a test file sorted by label within each query, np.zeros must not beat a ridge
+    baseline (it gave mean Δ +0.25 and GO with file-order tie-breaking)."""
+    import json as _json
+
+    from click.testing import CliRunner
+
+    from auditor.cli import cli
+
+    _sorted_by_label(DATA / "ltr" / "rank.test", tmp_path / "sorted.test")
+    plugin = tmp_path / "zeros.py"
+    plugin.write_text(
+        "import numpy as np\n"
+        "class Zeros:\n"
+        "    def fit(self, train):\n        self.fitted = True\n        return self\n"
+        "    def score(self, data):\n"
+        "        if not getattr(self, 'fitted', False):\n            raise RuntimeError('call fit first')\n"
+        "        return np.zeros(data.n_rows)\n"
+        "def make_model(seed=0):\n    return Zeros()\n")
+    deltas = {}
+    for name, test in (("sorted", tmp_path / "sorted.test"), ("original", DATA / "ltr" / "rank.test")):
+        out = tmp_path / name
+        res = CliRunner().invoke(cli, ["run", "--model", f"{plugin}:make_model", "--baseline", "auditor.testing:make_linear",
+                                       "--train", str(DATA / "ltr" / "rank.train"), "--test", str(test),
+                                       "--checks", "significance", "--out", str(out), "--quiet"])
+        assert res.exit_code != 0, res.output  # never GO
+        assert "GO —" not in res.output.replace("NO_GO —", "")
+        r = _json.loads((out / "results.json").read_text())
+        sig = next(a for a in r["audits"] if a["name"] == "significance")
+        deltas[name] = sig["measurements"]["mean_delta"]
+        cand = sig["measurements"]["candidate_mean"]
+    from auditor.data import load_dataset
+
+    te = load_dataset(str(tmp_path / "sorted.test"))
+    chance = M.mean_metric(M.expected_random("ndcg@10", te.labels, te.query_offsets))[0]
+    assert cand == pytest.approx(chance, abs=1e-12)  # the constant model sits exactly at random-order chance
+    assert deltas["sorted"] < 0
+    assert deltas["sorted"] == pytest.approx(deltas["original"], abs=1e-12)  # the file's row order is irrelevant
+
+
+def test_audit_eval_help_states_its_tie_convention():
+    from click.testing import CliRunner
+
+    from auditor.cli import cli
+
+    r = CliRunner().invoke(cli, ["eval", "--help"])
+    assert r.exit_code == 0
+    text = " ".join(r.output.split())
+    assert "broken by docno" in text and "trec_eval's documented convention" in text and "audit run" in text
