@@ -8,7 +8,12 @@ Exit codes (public, stable):
 2     usage, configuration, plugin or data error (one clear paragraph, no traceback)
 3     INCONCLUSIVE: an audit errored or the evidence is underpowered
 130   interrupted (Ctrl-C); finished trials are kept, ``--resume`` continues
+143   terminated (SIGTERM); as 130
 ====  =====================================================================
+
+``run`` never exits 0, 1 or 3 without the verdict it wrote: plugin code that calls
+``sys.exit`` during a run is that trial's ERROR, and if anything else ends the command early
+with such a code, :func:`main` turns it into exit 2 with a message.
 
 ``--debug`` (or ``AUDITOR_DEBUG=1``) shows tracebacks for unexpected errors.
 """
@@ -26,7 +31,8 @@ from typing import Any, Callable
 import click
 
 from auditor import __version__
-from auditor.errors import AuditorError, ConfigError
+from auditor.errors import AuditorError, ConfigError, PluginError
+from auditor.guard import exit_message
 from auditor.inputfiles import InputFile
 from auditor.safetext import printable
 
@@ -41,6 +47,18 @@ class _ExitError(click.ClickException):
         self.exit_code = exit_code
 
 
+class _Terminated(BaseException):
+    """SIGTERM outside a run's trial loop (which handles it itself, keeping trials)."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Terminated()
+
+
+#: set by ``run`` once a verdict is written (``main`` checks it; see the module docstring)
+_RUN_STATE: dict[str, Any] = {"started": False, "verdict": None}
+
+
 class AuditGroup(click.Group):
     """Maps our errors to clean messages and exit codes, never a traceback (unless --debug)."""
 
@@ -53,6 +71,8 @@ class AuditGroup(click.Group):
             raise
         except KeyboardInterrupt:
             raise _ExitError("interrupted.", 130) from None
+        except _Terminated:
+            raise _ExitError("terminated (SIGTERM).", 143) from None
         except Exception as e:
             if (ctx.obj or {}).get("debug") or os.environ.get("AUDITOR_DEBUG"):
                 raise
@@ -145,14 +165,18 @@ def _reconstruct(cmd: str, params: dict[str, Any]) -> str:
               help="The gain over the baseline you claim, in metric units (e.g. 0.01 = +0.01 nDCG@10): the "
                    "significance audit tests mean gain > GAIN and judges the test set's power at it "
                    "[default: 0, or min_gain in audit.toml].")
+@click.option("--trial-timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+              help="A trial running longer fails (ERROR) and its worker is replaced [default: no limit].")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars; one summary line (for CI logs).")
 def run_cmd(model: str, model_params: tuple[str, ...], train: str | None, test: str | None, fmt: str | None,
             feature_groups: str | None, max_features: int | None, synthetic: str | None, baseline: str | None,
             baseline_params: tuple[str, ...], baseline_run: str | None, checks: str | None,
             config_path: str | None, out: str | None, seed: int | None, device: str | None,
             executor: str | None, workers: int | None, ray_address: str | None, resume: bool,
-            quick: bool | None, metric: str | None, min_gain: float | None, quiet: bool) -> None:
+            quick: bool | None, metric: str | None, min_gain: float | None, trial_timeout: float | None,
+            quiet: bool) -> None:
     """Audit a model and write results.json, report.html, junit.xml and summary.md."""
+    _RUN_STATE.update(started=True, verdict=None)
     from auditor.context import AuditConfig
     from auditor.loaders import feature_width_limit
     from auditor.runner import run_audit
@@ -191,7 +215,11 @@ def run_cmd(model: str, model_params: tuple[str, ...], train: str | None, test: 
                         baseline_params=_params(baseline_params, "--baseline-param"), baseline_run=baseline_run,
                         seed=seed_v, device=device_v, out=out_v, executor=executor_v, workers=workers,
                         ray_address=ray_address, resume=resume, fmt=fmt, feature_groups=feature_groups,
-                        progress=not quiet and sys.stderr.isatty(), command=command)
+                        progress=not quiet and sys.stderr.isatty(), command=command, trial_timeout=trial_timeout,
+                        heartbeat_s=None if quiet else _heartbeat_s())
+    except SystemExit as e:  # plugin code outside a trial (trials turn it into their ERROR)
+        raise PluginError(model, f"{exit_message(e)}; the run ended before a verdict (no results were written).",
+                          "run `audit check-plugin` on it.") from None
     except ConfigError as e:
         # an audit rejecting one of its [audits.NAME] parameters, which only the file sets: name the file
         if config_path and str(e).startswith("[audits."):
@@ -200,7 +228,17 @@ def run_cmd(model: str, model_params: tuple[str, ...], train: str | None, test: 
     _print_results(run.results, quiet)
     click.echo(f"Reports: {printable(Path(out_v) / 'report.html')} (results.json, junit.xml, summary.md beside it)",
                err=quiet)
+    _RUN_STATE["verdict"] = run.verdict
     sys.exit(run.exit_code)
+
+
+def _heartbeat_s() -> float:
+    """Seconds a trial runs before ``still running`` lines appear (AUDITOR_HEARTBEAT_S, default 30)."""
+    try:
+        v = float(os.environ.get("AUDITOR_HEARTBEAT_S", "30"))
+    except ValueError:
+        v = 30.0
+    return v if v > 0 else 30.0
 
 
 def _print_results(results: dict[str, Any], quiet: bool) -> None:
@@ -301,7 +339,14 @@ def check_plugin_cmd(model: str, model_params: tuple[str, ...], train: str | Non
         click.get_current_context().with_resource(feature_width_limit(max_features))
         split = Split(load_dataset(train, fmt, feature_groups=feature_groups),
                       load_dataset(test, fmt, feature_groups=feature_groups))
-    results = check_ranking_model(spec, split)
+    from auditor.guard import no_exit
+
+    try:
+        with no_exit():  # os._exit in plugin code -> PluginExit, a SystemExit, handled below
+            results = check_ranking_model(spec, split)
+    except SystemExit as e:  # sys.exit in plugin code must not read as "all checks passed"
+        raise PluginError(model, f"{exit_message(e)}; the conformance checks could not finish.",
+                          "raise an exception in fit/score instead of exiting.") from None
     for r in results:
         status = "PASS" if r.passed else "FAIL"
         line = f"{status}  {r.name}"
@@ -502,8 +547,25 @@ except ImportError:  # pragma: no cover - module under construction
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="audit")
+    """Console-script entry point.
+
+    SIGTERM is handled like Ctrl-C (exit 143; a run keeps its trials and says how to resume).
+    A ``run`` that ends with exit 0, 1 or 3 but wrote no verdict (something called
+    ``sys.exit`` past every guard) exits 2 instead: those codes mean GO / NO_GO / INCONCLUSIVE.
+    """
+    import signal
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        cli(prog_name="audit")
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        if _RUN_STATE["started"] and _RUN_STATE["verdict"] is None and code in (0, 1, 3):
+            print(f"Error: the run ended with exit code {code} but wrote no verdict (something called sys.exit); "
+                  "no results were written. This is a bug in rank-auditor or a plugin: rerun with "
+                  "`audit --debug run ...` to see where.", file=sys.stderr)
+            sys.exit(2)
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

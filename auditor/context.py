@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import traceback
+import zlib
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
@@ -16,6 +17,7 @@ import numpy as np
 
 from auditor.audits.base import ModelFailure, ModelNotRefittable
 from auditor.data import RankingDataset, Split
+from auditor.guard import exit_message
 from auditor.metrics import evaluate_many, parse_metric
 from auditor.protocol import is_refittable
 from auditor.registry import ModelSpec
@@ -118,6 +120,7 @@ class AuditContext:
         self.device = device
         self._fitted: dict[Any, Any] = {}
         self._memo: dict[Any, Any] = {}
+        freeze_split(split)
 
     def __getstate__(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -128,6 +131,7 @@ class AuditContext:
     def __setstate__(self, d: dict[str, Any]) -> None:
         d.setdefault("_memo", {})
         self.__dict__.update(d)
+        freeze_split(self.split)  # unpickled arrays come back writeable
 
     def memo(self, key: Any, build: Any) -> Any:
         """``build()``, computed once per process and context and kept for the run.
@@ -217,13 +221,17 @@ class AuditContext:
         model = spec.make(seed=seed)
         if not is_refittable(spec.factory, model):
             return self._as_delivered(model, spec, data, normal, key, "declares refittable = False")
+        before = input_checksums(data)
         try:
             out = model.fit(data)
         except NotImplementedError as e:
             return self._as_delivered(model, spec, data, normal, key, f"fit() raised NotImplementedError ({e})")
+        except SystemExit as e:  # never the run's exit: this trial's error
+            raise ModelFailure(f"model {spec.spec!r} fit(seed={seed}) on {data.name} {exit_message(e)}.") from None
         except Exception as e:
             raise ModelFailure(f"model {spec.spec!r} fit(seed={seed}) on {data.name} raised "
                                f"{type(e).__name__}: {e}\n{_short_tb()}") from e
+        _check_unchanged(before, data, f"model {spec.spec!r} fit(seed={seed})")
         model = out if out is not None else model
         if key is not None:
             self._fitted[key] = model
@@ -248,10 +256,15 @@ class AuditContext:
             When ``score`` raises or returns anything but finite real numbers of shape ``(n_rows,)``.
         """
         name = (spec or self.model).spec
+        hidden = data.hide_labels()
+        before = input_checksums(hidden)
         try:
-            s = model.score(data.hide_labels())
+            s = model.score(hidden)
+        except SystemExit as e:  # never the run's exit: this trial's error
+            raise ModelFailure(f"model {name!r} score() on {data.name} {exit_message(e)}.") from None
         except Exception as e:
             raise ModelFailure(f"model {name!r} score() on {data.name} raised {type(e).__name__}: {e}\n{_short_tb()}") from e
+        _check_unchanged(before, hidden, f"model {name!r} score()")
         try:
             return validate_scores(s, data.n_rows, model=name, data=data.name)  # the rules check-plugin applies
         except InvalidScores as e:
@@ -276,6 +289,57 @@ class AuditContext:
         return {"model": self.model.describe(),
                 "baseline": self.baseline.describe() if self.baseline else None,
                 "baseline_run": self.baseline_scores is not None}
+
+
+# --------------------------------------------------------------------------- input integrity
+def _dataset_arrays(ds: RankingDataset) -> list[tuple[str, np.ndarray]]:
+    out = [("qid", ds.qid), ("labels", ds.labels)]
+    out += [(f"features[{g!r}]", x) for g, x in ds.features.items()]
+    out += [(f, getattr(ds, f)) for f in ("item_id", "query_text", "timestamp", "group_id") if getattr(ds, f) is not None]
+    out += [(f"extra[{k!r}]", v) for k, v in ds.extra.items()]
+    out.append(("query_offsets", ds.query_offsets))
+    return out
+
+
+def freeze_split(split: Split) -> None:
+    """Make the run's data truly read-only: the *base* array of every view is made non-writeable.
+
+    A dataset's arrays are read-only views, but a view of a writeable array can be made
+    writeable again (``a.flags.writeable = True``); once the array that owns the memory is
+    read-only, numpy refuses that. Costs nothing (no copy). Side effect for API callers: arrays
+    they built a dataset from are read-only after the run starts.
+    """
+    for ds in (split.train, split.test, split.synthetic):
+        if ds is None:
+            continue
+        for _, a in _dataset_arrays(ds):
+            root = a
+            while isinstance(root.base, np.ndarray):
+                root = root.base
+            if root.flags.writeable:
+                root.flags.writeable = False
+
+
+def input_checksums(ds: RankingDataset) -> dict[str, int]:
+    """CRC-32 of every array of ``ds`` (object arrays skipped), to detect a plugin writing into its input.
+
+    ~2.7 GB/s on this machine's CPU (docs/RUN_DIRECTORY.md has the cost per run).
+    """
+    out = {}
+    for name, a in _dataset_arrays(ds):
+        if a.dtype.kind == "O":
+            continue
+        out[name] = zlib.crc32(memoryview(np.ascontiguousarray(a)).cast("B"))
+    return out
+
+
+def _check_unchanged(before: dict[str, int], ds: RankingDataset, who: str) -> None:
+    after = input_checksums(ds)
+    changed = [k for k in before if after.get(k) != before[k]]
+    if changed:
+        raise ModelFailure(f"{who} modified its input: {', '.join(changed)} of {ds.name} changed during the call. "
+                           "A plugin must treat the data it is given as read-only (copy an array before editing "
+                           "it); results computed after the change cannot be trusted.")
 
 
 def _short_tb(limit: int = 3) -> str:

@@ -41,9 +41,15 @@ def task_resources(trial: Trial, device: str) -> tuple[float, float]:
     return cpus, gpus
 
 
-def run_ray(ctx: Any, trials: list[Trial], *, address: str | None = None,
-            workers: int | None = None) -> Iterator[tuple[Trial, TrialOutcome]]:
-    """Run ``trials`` as Ray tasks, yielding ``(trial, outcome)`` as each finishes."""
+def run_ray(ctx: Any, trials: list[Trial], *, address: str | None = None, workers: int | None = None,
+            timeout: float | None = None, watch: Any = None) -> Iterator[tuple[Trial, TrialOutcome]]:
+    """Run ``trials`` as Ray tasks, yielding ``(trial, outcome)`` as each finishes.
+
+    With ``timeout`` a task running longer (counted from when it was submitted and a worker
+    was free: Ray does not report when a queued task starts, so the clock starts when fewer
+    tasks than CPUs are ahead of it) is cancelled with ``force=True``, which kills its worker
+    process; Ray starts a fresh one for the next task.
+    """
     try:
         import ray
     except ImportError as e:
@@ -65,22 +71,50 @@ def run_ray(ctx: Any, trials: list[Trial], *, address: str | None = None,
                               f"({type(e).__name__}: {e}). Fix: check `ray status`, or use --executor local.") from e
         started_here = True
     try:
+        import time
+
+        from auditor.executors import _NO_WATCH, _timeout_message
+
+        watch = watch or _NO_WATCH
         ctx_ref = ray.put(ctx)
         task = ray.remote(_trial_task)
-        pending = {}
-        for t in trials:
-            cpus, gpus = task_resources(t, getattr(ctx, "device", "cpu"))
-            ref = task.options(num_cpus=cpus, num_gpus=gpus, max_retries=0).remote(ctx_ref, t, max(1, int(cpus)))
-            pending[ref] = t
+        # submitted in slots of the cluster's CPU count, so a trial's clock starts when it can run
+        slots = max(1, int(ray.cluster_resources().get("CPU", workers or 1)))
+        queue = list(reversed(trials))
+        pending: dict[Any, tuple[Trial, float]] = {}
+
+        def submit() -> None:
+            while queue and len(pending) < slots:
+                t = queue.pop()
+                cpus, gpus = task_resources(t, getattr(ctx, "device", "cpu"))
+                ref = task.options(num_cpus=cpus, num_gpus=gpus, max_retries=0).remote(ctx_ref, t, max(1, int(cpus)))
+                pending[ref] = (t, time.monotonic())
+                watch.started(t)
+
+        submit()
         while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
+            wait_s = None
+            if timeout:
+                wait_s = max(0.0, min(t0 + timeout for _, t0 in pending.values()) - time.monotonic())
+            done, _ = ray.wait(list(pending), num_returns=1, timeout=wait_s)
             for ref in done:
-                t = pending.pop(ref)
+                t, t0 = pending.pop(ref)
+                watch.finished(t)
                 try:
                     out = ray.get(ref)
                 except Exception as e:  # the worker died (OOM, node lost)
-                    out = TrialOutcome(None, f"ray task failed: {type(e).__name__}: {e}", 0.0)
+                    out = TrialOutcome(None, f"ray task failed: {type(e).__name__}: {e}", time.monotonic() - t0)
                 yield t, out
+            if timeout:
+                now = time.monotonic()
+                for ref, (t, t0) in list(pending.items()):
+                    if now - t0 > timeout:
+                        ray.cancel(ref, force=True)
+                        pending.pop(ref)
+                        watch.finished(t)
+                        yield t, TrialOutcome(None, _timeout_message(timeout, "its Ray task was cancelled (worker "
+                                                                     "killed)"), now - t0)
+            submit()
     finally:
         if started_here:
             ray.shutdown()

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from auditor.errors import PluginError
+from auditor.guard import exit_message, no_exit
 
 __all__ = ["ENTRY_POINT_GROUP", "ModelSpec", "resolve_factory", "available_models", "parse_params",
            "parse_value"]
@@ -70,7 +71,11 @@ def _load_file(spec: str, path_s: str, attr: str) -> Any:
         module = importlib.util.module_from_spec(ispec)
         sys.modules[mod_name] = module
         try:
-            ispec.loader.exec_module(module)
+            with no_exit():
+                ispec.loader.exec_module(module)
+        except SystemExit as e:  # importing the plugin must not end the run (with exit 0)
+            del sys.modules[mod_name]
+            raise PluginError(spec, f"importing {str(path)!r} {exit_message(e)}.") from None
         except Exception as e:  # user code: report, never a traceback
             del sys.modules[mod_name]
             raise PluginError(spec, f"importing {str(path)!r} raised {type(e).__name__}: {e}",
@@ -84,7 +89,10 @@ def _load_file(spec: str, path_s: str, attr: str) -> Any:
 
 def _load_module_attr(spec: str, mod: str, attr: str) -> Any:
     try:
-        module = importlib.import_module(mod)
+        with no_exit():
+            module = importlib.import_module(mod)
+    except SystemExit as e:
+        raise PluginError(spec, f"importing {mod!r} {exit_message(e)}.") from None
     except ModuleNotFoundError as e:
         raise PluginError(spec, f"module {mod!r} not found ({e}).",
                           "install the package, or use path/to/file.py:factory for a file.") from e
@@ -120,7 +128,10 @@ def resolve_factory(spec: str) -> Callable[..., Any]:
             raise PluginError(spec, f"no model named {spec!r} is installed (found: {sorted(eps) or 'none'}).",
                               "use an installed name, package.module:factory, or path/to/file.py:factory.")
         try:
-            obj = eps[spec].load()
+            with no_exit():
+                obj = eps[spec].load()
+        except SystemExit as e:
+            raise PluginError(spec, f"loading entry point {eps[spec].value!r} {exit_message(e)}.") from None
         except Exception as e:
             raise PluginError(spec, f"loading entry point {eps[spec].value!r} raised {type(e).__name__}: {e}") from e
     if not callable(obj):
@@ -177,10 +188,95 @@ class ModelSpec:
         if "device" not in kw and _accepts(self.factory, "device"):
             kw["device"] = self.device
         try:
-            return self.factory(seed=seed, **kw)
+            with no_exit():
+                return self.factory(seed=seed, **kw)
+        except SystemExit as e:
+            raise PluginError(self.spec, f"factory(seed={seed}) {exit_message(e)}.") from None
         except TypeError as e:
             raise PluginError(self.spec, f"factory(seed={seed}, **{kw}) raised TypeError: {e}",
                               "the factory must accept seed= and the --model-param keys.") from e
 
     def describe(self) -> dict[str, Any]:
         return {"spec": self.spec, "params": self.params, "device": self.device}
+
+    def code_fingerprint(self) -> dict[str, Any]:
+        """What identifies the plugin's code, for ``--resume``: ``{"files": {path: sha256}, "distribution"}``.
+
+        ``file.py:attr`` -> that file; ``pkg.mod:attr`` -> every ``.py`` file of the top-level
+        package ``pkg`` (a module's helpers usually live in its package), or only the module's
+        own file plus its distribution's version when the package has more than
+        :data:`MAX_HASHED_FILES` files (an installed library such as scikit-learn); an entry
+        point -> its distribution's name and version plus its module's package files as for
+        ``pkg.mod:attr`` (an editable install changes code without changing the version). A
+        single-file plugin's helpers imported from elsewhere are not covered.
+        """
+        return code_fingerprint(self.spec)
+
+
+#: above this many .py files a package is fingerprinted by its module file and version only
+MAX_HASHED_FILES = 2000
+
+
+def _sha256_file(path: Path) -> str:
+    import hashlib
+
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as e:
+        return f"unreadable ({e.strerror or e})"
+
+
+def _distribution_of(top: str) -> str | None:
+    from importlib.metadata import packages_distributions, version
+
+    names = packages_distributions().get(top) or []
+    for name in names:
+        try:
+            return f"{name}=={version(name)}"
+        except Exception:  # noqa: BLE001 -- broken metadata: no version to record
+            continue
+    return None
+
+
+def _module_files(mod: str) -> tuple[list[Path], str | None]:
+    """Source files that stand for module ``mod`` (see :meth:`ModelSpec.code_fingerprint`)."""
+    top = mod.split(".")[0]
+    module = sys.modules.get(top)
+    roots = list(getattr(module, "__path__", []) or [])
+    origin = getattr(module, "__file__", None)
+    if module is None:
+        try:
+            found = importlib.util.find_spec(top)  # a top-level name: locates without importing
+        except (ImportError, ValueError):
+            found = None
+        if found is None:
+            return [], None
+        roots = list(found.submodule_search_locations or [])
+        origin = found.origin
+    if not roots:
+        return ([Path(origin)] if origin and Path(origin).is_file() else []), None
+    files = sorted({p for r in roots for p in Path(r).rglob("*.py") if "__pycache__" not in p.parts})
+    if len(files) <= MAX_HASHED_FILES:
+        return files, None
+    own = getattr(sys.modules.get(mod), "__file__", None)
+    return ([Path(own)] if own else []), _distribution_of(top)
+
+
+def code_fingerprint(spec: str) -> dict[str, Any]:
+    """See :meth:`ModelSpec.code_fingerprint`."""
+    spec = spec.strip()
+    dist = None
+    if ":" in spec:
+        left, _attr = spec.rsplit(":", 1)
+        if left.endswith(".py") or "/" in left or "\\" in left:
+            files = [Path(left).expanduser().resolve()]
+        else:
+            files, dist = _module_files(left)
+    else:
+        ep = {e.name: e for e in entry_points(group=ENTRY_POINT_GROUP)}.get(spec)
+        if ep is None:
+            return {"files": {}, "distribution": None}
+        files, _ = _module_files(ep.module)
+        d = getattr(ep, "dist", None)
+        dist = f"{d.name}=={d.version}" if d is not None else None
+    return {"files": {str(p): _sha256_file(p) for p in files}, "distribution": dist}

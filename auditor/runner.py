@@ -36,15 +36,16 @@ from auditor.audits import AUDIT_NAMES, audit_names, get_audit
 from auditor.audits.base import Audit, AuditResult, assemble_result, jsonable
 from auditor.context import AuditConfig, AuditContext
 from auditor.data import RankingDataset, Split, load_dataset
-from auditor.errors import AuditorError, ConfigError, DataError, PluginError
-from auditor.executors import EXECUTORS, run_trials
+from auditor.errors import AuditorError, ConfigError, DataError, PluginError, StoreError
+from auditor.executors import EXECUTORS, TrialWatch, run_trials
+from auditor.guard import exit_message, no_exit
 from auditor.registry import ModelSpec
 from auditor.stats import holm
 from auditor.store import RunStore, atomic_write_text
 from auditor.verdict import NOT_REFITTABLE, build_claim, build_scope, headline, verdict_label
 from auditor.verdict import decide_verdict as _decide
 
-__all__ = ["run_audit", "AuditRun", "RunInterrupted", "decide_verdict", "EXIT_CODES", "resolve_checks",
+__all__ = ["run_audit", "AuditRun", "RunInterrupted", "RunTerminated", "decide_verdict", "EXIT_CODES", "resolve_checks",
            "build_context", "config_hash"]
 
 EXIT_CODES = {"GO": 0, "NO_GO": 1, "INCONCLUSIVE": 3}
@@ -253,9 +254,14 @@ def build_context(model: Any, *, train: Any = None, test: Any = None, synthetic:
             raise ConfigError(f"model {spec.spec!r} ships no default data: pass --train and --test "
                               "(e.g. --train train.txt --test test.txt --format letor).")
         try:
-            split = default_data(seed=seed, **spec.params)
-        except TypeError as e:
-            raise PluginError(spec.spec, f"default_data(seed={seed}, **{spec.params}) raised TypeError: {e}") from e
+            with no_exit():
+                split = default_data(seed=seed, **spec.params)
+        except SystemExit as e:
+            raise PluginError(spec.spec, f"default_data(seed={seed}) {exit_message(e)}.") from None
+        except AuditorError:
+            raise
+        except Exception as e:  # noqa: BLE001 -- plugin code: its failure is the plugin's, exit 2
+            raise PluginError(spec.spec, f"default_data(seed={seed}, **{spec.params}) raised {type(e).__name__}: {e}") from e
         if not isinstance(split, Split):
             raise PluginError(spec.spec, f"default_data returned {type(split).__name__}, expected auditor.data.Split.")
         if synthetic is not None:
@@ -306,6 +312,9 @@ def config_hash(ctx: AuditContext, checks: list[str]) -> tuple[str, dict[str, An
     cfg = {
         "model": ctx.model.describe(),
         "baseline": ctx.baseline.describe() if ctx.baseline else None,
+        # the plugin's code, so --resume refuses trials made by code that has since changed
+        "model_code": ctx.model.code_fingerprint(),
+        "baseline_code": ctx.baseline.code_fingerprint() if ctx.baseline else None,
         "baseline_scores": None if ctx.baseline_scores is None else hashlib.sha256(ctx.baseline_scores.tobytes()).hexdigest(),
         "train_sha256": ctx.train.sha256(), "test_sha256": ctx.test.sha256(),
         "synthetic_sha256": ctx.synthetic.sha256() if ctx.synthetic is not None else None,
@@ -370,7 +379,8 @@ def run_audit(model: Any = "reference", *, train: Any = None, test: Any = None, 
               workers: int | None = None, ray_address: str | None = None, resume: bool = False,
               quick: bool | None = None, fmt: str | None = None, feature_groups: str | None = None,
               progress: bool = False, command: str | None = None,
-              on_event: Callable[[str, Any], None] | None = None) -> AuditRun:
+              on_event: Callable[[str, Any], None] | None = None, trial_timeout: float | None = None,
+              heartbeat_s: float | None = None) -> AuditRun:
     """Run the audit suite and return an :class:`AuditRun` (writing ``out`` when given).
 
     Parameters
@@ -398,6 +408,13 @@ def run_audit(model: Any = "reference", *, train: Any = None, test: Any = None, 
         Fewer repeats; overrides ``config.quick`` when given.
     progress : bool, default False
         Show rich progress bars on stderr.
+    trial_timeout : float, optional
+        Seconds a trial may run before it fails (ERROR) and, in a worker, its process is
+        replaced; see :mod:`auditor.guard` for what a timeout can interrupt in this process
+        (only when ``run_audit`` runs in the main thread: signals reach no other).
+    heartbeat_s : float, optional
+        Without progress bars, print ``still running: ...`` on stderr for trials running
+        longer than this, every ``heartbeat_s`` seconds.
     """
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
@@ -418,6 +435,8 @@ def run_audit(model: Any = "reference", *, train: Any = None, test: Any = None, 
     chash, cfg = config_hash(ctx, names)
     if resume and out is None:
         raise ConfigError("--resume needs --out pointing at the run directory to continue.")
+    if trial_timeout is not None and not (isinstance(trial_timeout, (int, float)) and trial_timeout > 0):
+        raise ConfigError(f"--trial-timeout {trial_timeout!r}: expected a positive number of seconds.")
 
     # plan (before the run directory is touched: an audit that rejects its parameters is the
     # user's input, exit 2, not an audit crash)
@@ -441,8 +460,45 @@ def run_audit(model: Any = "reference", *, train: Any = None, test: Any = None, 
 
     store = None
     if out is not None:
-        store = RunStore(out)
+        store = RunStore(out, lock=True)  # held until the reports are written: one run per directory
+    try:
+        return _run_locked(store, out, ctx, facts, audits, names, planned, results, chash, cfg, config, seed,
+                           executor, workers, ray_address, resume, progress, command, on_event, trial_timeout,
+                           heartbeat_s, started, t0)
+    finally:
+        if store is not None:
+            store.close()
+
+
+class RunTerminated(RunInterrupted):
+    """SIGTERM during a run: handled like Ctrl-C (trials kept, ``--resume`` continues), exit 143."""
+
+    exit_code = 143
+
+
+class _Terminate(BaseException):
+    """Raised by the SIGTERM handler; a BaseException so plugin code's ``except Exception`` lets it through."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Terminate()
+
+
+def _run_locked(store: RunStore | None, out: Any, ctx: AuditContext, facts: dict[str, Any], audits: dict[str, Audit],
+                names: list[str], planned: dict[str, list], results: dict[str, AuditResult], chash: str,
+                cfg: dict[str, Any], config: AuditConfig, seed: int, executor: str, workers: int | None,
+                ray_address: str | None, resume: bool, progress: bool, command: str | None,
+                on_event: Callable[[str, Any], None] | None, trial_timeout: float | None,
+                heartbeat_s: float | None, started: datetime, t0: float) -> AuditRun:
+    import signal
+    import threading
+
+    if store is not None:
         store.begin(chash, cfg, resume=resume)
+        if store.archived is not None:
+            where, moved = store.archived
+            print(f"note: the previous run in {out} ({', '.join(moved)}) was moved to {where}; nothing was deleted.",
+                  file=sys.stderr)
 
     done = store.done() if store is not None else {}
     outcomes: dict[str, dict[str, dict[str, Any]]] = {n: {} for n in planned}
@@ -462,9 +518,14 @@ def run_audit(model: Any = "reference", *, train: Any = None, test: Any = None, 
                              "resumed": sum(len(v) for v in outcomes.values())})
     bars = _Progress(planned, outcomes, enabled=progress)
     remaining = Counter(t.audit for t in todo)
+    # SIGTERM (a job scheduler, `kill`, a container stop) gets Ctrl-C's handling: trials kept, resume hint
+    on_main = threading.current_thread() is threading.main_thread()
+    previous_term = signal.signal(signal.SIGTERM, _on_sigterm) if on_main else None
+    watch = TrialWatch(heartbeat_s=None if progress else heartbeat_s)
     try:
         with bars:
-            for trial, oc in run_trials(ctx, todo, executor, workers=workers, ray_address=ray_address):
+            for trial, oc in run_trials(ctx, todo, executor, workers=workers, ray_address=ray_address,
+                                        timeout=trial_timeout, watch=watch):
                 remaining[trial.audit] -= 1
                 if not remaining[trial.audit]:
                     ctx.release(trial.audit)  # its derived data is not needed by the trials left
@@ -479,12 +540,18 @@ def run_audit(model: Any = "reference", *, train: Any = None, test: Any = None, 
                 bars.advance(trial.audit)
                 if on_event:
                     on_event("trial", trial)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Terminate) as e:
         n_done = store.n_trials() if store is not None else 0
-        if store is not None:
-            store.close()
-        raise RunInterrupted(f"interrupted: {n_done} finished trials are kept in {out}. "
-                             "Continue with the same command plus --resume.") from None
+        how = RunTerminated if isinstance(e, _Terminate) else RunInterrupted
+        what = "terminated (SIGTERM)" if isinstance(e, _Terminate) else "interrupted"
+        if store is None:
+            raise how(f"{what}: no --out directory, so nothing was kept.") from None
+        raise how(f"{what}: {n_done} finished trials are kept in {out}. "
+                  "Continue with the same command plus --resume.") from None
+    finally:
+        watch.close()
+        if on_main:
+            signal.signal(signal.SIGTERM, previous_term)
 
     # measure
     evidence = {}
@@ -552,8 +619,11 @@ def run_audit(model: Any = "reference", *, train: Any = None, test: Any = None, 
     run = AuditRun(res)
     if store is not None:
         store.set_meta("results", json.dumps(res, allow_nan=False))
-        store.close()
-        run.write_report(out, strict=False)
+        try:
+            run.write_report(out, strict=False)
+        except AuditorError as e:  # a full disk: the results are in the store, `audit report` writes them
+            raise StoreError(f"{e} The run finished and its results are stored in {store.path}: after freeing "
+                             f"space, `audit report {out}` writes results.json and the reports.") from None
     return run
 
 

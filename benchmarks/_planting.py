@@ -13,6 +13,10 @@ into small JSON-able records:
   queries as a perfectly faithful "synthetic" set: the clean null on real data;
 - :func:`generator_split` -- :func:`auditor.testing.make_synthetic_split` with a synthetic set
   drawn from the same generator (another seed): the clean null on simulated data;
+- :func:`prior_split` and :func:`task_prior` -- clean splits whose models rank without labels
+  (a label-free prior): the LETOR sample as shipped (no qid column) or re-split with explicit
+  disjoint query ids, and :func:`auditor.prior_models.make_prior_split` (a fixed feature
+  direction ranks well), audited by random_label alone with a two-layer MLP or ridge;
 - :func:`clean_suite_run` -- one clean full-suite run (all six audits through
   :func:`auditor.runner.run_audit`, Holm across audits as in production), plus the
   significance audit on a no-gain twin pair for its null calibration;
@@ -52,7 +56,7 @@ from auditor.registry import ModelSpec  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import cpu_model  # noqa: E402
 
-__all__ = ["ROOT", "LTR", "LGBM", "LINEAR", "RANDOM", "NOISY", "MEMO", "UNSTABLE", "GATING", "CRITICAL",
+__all__ = ["ROOT", "LTR", "LGBM", "LINEAR", "MLP", "prior_split", "PRIOR_DATA", "RANDOM", "NOISY", "MEMO", "UNSTABLE", "GATING", "CRITICAL",
            "N_GATING", "BENCH_PARAMS", "bench_config", "lgbm_spec", "letor_split", "letor_resplit",
            "generator_split", "summarize", "run_one", "demonstrated", "clean_suite_run", "run_tasks", "task_key",
            "TASKS", "median",
@@ -61,6 +65,7 @@ __all__ = ["ROOT", "LTR", "LGBM", "LINEAR", "RANDOM", "NOISY", "MEMO", "UNSTABLE
 LTR = ROOT / "tests" / "data" / "ltr"
 LGBM = str(ROOT / "examples" / "plugins" / "lightgbm_ranker.py") + ":make_model"
 LINEAR = "auditor.testing:make_linear"
+MLP = "auditor.prior_models:make_mlp"
 RANDOM = "auditor.testing:make_random"
 MEMO = "auditor.testing:make_memorizer"
 NOISY = "auditor.planting_shift:make_noisy_linear"
@@ -95,6 +100,7 @@ _LETOR_DUPLICATE_QUERIES = np.array([112, 174])
 # data-seed offsets: no two parts of the benchmark draw the same data
 _TWIN_OFFSET = 1_000_000
 _RESPLIT_OFFSET = 2_000_000
+_PRIOR_OFFSET = 3_000_000
 
 
 def bench_config(overrides: Mapping[str, Mapping[str, Any]] | None = None, **suite: Any) -> AuditConfig:
@@ -209,7 +215,11 @@ def summarize(res: AuditResult | Mapping[str, Any]) -> dict[str, Any]:
         out["error"] = (r.get("error") or r.get("summary") or "")[:300]
     if name == "random_label":
         out.update(p_a=_get(m, "variant_a", "p_value"), p_b=_get(m, "variant_b", "p_value"),
-                   excess_a=_get(m, "variant_a", "excess"), excess_b=_get(m, "variant_b", "excess"))
+                   excess_a=_get(m, "variant_a", "excess"), excess_b=_get(m, "variant_b", "excess"),
+                   seed_excess_a=_get(m, "variant_a", "seed_excess"),
+                   labels_ignored=_get(m, "variant_a", "labels_ignored"),
+                   upper_b=_get(m, "variant_b", "upper_bound"), margin_b=_get(m, "variant_b", "margin"),
+                   true_excess=_get(m, "true_labels", "excess"))
     elif name == "isolation":
         out.update(contaminated_rows=_get(m, "contamination", "rows"),
                    near_dup_excess=_get(m, "near_duplicates", "excess_rate"))
@@ -543,6 +553,39 @@ def task_stable(seed: int, min_gain: float = 0.05) -> dict[str, Any]:
                                  config=bench_config(min_gain=min_gain))}
 
 
+#: clean designs with a label-free prior (:func:`prior_split`)
+PRIOR_DATA = ("letor", "letor-resplit", "fixed-direction")
+
+
+def prior_split(data: str, seed: int) -> Split:
+    """A clean split for the label-free-prior family.
+
+    ``letor``: the sample as shipped (no qid column: the loader numbers each file's queries from
+    0, so ids coincide across the split and queries are matched by content); ``letor-resplit``:
+    re-split at random by query with explicit, disjoint ids (150 / 50); ``fixed-direction``:
+    :func:`auditor.prior_models.make_prior_split` (150 / 50 queries, the feature sum ranks well).
+    """
+    if data == "letor":
+        return letor_split()
+    if data == "letor-resplit":
+        return letor_resplit(seed, n_synthetic=0)
+    if data == "fixed-direction":
+        from auditor.prior_models import make_prior_split
+
+        return make_prior_split(seed=_PRIOR_OFFSET + int(seed))
+    raise ValueError(f"unknown prior data {data!r}; use one of {PRIOR_DATA}")
+
+
+def task_prior(seed: int, data: str, model: str, n_seeds: int = 3) -> dict[str, Any]:
+    """random_label alone on a clean split whose model ranks without labels (raw p, no Holm:
+    an upper bound on the false-alarm rate). ``model``: ``"mlp"`` (two layers, MSE, 15 epochs),
+    ``"ridge"`` (the ``audit init-plugin`` scaffold's model) or ``"lgbm"`` (LightGBM, 30 trees: the
+    clean-suite design's model); ``n_seeds``: variant A's seeds."""
+    spec = {"mlp": ModelSpec(MLP), "ridge": ModelSpec(LINEAR), "lgbm": lgbm_spec()}[model]
+    cfg = bench_config({"random_label": {"n_seeds": int(n_seeds)}})
+    return {"random_label": run_one("random_label", prior_split(data, seed), spec, seed=seed, config=cfg)}
+
+
 def task_reference(seed: int, scenario: str, checks: str) -> dict[str, Any]:
     """The reference model (CoTRR-Pro, quick preset on the CPU) on one of its bundled scenarios,
     ``checks`` run together through :func:`auditor.runner.run_audit` (Holm across them)."""
@@ -579,7 +622,7 @@ TASKS: dict[str, Callable[..., dict[str, Any]]] = {
     "null_audit": task_null_audit,
     "copies": task_copies, "near_copies": task_near_copies, "proxy": task_proxy, "naive": task_naive,
     "shift": task_shift, "gain": task_gain, "unstable": task_unstable, "stable": task_stable,
-    "reference": task_reference, "clean": task_clean,
+    "reference": task_reference, "clean": task_clean, "prior": task_prior,
 }
 
 

@@ -54,7 +54,7 @@ sys.path.insert(0, str(ROOT))
 
 from auditor.audits import get_audit  # noqa: E402
 from auditor.context import AuditConfig  # noqa: E402
-from auditor.executors import _init_worker, run_trials  # noqa: E402
+from auditor.executors import execute_trial, pin_threads, run_trials  # noqa: E402
 from auditor.runner import build_context  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -135,12 +135,24 @@ def run_one(executor: str, workers: int, n_estimators: int = 100) -> dict[str, A
     return row
 
 
+_WORKER_CTX: Any = None
+
+
+def _init_worker(ctx: Any, threads: int) -> None:
+    """Pool initializer (measurement only): the context once per worker, threads pinned."""
+    global _WORKER_CTX
+    pin_threads(threads)
+    _WORKER_CTX = ctx
+
+
+def _run_in_worker(trial: Any) -> Any:
+    return execute_trial(_WORKER_CTX, trial)
+
+
 def _pool_only(ctx: Any, trials: list, workers: int):
     """``workers`` spawned processes run every trial; this process only collects (the old ``local``)."""
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, wait
-
-    from auditor.executors import _run_in_worker
 
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
                                initializer=_init_worker, initargs=(ctx, 1))

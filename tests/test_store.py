@@ -52,13 +52,19 @@ def test_resume_with_other_configuration_is_refused(fake_audits, small_split, tm
                   out=tmp_path / "empty", resume=True)
 
 
-def test_new_run_archives_previous_store(fake_audits, small_split, tmp_path):
+def test_new_run_archives_previous_store_and_reports(fake_audits, small_split, tmp_path, capsys):
     out = tmp_path / "run"
     run_audit(MODEL, train=small_split.train, test=small_split.test, checks=["fake_count"], out=out)
+    first = json.loads((out / "results.json").read_text())
     run_audit(MODEL, train=small_split.train, test=small_split.test, checks=["fake_count"], out=out, seed=1)
-    archived = list(out.glob("run-*.sqlite"))
-    assert len(archived) == 1  # the first run's trials are kept, not deleted
-    assert sqlite3.connect(archived[0]).execute("SELECT COUNT(*) FROM trials").fetchone()[0] == 4
+    archived = list((out / "archive").iterdir())
+    assert len(archived) == 1  # the first run's trials and reports are kept, not deleted
+    a = archived[0]
+    assert sqlite3.connect(a / "run.sqlite").execute("SELECT COUNT(*) FROM trials").fetchone()[0] == 4
+    assert json.loads((a / "results.json").read_text()) == first
+    assert {p.name for p in a.iterdir()} >= {"results.json", "report.html", "junit.xml", "summary.md"}
+    assert json.loads((out / "results.json").read_text())["seed"] == 1
+    assert f"was moved to {a}" in capsys.readouterr().err
 
 
 SCRIPT = """
