@@ -464,7 +464,7 @@ def run_audit(model: Any = "reference", *, train: Any = None, test: Any = None, 
     try:
         return _run_locked(store, out, ctx, facts, audits, names, planned, results, chash, cfg, config, seed,
                            executor, workers, ray_address, resume, progress, command, on_event, trial_timeout,
-                           heartbeat_s, started, t0)
+                           heartbeat_s, started, t0, skip_info=skip_info)
     finally:
         if store is not None:
             store.close()
@@ -489,7 +489,8 @@ def _run_locked(store: RunStore | None, out: Any, ctx: AuditContext, facts: dict
                 cfg: dict[str, Any], config: AuditConfig, seed: int, executor: str, workers: int | None,
                 ray_address: str | None, resume: bool, progress: bool, command: str | None,
                 on_event: Callable[[str, Any], None] | None, trial_timeout: float | None,
-                heartbeat_s: float | None, started: datetime, t0: float) -> AuditRun:
+                heartbeat_s: float | None, started: datetime, t0: float, *,
+                skip_info: dict[str, tuple[str, str | None]]) -> AuditRun:
     import signal
     import threading
 
