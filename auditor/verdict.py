@@ -179,6 +179,7 @@ def headline(audit: Mapping[str, Any]) -> dict[str, Any] | None:
         text = None
     if not text:  # the audit's own first sentence, up to its first clause break
         text = _first_sentence(audit.get("summary") or "").split("; ")[0]
+        text += ")" * max(0, text.count("(") - text.count(")"))  # a clause cut inside a parenthesis
         if name not in ("random_label", "synthetic_shift", "significance"):
             rank = 5
     return {"text": text, "directness": rank} if text else None
