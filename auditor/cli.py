@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import shlex
 import sys
@@ -173,6 +174,10 @@ def _reconstruct(cmd: str, params: dict[str, Any]) -> str:
 @click.option("--resume", is_flag=True, help="Continue the run in --out, skipping finished trials.")
 @click.option("--quick", is_flag=True, default=None, help="Fewer repeats and resamples: a fast first look.")
 @click.option("--metric", default=None, help="Metric every audit reports [default: ndcg@10].")
+@click.option("--min-gain", "min_gain", type=float, default=None, metavar="GAIN",
+              help="The gain over the baseline you claim, in metric units (e.g. 0.01 = +0.01 nDCG@10): the "
+                   "significance audit tests mean gain > GAIN and judges the test set's power at it "
+                   "[default: 0, or min_gain in audit.toml].")
 @click.option("--trial-timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
               help="A trial running longer fails (ERROR) and its worker is replaced [default: no limit].")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars; one summary line (for CI logs).")
@@ -181,7 +186,8 @@ def run_cmd(model: str, model_params: tuple[str, ...], train: str | None, test: 
             baseline_params: tuple[str, ...], baseline_run: str | None, checks: str | None,
             config_path: str | None, out: str | None, seed: int | None, device: str | None,
             executor: str | None, workers: int | None, ray_address: str | None, resume: bool,
-            quick: bool | None, metric: str | None, trial_timeout: float | None, quiet: bool) -> None:
+            quick: bool | None, metric: str | None, min_gain: float | None, trial_timeout: float | None,
+            quiet: bool) -> None:
     """Audit a model: GO / NO_GO / INCONCLUSIVE and the reports.
 
     Writes results.json, report.html, junit.xml and summary.md into --out. Exit code 0 GO,
@@ -204,6 +210,11 @@ def run_cmd(model: str, model_params: tuple[str, ...], train: str | None, test: 
     cfg = {k: file_cfg[k] for k in cfg_keys if k in file_cfg}
     if metric is not None:
         cfg["metric"] = metric
+    if min_gain is not None:
+        if not math.isfinite(min_gain):
+            raise ConfigError(f"--min-gain {min_gain}: expected a finite number (the claimed gain in metric "
+                              "units, e.g. --min-gain 0.01).")
+        cfg["min_gain"] = min_gain
     if quick:
         cfg["quick"] = True
     try:
@@ -274,7 +285,8 @@ def _print_results(results: dict[str, Any], quiet: bool) -> None:
     if quiet:
         n = {s: sum(a["status"] == s for a in results["audits"]) for s in ("PASS", "WARN", "FAIL", "ERROR", "SKIP")}
         counts = ", ".join(f"{v} {k}" for k, v in n.items() if v)
-        click.echo(printable(f"{results['verdict']}: {results['verdict_reason']} [{counts}; {results['duration_s']:.1f}s]"))
+        label = results.get("verdict_label") or results["verdict"]
+        click.echo(printable(f"{label}: {results['verdict_reason']} [{counts}; {results['duration_s']:.1f}s]"))
         return
     try:
         from reports.render import print_summary
@@ -283,7 +295,7 @@ def _print_results(results: dict[str, Any], quiet: bool) -> None:
     except ImportError:
         for a in results["audits"]:
             click.echo(printable(f"{a['status']:<6} {a['name']:<18} {a['summary']}"))
-        click.echo(printable(f"{results['verdict']}: {results['verdict_reason']}"))
+        click.echo(printable(f"{results.get('verdict_label') or results['verdict']}: {results['verdict_reason']}"))
 
 
 # --------------------------------------------------------------------------- list
@@ -295,12 +307,17 @@ def list_cmd(as_json: bool) -> None:
     from auditor.metrics import METRIC_NAMES
 
     audits, models = describe_audits(), describe_models()
+    settings = _suite_settings()
     if as_json:
         # "models" keeps its earlier shape (name -> factory); the details are under "model_details"
         click.echo(json.dumps({"audits": audits, "models": {m["name"]: m["target"] for m in models},
-                               "model_details": {m["name"]: m for m in models}, "metrics": list(METRIC_NAMES)},
-                              indent=2, default=str))
+                               "model_details": {m["name"]: m for m in models}, "metrics": list(METRIC_NAMES),
+                               "settings": settings}, indent=2, default=str))
         return
+    click.echo("Suite settings (audit.toml top level; the command-line option wins):")
+    for st in settings:
+        opt = f" ({st['option']})" if st["option"] else ""
+        _echo_wrapped(f"{st['name']} = {_toml(st['default'])}{opt}: {st['meaning']}", indent=2, subsequent=6)
     click.echo("Audits (--checks NAME,...; set parameters in audit.toml as [audits.NAME] key = value):")
     for a in audits:
         crit = {True: "critical", False: "advisory"}.get(a["critical"], "unavailable")
@@ -362,6 +379,25 @@ def _echo_model_params(m: dict[str, Any]) -> None:
         _echo_wrapped((f"{g}: " if g else "") + ", ".join(items), indent=6)
     if m.get("accepts_more"):
         click.echo("      (also takes other keyword parameters: see the factory's docstring)")
+
+_SETTING_MEANINGS = {
+    "metric": ("--metric", "the metric every audit reports"),
+    "min_gain": ("--min-gain", "the gain over the baseline you claim (metric units); the significance audit "
+                               "tests mean gain > min_gain and judges power at it"),
+    "alpha": (None, "suite significance level; gating p-values are Holm-adjusted across audits"),
+    "gain": (None, "nDCG gain: linear (rel) or exp (2^rel - 1)"),
+    "no_relevant": (None, "queries without a relevant item: exclude (counted) or zero"),
+    "quick": ("--quick", "fewer repeats and resamples: a fast first look"),
+}
+
+
+def _suite_settings() -> list[dict[str, Any]]:
+    """The suite-wide settings with their defaults (from AuditConfig) and meanings, for `audit list`."""
+    from auditor.context import AuditConfig
+
+    defaults = AuditConfig().to_dict()
+    return [{"name": k, "default": defaults[k], "option": opt, "meaning": meaning}
+            for k, (opt, meaning) in _SETTING_MEANINGS.items() if k in defaults]
 
 
 # --------------------------------------------------------------------------- check-plugin

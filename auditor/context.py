@@ -15,10 +15,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from auditor.audits.base import ModelFailure
+from auditor.audits.base import ModelFailure, ModelNotRefittable
 from auditor.data import RankingDataset, Split
 from auditor.guard import exit_message
 from auditor.metrics import evaluate_many, parse_metric
+from auditor.protocol import is_refittable
 from auditor.registry import ModelSpec
 from auditor.scores import InvalidScores, validate_scores
 
@@ -196,14 +197,21 @@ class AuditContext:
         Fits on the full training set are cached per process (keyed by spec and seed), so the
         audits that need "the model trained normally" share one fit.
 
+        A model that cannot be retrained (``refittable = False`` on its factory or on the model,
+        or ``fit`` raising ``NotImplementedError``; :mod:`auditor.protocol`) is used as delivered
+        for the full training set, and raises :class:`ModelNotRefittable` for any other.
+
         Raises
         ------
         ModelFailure
             When ``fit`` raises; the message names the model and the exception.
+        ModelNotRefittable
+            When asked to fit a model that cannot be retrained on other data than the training set.
         """
         spec = spec or self.model
         use_cache = (train is None) if cache is None else cache
         data = self.train if train is None else train
+        normal = train is None or train is self.train
         key = None
         if use_cache:  # the key hashes a given training set: only build it when caching
             key = (spec.spec, repr(sorted(spec.params.items())), int(seed),
@@ -211,9 +219,13 @@ class AuditContext:
         if key is not None and key in self._fitted:
             return self._fitted[key]
         model = spec.make(seed=seed)
+        if not is_refittable(spec.factory, model):
+            return self._as_delivered(model, spec, data, normal, key, "declares refittable = False")
         before = input_checksums(data)
         try:
             out = model.fit(data)
+        except NotImplementedError as e:
+            return self._as_delivered(model, spec, data, normal, key, f"fit() raised NotImplementedError ({e})")
         except SystemExit as e:  # never the run's exit: this trial's error
             raise ModelFailure(f"model {spec.spec!r} fit(seed={seed}) on {data.name} {exit_message(e)}.") from None
         except Exception as e:
@@ -221,6 +233,16 @@ class AuditContext:
                                f"{type(e).__name__}: {e}\n{_short_tb()}") from e
         _check_unchanged(before, data, f"model {spec.spec!r} fit(seed={seed})")
         model = out if out is not None else model
+        if key is not None:
+            self._fitted[key] = model
+        return model
+
+    def _as_delivered(self, model: Any, spec: ModelSpec, data: RankingDataset, normal: bool, key: Any,
+                      why: str) -> Any:
+        """A model that cannot be retrained: as delivered where the training set is asked for."""
+        if not normal:
+            raise ModelNotRefittable(f"model cannot be retrained: {spec.spec!r} {why}; this audit fits the model "
+                                     f"again (on {data.name})")
         if key is not None:
             self._fitted[key] = model
         return model

@@ -99,6 +99,24 @@ A :class:`auditor.data.Split` (what ``factory.default_data`` returns) has ``trai
 ``test``, ``synthetic`` (a RankingDataset or None) and ``name``.
 ``tests/test_examples.py`` checks this table against the classes.
 
+Models that cannot be retrained
+-------------------------------
+A pre-trained model (a remote service, a checkpoint you cannot retrain here) declares it in
+either of two ways:
+
+- ``refittable = False`` as an attribute of the factory (``make_model.refittable = False``) or
+  of the model (a class attribute), or
+- ``fit`` raising ``NotImplementedError``.
+
+``score`` must then work without ``fit``. The auditor uses the model as delivered wherever an
+audit needs "the model trained normally" (feature ablation, the isolation model check,
+significance, stability's claimed gain), and every audit that must *retrain* it (random-label
+training on shuffled labels, stability's query-grouped folds) is SKIPPED with "model cannot be
+retrained" -- so is feature ablation when its optional ``loco`` drop-and-retrain is switched on
+(leave it off, the default); synthetic shift never fits the model. The verdict is then scoped to
+the audits that ran ("GO for 4 of 6 audits -- not run: random_label, stability"), never a plain GO.
+``audit check-plugin`` checks such a model as delivered (the ``fit`` rules do not apply).
+
 Rules checked by ``audit check-plugin`` (see :mod:`auditor.conformance`): ``fit``
 returns the model; ``score`` shape and finiteness; label independence; no mutation of
 the input; query independence; row-order equivariance; same seed -> same scores;
@@ -113,7 +131,7 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     from auditor.data import RankingDataset
 
-__all__ = ["RankingModel", "ModelFactory", "has_fit_history"]
+__all__ = ["RankingModel", "ModelFactory", "has_fit_history", "is_refittable"]
 
 
 @runtime_checkable
@@ -136,3 +154,12 @@ ModelFactory = Callable[..., RankingModel]
 def has_fit_history(model: object) -> bool:
     """True when ``model`` offers the optional ``fit_history()`` curves."""
     return callable(getattr(model, "fit_history", None))
+
+
+def is_refittable(factory: object, model: object) -> bool:
+    """False when the factory or the model declares ``refittable = False`` (see the module docstring).
+
+    A ``fit`` that raises ``NotImplementedError`` is detected when it is called
+    (:meth:`auditor.context.AuditContext.fit`); this only reads the declared flag.
+    """
+    return getattr(factory, "refittable", True) is not False and getattr(model, "refittable", True) is not False

@@ -18,6 +18,7 @@ import math
 from typing import Any, Callable, Mapping
 
 from auditor.errors import ConfigError
+from auditor.verdict import SKIP_CAUSES
 
 __all__ = ["validate_results_schema", "SCHEMA_VERSION", "VERDICTS", "STATUSES"]
 
@@ -128,7 +129,8 @@ _AUDIT = _fields(
      "error": _nullable(_str)},
     {"title": _str, "question": _str, "method": _str, "null_hypothesis": _str, "citations": _list_of(_str),
      "blind_spots": _list_of(_str), "next_steps": _list_of(_str), "notes": _list_of(_str),
-     "plots": _list_of(_PLOT), "n_trials": _int(0), "duration_s": _num(0.0, null=True), "config": _obj})
+     "plots": _list_of(_PLOT), "n_trials": _int(0), "duration_s": _num(0.0, null=True), "config": _obj,
+     "skip_cause": _enum(*SKIP_CAUSES), "skip_fix": _nullable(_str), "headline": _obj})
 _RESULTS = _fields({
     "schema_version": _int(), "tool": _fields({"name": _str, "version": _str}), "verdict": _enum(*VERDICTS),
     "verdict_reason": _str, "exit_code": _int(), "alpha": _num(0.0, 1.0, open_ends=True),
@@ -136,7 +138,8 @@ _RESULTS = _fields({
     "holm": _fields({"audits": _list_of(_str), "p_raw": _list_of(_P), "p_adjusted": _list_of(_P)}),
     "model": _fields({"spec": _str}), "baseline": _nullable(_obj), "data": _obj, "config": _obj,
     "environment": _obj, "seed": _int(0), "command": _str, "started_at": _str, "finished_at": _str,
-    "duration_s": _num(0.0, null=True)})
+    "duration_s": _num(0.0, null=True)},
+    {"verdict_label": _str, "scope": _obj, "claim": _nullable(_obj)})
 
 
 def _consistent(r: Mapping[str, Any]) -> None:
@@ -152,7 +155,10 @@ def _consistent(r: Mapping[str, Any]) -> None:
         raise _Invalid("audits", f"lists audit {dup!r} twice")
     if r["exit_code"] != EXIT_CODES[r["verdict"]]:
         raise _Invalid("exit_code", f"is {r['exit_code']} but verdict {r['verdict']} exits {EXIT_CODES[r['verdict']]}")
-    implied, _ = decide_verdict(r["audits"])
+    audits = r["audits"]
+    if "scope" not in r:  # written before skips had causes: a skipped audit did not block the verdict then
+        audits = [{**a, "skip_cause": a.get("skip_cause") or "recorded_before_causes"} for a in audits]
+    implied, _ = decide_verdict(audits)  # the verdict follows from the audits and their skip causes
     if implied != r["verdict"]:
         raise _Invalid("verdict", f"is {r['verdict']} but the audits' statuses give {implied}")
     h = r["holm"]

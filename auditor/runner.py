@@ -9,8 +9,11 @@
     run.to_dict()      # the whole results.json
     run.write_report("elsewhere")
 
-Verdict rules (docs/RESULTS_SCHEMA.md): NO_GO when a critical audit FAILs; else INCONCLUSIVE
-when an audit is ERROR or inconclusive (e.g. underpowered); else GO. Gating p-values are
+Verdict rules (docs/RESULTS_SCHEMA.md, :mod:`auditor.verdict`): NO_GO when a critical audit
+FAILs; else INCONCLUSIVE when an audit is ERROR or inconclusive (e.g. underpowered) or a critical
+audit was skipped for a missing input (no baseline) or data it cannot use; else GO -- a plain GO
+only when every audit of the suite ran, otherwise a GO that names its scope (audits left out by
+``--checks``, or skipped because the model cannot be retrained). Gating p-values are
 Holm-adjusted across audits at the suite alpha before the audits decide.
 """
 from __future__ import annotations
@@ -39,6 +42,8 @@ from auditor.registry import ModelSpec
 from auditor.results import AuditRun  # the result objects live there; re-exported here
 from auditor.stats import holm
 from auditor.store import RunStore, atomic_write_text
+from auditor.verdict import NOT_REFITTABLE, build_claim, build_scope, headline, verdict_label
+from auditor.verdict import decide_verdict as _decide
 
 __all__ = ["run_audit", "AuditRun", "RunInterrupted", "RunTerminated", "decide_verdict", "EXIT_CODES", "resolve_checks",
            "build_context", "config_hash"]
@@ -309,23 +314,28 @@ def _environment(device: str) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- verdict
-def decide_verdict(audits: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
-    """``(verdict, one-sentence reason)`` from per-audit dicts (see module docstring)."""
-    failed = [a for a in audits if a["status"] == "FAIL" and a["critical"]]
-    if failed:
-        names = ", ".join(a["name"] for a in failed)
-        return "NO_GO", f"critical audit{'s' if len(failed) > 1 else ''} failed: {names} — {failed[0]['summary']}"
-    errored = [a for a in audits if a["status"] == "ERROR"]
-    weak = [a for a in audits if a.get("inconclusive") and a["status"] != "ERROR"]
-    if errored or weak:
-        parts = [f"{a['name']} errored" for a in errored] + [f"{a['name']} is inconclusive" for a in weak]
-        return "INCONCLUSIVE", "; ".join(parts) + " — the evidence cannot support GO or NO_GO."
-    ran = [a for a in audits if a["status"] != "SKIP"]
-    warns = [a["name"] for a in audits if a["status"] in ("WARN", "FAIL")]
-    reason = f"all {len(ran)} audits that ran passed their critical conditions"
-    if warns:
-        reason += f" (warnings: {', '.join(warns)})"
-    return "GO", reason + "."
+def decide_verdict(audits: Sequence[Mapping[str, Any]], scope: Mapping[str, Any] | None = None) -> tuple[str, str]:
+    """``(verdict, one-sentence reason)`` from per-audit dicts and the run's scope (see
+    :func:`auditor.verdict.decide_verdict`)."""
+    return _decide(audits, scope)
+
+
+def _skip_cause(name: str, ctx: AuditContext) -> tuple[str, str | None]:
+    """Why a requested audit skipped itself: ``(cause, fix)`` (causes in auditor.verdict.SKIP_CAUSES)."""
+    if name == "significance" and ctx.baseline is None and ctx.baseline_scores is None:
+        return "missing_input", "no baseline was given; add --baseline MODEL or --baseline-run FILE to test the claimed gain"
+    return "not_applicable", None
+
+
+def _not_refittable_result(a: Audit, ctx: AuditContext, message: str, *, n_trials: int,
+                           duration_s: float) -> AuditResult:
+    why = message[message.index(NOT_REFITTABLE):].strip().splitlines()[0]
+    return AuditResult(name=a.name, status="SKIP", critical=a.critical,
+                       summary=f"Skipped: the {why}. This audit has to retrain the model; the audits that only "
+                               "score it ran.",
+                       title=a.title, question=a.question, method=a.method, citations=list(a.citations),
+                       blind_spots=list(a.blind_spots), n_trials=n_trials, duration_s=duration_s,
+                       config=jsonable(ctx.params(a)))
 
 
 # --------------------------------------------------------------------------- run
@@ -400,9 +410,11 @@ def run_audit(model: Any = "reference", *, train: Any = None, test: Any = None, 
     # user's input, exit 2, not an audit crash)
     planned: dict[str, list] = {}
     results: dict[str, AuditResult] = {}
+    skip_info: dict[str, tuple[str, str | None]] = {}
     for n, a in audits.items():
         reason = a.skip_reason(ctx)
         if reason:
+            skip_info[n] = _skip_cause(n, ctx)
             results[n] = AuditResult(name=n, status="SKIP", critical=a.critical, summary=reason, title=a.title,
                                      question=a.question, method=a.method, citations=list(a.citations),
                                      blind_spots=list(a.blind_spots), config=jsonable(ctx.params(a)))
@@ -420,7 +432,7 @@ def run_audit(model: Any = "reference", *, train: Any = None, test: Any = None, 
     try:
         return _run_locked(store, out, ctx, facts, audits, names, planned, results, chash, cfg, config, seed,
                            executor, workers, ray_address, resume, progress, command, on_event, trial_timeout,
-                           heartbeat_s, started, t0)
+                           heartbeat_s, started, t0, skip_info=skip_info)
     finally:
         if store is not None:
             store.close()
@@ -445,7 +457,8 @@ def _run_locked(store: RunStore | None, out: Any, ctx: AuditContext, facts: dict
                 cfg: dict[str, Any], config: AuditConfig, seed: int, executor: str, workers: int | None,
                 ray_address: str | None, resume: bool, progress: bool, command: str | None,
                 on_event: Callable[[str, Any], None] | None, trial_timeout: float | None,
-                heartbeat_s: float | None, started: datetime, t0: float) -> AuditRun:
+                heartbeat_s: float | None, started: datetime, t0: float, *,
+                skip_info: dict[str, tuple[str, str | None]]) -> AuditRun:
     import signal
     import threading
 
@@ -514,6 +527,11 @@ def _run_locked(store: RunStore | None, out: Any, ctx: AuditContext, facts: dict
     for n, a in audits.items():
         if n in results:
             continue
+        if n in errors and f": {NOT_REFITTABLE}:" in errors[n]:  # "trial KEY: model cannot be retrained: ..."
+            skip_info[n] = ("not_refittable", None)
+            results[n] = _not_refittable_result(a, ctx, errors[n], n_trials=len(planned[n]),
+                                                duration_s=durations[n])
+            continue
         if n in errors:
             results[n] = _error_result(a, ctx, errors[n], n_trials=len(planned[n]), duration_s=durations[n])
             continue
@@ -533,13 +551,18 @@ def _run_locked(store: RunStore | None, out: Any, ctx: AuditContext, facts: dict
         except Exception as e:
             results[n] = _error_result(audits[n], ctx, f"deciding failed: {type(e).__name__}: {e}",
                                        n_trials=len(planned[n]), duration_s=durations[n])
-    ordered = [results[n].to_dict() for n in names]
-    verdict, reason = decide_verdict(ordered)
+    ordered = [_with_verdict_fields(results[n].to_dict(), skip_info.get(n)) for n in names]
+    scope = build_scope(ordered, left_out=[n for n in AUDIT_NAMES if n not in names],
+                        suite=list(AUDIT_NAMES))
+    verdict, reason = decide_verdict(ordered, scope)
     finished = datetime.now(timezone.utc)
     res = {
         "schema_version": 1,
         "tool": {"name": "rank-auditor", "version": __version__},
-        "verdict": verdict, "verdict_reason": reason, "exit_code": EXIT_CODES[verdict],
+        "verdict": verdict, "verdict_label": verdict_label(verdict, scope), "verdict_reason": reason,
+        "exit_code": EXIT_CODES[verdict],
+        "scope": scope,
+        "claim": build_claim(ordered),
         "alpha": config.alpha,
         "audits": ordered,
         "holm": {"audits": gating, "p_raw": p_raw, "p_adjusted": [p_adj[n] for n in gating]},
@@ -571,6 +594,17 @@ def _run_locked(store: RunStore | None, out: Any, ctx: AuditContext, facts: dict
             raise StoreError(f"{e} The run finished and its results are stored in {store.path}: after freeing "
                              f"space, `audit report {out}` writes results.json and the reports.") from None
     return run
+
+
+def _with_verdict_fields(d: dict[str, Any], skip: tuple[str, str | None] | None) -> dict[str, Any]:
+    """An audit's dict plus what the verdict reads: why it was skipped, its headline evidence."""
+    if d["status"] == "SKIP":
+        cause, fix = skip or ("not_applicable", None)
+        d["skip_cause"], d["skip_fix"] = cause, fix
+    h = headline(d)
+    if h:
+        d["headline"] = h
+    return d
 
 
 def _error_result(a: Audit, ctx: AuditContext, message: str, *, n_trials: int = 0,

@@ -44,6 +44,9 @@ def _run_info(r: Mapping[str, Any], label: str) -> dict[str, Any]:
         "model_params": model.get("params") or {},
         "verdict": _status(r.get("verdict")),
         "verdict_reason": _text(r.get("verdict_reason")),
+        # what the verdict covers when not every audit ran ("isolation only — 1 of 6 audits")
+        "verdict_scope": ("" if _mapping(r.get("scope")).get("complete", True)
+                          else _text(_mapping(r.get("scope")).get("label"))),
         "started_at": _text(r.get("started_at")) or NOT_RECORDED,
         "command": _text(r.get("command")),
         "seed": r.get("seed"),
@@ -261,9 +264,11 @@ def print_compare(a: Mapping[str, Any], b: Mapping[str, Any], console: Any = Non
     for w in c["warnings"]:
         console.print(Text("note: " + printable(w), style="yellow"))
     line = Text(f"Verdict: {la} ")
-    line.append(printable(c["a"]["verdict"]), style="bold")
-    line.append(f" -> {lb} ")
-    line.append(printable(c["b"]["verdict"]), style="bold")
+    for key, name in (("a", la), ("b", lb)):
+        if key == "b":
+            line.append(f" -> {name} ")
+        scope = c[key]["verdict_scope"]
+        line.append(printable(c[key]["verdict"] + (f" for {scope}" if scope else "")), style="bold")
     line.append(" (changed)" if c["verdict_changed"] else " (unchanged)")
     console.print(line)
     if c["headline"]:

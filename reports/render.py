@@ -26,6 +26,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from auditor.errors import DataError
 from auditor.safetext import printable
+from auditor.verdict import build_claim, claim_followups, claim_sentence, headline, verdict_label
 from reports.plots import PlotView, fmt_value, render_plot
 
 __all__ = ["render_all", "render_html", "render_junit", "render_markdown", "print_summary",
@@ -41,6 +42,8 @@ VERDICT_MEANING = {
     "NO_GO": "At least one critical audit failed: do not believe or ship the reported result until the failure is explained and fixed.",
     "INCONCLUSIVE": "The evidence cannot decide: an audit errored or is underpowered. Fix that and run again.",
 }
+SCOPED_GO_MEANING = ("No critical audit that ran failed. The verdict covers only the audits that ran: nothing is "
+                     "established about those left out or skipped (listed below), so this is not a plain GO.")
 MAX_MEASUREMENTS = 60   # per card; the rest are counted, and all stay in results.json
 NOT_RECORDED = "not recorded"
 
@@ -251,6 +254,20 @@ def validate_results(results: Any) -> None:
 
 
 # --------------------------------------------------------------------------- view model
+_P_MENTION = re.compile(r"(?<![\w.])p(?:[ _-]?value)?\s*(?:<|<=|\u2264|>|=)|adjusted p\b|p-value|p_adj", re.I)
+
+
+def _decided_by_test(status: str, conditions: list[dict[str, Any]]) -> bool:
+    """False when the conditions that set a FAIL/WARN are all deterministic checks (no p-value in
+    their threshold): a permutation p shown beside such a FAIL would read as its evidence."""
+    if status not in ("FAIL", "WARN"):
+        return True
+    deciding = [c for c in conditions if c["status"] == status]
+    if not deciding:
+        return True
+    return any(_P_MENTION.search(f"{c['threshold']} {c['name']}") for c in deciding)
+
+
 def _audit_view(a: Mapping[str, Any], index: int, plots: bool) -> dict[str, Any]:
     name = _text(a.get("name")) or f"audit_{index + 1}"
     status = _status(a.get("status"))
@@ -295,6 +312,8 @@ def _audit_view(a: Mapping[str, Any], index: int, plots: bool) -> dict[str, Any]
         "p_value": fmt_p(a.get("p_value")),
         "p_adjusted": fmt_p(p_adj),
         "has_p": a.get("p_value") is not None or p_adj is not None,
+        # the table's p column: a FAIL decided by exact checks shows no p (its p belongs to another test)
+        "p_decides": _decided_by_test(status, conditions),
         "null_hypothesis": _text(a.get("null_hypothesis")),
         "plots": views,
         "inconclusive": bool(a.get("inconclusive", False)),
@@ -397,6 +416,31 @@ def build_view(results: Mapping[str, Any], *, plots: bool = True) -> dict[str, A
                               "p_adjusted": fmt_p(adj[i] if i < len(adj) else None),
                               "rejects": _is_number(adj[i] if i < len(adj) else None) and alpha is not None
                               and float(adj[i]) < alpha})
+    raw_audits = [a for a in results.get("audits") or []]
+    # results written before the scope was recorded show none: their verdict followed older rules
+    scope = _mapping(results.get("scope")) or None
+    label = _text(results.get("verdict_label")) or (verdict_label(verdict, scope) if scope else verdict)
+    evidence = []
+    if verdict == "NO_GO":
+        for a in raw_audits:
+            if _status(a.get("status")) == "FAIL" and a.get("critical", True):
+                h = a.get("headline") if isinstance(a.get("headline"), Mapping) else None
+                try:
+                    h = h or headline(a)
+                except Exception:  # noqa: BLE001
+                    h = None
+                if h and h.get("text"):
+                    evidence.append({"audit": _text(a.get("name")), "text": _text(h["text"]),
+                                     "directness": h.get("directness") if _is_number(h.get("directness")) else 9})
+        evidence.sort(key=lambda e: e["directness"])
+        for e in evidence:
+            e["text"] = e["text"][:1].upper() + e["text"][1:]
+    claim = results.get("claim") if isinstance(results.get("claim"), Mapping) else None
+    if claim is None and "claim" not in results:
+        try:
+            claim = build_claim(raw_audits)
+        except Exception:  # noqa: BLE001
+            claim = None
     tool = _mapping(results.get("tool"))
     env = _mapping(results.get("environment"))
     data = _mapping(results.get("data"))
@@ -406,8 +450,19 @@ def build_view(results: Mapping[str, Any], *, plots: bool = True) -> dict[str, A
         "verdict": verdict,
         "verdict_class": _css(verdict) if verdict in VERDICT_ICON else "unknown",
         "verdict_icon": VERDICT_ICON.get(verdict, "?"),
-        "verdict_meaning": VERDICT_MEANING.get(verdict, "The run did not record a known verdict."),
+        "verdict_meaning": (SCOPED_GO_MEANING if verdict == "GO" and scope and not scope.get("complete")
+                            else VERDICT_MEANING.get(verdict, "The run did not record a known verdict.")),
         "verdict_reason": _text(results.get("verdict_reason")),
+        "verdict_label": label,
+        # with the evidence listed, the banner states what failed and lists why (most direct first)
+        "verdict_lead": (f"Critical audit{'s' if len(evidence) > 1 else ''} failed: "
+                         f"{', '.join(e['audit'] for e in evidence)}. Evidence, most direct first:"
+                         if evidence else _text(results.get("verdict_reason"))),
+        "scope": _text(scope.get("label")) if scope and not scope.get("complete") else "",
+        "scope_complete": bool(scope.get("complete")) if scope else True,
+        "evidence": evidence,
+        "claim": claim_sentence(claim),
+        "claim_notes": claim_followups(claim),
         "exit_code": _text(results.get("exit_code")),
         "audits": audits,
         "counts": counts,
@@ -519,7 +574,8 @@ def render_junit(results: Mapping[str, Any]) -> str:
         suite_attrs["timestamp"] = _x(view["started_at"])
     suite = ET.SubElement(root, "testsuite", suite_attrs)
     props = ET.SubElement(suite, "properties")
-    for k, v in (("verdict", view["verdict"]), ("verdict_reason", view["verdict_reason"]),
+    for k, v in (("verdict", view["verdict"]), ("verdict_label", view["verdict_label"]),
+                 ("verdict_scope", view["scope"] or "all audits"), ("verdict_reason", view["verdict_reason"]),
                  ("model", view["model"]["spec"]), ("seed", view["seed"]), ("command", view["command"])):
         ET.SubElement(props, "property", {"name": k, "value": _x(v)})
     raw_audits = results.get("audits") or []
@@ -583,9 +639,14 @@ def render_markdown(results: Mapping[str, Any]) -> str:
     v = build_view(results, plots=False)
     icon = MD_VERDICT_ICON.get(v["verdict"])
     verdict = v["verdict"] if icon else _md(v["verdict"])
-    lines = [f"## rank-auditor verdict: {icon + ' ' if icon else ''}**{verdict}**", ""]
-    if v["verdict_reason"]:
-        lines += [_md(v["verdict_reason"]), ""]
+    scope = f" for {_md(v['scope'])}" if v["scope"] else ""
+    lines = [f"## rank-auditor verdict: {icon + ' ' if icon else ''}**{verdict}**{scope}", ""]
+    if v["verdict_lead"]:
+        lines += [_md(v["verdict_lead"]), ""]
+    if v["evidence"]:
+        lines += [f"{i}. {_md(e['text'])} ({_md(e['audit'])})" for i, e in enumerate(v["evidence"], 1)] + [""]
+    if v["claim"]:
+        lines += ["**The claim:** " + _md(v["claim"]) + "".join(" " + _md(n) for n in v["claim_notes"]), ""]
     meta = [f"model {_md(v['model']['spec'])}"]
     if v["metric"]:
         meta.append(f"metric {_md(v['metric'])}")
@@ -598,7 +659,7 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         status = f"{MD_ICON.get(a['status'], '')} {_md(a['status'])}".strip()
         if a["inconclusive"]:
             status += " (inconclusive)"
-        p_adj = a["p_adjusted"] if a["has_p"] else "\u2014"
+        p_adj = (a["p_adjusted"] if a["p_decides"] else "exact check") if a["has_p"] else "\u2014"
         crit = "yes" if a["critical"] else "no"
         lines.append(f"| {_md(a['title'])} | {status} | {crit} | {_md(a['summary'])} | {_md(p_adj)} |")
     lines.append("")
@@ -655,7 +716,8 @@ def print_summary(results: Mapping[str, Any], console: Any = None) -> None:
     table.add_column("summary", ratio=1, overflow="fold", min_width=30)
     table.add_column("p / p_adj", no_wrap=True, justify="right")
     for a in v["audits"]:
-        ps = f"{a['p_value']} / {a['p_adjusted']}" if a["has_p"] else "\u2014"
+        ps = ((f"{a['p_value']} / {a['p_adjusted']}" if a["p_decides"] else "exact check") if a["has_p"]
+              else "\u2014")
         flag = a["inconclusive"] and not a["summary"].lower().startswith("inconclusive")   # not said twice
         summary = ("(inconclusive) " if flag else "") + a["summary"]
         # rich passes escape sequences inside Text through to the terminal: escape them first
@@ -665,10 +727,16 @@ def print_summary(results: Mapping[str, Any], console: Any = None) -> None:
     vstyle = {"GO": "bold green", "NO_GO": "bold red", "INCONCLUSIVE": "bold yellow"}.get(v["verdict"], "bold")
     line = Text("Verdict: ")
     line.append(printable(v["verdict"]), style=vstyle)
-    if v["verdict_reason"]:
-        line.append(" \u2014 " + printable(v["verdict_reason"]))
+    if v["scope"]:
+        line.append(printable(" for " + v["scope"]), style=vstyle)
     # Text objects are never parsed as rich markup, so user strings cannot inject styles.
+    if v["verdict_lead"]:
+        line.append(" \u2014 " + printable(v["verdict_lead"]))
+    for i, e in enumerate(v["evidence"], 1):
+        line.append(f"\n  {i}. " + printable(f"{e['text']} ({e['audit']})"))
     console.print(line)
+    if v["claim"]:
+        console.print(Text(printable("Claim: " + " ".join([v["claim"] + "."] + v["claim_notes"]))))
 
 
 # --------------------------------------------------------------------------- files

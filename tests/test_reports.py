@@ -584,3 +584,70 @@ def test_reports_render_real_runner_results(tmp_path: Path) -> None:
     suite = ET.fromstring(paths["junit.xml"].read_text(encoding="utf-8")).find("testsuite")
     assert int(suite.get("tests")) == len(results["audits"])
     assert f"**{results['verdict']}**" in paths["summary.md"].read_text(encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- verdict card: scope, evidence, claim
+def test_p_value_is_not_shown_beside_a_fail_decided_by_exact_checks() -> None:
+    r = load("nogo")
+    iso = next(a for a in r["audits"] if a["name"] == "isolation")
+    iso["p_value"], iso["p_adjusted"] = 0.048, 0.048                  # the near-duplicate permutation test
+    near = next(c for c in iso["conditions"] if c["name"].startswith("near-duplicate"))
+    near["status"], near["threshold"] = "WARN", "FAIL when Holm-adjusted p < 0.05 and the excess share >= 1%"
+    md = render_markdown(r)
+    row = next(line for line in md.splitlines() if line.startswith(f"| {iso['title']} "))
+    assert row.endswith("| exact check |") and "0.048" not in row
+    buf = io.StringIO()
+    print_summary(r, Console(file=buf, width=200, color_system=None))
+    line = next(x for x in buf.getvalue().splitlines() if x.strip().startswith("isolation"))
+    assert "exact check" in line and "0.048" not in line
+    html = render_html(r)
+    assert "decided by exact checks" in html
+    near["status"] = "FAIL"                                           # now the p-value took part in the FAIL
+    row = next(line for line in render_markdown(r).splitlines() if line.startswith(f"| {iso['title']} "))
+    assert row.endswith("| 0.0480 |")
+
+
+def test_no_go_lists_evidence_most_direct_first_in_every_output() -> None:
+    r = json.loads((Path(__file__).parents[1] / "docs/example-report/results.json").read_text())
+    r.pop("scope", None)
+    for a in r["audits"]:
+        a.pop("headline", None)                                       # computed from the measurements
+    v = build_view(r, plots=False)
+    assert [e["audit"] for e in v["evidence"]][:2] == ["isolation", "feature_ablation"]
+    assert v["evidence"][0]["text"].endswith("are exact copies of training rows, and 36 of 120 test queries also "
+                                             "occur in training")
+    assert v["evidence"][1]["text"].startswith("Column visual.26 is a label proxy")
+    md = render_markdown(r)
+    assert md.index("1. " + v["evidence"][0]["text"][:20]) < md.index("2. Column visual.26")
+    html = render_html(r)
+    assert html.index(v["evidence"][0]["text"][:20]) < html.index("Column visual.26 is a label proxy")
+
+
+def test_claim_is_shown_in_absolute_terms_with_its_ci() -> None:
+    r = json.loads((Path(__file__).parents[1] / "docs/example-report/results.json").read_text())
+    r.pop("claim", None)                                              # rebuilt from significance's measurements
+    m = next(a for a in r["audits"] if a["name"] == "significance")["measurements"]
+    v = build_view(r, plots=False)
+    assert f"baseline {m['baseline_mean']:.4f} \u2192 candidate {m['candidate_mean']:.4f}" in v["claim"]
+    assert f"[{m['ci_low']:+.4f}, {m['ci_high']:+.4f}]" in v["claim"]
+    for text in (render_markdown(r), render_html(r)):
+        assert f"candidate {m['candidate_mean']:.4f}" in text
+
+
+def test_scope_label_reaches_every_output() -> None:
+    from auditor.verdict import build_scope, verdict_label
+
+    r = load("go")
+    r["audits"] = [a for a in r["audits"] if a["name"] == "isolation"]
+    r["scope"] = build_scope(r["audits"], left_out=["random_label", "feature_ablation", "synthetic_shift",
+                                                    "significance", "stability"],
+                             suite=["random_label", "feature_ablation", "isolation", "synthetic_shift",
+                                    "significance", "stability"])
+    r["verdict_label"] = verdict_label("GO", r["scope"])
+    assert r["verdict_label"] == "GO for isolation only \u2014 1 of 6 audits"
+    assert "for isolation only \u2014 1 of 6 audits" in render_html(r)
+    assert "**GO** for isolation only" in render_markdown(r)
+    assert ET.fromstring(render_junit(r)).find(".//property[@name='verdict_label']").get("value") == r["verdict_label"]
+    buf = io.StringIO()
+    print_summary(r, Console(file=buf, width=200, color_system=None))
+    assert "Verdict: GO for isolation only \u2014 1 of 6 audits" in buf.getvalue()

@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 import numpy as np
 
 __all__ = [
-    "Trial", "Condition", "Evidence", "Decision", "AuditResult", "Audit", "ModelFailure",
+    "Trial", "Condition", "Evidence", "Decision", "AuditResult", "Audit", "ModelFailure", "ModelNotRefittable",
     "STATUSES", "worst_status", "jsonable",
     "plot_lines", "plot_hist", "plot_intervals", "plot_bars", "plot_table", "run_inline", "assemble_result",
 ]
@@ -36,6 +36,15 @@ class ModelFailure(RuntimeError):
     """The audited model misbehaved during a trial (raised, wrong shape, NaN ...).
 
     The audit that hit it becomes ERROR with this message; the run goes on.
+    """
+
+
+class ModelNotRefittable(ModelFailure):
+    """An audit asked to retrain a model that cannot be retrained (``refittable = False`` on the
+    factory or model, or ``fit`` raised ``NotImplementedError``; see :mod:`auditor.protocol`).
+
+    Its message starts with ``"model cannot be retrained"``: the runner turns the audit into a
+    SKIP with that reason and narrows the verdict's scope, instead of an ERROR.
     """
 
 
