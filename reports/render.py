@@ -708,7 +708,7 @@ def print_summary(results: Mapping[str, Any], console: Any = None) -> None:
             # CI logs do not wrap: 80 columns would squeeze the summaries into a thin column.
             console.width = max(console.width, 120)
     styles = {"PASS": "green", "WARN": "yellow", "FAIL": "bold red", "ERROR": "bold magenta", "SKIP": "dim"}
-    table = Table(title=f"rank-auditor: {len(v['audits'])} audits", box=box.SIMPLE_HEAD, show_lines=False,
+    table = Table(title=f"rank-auditor: {len(v['audits'])} audit{'' if len(v['audits']) == 1 else 's'}", box=box.SIMPLE_HEAD, show_lines=False,
                   title_justify="left")
     table.add_column("audit", no_wrap=True)
     table.add_column("status", no_wrap=True)
