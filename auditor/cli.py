@@ -686,7 +686,7 @@ except ImportError:  # pragma: no cover - module under construction
 
 
 # --------------------------------------------------------------------------- trec-eval
-@cli.command("trec-eval", add_help_option=False,
+@cli.command("trec-eval", add_help_option=False, short_help="trec_eval 10.0-rc3 as a drop-in (same options, output).",
              context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def trec_eval_cmd(args: tuple[str, ...]) -> None:
