@@ -254,7 +254,8 @@ def validate_results(results: Any) -> None:
 
 
 # --------------------------------------------------------------------------- view model
-_P_MENTION = re.compile(r"(?<![\w.])p(?:[ _-]?value)?\s*(?:<|<=|\u2264|>|=)|adjusted p\b|p-value|p_adj", re.I)
+_P_MENTION = re.compile(r"(?<![\w.])p(?:[ _-]?value)?\s*(?:<|<=|\u2264|>|=)|adjusted (?:one-sided )?p\b|"
+                        r"(?<![\w.])p of\b|p-value|p_adj", re.I)
 
 
 def _decided_by_test(status: str, conditions: list[dict[str, Any]]) -> bool:

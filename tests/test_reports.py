@@ -607,6 +607,21 @@ def test_p_value_is_not_shown_beside_a_fail_decided_by_exact_checks() -> None:
     assert row.endswith("| 0.0480 |")
 
 
+def test_p_value_is_shown_beside_a_fail_decided_by_a_test() -> None:
+    """random_label's gating condition is worded 'the Holm-adjusted one-sided p of excess > ...':
+    its FAIL was decided by the p-value, which must then stand in the P column."""
+    r = load("nogo")
+    rl = next(a for a in r["audits"] if a["name"] == "random_label")
+    rl["status"], rl["p_value"], rl["p_adjusted"] = "FAIL", 1.9e-08, 5.8e-08
+    rl["conditions"] = [{"name": "held-out ndcg@10 under shared label shuffles is not above chance (variant B)",
+                         "status": "FAIL", "observed": "excess +0.091",
+                         "threshold": "FAIL when the Holm-adjusted one-sided p of excess > min_excess (0.01) "
+                                      "is < 0.05; otherwise inconclusive"}]
+    row = next(line for line in render_markdown(r).splitlines() if line.startswith(f"| {rl['title']} "))
+    assert "exact check" not in row
+    assert "decided by exact checks" not in render_html(r).split(f'data-audit="random_label"')[1].split("</section>")[0]
+
+
 def test_no_go_lists_evidence_most_direct_first_in_every_output() -> None:
     r = json.loads((Path(__file__).parents[1] / "docs/example-report/results.json").read_text())
     r.pop("scope", None)
