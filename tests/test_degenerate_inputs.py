@@ -110,3 +110,17 @@ def test_inconclusive_names_what_would_decide_it(runs):
     assert iso["inconclusive"] and "test rows" in iso["summary"] and "would give 80%" in iso["summary"]
     fa = {a["name"]: a for a in runs["no_relevant"][1]["audits"]}["feature_ablation"]
     assert any("graded labels" in s for s in fa["next_steps"])
+
+
+@pytest.mark.parametrize("kind", ["no_relevant", "single_query"])
+def test_random_label_on_a_degenerate_test_set_is_inconclusive_and_says_no_nan(tmp_path, kind):
+    tr, te = _degenerate(kind)
+    _write(tr, tmp_path / "tr.csv")
+    _write(te, tmp_path / "te.csv")
+    r = CliRunner().invoke(cli, ["run", "--model", "auditor.testing:make_linear", "--train", str(tmp_path / "tr.csv"),
+                                 "--test", str(tmp_path / "te.csv"), "--checks", "random_label", "--quick", "--quiet",
+                                 "--out", str(tmp_path / "out")])
+    a = json.loads((tmp_path / "out" / "results.json").read_text())["audits"][0]
+    assert r.exit_code == 3 and a["inconclusive"] and a["status"] != "PASS", a["summary"]
+    assert "too few to test or bound" in a["summary"]
+    assert "nan" not in a["summary"].lower(), a["summary"]

@@ -502,11 +502,16 @@ class RandomLabelAudit(Audit):
                     "with permuted training labels while the true-label model is above chance (one-sided per-query "
                     f"t-test p < {alpha:g}, excess >= {floor:g}); never FAIL: a label-free prior (features and "
                     "architecture that rank by themselves) cannot be told from a label proxy or a label side channel"))
-            where = _position(a["ci_low"], a["ci_high"], a["excess"])
-            parts.append(f"Label-free ranking strength (variant A, reported, not a leak test): trained on permuted "
-                         f"labels the model is {where} ({a['mean_metric']:.3f} vs chance {a['mean_chance']:.3f}, "
-                         f"excess {a['excess']:+.3f}, 95% CI over {len(a.get('seed_excess', []))} seeds "
-                         f"{a['ci_low']:+.3f} to {a['ci_high']:+.3f}).")
+            if not all(np.isfinite(float(a[k])) for k in ("mean_metric", "mean_chance", "excess")):
+                # no test query where the order of items can change the metric: nothing was measured
+                parts.append("Label-free ranking strength (variant A) could not be measured: no test query has "
+                             "items whose order changes the metric.")
+            else:
+                where = _position(a["ci_low"], a["ci_high"], a["excess"])
+                parts.append(f"Label-free ranking strength (variant A, reported, not a leak test): trained on permuted "
+                             f"labels the model is {where} ({a['mean_metric']:.3f} vs chance {a['mean_chance']:.3f}, "
+                             f"excess {a['excess']:+.3f}, 95% CI over {len(a.get('seed_excess', []))} seeds "
+                             f"{a['ci_low']:+.3f} to {a['ci_high']:+.3f}).")
             if warn_a:
                 steps.append("The model's held-out scores are the same whether it is trained on the true or on "
                              "permuted labels, and they rank above chance: it does not learn from the labels it is "
