@@ -350,16 +350,9 @@ def _echo_wrapped(text: str, indent: int, subsequent: int | None = None) -> None
 
 
 def _toml(v: Any) -> str:
-    """A default as it is written in audit.toml (None: unset, the audit decides)."""
-    if v is None:
-        return "(unset)"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml(x) for x in v) + "]"
-    return str(v)
+    from auditor.listing import toml_value
+
+    return toml_value(v)
 
 
 def _echo_model_params(m: dict[str, Any]) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable, Mapping
 
-__all__ = ["describe_audits", "describe_models", "factory_params", "config_rows", "config_markdown"]
+__all__ = ["describe_audits", "describe_models", "factory_params", "config_rows", "config_markdown", "toml_value"]
 
 
 def describe_audits() -> list[dict[str, Any]]:
@@ -132,11 +132,11 @@ def config_rows() -> list[dict[str, str]]:
         if key == "audits":
             continue
         if key in cfg_defaults:
-            default = _toml(cfg_defaults[key])
+            default = toml_value(cfg_defaults[key])
         elif key == "checks":
             default = "all audits"
         else:
-            default = _toml(run_defaults.get(key))
+            default = toml_value(run_defaults.get(key))
         rows.append({"key": key, "section": "top level", "default": default, "quick": "",
                      "meaning": comments.get(key, "")})
     for name in AUDIT_NAMES:
@@ -144,13 +144,13 @@ def config_rows() -> list[dict[str, str]]:
         notes = _source_comments(type(audit))
         quick = getattr(audit, "quick_overrides", {}) or {}
         for key, value in audit.defaults.items():
-            rows.append({"key": key, "section": f"[audits.{name}]", "default": _toml(value),
-                         "quick": _toml(quick[key]) if key in quick else "",
+            rows.append({"key": key, "section": f"[audits.{name}]", "default": toml_value(value),
+                         "quick": toml_value(quick[key]) if key in quick else "",
                          "meaning": notes.get(key) or f"see docs/AUDITS.md, {name}"})
     return rows
 
 
-def _toml(v: Any) -> str:
+def toml_value(v: Any) -> str:
     """A value as written in audit.toml (None: unset, the code decides)."""
     import json
 
@@ -161,7 +161,7 @@ def _toml(v: Any) -> str:
     if isinstance(v, str):
         return json.dumps(v)
     if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml(x) for x in v) + "]"
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
     return str(v)
 
 
