@@ -214,29 +214,24 @@ def check_fit_does_not_mutate(spec: ModelSpec, split: Split) -> None:
     """Fitting leaves every array of the training data unchanged (compared with a private copy)."""
     if _pretrained(spec, split.train):
         return
-    given, reference = fresh_copy(split.train), fresh_copy(split.train)
-    model = spec.make(seed=0)
-    try:
-        model.fit(given)
-    except Exception as e:
-        raise ConformanceFailure(f"fit raised {type(e).__name__}: {e}") from e
-    changed = _changed(given, reference)
-    if changed:
-        raise _mutation_failure("fit", changed)
+    _call_and_compare(spec.make(seed=0), "fit", split.train)
 
 
 def check_score_does_not_mutate(spec: ModelSpec, split: Split) -> None:
     """Scoring leaves every array it receives unchanged (compared with a private copy)."""
-    model = _fit(spec, split.train)
-    test = split.test.hide_labels()
-    given, reference = fresh_copy(test), fresh_copy(test)
+    _call_and_compare(_fit(spec, split.train), "score", split.test.hide_labels())
+
+
+def _call_and_compare(model: Any, method: str, data: Any) -> None:
+    """Call ``model.<method>`` on a fresh copy of ``data`` and fail naming any array it changed."""
+    given, reference = fresh_copy(data), fresh_copy(data)
     try:
-        model.score(given)
+        getattr(model, method)(given)
     except Exception as e:
-        raise ConformanceFailure(f"score raised {type(e).__name__}: {e}") from e
+        raise ConformanceFailure(f"{method} raised {type(e).__name__}: {e}") from e
     changed = _changed(given, reference)
     if changed:
-        raise _mutation_failure("score", changed)
+        raise _mutation_failure(method, changed)
 
 
 def check_query_independence(spec: ModelSpec, split: Split) -> None:
