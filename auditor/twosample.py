@@ -824,14 +824,12 @@ class ClassifierResult:
     ----------
     auc : float
         Effect size: out-of-fold AUC pooled over all rows (sample A = positive class) from
-        K query-grouped, sample-stratified folds, averaged over ``n_repeats`` independent fold
-        assignments (repeated cross-fitting).
+        K query-grouped, sample-stratified folds.
     ci_low, ci_high : float
         Percentile CI of ``auc`` from a group bootstrap of the out-of-fold scores (stratified
-        by sample; the fitted classifiers are held fixed; each replicate reweights every
-        repeat's scores with the same resampled groups and averages their AUCs).
+        by sample; the fitted classifiers are held fixed).
     fold_auc : list of float
-        AUC within each held-out fold (of the first fold assignment).
+        AUC within each held-out fold.
     fold_ci : list of (float, float)
         Group-bootstrap CI of each fold's AUC.
     split_auc : float
@@ -853,8 +851,6 @@ class ClassifierResult:
         fields above then describe the better of the two (see :func:`classifier_test`).
     chosen : str
         The learner whose out-of-fold AUC is reported (the only one, or the better one).
-    n_repeats : int
-        Fold assignments whose out-of-fold AUCs are averaged.
     """
 
     auc: float
@@ -874,7 +870,6 @@ class ClassifierResult:
     level: float = 0.95
     per_classifier: dict[str, dict[str, float]] = field(default_factory=dict)
     chosen: str = ""
-    n_repeats: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -952,15 +947,13 @@ def classifier_test(ts: TwoSample, *, n_folds: int = 5, classifier: str = "hgb+l
                     n_bootstrap: int = 1000, level: float = 0.95, seed: int = 0, threads: int | None = 1,
                     max_rows: int = 20_000, max_features: int = 256, pca_dims: int = 64,
                     query_context: int = 8, test_fraction: float = 0.5,
-                    screen_features: int = 64, n_repeats: int = 1,
-                    repeat_rows: int | None = None) -> ClassifierResult:
+                    screen_features: int = 64) -> ClassifierResult:
     """Classifier two-sample test with folds, permutations and bootstraps over whole groups.
 
     Two uses of the same classifier:
 
     - **Effect size**: out-of-fold AUC from ``n_folds`` group-stratified folds (every group
-      is scored by a classifier that never saw it), averaged over ``n_repeats`` fold
-      assignments, with a group-bootstrap CI.
+      is scored by a classifier that never saw it), with a group-bootstrap CI.
     - **Significance**: one group-stratified split; the classifier is fitted on
       ``1 - test_fraction`` of the groups and the AUC of the held-out groups is compared with
       its exact permutation null (membership shuffled between whole held-out groups). The
@@ -1013,19 +1006,6 @@ def classifier_test(ts: TwoSample, *, n_folds: int = 5, classifier: str = "hgb+l
         Share of each sample's groups held out in the significance split.
     screen_features : int, default 64
         Raw columns added per fit for wide data (see ``max_features``).
-    n_repeats : int, default 1
-        Repeated cross-fitting: the effect size is the mean of the out-of-fold AUCs of this many
-        independent fold assignments, and each bootstrap replicate averages them the same way.
-        Under no shift every assignment's classifiers learn a different spurious function, so
-        one out-of-fold AUC scatters around 0.5 by more than its query bootstrap (which holds the
-        classifiers fixed) shows -- measured on clean LETOR re-splits, 49 vs 150 queries: SD
-        0.060 across splits against a bootstrap SE of 0.046. The mean over assignments removes
-        most of that extra scatter; a real shift is learnt by every assignment and keeps its AUC.
-        The significance split does not change.
-    repeat_rows : int or None, default None
-        Cap on the rows fitted over all repeats: ``min(n_repeats, repeat_rows // rows)``
-        assignments (at least 1). Large samples, where the fits are slow, have tight intervals
-        without repeats.
 
     Returns
     -------
@@ -1040,8 +1020,7 @@ def classifier_test(ts: TwoSample, *, n_folds: int = 5, classifier: str = "hgb+l
         raise ValueError(f"classifier must be one of {', '.join(map(repr, CLASSIFIERS))}, got {classifier!r}")
     with _limited(threads):
         return _classifier_test(ts, n_folds, classifier, n_permutations, n_bootstrap, level, seed, max_rows,
-                                max_features, pca_dims, query_context, test_fraction, screen_features,
-                                n_repeats, repeat_rows)
+                                max_features, pca_dims, query_context, test_fraction, screen_features)
 
 
 def _screen_columns(X: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:
@@ -1061,13 +1040,9 @@ def _screen_rows(X: np.ndarray, rows_a: np.ndarray, rows_b: np.ndarray, k: int) 
 
 def _classifier_test(ts: TwoSample, n_folds: int, classifier: str, n_permutations: int, n_bootstrap: int,
                      level: float, seed: int, max_rows: int, max_features: int, pca_dims: int, query_context: int,
-                     test_fraction: float, screen_features: int = 64, n_repeats: int = 1,
-                     repeat_rows: int | None = None) -> ClassifierResult:
+                     test_fraction: float, screen_features: int = 64) -> ClassifierResult:
     rng = np.random.default_rng(seed)
     ts = ts.subsample(max_rows, rng)
-    R = max(1, int(n_repeats))
-    if repeat_rows is not None:
-        R = max(1, min(R, int(repeat_rows) // max(ts.n_rows, 1)))
     n_a, n_b = int(ts.in_a.sum()), int((~ts.in_a).sum())
     K = min(int(n_folds), n_a, n_b)
     if K < 2:
@@ -1103,30 +1078,17 @@ def _classifier_test(ts: TwoSample, n_folds: int, classifier: str, n_permutation
     held = held_g[ts.group]
     learners = CLASSIFIERS[classifier]
     n_features = X.shape[1] + (min(screen_features, raw.shape[1]) if wide else 0)
-
-    def cross_fit(fold: np.ndarray, seed0: int) -> dict[str, np.ndarray]:
-        out = {c: np.empty(ts.n_rows) for c in learners}
-        for k in range(K):
-            tr, te = fold != k, fold == k
-            Xk = design(tr)
-            for c in learners:
-                model = _fit_quietly(_make_classifier(c, seed0 + k), Xk[tr], y[tr])
-                out[c][te] = model.predict_proba(Xk[te])[:, 1]
-        return out
-
-    oof = cross_fit(fold, seed)
-    # repeated cross-fitting: further fold assignments from their own streams (the first one, the split
-    # and the resamples stay as with a single assignment). Under no shift each assignment's classifiers
-    # learn a different spurious function, and the AUC of each is a draw around 0.5 with the query-level
-    # spread: the mean over R assignments narrows that spread (and the group bootstrap of the mean, which
-    # reweights every assignment's scores with the same groups, narrows with it), while a real shift is
-    # learnt by every assignment and keeps its AUC
-    oofs = [oof] + [cross_fit(stratified_group_folds(ts.in_a, K, np.random.default_rng([seed, r]))[ts.group],
-                              seed + 7919 * r) for r in range(1, R)]
+    oof = {c: np.empty(ts.n_rows) for c in learners}
+    for k in range(K):
+        tr, te = fold != k, fold == k
+        Xk = design(tr)
+        for c in learners:
+            model = _fit_quietly(_make_classifier(c, seed + k), Xk[tr], y[tr])
+            oof[c][te] = model.predict_proba(Xk[te])[:, 1]
     Xs = design(~held)
     split_scores = {c: _fit_quietly(_make_classifier(c, seed + K), Xs[~held], y[~held]).predict_proba(Xs[held])[:, 1]
                     for c in learners}
-    pooled_by = {c: float(np.mean([auc(o[c], y) for o in oofs])) for c in learners}
+    pooled_by = {c: auc(oof[c], y) for c in learners}
     # the effect size is the out-of-fold AUC of the learner that did better on the significance
     # split's held-out half -- not the larger out-of-fold AUC: a maximum of two noisy estimates
     # sits above 0.5 under no shift, and its CI with it (measured on 200 clean benchmark runs:
@@ -1146,7 +1108,7 @@ def _classifier_test(ts: TwoSample, n_folds: int, classifier: str, n_permutation
         fold_ci.append((float(np.quantile(b, a_lo)), float(np.quantile(b, a_hi))) if b.size else (np.nan, np.nan))
     pooled = pooled_by[chosen]
     W = _group_bootstrap_weights(ts.in_a, ts.group, n_bootstrap, rng)
-    boots = np.mean([weighted_auc(o[chosen], y, W) for o in oofs], axis=0)
+    boots = weighted_auc(oof[chosen], y, W)
     boots = boots[np.isfinite(boots)]
     lo, hi = (np.quantile(boots, [a_lo, a_hi]) if boots.size else (np.nan, np.nan))
     groups = np.flatnonzero(held_g)
@@ -1156,7 +1118,7 @@ def _classifier_test(ts: TwoSample, n_folds: int, classifier: str, n_permutation
     per_classifier = {c: {"auc": float(pooled_by[c]), "split_auc": float(per[c][0])} for c in learners}
     return ClassifierResult(pooled, float(lo), float(hi), fold_auc, fold_ci, float(a[0]), _perm_p(a[1:], a[0]), K,
                             int(n_permutations), int(n_bootstrap), classifier, int(n_features), ts.n_rows,
-                            ts.n_groups, level, per_classifier, chosen, len(oofs))
+                            ts.n_groups, level, per_classifier, chosen)
 
 
 def _fit_quietly(model: Any, X: np.ndarray, y: np.ndarray) -> Any:

@@ -92,7 +92,7 @@ class SyntheticShiftAudit(Audit):
               "components of <= 10,000 rows against 2,000 whole-query permutations (exact); gating p = 2 x the "
               "smaller, Holm-adjusted across audits. Effect size: the out-of-fold AUC, under query-grouped folds "
               "stratified by sample (K = 5), of the learner with the better held-out split AUC, 95% CI from a query "
-              "bootstrap; averaged over up to 5 fold assignments (repeated cross-fitting, while the fitted rows total <= 20,000). Verdict on effect size and significance together: AUC >= "
+              "bootstrap. Verdict on effect size and significance together: AUC >= "
               "0.55 WARN, >= 0.625 FAIL (synthetic mode only; train vs test is capped at WARN), each only when "
               "the adjusted p < alpha. Reported: per-feature KS with a whole-query permutation null (1,000) and "
               "Benjamini-Hochberg; label-distribution shift (chi-square distance, whole-query permutation null, "
@@ -127,8 +127,6 @@ class SyntheticShiftAudit(Audit):
     gating = True
     defaults: dict[str, Any] = {
         "n_folds": 5,
-        "n_repeats": 5,             # fold assignments whose out-of-fold AUCs are averaged (repeated cross-fitting)
-        "repeat_rows": 20000,       # ... while their fitted rows total at most this (at least one assignment)
         "classifier": "hgb+logistic",  # both (the better of the two, exact), "hgb" or "logistic" alone
         "query_context": 8,         # principal components whose query mean / sd are added as features
         "clf_permutations": 2000,   # held-out membership shuffles (classifier null)
@@ -190,8 +188,7 @@ class SyntheticShiftAudit(Audit):
             r = T.classifier_test(ts, n_folds=int(p["n_folds"]), classifier=p["classifier"],
                                   n_permutations=int(p["clf_permutations"]), n_bootstrap=int(p["n_bootstrap"]),
                                   seed=seed, threads=p["threads"], max_rows=int(p["max_rows"]),
-                                  query_context=int(p["query_context"]), n_repeats=int(p["n_repeats"]),
-                                  repeat_rows=int(p["repeat_rows"]))
+                                  query_context=int(p["query_context"]))
             return jsonable(r.to_dict())
         if trial.key == "ks":
             r = T.ks_test(ts, n_permutations=int(p["ks_permutations"]), max_thresholds=int(p["ks_max_thresholds"]),
