@@ -265,6 +265,28 @@ def test_fail_needs_an_excess_shown_above_the_floor(clean):
     assert r.status == "WARN" and r.inconclusive and r.measurements["variant_b"]["p_value"] < 1e-3
 
 
+def test_fail_floor_scales_with_the_headroom(clean):
+    """B's FAIL floor is max(min_excess, min_excess_share x headroom): memorised copies (excess ~0.2)
+    clear a twentieth of the headroom and FAIL; against nine tenths of it they cannot, and the gating
+    p is the t-test against exactly that floor."""
+    from scipy import stats as st
+
+    split = plant_copied_queries(clean, 0.3, seed=1)
+    r = run(split, model=MEMO, n_seeds=1)
+    b = r.measurements["variant_b"]
+    assert r.status == "FAIL"
+    assert b["min_effect"] == pytest.approx(max(0.01, 0.05 * b["headroom"]))
+    high = run(split, model=MEMO, n_seeds=1, min_excess_share=0.9)
+    hb = high.measurements["variant_b"]
+    assert hb["min_effect"] == pytest.approx(0.9 * hb["headroom"]) and hb["min_effect"] > hb["excess"]
+    assert high.status != "FAIL"
+    # the same per-query excesses, tested against the larger floor: the t statistic moves by the floor
+    t_lo = st.t.isf(b["p_min_effect"], b["n"] - 1)
+    t_hi = st.t.isf(hb["p_min_effect"], hb["n"] - 1)
+    se = (b["excess"] - b["min_effect"]) / t_lo
+    assert t_hi == pytest.approx((hb["excess"] - hb["min_effect"]) / se, rel=1e-4)
+
+
 def test_pass_is_earned_or_inconclusive(clean):
     ctx = AuditContext(clean, ModelSpec(LINEAR))
     audit = RandomLabelAudit()
