@@ -257,6 +257,9 @@ def test_fail_needs_an_excess_shown_above_the_floor(clean):
     d = audit.decide(ctx, _evidence(0.03, 0.03, upper=0.05, ci=(0.005, 0.055)), 0.09)
     assert [c.status for c in d.conditions] == ["PASS"] and not d.inconclusive
     assert "at chance" not in d.summary and "adjusted p = 0.09" in d.summary
+    # ... nor "no sign" of shared rows: it names the small excess and points to the isolation audit
+    assert d.summary.startswith("A small excess, below the FAIL floor") and "No sign" not in d.summary
+    assert any("isolation audit" in s for s in d.next_steps)
     # the floor is configurable and is what FAIL has to clear: copied rows memorised (excess ~0.2) do not
     # FAIL a floor of 0.5, and cannot PASS either
     split = plant_copied_queries(clean, 0.3, seed=1)
