@@ -930,9 +930,23 @@ def check_family(fam: MetricFamily) -> tuple[str, str] | None:
     try:
         plain = run("kernel", lambda: evaluate_with("trec_eval"))
         if fam.tie_kernel is not None:
-            tied = run("tie_kernel", lambda: evaluate_with("average"))
+            run("tie_kernel", lambda: evaluate_with("average"))
+            # the tie-aware kernel on the untied queries themselves (evaluate_many sends it tied ones only)
+            rows = np.flatnonzero(untied)
+            w = int(np.diff(offsets).max())
+            S = np.full((rows.size, w), -np.inf)
+            L = np.full((rows.size, w), -np.inf)
+            for i, q in enumerate(rows):
+                S[i, :offsets[q + 1] - offsets[q]] = scores[offsets[q]:offsets[q + 1]]
+                L[i, :offsets[q + 1] - offsets[q]] = labels[offsets[q]:offsets[q + 1]]
+            plan = _Plan(specs, fams, "linear", 1.0, "exclude", None, None, rows.size)
+            view = TiedView(S, L, plan.column, plan)
             for s in specs:
-                a, b = plain[s.name][untied], tied[s.name][untied]
+                a = plain[s.name][untied]
+                b = run("tie_kernel", lambda: np.asarray(fam.tie_kernel(view, s.k), dtype=np.float64))
+                if b.shape != a.shape:
+                    return (f"its tie_kernel returned shape {b.shape}, expected {a.shape} (one value per query).",
+                            "return one value per query of the view.")
                 if not np.allclose(a, b, rtol=1e-9, atol=1e-12, equal_nan=True):
                     return (f"tie_kernel differs from kernel on queries without tied scores ({s.name}: {b.tolist()} "
                             f"vs {a.tolist()}).", "make tie_kernel the expected value over orders of tied items only.")
