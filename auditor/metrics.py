@@ -29,6 +29,11 @@ Conventions (trec_eval's, verified against its own test files in ``tests/data/tr
 Every function returns a per-query array of shape ``(n_queries,)`` (ranx style): means,
 confidence intervals and paired tests are built from these arrays.
 
+The measures themselves are entries of :mod:`auditor.metric_registry` (built-ins in
+:mod:`auditor.metric_builtins`, plugins through ``auditor.metrics`` entry points): this module
+orders the items and hands each family's kernel a :class:`RankedView`, its tie-aware kernel a
+:class:`TiedView` and its chance level a :class:`ChanceView` (docs/METRICS.md).
+
 Implementation: queries are laid out as rows of 2-D blocks (all queries of one size share a
 block; ragged sizes are bucketed and padded with ``-inf``), each block is processed in
 cache-sized chunks with one row-wise sort. For cut-off metrics only the top ``k`` of each query
