@@ -51,8 +51,6 @@ from typing import Any, Callable, Literal
 
 import numpy as np
 
-from auditor.metric_builtins import discounts as _discounts
-from auditor.metric_builtins import gains as _gains
 from auditor.metric_registry import MetricFamily, MetricSpec, metric_names, parse_metric
 
 __all__ = ["MetricSpec", "MetricFamily", "parse_metric", "evaluate", "evaluate_many", "evaluate_dataset",
