@@ -322,7 +322,7 @@ def list_cmd(as_json: bool) -> None:
         opt = f" ({st['option']})" if st["option"] else ""
         default = "all audits" if st["name"] == "checks" else _toml(st["default"])
         _echo_wrapped(f"{st['name']} = {default}{opt}: {st['meaning']}", indent=2, subsequent=6)
-    click.echo("Audits (--checks NAME,...; set parameters in audit.toml as [audits.NAME] key = value):")
+    click.echo("Audits (--checks NAME,...; parameters: [audits.NAME] key = value in audit.toml, or --set NAME.key=value):")
     for a in audits:
         crit = {True: "critical", False: "advisory"}.get(a["critical"], "unavailable")
         _echo_wrapped(f"{a['name']:<18} [{crit}] {a['question']}", indent=2, subsequent=6)

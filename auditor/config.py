@@ -221,11 +221,12 @@ def check_param(where: str, key: str, value: Any, p: Param) -> None:
         if low_bad or high_bad:
             raise ConfigError(f"{where}: expected {kind}{_bounds(p)}, got {value}. {fix}")
     if p.choices is not None:
-        items = list(value) if isinstance(value, (list, tuple)) else [value]
-        bad = [v for v in items if v not in p.choices]
+        many = isinstance(value, (list, tuple))
+        bad = [v for v in (value if many else [value]) if v not in p.choices]
         if bad:
             valid = ", ".join(repr(c) for c in p.choices)
-            raise ConfigError(f"{where}: {', '.join(repr(b) for b in bad)} is not one of {valid}. {fix}")
+            got = ", ".join(repr(b) for b in bad)
+            raise ConfigError(f"{where}: expected {'items from' if many else 'one of'} {valid}, got {got}. {fix}")
 
 
 def check_audit_params(audits: Any) -> None:
@@ -260,7 +261,7 @@ def check_seed(seed: Any) -> int:
 
 def resolve_checks(checks: Sequence[str] | str | None) -> list[str]:
     """Validate ``--checks``; None or "all" -> every built-in audit, in report order."""
-    from auditor.audits import AUDIT_NAMES, audit_names
+    from auditor.audits import AUDIT_NAMES, audit_names, get_audit
 
     if checks is None or checks == "all" or checks == ["all"]:
         return list(AUDIT_NAMES)
@@ -272,6 +273,9 @@ def resolve_checks(checks: Sequence[str] | str | None) -> list[str]:
     if bad or not names:
         raise ConfigError(f"--checks: unknown audit {', '.join(repr(b) for b in bad) or '(empty)'}; "
                           f"valid: {', '.join(valid)} (comma-separated).")
+    for n in names:
+        if n not in AUDIT_NAMES:
+            get_audit(n)  # a third-party audit is checked now, before any data are read
     return [n for n in valid if n in names]
 
 
@@ -280,7 +284,8 @@ def resolve_checks(checks: Sequence[str] | str | None) -> list[str]:
 SETTINGS: dict[str, Param] = {
     "metric": param(str, "ndcg@10", option="--metric",
                     help="the metric every audit reports (ndcg@k, map, mrr, p@k, recall@k ...)"),
-    "alpha": param(float, 0.05, min=0, max=1, min_open=True, max_open=True, help="suite significance level; gating p-values are Holm-adjusted across audits"),
+    "alpha": param(float, 0.05, min=0, max=1, min_open=True, max_open=True,
+                   help="suite significance level; gating p-values are Holm-adjusted across audits"),
     "gain": param(str, "linear", choices=("linear", "exp"), help="graded gain in DCG: linear (rel) or exp (2^rel - 1)"),
     "no_relevant": param(str, "exclude", choices=("exclude", "zero"),
                          help="queries without a relevant item: exclude (counted) or zero"),
@@ -294,8 +299,7 @@ SETTINGS: dict[str, Param] = {
     "checks": param((list, str), None, option="--checks", help="audits to run (default: all)"),
     "executor": param(str, "serial", choices=("serial", "local", "ray"), option="--executor",
                       help="serial, local (N processes) or ray"),
-    "device": param(str, "cpu", choices=("cpu", "cuda", "auto"), option="--device",
-                    help="passed to the model factory: cpu, cuda or auto"),
+    "device": param(str, "cpu", option="--device", help="passed to the model factory: cpu, cuda, cuda:N or auto"),
 }
 TOP_LEVEL_KEYS = (*SETTINGS, "audits")
 _CONFIG_FIELDS = ("metric", "alpha", "gain", "no_relevant", "min_gain", "quick", "audits")

@@ -150,7 +150,8 @@ def parameter_table(name: str) -> str:
     lines = ["| parameter | default | `--quick` | values | meaning |", "|---|---|---|---|---|"]
     for key, d in describe_params(get_audit(name)).items():
         quick = f"`{toml_value(d['quick'])}`" if "quick" in d else ""
-        lines.append(f"| `{key}` | `{toml_value(d['default'])}` | {quick} | {_cell(d['values'])} | {_cell(d['help'])} |")
+        lines.append(f"| `{key}` | `{toml_value(d['default'])}` | {quick} | {_cell(d['values'])} | "
+                     f"{_cell(d['help'])} |")
     return "\n".join(lines)
 
 

@@ -355,10 +355,11 @@ class IsolationAudit(Audit):
                                                         "queries' rows is a copy"),
         query_match_share=param(float, 0.5, min=0, max=1, help="content match share for \"the same query under "
                                                                "another id\""),
-        temporal=param(str, "warn", choices=_TEMPORAL, help="what a test set older than training gives"),
+        temporal=param(str, "warn", choices=_TEMPORAL,
+                       help="test rows older than the newest training row (timestamps): WARN, FAIL or not checked"),
         hash_decimals=param(int, 9, min=0, help="rounding before hashing"),
         bootstrap=param(int, 2000, min=1, quick=500, help="query-bootstrap resamples for the contamination rate"),
-        max_examples=param(int, 10, min=0, help="example rows shown per finding"),
+        max_examples=param(int, 10, min=0, help="example duplicate rows listed in the report"),
         memory_limit_mb=param(int, 1024, min=1, help="near-duplicate search budget"),
     )
 
