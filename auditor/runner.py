@@ -31,9 +31,10 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from auditor import __version__
-from auditor.audits import AUDIT_NAMES, audit_names, get_audit
+from auditor.audits import AUDIT_NAMES, get_audit
 from auditor.audits.base import Audit, AuditResult, assemble_result, jsonable
-from auditor.context import AuditConfig, AuditContext
+from auditor.config import AuditConfig, check_seed, resolve_checks
+from auditor.context import AuditContext
 from auditor.data import RankingDataset, Split, load_dataset
 from auditor.errors import AuditorError, ConfigError, DataError, PluginError, StoreError
 from auditor.executors import EXECUTORS, TrialWatch, run_trials
@@ -79,79 +80,6 @@ def write_outputs(results: dict[str, Any], out_dir: str | Path, *, strict: bool 
 
 
 # --------------------------------------------------------------------------- set-up
-def resolve_checks(checks: Sequence[str] | str | None) -> list[str]:
-    """Validate ``--checks``; None or "all" -> every audit, in report order."""
-    if checks is None or checks == "all" or checks == ["all"]:
-        return list(AUDIT_NAMES)
-    valid = audit_names()
-    if isinstance(checks, str):
-        checks = [c for c in checks.split(",")]
-    names = [c.strip() for c in checks if c.strip()]
-    bad = [c for c in names if c not in valid]
-    if bad or not names:
-        raise ConfigError(f"--checks: unknown audit {', '.join(repr(b) for b in bad) or '(empty)'}; "
-                          f"valid: {', '.join(valid)} (comma-separated).")
-    return [n for n in valid if n in names]
-
-
-#: integer parameters where 0 is meaningful (off / none); every other integer count must be >= 1
-_INT_PARAMS_ZERO_OK = frozenset({"query_context", "max_examples", "hash_decimals", "min_queries"})
-#: parameters whose value may also be None (a library default)
-_NONE_OK = frozenset({"threads"})
-
-
-def _check_param_type(audit: str, key: str, value: Any, default: Any) -> None:
-    """A user value must have its default's type (an integer may stand for a float), and
-    integer counts must be positive: checked before any work, so a typo in ``audit.toml`` is
-    an exit-2 error naming the key instead of an audit that errors minutes later."""
-    where = f"[audits.{audit}] {key}"
-    fix = f"Fix: set {key} to a value like the default ({default!r}), or remove it to use the default."
-    if default is None or (value is None and key in _NONE_OK):
-        return
-    if isinstance(default, bool):
-        ok, want = isinstance(value, bool), "true or false"
-    elif isinstance(default, int):
-        ok, want = isinstance(value, int) and not isinstance(value, bool), "an integer"
-    elif isinstance(default, float):
-        ok, want = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
-    elif isinstance(default, str):
-        ok, want = isinstance(value, str), "a string"
-    elif isinstance(default, (list, tuple)):
-        ok, want = isinstance(value, (list, tuple)), "a list"
-    else:
-        return
-    if not ok:
-        raise ConfigError(f"{where}: expected {want}, got {value!r} ({type(value).__name__}). {fix}")
-    if isinstance(default, int) and not isinstance(default, bool):
-        low = 0 if key in _INT_PARAMS_ZERO_OK else 1
-        if value < low:
-            raise ConfigError(f"{where}: expected an integer >= {low}, got {value}. {fix}")
-    if isinstance(default, float) and not np.isfinite(value):
-        raise ConfigError(f"{where}: expected a finite number, got {value!r}. {fix}")
-
-
-def _validate_audit_params(config: AuditConfig) -> None:
-    for name, params in config.audits.items():
-        if name not in audit_names():
-            raise ConfigError(f"[audits.{name}]: unknown audit; valid: {', '.join(audit_names())}.")
-        audit = get_audit(name)
-        if not isinstance(params, Mapping):
-            raise ConfigError(f"[audits.{name}]: expected a table of parameters, got {params!r}.")
-        bad = sorted(set(params) - set(audit.defaults))
-        if bad:
-            raise ConfigError(f"[audits.{name}]: unknown parameter(s) {', '.join(bad)}; "
-                              f"valid: {', '.join(sorted(audit.defaults)) or 'none'}.")
-        for key, value in params.items():
-            _check_param_type(name, key, value, audit.defaults[key])
-
-
-def _check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**63:
-        raise ConfigError(f"seed: expected an integer from 0 to 2**63 - 1, got {seed!r}. "
-                          "Fix: pass --seed 0 (or any non-negative integer).")
-    return int(seed)
-
-
 def _as_spec(model: Any, params: Mapping[str, Any] | None, device: str) -> ModelSpec:
     if isinstance(model, ModelSpec):
         return model
@@ -269,8 +197,7 @@ def build_context(model: Any, *, train: Any = None, test: Any = None, synthetic:
             base_spec = ModelSpec(str(default_baseline), dict(spec.params), device)
             _probe_factory(base_spec, "--model-param (passed to the default baseline)")
             facts["baseline_source"] = f"default baseline of {spec.spec}"
-    config = config or AuditConfig()
-    _validate_audit_params(config)
+    config = config or AuditConfig()  # validated when it was built
     ctx = AuditContext(split, spec, config, seed=seed, baseline=base_spec, baseline_scores=base_scores, device=device)
     return ctx, facts
 
@@ -393,9 +320,8 @@ def run_audit(model: Any = "reference", *, train: Any = None, test: Any = None, 
     config = config or AuditConfig()
     if quick is not None:
         config.quick = bool(quick)
-    seed = _check_seed(seed)
-    names = resolve_checks(checks)
-    _validate_audit_params(config)  # before the data are loaded: a typo costs nothing
+    seed = check_seed(seed)
+    names = resolve_checks(checks)  # config's values were checked when it was built: before any data
     ctx, facts = build_context(model, train=train, test=test, synthetic=synthetic, model_params=model_params,
                                baseline=baseline, baseline_params=baseline_params, baseline_run=baseline_run,
                                config=config, seed=seed, device=device, fmt=fmt, feature_groups=feature_groups)

@@ -9,20 +9,27 @@ DATA = TESTS / "data"
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
-FAKE = ("fake_count=fake_audits:CountingAudit,fake_other=fake_audits:OtherAudit,"
-        "fake_where=fake_audits:WhereAudit")
+FAKE = {"fake_count": "fake_audits:CountingAudit", "fake_other": "fake_audits:OtherAudit",
+        "fake_where": "fake_audits:WhereAudit"}
+
+
+def install_audit_plugins(monkeypatch, site: Path, entry_points: dict[str, str], extra_path: Path = TESTS) -> None:
+    """Register audits as an installed package would: a ``*.dist-info`` with entry points in the
+    group ``auditor.audits`` on ``sys.path`` here and on ``PYTHONPATH`` for worker processes."""
+    info = site / "audit_plugins_for_tests-0.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: audit-plugins-for-tests\nVersion: 0\n")
+    lines = "".join(f"{k} = {v}\n" for k, v in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[auditor.audits]\n{lines}")
+    monkeypatch.syspath_prepend(str(extra_path))
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), str(extra_path), os.environ.get("PYTHONPATH", "")]))
 
 
 @pytest.fixture
-def fake_audits(monkeypatch):
-    """Register the fake audits in this process and in any subprocess / worker."""
-    import auditor.audits as A
-
-    for part in FAKE.split(","):
-        k, v = part.split("=")
-        monkeypatch.setitem(A._WHERE, k, v)
-    monkeypatch.setenv("AUDITOR_EXTRA_AUDITS", FAKE)
-    monkeypatch.setenv("PYTHONPATH", str(TESTS) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+def fake_audits(monkeypatch, tmp_path_factory):
+    """Register the fake audits (entry points) in this process and in any subprocess / worker."""
+    install_audit_plugins(monkeypatch, tmp_path_factory.mktemp("site"), FAKE)
     return ["fake_count", "fake_other"]
 
 

@@ -113,7 +113,7 @@ def test_small_training_set_reduces_k_and_single_query_skips():
 
 
 def test_bad_k_is_a_config_error(split):
-    with pytest.raises(ConfigError, match="k must be"):
+    with pytest.raises(ConfigError, match="k: expected an integer >= 2"):
         run(split, LIN, k=1)
 
 

@@ -100,7 +100,7 @@ def test_config_reference_is_generated_from_the_code() -> None:
     """docs/CONFIG.md lists every audit.toml key with the default the code uses; regenerate it
     with `python -m auditor.listing > docs/CONFIG.md` when a key or default changes."""
     from auditor.audits import AUDIT_NAMES, get_audit
-    from auditor.configfile import TOP_LEVEL_KEYS
+    from auditor.config import TOP_LEVEL_KEYS
     from auditor.listing import config_markdown
 
     committed = (Path(__file__).parent.parent / "docs" / "CONFIG.md").read_text(encoding="utf-8")

@@ -22,6 +22,8 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 
+from auditor.config import Params, ParamText
+
 __all__ = [
     "Trial", "Condition", "Evidence", "Decision", "AuditResult", "Audit", "ModelFailure", "ModelNotRefittable",
     "STATUSES", "worst_status", "jsonable",
@@ -215,9 +217,15 @@ class Audit(ABC):
     gating : bool
         Its p-value joins the suite's Holm correction.
     defaults : dict
-        Every tunable, overridable in ``audit.toml``.
+        Every tunable, overridable in ``audit.toml``: ``declare(name=param(type, default, min=...,
+        quick=..., help=...), ...)`` (:mod:`auditor.config`), or a plain ``{name: default}`` whose
+        types and bounds are then inferred from the defaults.
     quick_overrides : dict
-        Values used with ``--quick`` (fewer repeats), unless the user set them explicitly.
+        Values used with ``--quick`` (fewer repeats), unless the user set them explicitly; taken
+        from the declarations' ``quick=`` when ``defaults`` is declared.
+
+    A ``method`` written as ``ParamText("... n_seeds ({n_seeds}) ...")`` is filled from the
+    declared defaults (``{quick_NAME}`` for a ``--quick`` value) when the class is defined.
     """
 
     name: ClassVar[str] = ""
@@ -230,6 +238,17 @@ class Audit(ABC):
     gating: ClassVar[bool] = True
     defaults: ClassVar[dict[str, Any]] = {}
     quick_overrides: ClassVar[dict[str, Any]] = {}
+    _method_text: ClassVar[ParamText | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if isinstance(cls.__dict__.get("defaults"), Params) and "quick_overrides" not in cls.__dict__:
+            cls.quick_overrides = cls.defaults.quick
+        # a subclass with other defaults re-renders the text it inherits
+        text = cls.__dict__.get("method", getattr(cls, "_method_text", None))
+        if isinstance(text, ParamText):
+            cls._method_text = text
+            cls.method = text.render(cls.defaults, cls.quick_overrides)
 
     def skip_reason(self, ctx: "AuditContext") -> str | None:  # noqa: F821
         """Return a reason to SKIP this audit for this run (e.g. no baseline), else None."""

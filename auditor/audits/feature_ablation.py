@@ -43,6 +43,7 @@ import numpy as np
 
 from auditor.audits.base import (Audit, Condition, Decision, Evidence, Trial, jsonable, plot_bars,
                                  plot_intervals, plot_table)
+from auditor.config import ParamText, declare, param
 from auditor.data import RankingDataset
 from auditor.metrics import evaluate, expected_random
 from auditor.stats import benjamini_hochberg, bootstrap_ci, tost_paired
@@ -133,15 +134,15 @@ class FeatureAblationAudit(Audit):
     title = "Feature ablation"
     question = ("Does the model's score depend on its features the way a genuine ranker's should -- "
                 "no single feature acting as a copy of the label, no input group that it silently ignores?")
-    method = ("Held-out data only, model fitted once. Per feature group: permute the group's vectors among the "
-              "rows of each query (n_repeats = 20), per-query delta of the metric averaged over repeats, BCa "
-              "bootstrap CI over queries, TOST equivalence with margin 0.005 (Benjamini-Hochberg across groups) "
+    method = ParamText("Held-out data only, model fitted once. Per feature group: permute the group's vectors among the "
+              "rows of each query (n_repeats = {n_repeats}), per-query delta of the metric averaged over repeats, BCa "
+              "bootstrap CI over queries, TOST equivalence with margin {equivalence_margin} (Benjamini-Hochberg across groups) "
               "to show a group is unused. Label-proxy scan: each column alone as the score; a column is a "
-              "suspect when its gain over chance is >= 0.8 of the ideal's, it leads every other (non-duplicate) "
-              "column by >= 0.3 of that scale, and permuting it within query removes >= 50% of the model's gain "
+              "suspect when its gain over chance is >= {proxy_solo_share} of the ideal's, it leads every other (non-duplicate) "
+              "column by >= {proxy_gap} of that scale, and permuting it within query removes >= {proxy_dependence:.0%} of the model's gain "
               "over chance (CI of the drop above 0). A random half of the columns permuted within query "
-              "(10 draws) is reported with its CI. No zero-masking; optional drop-and-retrain (loco). A strong, "
-              "isolated column clears only when the 95% upper bound of the gain its permutation removes is < 50%; "
+              "({half_mask_repeats} draws) is reported with its CI. No zero-masking; optional drop-and-retrain (loco). A strong, "
+              "isolated column clears only when the 95% upper bound of the gain its permutation removes is < {proxy_dependence:.0%}; "
               "otherwise INCONCLUSIVE. Test sets with < 2 queries the ordering can change, or features constant "
               "within every query: INCONCLUSIVE with the reason.")
     citations = [
@@ -169,22 +170,24 @@ class FeatureAblationAudit(Audit):
     ]
     critical = True
     gating = False  # decisions are effect sizes with CIs, not one suite-level hypothesis test
-    defaults: dict[str, Any] = {
-        "n_repeats": 20,
-        "equivalence_margin": 0.005,
-        "bootstrap": 2000,
-        "groups": None,
-        "half_mask": True,
-        "half_mask_repeats": 10,
-        "proxy_scan": True,
-        "proxy_solo_share": 0.8,
-        "proxy_gap": 0.3,
-        "proxy_dependence": 0.5,
-        "proxy_check_top": 3,
-        "proxy_duplicate_corr": 0.95,
-        "loco": False,
-    }
-    quick_overrides: dict[str, Any] = {"n_repeats": 10, "half_mask_repeats": 5, "bootstrap": 1000}
+    defaults = declare(
+        n_repeats=param(int, 20, min=1, quick=10, help="permutations per group and per proxy candidate"),
+        equivalence_margin=param(float, 0.005, min=0, help="TOST margin (metric units) for \"unused\""),
+        bootstrap=param(int, 2000, min=1, quick=1000, help="BCa resamples (queries)"),
+        groups=param((list, str), None, help="groups to ablate (unset: all)"),
+        half_mask=param(bool, True, help="the random-half measurement"),
+        half_mask_repeats=param(int, 10, min=1, quick=5, help="random halves drawn"),
+        proxy_scan=param(bool, True, help="single-column label-proxy scan"),
+        proxy_solo_share=param(float, 0.8, min=0, max=1, help="\"nearly perfect\": solo gain over chance >= "
+                                                              "this share of the ideal's"),
+        proxy_gap=param(float, 0.3, min=0, max=1, help="lead over every other (non-duplicate) column"),
+        proxy_dependence=param(float, 0.5, min=0, max=1, help="share of the model's gain removed by permuting "
+                                                              "the column"),
+        proxy_check_top=param(int, 3, min=1, help="strongest columns considered"),
+        proxy_duplicate_corr=param(float, 0.95, min=0, max=1, help="columns this correlated with a candidate are "
+                                                                   "near-copies, not competitors"),
+        loco=param(bool, False, help="drop-and-retrain per group (one fit per group)"),
+    )
 
     # ------------------------------------------------------------------ plan / trials
     def _groups(self, ctx) -> list[str]:

@@ -56,6 +56,7 @@ import numpy as np
 from auditor.audits.base import (Audit, Condition, Decision, Evidence, ModelFailure, Trial, jsonable,
                                  plot_bars, plot_hist, plot_intervals, plot_table)
 from auditor.data import RankingDataset
+from auditor.config import ParamText, declare, param
 from auditor.errors import ConfigError
 
 __all__ = ["IsolationAudit", "row_hashes", "item_keys", "normalise_text", "query_identity", "ids_are_generated",
@@ -307,17 +308,17 @@ class IsolationAudit(Audit):
     title = "Train/test isolation"
     question = ("Does the test set share queries, (query, item) rows, entities or near-copies with the "
                 "training set, so that the score measures memory instead of generalisation?")
-    method = ("Query overlap by id, normalised text and content (a test query whose rows reappear together "
+    method = ParamText("Query overlap by id, normalised text and content (a test query whose rows reappear together "
               "in one training query); exact duplicate rows by a hash of all feature groups (rounded to "
-              "1e-9); the same item under different queries (reported, WARN at most); group_id overlap; "
+              "1e-{hash_decimals}); the same item under different queries (reported, WARN at most); group_id overlap; "
               "temporal order. Near-duplicates: exact blocked cosine search on L2-normalised feature groups; a "
               "test row is flagged when its nearest non-identical training row is closer than the "
-              "0.999-quantile of the nearest other-query training row of training rows themselves; the "
-              "flagged share is tested by a whole-query permutation test (999 re-labellings, "
-              "p = (b+1)/(B+1)); a test row 10x closer (cosine distance) than the closest rows of two different "
+              "{near_dup_quantile}-quantile of the nearest other-query training row of training rows themselves; the "
+              "flagged share is tested by a whole-query permutation test ({near_dup_permutations} re-labellings, "
+              "p = (b+1)/(B+1)); a test row {near_copy_factor:g}x closer (cosine distance) than the closest rows of two different "
               "training queries is a near-copy, counted like an exact duplicate. Contamination rate with a query-bootstrap CI (and Wilson CI on rows); "
               "the model's metric on contaminated vs clean test queries. A near-duplicate PASS needs >= 80% power "
-              "to detect an excess of 1% of test rows (binomial approximation, alpha before Holm); else "
+              "to detect an excess of {min_contamination_rate:.0%} of test rows (binomial approximation, alpha before Holm); else "
               "INCONCLUSIVE with the test rows that would give it.")
     citations = [
         "Kapoor & Narayanan (2023), Leakage and the reproducibility crisis in machine-learning-based science, "
@@ -341,23 +342,26 @@ class IsolationAudit(Audit):
     ]
     critical = True
     gating = True
-    defaults: dict[str, Any] = {
-        "disjoint": ["qid"],
-        "near_duplicates": True,
-        "near_dup_quantile": 0.999,
-        "near_dup_reference_rows": 20000,
-        "near_dup_permutations": 999,
-        "min_contamination_rate": 0.01,
-        "near_copy_factor": 10.0,
-        "query_match_share": 0.5,
-        "temporal": "warn",
-        "hash_decimals": 9,
-        "bootstrap": 2000,
-        "max_examples": 10,
-        "memory_limit_mb": 1024,
-    }
-    quick_overrides: dict[str, Any] = {"near_dup_permutations": 199, "bootstrap": 500,
-                                       "near_dup_reference_rows": 5000}
+    defaults = declare(
+        disjoint=param(list, ["qid"], choices=_DISJOINT_KEYS, help="ids whose overlap is a FAIL"),
+        near_duplicates=param(bool, True, help="run the near-duplicate search"),
+        near_dup_quantile=param(float, 0.999, min=0.5, max=1, max_open=True,
+                                help="reference quantile a test row must exceed"),
+        near_dup_reference_rows=param(int, 20000, min=1, quick=5000, help="training rows (whole queries) in the "
+                                                                          "reference"),
+        near_dup_permutations=param(int, 999, min=1, quick=199, help="whole-query permutations"),
+        min_contamination_rate=param(float, 0.01, min=0, max=1, help="effect floor for a near-duplicate FAIL"),
+        near_copy_factor=param(float, 10.0, min=1, help="a test row this many times closer than any two training "
+                                                        "queries' rows is a copy"),
+        query_match_share=param(float, 0.5, min=0, max=1, help="content match share for \"the same query under "
+                                                               "another id\""),
+        temporal=param(str, "warn", choices=_TEMPORAL,
+                       help="test rows older than the newest training row (timestamps): WARN, FAIL or not checked"),
+        hash_decimals=param(int, 9, min=0, help="rounding before hashing"),
+        bootstrap=param(int, 2000, min=1, quick=500, help="query-bootstrap resamples for the contamination rate"),
+        max_examples=param(int, 10, min=0, help="example duplicate rows listed in the report"),
+        memory_limit_mb=param(int, 1024, min=1, help="near-duplicate search budget"),
+    )
 
     # ------------------------------------------------------------------ plan
     def _checked(self, ctx) -> dict[str, Any]:

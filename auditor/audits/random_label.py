@@ -65,6 +65,7 @@ import numpy as np
 
 from auditor.audits.base import (Audit, Condition, Decision, Evidence, Trial, jsonable, plot_hist,
                                  plot_intervals, plot_lines)
+from auditor.config import ParamText, declare, param
 from auditor.data import RankingDataset
 from auditor.metrics import evaluate, expected_random
 from auditor.protocol import has_fit_history
@@ -145,19 +146,19 @@ class RandomLabelAudit(Audit):
     title = "Random-label test"
     question = ("Does the model rank held-out rows above chance when their labels are random -- i.e. did it see "
                 "the test rows in training? And how well does it rank with no usable labels at all?")
-    method = ("Variant B (gating; Ojala & Garriga 2010, test 1): a shuffle of labels over unique (query, item) "
+    method = ParamText("Variant B (gating; Ojala & Garriga 2010, test 1): a shuffle of labels over unique (query, item) "
               "keys (item key = item_id, else a hash of the feature row) applied to train and test alike, whole "
-              "pipeline rerun and scored against the shuffled test labels; b_repeats (2) shuffles averaged per "
+              "pipeline rerun and scored against the shuffled test labels; b_repeats ({b_repeats}) shuffles averaged per "
               "query. A test row absent from training then "
               "has a label independent of its features, so any model -- however strong its label-free prior -- "
               "is at chance in expectation on every query; only rows seen in training can lift it. One-sided "
               "paired t-test over queries against each query's exact chance level (sign-flip test and BCa CI "
               "alongside). FAIL when the Holm-adjusted one-sided p of excess > the floor is < alpha, the floor being "
-              "the larger of min_excess (0.01) and min_excess_share (0.05) of the headroom "
-              "(a minimum-effect test). PASS only when the one-sided 95% upper bound of the excess is below margin_share (0.2) of "
+              "the larger of min_excess ({min_excess}) and min_excess_share ({min_excess_share}) of the headroom "
+              "(a minimum-effect test). PASS only when the one-sided 95% upper bound of the excess is below margin_share ({margin_share}) of "
               "the headroom from chance to a perfect ranking (about the excess of a model that memorised a fifth "
               "of the test queries); otherwise INCONCLUSIVE with the number of test queries that would decide. "
-              "Variant A (reported, never FAIL): n_seeds (3) models trained on labels permuted across the whole "
+              "Variant A (reported, never FAIL): n_seeds ({n_seeds}) models trained on labels permuted across the whole "
               "training set, evaluated on the true test labels; its excess over chance is the label-free ranking "
               "strength (features and architecture rank by themselves, and a within-query shuffle would leave "
               "query base rates learnable), which no test can separate from a label proxy or a label side "
@@ -192,20 +193,22 @@ class RandomLabelAudit(Audit):
     ]
     critical = True
     gating = True
-    defaults: dict[str, Any] = {
-        "n_seeds": 3,
-        "variant_b": True,
-        "min_excess": 0.01,
-        "min_excess_share": 0.05,   # B's FAIL floor is also >= this share of the headroom (a leak of ~1 query in 20)
-        "margin_share": 0.2,
-        "b_repeats": 2,
-        "null_samples": 1000,
-        "sign_flip_resamples": 10000,
-        "bootstrap": 5000,
-        "query_match_share": 0.5,
-    }
-    quick_overrides: dict[str, Any] = {"n_seeds": 2, "null_samples": 200, "sign_flip_resamples": 2000,
-                                       "bootstrap": 1000}
+    defaults = declare(
+        n_seeds=param(int, 3, min=1, quick=2, help="variant-A models (each one fit); reported only"),
+        variant_b=param(bool, True, help="run variant B (the gating test); off: INCONCLUSIVE"),
+        min_excess=param(float, 0.01, min=0, help="absolute floor of the minimum-effect test: FAIL demonstrates an "
+                                                  "excess above the floor"),
+        min_excess_share=param(float, 0.05, min=0, max=1, help="the floor is at least this share of the headroom "
+                                                               "(about 1 memorised test query in 20)"),
+        margin_share=param(float, 0.2, min=0, max=1, help="PASS needs B's 95% upper bound below this share of "
+                                                          "the headroom"),
+        b_repeats=param(int, 2, min=1, help="variant-B shuffles averaged per query (each one fit)"),
+        null_samples=param(int, 1000, min=1, quick=200, help="random orderings simulated for the chance-"
+                                                              "distribution plot (capped at ~2e6 row evaluations)"),
+        sign_flip_resamples=param(int, 10000, min=1, quick=2000, help="B's sign-flip test (reported)"),
+        bootstrap=param(int, 5000, min=1, quick=1000, help="BCa CI resamples (queries; reported)"),
+        query_match_share=param(float, 0.5, min=0, max=1, help="content match for query identity (see isolation)"),
+    )
 
     # ------------------------------------------------------------------ plan / trials
     def plan(self, ctx) -> list[Trial]:

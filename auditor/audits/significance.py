@@ -45,6 +45,7 @@ import numpy as np
 
 from auditor.audits.base import (Audit, Condition, Decision, Evidence, Trial, jsonable, plot_bars, plot_hist,
                                  plot_lines)
+from auditor.config import ParamText, declare, param
 from auditor.context import derive_seed
 from auditor.errors import ConfigError, DataError
 from auditor.stats import (bootstrap_ci, effect_size_dz, mde_paired, paired_t_test, power_paired,
@@ -129,12 +130,12 @@ class SignificanceAudit(Audit):
     question = ("Is the candidate's gain over its baseline real -- larger than zero (or the declared minimum "
                 "meaningful gain) beyond the query-to-query noise -- and does the test set have enough queries "
                 "to show a gain of that size?")
-    method = ("Candidate and baseline are scored on the same test queries (baseline model fitted with the same "
+    method = ParamText("Candidate and baseline are scored on the same test queries (baseline model fitted with the same "
               "seed, or --baseline-run scores); per-query differences d = candidate - baseline of the suite metric. "
               "Primary: one-sided paired t-test of mean d > min_gain (Holm-adjusted across audits). Beside it: "
-              "sign-flip randomization test (B = 10,000), BCa bootstrap 95% CI of mean d (B = 10,000, queries "
+              "sign-flip randomization test (B = {n_signflip:,}), BCa bootstrap {ci_level:.0%} CI of mean d (B = {n_bootstrap:,}, queries "
               "resampled), effect size d_z = mean(d)/sd(d), wins/ties/losses, power of the paired t-test and "
-              "the minimum detectable effect at 80% power. PASS only when the CI's lower bound > min_gain and "
+              "the minimum detectable effect at {power:.0%} power. PASS only when the CI's lower bound > min_gain and "
               "the adjusted p < alpha; otherwise FAIL (no demonstrated gain) when the test set had the power to "
               "show the declared gain (or the observed gain is <= 0), INCONCLUSIVE when it did not (MDE stated).")
     citations = [
@@ -163,15 +164,16 @@ class SignificanceAudit(Audit):
     ]
     critical = True
     gating = True
-    defaults: dict[str, Any] = {
-        "n_seeds": 1,          # model seeds 0..n_seeds-1; per-query metric averaged over seeds
-        "n_signflip": 10_000,  # sign-flip randomization resamples
-        "n_bootstrap": 10_000,  # BCa bootstrap resamples
-        "ci_level": 0.95,
-        "power": 0.8,          # for the minimum detectable effect
-        "min_queries": 10,     # fewer usable query pairs -> INCONCLUSIVE
-    }
-    quick_overrides: dict[str, Any] = {"n_signflip": 2000, "n_bootstrap": 2000}
+    defaults = declare(
+        n_seeds=param(int, 1, min=1, help="model seeds 0..n_seeds-1; per-query metric averaged over seeds"),
+        n_signflip=param(int, 10_000, min=1, quick=2000, help="sign-flip randomization resamples"),
+        n_bootstrap=param(int, 10_000, min=1, quick=2000, help="BCa bootstrap resamples"),
+        ci_level=param(float, 0.95, min=0, max=1, min_open=True, max_open=True,
+                       help="level of the CI of the mean gain"),
+        power=param(float, 0.8, min=0, max=1, min_open=True, max_open=True,
+                    help="power for the minimum detectable effect"),
+        min_queries=param(int, 10, min=1, help="fewer usable query pairs: INCONCLUSIVE"),
+    )
 
     # ------------------------------------------------------------------ plan / run
     def skip_reason(self, ctx: Any) -> str | None:

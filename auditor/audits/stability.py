@@ -35,6 +35,7 @@ import numpy as np
 from scipy import stats as _st
 
 from auditor.audits.base import Audit, Condition, Decision, Evidence, Trial, jsonable, plot_intervals
+from auditor.config import ParamText, declare, param
 from auditor.errors import ConfigError
 
 __all__ = ["StabilityAudit", "query_folds"]
@@ -86,7 +87,7 @@ class StabilityAudit(Audit):
     title = "Cross-validation stability"
     question = ("How much does the metric change when the model is trained and evaluated on different subsets of "
                 "queries -- and is the claimed gain larger than that variation?")
-    method = ("Grouped K-fold on the training set with whole queries per fold (K = 5; --quick 3), optionally "
+    method = ParamText("Grouped K-fold on the training set with whole queries per fold (K = {k}; --quick {quick_k}), optionally "
               "repeated over n_seeds partitions and model seeds: fit on K - 1 folds, evaluate the held-out fold. "
               "Reports each fold's mean with a t-interval over its queries, and the mean, sd, min, max and range "
               "of the fold means. WARN when the fold-to-fold sd exceeds the claimed gain; when only its one-sided "
@@ -111,8 +112,12 @@ class StabilityAudit(Audit):
     ]
     critical = False
     gating = False
-    defaults: dict[str, Any] = {"k": 5, "n_seeds": 1, "ci_level": 0.95}
-    quick_overrides: dict[str, Any] = {"k": 3}
+    defaults = declare(
+        k=param(int, 5, min=2, quick=3, help="folds (reduced to the number of training queries)"),
+        n_seeds=param(int, 1, min=1, help="partitions and model seeds (K fits each)"),
+        ci_level=param(float, 0.95, min=0, max=1, min_open=True, max_open=True,
+                       help="level of each fold's t-interval"),
+    )
 
     # ------------------------------------------------------------------ plan / run
     def _params(self, ctx: Any) -> dict[str, Any]:

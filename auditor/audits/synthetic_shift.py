@@ -50,6 +50,7 @@ import numpy as np
 
 from auditor.audits.base import (Audit, Condition, Decision, Evidence, Trial, jsonable, plot_bars, plot_hist,
                                  plot_intervals, plot_table)
+from auditor.config import ParamText, declare, param
 from auditor.errors import ConfigError
 
 __all__ = ["SyntheticShiftAudit", "auc_upper_bound"]
@@ -83,20 +84,20 @@ class SyntheticShiftAudit(Audit):
     title = "Synthetic / distribution shift"
     question = ("Can the training data be told apart from the real data it stands for -- the synthetic training "
                 "set from the real one (or, without one, the training set from the test set)?")
-    method = ("Domain classifier: histogram gradient boosting and a logistic regression, side by side, on the "
-              "features plus per-query context (query mean and sd of the top 8 principal components; data wider "
+    method = ParamText("Domain classifier: histogram gradient boosting and a logistic regression, side by side, on the "
+              "features plus per-query context (query mean and sd of the top {query_context} principal components; data wider "
               "than 256 columns: 64 principal components plus the 64 raw columns that differ most on each fit's own "
-              "rows). Significance: a query-grouped 50/50 split, the better of the two held-out AUCs against 2,000 "
+              "rows). Significance: a query-grouped 50/50 split, the better of the two held-out AUCs against {clf_permutations:,} "
               "shuffles of membership between whole held-out queries that score both fixed classifiers (exact), and "
-              "MMD² with an RBF kernel (median heuristic) on <= 32 principal "
-              "components of <= 10,000 rows against 2,000 whole-query permutations (exact); gating p = 2 x the "
+              "MMD² with an RBF kernel (median heuristic) on <= {mmd_dims} principal "
+              "components of <= {mmd_max_rows:,} rows against {mmd_permutations:,} whole-query permutations (exact); gating p = 2 x the "
               "smaller, Holm-adjusted across audits. Effect size: the out-of-fold AUC, under query-grouped folds "
-              "stratified by sample (K = 5), of the learner with the better held-out split AUC, 95% CI from a query "
+              "stratified by sample (K = {n_folds}), of the learner with the better held-out split AUC, 95% CI from a query "
               "bootstrap. Verdict on effect size and significance together: AUC >= "
-              "0.55 WARN, >= 0.625 FAIL (synthetic mode only; train vs test is capped at WARN), each only when "
-              "the adjusted p < alpha. Reported: per-feature KS with a whole-query permutation null (1,000) and "
+              "{auc_warn} WARN, >= {auc_fail} FAIL (synthetic mode only; train vs test is capped at WARN), each only when "
+              "the adjusted p < alpha. Reported: per-feature KS with a whole-query permutation null ({ks_permutations:,}) and "
               "Benjamini-Hochberg; label-distribution shift (chi-square distance, whole-query permutation null, "
-              "total-variation distance; WARN when significant and TV >= 0.2). PASS only when the AUC's one-sided "
+              "total-variation distance; WARN when significant and TV >= {label_tv_warn}). PASS only when the AUC's one-sided "
               "95% upper bound is below the FAIL size; otherwise INCONCLUSIVE with the queries that would decide it.")
     citations = [
         "Lopez-Paz & Oquab (2017). Revisiting classifier two-sample tests. ICLR.",
@@ -125,28 +126,30 @@ class SyntheticShiftAudit(Audit):
     ]
     critical = True
     gating = True
-    defaults: dict[str, Any] = {
-        "n_folds": 5,
-        "classifier": "hgb+logistic",  # both (the better of the two, exact), "hgb" or "logistic" alone
-        "query_context": 8,         # principal components whose query mean / sd are added as features
-        "clf_permutations": 2000,   # held-out membership shuffles (classifier null)
-        "n_bootstrap": 1000,        # query bootstrap for the AUC CI
-        "ks_permutations": 1000,
-        "ks_max_thresholds": 128,
-        "fdr": 0.05,                # Benjamini-Hochberg level for the per-feature KS
-        "mmd_permutations": 2000,
-        "mmd_dims": 32,
-        "mmd_max_rows": 10000,
-        "label_permutations": 2000,
-        "auc_warn": 0.55,
-        "auc_fail": 0.625,
-        "label_tv_warn": 0.2,
-        "max_rows": 20000,          # whole queries are subsampled above this (classifier)
-        "threads": 1,               # OpenMP threads per classifier fit (trials may run in parallel)
-    }
-    quick_overrides: dict[str, Any] = {"n_folds": 3, "clf_permutations": 1000, "n_bootstrap": 300,
-                                       "ks_permutations": 200, "mmd_permutations": 1000,
-                                       "label_permutations": 1000}
+    defaults = declare(
+        n_folds=param(int, 5, min=2, quick=3, help="query-grouped folds of the out-of-fold AUC"),
+        classifier=param(str, "hgb+logistic", choices=("hgb+logistic", "hgb", "logistic"),
+                         help="both (the better of the two, exact), or one alone"),
+        query_context=param(int, 8, min=0, help="principal components whose query mean / sd are added as features"),
+        clf_permutations=param(int, 2000, min=1, quick=1000, help="held-out membership shuffles (classifier null)"),
+        n_bootstrap=param(int, 1000, min=1, quick=300, help="query bootstrap for the AUC CI"),
+        ks_permutations=param(int, 1000, min=1, quick=200, help="whole-query permutations of the per-feature KS"),
+        ks_max_thresholds=param(int, 128, min=1, help="pooled quantiles the KS distance is evaluated on, per feature"),
+        fdr=param(float, 0.05, min=0, max=1, help="Benjamini-Hochberg level for the per-feature KS"),
+        mmd_permutations=param(int, 2000, min=1, quick=1000, help="whole-query permutations of the MMD test"),
+        mmd_dims=param(int, 32, min=1, help="principal components the MMD is computed on"),
+        mmd_max_rows=param(int, 10000, min=1,
+                           help="about this many rows enter the MMD (whole queries subsampled above)"),
+        label_permutations=param(int, 2000, min=1, quick=1000, help="whole-query permutations of the label test"),
+        auc_warn=param(float, 0.55, min=0.5, max=1, help="AUC from which a significant shift WARNs"),
+        auc_fail=param(float, 0.625, min=0.5, max=1, help="AUC from which a significant shift FAILs (synthetic "
+                                                          "mode)"),
+        label_tv_warn=param(float, 0.2, min=0, max=1, help="total-variation distance from which a significant "
+                                                           "label shift WARNs"),
+        max_rows=param(int, 20000, min=1, help="whole queries are subsampled above this (classifier)"),
+        threads=param(int, 1, min=1, none_ok=True, help="OpenMP threads per classifier fit (trials may run in "
+                                                        "parallel; unset: the library's default)"),
+    )
 
     # ------------------------------------------------------------------ plan / run
     def _params(self, ctx: Any) -> dict[str, Any]:
