@@ -532,3 +532,25 @@ def test_dataset_group_and_extra_names_are_printable():
 def test_an_index_beyond_int64_is_named_not_wrapped(tmp_path):
     p = _w(tmp_path, "o.txt", "1 qid:1 1:0.5\n0 qid:1 99999999999999999999:1\n")
     _err(Ld.load, p, match="above 1,048,576", line=2, field="99999999999999999999")
+
+
+def test_letor_matrix_equals_a_plain_parse_across_batches_and_widths(tmp_path):
+    """Rows are read a batch at a time into dense segments, a new one when a batch is wider: a file
+    whose width grows (and shrinks) over 10,000 rows, some without features, loads as a plain parse."""
+    rng = np.random.default_rng(5)
+    lines, want = [], []
+    for i in range(10_000):
+        width = 10 if i < 4000 else (5 if i < 7000 else 40)
+        cols = sorted(rng.choice(width, size=int(rng.integers(0, min(width, 6) + 1)), replace=False).tolist())
+        vals = {c + 1: round(float(rng.normal()), 4) for c in cols}
+        want.append(vals)
+        lines.append(f"{i % 3} qid:{i // 50} " + " ".join(f"{c}:{v}" for c, v in vals.items()))
+    p = _w(tmp_path, "grow.txt", "\n".join(lines) + "\n")
+    d = Ld.load(p)
+    X = np.zeros((len(want), max(max(v, default=0) for v in want)))
+    for r, vals in enumerate(want):
+        for c, v in vals.items():
+            X[r, c - 1] = v
+    np.testing.assert_array_equal(d.features["all"], X)
+    np.testing.assert_array_equal(d.labels, np.arange(10_000) % 3)
+    assert d.n_queries == 200
