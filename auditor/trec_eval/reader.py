@@ -143,7 +143,8 @@ def _fast_table(data: bytes, ncols: int, keep: tuple[int, ...], numeric: int | N
     fast_types = dict(types)
     if numeric is not None:
         fast_types[f"f{numeric}"] = pa.float64()
-    if integer is not None and not _HEX_FIELD.search(data):
+    # the regex only where an 'x' occurs at all (a byte search is ~50x faster than the regex)
+    if integer is not None and not ((b"x" in data or b"X" in data) and _HEX_FIELD.search(data)):
         fast_types[f"f{integer}"] = pa.int64()
     if fast_types != types:
         try:
