@@ -107,7 +107,8 @@ def data_options(f: Callable) -> Callable:
                      help="Data format (default: guessed from the file suffix)."),
         click.option("--feature-groups", metavar="SPEC",
                      help="Named groups of 1-based feature columns, e.g. 'image=1-512;text=513-1024' (every column "
-                          "in one group; syntax: README 'Audit your own model', reference in auditor/loaders/groups.py)."),
+                          "in one group; syntax: README 'Audit your own model', reference in "
+                          "auditor/loaders/__init__.py)."),
         click.option("--max-features", type=click.IntRange(min=1), default=None,
                      help="Widest feature matrix a sparse (LETOR/svmlight) file may expand to, in columns "
                           "[default: 10000]."),
