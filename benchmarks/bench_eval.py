@@ -24,7 +24,9 @@ benchmark's setup; skipped with a note where no C compiler exists), pytrec_eval 
 measures) and ranx (the all_trec measures it has: map, mrr, ndcg, ndcg@10, precision@10,
 recall@100, r-precision, bpref). Ours and C are timed as processes (``python -m auditor.cli
 trec-eval ...`` vs ``trec_eval ...``, output to a file, start-up included); our output must be
-byte-identical to C's. The CLI's start-up (``python -m auditor.cli trec-eval --version``) is
+byte-identical to C's. Ours also runs in-process, to compare like with like against the
+in-process peers. The tools are interleaved: each of ``--reps`` rounds runs every tool once, in
+turn, and the table gives the best and median of the rounds (CPU: best). The CLI's start-up (``python -m auditor.cli trec-eval --version``) is
 timed on its own. Our peak memory is measured in a fresh child process: tracemalloc peak (numpy and
 Python objects) plus pyarrow's memory-pool peak, and the growth of the peak RSS.
 Needs the ``[bench]`` extra (``pip install ranx pytrec-eval-terrier``).
