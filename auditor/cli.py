@@ -34,6 +34,7 @@ from auditor import __version__
 from auditor.errors import AuditorError, ConfigError, PluginError
 from auditor.guard import exit_message
 from auditor.inputfiles import InputFile
+from auditor.loaders.formats import FEATURE_FORMATS, FORMATS
 from auditor.safetext import printable
 
 __all__ = ["cli", "main"]
@@ -88,7 +89,7 @@ def _kv_option(name: str, help_: str) -> Callable:
 
 def _no_trec_run(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """A TREC run file (.run/.trec/.res) holds scores, not features: nothing for the audits to train on."""
-    if value is not None and Path(value).suffix.lower() in (".run", ".trec", ".res"):
+    if value is not None and Path(value).suffix.lower() in FORMATS["trec"].suffixes:
         raise click.BadParameter(
             f"{value!r} looks like a TREC run file: audit run/check-plugin read features and labels "
             "(letor, parquet, csv, npz). Evaluate a run with `audit eval --qrels Q --run R` or "
@@ -102,11 +103,12 @@ def data_options(f: Callable) -> Callable:
         click.option("--train", type=InputFile(), callback=_no_trec_run, help="Training data file."),
         click.option("--test", type=InputFile(), callback=_no_trec_run,
                      help="Held-out test data file."),
-        click.option("--format", "fmt", type=click.Choice(["letor", "parquet", "csv", "npz"]),
+        click.option("--format", "fmt", type=click.Choice(FEATURE_FORMATS),
                      help="Data format (default: guessed from the file suffix)."),
         click.option("--feature-groups", metavar="SPEC",
                      help="Named groups of 1-based feature columns, e.g. 'image=1-512;text=513-1024' (every column "
-                          "in one group; syntax: README 'Audit your own model', reference in auditor/loaders.py)."),
+                          "in one group; syntax: README 'Audit your own model', reference in "
+                          "auditor/loaders/__init__.py)."),
         click.option("--max-features", type=click.IntRange(min=1), default=None,
                      help="Widest feature matrix a sparse (LETOR/svmlight) file may expand to, in columns "
                           "[default: 10000]."),

@@ -27,7 +27,9 @@ benchmark's setup; skipped with a note where no C compiler exists), pytrec_eval 
 measures) and ranx (the all_trec measures it has: map, mrr, ndcg, ndcg@10, precision@10,
 recall@100, r-precision, bpref). Ours and C are timed as processes (``python -m auditor.cli
 trec-eval ...`` vs ``trec_eval ...``, output to a file, start-up included); our output must be
-byte-identical to C's. The CLI's start-up (``python -m auditor.cli trec-eval --version``) is
+byte-identical to C's. Ours also runs in-process, to compare like with like against the
+in-process peers. The tools are interleaved: each of ``--reps`` rounds runs every tool once, in
+turn, and the table gives the best and median of the rounds (CPU: best). The CLI's start-up (``python -m auditor.cli trec-eval --version``) is
 timed on its own. Our peak memory is measured in a fresh child process: tracemalloc peak (numpy and
 Python objects) plus pyarrow's memory-pool peak, and the growth of the peak RSS.
 Needs the ``[bench]`` extra (``pip install ranx pytrec-eval-terrier``).
@@ -177,26 +179,38 @@ def bench_trec_eval(qrels_p: Path, run_p: Path, d: Path, reps: int, skip_peers: 
     """`audit trec-eval -c -m all_trec` vs the C trec_eval, pytrec_eval and ranx (prints a table)."""
     from auditor.trec_eval import reference
 
-    print(f"# trec-eval suite: -c -m all_trec on {qrels_p.name} / {run_p.name}")
+    print(f"# trec-eval suite: -c -m all_trec on {qrels_p.name} / {run_p.name}; {reps} rounds, each tool once "
+          "per round in turn (interleaved), best and median of the rounds")
+    import io
+
+    from auditor.trec_eval.command import main as te_main
+
     py = [sys.executable, "-m", "auditor.cli", "trec-eval"]
     start = _best_proc([*py, "--version"], d / "startup.out", max(reps, 5))
     ours_cmd = [*py, "-c", "-m", "all_trec", str(qrels_p), str(run_p)]
-    o = _best_proc(ours_cmd, d / "ours.out", reps)
-    rows = [("audit trec-eval (ours, process)", *o)]
     try:
         binary = reference.build(d / "trec_eval_build")
     except RuntimeError as e:
         binary = None
         print(f"# C trec_eval skipped: {e}")
+    tools: dict[str, Any] = {"audit trec-eval (ours, process)": lambda: _proc(ours_cmd, d / "ours.out")}
     if binary is not None:
-        c = _best_proc([str(binary), "-c", "-m", "all_trec", str(qrels_p), str(run_p)], d / "c.out", reps)
-        rows.append(("C trec_eval 10.0-rc3 (process)", *c))
-        same = (d / "ours.out").read_bytes() == (d / "c.out").read_bytes()
-        n_lines = len((d / "c.out").read_text().splitlines())
-        print(f"# output identical to C trec_eval: {same} ({n_lines} lines)")
-        if not same:
-            print("ERROR: ours and the C trec_eval disagree; timings are meaningless", file=sys.stderr)
-            return 1
+        c_cmd = [str(binary), "-c", "-m", "all_trec", str(qrels_p), str(run_p)]
+        tools["C trec_eval 10.0-rc3 (process)"] = lambda: _proc(c_cmd, d / "c.out")
+
+    def inproc(fn: Any) -> Any:
+        def timed() -> tuple[float, float]:
+            gc.collect()
+            c, t = time.process_time(), time.perf_counter()
+            fn()
+            return time.perf_counter() - t, time.process_time() - c
+        return timed
+
+    # like with like for the in-process peers: ours in this process too (imports done once)
+    small_r, small_q = generate(d, 20, 10)
+    te_main(["-c", "-m", "all_trec", str(small_q), str(small_r)], io.StringIO(), io.StringIO())
+    tools["audit trec-eval (ours, in-process)"] = inproc(
+        lambda: te_main(["-c", "-m", "all_trec", str(qrels_p), str(run_p)], io.StringIO(), io.StringIO()))
     if not skip_peers:
         import pytrec_eval
         from ranx import Qrels, Run, evaluate
@@ -208,17 +222,31 @@ def bench_trec_eval(qrels_p: Path, run_p: Path, d: Path, reps: int, skip_peers: 
                 rn = pytrec_eval.parse_run(f)
             return pytrec_eval.RelevanceEvaluator(qr, pytrec_eval.supported_measures).evaluate(rn)
 
-        small_r, small_q = generate(d, 20, 10)
         evaluate(Qrels.from_file(str(small_q), kind="trec"), Run.from_file(str(small_r), kind="trec"), RANX_ALL_TREC)
 
         def rx() -> Any:
             return evaluate(Qrels.from_file(str(qrels_p), kind="trec"), Run.from_file(str(run_p), kind="trec"),
                             RANX_ALL_TREC)
 
-        p = best_of(pte, reps)
-        r = best_of(rx, reps)
-        rows += [("pytrec_eval parse + evaluate (all its measures, in-process)", p[0], p[1], p[3]),
-                 ("ranx from_file + evaluate (8 all_trec measures, in-process)", r[0], r[1], r[3])]
+        tools["pytrec_eval parse + evaluate (all its measures, in-process)"] = inproc(pte)
+        tools["ranx from_file + evaluate (8 all_trec measures, in-process)"] = inproc(rx)
+    times: dict[str, list[tuple[float, float]]] = {k: [] for k in tools}
+    for _ in range(reps):
+        for name, fn in tools.items():
+            times[name].append(fn())
+    if binary is not None:
+        same = (d / "ours.out").read_bytes() == (d / "c.out").read_bytes()
+        n_lines = len((d / "c.out").read_text().splitlines())
+        print(f"# output identical to C trec_eval: {same} ({n_lines} lines)")
+        if not same:
+            print("ERROR: ours and the C trec_eval disagree; timings are meaningless", file=sys.stderr)
+            return 1
+    rows = []
+    for name, ts in times.items():
+        walls = sorted(w for w, _ in ts)
+        rows.append((name, walls[0], float(np.median(walls)), min(c for _, c in ts)))
+    o = rows[0][1:]
+    oi = next(r for r in rows if r[0].startswith("audit trec-eval (ours, in-process)"))[1:]
     small_r, small_q = generate(d, 20, 10)
     mem = subprocess.run([sys.executable, __file__, "--child-rss-trec-eval", str(qrels_p), str(run_p), str(small_q),
                           str(small_r)], capture_output=True, text=True, check=True,
@@ -229,8 +257,9 @@ def bench_trec_eval(qrels_p: Path, run_p: Path, d: Path, reps: int, skip_peers: 
     print("|---|---:|---:|---:|---:|---:|")
     for name, b, med, cpu in rows:
         mine = name.startswith("audit")
-        print(f"| {name} | {b:.3f} | {med:.3f} | {cpu:.3f} | {'-' if mine else f'{b / o[0]:.1f}x'} | "
-              f"{'-' if mine else f'{cpu / o[2]:.1f}x'} |")
+        ref = oi if "in-process" in name else o  # processes against our process, in-process against in-process
+        print(f"| {name} | {b:.3f} | {med:.3f} | {cpu:.3f} | {'-' if mine else f'{b / ref[0]:.1f}x'} | "
+              f"{'-' if mine else f'{cpu / ref[2]:.1f}x'} |")
     print()
     print(f"audit trec-eval: CLI start-up (python -m auditor.cli trec-eval --version) best {start[0]:.3f} s, "
           f"median {start[1]:.3f} s; peak RSS growth during the run {rss:.0f} MB")

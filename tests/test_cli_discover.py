@@ -21,7 +21,7 @@ def test_help_lists_every_command_without_cutting_a_sentence() -> None:
     for name in ("run", "eval", "list", "check-plugin", "report", "compare", "init-plugin"):
         assert f"  {name} " in commands
     run_help = CliRunner().invoke(cli, ["run", "--help"], terminal_width=100).output
-    assert "(see docs)" not in run_help and "auditor/loaders.py" in " ".join(run_help.split())
+    assert "(see docs)" not in run_help and "auditor/loaders/__init__.py" in " ".join(run_help.split())
 
 
 def test_list_shows_model_parameters_with_allowed_values_and_audit_defaults() -> None:
