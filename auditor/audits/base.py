@@ -22,6 +22,8 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 
+from auditor.errors import ModelFailure, ModelNotRefittable  # re-exported: audits catch them from here
+
 __all__ = [
     "Trial", "Condition", "Evidence", "Decision", "AuditResult", "Audit", "ModelFailure", "ModelNotRefittable",
     "STATUSES", "worst_status", "jsonable",
@@ -30,22 +32,6 @@ __all__ = [
 
 STATUSES = ("PASS", "WARN", "FAIL", "ERROR", "SKIP")
 _RANK = {"SKIP": 0, "PASS": 1, "WARN": 2, "FAIL": 3, "ERROR": 4}
-
-
-class ModelFailure(RuntimeError):
-    """The audited model misbehaved during a trial (raised, wrong shape, NaN ...).
-
-    The audit that hit it becomes ERROR with this message; the run goes on.
-    """
-
-
-class ModelNotRefittable(ModelFailure):
-    """An audit asked to retrain a model that cannot be retrained (``refittable = False`` on the
-    factory or model, or ``fit`` raised ``NotImplementedError``; see :mod:`auditor.protocol`).
-
-    Its message starts with ``"model cannot be retrained"``: the runner turns the audit into a
-    SKIP with that reason and narrows the verdict's scope, instead of an ERROR.
-    """
 
 
 def worst_status(statuses: Sequence[str]) -> str:
