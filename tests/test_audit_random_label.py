@@ -413,3 +413,7 @@ def test_measure_from_stored_trial_results(clean):
 
     a, b = audit.measure(ctx, stored), audit.measure(ctx, raw)
     assert jsonable(a.measurements) == jsonable(b.measurements) and a.p_value == b.p_value
+    # B's minimum-effect test is the one gating sub-test; A's test over seeds is reported beside it
+    assert [(t.name, t.gates) for t in a.tests] == [("variant_b", True), ("variant_a", False)]
+    assert a.test("variant_b").p_value == a.measurements["variant_b"]["p_min_effect"] == a.p_value
+    assert a.test("variant_a").p_value == a.measurements["variant_a"]["p_value"]

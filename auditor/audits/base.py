@@ -290,7 +290,7 @@ class Audit(ABC):
     critical : bool
         A FAIL of a critical audit makes the verdict NO_GO.
     gating : bool
-        Its p-value joins the suite's Holm correction.
+        Its gating sub-tests (:attr:`Evidence.tests`) join the suite's Holm correction.
     defaults : dict
         Every tunable, overridable in ``audit.toml``.
     quick_overrides : dict

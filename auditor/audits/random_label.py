@@ -51,6 +51,11 @@ Chance is exact: each query's expected metric under a uniformly random ordering 
 candidates (:func:`auditor.metrics.expected_random`). Training-loss curves under true and
 random labels are shown (memorisation capacity), but a model that *fits* random labels is
 never called leaky (Zhang et al. 2017).
+
+The evidence names its two tests: ``variant_b`` (gating; the runner Holm-adjusts it with the
+suite's other gating tests) and ``variant_a`` (reported only). ``decide`` composes the two
+conditions listed on the class, :func:`shared_rows_not_memorised` (B) and
+:func:`ranking_depends_on_labels` (A), and reads B's adjusted p from its sub-test.
 """
 from __future__ import annotations
 
