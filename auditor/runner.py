@@ -452,11 +452,10 @@ class _Plan:
     trials: dict[str, list[Trial]]          # the audits to run and their trials
     results: dict[str, AuditResult]         # settled: skipped, failed planning; later every audit
     skip_info: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # (cause, fix) of a SKIP
-    names: list[str] = field(default_factory=list)
 
 
 def _plan(audits: Mapping[str, Audit], ctx: AuditContext) -> _Plan:
-    plan = _Plan(trials={}, results={}, names=list(audits))
+    plan = _Plan(trials={}, results={})
     for n, a in audits.items():
         reason = a.skip_reason(ctx)
         if reason:
