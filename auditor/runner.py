@@ -266,7 +266,8 @@ def _file_split(train: Any, test: Any, synthetic: Any, fmt: str | None, feature_
         width = max(tr.n_features, te.n_features)
         tr = _load(train, "train", fmt, feature_groups, width)
         te = _load(test, "test", fmt, feature_groups, width)
-    syn = _load(synthetic, "synthetic", fmt, feature_groups, tr.n_features if list(tr.features) == ["all"] else None)
+    syn = _load(synthetic, "synthetic", fmt, feature_groups,
+                tr.n_features if list(tr.features) == ["all"] else None)
     return Split(tr, te, syn, name="files")
 
 

@@ -31,10 +31,10 @@ from auditor.errors import ModelFailure, ModelNotRefittable  # re-exported: audi
 from auditor.stats import holm
 
 __all__ = [
-    "Trial", "Condition", "SubTest", "Evidence", "Decision", "AuditResult", "Audit", "ModelFailure", "ModelNotRefittable",
-    "STATUSES", "worst_status", "jsonable",
-    "plot_lines", "plot_hist", "plot_intervals", "plot_bars", "plot_table", "run_inline", "adjust_p_values", "conclude",
-    "skipped", "errored",
+    "Trial", "Condition", "SubTest", "Evidence", "Decision", "AuditResult", "Audit", "ModelFailure",
+    "ModelNotRefittable", "STATUSES", "worst_status", "jsonable",
+    "plot_lines", "plot_hist", "plot_intervals", "plot_bars", "plot_table",
+    "run_inline", "adjust_p_values", "conclude", "skipped", "errored",
 ]
 
 STATUSES = ("PASS", "WARN", "FAIL", "ERROR", "SKIP")
