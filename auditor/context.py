@@ -6,29 +6,23 @@ their output is validated, and every random stream is derived from the run seed.
 """
 from __future__ import annotations
 
-import hashlib
 import traceback
 import zlib
 from typing import Any
 
 import numpy as np
 
-from auditor.audits.base import ModelFailure, ModelNotRefittable
 from auditor.config import AuditConfig  # declared in auditor.config; imported from here by existing code
 from auditor.data import RankingDataset, Split
+from auditor.errors import ModelFailure, ModelNotRefittable
 from auditor.guard import exit_message
 from auditor.metrics import evaluate_many, parse_metric
 from auditor.protocol import is_refittable
 from auditor.registry import ModelSpec
 from auditor.scores import InvalidScores, validate_scores
+from auditor.seeds import derive_seed
 
-__all__ = ["AuditConfig", "AuditContext", "derive_seed"]
-
-
-def derive_seed(seed: int, *keys: Any) -> int:
-    """A 63-bit seed from the run seed and any keys (audit name, repeat index ...), stable across runs."""
-    h = hashlib.sha256(repr((int(seed),) + tuple(str(k) for k in keys)).encode()).digest()
-    return int.from_bytes(h[:8], "little") >> 1
+__all__ = ["AuditConfig", "AuditContext"]
 
 
 class AuditContext:

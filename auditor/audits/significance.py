@@ -46,7 +46,7 @@ import numpy as np
 from auditor.audits.base import (Audit, Condition, Decision, Evidence, Trial, jsonable, plot_bars, plot_hist,
                                  plot_lines)
 from auditor.config import ParamText, declare, param
-from auditor.context import derive_seed
+from auditor.seeds import derive_seed
 from auditor.errors import ConfigError, DataError
 from auditor.stats import (bootstrap_ci, effect_size_dz, mde_paired, paired_t_test, power_paired,
                            sign_flip_test, win_tie_loss)
