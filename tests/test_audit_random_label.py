@@ -21,10 +21,11 @@ import numpy as np
 import pytest
 
 from auditor.audits.base import Evidence, run_inline
-from auditor.audits.random_label import RandomLabelAudit, informative_queries, shared_key_labels
+from auditor.audits.random_label import RandomLabelAudit, shared_key_labels
 from auditor.context import AuditConfig, AuditContext
 from auditor.data import RankingDataset, Split
 from auditor.errors import ConfigError
+from auditor.informative import informative_queries
 from auditor.metrics import expected_random
 from auditor.planting import with_columns
 from auditor.registry import ModelSpec

@@ -44,6 +44,7 @@ import numpy as np
 from auditor.audits.base import (Audit, Condition, Decision, Evidence, Trial, jsonable, plot_bars,
                                  plot_intervals, plot_table)
 from auditor.data import RankingDataset
+from auditor.informative import constant_within_queries, informative_queries
 from auditor.metrics import evaluate, expected_random
 from auditor.stats import benjamini_hochberg, bootstrap_ci, tost_paired
 
@@ -111,19 +112,6 @@ def _arr(x: Any) -> np.ndarray:
 def _num(x: Any) -> float:
     """A trial number as float: JSON turned NaN into None."""
     return float("nan") if x is None else float(x)
-
-
-def constant_within_queries(X: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Columns of ``X`` whose value never varies inside any query, shape (n_columns,) bool.
-
-    Permuting such a column within query is a no-op: it cannot change any ranking.
-    """
-    if X.shape[0] == 0 or X.shape[1] == 0:
-        return np.ones(X.shape[1], dtype=bool)
-    starts = offsets[:-1][np.diff(offsets) > 0]
-    lo = np.minimum.reduceat(X, starts, axis=0)
-    hi = np.maximum.reduceat(X, starts, axis=0)
-    return np.all(hi - lo == 0, axis=0)
 
 
 class FeatureAblationAudit(Audit):
@@ -329,8 +317,6 @@ class FeatureAblationAudit(Audit):
         B = int(p["bootstrap"])
         kw = dict(gain=ctx.config.gain, no_relevant=ctx.config.no_relevant)
         chance = expected_random(ctx.metric, test.labels, test.query_offsets, **kw)
-        from auditor.audits.random_label import informative_queries
-
         informative = informative_queries(ctx.metric, test.labels, test.query_offsets, **kw)
         res = results["permute"]
         base = _arr(res["base"])

@@ -45,12 +45,14 @@ import numpy as np
 
 from auditor.audits.base import (Audit, Condition, Decision, Evidence, Trial, jsonable, plot_bars, plot_hist,
                                  plot_lines)
+from auditor.baseline import baseline_metric_values
 from auditor.context import derive_seed
-from auditor.errors import ConfigError, DataError
+from auditor.errors import ConfigError
+from auditor.informative import constant_within_queries, informative_queries
 from auditor.stats import (bootstrap_ci, effect_size_dz, mde_paired, paired_t_test, power_paired,
                            sign_flip_test, win_tie_loss)
 
-__all__ = ["SignificanceAudit", "baseline_metric_values", "queries_needed"]
+__all__ = ["SignificanceAudit", "queries_needed"]
 
 
 def queries_needed(effect: float, sd: float, *, alpha: float = 0.05, power: float = 0.8,
@@ -78,43 +80,6 @@ def queries_needed(effect: float, sd: float, *, alpha: float = 0.05, power: floa
         else:
             lo = mid + 1
     return int(hi)
-
-
-def baseline_metric_values(ctx: Any, seed: int) -> tuple[np.ndarray, str]:
-    """Per-query suite metric of the baseline on the test set, shape (n_test_queries,).
-
-    Uses the ``--baseline`` model fitted with ``seed`` (cached per process, like the
-    candidate), else the ``--baseline-run`` scores aligned to the test rows.
-
-    Returns
-    -------
-    values : ndarray, shape (n_queries,)
-    source : {"model", "run"}
-
-    Raises
-    ------
-    DataError
-        When the baseline scores do not match the test rows or are not finite.
-    ConfigError
-        When there is no baseline at all.
-    """
-    test = ctx.test
-    if ctx.baseline is not None:
-        model = ctx.fit(seed, spec=ctx.baseline)
-        s = ctx.score(model, test, spec=ctx.baseline)
-        return ctx.metric_values(test, s), "model"
-    if ctx.baseline_scores is None:
-        raise ConfigError("the significance audit needs a baseline: pass --baseline MODEL or --baseline-run FILE.")
-    s = np.asarray(ctx.baseline_scores, dtype=np.float64)
-    if s.shape != (test.n_rows,):
-        raise DataError(f"the baseline run has {s.size} scores but the test set has {test.n_rows} rows.",
-                        path=test.name, field="baseline_scores",
-                        fix="score every test row in the baseline run (one line per query-document pair).")
-    bad = np.flatnonzero(~np.isfinite(s))
-    if bad.size:
-        raise DataError(f"the baseline run has a non-finite score ({s[bad[0]]}) at test row {int(bad[0])}.",
-                        path=test.name, field="baseline_scores", fix="give every row a finite score.")
-    return ctx.metric_values(test, s), "run"
 
 
 def _fmt(x: float, nd: int = 4) -> str:
@@ -242,15 +207,11 @@ class SignificanceAudit(Audit):
         power_min = power_paired(min_gain, sd, n, alpha=alpha) if n >= 2 and min_gain > 0 else float("nan")
         per_seed = [float(np.nanmean(C[i] - Bm[i])) if np.isfinite(C[i] - Bm[i]).any() else float("nan")
                     for i in range(C.shape[0])]
-        from auditor.audits.random_label import informative_queries
-
         # queries whose metric cannot change with the ordering (one candidate, all labels equal)
         # give d = 0 whatever the two models do: they carry no evidence about a gain
         informative = informative_queries(ctx.metric, ctx.test.labels, ctx.test.query_offsets,
                                           gain=ctx.config.gain, no_relevant=ctx.config.no_relevant)
         n_informative = int(np.sum(informative[ok])) if informative.shape == ok.shape else n
-        from auditor.audits.feature_ablation import constant_within_queries
-
         # no feature varies inside any query (e.g. all zero): no model can order the candidates
         flat_features = bool(n and np.all(constant_within_queries(ctx.test.feature_matrix(), ctx.test.query_offsets)))
         target = min_gain if min_gain > 0 else (delta if n and delta > 0 else float("nan"))

@@ -35,6 +35,7 @@ import numpy as np
 from scipy import stats as _st
 
 from auditor.audits.base import Audit, Condition, Decision, Evidence, Trial, jsonable, plot_intervals
+from auditor.baseline import baseline_metric_values
 from auditor.errors import ConfigError
 
 __all__ = ["StabilityAudit", "query_folds"]
@@ -139,8 +140,6 @@ class StabilityAudit(Audit):
 
     def run_trial(self, ctx: Any, trial: Trial) -> dict[str, Any]:
         if trial.key == "claimed_gain":
-            from auditor.audits.significance import baseline_metric_values
-
             c = ctx.metric_values(ctx.test, ctx.score(ctx.fit(0), ctx.test))
             b, src = baseline_metric_values(ctx, 0)
             d = c - b
