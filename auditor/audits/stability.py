@@ -113,7 +113,7 @@ def metric_varies(f: Facts) -> Condition | None:
     m = f.measurements
     if not (m["sd"] == 0 and m.get("sd_query") == 0):
         return None
-    return Condition(f"{f.metric} varies across held-out queries", "WARN", _spread(m),
+    return Condition(f"{m['metric']} varies across held-out queries", "WARN", _spread(m),
                      "a spread needs per-query values that differ")
 
 
@@ -123,7 +123,7 @@ def spread_reported(f: Facts) -> Condition | None:
     m = f.measurements
     if not _measurable(m) or m["claimed_gain"] is not None:
         return None
-    return Condition(f"the fold-to-fold spread of {f.metric} is reported (no claimed gain to compare)", "PASS",
+    return Condition(f"the fold-to-fold spread of {m['metric']} is reported (no claimed gain to compare)", "PASS",
                      _spread(m) + _sampling_noise(m), "report only: no baseline gain and no min_gain declared")
 
 
@@ -136,7 +136,7 @@ def sd_within_claimed_gain(f: Facts) -> Condition | None:
     if not _measurable(m) or claimed is None:
         return None
     sd, up = m["sd"], m.get("sd_upper", float("nan"))
-    return Condition(f"the fold-to-fold sd of {f.metric} is no larger than the claimed gain",
+    return Condition(f"the fold-to-fold sd of {m['metric']} is no larger than the claimed gain",
                      "PASS" if sd <= claimed else "WARN",
                      f"sd {sd:.4f} (95% upper bound {up:.4f}, {m['n_folds']} folds) vs gain {claimed:.4f}"
                      f"{_sampling_noise(m)}",
@@ -296,7 +296,8 @@ class StabilityAudit(Audit):
 
     def decide(self, ctx: Any, evidence: Evidence, p_adjusted: float | None) -> Decision:
         f = Facts.of(ctx, evidence, p_adjusted, ctx.params(self))
-        m, metric = f.measurements, f.metric
+        m = f.measurements
+        metric = m["metric"]
         found = judge(self.conditions, f)
         cond = list(found.values())
         spread = _spread(m)
