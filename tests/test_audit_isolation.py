@@ -22,24 +22,10 @@ from auditor.planting import plant_near_duplicates, with_columns
 from auditor.registry import ModelSpec
 from auditor.testing import LinearRanker, make_synthetic_split, plant_copied_queries
 
-LTR = Path(__file__).resolve().parent / "data" / "ltr"
 LINEAR = "auditor.testing:make_linear"
 LGBM = str(Path(__file__).resolve().parents[1] / "examples" / "plugins" / "lightgbm_ranker.py") + ":make_model"
 
 
-def load_letor(name: str) -> RankingDataset:
-    """The LightGBM lambdarank sample (svmlight rows + .query group sizes), 300 features."""
-    from sklearn.datasets import load_svmlight_file
-
-    X, y = load_svmlight_file(str(LTR / f"rank.{name}"), n_features=300)
-    sizes = np.loadtxt(LTR / f"rank.{name}.query", dtype=int)
-    qid = np.repeat(np.arange(sizes.size) + (0 if name == "train" else 100_000), sizes)
-    return RankingDataset(qid=qid, labels=y, features={"all": X.toarray()}, name=f"rank.{name}")
-
-
-@pytest.fixture(scope="module")
-def letor() -> Split:
-    return Split(load_letor("train"), load_letor("test"), name="letor")
 
 
 @pytest.fixture(scope="module")

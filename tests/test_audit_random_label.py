@@ -32,7 +32,6 @@ from auditor.registry import ModelSpec
 from auditor.prior_models import make_prior_split
 from auditor.testing import LinearRanker, make_synthetic_split, plant_copied_queries, plant_label_proxy
 
-LTR = Path(__file__).resolve().parent / "data" / "ltr"
 LINEAR = "auditor.testing:make_linear"
 MEMO = "auditor.testing:make_memorizer"
 MLP = "auditor.prior_models:make_mlp"
@@ -40,13 +39,6 @@ RULE = "auditor.prior_models:make_fixed_direction"
 LGBM = str(Path(__file__).resolve().parents[1] / "examples" / "plugins" / "lightgbm_ranker.py") + ":make_model"
 
 
-def load_letor(name: str) -> RankingDataset:
-    from sklearn.datasets import load_svmlight_file
-
-    X, y = load_svmlight_file(str(LTR / f"rank.{name}"), n_features=300)
-    sizes = np.loadtxt(LTR / f"rank.{name}.query", dtype=int)
-    qid = np.repeat(np.arange(sizes.size) + (0 if name == "train" else 100_000), sizes)
-    return RankingDataset(qid=qid, labels=y, features={"all": X.toarray()}, name=f"rank.{name}")
 
 
 @pytest.fixture(scope="module")
@@ -155,11 +147,6 @@ def test_training_curves_and_chance_distribution_are_evidence(clean):
 
 
 # --------------------------------------------------------------------------- real data (LightGBM)
-@pytest.fixture(scope="module")
-def letor() -> Split:
-    return Split(load_letor("train"), load_letor("test"), name="letor")
-
-
 def test_letor_lightgbm_copied_queries_b_above_chance(letor):
     r = run(plant_copied_queries(letor, 0.3, seed=0), model=LGBM)
     mb = r.measurements["variant_b"]
