@@ -27,10 +27,11 @@ from auditor.data import RankingDataset, Split
 from auditor.errors import ConfigError
 from auditor.informative import informative_queries
 from auditor.metrics import expected_random
-from auditor.planting import with_columns
 from auditor.registry import ModelSpec
 from auditor.prior_models import make_prior_split
 from auditor.testing import LinearRanker, make_synthetic_split, plant_copied_queries, plant_label_proxy
+
+from planting import with_columns
 
 LINEAR = "auditor.testing:make_linear"
 MEMO = "auditor.testing:make_memorizer"

@@ -11,9 +11,10 @@ from auditor.audits.synthetic_shift import SyntheticShiftAudit
 from auditor.context import AuditConfig, AuditContext
 from auditor.data import Split
 from auditor.errors import ConfigError
-from auditor.planting_shift import naive_synthetic, shift_features, with_synthetic
 from auditor.registry import ModelSpec
 from auditor.testing import make_synthetic_split
+
+from planting_shift import naive_synthetic, shift_features, with_synthetic
 
 SPEC = ModelSpec("auditor.testing:make_linear")  # the audit never fits a model; the context needs one
 FAST = {"clf_permutations": 1000, "n_bootstrap": 200, "ks_permutations": 200, "mmd_permutations": 1000,

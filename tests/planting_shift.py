@@ -148,10 +148,10 @@ class UnstableLinearRanker(LinearRanker):
 
 
 def make_noisy_linear(seed: int = 0, noise: float = 0.5, salt: int = 0, **kw) -> NoisyLinearRanker:
-    """Factory for :class:`NoisyLinearRanker` (``auditor.planting_shift:make_noisy_linear``)."""
+    """Factory for :class:`NoisyLinearRanker` (``planting_shift:make_noisy_linear`` with ``tests/`` on the path)."""
     return NoisyLinearRanker(seed=seed, noise=noise, salt=salt, **kw)
 
 
 def make_unstable_linear(seed: int = 0, jitter: float = 0.5, **kw) -> UnstableLinearRanker:
-    """Factory for :class:`UnstableLinearRanker` (``auditor.planting_shift:make_unstable_linear``)."""
+    """Factory for :class:`UnstableLinearRanker` (``planting_shift:make_unstable_linear``)."""
     return UnstableLinearRanker(seed=seed, jitter=jitter, **kw)
