@@ -114,6 +114,16 @@ def _ci_txt(m: Mapping[str, Any]) -> str:
             f"over {m['n_queries']} queries")
 
 
+def _abs_txt(m: Mapping[str, Any]) -> str:
+    if not m["n_queries"]:
+        return ""
+    return f"{m['metric']} {_fmt(m['candidate_mean'])} (candidate) vs {_fmt(m['baseline_mean'])} (baseline)"
+
+
+def _wtl(m: Mapping[str, Any]) -> str:
+    return f"{m['wins']}/{m['ties']}/{m['losses']} W/T/L"
+
+
 def _floor_txt(m: Mapping[str, Any]) -> str:
     return f"{m['min_gain']:g} (declared min_gain)" if m["min_gain"] > 0 else "0"
 
@@ -419,25 +429,17 @@ class SignificanceAudit(Audit):
     conditions = (enough_queries, features_vary, gain_varies, ci_above_floor, t_test_shows_gain, signflip_agrees,
                   power_at_target)
 
-    def decide(self, ctx: Any, evidence: Evidence, p_adjusted: float | None) -> Decision:
-        f = Facts.of(ctx, evidence, p_adjusted, self._params(ctx))
+    def _cannot_compare(self, f: Facts, found: Mapping[str, Condition]) -> Decision | None:
+        """INCONCLUSIVE when the test set cannot carry the comparison, saying why and what would (None otherwise)."""
         m = f.measurements
-        found = judge(self.conditions, f)
         conditions = list(found.values())
         min_gain, metric = m["min_gain"], m["metric"]
-        n, delta, mde = m["n_queries"], m["mean_delta"], m["mde"]
+        n, delta = m["n_queries"], m["mean_delta"]
         min_q = int(f.params["min_queries"])
-        lvl = f"{m['ci_level']:.0%}"
         ci_txt = _ci_txt(m)
-        abs_txt = (f"{metric} {_fmt(m['candidate_mean'])} (candidate) vs {_fmt(m['baseline_mean'])} (baseline)"
-                   if n else "")
-        floor = _floor_txt(m)
-        mde_txt = _fmt(mde)
-        need = m.get("queries_needed")
-        n_inf = int(m.get("n_informative", n))
-        wtl = f"{m['wins']}/{m['ties']}/{m['losses']} W/T/L"
-        # ---- the test set cannot carry the comparison: say why and what would
         if "enough_queries" in found:
+            need = m.get("queries_needed")
+            n_inf = int(m.get("n_informative", n))
             if n_inf >= n:
                 why = f"only {n} test quer{'y has' if n == 1 else 'ies have'} a defined {metric}"
                 if m.get("n_excluded"):
@@ -457,18 +459,36 @@ class SignificanceAudit(Audit):
                             status="WARN", inconclusive=True)
         if "features_vary" in found:
             return Decision(conditions, (f"Inconclusive: every test feature is constant within each query (for example "
-                                         f"all zero), so neither model can order the candidates ({abs_txt}): the "
+                                         f"all zero), so neither model can order the candidates ({_abs_txt(m)}): the "
                                          "comparison says nothing about a gain."),
                             ["Check how the test features were exported (all-zero or constant columns usually mean a "
                              "failed join or a wrong column mapping)."], status="WARN", inconclusive=True)
         if "gain_varies" in found:
-            return Decision(conditions, (f"Inconclusive: Δ{metric} is exactly {_fmt(delta)} on all {n} queries ({wtl}): "
-                                         "with zero variance neither the t-test nor a confidence interval says anything "
-                                         "about queries beyond these, and a zero-width CI is no evidence."),
+            return Decision(conditions, (f"Inconclusive: Δ{metric} is exactly {_fmt(delta)} on all {n} queries "
+                                         f"({_wtl(m)}): with zero variance neither the t-test nor a confidence interval "
+                                         "says anything about queries beyond these, and a zero-width CI is no "
+                                         "evidence."),
                             ["Check the scores: identical per-query differences usually mean a degenerate test set "
                              "or a constant offset between the two runs.",
                              f"Evaluate on a test set whose queries differ (at least {min_q})."],
                             status="WARN", inconclusive=True)
+        return None
+
+    def decide(self, ctx: Any, evidence: Evidence, p_adjusted: float | None) -> Decision:
+        f = Facts.of(ctx, evidence, p_adjusted, self._params(ctx))
+        found = judge(self.conditions, f)
+        blocked = self._cannot_compare(f, found)
+        if blocked is not None:
+            return blocked
+        m = f.measurements
+        conditions = list(found.values())
+        min_gain, metric = m["min_gain"], m["metric"]
+        n, delta, mde = m["n_queries"], m["mean_delta"], m["mde"]
+        lvl = f"{m['ci_level']:.0%}"
+        ci_txt, abs_txt, wtl = _ci_txt(m), _abs_txt(m), _wtl(m)
+        floor = _floor_txt(m)
+        mde_txt = _fmt(mde)
+        need = m.get("queries_needed")
         g = _gain(f)
         p_adj, target, target_src = g["p_adj"], g["target"], g["target_src"]
         p_txt = f"{(p_adj if p_adj is not None else float('nan')):.3g}"
