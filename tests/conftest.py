@@ -33,6 +33,22 @@ def fake_audits(monkeypatch, tmp_path_factory):
     return ["fake_count", "fake_other"]
 
 
+@pytest.fixture(scope="session")
+def letor():
+    """The LETOR sample (``tests/data/ltr``: LightGBM's lambdarank example, 201 train / 50 test queries,
+    300 features in one group ``all``) read by the project's loader, as ``--format letor`` reads it.
+
+    The loader numbers each file's queries from 0 (``meta["qid_generated"]``); the test ids are
+    shifted past the training ones so the two files' queries never share an id.
+    """
+    from auditor.data import Split
+    from auditor.loaders import load
+
+    train = load(DATA / "ltr" / "rank.train", "letor", n_features=300)
+    test = load(DATA / "ltr" / "rank.test", "letor", n_features=300)
+    return Split(train=train, test=test._replace(qid=test.qid + int(train.qid.max()) + 1), name="letor")
+
+
 @pytest.fixture
 def small_split():
     from auditor.testing import make_synthetic_split

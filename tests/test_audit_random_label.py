@@ -21,17 +21,18 @@ import numpy as np
 import pytest
 
 from auditor.audits.base import Evidence, SubTest, run_inline
-from auditor.audits.random_label import RandomLabelAudit, informative_queries, shared_key_labels
+from auditor.audits.random_label import RandomLabelAudit, shared_key_labels
 from auditor.context import AuditConfig, AuditContext
 from auditor.data import RankingDataset, Split
 from auditor.errors import ConfigError
+from auditor.informative import informative_queries
 from auditor.metrics import expected_random
-from auditor.planting import with_columns
 from auditor.registry import ModelSpec
 from auditor.prior_models import make_prior_split
 from auditor.testing import LinearRanker, make_synthetic_split, plant_copied_queries, plant_label_proxy
 
-LTR = Path(__file__).resolve().parent / "data" / "ltr"
+from planting import with_columns
+
 LINEAR = "auditor.testing:make_linear"
 MEMO = "auditor.testing:make_memorizer"
 MLP = "auditor.prior_models:make_mlp"
@@ -39,13 +40,6 @@ RULE = "auditor.prior_models:make_fixed_direction"
 LGBM = str(Path(__file__).resolve().parents[1] / "examples" / "plugins" / "lightgbm_ranker.py") + ":make_model"
 
 
-def load_letor(name: str) -> RankingDataset:
-    from sklearn.datasets import load_svmlight_file
-
-    X, y = load_svmlight_file(str(LTR / f"rank.{name}"), n_features=300)
-    sizes = np.loadtxt(LTR / f"rank.{name}.query", dtype=int)
-    qid = np.repeat(np.arange(sizes.size) + (0 if name == "train" else 100_000), sizes)
-    return RankingDataset(qid=qid, labels=y, features={"all": X.toarray()}, name=f"rank.{name}")
 
 
 @pytest.fixture(scope="module")
@@ -154,11 +148,6 @@ def test_training_curves_and_chance_distribution_are_evidence(clean):
 
 
 # --------------------------------------------------------------------------- real data (LightGBM)
-@pytest.fixture(scope="module")
-def letor() -> Split:
-    return Split(load_letor("train"), load_letor("test"), name="letor")
-
-
 def test_letor_lightgbm_copied_queries_b_above_chance(letor):
     r = run(plant_copied_queries(letor, 0.3, seed=0), model=LGBM)
     mb = r.measurements["variant_b"]

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 import numpy as np
 
@@ -36,6 +36,7 @@ __all__ = [
     "ModelNotRefittable", "STATUSES", "worst_status", "jsonable",
     "plot_lines", "plot_hist", "plot_intervals", "plot_bars", "plot_table",
     "run_inline", "adjust_p_values", "conclude", "skipped", "errored",
+    "Facts", "ConditionCheck", "condition", "judge",
 ]
 
 STATUSES = ("PASS", "WARN", "FAIL", "ERROR", "SKIP")
@@ -112,6 +113,63 @@ class Condition:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a condition judges: one audit's measurements and the thresholds that apply to them.
+
+    Parameters
+    ----------
+    measurements : mapping
+        :attr:`Evidence.measurements`.
+    params : mapping
+        The audit's parameters for this run (``ctx.params(audit)``): the thresholds.
+    alpha : float
+        The suite's significance level.
+    p_value, p_adjusted : float or None
+        The raw gating p-value and its Holm-adjusted value (``p_adjusted`` is None when the
+        caller gave none).
+    metric : str
+        The suite metric, for the texts.
+    """
+
+    measurements: Mapping[str, Any]
+    params: Mapping[str, Any]
+    alpha: float
+    p_value: float | None = None
+    p_adjusted: float | None = None
+    metric: str = ""
+
+    @classmethod
+    def of(cls, ctx: "AuditContext", evidence: "Evidence", p_adjusted: float | None,  # noqa: F821
+           params: Mapping[str, Any]) -> "Facts":
+        """The facts of one :meth:`Audit.decide` call."""
+        return cls(evidence.measurements, params, float(ctx.config.alpha), evidence.p_value, p_adjusted, ctx.metric)
+
+
+#: A condition: a small named function of the facts; None when it does not apply to them (a
+#: column the data lacks, a precondition that holds).
+ConditionCheck = Callable[[Facts], "Condition | None"]
+
+
+def condition(*thresholds: str) -> Callable[[ConditionCheck], ConditionCheck]:
+    """Mark a function as a condition and name the audit parameters it compares with
+    (``"alpha"`` for the suite's level); :attr:`Audit.conditions` lists them."""
+    def mark(fn: ConditionCheck) -> ConditionCheck:
+        fn.thresholds = tuple(thresholds)  # type: ignore[attr-defined]
+        return fn
+    return mark
+
+
+def judge(checks: Sequence[ConditionCheck], facts: Facts) -> dict[str, Condition]:
+    """Apply ``checks`` in order: ``{function name: Condition}`` for those that apply."""
+    out: dict[str, Condition] = {}
+    for check in checks:
+        c = check(facts)
+        if c is not None:
+            out[check.__name__] = c
+    return out
 
 
 @dataclass
@@ -302,6 +360,9 @@ class Audit(ABC):
 
     A ``method`` written as ``ParamText("... n_seeds ({n_seeds}) ...")`` is filled from the
     declared defaults (``{quick_NAME}`` for a ``--quick`` value) when the class is defined.
+    conditions : tuple of functions
+        The audit's named conditions (:func:`condition`), in report order; :meth:`decide`
+        applies them with :func:`judge` and composes the verdict and its texts.
     """
 
     name: ClassVar[str] = ""
@@ -314,6 +375,7 @@ class Audit(ABC):
     gating: ClassVar[bool] = True
     defaults: ClassVar[dict[str, Any]] = {}
     quick_overrides: ClassVar[dict[str, Any]] = {}
+    conditions: ClassVar[tuple[ConditionCheck, ...]] = ()
     _method_text: ClassVar[ParamText | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

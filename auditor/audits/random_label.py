@@ -72,11 +72,12 @@ from auditor.audits.base import (Audit, Condition, Decision, Evidence, SubTest, 
                                  plot_intervals, plot_lines)
 from auditor.config import ParamText, declare, param
 from auditor.data import RankingDataset
+from auditor.informative import informative_queries
 from auditor.metrics import evaluate, expected_random
 from auditor.protocol import has_fit_history
 from auditor.stats import bootstrap_ci, paired_t_test, sign_flip_test
 
-__all__ = ["RandomLabelAudit", "shared_key_labels", "informative_queries", "shared_rows_not_memorised",
+__all__ = ["RandomLabelAudit", "shared_key_labels", "shared_rows_not_memorised",
            "ranking_depends_on_labels", "B_TEST", "A_TEST"]
 
 #: sub-test names in the evidence: B gates (Holm across the suite), A is reported only
@@ -129,19 +130,6 @@ def shared_key_labels(train: RankingDataset, test: RankingDataset, rng: np.rando
     info = {"n_keys": int(uniq.size), "n_shared_keys": int(shared.sum()),
             "shared_test_rows": int(shared[inv[n_tr:]].sum())}
     return out[:n_tr], out[n_tr:], info
-
-
-def informative_queries(metric: str, labels: np.ndarray, offsets: np.ndarray, **kw: Any) -> np.ndarray:
-    """Queries whose metric can change with the ordering, shape (n_queries,) bool.
-
-    A query whose best and worst orderings score the same (one candidate, or all labels equal
-    for the metric) carries no information about any model: metric - chance is 0 by
-    construction. Such queries are excluded from the test (and counted).
-    """
-    labels = np.asarray(labels, dtype=np.float64)
-    best = evaluate(metric, labels, labels, offsets, **kw)
-    worst = evaluate(metric, labels, -labels, offsets, **kw)
-    return np.isfinite(best) & (np.abs(best - worst) > 1e-12)
 
 
 def _arr(x: Any) -> np.ndarray:

@@ -48,8 +48,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from auditor.audits.base import (Audit, Condition, Decision, Evidence, Trial, jsonable, plot_bars, plot_hist,
-                                 plot_intervals, plot_table)
+from auditor.audits.base import (Audit, Condition, Decision, Evidence, Facts, Trial, condition, judge, jsonable,
+                                 plot_bars, plot_hist, plot_intervals, plot_table)
 from auditor.config import ParamText, declare, param
 from auditor.errors import ConfigError
 
@@ -75,6 +75,80 @@ def _pair(ctx: Any) -> tuple[Any, Any, str]:
     if ctx.synthetic is not None:
         return ctx.synthetic, ctx.train, "synthetic"
     return ctx.train, ctx.test, "train_vs_test"
+
+
+# --------------------------------------------------------------------------- conditions
+# Functions of the measurements (:class:`Facts`), listed on SyntheticShiftAudit.conditions.
+def _domain_shift(f: Facts) -> dict[str, Any]:
+    """The domain classifier's reading: status before the PASS bound, significance, and whether the
+    evidence is inconclusive (CI above auc_warn without significance) or unbounded (a PASS whose AUC
+    bound does not rule out a FAIL-size shift), with the queries that would bound it."""
+    m = f.measurements
+    alpha = m["alpha"]
+    p_adj = f.p_value if f.p_adjusted is None else f.p_adjusted
+    auc, lo, hi = m["auc"], m["auc_ci_low"], m["auc_ci_high"]
+    warn_t, fail_t = m["auc_warn"], m["auc_fail"]
+    sig = p_adj is not None and p_adj < alpha
+    if sig and auc >= fail_t:
+        st = "FAIL" if m["mode"] == "synthetic" else "WARN"
+    elif sig and auc >= warn_t:
+        st = "WARN"
+    else:
+        st = "PASS"
+    # a point estimate above the floor is noise unless its CI agrees; only a CI wholly above the
+    # floor without significance is a real disagreement (measured: 3 of 12 clean reference runs had
+    # AUC 0.56-0.61 with p 0.08-0.84 and would otherwise have turned GO into INCONCLUSIVE)
+    inconclusive = (not sig) and lo is not None and lo >= warn_t
+    # a PASS must rule out a shift of the FAIL size: the one-sided 95% upper bound of the AUC (the
+    # equivalence bound, i.e. the upper end of a 90% interval, from the upper half of the 95% CI under
+    # a normal approximation) must stay below auc_fail
+    upper = m.get("auc_upper_one_sided")
+    if upper is None:
+        upper = auc_upper_bound(auc, hi)
+    unbounded = (st == "PASS") and not inconclusive and not (np.isfinite(upper) and upper < fail_t)
+    need_q = None
+    if unbounded and np.isfinite(upper) and auc < fail_t and upper > auc:
+        need_q = int(np.ceil((m.get("queries_a", 0) + m.get("queries_b", 0)) * ((upper - auc) / (fail_t - auc)) ** 2))
+        need_q = need_q or None
+    return {"status": st, "sig": sig, "p_adj": p_adj, "inconclusive": inconclusive, "upper": upper,
+            "unbounded": unbounded, "queries_needed": need_q,
+            "noisy_high": (not sig) and auc >= warn_t and not inconclusive}
+
+
+def _shift_observed(f: Facts) -> str:
+    m = f.measurements
+    p_adj = f.p_value if f.p_adjusted is None else f.p_adjusted
+    return (f"AUC {m['auc']:.3f} [{m['auc_ci_low']:.3f}, {m['auc_ci_high']:.3f}]; shift test p = {f.p_value:.3g} "
+            f"(Holm-adjusted {p_adj:.3g})")
+
+
+@condition("alpha", "auc_warn", "auc_fail")
+def samples_indistinguishable(f: Facts) -> Condition:
+    """A domain classifier's query-grouped out-of-fold AUC: FAIL (synthetic mode; WARN for train vs
+    test) at >= auc_fail, WARN at >= auc_warn, each only when significant; WARN (inconclusive) when
+    its CI lies above auc_warn without significance or a PASS cannot rule out a FAIL-size shift."""
+    m = f.measurements
+    d = _domain_shift(f)
+    synthetic = m["mode"] == "synthetic"
+    thr = (f"AUC >= {m['auc_warn']} WARN, >= {m['auc_fail']} FAIL"
+           f"{'' if synthetic else ' (capped at WARN: train vs test)'}, "
+           f"each with adjusted p < {m['alpha']:g} (Lopez-Paz & Oquab 2017; Rice & Harris 2005)")
+    return Condition(f"a domain classifier cannot tell {m['sample_a']} from {m['sample_b']} (query-grouped "
+                     "out-of-fold AUC)", "WARN" if d["inconclusive"] or d["unbounded"] else d["status"],
+                     _shift_observed(f), thr)
+
+
+@condition("alpha", "label_tv_warn")
+def labels_match(f: Facts) -> Condition | None:
+    """WARN when the label distributions differ significantly by at least label_tv_warn (TV distance)."""
+    L, alpha = f.measurements["label_shift"], f.measurements["alpha"]
+    if L is None:
+        return None
+    bad = L["p_value"] < alpha and L["tv_distance"] >= float(f.params["label_tv_warn"])
+    return Condition("the label distributions match", "WARN" if bad else "PASS",
+                     f"TV distance {L['tv_distance']:.3f}, mean label {L['mean_a']:.3f} vs "
+                     f"{L['mean_b']:.3f}, whole-query permutation p = {L['p_value']:.3g}",
+                     f"WARN when p < {alpha:g} and TV >= {f.params['label_tv_warn']} (heuristic of this tool)")
 
 
 class SyntheticShiftAudit(Audit):
@@ -312,66 +386,31 @@ class SyntheticShiftAudit(Audit):
                         plots=plots, notes=notes)
 
     # ------------------------------------------------------------------ decide
+    conditions = (samples_indistinguishable, labels_match)
+
     def decide(self, ctx: Any, evidence: Evidence, p_adjusted: float | None) -> Decision:
-        m = evidence.measurements
-        alpha = m["alpha"]
-        p_adj = evidence.p_value if p_adjusted is None else p_adjusted
+        f = Facts.of(ctx, evidence, p_adjusted, ctx.params(self))
+        m = f.measurements
+        found = judge(self.conditions, f)
+        cond = list(found.values())
+        d = _domain_shift(f)
+        p_adj, st, upper, need_q = d["p_adj"], d["status"], d["upper"], d["queries_needed"]
         auc, lo, hi = m["auc"], m["auc_ci_low"], m["auc_ci_high"]
         warn_t, fail_t = m["auc_warn"], m["auc_fail"]
         synthetic = m["mode"] == "synthetic"
-        a, b = m["sample_a"], m["sample_b"]
-        sig = p_adj is not None and p_adj < alpha
-        obs = (f"AUC {auc:.3f} [{lo:.3f}, {hi:.3f}]; shift test p = {evidence.p_value:.3g} "
-               f"(Holm-adjusted {p_adj:.3g})")
-        if sig and auc >= fail_t:
-            st = "FAIL" if synthetic else "WARN"
-        elif sig and auc >= warn_t:
-            st = "WARN"
-        else:
-            st = "PASS"
-        # a point estimate above the floor is noise unless its CI agrees; only a CI wholly above the
-        # floor without significance is a real disagreement (measured: 3 of 12 clean reference runs had
-        # AUC 0.56-0.61 with p 0.08-0.84 and would otherwise have turned GO into INCONCLUSIVE)
-        inconclusive = (not sig) and lo is not None and lo >= warn_t
-        # a PASS must rule out a shift of the FAIL size: the one-sided 95% upper bound of the AUC (the
-        # equivalence bound, i.e. the upper end of a 90% interval, from the upper half of the 95% CI under
-        # a normal approximation) must stay below auc_fail
-        upper = m.get("auc_upper_one_sided")
-        if upper is None:
-            upper = auc_upper_bound(auc, hi)
-        unbounded = (st == "PASS") and not inconclusive and not (np.isfinite(upper) and upper < fail_t)
-        need_q = None
-        if unbounded and np.isfinite(upper) and auc < fail_t and upper > auc:
-            need_q = int(np.ceil((m.get("queries_a", 0) + m.get("queries_b", 0)) * ((upper - auc) / (fail_t - auc)) ** 2))
-            need_q = need_q or None
-        noisy_high = (not sig) and auc >= warn_t and not inconclusive
-        thr = (f"AUC >= {warn_t} WARN, >= {fail_t} FAIL{'' if synthetic else ' (capped at WARN: train vs test)'}, "
-               f"each with adjusted p < {alpha:g} (Lopez-Paz & Oquab 2017; Rice & Harris 2005)")
-        cond = [Condition(f"a domain classifier cannot tell {a} from {b} (query-grouped out-of-fold AUC)",
-                          "WARN" if inconclusive else st, obs, thr)]
-        L = m["label_shift"]
-        if L is not None:
-            lab_bad = L["p_value"] < alpha and L["tv_distance"] >= float(ctx.params(self)["label_tv_warn"])
-            cond.append(Condition("the label distributions match",
-                                  "WARN" if lab_bad else "PASS",
-                                  f"TV distance {L['tv_distance']:.3f}, mean label {L['mean_a']:.3f} vs "
-                                  f"{L['mean_b']:.3f}, whole-query permutation p = {L['p_value']:.3g}",
-                                  f"WARN when p < {alpha:g} and TV >= {ctx.params(self)['label_tv_warn']} "
-                                  "(heuristic of this tool)"))
+        obs = _shift_observed(f)
         ks_txt = f"{m['ks_n_rejected_bh']} of {m['ks_n_features']} features differ by KS (BH)"
         mmd_txt = f"MMD² p = {m['mmd_p_value']:.3g}"
         what = "the synthetic training set" if synthetic else "the training set"
         other = "the real training data" if synthetic else "the test set"
-        if inconclusive:
+        if d["inconclusive"]:
             summary = (f"Inconclusive: the domain classifier's AUC {auc:.3f} [{lo:.3f}, {hi:.3f}] suggests "
                        f"{what} differs from {other}, but it is not significant (adjusted p = {p_adj:.3g}); "
                        f"{ks_txt}, {mmd_txt}.")
             steps = ["Add queries to both samples: with this few the classifier test cannot separate a shift from "
                      "chance."]
-            status = "WARN"
-            return Decision(cond, summary, steps, status=status, inconclusive=True)
-        if unbounded:
-            cond[0].status = "WARN"
+            return Decision(cond, summary, steps, status="WARN", inconclusive=True)
+        if d["unbounded"]:
             n_now = m.get("queries_a", 0) + m.get("queries_b", 0)
             summary = (f"Inconclusive: no significant shift between {what} and {other} (domain-classifier {obs}), "
                        f"but with {m.get('queries_a')} + {m.get('queries_b')} queries the AUC's one-sided 95% upper bound "
@@ -388,7 +427,7 @@ class SyntheticShiftAudit(Audit):
             summary = (f"{what[0].upper() + what[1:]} is not distinguishable from {other}: {rules_out} "
                        f"(domain-classifier {obs}; {ks_txt}; {mmd_txt}).")
             steps = []
-            if noisy_high:
+            if d["noisy_high"]:
                 # 4 decimals: at 3, an AUC of 0.5502 prints as 0.550 beside "above 0.55"
                 summary += (f" The AUC point estimate ({auc:.4f}) is at or above {warn_t}, but its CI reaches "
                             "below it and the shift test is not significant: within noise.")
@@ -401,7 +440,7 @@ class SyntheticShiftAudit(Audit):
                      "(correlations and per-query structure, not only marginal means and sds).",
                      "Start from the features with the largest KS distances (plot) and the label distribution."]
         else:
-            cap = "" if synthetic or not (sig and auc >= fail_t) else " (a large shift; capped at WARN for train vs test)"
+            cap = "" if synthetic or not (d["sig"] and auc >= fail_t) else " (a large shift; capped at WARN for train vs test)"
             summary = (f"{what[0].upper() + what[1:]} differs from {other}: domain-classifier {obs}{cap}; "
                        f"{ks_txt}; {mmd_txt}.")
             steps = (["Check how the synthetic set was generated against the features with the largest KS distances."]
@@ -409,7 +448,7 @@ class SyntheticShiftAudit(Audit):
                      ["The test set is not distributed like the training set: check how the split was made "
                       "(time, source, query type) before trusting the test result to transfer.",
                       "Look at the features with the largest KS distances."])
-        if any(c.status == "WARN" for c in cond[1:]) and st == "PASS":
+        if "labels_match" in found and found["labels_match"].status == "WARN" and st == "PASS":
             summary += " The label distributions differ, however."
             steps.append("Compare the label distributions (table): a model trained on one label mix is evaluated "
                          "on another.")
