@@ -381,8 +381,10 @@ def run_audit(model: Any = "reference", *, train: Any = None, test: Any = None, 
         replaced; see :mod:`auditor.guard` for what a timeout can interrupt in this process
         (only when ``run_audit`` runs in the main thread: signals reach no other).
     heartbeat_s : float, optional
-        Without progress bars, print ``still running: ...`` on stderr for trials running
-        longer than this, every ``heartbeat_s`` seconds.
+        Without progress bars (a log file, CI), print ``still running: ...`` on stderr for
+        trials running longer than this, every ``heartbeat_s`` seconds, and one line per
+        finished trial saying where the run is (``[12/41] stability seed:2 done in 54 s;
+        elapsed 0:12:03``, with an estimate of the rest from the finished trials' mean).
     """
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
@@ -473,6 +475,8 @@ def _run_locked(store: RunStore | None, out: Any, ctx: AuditContext, facts: dict
     outcomes: dict[str, dict[str, dict[str, Any]]] = {n: {} for n in planned}
     errors: dict[str, str] = {}
     durations: dict[str, float] = {n: 0.0 for n in planned}
+    # seconds inside the model's fit/score per audit; None once a trial's share is unknown (resumed)
+    model_s: dict[str, float | None] = {n: 0.0 for n in planned}
     todo = []
     for n, trials in planned.items():
         for t in trials:
@@ -480,17 +484,20 @@ def _run_locked(store: RunStore | None, out: Any, ctx: AuditContext, facts: dict
             if prev is not None and prev["ok"]:
                 outcomes[n][t.key] = prev["result"]
                 durations[n] += prev["duration_s"] or 0.0
+                model_s[n] = None
             else:
                 todo.append(t)
     if on_event:
         on_event("planned", {"total": sum(len(v) for v in planned.values()), "todo": len(todo),
                              "resumed": sum(len(v) for v in outcomes.values())})
     bars = _Progress(planned, outcomes, enabled=progress)
+    lines = _ProgressLines(len(todo), sum(len(v) for v in planned.values()), enabled=not progress and bool(heartbeat_s))
     remaining = Counter(t.audit for t in todo)
     # SIGTERM (a job scheduler, `kill`, a container stop) gets Ctrl-C's handling: trials kept, resume hint
     on_main = threading.current_thread() is threading.main_thread()
     previous_term = signal.signal(signal.SIGTERM, _on_sigterm) if on_main else None
     watch = TrialWatch(heartbeat_s=None if progress else heartbeat_s)
+    t_trials = time.perf_counter()
     try:
         with bars:
             for trial, oc in run_trials(ctx, todo, executor, workers=workers, ray_address=ray_address,
@@ -499,6 +506,8 @@ def _run_locked(store: RunStore | None, out: Any, ctx: AuditContext, facts: dict
                 if not remaining[trial.audit]:
                     ctx.release(trial.audit)  # its derived data is not needed by the trials left
                 durations[trial.audit] += oc.duration_s
+                m = model_s[trial.audit]
+                model_s[trial.audit] = None if m is None or oc.model_s is None else m + oc.model_s
                 if store is not None:
                     store.commit_trial(trial.audit, trial.key, result=oc.result, error=oc.error,
                                        duration_s=oc.duration_s)
@@ -507,6 +516,7 @@ def _run_locked(store: RunStore | None, out: Any, ctx: AuditContext, facts: dict
                 else:
                     outcomes[trial.audit][trial.key] = oc.result
                 bars.advance(trial.audit)
+                lines.finished(trial, oc)
                 if on_event:
                     on_event("trial", trial)
     except (KeyboardInterrupt, _Terminate) as e:
@@ -523,10 +533,13 @@ def _run_locked(store: RunStore | None, out: Any, ctx: AuditContext, facts: dict
             signal.signal(signal.SIGTERM, previous_term)
 
     # measure
+    t_measure = time.perf_counter()
+    measure_s: dict[str, float] = {}
     evidence = {}
     for n, a in audits.items():
         if n in results:
             continue
+        tm = time.perf_counter()
         if n in errors and f": {NOT_REFITTABLE}:" in errors[n]:  # "trial KEY: model cannot be retrained: ..."
             skip_info[n] = ("not_refittable", None)
             results[n] = _not_refittable_result(a, ctx, errors[n], n_trials=len(planned[n]),
@@ -540,18 +553,28 @@ def _run_locked(store: RunStore | None, out: Any, ctx: AuditContext, facts: dict
         except Exception as e:
             results[n] = _error_result(a, ctx, f"measuring failed: {type(e).__name__}: {e}",
                                        n_trials=len(planned[n]), duration_s=durations[n])
+        measure_s[n] = time.perf_counter() - tm
     # Holm across gating audits, then decide
     gating = [n for n, ev in evidence.items() if audits[n].gating and ev.p_value is not None]
     p_raw = [float(evidence[n].p_value) for n in gating]
     p_adj = dict(zip(gating, holm(np.array(p_raw)).tolist())) if gating else {}
     for n, ev in evidence.items():
+        tm = time.perf_counter()
         try:
             results[n] = assemble_result(audits[n], ctx, ev, p_adj.get(n, ev.p_value),
                                          n_trials=len(planned[n]), duration_s=durations[n])
         except Exception as e:
             results[n] = _error_result(audits[n], ctx, f"deciding failed: {type(e).__name__}: {e}",
                                        n_trials=len(planned[n]), duration_s=durations[n])
+        measure_s[n] += time.perf_counter() - tm
     ordered = [_with_verdict_fields(results[n].to_dict(), skip_info.get(n)) for n in names]
+    for d in ordered:  # where each audit's time went (docs/RESULTS_SCHEMA.md, "Timings")
+        if d["name"] in planned:
+            m = model_s[d["name"]]
+            d["model_s"] = None if m is None else round(m, 3)
+            d["measure_s"] = round(measure_s.get(d["name"], 0.0), 3)
+    model_total = None if any(m is None for m in model_s.values()) else sum(model_s.values())
+    t_end = time.perf_counter()
     scope = build_scope(ordered, left_out=[n for n in AUDIT_NAMES if n not in names],
                         suite=list(AUDIT_NAMES))
     verdict, reason = decide_verdict(ordered, scope)
@@ -582,7 +605,12 @@ def _run_locked(store: RunStore | None, out: Any, ctx: AuditContext, facts: dict
         "command": command or f"auditor.run_audit(model={ctx.model.spec!r}, seed={seed})",
         "started_at": started.isoformat(timespec="seconds"),
         "finished_at": finished.isoformat(timespec="seconds"),
-        "duration_s": round(time.perf_counter() - t0, 3),
+        "duration_s": round(t_end - t0, 3),
+        # the run's wall time in phases, and the part inside the model's fit/score (summed over
+        # trials: with a parallel executor it can exceed the trials' wall time)
+        "timing": {"prepare_s": round(t_trials - t0, 3), "trials_s": round(t_measure - t_trials, 3),
+                   "measure_s": round(t_end - t_measure, 3),
+                   "model_s": None if model_total is None else round(model_total, 3)},
     }
     res = jsonable(res)
     run = AuditRun(res)
@@ -615,6 +643,37 @@ def _error_result(a: Audit, ctx: AuditContext, message: str, *, n_trials: int = 
                        blind_spots=list(a.blind_spots), error=message, n_trials=n_trials, duration_s=duration_s,
                        next_steps=["Fix the error above (often the model's fit/score), then rerun with --resume."],
                        config=jsonable(ctx.params(a)))
+
+
+class _ProgressLines:
+    """Progress for a log (stderr not a terminal): one line per finished trial.
+
+    ``[done/total] AUDIT KEY done in S (error)``, the elapsed time, and an estimate of the time
+    left: the trials left times the mean of the trials finished in this process. Trials differ
+    in cost (a fit on the whole training set against one scoring pass), so it is labelled as
+    that mean, not as a promise.
+    """
+
+    def __init__(self, todo: int, total: int, enabled: bool) -> None:
+        self.enabled, self.todo, self.total = enabled and todo > 0, todo, total
+        self.resumed = total - todo
+        self.n = 0
+        self.t0 = time.monotonic()
+
+    def _fmt(self, seconds: float) -> str:
+        s = int(round(max(0.0, seconds)))
+        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+    def finished(self, trial: Any, oc: Any) -> None:
+        if not self.enabled:
+            return
+        self.n += 1
+        el = time.monotonic() - self.t0
+        left = self.todo - self.n
+        rest = f"; about {self._fmt(el / self.n * left)} left at the mean trial time so far" if left else ""
+        err = " (failed)" if oc.error is not None else ""
+        print(f"[{self.resumed + self.n}/{self.total}] {trial.audit} {trial.key} done in {oc.duration_s:.0f} s{err}; "
+              f"elapsed {self._fmt(el)}{rest}", file=sys.stderr, flush=True)
 
 
 class _Progress:
