@@ -65,6 +65,25 @@ def ensure_data(root: Path, rows: int, fmt: str, seed: int) -> tuple[Path, Path,
     return tr, te, time.perf_counter() - t
 
 
+def ray_cpu_s() -> float:
+    """CPU seconds so far of this machine's Ray processes (GCS, raylets, workers), from /proc:
+    a Ray run's trials burn CPU in the cluster's workers, which the driver's rusage does not see."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ")
+            if not any(k in cmd for k in (b"raylet", b"gcs_server", b"default_worker", b"ray::", b"ray/_private")):
+                continue
+            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
 def run_one(rows: int, tr: Path, te: Path, fmt: str, out: Path, timeout: float, extra: list[str]) -> dict[str, Any]:
     if out.exists():
         shutil.rmtree(out)
@@ -73,6 +92,8 @@ def run_one(rows: int, tr: Path, te: Path, fmt: str, out: Path, timeout: float, 
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     load0 = os.getloadavg()[0]
+    ray_cluster = "--ray-address" in extra
+    ray0 = ray_cpu_s() if ray_cluster else 0.0
     log = open(out.parent / f"{out.name}.log", "w")
     t = time.perf_counter()
     p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -99,6 +120,8 @@ def run_one(rows: int, tr: Path, te: Path, fmt: str, out: Path, timeout: float, 
         "load_before": round(load0, 2), "load_after": round(os.getloadavg()[0], 2),
     }
     row["rss_ratio"] = round(row["peak_rss_gb"] / row["features_f64_gb"], 2)
+    if ray_cluster:  # the cluster's processes (workers that are still alive at the end)
+        row["ray_cluster_cpu_s"] = round(ray_cpu_s() - ray0, 1)
     res_path = out / "results.json"
     if res_path.exists():
         r = json.loads(res_path.read_text())
@@ -163,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--executor", choices=["serial", "local", "ray"], default=None)
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--ray-address", default=None)
+    ap.add_argument("--checks", default=None, help="a subset of the audits (default: all six)")
     ap.add_argument("--json", default=None, help="write the rows here (updated after each size)")
     a = ap.parse_args(argv)
     extra: list[str] = []
@@ -172,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         extra += ["--workers", str(a.workers)]
     if a.ray_address:
         extra += ["--ray-address", a.ray_address]
+    if a.checks:
+        extra += ["--checks", a.checks]
     root = Path(a.data_dir)
     print(f"machine: {cpu_model()}, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB; "
           f"python {sys.version.split()[0]}", flush=True)
@@ -181,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         tr, te, gen_s = ensure_data(root, n, a.format, a.seed)
         if gen_s:
             print(f"{label(n)}: generated in {gen_s:.0f} s", flush=True)
-        suffix = f"-{a.executor}{a.workers or ''}" if a.executor else ""
+        suffix = (f"-{a.executor}{a.workers or ''}" if a.executor else "") + ("-subset" if a.checks else "")
         r = run_one(n, tr, te, a.format, root / str(n) / f"out{suffix}", a.timeout, extra)
         r["generate_s"] = round(gen_s, 1)
         rows.append(r)

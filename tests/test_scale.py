@@ -171,3 +171,18 @@ def test_mslr_generator_label_shares_and_query_sizes():
     # the signal is weak: no single column ranks like the labels
     corr = [abs(np.corrcoef(X[:, j], labels)[0, 1]) for j in range(X.shape[1])]
     assert 0.05 < max(corr) < 0.5
+
+
+def test_a_relative_plugin_path_resolves_where_it_was_named(tmp_path, monkeypatch):
+    # a Ray worker starts in its own session directory: the spec must not depend on the worker's cwd
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(root)
+    spec = ModelSpec("examples/plugins/sklearn_pointwise.py:make_model", {}, "cpu")
+    blob = pickle.dumps(spec)
+    monkeypatch.chdir(tmp_path)
+    back = pickle.loads(blob)
+    assert callable(back.factory)
+    from auditor.errors import PluginError
+
+    with pytest.raises(PluginError, match="does not exist"):
+        ModelSpec("examples/plugins/sklearn_pointwise.py:make_model", {}, "cpu").factory   # named here: not found
