@@ -12,8 +12,9 @@ into ``--data-dir/<rows>/``, then the real command line runs in a fresh child pr
 
 (all six audits at their default parameters, not ``--quick``; serial unless ``--executor``;
 its stderr, one progress line per finished trial, goes to ``DIR/out.log``).
-Recorded per size: wall time, the child's CPU time (user + system, all threads), its peak RSS
-(``os.wait4``'s ``ru_maxrss``, the child and the workers it waited for), peak RSS over the
+Recorded per size: wall time, the child's CPU time (user + system, all threads, with the
+``local`` workers it waited for; not a Ray cluster's workers), its peak RSS (``os.wait4``'s
+``ru_maxrss``: the largest of the child and the workers it waited for), peak RSS over the
 float64 size of the loaded features (train + test rows x 136 x 8 bytes), and from the run's
 ``results.json`` the seconds inside the model's fit and score (``timing.model_s``) against
 the auditor's own (wall minus that), per audit too, plus the verdict. The 1-minute load
@@ -65,25 +66,6 @@ def ensure_data(root: Path, rows: int, fmt: str, seed: int) -> tuple[Path, Path,
     return tr, te, time.perf_counter() - t
 
 
-def ray_cpu_s() -> float:
-    """CPU seconds so far of this machine's Ray processes (GCS, raylets, workers), from /proc:
-    a Ray run's trials burn CPU in the cluster's workers, which the driver's rusage does not see."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ")
-            if not any(k in cmd for k in (b"raylet", b"gcs_server", b"default_worker", b"ray::", b"ray/_private")):
-                continue
-            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-        except (OSError, IndexError, ValueError):
-            continue
-    return total
-
-
 def run_one(rows: int, tr: Path, te: Path, fmt: str, out: Path, timeout: float, extra: list[str]) -> dict[str, Any]:
     if out.exists():
         shutil.rmtree(out)
@@ -92,8 +74,6 @@ def run_one(rows: int, tr: Path, te: Path, fmt: str, out: Path, timeout: float, 
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     load0 = os.getloadavg()[0]
-    ray_cluster = "--ray-address" in extra
-    ray0 = ray_cpu_s() if ray_cluster else 0.0
     log = open(out.parent / f"{out.name}.log", "w")
     t = time.perf_counter()
     p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -120,15 +100,14 @@ def run_one(rows: int, tr: Path, te: Path, fmt: str, out: Path, timeout: float, 
         "load_before": round(load0, 2), "load_after": round(os.getloadavg()[0], 2),
     }
     row["rss_ratio"] = round(row["peak_rss_gb"] / row["features_f64_gb"], 2)
-    if ray_cluster:  # the cluster's processes (workers that are still alive at the end)
-        row["ray_cluster_cpu_s"] = round(ray_cpu_s() - ray0, 1)
     res_path = out / "results.json"
     if res_path.exists():
         r = json.loads(res_path.read_text())
         timing = r.get("timing") or {}
         model_s = timing.get("model_s")
         row.update(verdict=r["verdict"], run_s=r["duration_s"], timing=timing, model_s=model_s)
-        if model_s is not None:
+        if model_s is not None and r["config"].get("executor", "serial") == "serial":
+            # wall minus the model's time is the auditor's own only when trials run one at a time
             row["auditor_s"] = round(wall - model_s, 1)
             row["auditor_share"] = round((wall - model_s) / wall, 3)
         row["audits"] = {a["name"]: {"status": a["status"], "trials_s": a.get("duration_s"),
