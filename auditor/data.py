@@ -263,8 +263,9 @@ class RankingDataset:
         if len(gs) == 1 and self.features[gs[0]].dtype == np.float64 and self.features[gs[0]].flags.c_contiguous:
             m = _readonly(self.features[gs[0]])
         else:
-            m = np.concatenate([np.asarray(self.features[g], dtype=np.float64) for g in gs], axis=1)
-            m.flags.writeable = False
+            owner = np.concatenate([np.asarray(self.features[g], dtype=np.float64) for g in gs], axis=1)
+            owner.flags.writeable = False
+            m = _readonly(owner.view())  # a view of a read-only owner: its flag cannot be set back
         if full:
             cache["all"] = m
         return m

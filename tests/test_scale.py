@@ -64,8 +64,11 @@ def test_a_plugin_writing_into_the_cached_matrix_is_caught():
     before = input_checksums(d)
     assert "feature_matrix()" in before
     m = d.feature_matrix()
-    m.flags.writeable = True                               # what a careless plugin could do
-    m[0, 0] += 1.0
+    with pytest.raises(ValueError):
+        m.flags.writeable = True                           # refused: the owner is read-only
+    owner = m.base
+    owner.flags.writeable = True                           # what only a determined plugin does
+    owner[0, 0] += 1.0
     assert input_checksums(d)["feature_matrix()"] != before["feature_matrix()"]
 
 
