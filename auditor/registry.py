@@ -58,11 +58,11 @@ def available_models() -> dict[str, str]:
 
 
 def _load_file(spec: str, path_s: str, attr: str, base: str | None = None) -> Any:
-    path = Path(path_s).expanduser()
-    if base is not None and not path.is_absolute():
-        path = Path(base) / path
+    shown = Path(path_s).expanduser()
+    path = Path(base) / shown if base is not None and not shown.is_absolute() else shown
     if not path.is_file():
-        raise PluginError(spec, f"file {str(path)!r} does not exist.",
+        where = f" (looked in {base})" if path is not shown and Path(base) != Path.cwd() else ""
+        raise PluginError(spec, f"file {str(shown)!r} does not exist{where}.",
                           "give a path to a .py file, e.g. ./plugins/my_ranker.py:make_model.")
     mod_name = f"_auditor_plugin_{abs(hash(str(path.resolve())))}"
     if mod_name in sys.modules:
@@ -86,7 +86,8 @@ def _load_file(spec: str, path_s: str, attr: str, base: str | None = None) -> An
     if not hasattr(module, attr):
         names = [n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))]
         raise PluginError(spec, f"{str(path)!r} has no attribute {attr!r} (callables there: {names}).",
-                          "name the factory after the colon.")
+                          "name the factory after the colon, e.g. path/to/file.py:my_factory "
+                          f"(a bare path means :{DEFAULT_FACTORY}).")
     return getattr(module, attr)
 
 
@@ -109,15 +110,27 @@ def _load_module_attr(spec: str, mod: str, attr: str) -> Any:
     return obj
 
 
+#: the factory a bare ``path/to/file.py`` names: the one ``audit init-plugin`` writes and the examples use
+DEFAULT_FACTORY = "make_model"
+
+
+def with_default_factory(spec: str) -> str:
+    """``path/to/file.py`` -> ``path/to/file.py:make_model``; any other spec unchanged."""
+    spec = spec.strip()
+    if ":" not in spec and spec.endswith(".py"):
+        return f"{spec}:{DEFAULT_FACTORY}"
+    return spec
+
+
 def resolve_factory(spec: str, *, base: str | None = None) -> Callable[..., Any]:
     """Turn a model spec into its factory.
 
     ``spec`` is an entry-point name (``reference``), ``package.module:attr``, or
-    ``path/to/file.py:attr`` (a relative path is taken from ``base`` when given, else from the
-    current directory). Raises :class:`~auditor.errors.PluginError` naming the spec, the cause
-    and the fix.
+    ``path/to/file.py[:attr]`` (``attr`` defaults to :data:`DEFAULT_FACTORY`; a relative path is
+    taken from ``base`` when given, else from the current directory). Raises
+    :class:`~auditor.errors.PluginError` naming the spec, the cause and the fix.
     """
-    spec = spec.strip()
+    spec = with_default_factory(spec)
     if not spec:
         raise PluginError(spec, "empty model name.", "pass --model reference or --model pkg.mod:factory.")
     if ":" in spec:
@@ -277,7 +290,7 @@ def _module_files(mod: str) -> tuple[list[Path], str | None]:
 
 def code_fingerprint(spec: str) -> dict[str, Any]:
     """See :meth:`ModelSpec.code_fingerprint`."""
-    spec = spec.strip()
+    spec = with_default_factory(spec)
     dist = None
     if ":" in spec:
         left, _attr = spec.rsplit(":", 1)
