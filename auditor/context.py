@@ -310,7 +310,7 @@ def _dataset_arrays(ds: RankingDataset) -> list[tuple[str, np.ndarray]]:
     out += [(f, getattr(ds, f)) for f in ("item_id", "query_text", "timestamp", "group_id") if getattr(ds, f) is not None]
     out += [(f"extra[{k!r}]", v) for k, v in ds.extra.items()]
     out.append(("query_offsets", ds.query_offsets))
-    m = ds.cached_matrix()  # a cached copy the plugin reads (several groups): covered like the groups
+    m = ds._cached_matrix()  # a cached copy the plugin reads (several groups): covered like the groups
     if m is not None:
         out.append(("feature_matrix()", m))
     return out

@@ -270,7 +270,7 @@ class RankingDataset:
             cache["all"] = m
         return m
 
-    def cached_matrix(self) -> np.ndarray | None:
+    def _cached_matrix(self) -> np.ndarray | None:
         """The cached :meth:`feature_matrix` when it holds its own copy of the data (several
         groups, or a conversion), else None: what the input checksums must cover besides the groups."""
         m = self.__dict__.get("_matrix_cache", {}).get("all")
