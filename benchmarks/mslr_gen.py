@@ -17,13 +17,14 @@ Shape (what MSLR-WEB30K looks like, Qin & Liu 2013):
   labels; 16 of the 136 columns carry a small multiple of it (the weights are fixed, not drawn
   from ``--seed``, so train and test of every seed share one relationship), 8 more carry the
   per-query offset only (features that cannot rank within a query), the rest is noise.
-  LightGBM LambdaMART reaches a clearly-above-chance but far-from-ideal nDCG@10 on it.
+  On 20k rows the LightGBM example reaches nDCG@10 0.51 over query-grouped folds (stability
+  audit), and no single column alone reaches a fifth of the ideal's gain over chance.
 
 Deterministic by ``--seed`` (train uses stream ``(seed, "train")``, test ``(seed, "test")``;
 test query ids start after train's). Generation and writing are vectorised: each chunk of
 queries becomes one fixed-width byte matrix (every field zero-padded to its width, which
-LETOR parsers read as the same number), so 3M rows take about a minute, not the half hour a
-per-row ``"%g" % ...`` formatting loop would.
+LETOR parsers read as the same number), without a per-row formatting loop: 1M + 333k rows,
+text and NPZ, took 199 s under load 13 on 2 shared cores (100k + 33k: 12.5 s).
 """
 from __future__ import annotations
 
