@@ -219,12 +219,14 @@ def summarize(res: AuditResult | Mapping[str, Any]) -> dict[str, Any]:
                    seed_excess_a=_get(m, "variant_a", "seed_excess"),
                    labels_ignored=_get(m, "variant_a", "labels_ignored"),
                    upper_b=_get(m, "variant_b", "upper_bound"), margin_b=_get(m, "variant_b", "margin"),
+                   floor_b=_get(m, "variant_b", "min_effect"), n_b=_get(m, "variant_b", "n"),
                    true_excess=_get(m, "true_labels", "excess"))
     elif name == "isolation":
         out.update(contaminated_rows=_get(m, "contamination", "rows"),
                    near_dup_excess=_get(m, "near_duplicates", "excess_rate"))
     elif name == "synthetic_shift":
-        out.update(mode=m.get("mode"), auc=m.get("auc"), p_clf=m.get("classifier_p_value"),
+        out.update(mode=m.get("mode"), auc=m.get("auc"), auc_upper=m.get("auc_upper_one_sided"),
+                   p_clf=m.get("classifier_p_value"),
                    p_mmd=m.get("mmd_p_value"), p_labels=_get(m, "label_shift", "p_value"))
     elif name == "significance":
         out.update(delta=m.get("mean_delta"), ci_low=m.get("ci_low"), d_z=m.get("d_z"),

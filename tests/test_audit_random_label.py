@@ -257,12 +257,37 @@ def test_fail_needs_an_excess_shown_above_the_floor(clean):
     d = audit.decide(ctx, _evidence(0.03, 0.03, upper=0.05, ci=(0.005, 0.055)), 0.09)
     assert [c.status for c in d.conditions] == ["PASS"] and not d.inconclusive
     assert "at chance" not in d.summary and "adjusted p = 0.09" in d.summary
+    # ... nor "no sign" of shared rows: it names the small excess and points to the isolation audit
+    assert d.summary.startswith("A small excess, below the FAIL floor") and "No sign" not in d.summary
+    assert any("isolation audit" in s for s in d.next_steps)
     # the floor is configurable and is what FAIL has to clear: copied rows memorised (excess ~0.2) do not
     # FAIL a floor of 0.5, and cannot PASS either
     split = plant_copied_queries(clean, 0.3, seed=1)
     assert run(split, model=MEMO, n_seeds=1).status == "FAIL"
     r = run(split, model=MEMO, n_seeds=1, min_excess=0.5)
     assert r.status == "WARN" and r.inconclusive and r.measurements["variant_b"]["p_value"] < 1e-3
+
+
+def test_fail_floor_scales_with_the_headroom(clean):
+    """B's FAIL floor is max(min_excess, min_excess_share x headroom): memorised copies (excess ~0.2)
+    clear a twentieth of the headroom and FAIL; against nine tenths of it they cannot, and the gating
+    p is the t-test against exactly that floor."""
+    from scipy import stats as st
+
+    split = plant_copied_queries(clean, 0.3, seed=1)
+    r = run(split, model=MEMO, n_seeds=1)
+    b = r.measurements["variant_b"]
+    assert r.status == "FAIL"
+    assert b["min_effect"] == pytest.approx(max(0.01, 0.05 * b["headroom"]))
+    high = run(split, model=MEMO, n_seeds=1, min_excess_share=0.9)
+    hb = high.measurements["variant_b"]
+    assert hb["min_effect"] == pytest.approx(0.9 * hb["headroom"]) and hb["min_effect"] > hb["excess"]
+    assert high.status != "FAIL"
+    # the same per-query excesses, tested against the larger floor: the t statistic moves by the floor
+    t_lo = st.t.isf(b["p_min_effect"], b["n"] - 1)
+    t_hi = st.t.isf(hb["p_min_effect"], hb["n"] - 1)
+    se = (b["excess"] - b["min_effect"]) / t_lo
+    assert t_hi == pytest.approx((hb["excess"] - hb["min_effect"]) / se, rel=1e-4)
 
 
 def test_pass_is_earned_or_inconclusive(clean):

@@ -10,8 +10,11 @@ fixed, however strong its prior -- is at chance in expectation on every query, e
 that also sits in training carries the same random label there; only a model that saw the
 test rows during training can rank them above chance. Queries are independent replicates
 (per-query one-sided paired t-test against the exact chance level). FAIL is a minimum-effect
-test: the Holm-adjusted one-sided p of "excess > ``min_excess``" must be below alpha, so a
-FAIL demonstrates a leak of at least the floor, not merely some excess.
+test: the Holm-adjusted one-sided p of "excess > floor" must be below alpha, so a FAIL
+demonstrates a leak of at least the floor, not merely some excess. The floor is the larger of
+``min_excess`` (0.01) and ``min_excess_share`` (0.05) of the headroom from chance to a perfect
+ranking: about one memorised test query in twenty (see :func:`_min_effect` for why the
+absolute floor alone let a calibrated test FAIL clean runs at its tail rate).
 
 Variant A (Zhang et al. 2017's randomisation test, held out) is *reported, not gating*:
 models trained on labels permuted across the whole training set, evaluated on the true test
@@ -149,7 +152,8 @@ class RandomLabelAudit(Audit):
               "has a label independent of its features, so any model -- however strong its label-free prior -- "
               "is at chance in expectation on every query; only rows seen in training can lift it. One-sided "
               "paired t-test over queries against each query's exact chance level (sign-flip test and BCa CI "
-              "alongside). FAIL when the Holm-adjusted one-sided p of excess > min_excess (0.01) is < alpha "
+              "alongside). FAIL when the Holm-adjusted one-sided p of excess > the floor is < alpha, the floor being "
+              "the larger of min_excess (0.01) and min_excess_share (0.05) of the headroom "
               "(a minimum-effect test). PASS only when the one-sided 95% upper bound of the excess is below margin_share (0.2) of "
               "the headroom from chance to a perfect ranking (about the excess of a model that memorised a fifth "
               "of the test queries); otherwise INCONCLUSIVE with the number of test queries that would decide. "
@@ -192,6 +196,7 @@ class RandomLabelAudit(Audit):
         "n_seeds": 3,
         "variant_b": True,
         "min_excess": 0.01,
+        "min_excess_share": 0.05,   # B's FAIL floor is also >= this share of the headroom (a leak of ~1 query in 20)
         "margin_share": 0.2,
         "b_repeats": 2,
         "null_samples": 1000,
@@ -333,12 +338,12 @@ class RandomLabelAudit(Audit):
             first = results[bkeys[0]]
             rb.update({"n_keys": first["n_keys"], "n_shared_keys": first["n_shared_keys"],
                        "shared_test_rows": first["shared_test_rows"], "repeats": len(bkeys)})
-            floor = float(p["min_excess"])
-            # the gating p: H0 "excess <= min_excess" (a minimum-effect test), so a FAIL demonstrates a leak
-            # of at least the floor rather than any excess at all
-            rb["p_min_effect"] = float(paired_t_test(d_b[infb], alternative="greater", mu=floor).p_value)
             rb.update(_equivalence_bound(d_b[infb], head[infb], float(p["margin_share"]),
                                          alpha=float(ctx.config.alpha)))
+            rb["min_effect"] = _min_effect(float(p["min_excess"]), float(p["min_excess_share"]), rb["headroom"])
+            # the gating p: H0 "excess <= min_effect" (a minimum-effect test), so a FAIL demonstrates a leak
+            # of at least the floor rather than any excess at all
+            rb["p_min_effect"] = float(paired_t_test(d_b[infb], alternative="greater", mu=rb["min_effect"]).p_value)
             meas["variant_b"] = rb
             p_gate = rb["p_min_effect"]
         meas["p_gate"] = p_gate
@@ -385,8 +390,9 @@ class RandomLabelAudit(Audit):
                          "this test cannot tell a leak-free model from one that learns nothing.")
         return Evidence(measurements=meas, p_value=p_gate,
                         null_hypothesis=("under label shuffles shared by train and test (variant B), the "
-                                         "held-out metric exceeds chance by at most min_excess (mean over queries "
-                                         "of metric - chance <= min_excess): the model gains no more than that "
+                                         "held-out metric exceeds chance by at most the floor (max of min_excess and "
+                                         "min_excess_share x headroom; mean over queries "
+                                         "of metric - chance <= floor): the model gains no more than that "
                                          "from test rows seen in training"),
                         plots=plots, notes=notes)
 
@@ -427,6 +433,7 @@ class RandomLabelAudit(Audit):
         else:
             # the gating p-value is B's: the runner's Holm-adjusted value applies to it as is
             p_adj = float(p_adjusted) if p_adjusted is not None else float(b["p_value"])
+            b_floor = float(b.get("min_effect", floor))  # max(min_excess, min_excess_share x headroom)
             bounded = bool(np.isfinite(b["upper_bound"]) and b["upper_bound"] < b["margin"])
             if p_adj < alpha:
                 b_status = "FAIL"
@@ -439,7 +446,7 @@ class RandomLabelAudit(Audit):
             obs = (f"{b['mean_metric']:.4f} vs chance {b['mean_chance']:.4f}: excess {b['excess']:+.4f} "
                    f"(95% CI {b['ci_low']:+.4f} to {b['ci_high']:+.4f}) over {b['n']} queries"
                    f"{f' (mean of {reps} shuffles)' if reps > 1 else ''}; one-sided paired t-test of excess > "
-                   f"{floor:g}: p = {b['p_min_effect']:.3g} (adjusted {p_adj:.3g}); of excess > 0: p = "
+                   f"{b_floor:.4g}: p = {b['p_min_effect']:.3g} (adjusted {p_adj:.3g}); of excess > 0: p = "
                    f"{b['p_value']:.3g}, sign-flip p = {b['p_sign_flip']:.3g}; one-sided {b['bound_level']:.0%} "
                    f"upper bound {b['upper_bound']:+.4f} vs margin {b['margin']:.4f}; {b['shared_test_rows']} test "
                    "rows share a (query, item) key with training")
@@ -447,25 +454,32 @@ class RandomLabelAudit(Audit):
                 f"held-out {ctx.metric} under label shuffles shared by train and test is not above chance by "
                 f"min_excess, and its excess is bounded below {b['margin_share']:g} of the headroom (variant B)",
                 b_status, obs,
-                f"FAIL when the Holm-adjusted one-sided p of excess > min_excess ({floor:g}) is < {alpha:g}; PASS "
+                f"FAIL when the Holm-adjusted one-sided p of excess > {b_floor:.4g} (the larger of min_excess "
+                f"{floor:g} and min_excess_share {float(p['min_excess_share']):g} x headroom) is < {alpha:g}; PASS "
                 f"only when the one-sided {b['bound_level']:.0%} upper bound < margin = margin_share "
                 f"{b['margin_share']:g} x headroom {b['headroom']:.3f} (mean ideal - chance) = {b['margin']:.4f}; "
                 "otherwise inconclusive"))
             where = _position(b["ci_low"], b["ci_high"], b["excess"])
             if where == "above chance":  # a CI above zero, not shown to exceed the floor after Holm
-                where += (f", by less than the Holm-adjusted test can tell from min_excess {floor:g} "
+                where += (f", by less than the Holm-adjusted test can tell from the floor {b_floor:.4g} "
                           f"(adjusted p = {p_adj:.2g})")
             if b_status == "FAIL":
                 parts.append(f"Above chance under random labels shared by train and test (variant B): {ctx.metric} "
                              f"{b['mean_metric']:.3f} vs chance {b['mean_chance']:.3f} (excess {b['excess']:+.3f}, "
                              f"95% CI {b['ci_low']:+.3f} to {b['ci_high']:+.3f}; adjusted p of an excess above "
-                             f"{floor:g} = {p_adj:.2g}) -- the "
+                             f"{b_floor:.4g} = {p_adj:.2g}) -- the "
                              f"model ranks test rows it saw in training ({b['shared_test_rows']} test rows share a "
                              "key with training).")
                 steps.append("Rows shared across the split survive random labels: run the isolation audit, deduplicate "
                              "(query, item) pairs and re-split by query before reporting any gain.")
             elif b_status == "PASS":
-                parts.append(f"No sign of memorised shared rows: under label shuffles shared by train and test "
+                # a CI above chance that the test cannot place above the floor is a small excess, not "no sign"
+                small = where.startswith("above chance")
+                lead = "A small excess, below the FAIL floor" if small else "No sign of memorised shared rows"
+                if small:
+                    steps.append("Variant B's excess is above chance, though not shown above the floor: check the "
+                                 "isolation audit for rows shared by train and test.")
+                parts.append(f"{lead}: under label shuffles shared by train and test "
                              f"(variant B) {ctx.metric} is {where} ({b['mean_metric']:.3f} vs chance "
                              f"{b['mean_chance']:.3f}, excess {b['excess']:+.3f}, 95% CI {b['ci_low']:+.3f} to "
                              f"{b['ci_high']:+.3f}); the upper bound {b['upper_bound']:+.3f} rules out an excess of "
@@ -474,7 +488,7 @@ class RandomLabelAudit(Audit):
             else:
                 parts.append(f"Variant B cannot bound the excess: {ctx.metric} {b['mean_metric']:.3f} vs chance "
                              f"{b['mean_chance']:.3f} (excess {b['excess']:+.3f}, 95% CI {b['ci_low']:+.3f} to "
-                             f"{b['ci_high']:+.3f}; not shown above min_excess after Holm: adjusted p = {p_adj:.2g}), "
+                             f"{b['ci_high']:+.3f}; not shown above the floor {b_floor:.4g} after Holm: adjusted p = {p_adj:.2g}), "
                              f"but its upper bound {b['upper_bound']:+.3f} is not below "
                              f"the margin {b['margin']:.3f} with {b['n']} informative test queries.")
                 steps.append(_more_queries_step(b))
@@ -558,6 +572,19 @@ def _position(lo: float, hi: float, est: float) -> str:
     if np.isfinite(hi) and hi < 0:
         return "below chance"
     return "at chance"
+
+
+def _min_effect(min_excess: float, share: float, headroom: float) -> float:
+    """B's FAIL floor: the larger of ``min_excess`` and ``share`` x the headroom (ideal - chance).
+
+    A model that memorised a share ``s`` of the test queries scores about ``s`` x headroom under B,
+    so a floor of 0.05 x headroom declares the smallest leak worth a NO_GO: about one memorised test
+    query in twenty. With the absolute floor alone (0.01, ~3% of LETOR's headroom of 0.33) a
+    calibrated test still FAILs a clean run at its tail rate: measured 1 of 120 clean
+    label-free-prior runs (B excess +0.034, p 0.025 against 0.01) and 2 of 300 clean generator runs.
+    """
+    h = float(headroom)
+    return float(max(min_excess, share * h)) if np.isfinite(h) else float(min_excess)
 
 
 def _equivalence_bound(d: np.ndarray, headroom: np.ndarray, share: float, *, alpha: float = 0.05,
