@@ -304,14 +304,14 @@ def _print_results(results: dict[str, Any], quiet: bool) -> None:
 def list_cmd(as_json: bool) -> None:
     """Audits, installed models and metrics, with their parameters."""
     from auditor.listing import describe_audits, describe_models
-    from auditor.metrics import METRIC_NAMES
+    from auditor.metric_registry import metric_names, plugin_errors
 
     audits, models = describe_audits(), describe_models()
     settings = _suite_settings()
     if as_json:
         # "models" keeps its earlier shape (name -> factory); the details are under "model_details"
         click.echo(json.dumps({"audits": audits, "models": {m["name"]: m["target"] for m in models},
-                               "model_details": {m["name"]: m for m in models}, "metrics": list(METRIC_NAMES),
+                               "model_details": {m["name"]: m for m in models}, "metrics": metric_names(),
                                "settings": settings}, indent=2, default=str))
         return
     click.echo("Suite settings (audit.toml top level; the command-line option wins):")
@@ -337,7 +337,9 @@ def list_cmd(as_json: bool) -> None:
             click.echo(f"      (cannot be loaded: {m['error']})")
         _echo_model_params(m)
     click.echo("  or any pkg.module:factory / path/to/file.py:factory: its keyword arguments are its parameters")
-    click.echo("Metrics (--metric, audit eval -m): " + ", ".join(METRIC_NAMES))
+    click.echo("Metrics (--metric, audit eval -m): " + ", ".join(metric_names()))
+    for name, err in plugin_errors().items():
+        _echo_wrapped(f"{name} (cannot be loaded: {err})", indent=6)
 
 
 def _echo_wrapped(text: str, indent: int, subsequent: int | None = None) -> None:

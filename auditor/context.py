@@ -79,9 +79,15 @@ class AuditConfig:
         if not isinstance(self.audits, Mapping):
             raise ConfigError(f"audits must map audit names to tables of parameters, got {self.audits!r}.")
         try:
-            parse_metric(self.metric)
+            fam = parse_metric(self.metric).family
         except ValueError as e:
             raise ConfigError(f"metric: {e}") from e
+        if not fam.rank_based:
+            raise ConfigError(f"metric {self.metric!r} does not depend on the order of the items, and every audit "
+                              "compares orderings; choose a rank-based metric (audit list).")
+        if fam.tie_kernel is None:
+            raise ConfigError(f"metric {self.metric!r} has no tie-aware kernel (tie_kernel): the audits score tied "
+                              "items by their expected value over every order; it can be used with audit eval only.")
         if not 0 < float(self.alpha) < 1:
             raise ConfigError(f"alpha must be in (0, 1), got {self.alpha}.")
         if self.gain not in ("linear", "exp"):

@@ -7,13 +7,16 @@ with 100 retrieved documents per query (scores with 9 decimals, so rankings agre
 tools) and a qrels file judging 100 documents per query: 70 of the retrieved ones and 30 that
 were not retrieved (those count in the ideal DCG), labels 0-3.
 
-Timed, each including reading both files (best of ``--reps``, same process, warm caches):
+Timed, each including reading both files (every contender ``--reps`` times, taking turns so
+that load hits them alike; best and median wall, best CPU; same process, warm caches):
 
 - ours: the ``audit eval`` click command (``auditor.evaluate.eval_cmd``) invoked in-process with
   ``--qrels Q --run R -m ndcg@10 --json``: reading, joining, nDCG@10, JSON output.
 - ranx: ``Qrels.from_file(Q, kind="trec")`` + ``Run.from_file(R, kind="trec")`` +
   ``evaluate(qrels, run, "ndcg@10")`` (numba compiled beforehand on a small file).
 - pytrec_eval: ``parse_qrel`` + ``parse_run`` + ``RelevanceEvaluator(...).evaluate``.
+- ranx's reading and ``Qrels``/``Run`` construction alone, and its ``evaluate`` alone, as rows of
+  their own (where ranx's time goes).
 
 Per-query values are checked against pytrec_eval (trec_eval's C code) before any time is
 printed.
@@ -48,7 +51,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
-from _common import best_of  # noqa: E402
+from _common import best_of, interleaved  # noqa: E402
 from bench_metrics import machine  # noqa: E402
 
 
@@ -84,6 +87,11 @@ def ours(qrels: Path, run: Path) -> dict:
     return json.loads(r.stdout)
 
 
+
+
+def _row(t: tuple) -> tuple[float, float, float]:
+    """(best wall, median wall, best CPU) of an :func:`interleaved` entry."""
+    return t[0], t[1], t[3]
 
 
 def _vm(key: str) -> float:
@@ -263,18 +271,23 @@ def main(argv: list[str] | None = None) -> int:
         rc = bench_trec_eval(qrels_p, run_p, d, a.reps, a.skip_peers)
         if rc or a.suite == "trec-eval":
             return rc
-    o = best_of(lambda: ours(qrels_p, run_p), a.reps)
-    rows = [("audit eval (ours)", o[0], o[1], o[3])]
-    if not a.skip_peers:
+    if a.skip_peers:
+        o = best_of(lambda: ours(qrels_p, run_p), a.reps)
+        rows = [("audit eval (ours)", o[0], o[1], o[3])]
+    else:
         import pytrec_eval
         from ranx import Qrels, Run, evaluate
 
         small_r, small_q = generate(d, 20, 10)
         evaluate(Qrels.from_file(str(small_q), kind="trec"), Run.from_file(str(small_r), kind="trec"), "ndcg@10")
 
+        def ranx_read():
+            return Qrels.from_file(str(qrels_p), kind="trec"), Run.from_file(str(run_p), kind="trec")
+
+        built = ranx_read()
+
         def ranx_e2e():
-            qr = Qrels.from_file(str(qrels_p), kind="trec")
-            rn = Run.from_file(str(run_p), kind="trec")
+            qr, rn = ranx_read()
             return evaluate(qr, rn, "ndcg@10", return_mean=False), list(rn.keys())
 
         def pte_e2e():
@@ -284,9 +297,17 @@ def main(argv: list[str] | None = None) -> int:
                 rn = pytrec_eval.parse_run(f)
             return pytrec_eval.RelevanceEvaluator(qr, {"ndcg_cut_10"}).evaluate(rn)
 
-        rx = best_of(ranx_e2e, a.reps)
-        pt = best_of(pte_e2e, a.reps)
-        rows += [("ranx from_file + evaluate", rx[0], rx[1], rx[3]), ("pytrec_eval parse + evaluate", pt[0], pt[1], pt[3])]
+        # every contender the same number of times, taking turns: load hits them alike
+        t = interleaved({"ours": lambda: ours(qrels_p, run_p), "ranx": ranx_e2e, "pytrec_eval": pte_e2e,
+                         "ranx read": ranx_read,
+                         "ranx evaluate": lambda: evaluate(built[0], built[1], "ndcg@10", return_mean=False)},
+                        a.reps)
+        o, rx, pt = t["ours"], t["ranx"], t["pytrec_eval"]
+        rows = [("audit eval (ours)", o[0], o[1], o[3]),
+                ("ranx from_file + evaluate", rx[0], rx[1], rx[3]),
+                ("pytrec_eval parse + evaluate", pt[0], pt[1], pt[3]),
+                ("ranx `Qrels.from_file` + `Run.from_file` alone (reading and construction)", *_row(t["ranx read"])),
+                ("ranx `evaluate` alone (Qrels/Run built)", *_row(t["ranx evaluate"]))]
         # agreement
         ev = __import__("auditor.evaluate", fromlist=["evaluate_run"]).evaluate_run(str(qrels_p), str(run_p), ["ndcg@10"])
         mine = dict(zip(ev.qids, ev.per_query["ndcg@10"]))
@@ -296,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"# agreement nDCG@10 per query: max |ours - pytrec_eval| = {d_pte:.1e}; "
               f"max |ours - ranx| = {d_rx.max():.1e} ({int((d_rx > 1e-9).sum())} queries differ)")
         print(f"# mean nDCG@10: ours {np.mean(list(mine.values())):.6f}, {json.dumps(o[2]['metrics'])}")
+        print(f"# every contender timed {a.reps} times, taking turns (best and median reported)")
         if d_pte > 1e-9:
             print("ERROR: ours and trec_eval (pytrec_eval) disagree; timings are meaningless", file=sys.stderr)
             return 1
@@ -309,8 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     print("| end to end (reading included) | best wall s | median wall s | best CPU s | ours faster (wall) | ours faster (CPU) |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, b, med, cpu in rows:
-        ratio = "-" if name.startswith("audit") else f"{b / o[0]:.1f}x"
-        cratio = "-" if name.startswith("audit") else f"{cpu / o[3]:.1f}x"
+        part = name.startswith("audit") or "alone" in name  # ours, or a part of a peer's time: no ratio
+        ratio = "-" if part else f"{b / o[0]:.1f}x"
+        cratio = "-" if part else f"{cpu / o[3]:.1f}x"
         print(f"| {name} | {b:.3f} | {med:.3f} | {cpu:.3f} | {ratio} | {cratio} |")
     print()
     print(f"ours peak memory (fresh process, after a small warm-up run): peak RSS grew {m['rss_peak_growth_mb']:.0f} MB "
