@@ -30,6 +30,14 @@ full scan of the block when all 8 clear the bar), and the candidates are rescore
 float64. No true top-k pair can fall below the bar, so the result is the exact float64 answer
 (ties: lower index), not an approximation.
 
+Above a size threshold (the isolation audit's ``near_dup_exact_max_rows``) the all-pairs product
+is replaced by :func:`build_forest` / :func:`forest_neighbors`: random-projection trees over both
+row sets give each query row the base rows sharing a leaf with it (O((n + m) log n) candidates
+instead of n x m pairs), every candidate is scored exactly and the chosen pair rescored in
+float64. Reported similarities stay exact for the pairs found; a missed neighbour only lowers a
+row's similarity. Recall against this module's exact search is measured in
+``benchmarks/bench_near_dup.py``.
+
 Compared with scikit-learn's ``NearestNeighbors(algorithm="brute", metric="cosine")`` (which
 re-normalises the base for every chunk of queries, converts similarities to distances and
 runs an ``argpartition`` over the whole chunk) this is several times faster; see
@@ -666,7 +674,8 @@ def build_forest(parts: Sequence[np.ndarray], *, n_trees: int = 16, leaf_size: i
             split = size[seg] > leaf_size
             node = 2 * seg + (split & (pos >= size[seg] // 2))
         bounds = np.r_[0, np.flatnonzero(np.diff(node)) + 1].astype(np.int64)
-        trees.append((order, bounds))
+        # int32 row numbers halve what the forest holds (16 trees x n rows)
+        trees.append((order.astype(np.int32) if n < 2**31 else order, bounds))
         del proj
     return CandidateForest(n_rows=n, part_offsets=offsets, leaves=tuple(trees), leaf_size=int(leaf_size))
 
