@@ -83,7 +83,8 @@ def _load_file(spec: str, path_s: str, attr: str) -> Any:
     if not hasattr(module, attr):
         names = [n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))]
         raise PluginError(spec, f"{str(path)!r} has no attribute {attr!r} (callables there: {names}).",
-                          "name the factory after the colon.")
+                          "name the factory after the colon, e.g. path/to/file.py:my_factory "
+                          f"(a bare path means :{DEFAULT_FACTORY}).")
     return getattr(module, attr)
 
 
@@ -106,14 +107,26 @@ def _load_module_attr(spec: str, mod: str, attr: str) -> Any:
     return obj
 
 
+#: the factory a bare ``path/to/file.py`` names: the one ``audit init-plugin`` writes and the examples use
+DEFAULT_FACTORY = "make_model"
+
+
+def with_default_factory(spec: str) -> str:
+    """``path/to/file.py`` -> ``path/to/file.py:make_model``; any other spec unchanged."""
+    spec = spec.strip()
+    if ":" not in spec and spec.endswith(".py"):
+        return f"{spec}:{DEFAULT_FACTORY}"
+    return spec
+
+
 def resolve_factory(spec: str) -> Callable[..., Any]:
     """Turn a model spec into its factory.
 
     ``spec`` is an entry-point name (``reference``), ``package.module:attr``, or
-    ``path/to/file.py:attr``. Raises :class:`~auditor.errors.PluginError` naming the spec,
-    the cause and the fix.
+    ``path/to/file.py[:attr]`` (``attr`` defaults to :data:`DEFAULT_FACTORY`). Raises
+    :class:`~auditor.errors.PluginError` naming the spec, the cause and the fix.
     """
-    spec = spec.strip()
+    spec = with_default_factory(spec)
     if not spec:
         raise PluginError(spec, "empty model name.", "pass --model reference or --model pkg.mod:factory.")
     if ":" in spec:
@@ -264,7 +277,7 @@ def _module_files(mod: str) -> tuple[list[Path], str | None]:
 
 def code_fingerprint(spec: str) -> dict[str, Any]:
     """See :meth:`ModelSpec.code_fingerprint`."""
-    spec = spec.strip()
+    spec = with_default_factory(spec)
     dist = None
     if ":" in spec:
         left, _attr = spec.rsplit(":", 1)
