@@ -1,6 +1,6 @@
 """Benchmark: isolation's near-duplicate search at scale, and the candidate search's recall.
 
-    python benchmarks/bench_near_dup.py recall [--n-train 60000] [--seeds 3] [--noise 0.01,0.1]
+    python benchmarks/bench_near_dup.py recall [--n-train 60000] [--seeds 3] [--first-seed 0] [--noise 0.01,0.1]
     python benchmarks/bench_near_dup.py scale  [--sizes 100000,300000,1000000] [--exact-max-rows N]
 
 ``recall`` -- on MSLR-shaped synthetic data (below) with planted near-copies
@@ -133,7 +133,7 @@ def recall(args) -> None:
           "| flagged exact, missed by forest | extra by forest | clean: flagged share exact / forest, copies |")
     print("|---|---|---|---|---|---|---|---|---|")
     found_all = planted_all = 0
-    for seed in range(args.seeds):
+    for seed in range(getattr(args, "first_seed", 0), getattr(args, "first_seed", 0) + args.seeds):
         clean = mslr_split(args.n_train, seed)
         rep_clean = {}
         for mode, thr in (("exact", 10**12), ("forest", 0)):
@@ -227,6 +227,7 @@ def main() -> None:
     r = sub.add_parser("recall")
     r.add_argument("--n-train", type=int, default=60000)
     r.add_argument("--seeds", type=int, default=3)
+    r.add_argument("--first-seed", type=int, default=0)
     r.add_argument("--noise", type=lambda s: [float(x) for x in s.split(",")], default=[0.01, 0.1])
     s = sub.add_parser("scale")
     s.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[100000, 300000, 1000000])

@@ -152,6 +152,12 @@ def near_dup_rows_needed(p0: float, excess: float, *, alpha: float = 0.05, power
     return int(hi)
 
 
+#: the candidate search's measured recall (benchmarks/bench_near_dup.py recall; docs/PERFORMANCE.md)
+FOREST_RECALL = ("recall against the exact search measured on MSLR-shaped data with planted near-copies: 99.6% "
+                 "(noise 0.1 SD) and 100% (0.01 SD) of planted rows' nearest training row found, every planted row "
+                 "the exact search flagged also flagged (16 trees, leaves <= 1024 rows; docs/PERFORMANCE.md)")
+
+
 def _search_guarantee(search: Mapping[str, Any] | None) -> str:
     """What the near-duplicate search guarantees, in words, from the trial's ``search`` record."""
     if not search:
@@ -164,12 +170,6 @@ def _search_guarantee(search: Mapping[str, Any] | None) -> str:
             f"row is compared exactly with the training rows sharing a leaf with it in {search['trees']} "
             f"random-projection trees (leaves <= {search['leaf_rows']} rows); every similarity reported is the exact "
             f"cosine of a real pair, a missed neighbour can only lower a row's similarity; {FOREST_RECALL}")
-
-
-#: the candidate search's measured recall (benchmarks/bench_near_dup.py recall; docs/PERFORMANCE.md)
-FOREST_RECALL = ("recall against the exact search measured on MSLR-shaped data with planted near-copies: 99.6% "
-                 "(noise 0.1 SD) and 100% (0.01 SD) of planted rows' nearest training row found, every planted row "
-                 "the exact search flagged also flagged (16 trees, leaves <= 1024 rows; docs/PERFORMANCE.md)")
 
 
 def _fmt_rate(k: int, n: int) -> str:
