@@ -34,6 +34,7 @@ from auditor import __version__
 from auditor.errors import AuditorError, ConfigError, PluginError
 from auditor.guard import exit_message
 from auditor.inputfiles import InputFile
+from auditor.loaders.formats import FEATURE_FORMATS, FORMATS
 from auditor.safetext import printable
 
 __all__ = ["cli", "main"]
@@ -88,7 +89,7 @@ def _kv_option(name: str, help_: str) -> Callable:
 
 def _no_trec_run(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """A TREC run file (.run/.trec/.res) holds scores, not features: nothing for the audits to train on."""
-    if value is not None and Path(value).suffix.lower() in (".run", ".trec", ".res"):
+    if value is not None and Path(value).suffix.lower() in FORMATS["trec"].suffixes:
         raise click.BadParameter(
             f"{value!r} looks like a TREC run file: audit run/check-plugin read features and labels "
             "(letor, parquet, csv, npz). Evaluate a run with `audit eval --qrels Q --run R` or "
@@ -102,11 +103,12 @@ def data_options(f: Callable) -> Callable:
         click.option("--train", type=InputFile(), callback=_no_trec_run, help="Training data file."),
         click.option("--test", type=InputFile(), callback=_no_trec_run,
                      help="Held-out test data file."),
-        click.option("--format", "fmt", type=click.Choice(["letor", "parquet", "csv", "npz"]),
+        click.option("--format", "fmt", type=click.Choice(FEATURE_FORMATS),
                      help="Data format (default: guessed from the file suffix)."),
         click.option("--feature-groups", metavar="SPEC",
                      help="Named groups of 1-based feature columns, e.g. 'image=1-512;text=513-1024' (every column "
-                          "in one group; syntax: README 'Audit your own model', reference in auditor/loaders.py)."),
+                          "in one group; syntax: README 'Audit your own model', reference in "
+                          "auditor/loaders/__init__.py)."),
         click.option("--max-features", type=click.IntRange(min=1), default=None,
                      help="Widest feature matrix a sparse (LETOR/svmlight) file may expand to, in columns "
                           "[default: 10000]."),
@@ -144,7 +146,7 @@ def _reconstruct(cmd: str, params: dict[str, Any]) -> str:
             continue
         opt = "--" + k.replace("_", "-")
         opt = {"--fmt": "--format", "--model-params": "--model-param", "--baseline-params": "--baseline-param",
-               "--config-path": "--config"}.get(opt, opt)
+               "--config-path": "--config", "--set-values": "--set"}.get(opt, opt)
         if v is True:
             parts.append(opt)
         elif isinstance(v, tuple):
@@ -165,6 +167,9 @@ def _reconstruct(cmd: str, params: dict[str, Any]) -> str:
 @click.option("--baseline-run", type=InputFile(), help="TREC run file with baseline scores for the test rows.")
 @click.option("--checks", help="Comma-separated audits (default: all). See `audit list`.")
 @click.option("--config", "config_path", type=InputFile(), help="audit.toml configuration.")
+@click.option("--set", "set_values", multiple=True, metavar="AUDIT.KEY=VALUE",
+              help="An audit parameter, over audit.toml (repeatable), e.g. --set random_label.n_seeds=5; "
+                   "`audit list` shows each audit's parameters.")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Run directory [default: audit-out].")
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Run seed, a non-negative integer [default: 0].")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="[default: cpu]")
@@ -184,7 +189,8 @@ def _reconstruct(cmd: str, params: dict[str, Any]) -> str:
 def run_cmd(model: str, model_params: tuple[str, ...], train: str | None, test: str | None, fmt: str | None,
             feature_groups: str | None, max_features: int | None, synthetic: str | None, baseline: str | None,
             baseline_params: tuple[str, ...], baseline_run: str | None, checks: str | None,
-            config_path: str | None, out: str | None, seed: int | None, device: str | None,
+            config_path: str | None, set_values: tuple[str, ...], out: str | None, seed: int | None,
+            device: str | None,
             executor: str | None, workers: int | None, ray_address: str | None, resume: bool,
             quick: bool | None, metric: str | None, min_gain: float | None, trial_timeout: float | None,
             quiet: bool) -> None:
@@ -194,7 +200,7 @@ def run_cmd(model: str, model_params: tuple[str, ...], train: str | None, test: 
     1 NO_GO, 3 INCONCLUSIVE, 2 bad input.
     """
     _RUN_STATE.update(started=True, verdict=None)
-    from auditor.context import AuditConfig
+    from auditor.config import AuditConfig, parse_set
     from auditor.loaders import feature_width_limit
     from auditor.runner import run_audit
 
@@ -203,24 +209,23 @@ def run_cmd(model: str, model_params: tuple[str, ...], train: str | None, test: 
     command = _reconstruct("run", dict(params))
     file_cfg: dict[str, Any] = {}
     if config_path:
-        from auditor.configfile import load_config_file
+        from auditor.config import load_config_file
 
-        file_cfg = load_config_file(config_path)
-    cfg_keys = ("metric", "alpha", "gain", "no_relevant", "min_gain", "quick", "audits")
-    cfg = {k: file_cfg[k] for k in cfg_keys if k in file_cfg}
+        file_cfg = load_config_file(config_path)  # every value checked, naming the file
+    config = file_cfg.get("config") or AuditConfig()
+    changes: dict[str, Any] = {}
     if metric is not None:
-        cfg["metric"] = metric
+        changes["metric"] = metric
     if min_gain is not None:
         if not math.isfinite(min_gain):
             raise ConfigError(f"--min-gain {min_gain}: expected a finite number (the claimed gain in metric "
                               "units, e.g. --min-gain 0.01).")
-        cfg["min_gain"] = min_gain
+        changes["min_gain"] = min_gain
     if quick:
-        cfg["quick"] = True
-    try:
-        config = AuditConfig(**cfg)
-    except TypeError as e:
-        raise ConfigError(f"configuration: {e}") from e
+        changes["quick"] = True
+    if set_values:
+        changes["audits"] = parse_set(set_values, config.audits)
+    config = config.replace(**changes)  # checks the command-line values only
     checks_v = checks if checks is not None else file_cfg.get("checks")
     seed_v = seed if seed is not None else file_cfg.get("seed", 0)  # validated by run_audit
     device_v = device or file_cfg.get("device", "cpu")
@@ -304,27 +309,29 @@ def _print_results(results: dict[str, Any], quiet: bool) -> None:
 def list_cmd(as_json: bool) -> None:
     """Audits, installed models and metrics, with their parameters."""
     from auditor.listing import describe_audits, describe_models
-    from auditor.metrics import METRIC_NAMES
+    from auditor.metric_registry import metric_names, plugin_errors
 
     audits, models = describe_audits(), describe_models()
     settings = _suite_settings()
     if as_json:
         # "models" keeps its earlier shape (name -> factory); the details are under "model_details"
         click.echo(json.dumps({"audits": audits, "models": {m["name"]: m["target"] for m in models},
-                               "model_details": {m["name"]: m for m in models}, "metrics": list(METRIC_NAMES),
+                               "model_details": {m["name"]: m for m in models}, "metrics": metric_names(),
                                "settings": settings}, indent=2, default=str))
         return
     click.echo("Suite settings (audit.toml top level; the command-line option wins):")
     for st in settings:
         opt = f" ({st['option']})" if st["option"] else ""
-        _echo_wrapped(f"{st['name']} = {_toml(st['default'])}{opt}: {st['meaning']}", indent=2, subsequent=6)
-    click.echo("Audits (--checks NAME,...; set parameters in audit.toml as [audits.NAME] key = value):")
+        default = "all audits" if st["name"] == "checks" else _toml(st["default"])
+        _echo_wrapped(f"{st['name']} = {default}{opt}: {st['meaning']}", indent=2, subsequent=6)
+    click.echo("Audits (--checks NAME,...; parameters: [audits.NAME] key = value in audit.toml, or --set NAME.key=value):")
     for a in audits:
         crit = {True: "critical", False: "advisory"}.get(a["critical"], "unavailable")
         _echo_wrapped(f"{a['name']:<18} [{crit}] {a['question']}", indent=2, subsequent=6)
-        items = [f"{k} = {_toml(v)}" + (f" (--quick: {_toml(a['quick'][k])})" if k in a["quick"] else "")
-                 for k, v in a["defaults"].items()]
-        _echo_wrapped(", ".join(items), indent=6)
+        for k, p in a["params"].items():
+            quick = f" (--quick: {_toml(p['quick'])})" if "quick" in p else ""
+            _echo_wrapped(f"{k} = {_toml(p['default'])}{quick} [{p['values']}] {p['help']}".rstrip(), indent=6,
+                          subsequent=10)
     click.echo("Models (--model NAME; parameters: --model-param KEY=VALUE):")
     for m in models:
         extra = []
@@ -337,7 +344,9 @@ def list_cmd(as_json: bool) -> None:
             click.echo(f"      (cannot be loaded: {m['error']})")
         _echo_model_params(m)
     click.echo("  or any pkg.module:factory / path/to/file.py:factory: its keyword arguments are its parameters")
-    click.echo("Metrics (--metric, audit eval -m): " + ", ".join(METRIC_NAMES))
+    click.echo("Metrics (--metric, audit eval -m): " + ", ".join(metric_names()))
+    for name, err in plugin_errors().items():
+        _echo_wrapped(f"{name} (cannot be loaded: {err})", indent=6)
 
 
 def _echo_wrapped(text: str, indent: int, subsequent: int | None = None) -> None:
@@ -373,24 +382,12 @@ def _echo_model_params(m: dict[str, Any]) -> None:
     if m.get("accepts_more"):
         click.echo("      (also takes other keyword parameters: see the factory's docstring)")
 
-_SETTING_MEANINGS = {
-    "metric": ("--metric", "the metric every audit reports"),
-    "min_gain": ("--min-gain", "the gain over the baseline you claim (metric units); the significance audit "
-                               "tests mean gain > min_gain and judges power at it"),
-    "alpha": (None, "suite significance level; gating p-values are Holm-adjusted across audits"),
-    "gain": (None, "nDCG gain: linear (rel) or exp (2^rel - 1)"),
-    "no_relevant": (None, "queries without a relevant item: exclude (counted) or zero"),
-    "quick": ("--quick", "fewer repeats and resamples: a fast first look"),
-}
-
-
 def _suite_settings() -> list[dict[str, Any]]:
-    """The suite-wide settings with their defaults (from AuditConfig) and meanings, for `audit list`."""
-    from auditor.context import AuditConfig
+    """The suite-wide settings as :data:`auditor.config.SETTINGS` declares them, for `audit list`."""
+    from auditor.config import SETTINGS, describe_param
 
-    defaults = AuditConfig().to_dict()
-    return [{"name": k, "default": defaults[k], "option": opt, "meaning": meaning}
-            for k, (opt, meaning) in _SETTING_MEANINGS.items() if k in defaults]
+    return [{"name": k, "default": p.default, "option": p.option, "values": describe_param(p), "meaning": p.help}
+            for k, p in SETTINGS.items()]
 
 
 # --------------------------------------------------------------------------- check-plugin

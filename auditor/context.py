@@ -1,95 +1,28 @@
-"""The run's configuration and the context every audit trial receives.
+"""The context every audit trial receives.
 
-:class:`AuditConfig` holds the suite-wide settings (metric, alpha, policies) and per-audit
-overrides; :class:`AuditContext` bundles the data, the model specs and helpers that keep
-every audit honest in the same way: models are always scored on data whose labels are hidden,
+:class:`AuditContext` bundles the run's configuration (:class:`~auditor.config.AuditConfig`),
+the data, the model specs and helpers that keep every audit honest in the same way: models are always scored on data whose labels are hidden,
 their output is validated, and every random stream is derived from the run seed.
 """
 from __future__ import annotations
 
-import hashlib
 import traceback
 import zlib
-from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
-from auditor.audits.base import ModelFailure, ModelNotRefittable
+from auditor.config import AuditConfig  # declared in auditor.config; imported from here by existing code
 from auditor.data import RankingDataset, Split
+from auditor.errors import ModelFailure, ModelNotRefittable
 from auditor.guard import exit_message
 from auditor.metrics import evaluate_many, parse_metric
 from auditor.protocol import is_refittable
 from auditor.registry import ModelSpec
 from auditor.scores import InvalidScores, validate_scores
+from auditor.seeds import derive_seed
 
-__all__ = ["AuditConfig", "AuditContext", "derive_seed"]
-
-
-def derive_seed(seed: int, *keys: Any) -> int:
-    """A 63-bit seed from the run seed and any keys (audit name, repeat index ...), stable across runs."""
-    h = hashlib.sha256(repr((int(seed),) + tuple(str(k) for k in keys)).encode()).digest()
-    return int.from_bytes(h[:8], "little") >> 1
-
-
-@dataclass
-class AuditConfig:
-    """Suite-wide settings (``audit.toml`` top level) and per-audit overrides (``[audits.NAME]``).
-
-    Parameters
-    ----------
-    metric : str, default "ndcg@10"
-        The metric every audit reports.
-    alpha : float, default 0.05
-        Suite-level significance; gating p-values are Holm-adjusted across audits.
-    gain : {"linear", "exp"}, default "linear"
-    no_relevant : {"exclude", "zero"}, default "exclude"
-        Queries without a relevant item: excluded from means (counted) or scored 0.
-    min_gain : float, default 0.0
-        Smallest gain over the baseline that counts as meaningful (significance audit).
-    quick : bool, default False
-        Fewer repeats / resamples (each audit's ``quick_overrides``) for a fast first look.
-    audits : dict
-        ``{audit_name: {param: value}}`` overriding each audit's ``defaults``.
-    """
-
-    metric: str = "ndcg@10"
-    alpha: float = 0.05
-    gain: str = "linear"
-    no_relevant: str = "exclude"
-    min_gain: float = 0.0
-    quick: bool = False
-    audits: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        from auditor.errors import ConfigError
-
-        def number(key: str, value: Any) -> None:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
-                raise ConfigError(f"{key} must be a finite number, got {value!r} ({type(value).__name__}).")
-
-        for key in ("metric", "gain", "no_relevant"):
-            if not isinstance(getattr(self, key), str):
-                raise ConfigError(f"{key} must be a string, got {getattr(self, key)!r}.")
-        number("alpha", self.alpha)
-        number("min_gain", self.min_gain)
-        if not isinstance(self.quick, (bool, np.bool_)):
-            raise ConfigError(f"quick must be true or false, got {self.quick!r} ({type(self.quick).__name__}).")
-        if not isinstance(self.audits, Mapping):
-            raise ConfigError(f"audits must map audit names to tables of parameters, got {self.audits!r}.")
-        try:
-            parse_metric(self.metric)
-        except ValueError as e:
-            raise ConfigError(f"metric: {e}") from e
-        if not 0 < float(self.alpha) < 1:
-            raise ConfigError(f"alpha must be in (0, 1), got {self.alpha}.")
-        if self.gain not in ("linear", "exp"):
-            raise ConfigError(f"gain must be 'linear' or 'exp', got {self.gain!r}.")
-        if self.no_relevant not in ("exclude", "zero"):
-            raise ConfigError(f"no_relevant must be 'exclude' or 'zero', got {self.no_relevant!r}.")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+__all__ = ["AuditConfig", "AuditContext"]
 
 
 class AuditContext:

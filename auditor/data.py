@@ -17,11 +17,11 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from auditor.errors import DataError
+from auditor.loaders.formats import FORMATS
 from auditor.safetext import describe_char, first_control, printable
 
 __all__ = ["RankingDataset", "Split", "load_dataset", "FORMATS"]
 
-FORMATS = ("letor", "trec", "parquet", "csv", "npz")
 
 
 def _check_name(name: str, what: str, where: str) -> None:

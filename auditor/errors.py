@@ -1,11 +1,18 @@
-"""User-facing error types. The CLI maps each to exit code 2 with its message and no traceback.
+"""Error types. The user-facing ones (:class:`AuditorError` and its subclasses) the CLI maps to
+exit code 2 with their message and no traceback.
 
 Every message says *where* (file, line or column, field), *what was expected* and *how to fix
 it*, in one paragraph.
+
+:class:`ModelFailure` is not the user's input but the audited model misbehaving inside a trial:
+the audit that hit it becomes ERROR and the run goes on. It lives here, beside the other error
+types, so that the context (which raises it) and the audits and executors (which catch it) all
+import it from one place below them.
 """
 from __future__ import annotations
 
-__all__ = ["AuditorError", "DataError", "PluginError", "ConfigError", "StoreError"]
+__all__ = ["AuditorError", "DataError", "PluginError", "ConfigError", "StoreError", "ModelFailure",
+           "ModelNotRefittable"]
 
 
 class AuditorError(Exception):
@@ -75,3 +82,19 @@ class ConfigError(AuditorError):
 
 class StoreError(AuditorError):
     """The run store refuses an operation (e.g. ``--resume`` with another configuration)."""
+
+
+class ModelFailure(RuntimeError):
+    """The audited model misbehaved during a trial (raised, wrong shape, NaN ...).
+
+    The audit that hit it becomes ERROR with this message; the run goes on.
+    """
+
+
+class ModelNotRefittable(ModelFailure):
+    """An audit asked to retrain a model that cannot be retrained (``refittable = False`` on the
+    factory or model, or ``fit`` raised ``NotImplementedError``; see :mod:`auditor.protocol`).
+
+    Its message starts with ``"model cannot be retrained"``: the runner turns the audit into a
+    SKIP with that reason and narrows the verdict's scope, instead of an ERROR.
+    """

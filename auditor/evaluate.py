@@ -44,32 +44,25 @@ import click
 
 from auditor.errors import AuditorError, DataError
 from auditor.inputfiles import InputFile
+from auditor.lazy import LazyModule
+from auditor.metric_registry import MetricSpec, families, parse_metric
 from auditor.safetext import printable
 
 if TYPE_CHECKING:
     from auditor.loaders import TrecTable
 
 
-class _Lazy:
-    """A module imported on first use: `audit` starts without numpy, pyarrow or the metrics
-    (the cli imports this module to register `audit eval`)."""
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-
-    def __getattr__(self, attr: str) -> Any:
-        import importlib
-
-        return getattr(importlib.import_module(self._name), attr)
-
-
-np: Any = _Lazy("numpy")
-M: Any = _Lazy("auditor.metrics")
-L: Any = _Lazy("auditor.loaders")
+# imported on first use: `audit` starts without numpy, pyarrow or the metrics engine (the cli
+# imports this module to register `audit eval`)
+np: Any = LazyModule("numpy")
+M: Any = LazyModule("auditor.metrics")
+L: Any = LazyModule("auditor.loaders")
 
 __all__ = ["DEFAULT_METRICS", "RunEvaluation", "evaluate_run", "evaluate_tables", "compare_runs", "eval_cmd"]
 
 DEFAULT_METRICS = ("ndcg@10", "map", "mrr", "p@10")
+# built-in metrics a TREC run can give (compliance@1 needs a column TREC files lack)
+_TREC_METRICS = [form for f in families(plugins=False).values() if f.column is None for form in f.forms()]
 
 
 @dataclass
@@ -124,16 +117,17 @@ def _num(x: float) -> float | None:
     return None if math.isnan(x) else x
 
 
-def _specs(metrics: Sequence[str] | None) -> list[M.MetricSpec]:
+def _specs(metrics: Sequence[str] | None) -> list[MetricSpec]:
     names = list(metrics) if metrics else list(DEFAULT_METRICS)
-    specs: list[M.MetricSpec] = []
+    specs: list[MetricSpec] = []
     for name in names:
         try:
-            s = M.parse_metric(name)
+            s = parse_metric(name)
         except ValueError as e:
             raise click.UsageError(str(e)) from None
-        if s.kind == "compliance":
-            raise click.UsageError("compliance@1 needs a compliance column; TREC files have none.")
+        column = s.family.column
+        if column is not None:
+            raise click.UsageError(f"{s.name} needs a {column} column; TREC files have none.")
         if s not in specs:
             specs.append(s)
     return specs
@@ -494,8 +488,8 @@ class _EvalExit(click.ClickException):
 @click.option("--run", "run_path", required=True, type=InputFile(),
               help="TREC run file: 'qid Q0 docno rank score tag'.")
 @click.option("-m", "--metric", "metric_names", multiple=True, metavar="NAME",
-              help="Metric (repeatable): ndcg, ndcg@k, map, mrr, p@k, recall@k. "
-                   "Default: ndcg@10, map, mrr, p@10.")
+              help=f"Metric (repeatable): {', '.join(_TREC_METRICS)}, "
+                   "or an installed plugin's (audit list). Default: ndcg@10, map, mrr, p@10.")
 @click.option("--baseline-run", type=InputFile(),
               help="A second run: adds the paired significance table (run - baseline).")
 @click.option("--per-query", is_flag=True, help="Also print every query's values.")

@@ -14,7 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
-from auditor.audits.base import ModelFailure, Trial, jsonable
+from auditor.audits.base import Trial, jsonable
+from auditor.errors import ModelFailure
 
 __all__ = ["TrialOutcome", "TrialWatch", "EXECUTORS", "execute_trial", "run_trials", "pin_threads"]
 

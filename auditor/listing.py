@@ -1,26 +1,45 @@
 """What ``audit list`` shows: the audits with their parameters and defaults, and the installed
 models with the ``--model-param`` keys they take. Everything is read from the code (the audits'
-``defaults``, a factory's ``params`` declaration or its signature), never restated."""
+declared ``defaults``, :data:`auditor.config.SETTINGS`, a factory's ``params`` declaration or
+its signature), never restated.
+
+``python -m auditor.listing`` prints docs/CONFIG.md; ``python -m auditor.listing --audits-md
+docs/AUDITS.md`` rewrites the parameter tables there (between ``<!-- parameters: NAME -->``
+and ``<!-- end parameters -->``). Tests fail when either is out of date."""
 from __future__ import annotations
 
 import inspect
 from typing import Any, Callable, Mapping
 
-__all__ = ["describe_audits", "describe_models", "factory_params", "config_rows", "config_markdown", "toml_value"]
+__all__ = ["describe_audits", "describe_params", "describe_models", "factory_params", "config_rows",
+           "config_markdown", "toml_value", "parameter_table", "update_audits_md"]
+
+
+def describe_params(audit: Any) -> dict[str, dict[str, Any]]:
+    """``{name: {"default", "quick"?, "values", "help"}}`` of an audit, from its declaration."""
+    from auditor.config import describe_param, params_of
+
+    out = {}
+    for k, p in params_of(audit).items():
+        out[k] = {"default": p.default, **({"quick": p.quick} if p.has_quick else {}),
+                  "values": describe_param(p), "help": p.help}
+    return out
 
 
 def describe_audits() -> list[dict[str, Any]]:
-    """``[{"name", "critical", "question", "defaults", "quick"}]`` in report order."""
-    from auditor.audits import AUDIT_NAMES, get_audit
+    """``[{"name", "critical", "question", "defaults", "quick", "params"}]`` in report order
+    (every registered audit: the built-ins, then plugins)."""
+    from auditor.audits import audit_names, get_audit
 
     out = []
-    for n in AUDIT_NAMES:
+    for n in audit_names():
         try:
             a = get_audit(n)
             out.append({"name": n, "critical": a.critical, "question": a.question, "defaults": dict(a.defaults),
-                        "quick": dict(getattr(a, "quick_overrides", {}) or {})})
+                        "quick": dict(getattr(a, "quick_overrides", {}) or {}), "params": describe_params(a)})
         except Exception as e:  # noqa: BLE001 - a broken audit module must not hide the others
-            out.append({"name": n, "critical": None, "question": f"(unavailable: {e})", "defaults": {}, "quick": {}})
+            out.append({"name": n, "critical": None, "question": f"(unavailable: {e})", "defaults": {}, "quick": {},
+                        "params": {}})
     return out
 
 
@@ -66,87 +85,23 @@ def describe_models() -> list[dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------- audit.toml reference
-def _source_comments(cls: type, attr: str = "defaults") -> dict[str, str]:
-    """``{key: comment}`` from the trailing comments of ``cls.<attr> = {...}`` in its source, so
-    the meaning of a parameter is written once, next to its default."""
-    import io
-    import tokenize
-
-    try:
-        src = inspect.getsource(cls)
-    except (OSError, TypeError):
-        return {}
-    out: dict[str, str] = {}
-    inside, depth, key = False, 0, None
-    for tok in tokenize.generate_tokens(io.StringIO(src).readline):
-        if not inside:
-            if tok.type == tokenize.NAME and tok.string == attr:
-                inside = True
-            continue
-        if tok.type == tokenize.OP and tok.string in "{[(":
-            depth += 1
-        elif tok.type == tokenize.OP and tok.string in "}])":
-            depth -= 1
-            if depth == 0:
-                break
-        elif tok.type == tokenize.STRING and depth == 1 and key is None:
-            key = tok.string.strip("'\"")
-        elif tok.type == tokenize.COMMENT and key is not None:
-            out[key] = tok.string.lstrip("#").strip()
-        if tok.type in (tokenize.NL, tokenize.NEWLINE):
-            key = None
-    return out
-
-
-def _configfile_comments() -> dict[str, str]:
-    """Meanings of the top-level keys: the comments of the example in auditor/configfile.py."""
-    import re
-
-    import auditor.configfile as cf
-
-    out = {}
-    for line in (cf.__doc__ or "").splitlines():
-        m = re.match(r"\s*([a-z_]+)\s*=\s*[^#]*#\s*(.+)$", line)
-        if m:
-            out[m.group(1)] = m.group(2).strip()
-    return out
-
-
 def config_rows() -> list[dict[str, str]]:
-    """Every ``audit.toml`` key: ``{"key", "section", "default", "quick", "meaning"}``, top level
-    first (defaults of :class:`~auditor.context.AuditConfig` and :func:`~auditor.runner.run_audit`),
-    then each audit's ``[audits.NAME]`` parameters (its ``defaults``)."""
-    import dataclasses
-
+    """Every ``audit.toml`` key: ``{"key", "section", "default", "quick", "values", "meaning"}``, top
+    level first (:data:`auditor.config.SETTINGS`), then each built-in audit's ``[audits.NAME]``
+    parameters (its declared ``defaults``)."""
     from auditor.audits import AUDIT_NAMES, get_audit
-    from auditor.configfile import TOP_LEVEL_KEYS
-    from auditor.context import AuditConfig
-    from auditor.runner import run_audit
+    from auditor.config import SETTINGS, describe_param
 
-    cfg_defaults = {f.name: f.default for f in dataclasses.fields(AuditConfig)
-                    if f.default is not dataclasses.MISSING}
-    run_defaults = {k: p.default for k, p in inspect.signature(run_audit).parameters.items()}
-    comments = _configfile_comments()
     rows = []
-    for key in TOP_LEVEL_KEYS:
-        if key == "audits":
-            continue
-        if key in cfg_defaults:
-            default = toml_value(cfg_defaults[key])
-        elif key == "checks":
-            default = "all audits"
-        else:
-            default = toml_value(run_defaults.get(key))
-        rows.append({"key": key, "section": "top level", "default": default, "quick": "",
-                     "meaning": comments.get(key, "")})
+    for key, p in SETTINGS.items():
+        rows.append({"key": key, "section": "top level",
+                     "default": "all audits" if key == "checks" else toml_value(p.default), "quick": "",
+                     "values": describe_param(p), "meaning": p.help})
     for name in AUDIT_NAMES:
-        audit = get_audit(name)
-        notes = _source_comments(type(audit))
-        quick = getattr(audit, "quick_overrides", {}) or {}
-        for key, value in audit.defaults.items():
-            rows.append({"key": key, "section": f"[audits.{name}]", "default": toml_value(value),
-                         "quick": toml_value(quick[key]) if key in quick else "",
-                         "meaning": notes.get(key) or f"see docs/AUDITS.md, {name}"})
+        for key, d in describe_params(get_audit(name)).items():
+            rows.append({"key": key, "section": f"[audits.{name}]", "default": toml_value(d["default"]),
+                         "quick": toml_value(d["quick"]) if "quick" in d else "", "values": d["values"],
+                         "meaning": d["help"]})
     return rows
 
 
@@ -165,21 +120,60 @@ def toml_value(v: Any) -> str:
     return str(v)
 
 
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
 def config_markdown() -> str:
     """docs/CONFIG.md: the one table of audit.toml keys (regenerate: python -m auditor.listing)."""
     lines = ["# audit.toml: every key", "",
              "Generated from the code by `python -m auditor.listing > docs/CONFIG.md` (a test fails when it",
-             "is out of date). Command-line options win over the file. Every value is checked before any",
-             "data are loaded: an unknown key, a value of the wrong type (a parameter takes its default's",
-             "type) or a count below 1 exits 2 naming the file and the key. `--quick` uses the `--quick`",
-             "column where it has a value, unless the file sets the key.", "",
-             "| key | section | default | `--quick` | meaning |", "|---|---|---|---|---|"]
+             "is out of date). Command-line options win over the file (`--set AUDIT.KEY=VALUE` sets an audit",
+             "parameter). Every value is checked before any data are loaded: an unknown key, a value of the",
+             "wrong type or outside the values column exits 2 naming the file and the key. `--quick` uses the",
+             "`--quick` column where it has a value, unless the file sets the key.", "",
+             "| key | section | default | `--quick` | values | meaning |", "|---|---|---|---|---|---|"]
     for r in config_rows():
-        meaning = r["meaning"].replace("|", "\\|")
         lines.append(f"| `{r['key']}` | {r['section']} | `{r['default']}` | "
-                     f"{'`' + r['quick'] + '`' if r['quick'] else ''} | {meaning} |")
+                     f"{'`' + r['quick'] + '`' if r['quick'] else ''} | {_cell(r['values'])} | {_cell(r['meaning'])} |")
     return "\n".join(lines) + "\n"
 
 
+_TABLE_START = "<!-- parameters: {name} (generated: python -m auditor.listing --audits-md docs/AUDITS.md) -->"
+_TABLE_END = "<!-- end parameters -->"
+
+
+def parameter_table(name: str) -> str:
+    """The parameter table of audit ``name`` for docs/AUDITS.md, from its declaration."""
+    from auditor.audits import get_audit
+
+    lines = ["| parameter | default | `--quick` | values | meaning |", "|---|---|---|---|---|"]
+    for key, d in describe_params(get_audit(name)).items():
+        quick = f"`{toml_value(d['quick'])}`" if "quick" in d else ""
+        lines.append(f"| `{key}` | `{toml_value(d['default'])}` | {quick} | {_cell(d['values'])} | "
+                     f"{_cell(d['help'])} |")
+    return "\n".join(lines)
+
+
+def update_audits_md(text: str) -> str:
+    """``text`` (docs/AUDITS.md) with every generated parameter table rewritten from the code."""
+    import re
+
+    from auditor.audits import AUDIT_NAMES
+
+    for name in AUDIT_NAMES:
+        start = _TABLE_START.format(name=name)
+        pattern = re.compile(re.escape(start) + r"\n.*?" + re.escape(_TABLE_END), re.S)
+        text = pattern.sub(lambda _m: f"{start}\n{parameter_table(name)}\n{_TABLE_END}", text)
+    return text
+
+
 if __name__ == "__main__":  # pragma: no cover
-    print(config_markdown(), end="")
+    import sys
+    from pathlib import Path
+
+    if sys.argv[1:2] == ["--audits-md"]:
+        path = Path(sys.argv[2])
+        path.write_text(update_audits_md(path.read_text(encoding="utf-8")), encoding="utf-8")
+    else:
+        print(config_markdown(), end="")

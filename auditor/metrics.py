@@ -29,6 +29,11 @@ Conventions (trec_eval's, verified against its own test files in ``tests/data/tr
 Every function returns a per-query array of shape ``(n_queries,)`` (ranx style): means,
 confidence intervals and paired tests are built from these arrays.
 
+The measures themselves are entries of :mod:`auditor.metric_registry` (built-ins in
+:mod:`auditor.metric_builtins`, plugins through ``auditor.metrics`` entry points): this module
+orders the items and hands each family's kernel a :class:`RankedView`, its tie-aware kernel a
+:class:`TiedView` and its chance level a :class:`ChanceView` (docs/METRICS.md).
+
 Implementation: queries are laid out as rows of 2-D blocks (all queries of one size share a
 block; ragged sizes are bucketed and padded with ``-inf``), each block is processed in
 cache-sized chunks with one row-wise sort. For cut-off metrics only the top ``k`` of each query
@@ -41,18 +46,20 @@ key, so item ids cost nothing unless they are needed.
 from __future__ import annotations
 
 import os
-import re
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Any, Callable, Literal
 
 import numpy as np
 
-__all__ = ["MetricSpec", "parse_metric", "evaluate", "evaluate_many", "evaluate_dataset", "mean_metric",
-           "ndcg", "average_precision", "reciprocal_rank", "precision", "recall",
-           "compliance_at_1", "rank_order", "expected_random", "METRIC_NAMES"]
+from auditor.metric_registry import MetricFamily, MetricSpec, metric_names, parse_metric
 
-METRIC_NAMES = ("ndcg", "ndcg@k", "map", "mrr", "p@k", "recall@k", "compliance@1")
+__all__ = ["MetricSpec", "MetricFamily", "parse_metric", "evaluate", "evaluate_many", "evaluate_dataset",
+           "mean_metric", "ndcg", "average_precision", "reciprocal_rank", "precision", "recall",
+           "compliance_at_1", "rank_order", "expected_random", "METRIC_NAMES", "RankedView", "TiedView",
+           "ChanceView"]
+
+#: the built-in metrics as a user writes them (plugins: :func:`auditor.metric_registry.metric_names`)
+METRIC_NAMES = tuple(metric_names(plugins=False))
 
 Gain = Literal["linear", "exp"]
 Ties = Literal["average", "trec_eval"]
@@ -65,55 +72,6 @@ TIES = ("average", "trec_eval")
 _CHUNK_CELLS = 1 << 16
 # Split the work over threads (numpy releases the GIL in sort/partition) from this many rows.
 _THREAD_MIN_ROWS = 1 << 20
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    """A parsed metric name: ``kind`` in {ndcg, map, mrr, p, recall, compliance}, cutoff ``k``."""
-
-    kind: str
-    k: int | None = None
-
-    @property
-    def name(self) -> str:
-        base = {"p": "p", "ndcg": "ndcg", "map": "map", "mrr": "mrr", "recall": "recall",
-                "compliance": "compliance"}[self.kind]
-        return base if self.k is None else f"{base}@{self.k}"
-
-
-_ALIASES = {
-    "ndcg": ("ndcg", None), "map": ("map", None), "ap": ("map", None), "mrr": ("mrr", None),
-    "recip_rank": ("mrr", None), "rr": ("mrr", None), "recall": ("recall", None),
-    "set_recall": ("recall", None),
-}
-
-
-def parse_metric(name: str) -> MetricSpec:
-    """Parse ``ndcg@10``, ``ndcg_cut_10``, ``map``, ``mrr``, ``p@5``, ``P_5``, ``recall@100``, ``compliance@1``.
-
-    ``recall`` without a cutoff is recall over everything retrieved (trec_eval ``set_recall``).
-
-    Raises
-    ------
-    ValueError
-        Unknown names, with the list of valid ones.
-    """
-    s = str(name).strip()
-    low = s.lower()
-    if low in _ALIASES:
-        kind, k = _ALIASES[low]
-        return MetricSpec(kind, k)
-    m = re.fullmatch(r"(ndcg|p|precision|recall|compliance|mrr|map)(?:@|_cut_|_)(\d+)", low)
-    if m:
-        kind = {"precision": "p"}.get(m.group(1), m.group(1))
-        k = int(m.group(2))
-        if k < 1:
-            raise ValueError(f"metric {name!r}: cutoff must be >= 1")
-        if kind == "compliance" and k != 1:
-            raise ValueError(f"metric {name!r}: only compliance@1 is defined")
-        return MetricSpec(kind, k)
-    raise ValueError(f"unknown metric {name!r}; valid: ndcg, ndcg@k, map, mrr, p@k, recall@k, compliance@1 "
-                     "(trec_eval spellings ndcg_cut_k, P_k, recip_rank, map_cut_k also accepted)")
 
 
 # --------------------------------------------------------------------------- ordering
@@ -200,15 +158,6 @@ def rank_order(scores: np.ndarray, offsets: np.ndarray, item_id: np.ndarray | No
 
 
 # --------------------------------------------------------------------------- helpers
-def _gains(labels: np.ndarray, gain: Gain) -> np.ndarray:
-    lab = np.maximum(np.asarray(labels, dtype=np.float64), 0.0)
-    if gain == "linear":
-        return lab
-    if gain == "exp":
-        return np.exp2(lab) - 1.0
-    raise ValueError(f"gain must be 'linear' or 'exp', got {gain!r}")
-
-
 def _segsum(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """Sum of values within each query (queries are non-empty)."""
     return np.add.reduceat(values, offsets[:-1]) if values.size else np.zeros(offsets.size - 1)
@@ -220,35 +169,272 @@ def _ranks(offsets: np.ndarray) -> np.ndarray:
     return np.arange(n) - np.repeat(offsets[:-1], np.diff(offsets))
 
 
-def _discounts(depth: int) -> np.ndarray:
-    return 1.0 / np.log2(np.arange(depth, dtype=np.float64) + 2.0)
-
-
 class _Plan:
-    """What to compute: parsed specs, the ranking depth they need, options and outputs."""
+    """What to compute: parsed specs, their families, the ranking depth they need, options and outputs."""
 
-    def __init__(self, specs: list[MetricSpec], gain: Gain, rel_threshold: float, policy: str,
-                 compliance: np.ndarray | None, item_id: np.ndarray | None, n_queries: int,
-                 ties: str = "average") -> None:
+    def __init__(self, specs: list[MetricSpec], families: dict[str, MetricFamily], gain: Gain,
+                 rel_threshold: float, policy: str, compliance: np.ndarray | None, item_id: np.ndarray | None,
+                 n_queries: int, ties: str = "average") -> None:
         self.ties = ties
         if policy not in ("exclude", "zero"):
             raise ValueError(f"no-relevant policy must be 'exclude' or 'zero', got {policy!r}")
         if gain not in ("linear", "exp"):
             raise ValueError(f"gain must be 'linear' or 'exp', got {gain!r}")
         self.specs = specs
+        self.families = families
+        if ties == "average":
+            blind = [s.name for s in specs if families[s.kind].tie_kernel is None]
+            if blind:
+                raise ValueError(f"metric {blind[0]} has no tie-aware kernel (tie_kernel), so it cannot score tied "
+                                 "items by their expected value; evaluate it with ties='trec_eval'.")
         self.gain = gain
         self.rel_threshold = float(rel_threshold)
         self.policy = policy
-        self.compliance = compliance
+        self.columns = {} if compliance is None else {"compliance": compliance}
         self.item_id = item_id
         cut = [s.k for s in specs]
         # None = the whole ranking is needed (uncut nDCG, MAP, MRR, recall)
         self.depth = None if any(k is None for k in cut) else max(cut)
-        self.need_nrel = any(s.kind in ("map", "recall") for s in specs)
         self.out = {s.name: np.full(n_queries, np.nan) for s in specs}
 
     def undefined(self) -> float:
         return np.nan if self.policy == "exclude" else 0.0
+
+    def column(self, name: str) -> np.ndarray:
+        if name not in self.columns:
+            raise ValueError(f"{name}@1 needs a {name!r} column (RankingDataset.extra[{name!r}])")
+        return self.columns[name]
+
+
+def _store(plan: _Plan, spec: MetricSpec, v: Any, where: np.ndarray, n: int) -> None:
+    """Write one kernel's per-query values, refusing a result of the wrong shape (plugins)."""
+    v = np.asarray(v, dtype=np.float64)
+    if v.shape != (n,):
+        raise ValueError(f"metric {spec.name}: its kernel returned shape {v.shape}, expected ({n},) "
+                         "(one value per query of the block)")
+    plan.out[spec.name][where] = v
+
+
+class RankedView:
+    """A block of queries in rank order, as a metric kernel sees it (``MetricFamily.kernel(view, k)``).
+
+    Attributes
+    ----------
+    labels : ndarray, shape (q, depth)
+        Labels in rank order, best first. Cells where ``valid`` is False (past the query's
+        end, or judged but not retrieved) must not count.
+    valid : ndarray of bool, shape (q, depth), or None
+        None when every cell is a retrieved item.
+    all_labels : ndarray, shape (q, w)
+        Every judged item of each query, retrieved or not, unordered (ideal orderings, R);
+        padding cells hold ``-inf``.
+    depth, n_queries : int
+    gain : {"linear", "exp"}
+    rel_threshold : float
+        ``label >= rel_threshold`` is relevant.
+    undefined : float
+        The value of a query the measure is undefined on (no relevant item): NaN or 0 by policy.
+    family_depth : int
+        The deepest cut-off this kernel's family is asked for in this call (share work across k).
+    """
+
+    def __init__(self, L: np.ndarray, Ls: np.ndarray, valid: np.ndarray | None, cols: np.ndarray,
+                 rowmap: Callable[[np.ndarray, np.ndarray], np.ndarray], plan: _Plan) -> None:
+        self.all_labels, self.labels, self.valid = L, Ls, valid
+        self._cols, self._rowmap, self._plan = cols, rowmap, plan
+        self.n_queries, self.depth = Ls.shape
+        self.gain, self.rel_threshold, self.undefined = plan.gain, plan.rel_threshold, plan.undefined()
+        self.family_depth = self.depth
+        self._cache: dict[Any, Any] = {}
+
+    def cut(self, k: int | None) -> int:
+        """Ranks a cut-off ``k`` covers here: ``min(k, depth)``, all of them for None."""
+        return self.depth if k is None else min(k, self.depth)
+
+    def cached(self, key: Any, make: Callable[[], Any]) -> Any:
+        """``make()`` once per block and key (intermediates shared by a family's cut-offs)."""
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    @property
+    def rel(self) -> np.ndarray:
+        """bool (q, depth): relevant and retrieved, in rank order."""
+        def make() -> np.ndarray:
+            rel = self.labels >= self.rel_threshold
+            if self.valid is not None:
+                rel &= self.valid
+            return rel
+        return self.cached("rel", make)
+
+    @property
+    def n_relevant(self) -> np.ndarray:
+        """float (q,): R, relevant items of each query, retrieved or not."""
+        def make() -> np.ndarray:
+            if np.isnan(self.all_labels).any():
+                raise ValueError("labels contain NaN (hidden labels cannot be evaluated)")
+            return np.count_nonzero(self.all_labels >= self.rel_threshold, axis=1).astype(np.float64)
+        return self.cached("n_relevant", make)
+
+    @property
+    def has_rel(self) -> np.ndarray:
+        """bool (q,): the query has a relevant item (else the measure is undefined)."""
+        return self.cached("has_rel", lambda: self.n_relevant > 0)
+
+    def ideal_labels(self, depth: int) -> np.ndarray:
+        """(q, depth): each query's largest labels, descending (the ideal ranking's labels)."""
+        def make() -> np.ndarray:
+            L, w = self.all_labels, self.all_labels.shape[1]
+            if 2 * depth > w or w <= 512:  # vectorized full sort beats partition on short rows
+                ideal = np.sort(L, axis=1)[:, ::-1][:, :depth]
+            else:
+                ideal = np.sort(np.partition(L, w - depth, axis=1)[:, w - depth:], axis=1)[:, ::-1]
+            if np.isnan(ideal[:, 0]).any():  # NaN sorts last: it would be the maximum
+                raise ValueError("labels contain NaN (hidden labels cannot be evaluated)")
+            return ideal
+        return self.cached(("ideal", depth), make)
+
+    def column(self, name: str, depth: int | None = None) -> np.ndarray:
+        """(q, depth) values of a per-row column (``compliance``) in rank order."""
+        c = self._plan.column(name)
+        d = self.depth if depth is None else depth
+        rows = self._rowmap(np.arange(self.n_queries)[:, None], self._cols[:, :d])
+        return np.asarray(c)[np.minimum(rows, c.shape[0] - 1)]
+
+
+class TiedView:
+    """Queries with tied scores, as a tie-aware kernel sees them (``MetricFamily.tie_kernel(view, k)``).
+
+    After an exact sort each group of equal scores occupies a fixed block of ranks and every
+    order of its members is equally likely (McSherry & Najork, ECIR 2008): a member of a group
+    of size ``m`` holding ``r`` relevant items is relevant at any of the group's ranks with
+    probability ``r/m``. The kernel returns the measure's expected value over those orders.
+
+    Attributes
+    ----------
+    labels : ndarray, shape (t, w)
+        Labels sorted by score (order inside a group is arbitrary: only group sums may be used).
+    valid : ndarray of bool, shape (t, w)
+        False for padding / unretrieved cells (ranked last, never counted).
+    all_labels : ndarray, shape (t, w)
+        Unsorted labels (ideal orderings).
+    m, j, rank : ndarray, shape (t, w)
+        Size of the cell's group, its place in the group (0-based), its rank (1-based, float).
+    width, n_queries : int
+    gain, rel_threshold, undefined
+        As in :class:`RankedView`.
+    """
+
+    def __init__(self, S: np.ndarray, L: np.ndarray, columns: Callable[[str], np.ndarray], plan: _Plan) -> None:
+        t, w = S.shape
+        o = np.argsort(-S, axis=1)  # order inside a group of equal scores is irrelevant: groups are averaged
+        Ss = np.take_along_axis(S, o, axis=1)
+        self.labels = np.take_along_axis(L, o, axis=1)
+        self.all_labels = L
+        self.valid = Ss > -np.inf
+        new = np.ones((t, w), dtype=bool)
+        np.not_equal(Ss[:, 1:], Ss[:, :-1], out=new[:, 1:])
+        flat = new.reshape(-1)
+        self._starts = np.flatnonzero(flat)
+        self._gid = (np.cumsum(flat) - 1).reshape(t, w)  # group of each cell
+        gsize = np.diff(np.append(self._starts, t * w)).astype(np.float64)
+        self.m = gsize[self._gid]
+        self._col = np.arange(w)
+        self.j = self._col - (self._starts % w)[self._gid]  # place inside its group
+        self.rank = self._col + 1.0
+        self.n_queries, self.width = t, w
+        self.gain, self.rel_threshold, self.undefined = plan.gain, plan.rel_threshold, plan.undefined()
+        self._order, self._columns = o, columns
+        self._cache: dict[Any, Any] = {}
+
+    def cut(self, k: int | None) -> int:
+        return self.width if k is None else min(k, self.width)
+
+    def cached(self, key: Any, make: Callable[[], Any]) -> Any:
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    def group_sum(self, x: np.ndarray) -> np.ndarray:
+        """(t, w): the sum of ``x`` (sorted like ``labels``) over each cell's group."""
+        return np.add.reduceat(x.reshape(-1), self._starts)[self._gid]
+
+    def expected(self, x: np.ndarray) -> np.ndarray:
+        """(t, w): the expected value of a per-item quantity at each rank (its group's mean)."""
+        return self.group_sum(x) / self.m
+
+    @property
+    def n_relevant(self) -> np.ndarray:
+        return self.cached("n_relevant", lambda: np.count_nonzero(self.all_labels >= self.rel_threshold,
+                                                                  axis=1).astype(np.float64))
+
+    @property
+    def has_rel(self) -> np.ndarray:
+        return self.cached("has_rel", lambda: self.n_relevant > 0)
+
+    def _rel_groups(self) -> tuple[np.ndarray, np.ndarray]:
+        def make() -> tuple[np.ndarray, np.ndarray]:
+            relc = ((self.labels >= self.rel_threshold) & self.valid).astype(np.float64)
+            r = self.group_sum(relc)
+            # relevant items ranked above the cell's group (group start = col - j)
+            H = np.take_along_axis(np.cumsum(relc, axis=1) - relc, self._col - self.j, axis=1)
+            return r, H
+        return self.cached("rel_groups", make)
+
+    @property
+    def rel_in_group(self) -> np.ndarray:
+        """(t, w): relevant items in the cell's group."""
+        return self._rel_groups()[0]
+
+    @property
+    def rel_above(self) -> np.ndarray:
+        """(t, w): relevant items ranked above the cell's group."""
+        return self._rel_groups()[1]
+
+    def column(self, name: str) -> np.ndarray:
+        """(t, w) values of a per-row column, sorted like ``labels``."""
+        return np.take_along_axis(self._columns(name), self._order, axis=1)
+
+
+class ChanceView:
+    """The non-empty queries as a ``MetricFamily.chance(view, k)`` closed form sees them.
+
+    Attributes
+    ----------
+    labels : ndarray, shape (n_rows,)
+        Every row's label, query by query.
+    offsets : ndarray, shape (n_queries + 1,)
+    n : ndarray of float, shape (n_queries,)
+        Query sizes.
+    gain, rel_threshold, undefined, compliance
+        As in :func:`expected_random`.
+    """
+
+    def __init__(self, labels: np.ndarray, offsets: np.ndarray, n: np.ndarray, gain: str, rel_threshold: float,
+                 undefined: float, compliance: np.ndarray | None) -> None:
+        self.labels, self.offsets, self.n = labels, offsets, n
+        self.gain, self.rel_threshold, self.undefined, self.compliance = gain, rel_threshold, undefined, compliance
+        self._R: np.ndarray | None = None
+
+    @property
+    def R(self) -> np.ndarray:
+        """Relevant items per query (float)."""
+        if self._R is None:
+            self._R = self.segsum((self.labels >= self.rel_threshold).astype(np.float64))
+        return self._R
+
+    @property
+    def ranks(self) -> np.ndarray:
+        """0-based position of each row inside its query."""
+        return _ranks(self.offsets)
+
+    def kk(self, k: int | None) -> np.ndarray:
+        """Ranks a cut-off covers per query: ``min(k, n)`` (float), ``n`` for None."""
+        return self.n if k is None else np.minimum(float(k), self.n)
+
+    def segsum(self, values: np.ndarray) -> np.ndarray:
+        """Per-query sums of a per-row array."""
+        return _segsum(values, self.offsets)
 
 
 _SIGN = np.uint64(1 << 63)
@@ -375,93 +561,23 @@ def _order_block(S: np.ndarray, D: int, rowmap: Callable[[np.ndarray, np.ndarray
     return cols, valid, has_neg_inf, None
 
 
-def _tie_aware(S: np.ndarray, L: np.ndarray, C: np.ndarray | None, plan: _Plan) -> dict[str, np.ndarray]:
+def _tie_aware(S: np.ndarray, L: np.ndarray, columns: Callable[[str], np.ndarray], plan: _Plan, qpos: np.ndarray) -> None:
     """Every metric of ``plan`` for rows with tied scores: its expected value over all orders of the ties.
 
-    McSherry & Najork (ECIR 2008). After an exact sort, each group of equal scores occupies a
-    fixed block of ranks and every order of its members is equally likely, so a member of a
-    group of size ``m`` holding ``r`` relevant items (``H`` relevant ranked above the group)
-    is relevant at a rank with probability ``r/m``. Per rank ``p`` (1-based), ``j`` = place in
-    the group (0-based):
-
-    - DCG@k: the group's mean gain at each of its ranks; P@k and recall@k: ``r/m`` per rank.
-    - AP: ``E[rel_p * hits_p] / p`` with ``E[rel_p * hits_p] = r/m * (H + 1 + j (r-1)/(m-1))``
-      (pairs of positions of one group are exchangeable).
-    - RR: only the first group holding a relevant item counts; P(first relevant at its place
-      ``j``) = ``prod_{i<j} (m-r-i)/(m-i) * r/(m-j)``.
-    - compliance@1: the share of compliant items in the top group.
-
-    Exact (no sampling), and equal to the plain metric on rows without ties.
+    Each family's ``tie_kernel`` (closed forms per group of equal scores, McSherry & Najork,
+    ECIR 2008; see :class:`TiedView`): exact, no sampling, and equal to the plain metric on
+    rows without ties.
 
     Parameters
     ----------
     S, L : ndarray, shape (t, w)
         Scores (``-inf`` = padding / not retrieved, ranked last, never counted) and labels.
-    C : ndarray, shape (t, w), optional
-        Compliance column, aligned with ``S``.
+    columns : callable
+        ``columns(name) -> (t, w)`` per-row column aligned with ``S`` (``compliance``).
     """
-    t, w = S.shape
-    o = np.argsort(-S, axis=1)  # order inside a group of equal scores is irrelevant: groups are averaged
-    Ss = np.take_along_axis(S, o, axis=1)
-    Ls = np.take_along_axis(L, o, axis=1)
-    valid = Ss > -np.inf
-    new = np.ones((t, w), dtype=bool)
-    np.not_equal(Ss[:, 1:], Ss[:, :-1], out=new[:, 1:])
-    flat = new.reshape(-1)
-    starts = np.flatnonzero(flat)
-    gid = (np.cumsum(flat) - 1).reshape(t, w)  # group of each cell
-    gsize = np.diff(np.append(starts, t * w)).astype(np.float64)
-    m = gsize[gid]
-    col = np.arange(w)
-    j = col - (starts % w)[gid]  # place inside its group
-
-    def gsum(x: np.ndarray) -> np.ndarray:
-        return np.add.reduceat(x.reshape(-1), starts)[gid]
-
-    rank = col + 1.0
-    thr = plan.rel_threshold
-    out: dict[str, np.ndarray] = {}
-    nrel = np.count_nonzero(L >= thr, axis=1).astype(np.float64)  # R counts unretrieved rows too
-    has_rel = nrel > 0
-    if {s.kind for s in plan.specs} & {"map", "mrr", "p", "recall"}:
-        relc = ((Ls >= thr) & valid).astype(np.float64)
-        r = gsum(relc)  # relevant items in the cell's group
-        # relevant items ranked above the cell's group (group start = col - j)
-        H = np.take_along_axis(np.cumsum(relc, axis=1) - relc, col - j, axis=1)
+    view = TiedView(S, L, columns, plan)
     for s in plan.specs:
-        k = w if s.k is None else min(s.k, w)
-        if s.kind == "ndcg":
-            gain = _gains(Ls, plan.gain) * valid
-            gbar = gsum(gain) / m
-            disc = _discounts(k)
-            dcg = (gbar[:, :k] * disc).sum(axis=1)
-            ideal = _gains(np.sort(L, axis=1)[:, ::-1][:, :k], plan.gain)
-            idcg = (ideal * disc).sum(axis=1)
-            pos = idcg > 0
-            v = np.where(pos, dcg / np.where(pos, idcg, 1.0), plan.undefined())
-        elif s.kind == "map":
-            e = r / m * (H + 1.0 + j * (r - 1.0) / np.maximum(m - 1.0, 1.0)) / rank
-            v = np.where(has_rel, e[:, :k].sum(axis=1) / np.where(has_rel, nrel, 1.0), plan.undefined())
-        elif s.kind == "mrr":
-            first = (H == 0) & (r > 0)  # the first group holding a relevant item
-            f = np.where(first, (m - r - j) / (m - j), 1.0)  # P(this place is not relevant | none before it was)
-            none_before = np.ones((t, w))
-            np.cumprod(f[:, :-1], axis=1, out=none_before[:, 1:])
-            e = np.where(first, none_before * r / (m - j) / rank, 0.0)
-            v = np.where(has_rel, e[:, :k].sum(axis=1), plan.undefined())
-        elif s.kind == "p":
-            v = np.where(has_rel, (r / m)[:, :k].sum(axis=1) / float(s.k), plan.undefined())
-        elif s.kind == "recall":
-            v = np.where(has_rel, (r / m)[:, :k].sum(axis=1) / np.where(has_rel, nrel, 1.0), plan.undefined())
-        elif s.kind == "compliance":
-            if C is None:
-                raise ValueError("compliance@1 needs a 'compliance' column (RankingDataset.extra['compliance'])")
-            share = gsum((np.take_along_axis(C, o, axis=1) > 0).astype(np.float64)) / m
-            v = np.where(valid[:, 0], share[:, 0], np.nan)
-        else:  # pragma: no cover - parse_metric guards
-            raise ValueError(s)
-        out[s.name] = v
-    return out
+        _store(plan, s, plan.families[s.kind].tie_kernel(view, s.k), qpos, S.shape[0])
 
 
 def _block(S: np.ndarray, L: np.ndarray, qpos: np.ndarray,
@@ -480,81 +596,17 @@ def _block(S: np.ndarray, L: np.ndarray, qpos: np.ndarray,
     # flat gathers: cheaper than 2-D fancy indexing on small blocks
     Lf = L.reshape(-1)
     Ls = Lf[(np.arange(0, q * w, w)[:, None] + cols).reshape(-1)].reshape(q, D)
-    thr = plan.rel_threshold
-    # nDCG needs the ideal (largest labels of all judged rows, retrieved or not) to its depth
-    nd = [s for s in plan.specs if s.kind == "ndcg"]
-    lmax = None
-    if nd:
-        Di = max(D if s.k is None else min(s.k, D) for s in nd)
-        if 2 * Di > w or w <= 512:  # vectorized full sort beats partition on short rows
-            ideal = np.sort(L, axis=1)[:, ::-1][:, :Di]
-        else:
-            ideal = np.sort(np.partition(L, w - Di, axis=1)[:, w - Di:], axis=1)[:, ::-1]
-        lmax = ideal[:, 0]
-        if np.isnan(lmax).any():  # NaN sorts last: it would be the maximum
-            raise ValueError("labels contain NaN (hidden labels cannot be evaluated)")
-        gains = _gains(Ls[:, :Di], plan.gain)
-        if valid is not None:
-            gains *= valid[:, :Di]
-        ideal_g = _gains(ideal, plan.gain)
-        disc = _discounts(Di)
-    kinds = {s.kind for s in plan.specs}
-    nrel = has_rel = None
-    if kinds & {"map", "recall", "mrr", "p"}:
-        if plan.need_nrel:
-            nrel = np.count_nonzero(L >= thr, axis=1).astype(np.float64)
-            has_rel = nrel > 0
-        elif lmax is not None:
-            has_rel = lmax >= thr
-        else:
-            has_rel = (L >= thr).any(axis=1)
-        if lmax is None and np.isnan(L).any():
-            raise ValueError("labels contain NaN (hidden labels cannot be evaluated)")
-        Dr = max(D if s.k is None else min(s.k, D) for s in plan.specs if s.kind in ("map", "recall", "mrr", "p"))
-        rel = Ls[:, :Dr] >= thr
-        if valid is not None:
-            rel &= valid[:, :Dr]
+    view = RankedView(L, Ls, valid, cols, rowmap, plan)
     for s in plan.specs:
-        k = D if s.k is None else min(s.k, D)
-        if s.kind == "ndcg":
-            # row-wise sums, not BLAS: a query's value must not depend on chunking or threads
-            dcg = (gains[:, :k] * disc[:k]).sum(axis=1)
-            idcg = (ideal_g[:, :k] * disc[:k]).sum(axis=1)
-            pos = idcg > 0
-            v = np.where(pos, dcg / np.where(pos, idcg, 1.0), plan.undefined())
-        elif s.kind == "map":
-            rk = rel[:, :k]
-            hits = np.cumsum(rk, axis=1, dtype=np.int32)
-            hits *= rk  # precision counted at relevant ranks only
-            num = (hits / np.arange(1.0, k + 1.0)).sum(axis=1)
-            v = np.where(has_rel, num / np.where(has_rel, nrel, 1.0), plan.undefined())
-        elif s.kind == "mrr":
-            rk = rel[:, :k]
-            first = np.argmax(rk, axis=1)
-            rr = np.where(rk[np.arange(q), first], 1.0 / (first + 1.0), 0.0)
-            v = np.where(has_rel, rr, plan.undefined())
-        elif s.kind == "p":
-            v = np.where(has_rel, np.count_nonzero(rel[:, :k], axis=1) / float(s.k), plan.undefined())
-        elif s.kind == "recall":
-            hits = np.count_nonzero(rel[:, :k], axis=1)
-            v = np.where(has_rel, hits / np.where(has_rel, nrel, 1.0), plan.undefined())
-        elif s.kind == "compliance":
-            if plan.compliance is None:
-                raise ValueError("compliance@1 needs a 'compliance' column (RankingDataset.extra['compliance'])")
-            toprow = rowmap(np.arange(q), cols[:, 0])
-            c = np.asarray(plan.compliance)[np.minimum(toprow, plan.compliance.shape[0] - 1)]
-            ok0 = np.ones(q, dtype=bool) if valid is None else valid[:, 0]
-            v = np.where(ok0, (c > 0).astype(np.float64), np.nan)
-        else:  # pragma: no cover - parse_metric guards
-            raise ValueError(s)
-        plan.out[s.name][qpos] = v
+        view.family_depth = max(D if t.k is None else min(t.k, D) for t in plan.specs if t.kind == s.kind)
+        _store(plan, s, plan.families[s.kind].kernel(view, s.k), qpos, q)
     if tied is not None:
-        C = None
-        if plan.compliance is not None:
+        def columns(name: str) -> np.ndarray:
+            c = plan.column(name)
             cr = rowmap(tied[:, None], np.broadcast_to(np.arange(w), (tied.size, w)))
-            C = plan.compliance[np.minimum(cr, plan.compliance.shape[0] - 1)]
-        for name, v in _tie_aware(S[tied], L[tied], C, plan).items():
-            plan.out[name][qpos[tied]] = v
+            return c[np.minimum(cr, c.shape[0] - 1)]
+
+        _tie_aware(S[tied], L[tied], columns, plan, qpos[tied])
 
 
 def _size_buckets(sizes: np.ndarray) -> list[np.ndarray]:
@@ -623,8 +675,20 @@ def evaluate_many(metrics: list[str | MetricSpec], labels: np.ndarray, scores: n
     ------
     ValueError
         Unknown metric, mismatched shapes, NaN scores or labels.
+    PluginError
+        A metric plugin that cannot be loaded or breaks the contract.
     """
     specs = [m if isinstance(m, MetricSpec) else parse_metric(m) for m in metrics]
+    return _evaluate_many(specs, {s.kind: s.family for s in specs}, labels, scores, offsets, item_id=item_id,
+                          retrieved=retrieved, gain=gain, rel_threshold=rel_threshold, no_relevant=no_relevant,
+                          compliance=compliance, ties=ties)
+
+
+def _evaluate_many(specs: list[MetricSpec], families: dict[str, MetricFamily], labels: np.ndarray,
+                   scores: np.ndarray, offsets: np.ndarray, *, item_id: np.ndarray | None, retrieved: np.ndarray | None,
+                   gain: Gain, rel_threshold: float, no_relevant: str, compliance: np.ndarray | None,
+                   ties: Ties) -> dict[str, np.ndarray]:
+    """:func:`evaluate_many` with the families resolved (plugin validation runs families not yet registered)."""
     labels = np.asarray(labels, dtype=np.float64)
     scores = np.asarray(scores, dtype=np.float64)
     offsets = np.asarray(offsets, dtype=np.int64)
@@ -652,7 +716,7 @@ def evaluate_many(metrics: list[str | MetricSpec], labels: np.ndarray, scores: n
         if retrieved.all():
             retrieved = None
     nq = offsets.size - 1
-    plan = _Plan(specs, gain, rel_threshold, no_relevant, compliance, item_id, nq, ties)
+    plan = _Plan(specs, families, gain, rel_threshold, no_relevant, compliance, item_id, nq, ties)
     if nq == 0:
         return plan.out
     sizes = np.diff(offsets)
@@ -706,7 +770,7 @@ def evaluate_many(metrics: list[str | MetricSpec], labels: np.ndarray, scores: n
     empty = sizes == 0
     if empty.any():  # no rows, so no relevant item: the no-relevant policy decides
         for s in specs:
-            if s.kind != "compliance":
+            if families[s.kind].column is None:  # a column measure (compliance@1) stays NaN
                 plan.out[s.name][empty] = plan.undefined()
     return plan.out
 
@@ -800,6 +864,13 @@ def expected_random(metric: str | MetricSpec, labels: np.ndarray, offsets: np.nd
         NaN for queries the metric excludes (no relevant item).
     """
     spec = metric if isinstance(metric, MetricSpec) else parse_metric(metric)
+    return _expected_random(spec, spec.family, labels, offsets, gain=gain, rel_threshold=rel_threshold,
+                            no_relevant=no_relevant, compliance=compliance)
+
+
+def _expected_random(spec: MetricSpec, fam: MetricFamily, labels: np.ndarray, offsets: np.ndarray, *,
+                     gain: Gain, rel_threshold: float, no_relevant: str,
+                     compliance: np.ndarray | None) -> np.ndarray:
     if no_relevant not in ("exclude", "zero"):
         raise ValueError(f"no-relevant policy must be 'exclude' or 'zero', got {no_relevant!r}")
     labels = np.asarray(labels, dtype=np.float64)
@@ -811,56 +882,93 @@ def expected_random(metric: str | MetricSpec, labels: np.ndarray, offsets: np.nd
     ne = sizes > 0
     if not ne.any():
         return out
-    # drop empty queries so the segment sums below see non-empty segments only
+    if fam.chance is None:
+        # every candidate tied: the tie-aware value is the expectation over all orders
+        out = _evaluate_many([spec], {fam.name: fam}, labels, np.zeros(labels.shape), offsets, item_id=None,
+                             retrieved=None, gain=gain, rel_threshold=rel_threshold, no_relevant=no_relevant,
+                             compliance=compliance, ties="average")[spec.name]
+        out[~ne] = np.nan
+        return out
+    # drop empty queries so the segment sums see non-empty segments only (rows of empty
+    # queries do not exist, so labels need no filtering)
     off = np.concatenate([[0], np.cumsum(sizes[ne])])
-    lab = labels  # rows of empty queries do not exist, so labels need no filtering
-    n = sizes[ne].astype(np.float64)
-    if spec.kind == "compliance":
-        if compliance is not None:
-            c = (np.asarray(compliance, dtype=np.float64) > 0).astype(np.float64)
-            out[ne] = _segsum(c, off) / n
-        return out
-    R = _segsum((lab >= rel_threshold).astype(np.float64), off)
-    kk = n if spec.k is None else np.minimum(float(spec.k), n)
-    if spec.kind == "ndcg":
-        g = _gains(lab, gain)
-        qidx = np.repeat(np.arange(off.size - 1), np.diff(off))
-        gs = g[np.lexsort((-g, qidx))]
-        rank = _ranks(off)
-        within = rank < kk[qidx]
-        disc = 1.0 / np.log2(rank + 2.0)
-        idcg = _segsum(gs * disc * within, off)
-        cum = np.concatenate([[0.0], np.cumsum(_discounts(int(n.max())))])
-        edcg = _segsum(g, off) / n * cum[kk.astype(np.int64)]
-        pos = idcg > 0
-        out[ne] = np.where(pos, edcg / np.where(pos, idcg, 1.0), undef)
-        return out
-    has = R > 0
-    if spec.kind == "p":
-        val = R / n * kk / float(spec.k or 1)
-    elif spec.kind == "recall":
-        val = kk / n
-    elif spec.kind in ("mrr", "map"):
-        val = np.zeros(n.size)
-        key = np.stack([n, R, kk], axis=1)
-        uniq, inv = np.unique(key, axis=0, return_inverse=True)
-        inv = inv.reshape(-1)
-        vals_u = np.zeros(uniq.shape[0])
-        for u, (nn, RR, kc) in enumerate(uniq):
-            nn, RR, kc = int(nn), int(RR), int(kc)
-            if RR == 0:
-                continue
-            r = np.arange(1, kc + 1, dtype=np.float64)
-            if spec.kind == "mrr":
-                # P(first r-1 non-relevant) = prod_{j<r-1} (n-R-j)/(n-j); then relevant w.p. R/(n-r+1)
-                fr = (nn - RR - np.arange(kc, dtype=np.float64)) / (nn - np.arange(kc, dtype=np.float64))
-                none_before = np.concatenate([[1.0], np.cumprod(np.clip(fr, 0.0, None))[:-1]])
-                vals_u[u] = float(np.sum(none_before * RR / (nn - r + 1.0) / r))
-            else:
-                e = (RR / nn) * (1 + (r - 1) * (RR - 1) / max(nn - 1, 1)) / r
-                vals_u[u] = float(e.sum()) / RR
-        val = vals_u[inv]
-    else:  # pragma: no cover
-        raise ValueError(spec)
-    out[ne] = np.where(has, val, undef)
+    view = ChanceView(labels, off, sizes[ne].astype(np.float64), gain, rel_threshold, undef, compliance)
+    vals = fam.chance(view, spec.k)
+    if vals is not None:
+        out[ne] = vals
     return out
+
+
+def check_family(fam: MetricFamily) -> tuple[str, str] | None:
+    """Run a plugin family on a small fixture; ``(rule broken, fix)`` or None when it keeps the contract.
+
+    The fixture has a query without ties, one without a relevant item, one with tied scores,
+    and a one-item query. Checked: the kernel returns one number per query; the tie-aware
+    kernel equals the kernel on the queries without ties; the chance level equals the
+    tie-aware value under constant scores (all tied), which is the same expectation.
+    """
+    labels = np.array([2, 0, 1, 0, 3, 0, 0, 0, 1, 0, 2, 1, 1], dtype=np.float64)
+    scores = np.array([.9, .8, .7, .6, .5, .3, .2, .1, .5, .5, .4, .4, .7])
+    offsets = np.array([0, 5, 8, 12, 13])
+    untied = np.array([True, True, False, True])
+    k = {"none": None, "optional": None, "required": 3, "one": 1}[fam.cutoff]
+    specs = [MetricSpec(fam.name, k)] + ([MetricSpec(fam.name, 2)] if fam.cutoff == "optional" else [])
+    fams = {fam.name: fam}
+
+    def run(what: str, fn: Callable[[], Any]) -> Any:
+        from auditor.guard import exit_message, no_exit
+
+        try:
+            with no_exit():
+                return fn()
+        except SystemExit as e:
+            raise _Broken(f"its {what} {exit_message(e)}.", "return values; never exit.") from None
+        except Exception as e:
+            raise _Broken(f"its {what} raised {type(e).__name__}: {e}", f"fix the {what} (see docs/METRICS.md).")
+
+    def evaluate_with(ties: str) -> dict[str, np.ndarray]:
+        return _evaluate_many(specs, fams, labels, scores, offsets, item_id=None, retrieved=None, gain="linear",
+                              rel_threshold=1.0, no_relevant="exclude", compliance=None, ties=ties)  # type: ignore
+
+    try:
+        plain = run("kernel", lambda: evaluate_with("trec_eval"))
+        if fam.tie_kernel is not None:
+            run("tie_kernel", lambda: evaluate_with("average"))
+            # the tie-aware kernel on the untied queries themselves (evaluate_many sends it tied ones only)
+            rows = np.flatnonzero(untied)
+            w = int(np.diff(offsets).max())
+            S = np.full((rows.size, w), -np.inf)
+            L = np.full((rows.size, w), -np.inf)
+            for i, q in enumerate(rows):
+                S[i, :offsets[q + 1] - offsets[q]] = scores[offsets[q]:offsets[q + 1]]
+                L[i, :offsets[q + 1] - offsets[q]] = labels[offsets[q]:offsets[q + 1]]
+            plan = _Plan(specs, fams, "linear", 1.0, "exclude", None, None, rows.size)
+            view = TiedView(S, L, plan.column, plan)
+            for s in specs:
+                a = plain[s.name][untied]
+                b = run("tie_kernel", lambda: np.asarray(fam.tie_kernel(view, s.k), dtype=np.float64))
+                if b.shape != a.shape:
+                    return (f"its tie_kernel returned shape {b.shape}, expected {a.shape} (one value per query).",
+                            "return one value per query of the view.")
+                if not np.allclose(a, b, rtol=1e-9, atol=1e-12, equal_nan=True):
+                    return (f"tie_kernel differs from kernel on queries without tied scores ({s.name}: {b.tolist()} "
+                            f"vs {a.tolist()}).", "make tie_kernel the expected value over orders of tied items only.")
+        if fam.chance is not None:
+            for s in specs:
+                ch = run("chance", lambda: _expected_random(s, fam, labels, offsets, gain="linear", rel_threshold=1.0,
+                                                            no_relevant="exclude", compliance=None))
+                if fam.tie_kernel is not None:
+                    const = _evaluate_many([s], fams, labels, np.zeros(labels.size), offsets, item_id=None,
+                                           retrieved=None, gain="linear", rel_threshold=1.0, no_relevant="exclude",
+                                           compliance=None, ties="average")[s.name]
+                    if not np.allclose(ch, const, rtol=1e-9, atol=1e-12, equal_nan=True):
+                        return (f"chance ({s.name}: {ch.tolist()}) differs from tie_kernel under constant scores "
+                                f"({const.tolist()}), which is the same expectation.",
+                                "fix one of them, or leave chance out (the tie-aware value is then used).")
+    except _Broken as e:
+        return e.args[0], e.args[1]
+    return None
+
+
+class _Broken(Exception):
+    """A plugin kernel that failed on the validation fixture: (rule, fix)."""

@@ -21,9 +21,12 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import signal
 import sys
+import threading
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -32,15 +35,16 @@ import numpy as np
 
 from auditor import __version__
 from auditor.audits import AUDIT_NAMES, audit_names, get_audit
-from auditor.audits.base import Audit, AuditResult, assemble_result, jsonable
-from auditor.context import AuditConfig, AuditContext
+from auditor.audits.base import (Audit, AuditResult, Evidence, Trial, adjust_p_values, conclude, errored, jsonable,
+                                 skipped)
+from auditor.config import AuditConfig, check_seed, resolve_checks
+from auditor.context import AuditContext
 from auditor.data import RankingDataset, Split, load_dataset
 from auditor.errors import AuditorError, ConfigError, DataError, PluginError, StoreError
 from auditor.executors import EXECUTORS, TrialWatch, run_trials
 from auditor.guard import exit_message, no_exit
 from auditor.registry import ModelSpec
 from auditor.results import AuditRun  # the result objects live there; re-exported here
-from auditor.stats import holm
 from auditor.store import RunStore, atomic_write_text
 from auditor.verdict import NOT_REFITTABLE, build_claim, build_scope, headline, verdict_label
 from auditor.verdict import decide_verdict as _decide
@@ -79,79 +83,6 @@ def write_outputs(results: dict[str, Any], out_dir: str | Path, *, strict: bool 
 
 
 # --------------------------------------------------------------------------- set-up
-def resolve_checks(checks: Sequence[str] | str | None) -> list[str]:
-    """Validate ``--checks``; None or "all" -> every audit, in report order."""
-    if checks is None or checks == "all" or checks == ["all"]:
-        return list(AUDIT_NAMES)
-    valid = audit_names()
-    if isinstance(checks, str):
-        checks = [c for c in checks.split(",")]
-    names = [c.strip() for c in checks if c.strip()]
-    bad = [c for c in names if c not in valid]
-    if bad or not names:
-        raise ConfigError(f"--checks: unknown audit {', '.join(repr(b) for b in bad) or '(empty)'}; "
-                          f"valid: {', '.join(valid)} (comma-separated).")
-    return [n for n in valid if n in names]
-
-
-#: integer parameters where 0 is meaningful (off / none); every other integer count must be >= 1
-_INT_PARAMS_ZERO_OK = frozenset({"query_context", "max_examples", "hash_decimals", "min_queries"})
-#: parameters whose value may also be None (a library default)
-_NONE_OK = frozenset({"threads"})
-
-
-def _check_param_type(audit: str, key: str, value: Any, default: Any) -> None:
-    """A user value must have its default's type (an integer may stand for a float), and
-    integer counts must be positive: checked before any work, so a typo in ``audit.toml`` is
-    an exit-2 error naming the key instead of an audit that errors minutes later."""
-    where = f"[audits.{audit}] {key}"
-    fix = f"Fix: set {key} to a value like the default ({default!r}), or remove it to use the default."
-    if default is None or (value is None and key in _NONE_OK):
-        return
-    if isinstance(default, bool):
-        ok, want = isinstance(value, bool), "true or false"
-    elif isinstance(default, int):
-        ok, want = isinstance(value, int) and not isinstance(value, bool), "an integer"
-    elif isinstance(default, float):
-        ok, want = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
-    elif isinstance(default, str):
-        ok, want = isinstance(value, str), "a string"
-    elif isinstance(default, (list, tuple)):
-        ok, want = isinstance(value, (list, tuple)), "a list"
-    else:
-        return
-    if not ok:
-        raise ConfigError(f"{where}: expected {want}, got {value!r} ({type(value).__name__}). {fix}")
-    if isinstance(default, int) and not isinstance(default, bool):
-        low = 0 if key in _INT_PARAMS_ZERO_OK else 1
-        if value < low:
-            raise ConfigError(f"{where}: expected an integer >= {low}, got {value}. {fix}")
-    if isinstance(default, float) and not np.isfinite(value):
-        raise ConfigError(f"{where}: expected a finite number, got {value!r}. {fix}")
-
-
-def _validate_audit_params(config: AuditConfig) -> None:
-    for name, params in config.audits.items():
-        if name not in audit_names():
-            raise ConfigError(f"[audits.{name}]: unknown audit; valid: {', '.join(audit_names())}.")
-        audit = get_audit(name)
-        if not isinstance(params, Mapping):
-            raise ConfigError(f"[audits.{name}]: expected a table of parameters, got {params!r}.")
-        bad = sorted(set(params) - set(audit.defaults))
-        if bad:
-            raise ConfigError(f"[audits.{name}]: unknown parameter(s) {', '.join(bad)}; "
-                              f"valid: {', '.join(sorted(audit.defaults)) or 'none'}.")
-        for key, value in params.items():
-            _check_param_type(name, key, value, audit.defaults[key])
-
-
-def _check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**63:
-        raise ConfigError(f"seed: expected an integer from 0 to 2**63 - 1, got {seed!r}. "
-                          "Fix: pass --seed 0 (or any non-negative integer).")
-    return int(seed)
-
-
 def _as_spec(model: Any, params: Mapping[str, Any] | None, device: str) -> ModelSpec:
     if isinstance(model, ModelSpec):
         return model
@@ -213,66 +144,80 @@ def build_context(model: Any, *, train: Any = None, test: Any = None, synthetic:
     """Resolve the model, data and baseline into an :class:`AuditContext` plus provenance facts."""
     device = resolve_device(device)
     spec = _as_spec(model, model_params, device)
-    factory = spec.factory  # load now: a broken plugin fails before any work
-    _probe_factory(spec, "--model-param")
+    _probe_factory(spec, "--model-param")  # loads the factory: a broken plugin fails before any work
     facts: dict[str, Any] = {}
     if train is None and test is None:
-        default_data = getattr(factory, "default_data", None)
-        if default_data is None:
-            raise ConfigError(f"model {spec.spec!r} ships no default data: pass --train and --test "
-                              "(e.g. --train train.txt --test test.txt --format letor).")
-        try:
-            with no_exit():
-                split = default_data(seed=seed, **spec.params)
-        except SystemExit as e:
-            raise PluginError(spec.spec, f"default_data(seed={seed}) {exit_message(e)}.") from None
-        except AuditorError:
-            raise
-        except Exception as e:  # noqa: BLE001 -- plugin code: its failure is the plugin's, exit 2
-            raise PluginError(spec.spec, f"default_data(seed={seed}, **{spec.params}) raised {type(e).__name__}: {e}") from e
-        if not isinstance(split, Split):
-            raise PluginError(spec.spec, f"default_data returned {type(split).__name__}, expected auditor.data.Split.")
-        if synthetic is not None:
-            split = Split(split.train, split.test, _load(synthetic, "synthetic", fmt, feature_groups), split.name)
+        split = _default_split(spec, seed, synthetic, fmt, feature_groups)
         facts["source"] = f"generated by {spec.spec} ({', '.join(f'{k}={v}' for k, v in spec.params.items()) or 'defaults'})"
     else:
-        if train is None or test is None:
-            raise ConfigError("pass both --train and --test (or neither, for a model that ships default data).")
-        tr = _load(train, "train", fmt, feature_groups)
-        te = _load(test, "test", fmt, feature_groups)
-        # svmlight files only list non-zero columns: align widths of single-group files
-        if (isinstance(train, (str, Path)) and isinstance(test, (str, Path)) and list(tr.features) == ["all"]
-                and list(te.features) == ["all"] and tr.n_features != te.n_features):
-            width = max(tr.n_features, te.n_features)
-            tr = _load(train, "train", fmt, feature_groups, width)
-            te = _load(test, "test", fmt, feature_groups, width)
-        syn = _load(synthetic, "synthetic", fmt, feature_groups,
-                    tr.n_features if list(tr.features) == ["all"] else None)
-        split = Split(tr, te, syn, name="files")
+        split = _file_split(train, test, synthetic, fmt, feature_groups)
         facts["source"] = "files"
-    base_spec = None
-    base_scores = None
+    base_spec, base_scores, base_source = _baseline(spec, split, baseline, baseline_params, baseline_run, device)
+    if base_source is not None:
+        facts["baseline_source"] = base_source
+    config = config or AuditConfig()  # validated when it was built
+    ctx = AuditContext(split, spec, config, seed=seed, baseline=base_spec, baseline_scores=base_scores, device=device)
+    return ctx, facts
+
+
+def _default_split(spec: ModelSpec, seed: int, synthetic: Any, fmt: str | None, feature_groups: str | None) -> Split:
+    """The data the model's ``default_data`` hook generates (plus a synthetic file, when given)."""
+    default_data = getattr(spec.factory, "default_data", None)
+    if default_data is None:
+        raise ConfigError(f"model {spec.spec!r} ships no default data: pass --train and --test "
+                          "(e.g. --train train.txt --test test.txt --format letor).")
+    try:
+        with no_exit():
+            split = default_data(seed=seed, **spec.params)
+    except SystemExit as e:
+        raise PluginError(spec.spec, f"default_data(seed={seed}) {exit_message(e)}.") from None
+    except AuditorError:
+        raise
+    except Exception as e:  # noqa: BLE001 -- plugin code: its failure is the plugin's, exit 2
+        raise PluginError(spec.spec, f"default_data(seed={seed}, **{spec.params}) raised {type(e).__name__}: {e}") from e
+    if not isinstance(split, Split):
+        raise PluginError(spec.spec, f"default_data returned {type(split).__name__}, expected auditor.data.Split.")
+    if synthetic is not None:
+        split = Split(split.train, split.test, _load(synthetic, "synthetic", fmt, feature_groups), split.name)
+    return split
+
+
+def _file_split(train: Any, test: Any, synthetic: Any, fmt: str | None, feature_groups: str | None) -> Split:
+    if train is None or test is None:
+        raise ConfigError("pass both --train and --test (or neither, for a model that ships default data).")
+    tr = _load(train, "train", fmt, feature_groups)
+    te = _load(test, "test", fmt, feature_groups)
+    # svmlight files only list non-zero columns: align widths of single-group files
+    if (isinstance(train, (str, Path)) and isinstance(test, (str, Path)) and list(tr.features) == ["all"]
+            and list(te.features) == ["all"] and tr.n_features != te.n_features):
+        width = max(tr.n_features, te.n_features)
+        tr = _load(train, "train", fmt, feature_groups, width)
+        te = _load(test, "test", fmt, feature_groups, width)
+    syn = _load(synthetic, "synthetic", fmt, feature_groups,
+                tr.n_features if list(tr.features) == ["all"] else None)
+    return Split(tr, te, syn, name="files")
+
+
+def _baseline(spec: ModelSpec, split: Split, baseline: Any, baseline_params: Mapping[str, Any] | None,
+              baseline_run: str | None, device: str) -> tuple[ModelSpec | None, np.ndarray | None, str | None]:
+    """``(baseline model, baseline scores, where it came from)``: --baseline, --baseline-run, the
+    model's ``default_baseline``, or none."""
     if baseline is not None and baseline_run is not None:
         raise ConfigError("pass --baseline or --baseline-run, not both.")
     if baseline is not None:
         base_spec = _as_spec(baseline, baseline_params, device)
         _probe_factory(base_spec, "--baseline-param")
-        facts["baseline_source"] = "--baseline"
-    elif baseline_run is not None:
+        return base_spec, None, "--baseline"
+    if baseline_run is not None:
         from auditor.loaders import align_run_to_dataset
 
-        base_scores = align_run_to_dataset(str(baseline_run), split.test)
-        facts["baseline_source"] = f"--baseline-run {baseline_run}"
-    else:
-        default_baseline = getattr(factory, "default_baseline", None)
-        if default_baseline:
-            base_spec = ModelSpec(str(default_baseline), dict(spec.params), device)
-            _probe_factory(base_spec, "--model-param (passed to the default baseline)")
-            facts["baseline_source"] = f"default baseline of {spec.spec}"
-    config = config or AuditConfig()
-    _validate_audit_params(config)
-    ctx = AuditContext(split, spec, config, seed=seed, baseline=base_spec, baseline_scores=base_scores, device=device)
-    return ctx, facts
+        return None, align_run_to_dataset(str(baseline_run), split.test), f"--baseline-run {baseline_run}"
+    default_baseline = getattr(spec.factory, "default_baseline", None)
+    if default_baseline:
+        base_spec = ModelSpec(str(default_baseline), dict(spec.params), device)
+        _probe_factory(base_spec, "--model-param (passed to the default baseline)")
+        return base_spec, None, f"default baseline of {spec.spec}"
+    return None, None, None
 
 
 def config_hash(ctx: AuditContext, checks: list[str]) -> tuple[str, dict[str, Any]]:
@@ -327,17 +272,6 @@ def _skip_cause(name: str, ctx: AuditContext) -> tuple[str, str | None]:
     return "not_applicable", None
 
 
-def _not_refittable_result(a: Audit, ctx: AuditContext, message: str, *, n_trials: int,
-                           duration_s: float) -> AuditResult:
-    why = message[message.index(NOT_REFITTABLE):].strip().splitlines()[0]
-    return AuditResult(name=a.name, status="SKIP", critical=a.critical,
-                       summary=f"Skipped: the {why}. This audit has to retrain the model; the audits that only "
-                               "score it ran.",
-                       title=a.title, question=a.question, method=a.method, citations=list(a.citations),
-                       blind_spots=list(a.blind_spots), n_trials=n_trials, duration_s=duration_s,
-                       config=jsonable(ctx.params(a)))
-
-
 # --------------------------------------------------------------------------- run
 def run_audit(model: Any = "reference", *, train: Any = None, test: Any = None, synthetic: Any = None,
               checks: Sequence[str] | str | None = None, config: AuditConfig | Mapping[str, Any] | None = None,
@@ -350,6 +284,11 @@ def run_audit(model: Any = "reference", *, train: Any = None, test: Any = None, 
               on_event: Callable[[str, Any], None] | None = None, trial_timeout: float | None = None,
               heartbeat_s: float | None = None) -> AuditRun:
     """Run the audit suite and return an :class:`AuditRun` (writing ``out`` when given).
+
+    The phases, in order: validate the options, build the context (model, data, baseline),
+    plan every audit's trials, execute them (committing each to the store), conclude (measure,
+    Holm across the suite, decide), write results.json and the reports. Everything that can be
+    the user's mistake is found before the run directory is touched.
 
     Parameters
     ----------
@@ -384,8 +323,39 @@ def run_audit(model: Any = "reference", *, train: Any = None, test: Any = None, 
         Without progress bars, print ``still running: ...`` on stderr for trials running
         longer than this, every ``heartbeat_s`` seconds.
     """
-    started = datetime.now(timezone.utc)
-    t0 = time.perf_counter()
+    started, t0 = datetime.now(timezone.utc), time.perf_counter()
+    config, seed, names = _validate(config, seed=seed, checks=checks, quick=quick, executor=executor, out=out,
+                                    resume=resume, trial_timeout=trial_timeout)
+    ctx, facts = build_context(model, train=train, test=test, synthetic=synthetic, model_params=model_params,
+                               baseline=baseline, baseline_params=baseline_params, baseline_run=baseline_run,
+                               config=config, seed=seed, device=device, fmt=fmt, feature_groups=feature_groups)
+    audits = {n: get_audit(n) for n in names}
+    chash, cfg = config_hash(ctx, names)
+    # planned before the run directory is touched: an audit that rejects its parameters is the
+    # user's input, exit 2, not an audit crash
+    plan = _plan(audits, ctx)
+    store = RunStore(out, lock=True) if out is not None else None  # held until the reports are written
+    try:
+        if store is not None:
+            _begin(store, out, chash, cfg, resume)
+        done = _execute(plan, ctx, store, out, executor=executor, workers=workers, ray_address=ray_address,
+                        progress=progress, on_event=on_event, trial_timeout=trial_timeout, heartbeat_s=heartbeat_s)
+        holm_record = _conclude(plan, done, audits, ctx)
+        res = _results_json(plan, holm_record, ctx, facts, cfg, names, executor=executor, command=command,
+                            started=started, t0=t0)
+        run = AuditRun(res)
+        if store is not None:
+            _write(store, out, res, run)
+        return run
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _validate(config: AuditConfig | Mapping[str, Any] | None, *, seed: Any, checks: Sequence[str] | str | None,
+              quick: bool | None, executor: str, out: Any, resume: bool,
+              trial_timeout: float | None) -> tuple[AuditConfig, int, list[str]]:
+    """Check the options that need no data: ``(config, seed, audit names)`` or a ConfigError."""
     if executor not in EXECUTORS:
         raise ConfigError(f"--executor {executor!r}: valid executors are {', '.join(EXECUTORS)}.")
     if isinstance(config, Mapping):
@@ -393,49 +363,47 @@ def run_audit(model: Any = "reference", *, train: Any = None, test: Any = None, 
     config = config or AuditConfig()
     if quick is not None:
         config.quick = bool(quick)
-    seed = _check_seed(seed)
-    names = resolve_checks(checks)
-    _validate_audit_params(config)  # before the data are loaded: a typo costs nothing
-    ctx, facts = build_context(model, train=train, test=test, synthetic=synthetic, model_params=model_params,
-                               baseline=baseline, baseline_params=baseline_params, baseline_run=baseline_run,
-                               config=config, seed=seed, device=device, fmt=fmt, feature_groups=feature_groups)
-    audits = {n: get_audit(n) for n in names}
-    chash, cfg = config_hash(ctx, names)
+    seed = check_seed(seed)
+    names = resolve_checks(checks)  # config's values were checked when it was built: before any data
     if resume and out is None:
         raise ConfigError("--resume needs --out pointing at the run directory to continue.")
     if trial_timeout is not None and not (isinstance(trial_timeout, (int, float)) and trial_timeout > 0):
         raise ConfigError(f"--trial-timeout {trial_timeout!r}: expected a positive number of seconds.")
+    return config, seed, names
 
-    # plan (before the run directory is touched: an audit that rejects its parameters is the
-    # user's input, exit 2, not an audit crash)
-    planned: dict[str, list] = {}
-    results: dict[str, AuditResult] = {}
-    skip_info: dict[str, tuple[str, str | None]] = {}
+
+@dataclass
+class _Plan:
+    """Every requested audit, in report order, is either to be run or already settled."""
+
+    trials: dict[str, list[Trial]]          # the audits to run and their trials
+    results: dict[str, AuditResult]         # settled: skipped, failed planning; later every audit
+    skip_info: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # (cause, fix) of a SKIP
+
+
+def _plan(audits: Mapping[str, Audit], ctx: AuditContext) -> _Plan:
+    plan = _Plan(trials={}, results={})
     for n, a in audits.items():
         reason = a.skip_reason(ctx)
         if reason:
-            skip_info[n] = _skip_cause(n, ctx)
-            results[n] = AuditResult(name=n, status="SKIP", critical=a.critical, summary=reason, title=a.title,
-                                     question=a.question, method=a.method, citations=list(a.citations),
-                                     blind_spots=list(a.blind_spots), config=jsonable(ctx.params(a)))
+            plan.skip_info[n] = _skip_cause(n, ctx)
+            plan.results[n] = skipped(a, ctx, reason)
             continue
         try:
-            planned[n] = a.plan(ctx)
+            plan.trials[n] = a.plan(ctx)
         except ConfigError:
             raise
         except Exception as e:
-            results[n] = _error_result(a, ctx, f"planning failed: {type(e).__name__}: {e}")
+            plan.results[n] = errored(a, ctx, f"planning failed: {type(e).__name__}: {e}")
+    return plan
 
-    store = None
-    if out is not None:
-        store = RunStore(out, lock=True)  # held until the reports are written: one run per directory
-    try:
-        return _run_locked(store, out, ctx, facts, audits, names, planned, results, chash, cfg, config, seed,
-                           executor, workers, ray_address, resume, progress, command, on_event, trial_timeout,
-                           heartbeat_s, started, t0, skip_info=skip_info)
-    finally:
-        if store is not None:
-            store.close()
+
+def _begin(store: RunStore, out: Any, chash: str, cfg: dict[str, Any], resume: bool) -> None:
+    store.begin(chash, cfg, resume=resume)
+    if store.archived is not None:
+        where, moved = store.archived
+        print(f"note: the previous run in {out} ({', '.join(moved)}) was moved to {where}; nothing was deleted.",
+              file=sys.stderr)
 
 
 class RunTerminated(RunInterrupted):
@@ -452,40 +420,28 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise _Terminate()
 
 
-def _run_locked(store: RunStore | None, out: Any, ctx: AuditContext, facts: dict[str, Any], audits: dict[str, Audit],
-                names: list[str], planned: dict[str, list], results: dict[str, AuditResult], chash: str,
-                cfg: dict[str, Any], config: AuditConfig, seed: int, executor: str, workers: int | None,
-                ray_address: str | None, resume: bool, progress: bool, command: str | None,
-                on_event: Callable[[str, Any], None] | None, trial_timeout: float | None,
-                heartbeat_s: float | None, started: datetime, t0: float, *,
-                skip_info: dict[str, tuple[str, str | None]]) -> AuditRun:
-    import signal
-    import threading
+@dataclass
+class _Done:
+    """What the trials gave, per audit: results by trial key, the first error, the time spent."""
 
-    if store is not None:
-        store.begin(chash, cfg, resume=resume)
-        if store.archived is not None:
-            where, moved = store.archived
-            print(f"note: the previous run in {out} ({', '.join(moved)}) was moved to {where}; nothing was deleted.",
-                  file=sys.stderr)
+    outcomes: dict[str, dict[str, dict[str, Any]]]
+    errors: dict[str, str]
+    durations: dict[str, float]
 
-    done = store.done() if store is not None else {}
-    outcomes: dict[str, dict[str, dict[str, Any]]] = {n: {} for n in planned}
-    errors: dict[str, str] = {}
-    durations: dict[str, float] = {n: 0.0 for n in planned}
-    todo = []
-    for n, trials in planned.items():
-        for t in trials:
-            prev = done.get((n, t.key))
-            if prev is not None and prev["ok"]:
-                outcomes[n][t.key] = prev["result"]
-                durations[n] += prev["duration_s"] or 0.0
-            else:
-                todo.append(t)
+    def meta(self, plan: _Plan, name: str) -> dict[str, Any]:
+        return {"n_trials": len(plan.trials[name]), "duration_s": self.durations[name]}
+
+
+def _execute(plan: _Plan, ctx: AuditContext, store: RunStore | None, out: Any, *, executor: str,
+             workers: int | None, ray_address: str | None, progress: bool,
+             on_event: Callable[[str, Any], None] | None, trial_timeout: float | None,
+             heartbeat_s: float | None) -> _Done:
+    """Run the planned trials not already committed (``--resume``), committing each as it finishes."""
+    done, todo = _resumed(plan, store)
     if on_event:
-        on_event("planned", {"total": sum(len(v) for v in planned.values()), "todo": len(todo),
-                             "resumed": sum(len(v) for v in outcomes.values())})
-    bars = _Progress(planned, outcomes, enabled=progress)
+        on_event("planned", {"total": sum(len(v) for v in plan.trials.values()), "todo": len(todo),
+                             "resumed": sum(len(v) for v in done.outcomes.values())})
+    bars = _Progress(plan.trials, done.outcomes, enabled=progress)
     remaining = Counter(t.audit for t in todo)
     # SIGTERM (a job scheduler, `kill`, a container stop) gets Ctrl-C's handling: trials kept, resume hint
     on_main = threading.current_thread() is threading.main_thread()
@@ -498,64 +454,100 @@ def _run_locked(store: RunStore | None, out: Any, ctx: AuditContext, facts: dict
                 remaining[trial.audit] -= 1
                 if not remaining[trial.audit]:
                     ctx.release(trial.audit)  # its derived data is not needed by the trials left
-                durations[trial.audit] += oc.duration_s
-                if store is not None:
-                    store.commit_trial(trial.audit, trial.key, result=oc.result, error=oc.error,
-                                       duration_s=oc.duration_s)
-                if oc.error is not None:
-                    errors.setdefault(trial.audit, f"trial {trial.key}: {oc.error}")
-                else:
-                    outcomes[trial.audit][trial.key] = oc.result
+                _record(done, store, trial, oc)
                 bars.advance(trial.audit)
                 if on_event:
                     on_event("trial", trial)
     except (KeyboardInterrupt, _Terminate) as e:
-        n_done = store.n_trials() if store is not None else 0
-        how = RunTerminated if isinstance(e, _Terminate) else RunInterrupted
-        what = "terminated (SIGTERM)" if isinstance(e, _Terminate) else "interrupted"
-        if store is None:
-            raise how(f"{what}: no --out directory, so nothing was kept.") from None
-        raise how(f"{what}: {n_done} finished trials are kept in {out}. "
-                  "Continue with the same command plus --resume.") from None
+        raise _stopped(e, store, out) from None
     finally:
         watch.close()
         if on_main:
             signal.signal(signal.SIGTERM, previous_term)
+    return done
 
-    # measure
-    evidence = {}
+
+def _resumed(plan: _Plan, store: RunStore | None) -> tuple[_Done, list[Trial]]:
+    """The outcomes already committed in the store, and the trials still to run."""
+    committed = store.done() if store is not None else {}
+    done = _Done(outcomes={n: {} for n in plan.trials}, errors={}, durations={n: 0.0 for n in plan.trials})
+    todo = []
+    for n, trials in plan.trials.items():
+        for t in trials:
+            prev = committed.get((n, t.key))
+            if prev is not None and prev["ok"]:
+                done.outcomes[n][t.key] = prev["result"]
+                done.durations[n] += prev["duration_s"] or 0.0
+            else:
+                todo.append(t)
+    return done, todo
+
+
+def _record(done: _Done, store: RunStore | None, trial: Trial, oc: Any) -> None:
+    done.durations[trial.audit] += oc.duration_s
+    if store is not None:
+        store.commit_trial(trial.audit, trial.key, result=oc.result, error=oc.error, duration_s=oc.duration_s)
+    if oc.error is not None:
+        done.errors.setdefault(trial.audit, f"trial {trial.key}: {oc.error}")
+    else:
+        done.outcomes[trial.audit][trial.key] = oc.result
+
+
+def _stopped(e: BaseException, store: RunStore | None, out: Any) -> RunInterrupted:
+    """The error for a run stopped by Ctrl-C or SIGTERM: what was kept and how to go on."""
+    how = RunTerminated if isinstance(e, _Terminate) else RunInterrupted
+    what = "terminated (SIGTERM)" if isinstance(e, _Terminate) else "interrupted"
+    if store is None:
+        return how(f"{what}: no --out directory, so nothing was kept.")
+    return how(f"{what}: {store.n_trials()} finished trials are kept in {out}. "
+               "Continue with the same command plus --resume.")
+
+
+def _conclude(plan: _Plan, done: _Done, audits: Mapping[str, Audit], ctx: AuditContext) -> dict[str, list[Any]]:
+    """Measure each audit that ran, Holm-adjust the suite's gating sub-tests, let each audit decide.
+
+    Fills ``plan.results`` for every audit (a failure at any step is that audit's ERROR, a model
+    that cannot be retrained its SKIP) and returns the Holm record.
+    """
+    evidence: dict[str, Evidence] = {}
     for n, a in audits.items():
-        if n in results:
+        if n in plan.results:
             continue
-        if n in errors and f": {NOT_REFITTABLE}:" in errors[n]:  # "trial KEY: model cannot be retrained: ..."
-            skip_info[n] = ("not_refittable", None)
-            results[n] = _not_refittable_result(a, ctx, errors[n], n_trials=len(planned[n]),
-                                                duration_s=durations[n])
-            continue
-        if n in errors:
-            results[n] = _error_result(a, ctx, errors[n], n_trials=len(planned[n]), duration_s=durations[n])
-            continue
-        try:
-            evidence[n] = a.measure(ctx, outcomes[n])
-        except Exception as e:
-            results[n] = _error_result(a, ctx, f"measuring failed: {type(e).__name__}: {e}",
-                                       n_trials=len(planned[n]), duration_s=durations[n])
-    # Holm across gating audits, then decide
-    gating = [n for n, ev in evidence.items() if audits[n].gating and ev.p_value is not None]
-    p_raw = [float(evidence[n].p_value) for n in gating]
-    p_adj = dict(zip(gating, holm(np.array(p_raw)).tolist())) if gating else {}
+        error = done.errors.get(n)
+        if error is not None and f": {NOT_REFITTABLE}:" in error:  # "trial KEY: model cannot be retrained: ..."
+            plan.skip_info[n] = ("not_refittable", None)
+            plan.results[n] = skipped(a, ctx, _not_refittable_summary(error), **done.meta(plan, n))
+        elif error is not None:
+            plan.results[n] = errored(a, ctx, error, **done.meta(plan, n))
+        else:
+            try:
+                evidence[n] = a.measure(ctx, done.outcomes[n])
+            except Exception as e:
+                plan.results[n] = errored(a, ctx, f"measuring failed: {type(e).__name__}: {e}",
+                                          **done.meta(plan, n))
+    holm_record = adjust_p_values(audits, evidence)
     for n, ev in evidence.items():
         try:
-            results[n] = assemble_result(audits[n], ctx, ev, p_adj.get(n, ev.p_value),
-                                         n_trials=len(planned[n]), duration_s=durations[n])
+            plan.results[n] = conclude(audits[n], ctx, ev, **done.meta(plan, n))
         except Exception as e:
-            results[n] = _error_result(audits[n], ctx, f"deciding failed: {type(e).__name__}: {e}",
-                                       n_trials=len(planned[n]), duration_s=durations[n])
-    ordered = [_with_verdict_fields(results[n].to_dict(), skip_info.get(n)) for n in names]
-    scope = build_scope(ordered, left_out=[n for n in AUDIT_NAMES if n not in names],
-                        suite=list(AUDIT_NAMES))
+            plan.results[n] = errored(audits[n], ctx, f"deciding failed: {type(e).__name__}: {e}",
+                                      **done.meta(plan, n))
+    return holm_record
+
+
+def _not_refittable_summary(message: str) -> str:
+    why = message[message.index(NOT_REFITTABLE):].strip().splitlines()[0]
+    return f"Skipped: the {why}. This audit has to retrain the model; the audits that only score it ran."
+
+
+def _results_json(plan: _Plan, holm_record: dict[str, list[Any]], ctx: AuditContext, facts: Mapping[str, Any],
+                  cfg: Mapping[str, Any], names: list[str], *, executor: str, command: str | None,
+                  started: datetime, t0: float) -> dict[str, Any]:
+    """results.json (docs/RESULTS_SCHEMA.md): the audits in report order, the verdict and the provenance."""
+    ordered = [_with_verdict_fields(plan.results[n].to_dict(), plan.skip_info.get(n)) for n in names]
+    scope = build_scope(ordered, left_out=[n for n in AUDIT_NAMES if n not in names], suite=list(AUDIT_NAMES))
     verdict, reason = decide_verdict(ordered, scope)
-    finished = datetime.now(timezone.utc)
+    config = ctx.config
     res = {
         "schema_version": 1,
         "tool": {"name": "rank-auditor", "version": __version__},
@@ -565,10 +557,9 @@ def _run_locked(store: RunStore | None, out: Any, ctx: AuditContext, facts: dict
         "claim": build_claim(ordered),
         "alpha": config.alpha,
         "audits": ordered,
-        "holm": {"audits": gating, "p_raw": p_raw, "p_adjusted": [p_adj[n] for n in gating]},
+        "holm": holm_record,
         "model": ctx.model.describe(),
-        "baseline": ({**ctx.baseline.describe(), "source": facts.get("baseline_source")} if ctx.baseline
-                     else ({"spec": None, "source": facts.get("baseline_source")} if ctx.baseline_scores is not None else None)),
+        "baseline": _baseline_json(ctx, facts),
         # the hashes config_hash computed for this run (hashing costs ~0.2 s per dataset)
         "data": {"train_sha256": cfg["train_sha256"], "test_sha256": cfg["test_sha256"],
                  "synthetic_sha256": cfg["synthetic_sha256"],
@@ -578,22 +569,31 @@ def _run_locked(store: RunStore | None, out: Any, ctx: AuditContext, facts: dict
                  "source": facts.get("source")},
         "config": {**config.to_dict(), "checks": names, "executor": executor},
         "environment": _environment(ctx.device),
-        "seed": seed,
-        "command": command or f"auditor.run_audit(model={ctx.model.spec!r}, seed={seed})",
+        "seed": ctx.seed,
+        "command": command or f"auditor.run_audit(model={ctx.model.spec!r}, seed={ctx.seed})",
         "started_at": started.isoformat(timespec="seconds"),
-        "finished_at": finished.isoformat(timespec="seconds"),
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "duration_s": round(time.perf_counter() - t0, 3),
     }
-    res = jsonable(res)
-    run = AuditRun(res)
-    if store is not None:
-        store.set_meta("results", json.dumps(res, allow_nan=False))
-        try:
-            run.write_report(out, strict=False)
-        except AuditorError as e:  # a full disk: the results are in the store, `audit report` writes them
-            raise StoreError(f"{e} The run finished and its results are stored in {store.path}: after freeing "
-                             f"space, `audit report {out}` writes results.json and the reports.") from None
-    return run
+    return jsonable(res)
+
+
+def _baseline_json(ctx: AuditContext, facts: Mapping[str, Any]) -> dict[str, Any] | None:
+    if ctx.baseline:
+        return {**ctx.baseline.describe(), "source": facts.get("baseline_source")}
+    if ctx.baseline_scores is not None:
+        return {"spec": None, "source": facts.get("baseline_source")}
+    return None
+
+
+def _write(store: RunStore, out: Any, res: dict[str, Any], run: AuditRun) -> None:
+    """The results into the store first, then results.json and the reports into ``out``."""
+    store.set_meta("results", json.dumps(res, allow_nan=False))
+    try:
+        run.write_report(out, strict=False)
+    except AuditorError as e:  # a full disk: the results are in the store, `audit report` writes them
+        raise StoreError(f"{e} The run finished and its results are stored in {store.path}: after freeing "
+                         f"space, `audit report {out}` writes results.json and the reports.") from None
 
 
 def _with_verdict_fields(d: dict[str, Any], skip: tuple[str, str | None] | None) -> dict[str, Any]:
@@ -605,16 +605,6 @@ def _with_verdict_fields(d: dict[str, Any], skip: tuple[str, str | None] | None)
     if h:
         d["headline"] = h
     return d
-
-
-def _error_result(a: Audit, ctx: AuditContext, message: str, *, n_trials: int = 0,
-                  duration_s: float = 0.0) -> AuditResult:
-    first = message.strip().splitlines()[0] if message.strip() else "unknown error"
-    return AuditResult(name=a.name, status="ERROR", critical=a.critical, summary=f"The audit could not finish: {first}",
-                       title=a.title, question=a.question, method=a.method, citations=list(a.citations),
-                       blind_spots=list(a.blind_spots), error=message, n_trials=n_trials, duration_s=duration_s,
-                       next_steps=["Fix the error above (often the model's fit/score), then rerun with --resume."],
-                       config=jsonable(ctx.params(a)))
 
 
 class _Progress:

@@ -32,3 +32,23 @@ def best_of(fn: Callable[[], Any], reps: int) -> tuple[float, float, Any, float]
         times.append(time.perf_counter() - t)
         cpu.append(time.process_time() - c)
     return min(times), float(np.median(times)), out, min(cpu)
+
+
+def interleaved(fns: dict[str, Callable[[], Any]], reps: int) -> dict[str, tuple[float, float, Any, float]]:
+    """Time every function ``reps`` times, taking turns (a, b, c, a, b, c, ...).
+
+    Machine load then hits every contender alike, and each gets the same number of repeats.
+    Returns ``{name: (best wall s, median wall s, last result, best CPU s of this process)}``.
+    """
+    walls: dict[str, list[float]] = {k: [] for k in fns}
+    cpus: dict[str, list[float]] = {k: [] for k in fns}
+    out: dict[str, Any] = {}
+    for _ in range(reps):
+        for name, fn in fns.items():
+            gc.collect()
+            c = time.process_time()
+            t = time.perf_counter()
+            out[name] = fn()
+            walls[name].append(time.perf_counter() - t)
+            cpus[name].append(time.process_time() - c)
+    return {k: (min(walls[k]), float(np.median(walls[k])), out[k], min(cpus[k])) for k in fns}

@@ -1,9 +1,9 @@
 """Shared data, plants, tasks and tables for ``detection.py`` and ``calibration.py``.
 
 Nothing here is used by an audit at run time. The planted defects themselves come from
-:mod:`auditor.testing` (copied queries, label proxies), :mod:`auditor.planting` (near-copies)
-and :mod:`auditor.planting_shift` (naive synthetic sets, subtle shifts, noisy / unstable
-rankers); this module puts them on the benchmark data, runs the audits and turns results
+:mod:`auditor.testing` (copied queries, label proxies) and the test suite's own plants,
+``tests/planting.py`` (near-copies) and ``tests/planting_shift.py`` (naive synthetic sets, subtle
+shifts, noisy / unstable rankers); this module puts them on the benchmark data, runs the audits and turns results
 into small JSON-able records:
 
 - :func:`letor_split` -- the LETOR sample (``tests/data/ltr``) as shipped (201 train / 50 test
@@ -50,8 +50,12 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
 from auditor.audits.base import AuditResult, run_inline  # noqa: E402
 from auditor.context import AuditConfig, AuditContext  # noqa: E402
 from auditor.data import RankingDataset, Split  # noqa: E402
-from auditor.planting import concat_datasets  # noqa: E402
 from auditor.registry import ModelSpec  # noqa: E402
+
+# the planted defects the test suite uses (tests/planting*.py; not part of the installed package)
+if str(ROOT / "tests") not in sys.path:
+    sys.path.insert(0, str(ROOT / "tests"))
+from planting import concat_datasets  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import cpu_model  # noqa: E402
@@ -68,8 +72,8 @@ LINEAR = "auditor.testing:make_linear"
 MLP = "auditor.prior_models:make_mlp"
 RANDOM = "auditor.testing:make_random"
 MEMO = "auditor.testing:make_memorizer"
-NOISY = "auditor.planting_shift:make_noisy_linear"
-UNSTABLE = "auditor.planting_shift:make_unstable_linear"
+NOISY = "planting_shift:make_noisy_linear"
+UNSTABLE = "planting_shift:make_unstable_linear"
 
 #: audits whose p-values join the suite's Holm correction (with a baseline and all checks)
 GATING = ("random_label", "isolation", "synthetic_shift", "significance")
@@ -219,12 +223,14 @@ def summarize(res: AuditResult | Mapping[str, Any]) -> dict[str, Any]:
                    seed_excess_a=_get(m, "variant_a", "seed_excess"),
                    labels_ignored=_get(m, "variant_a", "labels_ignored"),
                    upper_b=_get(m, "variant_b", "upper_bound"), margin_b=_get(m, "variant_b", "margin"),
+                   floor_b=_get(m, "variant_b", "min_effect"), n_b=_get(m, "variant_b", "n"),
                    true_excess=_get(m, "true_labels", "excess"))
     elif name == "isolation":
         out.update(contaminated_rows=_get(m, "contamination", "rows"),
                    near_dup_excess=_get(m, "near_duplicates", "excess_rate"))
     elif name == "synthetic_shift":
-        out.update(mode=m.get("mode"), auc=m.get("auc"), p_clf=m.get("classifier_p_value"),
+        out.update(mode=m.get("mode"), auc=m.get("auc"), auc_upper=m.get("auc_upper_one_sided"),
+                   p_clf=m.get("classifier_p_value"),
                    p_mmd=m.get("mmd_p_value"), p_labels=_get(m, "label_shift", "p_value"))
     elif name == "significance":
         out.update(delta=m.get("mean_delta"), ci_low=m.get("ci_low"), d_z=m.get("d_z"),
@@ -290,7 +296,7 @@ def clean_suite_run(kind: str, seed: int) -> dict[str, Any]:
     The suite run is :func:`auditor.runner.run_audit` with all six checks (Holm across the
     gating audits, exactly as ``audit run``). The candidate has a real gain over its baseline
     (``make_random``) so that a clean run should be GO. The no-gain twin pair -- ridge rankers
-    with independent seeded score noise (:func:`auditor.planting_shift.make_noisy_linear`,
+    with independent seeded score noise (``make_noisy_linear`` in ``tests/planting_shift.py``,
     ``salt`` 0 and 1) -- is what the significance audit's null calibration needs; it is run
     separately (raw p, no Holm) and is not part of the suite verdict.
 
@@ -313,10 +319,11 @@ def clean_suite_run(kind: str, seed: int) -> dict[str, Any]:
 
 
 def code_version() -> str:
-    """Hash of the auditor, reference-model, plugin and benchmark sources (cache key)."""
+    """Hash of the auditor, reference-model, plugin, plant and benchmark sources (cache key)."""
     h = hashlib.sha256()
     files = sorted((ROOT / "auditor").rglob("*.py")) + sorted((ROOT / "reference_model").rglob("*.py")) + \
-        [ROOT / "examples" / "plugins" / "lightgbm_ranker.py", Path(__file__)]
+        [ROOT / "examples" / "plugins" / "lightgbm_ranker.py", ROOT / "tests" / "planting.py",
+         ROOT / "tests" / "planting_shift.py", Path(__file__)]
     for f in files:
         h.update(f.relative_to(ROOT).as_posix().encode())
         h.update(f.read_bytes())
@@ -461,7 +468,7 @@ def task_copies(seed: int, data: str, frac: float, trees: int = 30) -> dict[str,
 
 def task_near_copies(seed: int, data: str, frac: float, noise: float, trees: int = 30) -> dict[str, Any]:
     """Test queries copied into train with new query and item ids and Gaussian noise (isolation)."""
-    from auditor.planting import plant_near_duplicates
+    from planting import plant_near_duplicates
 
     split = plant_near_duplicates(_base_split(data, seed), frac=frac, noise=noise, seed=seed)
     return {"isolation": run_one("isolation", split, _model(data, "", trees), seed=seed, holm_factor=N_GATING)}
@@ -478,7 +485,7 @@ def task_proxy(seed: int, data: str, strength: float, trees: int = 30) -> dict[s
 def task_naive(seed: int, data: str, n_queries: int) -> dict[str, Any]:
     """A naive synthetic training set: independent Gaussians per feature matching the real
     marginals (``naive_synthetic`` of the real training set), ``n_queries`` queries (synthetic_shift)."""
-    from auditor.planting_shift import naive_synthetic, with_synthetic
+    from planting_shift import naive_synthetic, with_synthetic
 
     base = _base_split(data, seed)
     split = with_synthetic(base, naive_synthetic(base.train, n_queries=n_queries, seed=seed))
@@ -511,7 +518,7 @@ def task_shift(seed: int, data: str, shift: float, n_columns: int, n_queries: in
     (test and held-out parts of a re-split), shifted. ``columns="continuous"`` draws the shifted
     columns among :func:`continuous_columns` only.
     """
-    from auditor.planting_shift import shift_features, with_synthetic
+    from planting_shift import shift_features, with_synthetic
 
     if data == "generator":
         base = generator_split(seed, n_train=n_queries, n_synthetic=n_queries)

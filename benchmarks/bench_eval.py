@@ -7,13 +7,16 @@ with 100 retrieved documents per query (scores with 9 decimals, so rankings agre
 tools) and a qrels file judging 100 documents per query: 70 of the retrieved ones and 30 that
 were not retrieved (those count in the ideal DCG), labels 0-3.
 
-Timed, each including reading both files (best of ``--reps``, same process, warm caches):
+Timed, each including reading both files (every contender ``--reps`` times, taking turns so
+that load hits them alike; best and median wall, best CPU; same process, warm caches):
 
 - ours: the ``audit eval`` click command (``auditor.evaluate.eval_cmd``) invoked in-process with
   ``--qrels Q --run R -m ndcg@10 --json``: reading, joining, nDCG@10, JSON output.
 - ranx: ``Qrels.from_file(Q, kind="trec")`` + ``Run.from_file(R, kind="trec")`` +
   ``evaluate(qrels, run, "ndcg@10")`` (numba compiled beforehand on a small file).
 - pytrec_eval: ``parse_qrel`` + ``parse_run`` + ``RelevanceEvaluator(...).evaluate``.
+- ranx's reading and ``Qrels``/``Run`` construction alone, and its ``evaluate`` alone, as rows of
+  their own (where ranx's time goes).
 
 Per-query values are checked against pytrec_eval (trec_eval's C code) before any time is
 printed.
@@ -24,7 +27,9 @@ benchmark's setup; skipped with a note where no C compiler exists), pytrec_eval 
 measures) and ranx (the all_trec measures it has: map, mrr, ndcg, ndcg@10, precision@10,
 recall@100, r-precision, bpref). Ours and C are timed as processes (``python -m auditor.cli
 trec-eval ...`` vs ``trec_eval ...``, output to a file, start-up included); our output must be
-byte-identical to C's. The CLI's start-up (``python -m auditor.cli trec-eval --version``) is
+byte-identical to C's. Ours also runs in-process, to compare like with like against the
+in-process peers. The tools are interleaved: each of ``--reps`` rounds runs every tool once, in
+turn, and the table gives the best and median of the rounds (CPU: best). The CLI's start-up (``python -m auditor.cli trec-eval --version``) is
 timed on its own. Our peak memory is measured in a fresh child process: tracemalloc peak (numpy and
 Python objects) plus pyarrow's memory-pool peak, and the growth of the peak RSS.
 Needs the ``[bench]`` extra (``pip install ranx pytrec-eval-terrier``).
@@ -48,7 +53,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
-from _common import best_of  # noqa: E402
+from _common import best_of, interleaved  # noqa: E402
 from bench_metrics import machine  # noqa: E402
 
 
@@ -84,6 +89,11 @@ def ours(qrels: Path, run: Path) -> dict:
     return json.loads(r.stdout)
 
 
+
+
+def _row(t: tuple) -> tuple[float, float, float]:
+    """(best wall, median wall, best CPU) of an :func:`interleaved` entry."""
+    return t[0], t[1], t[3]
 
 
 def _vm(key: str) -> float:
@@ -169,26 +179,38 @@ def bench_trec_eval(qrels_p: Path, run_p: Path, d: Path, reps: int, skip_peers: 
     """`audit trec-eval -c -m all_trec` vs the C trec_eval, pytrec_eval and ranx (prints a table)."""
     from auditor.trec_eval import reference
 
-    print(f"# trec-eval suite: -c -m all_trec on {qrels_p.name} / {run_p.name}")
+    print(f"# trec-eval suite: -c -m all_trec on {qrels_p.name} / {run_p.name}; {reps} rounds, each tool once "
+          "per round in turn (interleaved), best and median of the rounds")
+    import io
+
+    from auditor.trec_eval.command import main as te_main
+
     py = [sys.executable, "-m", "auditor.cli", "trec-eval"]
     start = _best_proc([*py, "--version"], d / "startup.out", max(reps, 5))
     ours_cmd = [*py, "-c", "-m", "all_trec", str(qrels_p), str(run_p)]
-    o = _best_proc(ours_cmd, d / "ours.out", reps)
-    rows = [("audit trec-eval (ours, process)", *o)]
     try:
         binary = reference.build(d / "trec_eval_build")
     except RuntimeError as e:
         binary = None
         print(f"# C trec_eval skipped: {e}")
+    tools: dict[str, Any] = {"audit trec-eval (ours, process)": lambda: _proc(ours_cmd, d / "ours.out")}
     if binary is not None:
-        c = _best_proc([str(binary), "-c", "-m", "all_trec", str(qrels_p), str(run_p)], d / "c.out", reps)
-        rows.append(("C trec_eval 10.0-rc3 (process)", *c))
-        same = (d / "ours.out").read_bytes() == (d / "c.out").read_bytes()
-        n_lines = len((d / "c.out").read_text().splitlines())
-        print(f"# output identical to C trec_eval: {same} ({n_lines} lines)")
-        if not same:
-            print("ERROR: ours and the C trec_eval disagree; timings are meaningless", file=sys.stderr)
-            return 1
+        c_cmd = [str(binary), "-c", "-m", "all_trec", str(qrels_p), str(run_p)]
+        tools["C trec_eval 10.0-rc3 (process)"] = lambda: _proc(c_cmd, d / "c.out")
+
+    def inproc(fn: Any) -> Any:
+        def timed() -> tuple[float, float]:
+            gc.collect()
+            c, t = time.process_time(), time.perf_counter()
+            fn()
+            return time.perf_counter() - t, time.process_time() - c
+        return timed
+
+    # like with like for the in-process peers: ours in this process too (imports done once)
+    small_r, small_q = generate(d, 20, 10)
+    te_main(["-c", "-m", "all_trec", str(small_q), str(small_r)], io.StringIO(), io.StringIO())
+    tools["audit trec-eval (ours, in-process)"] = inproc(
+        lambda: te_main(["-c", "-m", "all_trec", str(qrels_p), str(run_p)], io.StringIO(), io.StringIO()))
     if not skip_peers:
         import pytrec_eval
         from ranx import Qrels, Run, evaluate
@@ -200,17 +222,31 @@ def bench_trec_eval(qrels_p: Path, run_p: Path, d: Path, reps: int, skip_peers: 
                 rn = pytrec_eval.parse_run(f)
             return pytrec_eval.RelevanceEvaluator(qr, pytrec_eval.supported_measures).evaluate(rn)
 
-        small_r, small_q = generate(d, 20, 10)
         evaluate(Qrels.from_file(str(small_q), kind="trec"), Run.from_file(str(small_r), kind="trec"), RANX_ALL_TREC)
 
         def rx() -> Any:
             return evaluate(Qrels.from_file(str(qrels_p), kind="trec"), Run.from_file(str(run_p), kind="trec"),
                             RANX_ALL_TREC)
 
-        p = best_of(pte, reps)
-        r = best_of(rx, reps)
-        rows += [("pytrec_eval parse + evaluate (all its measures, in-process)", p[0], p[1], p[3]),
-                 ("ranx from_file + evaluate (8 all_trec measures, in-process)", r[0], r[1], r[3])]
+        tools["pytrec_eval parse + evaluate (all its measures, in-process)"] = inproc(pte)
+        tools["ranx from_file + evaluate (8 all_trec measures, in-process)"] = inproc(rx)
+    times: dict[str, list[tuple[float, float]]] = {k: [] for k in tools}
+    for _ in range(reps):
+        for name, fn in tools.items():
+            times[name].append(fn())
+    if binary is not None:
+        same = (d / "ours.out").read_bytes() == (d / "c.out").read_bytes()
+        n_lines = len((d / "c.out").read_text().splitlines())
+        print(f"# output identical to C trec_eval: {same} ({n_lines} lines)")
+        if not same:
+            print("ERROR: ours and the C trec_eval disagree; timings are meaningless", file=sys.stderr)
+            return 1
+    rows = []
+    for name, ts in times.items():
+        walls = sorted(w for w, _ in ts)
+        rows.append((name, walls[0], float(np.median(walls)), min(c for _, c in ts)))
+    o = rows[0][1:]
+    oi = next(r for r in rows if r[0].startswith("audit trec-eval (ours, in-process)"))[1:]
     small_r, small_q = generate(d, 20, 10)
     mem = subprocess.run([sys.executable, __file__, "--child-rss-trec-eval", str(qrels_p), str(run_p), str(small_q),
                           str(small_r)], capture_output=True, text=True, check=True,
@@ -221,8 +257,9 @@ def bench_trec_eval(qrels_p: Path, run_p: Path, d: Path, reps: int, skip_peers: 
     print("|---|---:|---:|---:|---:|---:|")
     for name, b, med, cpu in rows:
         mine = name.startswith("audit")
-        print(f"| {name} | {b:.3f} | {med:.3f} | {cpu:.3f} | {'-' if mine else f'{b / o[0]:.1f}x'} | "
-              f"{'-' if mine else f'{cpu / o[2]:.1f}x'} |")
+        ref = oi if "in-process" in name else o  # processes against our process, in-process against in-process
+        print(f"| {name} | {b:.3f} | {med:.3f} | {cpu:.3f} | {'-' if mine else f'{b / ref[0]:.1f}x'} | "
+              f"{'-' if mine else f'{cpu / ref[2]:.1f}x'} |")
     print()
     print(f"audit trec-eval: CLI start-up (python -m auditor.cli trec-eval --version) best {start[0]:.3f} s, "
           f"median {start[1]:.3f} s; peak RSS growth during the run {rss:.0f} MB")
@@ -263,18 +300,23 @@ def main(argv: list[str] | None = None) -> int:
         rc = bench_trec_eval(qrels_p, run_p, d, a.reps, a.skip_peers)
         if rc or a.suite == "trec-eval":
             return rc
-    o = best_of(lambda: ours(qrels_p, run_p), a.reps)
-    rows = [("audit eval (ours)", o[0], o[1], o[3])]
-    if not a.skip_peers:
+    if a.skip_peers:
+        o = best_of(lambda: ours(qrels_p, run_p), a.reps)
+        rows = [("audit eval (ours)", o[0], o[1], o[3])]
+    else:
         import pytrec_eval
         from ranx import Qrels, Run, evaluate
 
         small_r, small_q = generate(d, 20, 10)
         evaluate(Qrels.from_file(str(small_q), kind="trec"), Run.from_file(str(small_r), kind="trec"), "ndcg@10")
 
+        def ranx_read():
+            return Qrels.from_file(str(qrels_p), kind="trec"), Run.from_file(str(run_p), kind="trec")
+
+        built = ranx_read()
+
         def ranx_e2e():
-            qr = Qrels.from_file(str(qrels_p), kind="trec")
-            rn = Run.from_file(str(run_p), kind="trec")
+            qr, rn = ranx_read()
             return evaluate(qr, rn, "ndcg@10", return_mean=False), list(rn.keys())
 
         def pte_e2e():
@@ -284,9 +326,17 @@ def main(argv: list[str] | None = None) -> int:
                 rn = pytrec_eval.parse_run(f)
             return pytrec_eval.RelevanceEvaluator(qr, {"ndcg_cut_10"}).evaluate(rn)
 
-        rx = best_of(ranx_e2e, a.reps)
-        pt = best_of(pte_e2e, a.reps)
-        rows += [("ranx from_file + evaluate", rx[0], rx[1], rx[3]), ("pytrec_eval parse + evaluate", pt[0], pt[1], pt[3])]
+        # every contender the same number of times, taking turns: load hits them alike
+        t = interleaved({"ours": lambda: ours(qrels_p, run_p), "ranx": ranx_e2e, "pytrec_eval": pte_e2e,
+                         "ranx read": ranx_read,
+                         "ranx evaluate": lambda: evaluate(built[0], built[1], "ndcg@10", return_mean=False)},
+                        a.reps)
+        o, rx, pt = t["ours"], t["ranx"], t["pytrec_eval"]
+        rows = [("audit eval (ours)", o[0], o[1], o[3]),
+                ("ranx from_file + evaluate", rx[0], rx[1], rx[3]),
+                ("pytrec_eval parse + evaluate", pt[0], pt[1], pt[3]),
+                ("ranx `Qrels.from_file` + `Run.from_file` alone (reading and construction)", *_row(t["ranx read"])),
+                ("ranx `evaluate` alone (Qrels/Run built)", *_row(t["ranx evaluate"]))]
         # agreement
         ev = __import__("auditor.evaluate", fromlist=["evaluate_run"]).evaluate_run(str(qrels_p), str(run_p), ["ndcg@10"])
         mine = dict(zip(ev.qids, ev.per_query["ndcg@10"]))
@@ -296,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"# agreement nDCG@10 per query: max |ours - pytrec_eval| = {d_pte:.1e}; "
               f"max |ours - ranx| = {d_rx.max():.1e} ({int((d_rx > 1e-9).sum())} queries differ)")
         print(f"# mean nDCG@10: ours {np.mean(list(mine.values())):.6f}, {json.dumps(o[2]['metrics'])}")
+        print(f"# every contender timed {a.reps} times, taking turns (best and median reported)")
         if d_pte > 1e-9:
             print("ERROR: ours and trec_eval (pytrec_eval) disagree; timings are meaningless", file=sys.stderr)
             return 1
@@ -309,8 +360,9 @@ def main(argv: list[str] | None = None) -> int:
     print("| end to end (reading included) | best wall s | median wall s | best CPU s | ours faster (wall) | ours faster (CPU) |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, b, med, cpu in rows:
-        ratio = "-" if name.startswith("audit") else f"{b / o[0]:.1f}x"
-        cratio = "-" if name.startswith("audit") else f"{cpu / o[3]:.1f}x"
+        part = name.startswith("audit") or "alone" in name  # ours, or a part of a peer's time: no ratio
+        ratio = "-" if part else f"{b / o[0]:.1f}x"
+        cratio = "-" if part else f"{cpu / o[3]:.1f}x"
         print(f"| {name} | {b:.3f} | {med:.3f} | {cpu:.3f} | {ratio} | {cratio} |")
     print()
     print(f"ours peak memory (fresh process, after a small warm-up run): peak RSS grew {m['rss_peak_growth_mb']:.0f} MB "

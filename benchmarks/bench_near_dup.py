@@ -4,7 +4,7 @@
     python benchmarks/bench_near_dup.py scale  [--sizes 100000,300000,1000000] [--exact-max-rows N]
 
 ``recall`` -- on MSLR-shaped synthetic data (below) with planted near-copies
-(:func:`auditor.planting.plant_near_duplicates`: 10% of test queries copied into training with
+(``tests/planting.py``'s ``plant_near_duplicates``: 10% of test queries copied into training with
 Gaussian noise of ``noise`` x each column's SD, new ids), the isolation audit's near-duplicate
 trial is run twice on the same split: exact (``near_dup_exact_max_rows`` above the training
 size) and through the candidate forest (threshold 0). Printed per seed and noise: the share of
@@ -41,6 +41,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path and not os.environ.get("PYTHONPATH"):
     sys.path.insert(0, str(ROOT))
+if str(ROOT / "tests") not in sys.path:  # the planting helpers live with the tests
+    sys.path.insert(0, str(ROOT / "tests"))
 
 #: MSLR-WEB30K label shares for grades 0-4
 LABEL_SHARES = (0.514, 0.325, 0.134, 0.019, 0.008)
@@ -125,7 +127,7 @@ def isolation_alone(split, params: dict) -> tuple[dict, dict]:
 
 # --------------------------------------------------------------------------- recall
 def recall(args) -> None:
-    from auditor.planting import plant_near_duplicates
+    from planting import plant_near_duplicates
 
     print(f"recall: MSLR-like, {args.n_train} train rows (test a third), 10% of test queries near-copied; "
           f"candidate forest (threshold 0) vs exact search (oracle)")

@@ -35,7 +35,7 @@ Wilson 95% CI) and < 0.10; the target is a rejection rate within 4-6% at alpha =
 p-value that is a Bonferroni combination (random_label: 2 x min over variants A and B;
 synthetic_shift: 2 x min over the classifier and MMD tests) rejects at most 5% by
 construction -- its components are listed so their own calibration can be read. random_label's
-gating p is a minimum-effect test (H0: B's excess <= min_excess), below 5% by design where the
+gating p is a minimum-effect test (H0: B's excess <= the floor, max(min_excess, min_excess_share x headroom)), below 5% by design where the
 excess is 0; its plain "excess > 0" p is listed beside it. Variant A is reported, not gating:
 its rate on models with a label-free prior is *expected* to be high (that is what it measures).
 
@@ -67,7 +67,7 @@ LOW, HIGH = 0.04, 0.06
 
 #: every test: (audit, what, getter from a clean-suite record or None, key in an audit-alone record or None, design)
 TESTS: list[tuple[str, str, Any, str | None, str]] = [
-    ("random_label", "gating p (variant B, excess > min_excess)", lambda r: r["audits"]["random_label"]["p"], "p",
+    ("random_label", "gating p (variant B, excess > floor)", lambda r: r["audits"]["random_label"]["p"], "p",
      "min-effect"),
     ("random_label", "variant B, excess > 0 (reported)", lambda r: r["audits"]["random_label"]["p_b"], "p_b",
      "exact"),
@@ -93,7 +93,7 @@ DESIGN_NOTE = {
     "exact": "~5% (permutation / randomization or t-test)",
     "bonferroni": "<= 5% by construction (Bonferroni over two tests)",
     "one-sided": "reported, not gating: label-free ranking strength, no target",
-    "min-effect": "< 5% by design (H0: excess <= min_excess; ~5% at an excess equal to it)",
+    "min-effect": "< 5% by design (H0: excess <= max(min_excess, min_excess_share x headroom); ~5% at an excess equal to it)",
     "labels": "~5%; p = 1 on the generator (every query has the same label multiset)",
 }
 

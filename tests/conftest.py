@@ -9,21 +9,44 @@ DATA = TESTS / "data"
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
-FAKE = ("fake_count=fake_audits:CountingAudit,fake_other=fake_audits:OtherAudit,"
-        "fake_where=fake_audits:WhereAudit")
+FAKE = {"fake_count": "fake_audits:CountingAudit", "fake_other": "fake_audits:OtherAudit",
+        "fake_where": "fake_audits:WhereAudit"}
+
+
+def install_audit_plugins(monkeypatch, site: Path, entry_points: dict[str, str], extra_path: Path = TESTS) -> None:
+    """Register audits as an installed package would: a ``*.dist-info`` with entry points in the
+    group ``auditor.audits`` on ``sys.path`` here and on ``PYTHONPATH`` for worker processes."""
+    info = site / "audit_plugins_for_tests-0.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: audit-plugins-for-tests\nVersion: 0\n")
+    lines = "".join(f"{k} = {v}\n" for k, v in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[auditor.audits]\n{lines}")
+    monkeypatch.syspath_prepend(str(extra_path))
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), str(extra_path), os.environ.get("PYTHONPATH", "")]))
 
 
 @pytest.fixture
-def fake_audits(monkeypatch):
-    """Register the fake audits in this process and in any subprocess / worker."""
-    import auditor.audits as A
-
-    for part in FAKE.split(","):
-        k, v = part.split("=")
-        monkeypatch.setitem(A._WHERE, k, v)
-    monkeypatch.setenv("AUDITOR_EXTRA_AUDITS", FAKE)
-    monkeypatch.setenv("PYTHONPATH", str(TESTS) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+def fake_audits(monkeypatch, tmp_path_factory):
+    """Register the fake audits (entry points) in this process and in any subprocess / worker."""
+    install_audit_plugins(monkeypatch, tmp_path_factory.mktemp("site"), FAKE)
     return ["fake_count", "fake_other"]
+
+
+@pytest.fixture(scope="session")
+def letor():
+    """The LETOR sample (``tests/data/ltr``: LightGBM's lambdarank example, 201 train / 50 test queries,
+    300 features in one group ``all``) read by the project's loader, as ``--format letor`` reads it.
+
+    The loader numbers each file's queries from 0 (``meta["qid_generated"]``); the test ids are
+    shifted past the training ones so the two files' queries never share an id.
+    """
+    from auditor.data import Split
+    from auditor.loaders import load
+
+    train = load(DATA / "ltr" / "rank.train", "letor", n_features=300)
+    test = load(DATA / "ltr" / "rank.test", "letor", n_features=300)
+    return Split(train=train, test=test._replace(qid=test.qid + int(train.qid.max()) + 1), name="letor")
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -61,16 +62,34 @@ class OtherAudit(CountingAudit):
 
 
 class WhereAudit(CountingAudit):
-    """Reports which process ran each trial and the thread caps it saw (executor tests)."""
+    """Reports which process ran each trial and the thread caps it saw (executor tests).
+
+    With ``rendezvous`` set to a directory, every trial waits there until two processes have
+    started trials, so a run on two processes has both run some, however slow a worker starts.
+    """
 
     name = "fake_where"
     title = "Fake where audit"
-    defaults = {"n": 8, "fail": False, "sleep": 0.05, "crash_on": -1}
+    defaults = {"n": 8, "fail": False, "sleep": 0.05, "crash_on": -1, "rendezvous": ""}
 
     def run_trial(self, ctx, trial):
-        time.sleep(float(ctx.params(self)["sleep"]))
+        p = ctx.params(self)
+        time.sleep(float(p["sleep"]))
+        if p["rendezvous"]:
+            _meet(p["rendezvous"], parties=2)
         from threadpoolctl import threadpool_info
 
         caps = sorted({d["num_threads"] for d in threadpool_info()})
         return {"pid": os.getpid(), "omp": os.environ.get("OMP_NUM_THREADS"), "caps": caps,
                 "noise": float(ctx.rng(self.name, trial.key).random()), "mean": 0.0}
+
+
+def _meet(folder: str, parties: int, deadline_s: float = 120.0) -> None:
+    """Mark this process as arrived in ``folder``, then wait until ``parties`` processes have."""
+    Path(folder, str(os.getpid())).touch()
+    t0 = time.monotonic()
+    while len(os.listdir(folder)) < parties:
+        if time.monotonic() - t0 > deadline_s:
+            raise TimeoutError(f"only {len(os.listdir(folder))} of {parties} processes started a trial "
+                               f"within {deadline_s:.0f} s")
+        time.sleep(0.01)

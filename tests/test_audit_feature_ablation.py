@@ -16,28 +16,15 @@ from auditor.errors import ConfigError
 from auditor.registry import ModelSpec
 from auditor.testing import make_synthetic_split, plant_label_proxy
 
-LTR = Path(__file__).resolve().parent / "data" / "ltr"
 LINEAR = "auditor.testing:make_linear"
 LGBM = str(Path(__file__).resolve().parents[1] / "examples" / "plugins" / "lightgbm_ranker.py") + ":make_model"
 
 
-def load_letor(name: str) -> RankingDataset:
-    from sklearn.datasets import load_svmlight_file
-
-    X, y = load_svmlight_file(str(LTR / f"rank.{name}"), n_features=300)
-    sizes = np.loadtxt(LTR / f"rank.{name}.query", dtype=int)
-    qid = np.repeat(np.arange(sizes.size) + (0 if name == "train" else 100_000), sizes)
-    return RankingDataset(qid=qid, labels=y, features={"all": X.toarray()}, name=f"rank.{name}")
 
 
 @pytest.fixture(scope="module")
 def clean() -> Split:
     return make_synthetic_split(n_train_queries=150, n_test_queries=60, n_items=10, seed=1)
-
-
-@pytest.fixture(scope="module")
-def letor() -> Split:
-    return Split(load_letor("train"), load_letor("test"), name="letor")
 
 
 def run(split: Split, model: str = LINEAR, model_params: dict | None = None, **params):

@@ -20,18 +20,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from auditor.audits.base import Evidence, run_inline
-from auditor.audits.random_label import RandomLabelAudit, informative_queries, shared_key_labels
+from auditor.audits.base import Evidence, SubTest, run_inline
+from auditor.audits.random_label import RandomLabelAudit, shared_key_labels
 from auditor.context import AuditConfig, AuditContext
 from auditor.data import RankingDataset, Split
 from auditor.errors import ConfigError
+from auditor.informative import informative_queries
 from auditor.metrics import expected_random
-from auditor.planting import with_columns
 from auditor.registry import ModelSpec
 from auditor.prior_models import make_prior_split
 from auditor.testing import LinearRanker, make_synthetic_split, plant_copied_queries, plant_label_proxy
 
-LTR = Path(__file__).resolve().parent / "data" / "ltr"
+from planting import with_columns
+
 LINEAR = "auditor.testing:make_linear"
 MEMO = "auditor.testing:make_memorizer"
 MLP = "auditor.prior_models:make_mlp"
@@ -39,13 +40,6 @@ RULE = "auditor.prior_models:make_fixed_direction"
 LGBM = str(Path(__file__).resolve().parents[1] / "examples" / "plugins" / "lightgbm_ranker.py") + ":make_model"
 
 
-def load_letor(name: str) -> RankingDataset:
-    from sklearn.datasets import load_svmlight_file
-
-    X, y = load_svmlight_file(str(LTR / f"rank.{name}"), n_features=300)
-    sizes = np.loadtxt(LTR / f"rank.{name}.query", dtype=int)
-    qid = np.repeat(np.arange(sizes.size) + (0 if name == "train" else 100_000), sizes)
-    return RankingDataset(qid=qid, labels=y, features={"all": X.toarray()}, name=f"rank.{name}")
 
 
 @pytest.fixture(scope="module")
@@ -154,11 +148,6 @@ def test_training_curves_and_chance_distribution_are_evidence(clean):
 
 
 # --------------------------------------------------------------------------- real data (LightGBM)
-@pytest.fixture(scope="module")
-def letor() -> Split:
-    return Split(load_letor("train"), load_letor("test"), name="letor")
-
-
 def test_letor_lightgbm_copied_queries_b_above_chance(letor):
     r = run(plant_copied_queries(letor, 0.3, seed=0), model=LGBM)
     mb = r.measurements["variant_b"]
@@ -243,20 +232,33 @@ def _evidence(excess: float, p: float, *, upper: float | None = None, margin: fl
         m["variant_a"] = {"n": 50, "mean_metric": 0.5 + a_excess, "mean_chance": 0.5, "excess": a_excess,
                           "ci_low": a_excess - 0.05, "ci_high": a_excess + 0.05, "p_value": a_p,
                           "seed_excess": [a_excess] * 3, "labels_ignored": False}
-    return Evidence(measurements=m, p_value=p)
+    tests = [SubTest("variant_b", p)]
+    if a_excess is not None:
+        tests.append(SubTest("variant_a", a_p, gates=False))
+    return Evidence(measurements=m, tests=tests)
+
+
+def _decide(ctx: AuditContext, ev: Evidence, p_adj: float | None):
+    """decide as the runner calls it: variant B's sub-test carries the p the suite's Holm gave it."""
+    if p_adj is not None:
+        ev.test("variant_b").p_adjusted = p_adj
+    return RandomLabelAudit().decide(ctx, ev, ev.p_adjusted)
 
 
 def test_fail_needs_an_excess_shown_above_the_floor(clean):
     ctx = AuditContext(clean, ModelSpec(LINEAR))
-    audit = RandomLabelAudit()
     # the gating p tests "excess > min_excess": small after Holm -> FAIL
-    d = audit.decide(ctx, _evidence(0.03, 1e-6), 1e-6)
+    d = _decide(ctx, _evidence(0.03, 1e-6), 1e-6)
     assert [c.status for c in d.conditions] == ["FAIL"] and not d.inconclusive
     # not shown above the floor after Holm, bounded inside the margin -> PASS, and the summary does not
     # call an excess whose CI lies above zero "at chance"
-    d = audit.decide(ctx, _evidence(0.03, 0.03, upper=0.05, ci=(0.005, 0.055)), 0.09)
+    # (the raw p 0.03 is below alpha: decide judges the adjusted p it is handed, never the raw one)
+    d = _decide(ctx, _evidence(0.03, 0.03, upper=0.05, ci=(0.005, 0.055)), 0.09)
     assert [c.status for c in d.conditions] == ["PASS"] and not d.inconclusive
     assert "at chance" not in d.summary and "adjusted p = 0.09" in d.summary
+    # ... nor "no sign" of shared rows: it names the small excess and points to the isolation audit
+    assert d.summary.startswith("A small excess, below the FAIL floor") and "No sign" not in d.summary
+    assert any("isolation audit" in s for s in d.next_steps)
     # the floor is configurable and is what FAIL has to clear: copied rows memorised (excess ~0.2) do not
     # FAIL a floor of 0.5, and cannot PASS either
     split = plant_copied_queries(clean, 0.3, seed=1)
@@ -265,31 +267,53 @@ def test_fail_needs_an_excess_shown_above_the_floor(clean):
     assert r.status == "WARN" and r.inconclusive and r.measurements["variant_b"]["p_value"] < 1e-3
 
 
+def test_fail_floor_scales_with_the_headroom(clean):
+    """B's FAIL floor is max(min_excess, min_excess_share x headroom): memorised copies (excess ~0.2)
+    clear a twentieth of the headroom and FAIL; against nine tenths of it they cannot, and the gating
+    p is the t-test against exactly that floor."""
+    from scipy import stats as st
+
+    split = plant_copied_queries(clean, 0.3, seed=1)
+    r = run(split, model=MEMO, n_seeds=1)
+    b = r.measurements["variant_b"]
+    assert r.status == "FAIL"
+    assert b["min_effect"] == pytest.approx(max(0.01, 0.05 * b["headroom"]))
+    high = run(split, model=MEMO, n_seeds=1, min_excess_share=0.9)
+    hb = high.measurements["variant_b"]
+    assert hb["min_effect"] == pytest.approx(0.9 * hb["headroom"]) and hb["min_effect"] > hb["excess"]
+    assert high.status != "FAIL"
+    # the same per-query excesses, tested against the larger floor: the t statistic moves by the floor
+    t_lo = st.t.isf(b["p_min_effect"], b["n"] - 1)
+    t_hi = st.t.isf(hb["p_min_effect"], hb["n"] - 1)
+    se = (b["excess"] - b["min_effect"]) / t_lo
+    assert t_hi == pytest.approx((hb["excess"] - hb["min_effect"]) / se, rel=1e-4)
+
+
 def test_pass_is_earned_or_inconclusive(clean):
     ctx = AuditContext(clean, ModelSpec(LINEAR))
-    audit = RandomLabelAudit()
     # not significant, upper bound outside the margin: INCONCLUSIVE with the queries that would decide
-    d = audit.decide(ctx, _evidence(0.03, 0.2, upper=0.09, ci=(-0.01, 0.08)), 0.2)
+    d = _decide(ctx, _evidence(0.03, 0.2, upper=0.09, ci=(-0.01, 0.08)), 0.2)
     assert d.inconclusive and d.status == "WARN" and [c.status for c in d.conditions] == ["WARN"]
     assert "cannot bound" in d.summary and any("about 22 informative test queries" in s for s in d.next_steps)
     # a demonstrated leak stays a FAIL whatever the bound
-    d = audit.decide(ctx, _evidence(0.03, 1e-4, upper=0.09), 1e-4)
+    d = _decide(ctx, _evidence(0.03, 1e-4, upper=0.09), 1e-4)
     assert not d.inconclusive and d.conditions[0].status == "FAIL"
     # variant A never FAILs: a strong label-free prior is reported (B at chance, A above it) ...
-    d = audit.decide(ctx, _evidence(0.0, 0.5, upper=0.03, ci=(-0.02, 0.02), a_excess=0.2, a_p=1e-6), 0.5)
+    d = _decide(ctx, _evidence(0.0, 0.5, upper=0.03, ci=(-0.02, 0.02), a_excess=0.2, a_p=1e-6), 0.5)
     assert [c.status for c in d.conditions] == ["PASS", "PASS"] and not d.inconclusive
     assert "is at chance" in d.summary and "is above chance" in d.summary
     # ... and WARNs only when the scores ignore the training labels while ranking above chance
     ev = _evidence(0.0, 0.5, upper=0.03, ci=(-0.02, 0.02), a_excess=0.2, a_p=1e-6)
     ev.measurements["variant_a"]["labels_ignored"] = True
     ev.measurements["true_labels"] = {"mean_metric": 0.7, "excess": 0.2, "p_value": 1e-9}
-    d = audit.decide(ctx, ev, 0.5)
+    d = _decide(ctx, ev, 0.5)
     assert [c.status for c in d.conditions] == ["PASS", "WARN"] and not d.inconclusive
     # without variant B nothing bounds a leak: INCONCLUSIVE, never PASS
     ctx_b = AuditContext(clean, ModelSpec(LINEAR), AuditConfig(audits={"random_label": {"variant_b": False}}))
     ev = _evidence(0.0, 0.5, a_excess=0.0)
     del ev.measurements["variant_b"]
-    d = audit.decide(ctx_b, ev, None)
+    ev.tests = [t for t in ev.tests if t.name != "variant_b"]
+    d = _decide(ctx_b, ev, None)
     assert d.inconclusive and "variant_b" in d.summary
 
 
@@ -316,14 +340,12 @@ def test_quick_never_turns_the_decision_into_a_pass(clean):
 def test_quick_mode_and_bad_config(clean):
     ctx = AuditContext(clean, ModelSpec(LINEAR), AuditConfig(quick=True))
     assert len([t for t in RandomLabelAudit().plan(ctx) if t.key.startswith("A")]) == 2
-    ctx = AuditContext(clean, ModelSpec(LINEAR), AuditConfig(audits={"random_label": {"n_seeds": 0}}))
-    with pytest.raises(ConfigError):
-        RandomLabelAudit().plan(ctx)
+    with pytest.raises(ConfigError, match=r"n_seeds: expected an integer >= 1, got 0"):  # when the config is built
+        AuditConfig(audits={"random_label": {"n_seeds": 0}})
     ctx = AuditContext(clean, ModelSpec(LINEAR), AuditConfig(audits={"random_label": {"variant_b": False}}))
     assert "B" not in [t.key for t in RandomLabelAudit().plan(ctx)]
-    ctx = AuditContext(clean, ModelSpec(LINEAR), AuditConfig(audits={"random_label": {"b_repeats": 0}}))
-    with pytest.raises(ConfigError):
-        RandomLabelAudit().plan(ctx)
+    with pytest.raises(ConfigError, match=r"b_repeats: expected an integer >= 1, got 0"):
+        AuditConfig(audits={"random_label": {"b_repeats": 0}})
 
 
 # --------------------------------------------------------------------------- edge cases and helpers
@@ -403,3 +425,7 @@ def test_measure_from_stored_trial_results(clean):
 
     a, b = audit.measure(ctx, stored), audit.measure(ctx, raw)
     assert jsonable(a.measurements) == jsonable(b.measurements) and a.p_value == b.p_value
+    # B's minimum-effect test is the one gating sub-test; A's test over seeds is reported beside it
+    assert [(t.name, t.gates) for t in a.tests] == [("variant_b", True), ("variant_a", False)]
+    assert a.test("variant_b").p_value == a.measurements["variant_b"]["p_min_effect"] == a.p_value
+    assert a.test("variant_a").p_value == a.measurements["variant_a"]["p_value"]

@@ -22,7 +22,7 @@ QUICK = {"n_signflip": 2000, "n_bootstrap": 2000}
 
 
 def noisy(noise: float, salt: int) -> ModelSpec:
-    return ModelSpec("auditor.planting_shift:make_noisy_linear", {"noise": noise, "salt": salt})
+    return ModelSpec("planting_shift:make_noisy_linear", {"noise": noise, "salt": salt})
 
 
 def run(split: Split, model: ModelSpec, baseline: ModelSpec | None = None, *, scores: np.ndarray | None = None,

@@ -15,7 +15,7 @@ from auditor.testing import make_synthetic_split
 
 LIN = ModelSpec("auditor.testing:make_linear")
 RND = ModelSpec("auditor.testing:make_random")
-UNSTABLE = ModelSpec("auditor.planting_shift:make_unstable_linear", {"jitter": 0.5})
+UNSTABLE = ModelSpec("planting_shift:make_unstable_linear", {"jitter": 0.5})
 
 
 def run(split, model, *, baseline=None, min_gain=0.0, quick=False, **params):
@@ -89,7 +89,7 @@ def test_baseline_gain_is_the_claimed_gain(split):
 
 def test_a_gain_smaller_than_the_spread_warns(split):
     # a baseline that is the same model with a little score noise: the test-set gain is tiny
-    noisy = ModelSpec("auditor.planting_shift:make_noisy_linear", {"noise": 0.3, "salt": 5})
+    noisy = ModelSpec("planting_shift:make_noisy_linear", {"noise": 0.3, "salt": 5})
     r = run(split, LIN, baseline=noisy)
     m = r.measurements
     assert 0 < m["claimed_gain"] < m["sd"]
@@ -113,7 +113,7 @@ def test_small_training_set_reduces_k_and_single_query_skips():
 
 
 def test_bad_k_is_a_config_error(split):
-    with pytest.raises(ConfigError, match="k must be"):
+    with pytest.raises(ConfigError, match="k: expected an integer >= 2"):
         run(split, LIN, k=1)
 
 

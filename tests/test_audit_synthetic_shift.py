@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,11 +11,11 @@ from auditor.audits.synthetic_shift import SyntheticShiftAudit
 from auditor.context import AuditConfig, AuditContext
 from auditor.data import Split
 from auditor.errors import ConfigError
-from auditor.planting_shift import letor_split, naive_synthetic, shift_features, with_synthetic
 from auditor.registry import ModelSpec
 from auditor.testing import make_synthetic_split
 
-LTR = Path(__file__).resolve().parent / "data" / "ltr"
+from planting_shift import naive_synthetic, shift_features, with_synthetic
+
 SPEC = ModelSpec("auditor.testing:make_linear")  # the audit never fits a model; the context needs one
 FAST = {"clf_permutations": 1000, "n_bootstrap": 200, "ks_permutations": 200, "mmd_permutations": 1000,
         "label_permutations": 500}
@@ -25,11 +24,6 @@ FAST = {"clf_permutations": 1000, "n_bootstrap": 200, "ks_permutations": 200, "m
 def audit(split: Split, **params) -> "AuditResult":  # noqa: F821
     cfg = AuditConfig(audits={"synthetic_shift": {**FAST, **params}})
     return run_inline(SyntheticShiftAudit(), AuditContext(split, SPEC, cfg))
-
-
-@pytest.fixture(scope="module")
-def letor() -> Split:
-    return letor_split(LTR)
 
 
 @pytest.fixture(scope="module")

@@ -104,7 +104,15 @@ CONFIG_CASES = {
     "bool_as_int": ("[audits.isolation]\nnear_duplicates = 1", "near_duplicates: expected true or false"),
     "number_as_text": ('[audits.synthetic_shift]\nfdr = "0.1"', "fdr: expected a number"),
     "audit_range": ("[audits.synthetic_shift]\nauc_warn = 0.9", "need 0.5 <= auc_warn <= auc_fail"),
-    "audit_choice": ('[audits.synthetic_shift]\nclassifier = "svm"', "classifier must be 'hgb+logistic', 'hgb' or 'logistic'"),
+    "audit_choice": ('[audits.synthetic_shift]\nclassifier = "svm"',
+                     "classifier: expected one of 'hgb+logistic', 'hgb', 'logistic', got 'svm'"),
+    "audit_items": ('[audits.isolation]\ndisjoint = ["qid", "url"]',
+                    "disjoint: expected items from 'qid', 'group_id', 'item_id', got 'url'"),
+    "share_above_1": ("[audits.random_label]\nmargin_share = 2", "margin_share: expected a number in [0, 1], got 2"),
+    "open_bound": ("[audits.isolation]\nnear_dup_quantile = 1.0",
+                   "near_dup_quantile: expected a number in [0.5, 1), got 1.0"),
+    "zero_ok_count": ("[audits.synthetic_shift]\nquery_context = -1", "query_context: expected an integer >= 0"),
+    "executor_choice": ('executor = "slurm"', "executor: expected one of 'serial', 'local', 'ray'"),
 }
 
 

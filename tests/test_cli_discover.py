@@ -21,7 +21,7 @@ def test_help_lists_every_command_without_cutting_a_sentence() -> None:
     for name in ("run", "eval", "list", "check-plugin", "report", "compare", "init-plugin"):
         assert f"  {name} " in commands
     run_help = CliRunner().invoke(cli, ["run", "--help"], terminal_width=100).output
-    assert "(see docs)" not in run_help and "auditor/loaders.py" in " ".join(run_help.split())
+    assert "(see docs)" not in run_help and "auditor/loaders/__init__.py" in " ".join(run_help.split())
 
 
 def test_list_shows_model_parameters_with_allowed_values_and_audit_defaults() -> None:
@@ -100,7 +100,7 @@ def test_config_reference_is_generated_from_the_code() -> None:
     """docs/CONFIG.md lists every audit.toml key with the default the code uses; regenerate it
     with `python -m auditor.listing > docs/CONFIG.md` when a key or default changes."""
     from auditor.audits import AUDIT_NAMES, get_audit
-    from auditor.configfile import TOP_LEVEL_KEYS
+    from auditor.config import TOP_LEVEL_KEYS
     from auditor.listing import config_markdown
 
     committed = (Path(__file__).parent.parent / "docs" / "CONFIG.md").read_text(encoding="utf-8")

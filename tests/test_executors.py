@@ -11,9 +11,9 @@ from auditor.runner import build_context
 MODEL = "auditor.testing:make_linear"
 
 
-def _ctx_and_trials(small_split, n=8, sleep=0.05):
+def _ctx_and_trials(small_split, n=8, sleep=0.05, **params):
     ctx, _ = build_context(MODEL, train=small_split.train, test=small_split.test,
-                           config=AuditConfig(audits={"fake_where": {"n": n, "sleep": sleep}}))
+                           config=AuditConfig(audits={"fake_where": {"n": n, "sleep": sleep, **params}}))
     return ctx, get_audit("fake_where").plan(ctx)
 
 
@@ -26,14 +26,16 @@ def _outcomes(ctx, trials, executor, workers=None):
     return got
 
 
-def test_local_shares_trials_between_this_process_and_a_worker(fake_audits, small_split):
-    ctx, trials = _ctx_and_trials(small_split, n=10, sleep=0.3)
+def test_local_shares_trials_between_this_process_and_a_worker(fake_audits, small_split, tmp_path):
+    ctx, trials = _ctx_and_trials(small_split, n=10, sleep=0.0)
     serial = _outcomes(ctx, trials, "serial")
+    # every trial waits until both processes have started one: the caller's first trial (taken
+    # from the back at once) holds it until the worker, however slow to start, has taken one
+    # from the front -- so both run trials whatever the machine's load
+    ctx, trials = _ctx_and_trials(small_split, n=10, sleep=0.0, rendezvous=str(tmp_path))
     local = _outcomes(ctx, trials, "local", workers=2)
     assert set(local) == {t.key for t in trials}
     pids = {r["pid"] for r in local.values()}
-    # the caller takes trials from the back while the worker (after ~1 s of start-up) takes
-    # them from the front: with 10 trials of 0.3 s both must have run some
     assert os.getpid() in pids and len(pids) == 2
     assert {k: r["noise"] for k, r in local.items()} == {k: r["noise"] for k, r in serial.items()}
     # threads pinned to 1 in both processes while trials run

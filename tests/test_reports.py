@@ -537,14 +537,15 @@ def test_compare_headline_numbers_from_real_measurement_keys() -> None:
 
 # --------------------------------------------------------------------------- measurements view
 def test_flat_confidence_intervals_join_their_estimate() -> None:
-    from reports.render import _measurement_view
-
     m = {"metric": "ndcg@10", "base": 0.75,
          "variant_a": {"n": 50, "excess": 0.0702, "ci_low": 0.0358, "ci_high": 0.1031, "p_value": 7.6e-5,
                        "per_seed": [{"seed": 0, "excess": 0.06}]},
          "gain": {"estimate": 0.0955, "ci_low": 0.0554, "ci_high": 0.1372},
          "odd": {"n": 3, "ci_low": 0.1, "ci_high": 0.2}}        # a CI with no estimate before it stays apart
-    top, groups, hidden = _measurement_view(m)
+    results = copy.deepcopy(load("go"))
+    results["audits"][0]["measurements"] = m
+    card = build_view(results, plots=False)["audits"][0]
+    top, groups, hidden = card["measurements"], card["measurement_groups"], card["measurements_more"]
     assert top == [{"key": "metric", "value": "ndcg@10"}, {"key": "base", "value": "0.7500"},
                    {"key": "gain", "value": "0.0955 [0.0554, 0.1372]"}]
     rows = {r["key"]: r["value"] for r in groups[0]["rows"]}

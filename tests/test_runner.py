@@ -39,6 +39,34 @@ def test_holm_across_gating_audits(fake_audits, small_split):
     assert run.audit("fake_count")["p_adjusted"] == pytest.approx(0.02)
 
 
+def test_sub_tests_are_holm_adjusted_together_and_each_gets_its_own_p():
+    """Every gating sub-test of the suite is one member of the Holm family; a reported-only test is
+    never adjusted, and an audit that does not join Holm keeps its raw p (statsmodels as reference)."""
+    from types import SimpleNamespace
+
+    from statsmodels.stats.multitest import multipletests
+
+    from auditor.audits.base import Evidence, SubTest, adjust_p_values
+
+    two = Evidence({}, tests=[SubTest("one", 0.01), SubTest("two", 0.04), SubTest("shown", 0.001, gates=False)])
+    single = Evidence({}, p_value=0.03)
+    alone = Evidence({}, p_value=0.2)
+    gating, not_gating = SimpleNamespace(gating=True), SimpleNamespace(gating=False)
+    record = adjust_p_values({"a": gating, "b": gating, "c": not_gating}, {"a": two, "b": single, "c": alone})
+    ref = multipletests([0.01, 0.04, 0.03], method="holm")[1]
+    assert record["audits"] == ["a: one", "a: two", "b"] and record["p_raw"] == [0.01, 0.04, 0.03]
+    assert record["p_adjusted"] == pytest.approx(ref)
+    assert [two.test("one").p_adjusted, two.test("two").p_adjusted, single.p_adjusted] == pytest.approx(ref)
+    assert two.test("shown").p_adjusted is None
+    # the audit's own p: the smallest of its gating sub-tests, raw and adjusted
+    assert two.p_value == 0.01 and two.p_adjusted == pytest.approx(ref[0])
+    assert alone.p_adjusted == 0.2
+    with pytest.raises(ValueError, match="unique"):
+        Evidence({}, tests=[SubTest("x", 0.1), SubTest("x", 0.2)])
+    with pytest.raises(ValueError, match="smallest p"):
+        Evidence({}, p_value=0.5, tests=[SubTest("x", 0.1)])
+
+
 def test_crashing_audit_becomes_error_and_run_goes_on(fake_audits, small_split):
     run = _run(small_split, ["fake_count", "fake_other"],
                config=AuditConfig(audits={"fake_count": {"crash_on": 1}}))

@@ -108,19 +108,10 @@ def brute_force_sign_flip_p(d: np.ndarray, alternative: str) -> float:
     return float(np.mean(null <= obs + eps))
 
 
-def test_subset_sum_table_is_every_subset_sum():
-    d = np.random.default_rng(0).normal(size=13)  # not a multiple of 8: padding used
-    table = S._subset_sum_table(d)
-    padded = np.r_[d, np.zeros(3)].reshape(2, 8)
-    for j in range(2):
-        for v in range(256):
-            bits = [(v >> b) & 1 for b in range(8)]
-            assert table[j, v] == pytest.approx(float(np.dot(bits, padded[j])), abs=1e-12)
-
-
 @pytest.mark.parametrize("alternative", ALTS)
-def test_sign_flip_exact_enumeration_matches_brute_force(alternative):
-    d = np.round(np.random.default_rng(5).normal(0.1, 0.3, 11), 2)  # rounding makes ties
+@pytest.mark.parametrize("n", [11, 13, 16])  # 11 and 13 are not multiples of the 8-bit blocks the fast path uses
+def test_sign_flip_exact_enumeration_matches_brute_force(alternative, n):
+    d = np.round(np.random.default_rng(5).normal(0.1, 0.3, n), 2)  # rounding makes ties
     exact = S.sign_flip_test(d, alternative=alternative, exact=True)
     assert exact.p_value == pytest.approx(brute_force_sign_flip_p(d, alternative), abs=1e-12)
     assert exact.extra["exact"] and "exact" in exact.method
@@ -249,12 +240,21 @@ def test_bca_reports_the_percentile_interval_of_the_same_resamples():
     assert bca.extra["percentile"] == [pct.low, pct.high]
 
 
-def test_bca_acceleration_equals_brute_force_jackknife():
+def test_bca_interval_equals_textbook_bca_of_the_same_resamples():
+    # oracle: Efron's BCa from the returned bootstrap means, with the acceleration from an explicit
+    # leave-one-out jackknife (the fast path uses a closed form)
     x = differences("skewed", 57, 3)
+    r = S.bootstrap_ci(x, n_resamples=4000, seed=8, method="bca", return_distribution=True)
+    boots, B = r.extra["distribution"], 4000
     loo = np.array([np.delete(x, i).mean() for i in range(x.size)])
     u = loo.mean() - loo
-    brute = np.sum(u ** 3) / (6 * np.sum(u ** 2) ** 1.5)
-    assert S._bca_acceleration(x) == pytest.approx(brute, rel=1e-9)
+    a = np.sum(u ** 3) / (6 * np.sum(u ** 2) ** 1.5)
+    assert r.extra["acceleration"] == pytest.approx(a, rel=1e-9)
+    prop = (np.sum(boots < x.mean()) + 0.5 * np.sum(boots == x.mean())) / B
+    z0 = st.norm.ppf(prop)
+    za = st.norm.ppf([0.025, 0.975])
+    lo, hi = np.quantile(boots, st.norm.cdf(z0 + (z0 + za) / (1 - a * (z0 + za))))
+    assert (r.low, r.high) == (pytest.approx(lo, rel=1e-12), pytest.approx(hi, rel=1e-12))
 
 
 def test_bootstrap_distribution_moments_and_reproducibility():
@@ -272,23 +272,18 @@ def test_bootstrap_distribution_moments_and_reproducibility():
     assert S.bootstrap_ci(x, n_resamples=B, seed=4).low != r.low
 
 
-def test_uniform_indices_exact_and_rejections_redrawn():
-    n = 7  # 2**32 // 7 = 613566756 words per index; the top 4 words are rejected
-    k = 2**32 // n
-    words = np.random.default_rng(0).integers(0, 2**32, 700_000, dtype=np.uint64).astype(np.uint32)
-    out, rej = np.empty(words.size, np.int64), np.empty(words.size, bool)
-    idx = S._uniform_indices(words, n, 12345, 0, out, rej)
-    counts = np.bincount(idx, minlength=n)
-    assert counts.size == n
-    assert st.chisquare(counts).pvalue > 1e-4
-    edge = np.array([0, k - 1, k, n * k - 1, n * k, 2**32 - 1], dtype=np.uint32)  # last two rejected
-    out, rej = np.empty(6, np.int64), np.empty(6, bool)
-    got = S._uniform_indices(edge, n, 1, 10, out, rej).copy()
-    assert got[:4].tolist() == [0, 0, 1, n - 1]
-    assert np.all((got >= 0) & (got < n))
-    assert got[4:].tolist() == [S._redraw_index(n, k, 1, 14), S._redraw_index(n, k, 1, 15)]
-    redraws = np.bincount([S._redraw_index(n, k, 99, p) for p in range(7000)], minlength=n)
-    assert st.chisquare(redraws).pvalue > 1e-4  # position-keyed redraws are uniform too
+def test_bootstrap_resamples_draw_every_position_uniformly():
+    # the bootstrap mean of the indicator of position j is (draws of j) / n: over B resamples every
+    # position is drawn B times in expectation, n = 7 being where a biased modulo would show first
+    n, B = 7, 20_000
+    draws = []
+    for j in range(n):
+        e = np.zeros(n)
+        e[j] = 1.0
+        r = S.bootstrap_ci(e, n_resamples=B, seed=12345, method="percentile", return_distribution=True)
+        draws.append(int(round(float(r.extra["distribution"].sum()) * n)))
+    assert sum(draws) == n * B  # the same resamples for every j: each draws n positions
+    assert st.chisquare(draws).pvalue > 1e-4
 
 
 def test_bootstrap_memory_bounded_at_50k_queries_10k_resamples():
@@ -428,20 +423,40 @@ def test_torch_path_on_cpu_agrees_with_numpy_within_mc_error():
         assert t.extra["backend"] == "torch"
 
 
-def test_device_selection(monkeypatch):
+def _has_cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def test_device_selection_without_cuda():
+    if _has_cuda():
+        pytest.skip("this machine has CUDA: see test_device_selection_with_cuda")
     d = differences("gauss", 30, 0)
-    monkeypatch.setattr(S, "_cuda_available", lambda: False)
-    assert S._resolve_backend(None, 10**6, None) == ("numpy", "cpu")
-    assert S._resolve_backend("auto", 10**6, None) == ("numpy", "cpu")
+    for device in (None, "auto", "cpu"):  # the default never needs a GPU, however many resamples
+        r = S.bootstrap_ci(d, n_resamples=S.GPU_MIN_RESAMPLES, seed=0, device=device)
+        assert (r.extra["backend"], r.extra["device"]) == ("numpy", "cpu")
     with pytest.raises(ConfigError, match="CUDA"):
         S.sign_flip_test(d, device="cuda", exact=False)
     with pytest.raises(ConfigError, match="device"):
         S.bootstrap_ci(d, device="tpu")
-    monkeypatch.setattr(S, "_cuda_available", lambda: True)
-    assert S._resolve_backend(None, S.GPU_MIN_RESAMPLES, None) == ("torch", "cuda")
-    assert S._resolve_backend(None, S.GPU_MIN_RESAMPLES - 1, None) == ("numpy", "cpu")
-    assert S._resolve_backend("cpu", 10**6, None) == ("numpy", "cpu")
-    assert S._resolve_backend("cuda:1", 10, None) == ("torch", "cuda:1")
+
+
+@pytest.mark.gpu
+def test_device_selection_with_cuda():
+    if not _has_cuda():
+        pytest.skip("no CUDA device")
+    d = differences("gauss", 30, 0)
+
+    def where(**kw):
+        r = S.bootstrap_ci(d, seed=0, **kw)
+        return r.extra["backend"], r.extra["device"]
+    assert where(n_resamples=S.GPU_MIN_RESAMPLES) == ("torch", "cuda")
+    assert where(n_resamples=S.GPU_MIN_RESAMPLES - 1) == ("numpy", "cpu")
+    assert where(n_resamples=10**6, device="cpu") == ("numpy", "cpu")
+    assert where(n_resamples=10, device="cuda:0") == ("torch", "cuda:0")
 
 
 @pytest.mark.gpu

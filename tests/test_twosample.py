@@ -3,7 +3,6 @@ exactness of the whole-group nulls, and the real LETOR train-vs-test pair (no fa
 while the row-level analysis false-alarms)."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +12,6 @@ from auditor.errors import DataError
 from auditor.twosample import (TwoSample, auc, classifier_test, ks_test, label_shift_test, mmd_test,
                                permute_membership, reduce_dims, stratified_group_folds, weighted_auc)
 
-LTR = Path(__file__).resolve().parent / "data" / "ltr"
 
 
 def clustered(n_groups_a: int, n_groups_b: int, size: int, d: int, rng: np.random.Generator, *,
@@ -29,11 +27,8 @@ def clustered(n_groups_a: int, n_groups_b: int, size: int, d: int, rng: np.rando
 
 
 @pytest.fixture(scope="module")
-def letor_pair() -> TwoSample:
-    from auditor.planting_shift import letor_split
-
-    sp = letor_split(LTR)
-    return TwoSample.from_datasets(sp.train, sp.test)
+def letor_pair(letor) -> TwoSample:
+    return TwoSample.from_datasets(letor.train, letor.test)
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -288,7 +283,7 @@ def test_query_context_reveals_a_generator_that_drops_query_structure():
     """Naive synthetic rows from the test generator have the right marginals and independent
     columns, like the real rows; only the query-level offsets are missing. A row-level
     classifier cannot see that; the query-context columns can (measured AUC 0.51 -> 0.89)."""
-    from auditor.planting_shift import naive_synthetic
+    from planting_shift import naive_synthetic
     from auditor.testing import make_synthetic_split
 
     real = make_synthetic_split(n_train_queries=300, n_test_queries=2, n_items=10, seed=100).train

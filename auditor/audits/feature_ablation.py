@@ -41,9 +41,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from auditor.audits.base import (Audit, Condition, Decision, Evidence, Trial, jsonable, plot_bars,
-                                 plot_intervals, plot_table)
+from auditor.audits.base import (Audit, Condition, Decision, Evidence, Facts, Trial, condition, judge, jsonable,
+                                 plot_bars, plot_intervals, plot_table)
+from auditor.config import ParamText, declare, param
 from auditor.data import RankingDataset
+from auditor.informative import constant_within_queries, informative_queries
 from auditor.metrics import evaluate, expected_random
 from auditor.stats import benjamini_hochberg, bootstrap_ci, tost_paired
 
@@ -113,17 +115,141 @@ def _num(x: Any) -> float:
     return float("nan") if x is None else float(x)
 
 
-def constant_within_queries(X: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Columns of ``X`` whose value never varies inside any query, shape (n_columns,) bool.
+# --------------------------------------------------------------------------- conditions
+# Functions of the measurements (:class:`Facts`), listed on FeatureAblationAudit.conditions. The
+# first two are preconditions (a Condition only when the test set cannot show what the model relies
+# on; the first that applies is the only condition).
+def _too_few_queries(m: Mapping[str, Any]) -> bool:
+    return int(m.get("n_queries", 0)) < 2
 
-    Permuting such a column within query is a no-op: it cannot change any ranking.
-    """
-    if X.shape[0] == 0 or X.shape[1] == 0:
-        return np.ones(X.shape[1], dtype=bool)
-    starts = offsets[:-1][np.diff(offsets) > 0]
-    lo = np.minimum.reduceat(X, starts, axis=0)
-    hi = np.maximum.reduceat(X, starts, axis=0)
-    return np.all(hi - lo == 0, axis=0)
+
+def _flat_features(m: Mapping[str, Any]) -> bool:
+    return not _too_few_queries(m) and bool(m.get("features_constant_within_queries"))
+
+
+@condition()
+def enough_queries(f: Facts) -> Condition | None:
+    """WARN (inconclusive) when fewer than 2 test queries can change their metric with the ordering."""
+    m = f.measurements
+    if not _too_few_queries(m):
+        return None
+    return Condition(f"at least 2 test queries whose {f.metric} depends on the ordering", "WARN",
+                     f"{int(m.get('n_queries', 0))} such queries of {int(m.get('n_test_queries', 0))}",
+                     "permutation deltas need queries the ordering can change")
+
+
+@condition()
+def features_vary(f: Facts) -> Condition | None:
+    """WARN (inconclusive) when every feature is constant within every test query."""
+    if not _flat_features(f.measurements):
+        return None
+    return Condition("some feature varies within a test query", "WARN",
+                     "every feature column is constant inside every test query",
+                     "within-query permutation can only move values that differ within a query")
+
+
+def _proxy(f: Facts) -> dict[str, Any]:
+    """The label-proxy scan read against its thresholds: suspects (FAIL), strong isolated columns whose
+    dependence the test set cannot bound below proxy_dependence (undecided), and the cleared text."""
+    pr, p = f.measurements["proxy"], f.params
+    dep_min = float(p["proxy_dependence"])
+    sus = [c for c in pr["candidates"] if c["suspect"]]
+    # a strong, isolated column clears only when the model demonstrably does not depend on it:
+    # the 95% upper bound of the share of the gain its permutation removes stays below proxy_dependence
+    undecided = []
+    for c in pr["candidates"]:
+        if c["suspect"] or not (c["strong"] and c["isolated"]):
+            continue
+        hi = _num(c.get("dependence_high"))
+        if not (np.isfinite(hi) and hi < dep_min):
+            undecided.append(c)
+    proxy_txt = ""
+    if sus:
+        c = sus[0]
+        obs = (f"column {c['name']} alone reaches {c['solo_share']:.2f} of the ideal gain over chance "
+               f"(lead {c['gap']:.2f} over the next column); permuting it removes {c['dependence']:.0%} "
+               f"(95% CI {c['dependence_low']:.0%}-{c['dependence_high']:.0%}) of the model's gain")
+        st = "FAIL"
+    elif undecided:
+        c = undecided[0]
+        dep = (f"permuting it removes {c['dependence']:.0%} (95% CI {c['dependence_low']:.0%}-"
+               f"{c['dependence_high']:.0%}) of the model's gain" if np.isfinite(_num(c["dependence"])) else
+               "the model is not above chance, so its dependence on it cannot be measured")
+        obs = (f"column {c['name']} alone reaches {c['solo_share']:.2f} of the ideal gain over chance (lead "
+               f"{c['gap']:.2f}); {dep}")
+        st = "WARN"
+    elif pr["candidates"]:
+        c = pr["candidates"][0]
+        if not c["strong"]:
+            proxy_txt = (f"the strongest single column, {c['name']}, alone reaches {c['solo_share']:.2f} of the "
+                         f"ideal gain over chance (a proxy needs >= {p['proxy_solo_share']:g})")
+        elif not c["isolated"]:
+            proxy_txt = (f"the strongest single column, {c['name']} (solo share {c['solo_share']:.2f}), leads "
+                         f"the next non-duplicate column by only {c['gap']:.2f} (a proxy stands out by >= "
+                         f"{p['proxy_gap']:g})")
+        else:
+            proxy_txt = (f"column {c['name']} ranks well alone (solo share {c['solo_share']:.2f}) but permuting "
+                         f"it removes at most {c['dependence_high']:.0%} of the model's gain (95% upper bound; "
+                         f"a proxy the model depends on removes >= {dep_min:.0%})")
+        obs, st = proxy_txt, "PASS"
+    else:
+        obs, st = "no columns scanned", "PASS"
+        proxy_txt = "no column was scanned"
+    return {"suspects": sus, "undecided": undecided, "text": proxy_txt, "observed": obs, "status": st}
+
+
+@condition("proxy_solo_share", "proxy_gap", "proxy_dependence")
+def no_label_proxy(f: Facts) -> Condition | None:
+    """FAIL when a column alone ranks almost perfectly, stands out from the others and the model loses
+    at least proxy_dependence of its gain without it; WARN (inconclusive) when that loss cannot be bounded."""
+    if _too_few_queries(f.measurements) or _flat_features(f.measurements) or f.measurements.get("proxy") is None:
+        return None
+    p, r = f.params, _proxy(f)
+    dep_min = float(p["proxy_dependence"])
+    return Condition(
+        "no single feature is a label proxy the model depends on", r["status"], r["observed"],
+        f"FAIL when solo share >= {p['proxy_solo_share']:g}, lead >= {p['proxy_gap']:g} and the model "
+        f"loses >= {dep_min:.0%} of its gain without it (all three; solo strength alone never fails); cleared "
+        f"when one of the first two fails or the 95% upper bound of the loss is < {dep_min:.0%}; "
+        "inconclusive otherwise")
+
+
+def _groups(m: Mapping[str, Any]) -> tuple[list[str], list[str], list[str]]:
+    """Feature groups shown unused (TOST), shown to change the ranking (CI excludes 0), undetermined."""
+    groups = m.get("groups", {})
+    unused = [g for g, v in groups.items() if v.get("unused")]
+    used = [g for g, v in groups.items() if v.get("changes_ranking") and g not in unused]
+    return unused, used, [g for g in groups if g not in unused and g not in used]
+
+
+def _ignored_groups(m: Mapping[str, Any]) -> list[str]:
+    """Groups shown unused while the model is above chance (a WARN); [] otherwise."""
+    return _groups(m)[0] if m.get("gain_over_chance", {}).get("ci_low", 0) > 0 else []
+
+
+@condition("alpha", "equivalence_margin")
+def no_ignored_group(f: Facts) -> Condition | None:
+    """WARN when TOST shows a feature group's permutation changes the metric by less than
+    equivalence_margin while the model is above chance (it does not reach or is ignored by the model)."""
+    m = f.measurements
+    groups = m.get("groups", {})
+    if _too_few_queries(m) or _flat_features(m) or not groups:
+        return None
+    unused, used, _ = _groups(m)
+    margin = float(f.params["equivalence_margin"])
+
+    def one(g: str) -> str:
+        v = groups[g]
+        if v.get("identically_zero"):
+            return f"{g}: unused, permuting it changes {f.metric} on no query"
+        kind = ("unused" if g in unused else "changes the ranking" if g in used else "undetermined")
+        return (f"{g}: {kind}, Δ {v['delta']:+.4f} [{v['ci_low']:+.4f}, {v['ci_high']:+.4f}]"
+                + (f", TOST p = {v['tost_p_bh']:.3g}" if g in unused else ""))
+    return Condition(
+        "no feature group is shown to be ignored by the model (permuted within query)",
+        "WARN" if _ignored_groups(m) else "PASS", "; ".join(one(g) for g in groups),
+        f"WARN when TOST shows |delta| < {margin:g} (Benjamini-Hochberg-adjusted p < {f.alpha:g}); a group "
+        "'changes the ranking' when its 95% CI excludes 0, else it is undetermined")
 
 
 class FeatureAblationAudit(Audit):
@@ -133,15 +259,15 @@ class FeatureAblationAudit(Audit):
     title = "Feature ablation"
     question = ("Does the model's score depend on its features the way a genuine ranker's should -- "
                 "no single feature acting as a copy of the label, no input group that it silently ignores?")
-    method = ("Held-out data only, model fitted once. Per feature group: permute the group's vectors among the "
-              "rows of each query (n_repeats = 20), per-query delta of the metric averaged over repeats, BCa "
-              "bootstrap CI over queries, TOST equivalence with margin 0.005 (Benjamini-Hochberg across groups) "
+    method = ParamText("Held-out data only, model fitted once. Per feature group: permute the group's vectors among the "
+              "rows of each query (n_repeats = {n_repeats}), per-query delta of the metric averaged over repeats, BCa "
+              "bootstrap CI over queries, TOST equivalence with margin {equivalence_margin} (Benjamini-Hochberg across groups) "
               "to show a group is unused. Label-proxy scan: each column alone as the score; a column is a "
-              "suspect when its gain over chance is >= 0.8 of the ideal's, it leads every other (non-duplicate) "
-              "column by >= 0.3 of that scale, and permuting it within query removes >= 50% of the model's gain "
+              "suspect when its gain over chance is >= {proxy_solo_share} of the ideal's, it leads every other (non-duplicate) "
+              "column by >= {proxy_gap} of that scale, and permuting it within query removes >= {proxy_dependence:.0%} of the model's gain "
               "over chance (CI of the drop above 0). A random half of the columns permuted within query "
-              "(10 draws) is reported with its CI. No zero-masking; optional drop-and-retrain (loco). A strong, "
-              "isolated column clears only when the 95% upper bound of the gain its permutation removes is < 50%; "
+              "({half_mask_repeats} draws) is reported with its CI. No zero-masking; optional drop-and-retrain (loco). A strong, "
+              "isolated column clears only when the 95% upper bound of the gain its permutation removes is < {proxy_dependence:.0%}; "
               "otherwise INCONCLUSIVE. Test sets with < 2 queries the ordering can change, or features constant "
               "within every query: INCONCLUSIVE with the reason.")
     citations = [
@@ -169,22 +295,24 @@ class FeatureAblationAudit(Audit):
     ]
     critical = True
     gating = False  # decisions are effect sizes with CIs, not one suite-level hypothesis test
-    defaults: dict[str, Any] = {
-        "n_repeats": 20,
-        "equivalence_margin": 0.005,
-        "bootstrap": 2000,
-        "groups": None,
-        "half_mask": True,
-        "half_mask_repeats": 10,
-        "proxy_scan": True,
-        "proxy_solo_share": 0.8,
-        "proxy_gap": 0.3,
-        "proxy_dependence": 0.5,
-        "proxy_check_top": 3,
-        "proxy_duplicate_corr": 0.95,
-        "loco": False,
-    }
-    quick_overrides: dict[str, Any] = {"n_repeats": 10, "half_mask_repeats": 5, "bootstrap": 1000}
+    defaults = declare(
+        n_repeats=param(int, 20, min=1, quick=10, help="permutations per group and per proxy candidate"),
+        equivalence_margin=param(float, 0.005, min=0, help="TOST margin (metric units) for \"unused\""),
+        bootstrap=param(int, 2000, min=1, quick=1000, help="BCa resamples (queries)"),
+        groups=param((list, str), None, help="groups to ablate (unset: all)"),
+        half_mask=param(bool, True, help="the random-half measurement"),
+        half_mask_repeats=param(int, 10, min=1, quick=5, help="random halves drawn"),
+        proxy_scan=param(bool, True, help="single-column label-proxy scan"),
+        proxy_solo_share=param(float, 0.8, min=0, max=1, help="\"nearly perfect\": solo gain over chance >= "
+                                                              "this share of the ideal's"),
+        proxy_gap=param(float, 0.3, min=0, max=1, help="lead over every other (non-duplicate) column"),
+        proxy_dependence=param(float, 0.5, min=0, max=1, help="share of the model's gain removed by permuting "
+                                                              "the column"),
+        proxy_check_top=param(int, 3, min=1, help="strongest columns considered"),
+        proxy_duplicate_corr=param(float, 0.95, min=0, max=1, help="columns this correlated with a candidate are "
+                                                                   "near-copies, not competitors"),
+        loco=param(bool, False, help="drop-and-retrain per group (one fit per group)"),
+    )
 
     # ------------------------------------------------------------------ plan / trials
     def _groups(self, ctx) -> list[str]:
@@ -329,8 +457,6 @@ class FeatureAblationAudit(Audit):
         B = int(p["bootstrap"])
         kw = dict(gain=ctx.config.gain, no_relevant=ctx.config.no_relevant)
         chance = expected_random(ctx.metric, test.labels, test.query_offsets, **kw)
-        from auditor.audits.random_label import informative_queries
-
         informative = informative_queries(ctx.metric, test.labels, test.query_offsets, **kw)
         res = results["permute"]
         base = _arr(res["base"])
@@ -453,11 +579,13 @@ class FeatureAblationAudit(Audit):
                 "scale": _num(pr["scale"])}
 
     # ------------------------------------------------------------------ decide
-    def _cannot_run(self, ctx, m: Mapping[str, Any]) -> Decision | None:
+    conditions = (enough_queries, features_vary, no_label_proxy, no_ignored_group)
+
+    def _cannot_run(self, f: Facts, found: Mapping[str, Condition]) -> Decision | None:
         """INCONCLUSIVE when the test set cannot show what the model relies on (None otherwise)."""
-        metric = ctx.metric
-        n, nq = int(m.get("n_queries", 0)), int(m.get("n_test_queries", 0))
-        if n < 2:
+        m, metric = f.measurements, f.metric
+        if "enough_queries" in found:
+            n, nq = int(m.get("n_queries", 0)), int(m.get("n_test_queries", 0))
             parts = []
             if m.get("excluded_no_relevant"):
                 parts.append(f"{m['excluded_no_relevant']} have no relevant item ({metric} undefined)")
@@ -467,115 +595,45 @@ class FeatureAblationAudit(Audit):
             if rest > 0:
                 parts.append(f"{rest} have all labels equal")
             why = f" (of the {nq} test queries, " + ", ".join(parts) + ")" if parts else ""
-            cond = [Condition(f"at least 2 test queries whose {metric} depends on the ordering", "WARN",
-                              f"{n} such queries of {nq}", "permutation deltas need queries the ordering can change")]
-            return Decision(cond, (f"Inconclusive: the feature-ablation audit cannot run on this test set: {n} of its "
-                                   f"queries can change their {metric} with the ordering{why}, so permuting features "
-                                   "cannot show what the model relies on."),
+            return Decision(list(found.values()),
+                            (f"Inconclusive: the feature-ablation audit cannot run on this test set: {n} of its "
+                             f"queries can change their {metric} with the ordering{why}, so permuting features "
+                             "cannot show what the model relies on."),
                             ["Audit on a test set with graded labels: queries with several candidates, at least one "
                              "relevant item and differing labels (at least 2 such queries; 30 or more give usable CIs)."],
                             status="WARN", inconclusive=True)
-        if m.get("features_constant_within_queries"):
-            cond = [Condition("some feature varies within a test query", "WARN",
-                              "every feature column is constant inside every test query",
-                              "within-query permutation can only move values that differ within a query")]
-            return Decision(cond, ("Inconclusive: every feature is constant within each test query (for example all "
-                                   "zero), so permuting features within a query cannot change any ranking: the audit "
-                                   "cannot measure what the model relies on."),
+        if "features_vary" in found:
+            return Decision(list(found.values()),
+                            ("Inconclusive: every feature is constant within each test query (for example all "
+                             "zero), so permuting features within a query cannot change any ranking: the audit "
+                             "cannot measure what the model relies on."),
                             ["Check how the test features were exported (all-zero or constant columns usually mean a "
                              "failed join or a wrong column mapping)."], status="WARN", inconclusive=True)
         return None
 
     def decide(self, ctx, evidence: Evidence, p_adjusted: float | None) -> Decision:
-        p = ctx.params(self)
-        m = evidence.measurements
-        blocked = self._cannot_run(ctx, m)
+        f = Facts.of(ctx, evidence, p_adjusted, ctx.params(self))
+        found = judge(self.conditions, f)
+        blocked = self._cannot_run(f, found)
         if blocked is not None:
             return blocked
-        margin = float(p["equivalence_margin"])
-        alpha = float(ctx.config.alpha)
-        dep_min = float(p["proxy_dependence"])
-        conds: list[Condition] = []
+        m, p, metric = f.measurements, f.params, f.metric
+        conds = list(found.values())
+        margin, dep_min = float(p["equivalence_margin"]), float(p["proxy_dependence"])
         steps: list[str] = []
-        proxy_txt, undecided = "", []
-        pr = m.get("proxy")
-        if pr is not None:
-            sus = [c for c in pr["candidates"] if c["suspect"]]
-            # a strong, isolated column clears only when the model demonstrably does not depend on it:
-            # the 95% upper bound of the share of the gain its permutation removes stays below proxy_dependence
-            for c in pr["candidates"]:
-                if c["suspect"] or not (c["strong"] and c["isolated"]):
-                    continue
-                hi = _num(c.get("dependence_high"))
-                if not (np.isfinite(hi) and hi < dep_min):
-                    undecided.append(c)
-            if sus:
-                c = sus[0]
-                obs = (f"column {c['name']} alone reaches {c['solo_share']:.2f} of the ideal gain over chance "
-                       f"(lead {c['gap']:.2f} over the next column); permuting it removes {c['dependence']:.0%} "
-                       f"(95% CI {c['dependence_low']:.0%}-{c['dependence_high']:.0%}) of the model's gain")
-                st = "FAIL"
-            elif undecided:
-                c = undecided[0]
-                dep = (f"permuting it removes {c['dependence']:.0%} (95% CI {c['dependence_low']:.0%}-"
-                       f"{c['dependence_high']:.0%}) of the model's gain" if np.isfinite(_num(c["dependence"])) else
-                       "the model is not above chance, so its dependence on it cannot be measured")
-                obs = (f"column {c['name']} alone reaches {c['solo_share']:.2f} of the ideal gain over chance (lead "
-                       f"{c['gap']:.2f}); {dep}")
-                st = "WARN"
-            elif pr["candidates"]:
-                c = pr["candidates"][0]
-                if not c["strong"]:
-                    proxy_txt = (f"the strongest single column, {c['name']}, alone reaches {c['solo_share']:.2f} of the "
-                                 f"ideal gain over chance (a proxy needs >= {p['proxy_solo_share']:g})")
-                elif not c["isolated"]:
-                    proxy_txt = (f"the strongest single column, {c['name']} (solo share {c['solo_share']:.2f}), leads "
-                                 f"the next non-duplicate column by only {c['gap']:.2f} (a proxy stands out by >= "
-                                 f"{p['proxy_gap']:g})")
-                else:
-                    proxy_txt = (f"column {c['name']} ranks well alone (solo share {c['solo_share']:.2f}) but permuting "
-                                 f"it removes at most {c['dependence_high']:.0%} of the model's gain (95% upper bound; "
-                                 f"a proxy the model depends on removes >= {dep_min:.0%})")
-                obs = proxy_txt
-                st = "PASS"
-            else:
-                obs, st = "no columns scanned", "PASS"
-                proxy_txt = "no column was scanned"
-            conds.append(Condition(
-                "no single feature is a label proxy the model depends on", st, obs,
-                f"FAIL when solo share >= {p['proxy_solo_share']:g}, lead >= {p['proxy_gap']:g} and the model "
-                f"loses >= {dep_min:.0%} of its gain without it (all three; solo strength alone never fails); cleared "
-                f"when one of the first two fails or the 95% upper bound of the loss is < {dep_min:.0%}; "
-                "inconclusive otherwise"))
-            if sus:
-                steps.append(f"Find how column {sus[0]['name']} is computed: a feature that reproduces the label "
-                             "(a post-outcome signal, an aggregate over labels) must be removed and the model refit.")
+        proxy = _proxy(f) if m.get("proxy") is not None else None
+        undecided = proxy["undecided"] if proxy else []
+        if proxy and proxy["suspects"]:
+            steps.append(f"Find how column {proxy['suspects'][0]['name']} is computed: a feature that reproduces the "
+                         "label (a post-outcome signal, an aggregate over labels) must be removed and the model refit.")
         groups = m.get("groups", {})
-        gain_ok = m.get("gain_over_chance", {}).get("ci_low", 0) > 0
-        unused = [g for g, v in groups.items() if v.get("unused")]
-        used = [g for g, v in groups.items() if v.get("changes_ranking") and g not in unused]
-        unknown = [g for g in groups if g not in unused and g not in used]
-        metric = ctx.metric
+        unused, used, unknown = _groups(m)
         group_txt = ""
         if groups:
-            def one(g: str) -> str:
-                v = groups[g]
-                if v.get("identically_zero"):
-                    return f"{g}: unused, permuting it changes {metric} on no query"
-                kind = ("unused" if g in unused else "changes the ranking" if g in used else "undetermined")
-                return (f"{g}: {kind}, Δ {v['delta']:+.4f} [{v['ci_low']:+.4f}, {v['ci_high']:+.4f}]"
-                        + (f", TOST p = {v['tost_p_bh']:.3g}" if g in unused else ""))
-            if unused and gain_ok:
-                st = "WARN"
-                steps.append(f"Groups {unused} do not change the ranking: check they reach the model (a loading or "
+            ignored = _ignored_groups(m)
+            if ignored:
+                steps.append(f"Groups {ignored} do not change the ranking: check they reach the model (a loading or "
                              "preprocessing bug), or drop them and say so.")
-            else:
-                st = "PASS"
-            conds.append(Condition(
-                "no feature group is shown to be ignored by the model (permuted within query)", st,
-                "; ".join(one(g) for g in groups),
-                f"WARN when TOST shows |delta| < {margin:g} (Benjamini-Hochberg-adjusted p < {alpha:g}); a group "
-                "'changes the ranking' when its 95% CI excludes 0, else it is undetermined"))
             bound = max(max(abs(v["ci_low"]), abs(v["ci_high"])) for v in groups.values())
             if used and not unknown and not unused:
                 group_txt = (f" Every feature group changes the ranking (each 95% CI excludes 0); permuting any one "
@@ -597,7 +655,7 @@ class FeatureAblationAudit(Audit):
             half_txt = (f" Permuting a random half of the columns changes {metric} by {h['delta']:+.4f} "
                         f"(95% CI {h['ci_low']:+.4f} to {h['ci_high']:+.4f}; {h['ratio']:.3f}x).")
         if any(c.status == "FAIL" for c in conds):
-            summary = (f"Label-proxy suspect: the model depends on column {pr['suspects'][0]}, which alone "
+            summary = (f"Label-proxy suspect: the model depends on column {m['proxy']['suspects'][0]}, which alone "
                        "ranks almost perfectly." + group_txt + half_txt)
             return Decision(conditions=conds, summary=summary, next_steps=steps)
         if undecided:
@@ -612,11 +670,12 @@ class FeatureAblationAudit(Audit):
                     more = f" About {int(np.ceil(m['n_queries'] * k))} test queries (now {m['n_queries']}) would decide it."
             summary = (f"Inconclusive: column {c['name']} alone ranks almost perfectly (solo share "
                        f"{c['solo_share']:.2f}, lead {c['gap']:.2f}), and the test set cannot show whether the model "
-                       f"depends on it ({conds[0].observed.split('; ', 1)[-1]}; a proxy removes >= {dep_min:.0%})."
-                       + more + group_txt)
+                       f"depends on it ({found['no_label_proxy'].observed.split('; ', 1)[-1]}; a proxy removes >= "
+                       f"{dep_min:.0%})." + more + group_txt)
             steps.insert(0, f"Find out how column {c['name']} is computed; evaluate on more test queries to measure "
                             "the model's dependence on it.")
             return Decision(conditions=conds, summary=summary, next_steps=steps, status="WARN", inconclusive=True)
+        proxy_txt = proxy["text"] if proxy else ""
         summary = ("No label proxy the model depends on: " + proxy_txt + "." if proxy_txt
                    else "No label proxy scan was run (proxy_scan = false).") + group_txt + half_txt
         return Decision(conditions=conds, summary=summary, next_steps=steps)

@@ -54,8 +54,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from auditor.audits.base import (Audit, Condition, Decision, Evidence, ModelFailure, Trial, jsonable,
-                                 plot_bars, plot_hist, plot_intervals, plot_table)
+from auditor.audits.base import (Audit, Condition, Decision, Evidence, Facts, ModelFailure, Trial, condition, judge,
+                                 jsonable, plot_bars, plot_hist, plot_intervals, plot_table)
+from auditor.config import ParamText, declare, param
 from auditor.errors import ConfigError
 from auditor.rowid import ids_are_generated, item_keys, matched_rows, normalise_text, query_identity, row_hashes
 
@@ -176,6 +177,207 @@ def _fmt_rate(k: int, n: int) -> str:
     return f"{k}/{n} ({(k / n if n else 0):.1%})"
 
 
+# --------------------------------------------------------------------------- conditions
+# Each is a function of the measurements and thresholds (:class:`Facts`); IsolationAudit.conditions
+# lists them in report order and decide composes the verdict from what they found.
+_NEAR_DUP = "test rows are no closer to training than training rows are to other training queries (near-duplicates)"
+
+
+@condition("disjoint")
+def query_ids_disjoint(f: Facts) -> Condition | None:
+    """Declared-disjoint query ids (or normalised query texts) shared by the two splits: FAIL."""
+    if "qid" not in f.params["disjoint"]:
+        return None
+    m = f.measurements
+    qo = m["query_overlap"]
+    n_id = qo["by_qid"] + qo["by_text"]
+    return Condition(
+        "no test query id or normalised query text also occurs in training (declared disjoint)",
+        "FAIL" if n_id else "PASS",
+        f"{_fmt_rate(n_id, m['n_test_queries'])} test queries ({qo['by_qid']} by id, {qo['by_text']} by text)"
+        + (f", e.g. {', '.join(qo['examples'][:3])}" if n_id else ""),
+        "any overlap of ids declared disjoint (disjoint = %s)" % f.params["disjoint"])
+
+
+@condition("disjoint", "query_match_share")
+def queries_not_copied(f: Facts) -> Condition | None:
+    """A test query whose rows reappear together in one training query (a copy under a new id): FAIL."""
+    if "qid" not in f.params["disjoint"]:
+        return None
+    m = f.measurements
+    n_copied = m["query_overlap"]["by_content"]
+    return Condition(
+        "no test query reappears in training under another id (its rows copied into one training query)",
+        "FAIL" if n_copied else "PASS",
+        f"{_fmt_rate(n_copied, m['n_test_queries'])} test queries",
+        f">= {f.params['query_match_share']:.0%} of the rows of the larger query (and >= 2) identical between a test "
+        f"and a training query")
+
+
+@condition()
+def no_exact_duplicates(f: Facts) -> Condition:
+    """A (query, item) pair in both splits: FAIL."""
+    m = f.measurements
+    ed = m["exact_duplicates"]
+    return Condition(
+        "no test row is an exact duplicate of a training row of the same query (the same (query, item) pair)",
+        "FAIL" if ed["same_query_rows"] else "PASS",
+        f"{_fmt_rate(ed['same_query_rows'], m['n_test_rows'])} test rows",
+        "any: a (query, item) pair in both splits is contamination (row hash of all feature groups)")
+
+
+@condition("disjoint")
+def shared_items(f: Facts) -> Condition:
+    """Items in both splits: FAIL when item_id is declared disjoint, else at most WARN (identical rows
+    under another query), since one item judged for several queries is normal."""
+    m = f.measurements
+    si, n_rows = m["shared_items"], m["n_test_rows"]
+    if "item_id" in f.params["disjoint"]:
+        n_sh = si["rows"] + si["identical_rows_other_query"]
+        return Condition("no item occurs in both splits (item_id declared disjoint)",
+                         "FAIL" if n_sh else "PASS", f"{_fmt_rate(n_sh, n_rows)} test rows",
+                         "any overlap of ids declared disjoint")
+    return Condition(
+        "items shared with training appear only under other queries with different features "
+        "(normal in ranking data; reported)", "WARN" if si["identical_rows_other_query"] else "PASS",
+        f"{si['identical_rows_other_query']} test rows identical to a training row of another query; "
+        f"{si['rows']} test rows whose item_id occurs in training under another query",
+        "WARN at most: the same item judged for several queries is normal; identical feature rows "
+        "under another query may be a copied row")
+
+
+@condition("disjoint")
+def groups_disjoint(f: Facts) -> Condition | None:
+    """A group/entity (group_id) in both splits: FAIL when declared disjoint, else WARN."""
+    m = f.measurements
+    if "group_overlap" not in m:
+        return None
+    g = m["group_overlap"]
+    declared = "group_id" in f.params["disjoint"]
+    st = ("FAIL" if declared else "WARN") if g["n_common_groups"] else "PASS"
+    return Condition(
+        "no group/entity (group_id) occurs in both splits" + (" (declared disjoint)" if declared else ""),
+        st, f"{g['n_common_groups']} of {g['n_test_groups']} test groups; {_fmt_rate(g['rows'], m['n_test_rows'])} "
+            "test rows",
+        "any overlap of ids declared disjoint" if declared else
+        "WARN: shared entities let a model learn the entity (declare disjoint = [\"qid\", \"group_id\"] to FAIL)")
+
+
+@condition("temporal")
+def temporal_order(f: Facts) -> Condition | None:
+    """Test rows older than the newest training row: WARN or FAIL as ``temporal`` says."""
+    m, mode = f.measurements, f.params["temporal"]
+    if "temporal" not in m or mode == "ignore":
+        return None
+    t = m["temporal"]
+    bad = t["test_rows_before_newest_train"]
+    return Condition(
+        "every test row is newer than the newest training row (temporal order)",
+        ("FAIL" if mode == "fail" else "WARN") if bad else "PASS",
+        f"max train timestamp {t['max_train']:g}, min test timestamp {t['min_test']:g}; "
+        f"{_fmt_rate(bad, m['n_test_rows'])} test rows are older than the newest training row",
+        f"temporal = {mode!r}")
+
+
+@condition()
+def near_duplicates_judged(f: Facts) -> Condition | None:
+    """The training set is too small to build the near-duplicate reference: WARN (None when it is not)."""
+    nd = f.measurements.get("near_duplicates")
+    if nd is None or nd.get("threshold") is not None:
+        return None
+    return Condition(_NEAR_DUP, "WARN", "not judged: too few training queries", ">= 20 training rows in >= 2 queries")
+
+
+@condition("near_copy_factor")
+def no_near_copies(f: Facts) -> Condition | None:
+    """A test row far closer to training than any two training queries' rows: a copy within noise, FAIL."""
+    m = f.measurements
+    nd = m.get("near_duplicates")
+    if nd is None or nd.get("threshold") is None:
+        return None
+    nc = nd.get("copy_rows", 0)
+    return Condition(
+        "no test row is a near-copy of a training row (far closer than any two training queries' rows)",
+        "FAIL" if nc else "PASS",
+        f"{_fmt_rate(nc, m['n_test_rows'])} test rows in {nd.get('copy_queries', 0)} queries above cosine "
+        + (f"{nd['copy_threshold']:.6f}" if nd.get("copy_threshold") is not None else "n/a")
+        + f" (closest pair of different training queries: cosine distance {nd['reference_min_distance']:.3g})",
+        f"any: cosine distance below 1/{f.params['near_copy_factor']:g} of the smallest distance between rows of "
+        "different training queries is a copy within noise")
+
+
+def _near_dup_status(f: Facts) -> str:
+    """FAIL: significant and an excess of at least the floor; WARN: significant but smaller, or neither
+    shown nor excluded (an excess at the floor that is not significant, or power < 80% at the floor)."""
+    nd = f.measurements["near_duplicates"]
+    padj = nd["p_value"] if f.p_adjusted is None else f.p_adjusted
+    excess, floor, power = nd["excess_rate"], float(f.params["min_contamination_rate"]), nd.get("power_at_floor")
+    if padj < f.alpha:
+        return "FAIL" if excess >= floor else "WARN"
+    if excess >= floor or (power is not None and power < 0.8):
+        return "WARN"
+    return "PASS"
+
+
+@condition("alpha", "min_contamination_rate", "near_dup_quantile")
+def near_duplicates(f: Facts) -> Condition | None:
+    """The share of test rows closer to training than the training set's own reference quantile,
+    tested by whole-query permutation against min_contamination_rate (see the module docstring)."""
+    m = f.measurements
+    nd = m.get("near_duplicates")
+    if nd is None or nd.get("threshold") is None:
+        return None
+    padj = nd["p_value"] if f.p_adjusted is None else f.p_adjusted
+    floor, power = float(f.params["min_contamination_rate"]), nd.get("power_at_floor")
+    return Condition(
+        _NEAR_DUP, _near_dup_status(f),
+        f"{_fmt_rate(nd['flagged_rows'], m['n_test_rows'])} test rows above cosine {nd['threshold']:.4f} "
+        f"(95% Wilson CI {nd['rate_wilson_low']:.1%}-{nd['rate_wilson_high']:.1%}; expected "
+        f"{nd['expected_rate']:.2%} under the null); permutation p = {nd['p_value']:.3g}"
+        + (f", Holm-adjusted {padj:.3g}" if f.p_adjusted is not None else "")
+        + (f"; power at an excess of {floor:.0%}: {power:.0%}" if power is not None else ""),
+        f"FAIL when Holm-adjusted p < {f.alpha:g} and the excess share >= {floor:.0%} (WARN when significant "
+        f"but smaller; inconclusive when the power at {floor:.0%} is < 80%); threshold = the "
+        f"{f.params['near_dup_quantile']:g}-quantile of the training set's own nearest-other-query similarity")
+
+
+def _near_dup_undecided(f: Facts) -> str:
+    """Why the near-duplicate evidence can neither show nor exclude contamination ("" when it can)."""
+    m = f.measurements
+    nd = m.get("near_duplicates")
+    if nd is None:
+        return ""
+    if nd.get("threshold") is None:
+        return (f"near-duplicates could not be judged: the training set has {m['n_train_rows']} rows in "
+                f"{m['n_train_queries']} queries, and the reference needs at least 20 rows in 2 queries")
+    padj = nd["p_value"] if f.p_adjusted is None else f.p_adjusted
+    if padj < f.alpha:
+        return ""
+    excess, floor, power = nd["excess_rate"], float(f.params["min_contamination_rate"]), nd.get("power_at_floor")
+    why = []
+    if excess >= floor:
+        why.append(f"the near-duplicate share exceeds the null's by {excess:.2%} (>= {floor:.0%}) without "
+                   f"being significant (permutation p = {nd['p_value']:.3g}, Holm-adjusted {padj:.3g})")
+    if power is not None and power < 0.8:
+        need = nd.get("rows_needed")
+        why.append(f"with {m['n_test_rows']} test rows the near-duplicate test would detect an excess of {floor:.0%} "
+                   f"of test rows with only {power:.0%} power"
+                   + (f"; about {need} test rows (~{nd['queries_needed']} queries of this size) would "
+                      f"give 80%" if need else ""))
+    return ", and ".join(why)
+
+
+def _near_dup_rules_out(f: Facts) -> str:
+    """What a near-duplicate PASS rules out, in words ("" when it did not pass or power is unknown)."""
+    nd = f.measurements.get("near_duplicates")
+    if nd is None or nd.get("threshold") is None or nd.get("power_at_floor") is None or _near_dup_status(f) != "PASS":
+        return ""
+    floor = float(f.params["min_contamination_rate"])
+    return (f"an excess of {floor:.0%} of test rows would have been detected with {nd['power_at_floor']:.0%} power "
+            f"(flagged share {nd['rate']:.2%}, 95% upper bound {nd['rate_wilson_high']:.2%}, "
+            f"{nd['expected_rate']:.2%} expected under the null)")
+
+
 # --------------------------------------------------------------------------- the audit
 class IsolationAudit(Audit):
     """Train/test isolation (see the module docstring for the method)."""
@@ -184,20 +386,20 @@ class IsolationAudit(Audit):
     title = "Train/test isolation"
     question = ("Does the test set share queries, (query, item) rows, entities or near-copies with the "
                 "training set, so that the score measures memory instead of generalisation?")
-    method = ("Query overlap by id, normalised text and content (a test query whose rows reappear together "
+    method = ParamText("Query overlap by id, normalised text and content (a test query whose rows reappear together "
               "in one training query); exact duplicate rows by a hash of all feature groups (rounded to "
-              "1e-9); the same item under different queries (reported, WARN at most); group_id overlap; "
-              "temporal order. Near-duplicates: cosine search on L2-normalised feature groups, exact up to 100,000 "
-              "training rows; above, each row is compared exactly with the candidates sharing a leaf with it in 16 "
-              "random-projection trees (verified pairs; recall of planted near-copies >= 99.5% measured on MSLR-shaped "
-              "data, benchmarks/bench_near_dup.py); a "
+              "1e-{hash_decimals}); the same item under different queries (reported, WARN at most); group_id overlap; "
+              "temporal order. Near-duplicates: cosine search on L2-normalised feature groups, exact up to "
+              "{near_dup_exact_max_rows:,} training rows; above, each row is compared exactly with the candidates sharing "
+              "a leaf with it in {near_dup_trees} random-projection trees (verified pairs; recall of planted near-copies "
+              ">= 99.5% measured on MSLR-shaped data, benchmarks/bench_near_dup.py); a "
               "test row is flagged when its nearest non-identical training row is closer than the "
-              "0.999-quantile of the nearest other-query training row of training rows themselves; the "
-              "flagged share is tested by a whole-query permutation test (999 re-labellings, "
-              "p = (b+1)/(B+1)); a test row 10x closer (cosine distance) than the closest rows of two different "
+              "{near_dup_quantile}-quantile of the nearest other-query training row of training rows themselves; the "
+              "flagged share is tested by a whole-query permutation test ({near_dup_permutations} re-labellings, "
+              "p = (b+1)/(B+1)); a test row {near_copy_factor:g}x closer (cosine distance) than the closest rows of two different "
               "training queries is a near-copy, counted like an exact duplicate. Contamination rate with a query-bootstrap CI (and Wilson CI on rows); "
               "the model's metric on contaminated vs clean test queries. A near-duplicate PASS needs >= 80% power "
-              "to detect an excess of 1% of test rows (binomial approximation, alpha before Holm); else "
+              "to detect an excess of {min_contamination_rate:.0%} of test rows (binomial approximation, alpha before Holm); else "
               "INCONCLUSIVE with the test rows that would give it.")
     citations = [
         "Kapoor & Narayanan (2023), Leakage and the reproducibility crisis in machine-learning-based science, "
@@ -221,28 +423,33 @@ class IsolationAudit(Audit):
     ]
     critical = True
     gating = True
-    defaults: dict[str, Any] = {
-        "disjoint": ["qid"],
-        "near_duplicates": True,
-        "near_dup_quantile": 0.999,
-        "near_dup_reference_rows": 20000,
-        "near_dup_permutations": 999,
-        "min_contamination_rate": 0.01,
-        "near_copy_factor": 10.0,
-        "query_match_share": 0.5,
-        "temporal": "warn",
-        "hash_decimals": 9,
-        "bootstrap": 2000,
-        "max_examples": 10,
-        "memory_limit_mb": 1024,
+    defaults = declare(
+        disjoint=param(list, ["qid"], choices=_DISJOINT_KEYS, help="ids whose overlap is a FAIL"),
+        near_duplicates=param(bool, True, help="run the near-duplicate search"),
+        near_dup_quantile=param(float, 0.999, min=0.5, max=1, max_open=True,
+                                help="reference quantile a test row must exceed"),
+        near_dup_reference_rows=param(int, 20000, min=1, quick=5000, help="training rows (whole queries) in the "
+                                                                          "reference"),
+        near_dup_permutations=param(int, 999, min=1, quick=199, help="whole-query permutations"),
+        min_contamination_rate=param(float, 0.01, min=0, max=1, help="effect floor for a near-duplicate FAIL"),
+        near_copy_factor=param(float, 10.0, min=1, help="a test row this many times closer than any two training "
+                                                        "queries' rows is a copy"),
+        query_match_share=param(float, 0.5, min=0, max=1, help="content match share for \"the same query under "
+                                                               "another id\""),
+        temporal=param(str, "warn", choices=_TEMPORAL,
+                       help="test rows older than the newest training row (timestamps): WARN, FAIL or not checked"),
+        hash_decimals=param(int, 9, min=0, help="rounding before hashing"),
+        bootstrap=param(int, 2000, min=1, quick=500, help="query-bootstrap resamples for the contamination rate"),
+        max_examples=param(int, 10, min=0, help="example duplicate rows listed in the report"),
+        memory_limit_mb=param(int, 1024, min=1, help="near-duplicate search budget"),
         # above this many training rows the near-duplicate search compares each row with the
         # candidates of a random-projection forest (exactly) instead of with every training row
-        "near_dup_exact_max_rows": 100_000,
-        "near_dup_trees": 16,
-        "near_dup_leaf_rows": 1024,
-    }
-    quick_overrides: dict[str, Any] = {"near_dup_permutations": 199, "bootstrap": 500,
-                                       "near_dup_reference_rows": 5000}
+        near_dup_exact_max_rows=param(int, 100_000, min=0, help="exact near-duplicate search up to this many "
+                                                                "training rows; verified forest candidates above"),
+        near_dup_trees=param(int, 16, min=1, help="random-projection trees of the candidate search"),
+        near_dup_leaf_rows=param(int, 1024, min=2, help="rows per leaf at most (a row's candidates: the training "
+                                                        "rows of its leaves)"),
+    )
 
     # ------------------------------------------------------------------ plan
     def _checked(self, ctx) -> dict[str, Any]:
@@ -625,166 +832,53 @@ class IsolationAudit(Audit):
         return out
 
     # ------------------------------------------------------------------ decide
+    conditions = (query_ids_disjoint, queries_not_copied, no_exact_duplicates, shared_items, groups_disjoint,
+                  temporal_order, near_duplicates_judged, no_near_copies, near_duplicates)
+
     def decide(self, ctx, evidence: Evidence, p_adjusted: float | None) -> Decision:
-        p = self._checked(ctx)
-        m = evidence.measurements
-        alpha = float(ctx.config.alpha)
-        nq, n_rows = m["n_test_queries"], m["n_test_rows"]
-        conds: list[Condition] = []
-        steps: list[str] = []
-        qo = m["query_overlap"]
-        n_id = qo["by_qid"] + qo["by_text"]
-        if "qid" in p["disjoint"]:
-            conds.append(Condition(
-                "no test query id or normalised query text also occurs in training (declared disjoint)",
-                "FAIL" if n_id else "PASS",
-                f"{_fmt_rate(n_id, nq)} test queries ({qo['by_qid']} by id, {qo['by_text']} by text)"
-                + (f", e.g. {', '.join(qo['examples'][:3])}" if n_id else ""),
-                "any overlap of ids declared disjoint (disjoint = %s)" % p["disjoint"]))
-            conds.append(Condition(
-                "no test query reappears in training under another id (its rows copied into one training query)",
-                "FAIL" if qo["by_content"] else "PASS",
-                f"{_fmt_rate(qo['by_content'], nq)} test queries",
-                f">= {p['query_match_share']:.0%} of the rows of the larger query (and >= 2) identical between a test "
-                f"and a training query"))
-        ed = m["exact_duplicates"]
-        conds.append(Condition(
-            "no test row is an exact duplicate of a training row of the same query (the same (query, item) pair)",
-            "FAIL" if ed["same_query_rows"] else "PASS",
-            f"{_fmt_rate(ed['same_query_rows'], n_rows)} test rows",
-            "any: a (query, item) pair in both splits is contamination (row hash of all feature groups)"))
-        si = m["shared_items"]
-        if "item_id" in p["disjoint"]:
-            n_sh = si["rows"] + si["identical_rows_other_query"]
-            conds.append(Condition("no item occurs in both splits (item_id declared disjoint)",
-                                   "FAIL" if n_sh else "PASS", f"{_fmt_rate(n_sh, n_rows)} test rows",
-                                   "any overlap of ids declared disjoint"))
-        else:
-            st = "WARN" if si["identical_rows_other_query"] else "PASS"
-            conds.append(Condition(
-                "items shared with training appear only under other queries with different features "
-                "(normal in ranking data; reported)", st,
-                f"{si['identical_rows_other_query']} test rows identical to a training row of another query; "
-                f"{si['rows']} test rows whose item_id occurs in training under another query",
-                "WARN at most: the same item judged for several queries is normal; identical feature rows "
-                "under another query may be a copied row"))
-        if "group_overlap" in m:
-            g = m["group_overlap"]
-            declared = "group_id" in p["disjoint"]
-            st = ("FAIL" if declared else "WARN") if g["n_common_groups"] else "PASS"
-            conds.append(Condition(
-                "no group/entity (group_id) occurs in both splits" + (" (declared disjoint)" if declared else ""),
-                st, f"{g['n_common_groups']} of {g['n_test_groups']} test groups; {_fmt_rate(g['rows'], n_rows)} test rows",
-                "any overlap of ids declared disjoint" if declared else
-                "WARN: shared entities let a model learn the entity (declare disjoint = [\"qid\", \"group_id\"] to FAIL)"))
-        if "temporal" in m and p["temporal"] != "ignore":
-            t = m["temporal"]
-            bad = t["test_rows_before_newest_train"]
-            st = ("FAIL" if p["temporal"] == "fail" else "WARN") if bad else "PASS"
-            conds.append(Condition(
-                "every test row is newer than the newest training row (temporal order)", st,
-                f"max train timestamp {t['max_train']:g}, min test timestamp {t['min_test']:g}; "
-                f"{_fmt_rate(bad, n_rows)} test rows are older than the newest training row",
-                f"temporal = {p['temporal']!r}"))
-        nd = m.get("near_duplicates")
-        near_fail = False
-        near_weak = ""  # why the near-duplicate evidence cannot clear the split (empty: it can)
-        near_txt = ""   # what a near-duplicate PASS rules out
-        if nd is not None and nd.get("threshold") is None:
-            near_weak = (f"near-duplicates could not be judged: the training set has {m['n_train_rows']} rows in "
-                         f"{m['n_train_queries']} queries, and the reference needs at least 20 rows in 2 queries")
-            conds.append(Condition("test rows are no closer to training than training rows are to other training "
-                                   "queries (near-duplicates)", "WARN", "not judged: too few training queries",
-                                   ">= 20 training rows in >= 2 queries"))
-        if nd is not None and nd.get("threshold") is not None:
-            padj = nd["p_value"] if p_adjusted is None else p_adjusted
-            excess = nd["excess_rate"]
-            floor = float(p["min_contamination_rate"])
-            power = nd.get("power_at_floor")
-            if padj < alpha and excess >= floor:
-                st = "FAIL"
-                near_fail = True
-            elif padj < alpha:  # significant but below the effect floor
-                st = "WARN"
-            elif excess >= floor or (power is not None and power < 0.8):
-                # not significant, and either the observed excess already reaches the floor or the test could
-                # not have found an excess of the floor's size: neither shown nor excluded
-                st = "WARN"
-                why = []
-                if excess >= floor:
-                    why.append(f"the near-duplicate share exceeds the null's by {excess:.2%} (>= {floor:.0%}) without "
-                               f"being significant (permutation p = {nd['p_value']:.3g}, Holm-adjusted {padj:.3g})")
-                if power is not None and power < 0.8:
-                    need = nd.get("rows_needed")
-                    why.append(f"with {n_rows} test rows the near-duplicate test would detect an excess of {floor:.0%} "
-                               f"of test rows with only {power:.0%} power"
-                               + (f"; about {need} test rows (~{nd['queries_needed']} queries of this size) would "
-                                  f"give 80%" if need else ""))
-                near_weak = ", and ".join(why)
-            else:
-                st = "PASS"
-            if st == "PASS" and power is not None:
-                near_txt = (f"an excess of {floor:.0%} of test rows would have been detected with {power:.0%} power "
-                            f"(flagged share {nd['rate']:.2%}, 95% upper bound {nd['rate_wilson_high']:.2%}, "
-                            f"{nd['expected_rate']:.2%} expected under the null)")
-            nc = nd.get("copy_rows", 0)
-            conds.append(Condition(
-                "no test row is a near-copy of a training row (far closer than any two training queries' rows)",
-                "FAIL" if nc else "PASS",
-                f"{_fmt_rate(nc, n_rows)} test rows in {nd.get('copy_queries', 0)} queries above cosine "
-                + (f"{nd['copy_threshold']:.6f}" if nd.get("copy_threshold") is not None else "n/a")
-                + f" (closest pair of different training queries: cosine distance {nd['reference_min_distance']:.3g})",
-                f"any: cosine distance below 1/{p['near_copy_factor']:g} of the smallest distance between rows of "
-                "different training queries is a copy within noise"))
-            near_fail = near_fail or bool(nc)
-            conds.append(Condition(
-                "test rows are no closer to training than training rows are to other training queries "
-                "(near-duplicates)", st,
-                f"{_fmt_rate(nd['flagged_rows'], n_rows)} test rows above cosine {nd['threshold']:.4f} "
-                f"(95% Wilson CI {nd['rate_wilson_low']:.1%}-{nd['rate_wilson_high']:.1%}; expected "
-                f"{nd['expected_rate']:.2%} under the null); permutation p = {nd['p_value']:.3g}"
-                + (f", Holm-adjusted {padj:.3g}" if p_adjusted is not None else "")
-                + (f"; power at an excess of {floor:.0%}: {power:.0%}" if power is not None else ""),
-                f"FAIL when Holm-adjusted p < {alpha:g} and the excess share >= {floor:.0%} (WARN when significant "
-                f"but smaller; inconclusive when the power at {floor:.0%} is < 80%); threshold = the "
-                f"{p['near_dup_quantile']:g}-quantile of the training set's own nearest-other-query similarity"))
-        status_fail = any(c.status == "FAIL" for c in conds)
+        f = Facts.of(ctx, evidence, p_adjusted, self._checked(ctx))
+        m = f.measurements
+        found = judge(self.conditions, f)
+        conds = list(found.values())
+        near_weak = _near_dup_undecided(f)
         c = m["contamination"]
         # a query bootstrap of a share with no (or all) flagged rows has zero width: quote Wilson then
         ci_lo, ci_hi = ((c["ci_low"], c["ci_high"]) if c["ci_high"] > c["ci_low"] else (c["wilson_low"], c["wilson_high"]))
-        rate_txt = (f"{c['rows']} of {n_rows} test rows ({c['rate']:.1%}, 95% CI {ci_lo:.1%}-{ci_hi:.1%}) "
-                    f"in {c['queries']} of {nq} queries")
+        rate_txt = (f"{c['rows']} of {m['n_test_rows']} test rows ({c['rate']:.1%}, 95% CI {ci_lo:.1%}-{ci_hi:.1%}) "
+                    f"in {c['queries']} of {m['n_test_queries']} queries")
         sub = m.get("metric_by_subset") or {}
         sub_txt = ""
         if sub.get("contaminated", {}).get("n") and sub.get("clean", {}).get("n"):
-            sub_txt = (f"; {ctx.metric} {sub['contaminated']['mean']:.3f} on contaminated vs "
+            sub_txt = (f"; {f.metric} {sub['contaminated']['mean']:.3f} on contaminated vs "
                        f"{sub['clean']['mean']:.3f} on clean queries")
-        if status_fail:
-            failed = [x.name for x in conds if x.status == "FAIL"]
+        failed = [x.name for x in conds if x.status == "FAIL"]
+        if failed:
             summary = f"Train/test overlap found: {rate_txt} are contaminated{sub_txt} ({failed[0]} failed)."
-            steps += ["Re-split by query (and by group_id where entities repeat) after deduplicating (query, item) "
-                      "pairs; then re-run the audit.",
-                      "Report the metric on the clean subset only until the split is rebuilt."]
-            if near_fail:
+            steps = ["Re-split by query (and by group_id where entities repeat) after deduplicating (query, item) "
+                     "pairs; then re-run the audit.",
+                     "Report the metric on the clean subset only until the split is rebuilt."]
+            if any(found[k].status == "FAIL" for k in ("no_near_copies", "near_duplicates") if k in found):
                 steps.append("Inspect the near-duplicate example pairs: find the preprocessing step that copied or "
                              "lightly altered test rows into training.")
-        elif near_weak:
+            return Decision(conditions=conds, summary=summary, next_steps=steps)
+        if near_weak:
             summary = (f"Inconclusive: no shared query ids, copied queries or duplicate (query, item) rows ({rate_txt} "
                        f"flagged), but {near_weak}.")
-            steps.append("Audit with a larger test (or training) set before trusting the split's isolation from "
-                         "near-copies.")
+            steps = ["Audit with a larger test (or training) set before trusting the split's isolation from "
+                     "near-copies."]
             return Decision(conditions=conds, summary=summary, next_steps=steps, status="WARN", inconclusive=True)
-        elif any(x.status == "WARN" for x in conds):
+        if any(x.status == "WARN" for x in conds):
             summary = (f"No contamination found that fails the audit ({rate_txt} flagged); see the warnings.")
-            steps.append("Review the WARN conditions: shared entities, temporal order or identical rows under other "
-                         "queries may be intended, but say so in the report.")
+            steps = ["Review the WARN conditions: shared entities, temporal order or identical rows under other "
+                     "queries may be intended, but say so in the report."]
+            return Decision(conditions=conds, summary=summary, next_steps=steps)
+        near_txt = _near_dup_rules_out(f)
+        if near_txt:
+            near = f"no excess near-duplicates: {near_txt}"
+        elif m.get("near_duplicates") is None:
+            near = "near-duplicates not checked (near_duplicates = false)"
         else:
-            if near_txt:
-                near = f"no excess near-duplicates: {near_txt}"
-            elif nd is None:
-                near = "near-duplicates not checked (near_duplicates = false)"
-            else:
-                near = "no near-duplicates"
-            summary = (f"No train/test overlap found: no shared query ids, no copied queries, no duplicate "
-                       f"(query, item) rows; {near} ({rate_txt} flagged).")
-        return Decision(conditions=conds, summary=summary, next_steps=steps)
+            near = "no near-duplicates"
+        summary = (f"No train/test overlap found: no shared query ids, no copied queries, no duplicate "
+                   f"(query, item) rows; {near} ({rate_txt} flagged).")
+        return Decision(conditions=conds, summary=summary, next_steps=[])

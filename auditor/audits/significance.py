@@ -43,14 +43,17 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from auditor.audits.base import (Audit, Condition, Decision, Evidence, Trial, jsonable, plot_bars, plot_hist,
-                                 plot_lines)
-from auditor.context import derive_seed
-from auditor.errors import ConfigError, DataError
+from auditor.audits.base import (Audit, Condition, Decision, Evidence, Facts, Trial, condition, judge, jsonable,
+                                 plot_bars, plot_hist, plot_lines)
+from auditor.baseline import baseline_metric_values
+from auditor.config import ParamText, declare, param
+from auditor.errors import ConfigError
+from auditor.informative import constant_within_queries, informative_queries
+from auditor.seeds import derive_seed
 from auditor.stats import (bootstrap_ci, effect_size_dz, mde_paired, paired_t_test, power_paired,
                            sign_flip_test, win_tie_loss)
 
-__all__ = ["SignificanceAudit", "baseline_metric_values", "queries_needed"]
+__all__ = ["SignificanceAudit", "queries_needed"]
 
 
 def queries_needed(effect: float, sd: float, *, alpha: float = 0.05, power: float = 0.8,
@@ -80,45 +83,161 @@ def queries_needed(effect: float, sd: float, *, alpha: float = 0.05, power: floa
     return int(hi)
 
 
-def baseline_metric_values(ctx: Any, seed: int) -> tuple[np.ndarray, str]:
-    """Per-query suite metric of the baseline on the test set, shape (n_test_queries,).
-
-    Uses the ``--baseline`` model fitted with ``seed`` (cached per process, like the
-    candidate), else the ``--baseline-run`` scores aligned to the test rows.
-
-    Returns
-    -------
-    values : ndarray, shape (n_queries,)
-    source : {"model", "run"}
-
-    Raises
-    ------
-    DataError
-        When the baseline scores do not match the test rows or are not finite.
-    ConfigError
-        When there is no baseline at all.
-    """
-    test = ctx.test
-    if ctx.baseline is not None:
-        model = ctx.fit(seed, spec=ctx.baseline)
-        s = ctx.score(model, test, spec=ctx.baseline)
-        return ctx.metric_values(test, s), "model"
-    if ctx.baseline_scores is None:
-        raise ConfigError("the significance audit needs a baseline: pass --baseline MODEL or --baseline-run FILE.")
-    s = np.asarray(ctx.baseline_scores, dtype=np.float64)
-    if s.shape != (test.n_rows,):
-        raise DataError(f"the baseline run has {s.size} scores but the test set has {test.n_rows} rows.",
-                        path=test.name, field="baseline_scores",
-                        fix="score every test row in the baseline run (one line per query-document pair).")
-    bad = np.flatnonzero(~np.isfinite(s))
-    if bad.size:
-        raise DataError(f"the baseline run has a non-finite score ({s[bad[0]]}) at test row {int(bad[0])}.",
-                        path=test.name, field="baseline_scores", fix="give every row a finite score.")
-    return ctx.metric_values(test, s), "run"
-
-
 def _fmt(x: float, nd: int = 4) -> str:
     return "n/a" if x is None or not np.isfinite(x) else f"{x:+.{nd}f}" if x < 0 else f"{x:.{nd}f}"
+
+
+# --------------------------------------------------------------------------- conditions
+# Functions of the measurements (:class:`Facts`), listed on SignificanceAudit.conditions. The first
+# three are preconditions: a Condition only when the test set cannot carry the comparison (the first
+# that applies is the only condition); the other four judge the gain.
+def _too_few_queries(f: Facts) -> bool:
+    m, need = f.measurements, max(int(f.params["min_queries"]), 2)
+    return m["n_queries"] < need or int(m.get("n_informative", m["n_queries"])) < need
+
+
+def _features_flat(f: Facts) -> bool:
+    return not _too_few_queries(f) and bool(f.measurements.get("features_constant_within_queries"))
+
+
+def _gain_constant(f: Facts) -> bool:
+    m = f.measurements
+    return not _too_few_queries(f) and not _features_flat(f) and bool(m.get("sd_is_zero")) \
+        and abs(m["mean_delta"]) > 1e-12
+
+
+def _blocked(f: Facts) -> bool:
+    return _too_few_queries(f) or _features_flat(f) or _gain_constant(f)
+
+
+def _ci_txt(m: Mapping[str, Any]) -> str:
+    return (f"mean Δ {_fmt(m['mean_delta'])}, {m['ci_level']:.0%} BCa CI [{_fmt(m['ci_low'])}, {_fmt(m['ci_high'])}] "
+            f"over {m['n_queries']} queries")
+
+
+def _abs_txt(m: Mapping[str, Any]) -> str:
+    if not m["n_queries"]:
+        return ""
+    return f"{m['metric']} {_fmt(m['candidate_mean'])} (candidate) vs {_fmt(m['baseline_mean'])} (baseline)"
+
+
+def _wtl(m: Mapping[str, Any]) -> str:
+    return f"{m['wins']}/{m['ties']}/{m['losses']} W/T/L"
+
+
+def _floor_txt(m: Mapping[str, Any]) -> str:
+    return f"{m['min_gain']:g} (declared min_gain)" if m["min_gain"] > 0 else "0"
+
+
+def _gain(f: Facts) -> dict[str, Any]:
+    """Which of the two tests shows the gain, the target effect for the power judgement (declared
+    gain, else the observed positive gain) and why a miss is inconclusive rather than a FAIL."""
+    m = f.measurements
+    alpha, min_gain, delta, mde = m["alpha"], m["min_gain"], m["mean_delta"], m["mde"]
+    p_adj = f.p_adjusted if f.p_adjusted is not None else f.p_value
+    ci_ok = np.isfinite(m["ci_low"]) and m["ci_low"] > min_gain
+    t_ok = p_adj is not None and p_adj < alpha
+    demonstrated = ci_ok and t_ok
+    if min_gain > 0:
+        target, target_src = min_gain, "declared min_gain"
+    elif delta > 0:
+        target, target_src = delta, "observed gain (post-hoc)"
+    else:
+        target, target_src = None, ""
+    underpowered = (not demonstrated) and target is not None and (not np.isfinite(mde) or mde > target)
+    # the two tests disagree: the CI clears the floor but the (Holm-adjusted) t-test does not,
+    # or the reverse; neither a gain nor its absence is shown
+    split_tests = (not demonstrated) and (ci_ok != t_ok) and delta > min_gain
+    return {"p_adj": p_adj, "ci_ok": ci_ok, "t_ok": t_ok, "demonstrated": demonstrated, "target": target,
+            "target_src": target_src, "underpowered": underpowered, "split_tests": split_tests,
+            "miss": "WARN" if underpowered or split_tests else "FAIL",
+            "agree": (m["signflip_p_value"] < alpha) == (m["t_p_value"] < alpha)}
+
+
+@condition("min_queries")
+def enough_queries(f: Facts) -> Condition | None:
+    """WARN (inconclusive) when fewer than min_queries test queries can change their metric."""
+    if not _too_few_queries(f):
+        return None
+    m = f.measurements
+    n, n_inf = m["n_queries"], int(m.get("n_informative", m["n_queries"]))
+    got = f"{n} queries" if n_inf >= n else f"{n_inf} informative queries"
+    return Condition(f"at least {int(f.params['min_queries'])} test queries whose {m['metric']} depends on the "
+                     "ordering", "WARN", got, "min_queries (audit.toml [audits.significance]); n >= 2 for any variance")
+
+
+@condition()
+def features_vary(f: Facts) -> Condition | None:
+    """WARN (inconclusive) when every test feature is constant within each query."""
+    if not _features_flat(f):
+        return None
+    return Condition("some test feature varies within a query", "WARN",
+                     "every feature column is constant inside every test query",
+                     "a ranking needs features that differ between a query's candidates")
+
+
+@condition()
+def gain_varies(f: Facts) -> Condition | None:
+    """WARN (inconclusive) when the per-query gain is the same non-zero value on every query."""
+    if not _gain_constant(f):
+        return None
+    m = f.measurements
+    return Condition("the per-query gain varies across queries (a t-test and a CI need variance)", "WARN",
+                     f"Δ = {_fmt(m['mean_delta'])} on every one of {m['n_queries']} queries", "sd(Δ) > 0")
+
+
+@condition("min_gain")
+def ci_above_floor(f: Facts) -> Condition | None:
+    """The BCa CI of the mean per-query gain lies above min_gain (else FAIL, WARN when inconclusive)."""
+    if _blocked(f):
+        return None
+    m, g = f.measurements, _gain(f)
+    floor = _floor_txt(m)
+    return Condition(f"the {m['ci_level']:.0%} CI of the mean per-query gain lies above {floor}",
+                     "PASS" if g["ci_ok"] else g["miss"], _ci_txt(m),
+                     f"CI lower bound > {floor} (BCa bootstrap, Efron 1987)")
+
+
+@condition("alpha", "min_gain")
+def t_test_shows_gain(f: Facts) -> Condition | None:
+    """The one-sided paired t-test rejects after Holm (else FAIL, WARN when inconclusive)."""
+    if _blocked(f):
+        return None
+    m, g = f.measurements, _gain(f)
+    p_adj = g["p_adj"]
+    return Condition("the paired t-test shows a gain after Holm correction across audits",
+                     "PASS" if g["t_ok"] else g["miss"],
+                     f"t = {m['t_statistic']:.3f}, p = {m['t_p_value']:.3g}, Holm-adjusted p = "
+                     f"{(p_adj if p_adj is not None else float('nan')):.3g}",
+                     f"adjusted p < α = {m['alpha']:g} (one-sided; Smucker et al. 2007)")
+
+
+@condition("alpha")
+def signflip_agrees(f: Facts) -> Condition | None:
+    """WARN when the sign-flip randomization test and the t-test reach different conclusions."""
+    if _blocked(f):
+        return None
+    m = f.measurements
+    return Condition("the sign-flip randomization test agrees with the t-test",
+                     "PASS" if _gain(f)["agree"] else "WARN",
+                     f"sign-flip p = {m['signflip_p_value']:.3g} (B = {m['signflip_resamples']}), "
+                     f"t-test p = {m['t_p_value']:.3g}",
+                     f"same conclusion at α = {m['alpha']:g} (Fisher 1935; Smucker et al. 2007)")
+
+
+@condition("min_gain", "power")
+def power_at_target(f: Facts) -> Condition | None:
+    """WARN when the test set's MDE exceeds the target gain and the gain is not demonstrated."""
+    if _blocked(f):
+        return None
+    m, g = f.measurements, _gain(f)
+    if g["target"] is None:
+        return None
+    return Condition(f"the test set can detect the {g['target_src']} ({g['target']:.4f}) with "
+                     f"{m['mde_power']:.0%} power",
+                     "PASS" if g["demonstrated"] or not g["underpowered"] else "WARN",
+                     f"MDE {_fmt(m['mde'])} (sd(Δ) {_fmt(m['sd_delta'])}, n = {m['n_queries']})",
+                     f"MDE <= {g['target_src']} (paired t-test power; Cohen 1988)")
 
 
 class SignificanceAudit(Audit):
@@ -129,12 +248,12 @@ class SignificanceAudit(Audit):
     question = ("Is the candidate's gain over its baseline real -- larger than zero (or the declared minimum "
                 "meaningful gain) beyond the query-to-query noise -- and does the test set have enough queries "
                 "to show a gain of that size?")
-    method = ("Candidate and baseline are scored on the same test queries (baseline model fitted with the same "
+    method = ParamText("Candidate and baseline are scored on the same test queries (baseline model fitted with the same "
               "seed, or --baseline-run scores); per-query differences d = candidate - baseline of the suite metric. "
               "Primary: one-sided paired t-test of mean d > min_gain (Holm-adjusted across audits). Beside it: "
-              "sign-flip randomization test (B = 10,000), BCa bootstrap 95% CI of mean d (B = 10,000, queries "
+              "sign-flip randomization test (B = {n_signflip:,}), BCa bootstrap {ci_level:.0%} CI of mean d (B = {n_bootstrap:,}, queries "
               "resampled), effect size d_z = mean(d)/sd(d), wins/ties/losses, power of the paired t-test and "
-              "the minimum detectable effect at 80% power. PASS only when the CI's lower bound > min_gain and "
+              "the minimum detectable effect at {power:.0%} power. PASS only when the CI's lower bound > min_gain and "
               "the adjusted p < alpha; otherwise FAIL (no demonstrated gain) when the test set had the power to "
               "show the declared gain (or the observed gain is <= 0), INCONCLUSIVE when it did not (MDE stated).")
     citations = [
@@ -163,15 +282,16 @@ class SignificanceAudit(Audit):
     ]
     critical = True
     gating = True
-    defaults: dict[str, Any] = {
-        "n_seeds": 1,          # model seeds 0..n_seeds-1; per-query metric averaged over seeds
-        "n_signflip": 10_000,  # sign-flip randomization resamples
-        "n_bootstrap": 10_000,  # BCa bootstrap resamples
-        "ci_level": 0.95,
-        "power": 0.8,          # for the minimum detectable effect
-        "min_queries": 10,     # fewer usable query pairs -> INCONCLUSIVE
-    }
-    quick_overrides: dict[str, Any] = {"n_signflip": 2000, "n_bootstrap": 2000}
+    defaults = declare(
+        n_seeds=param(int, 1, min=1, help="model seeds 0..n_seeds-1; per-query metric averaged over seeds"),
+        n_signflip=param(int, 10_000, min=1, quick=2000, help="sign-flip randomization resamples"),
+        n_bootstrap=param(int, 10_000, min=1, quick=2000, help="BCa bootstrap resamples"),
+        ci_level=param(float, 0.95, min=0, max=1, min_open=True, max_open=True,
+                       help="level of the CI of the mean gain"),
+        power=param(float, 0.8, min=0, max=1, min_open=True, max_open=True,
+                    help="power for the minimum detectable effect"),
+        min_queries=param(int, 10, min=1, help="fewer usable query pairs: INCONCLUSIVE"),
+    )
 
     # ------------------------------------------------------------------ plan / run
     def skip_reason(self, ctx: Any) -> str | None:
@@ -242,15 +362,11 @@ class SignificanceAudit(Audit):
         power_min = power_paired(min_gain, sd, n, alpha=alpha) if n >= 2 and min_gain > 0 else float("nan")
         per_seed = [float(np.nanmean(C[i] - Bm[i])) if np.isfinite(C[i] - Bm[i]).any() else float("nan")
                     for i in range(C.shape[0])]
-        from auditor.audits.random_label import informative_queries
-
         # queries whose metric cannot change with the ordering (one candidate, all labels equal)
         # give d = 0 whatever the two models do: they carry no evidence about a gain
         informative = informative_queries(ctx.metric, ctx.test.labels, ctx.test.query_offsets,
                                           gain=ctx.config.gain, no_relevant=ctx.config.no_relevant)
         n_informative = int(np.sum(informative[ok])) if informative.shape == ok.shape else n
-        from auditor.audits.feature_ablation import constant_within_queries
-
         # no feature varies inside any query (e.g. all zero): no model can order the candidates
         flat_features = bool(n and np.all(constant_within_queries(ctx.test.feature_matrix(), ctx.test.query_offsets)))
         target = min_gain if min_gain > 0 else (delta if n and delta > 0 else float("nan"))
@@ -312,120 +428,90 @@ class SignificanceAudit(Audit):
                         plots=plots, notes=notes)
 
     # ------------------------------------------------------------------ decide
-    def decide(self, ctx: Any, evidence: Evidence, p_adjusted: float | None) -> Decision:
-        m = evidence.measurements
-        p = self._params(ctx)
-        alpha, min_gain, metric = m["alpha"], m["min_gain"], m["metric"]
-        n, delta, mde = m["n_queries"], m["mean_delta"], m["mde"]
-        min_q = int(p["min_queries"])
-        lvl = f"{m['ci_level']:.0%}"
-        ci_txt = f"mean Δ {_fmt(delta)}, {lvl} BCa CI [{_fmt(m['ci_low'])}, {_fmt(m['ci_high'])}] over {n} queries"
-        abs_txt = (f"{metric} {_fmt(m['candidate_mean'])} (candidate) vs {_fmt(m['baseline_mean'])} (baseline)"
-                   if n else "")
-        p_adj = p_adjusted if p_adjusted is not None else evidence.p_value
-        floor = f"{min_gain:g} (declared min_gain)" if min_gain > 0 else "0"
-        mde_txt = _fmt(mde)
-        need = m.get("queries_needed")
-        n_inf = int(m.get("n_informative", n))
-        wtl = f"{m['wins']}/{m['ties']}/{m['losses']} W/T/L"
-        # ---- the test set cannot carry the comparison: say why and what would
-        if n < max(min_q, 2) or n_inf < max(min_q, 2):
+    conditions = (enough_queries, features_vary, gain_varies, ci_above_floor, t_test_shows_gain, signflip_agrees,
+                  power_at_target)
+
+    def _cannot_compare(self, f: Facts, found: Mapping[str, Condition]) -> Decision | None:
+        """INCONCLUSIVE when the test set cannot carry the comparison, saying why and what would (None otherwise)."""
+        m = f.measurements
+        conditions = list(found.values())
+        min_gain, metric = m["min_gain"], m["metric"]
+        n, delta = m["n_queries"], m["mean_delta"]
+        min_q = int(f.params["min_queries"])
+        ci_txt = _ci_txt(m)
+        if "enough_queries" in found:
+            need = m.get("queries_needed")
+            n_inf = int(m.get("n_informative", n))
             if n_inf >= n:
                 why = f"only {n} test quer{'y has' if n == 1 else 'ies have'} a defined {metric}"
                 if m.get("n_excluded"):
                     why += f" ({m['n_excluded']} of {n + m['n_excluded']} have no relevant item)"
-                got = f"{n} queries"
             else:
                 why = (f"only {n_inf} of the {n} test queries can change their {metric} with the ordering (the others "
                        "have one candidate or equal labels, so Δ = 0 there whatever the models do)")
-                got = f"{n_inf} informative queries"
             want = max(min_q, need or 0)
-            cond = [Condition(f"at least {min_q} test queries whose {metric} depends on the ordering", "WARN", got,
-                              "min_queries (audit.toml [audits.significance]); n >= 2 for any variance")]
             summary = (f"Inconclusive: {why}, too few to test a gain"
                        + (f" ({ci_txt}; a single query gives no variance, so its CI has no width and is no "
                           "evidence)" if n == 1 else f" ({ci_txt})" if n_inf >= 2 and not m.get("sd_is_zero") else "")
                        + f". About {want} informative test queries would decide it"
                        + (f" (the paired t-test reaches {m['mde_power']:.0%} power at a gain of "
                           f"{(min_gain if min_gain > 0 else delta):.4f} with {need})" if need else "") + ".")
-            return Decision(cond, summary, [f"Evaluate on at least {want} test queries with graded labels and several "
-                                            "candidates each before claiming a gain."],
+            return Decision(conditions, summary, [f"Evaluate on at least {want} test queries with graded labels and "
+                                                  "several candidates each before claiming a gain."],
                             status="WARN", inconclusive=True)
-        if m.get("features_constant_within_queries"):
-            cond = [Condition("some test feature varies within a query", "WARN",
-                              "every feature column is constant inside every test query",
-                              "a ranking needs features that differ between a query's candidates")]
-            return Decision(cond, (f"Inconclusive: every test feature is constant within each query (for example all "
-                                   f"zero), so neither model can order the candidates ({abs_txt}): the "
-                                   "comparison says nothing about a gain."),
+        if "features_vary" in found:
+            return Decision(conditions, (f"Inconclusive: every test feature is constant within each query (for example "
+                                         f"all zero), so neither model can order the candidates ({_abs_txt(m)}): the "
+                                         "comparison says nothing about a gain."),
                             ["Check how the test features were exported (all-zero or constant columns usually mean a "
                              "failed join or a wrong column mapping)."], status="WARN", inconclusive=True)
-        if m.get("sd_is_zero") and abs(delta) > 1e-12:
-            cond = [Condition("the per-query gain varies across queries (a t-test and a CI need variance)", "WARN",
-                              f"Δ = {_fmt(delta)} on every one of {n} queries", "sd(Δ) > 0")]
-            return Decision(cond, (f"Inconclusive: Δ{metric} is exactly {_fmt(delta)} on all {n} queries ({wtl}): "
-                                   "with zero variance neither the t-test nor a confidence interval says anything "
-                                   "about queries beyond these, and a zero-width CI is no evidence."),
+        if "gain_varies" in found:
+            return Decision(conditions, (f"Inconclusive: Δ{metric} is exactly {_fmt(delta)} on all {n} queries "
+                                         f"({_wtl(m)}): with zero variance neither the t-test nor a confidence interval "
+                                         "says anything about queries beyond these, and a zero-width CI is no "
+                                         "evidence."),
                             ["Check the scores: identical per-query differences usually mean a degenerate test set "
                              "or a constant offset between the two runs.",
                              f"Evaluate on a test set whose queries differ (at least {min_q})."],
                             status="WARN", inconclusive=True)
-        ci_ok = np.isfinite(m["ci_low"]) and m["ci_low"] > min_gain
-        t_ok = p_adj is not None and p_adj < alpha
-        sf_ok = m["signflip_p_value"] < alpha
-        conditions = []
-        demonstrated = ci_ok and t_ok
-        # target effect for the power judgement: declared gain, else the observed positive gain
-        if min_gain > 0:
-            target, target_src = min_gain, "declared min_gain"
-        elif delta > 0:
-            target, target_src = delta, "observed gain (post-hoc)"
-        else:
-            target, target_src = None, ""
-        underpowered = (not demonstrated) and target is not None and (not np.isfinite(mde) or mde > target)
-        # the two tests disagree: the CI clears the floor but the (Holm-adjusted) t-test does not,
-        # or the reverse; neither a gain nor its absence is shown
-        split_tests = (not demonstrated) and (ci_ok != t_ok) and delta > min_gain
-        miss = "WARN" if underpowered or split_tests else "FAIL"
-        conditions.append(Condition(f"the {lvl} CI of the mean per-query gain lies above {floor}",
-                                    "PASS" if ci_ok else miss, ci_txt,
-                                    f"CI lower bound > {floor} (BCa bootstrap, Efron 1987)"))
-        conditions.append(Condition("the paired t-test shows a gain after Holm correction across audits",
-                                    "PASS" if t_ok else miss,
-                                    f"t = {m['t_statistic']:.3f}, p = {m['t_p_value']:.3g}, Holm-adjusted p = "
-                                    f"{(p_adj if p_adj is not None else float('nan')):.3g}",
-                                    f"adjusted p < α = {alpha:g} (one-sided; Smucker et al. 2007)"))
-        agree = sf_ok == (m["t_p_value"] < alpha)
-        conditions.append(Condition("the sign-flip randomization test agrees with the t-test",
-                                    "PASS" if agree else "WARN",
-                                    f"sign-flip p = {m['signflip_p_value']:.3g} (B = {m['signflip_resamples']}), "
-                                    f"t-test p = {m['t_p_value']:.3g}",
-                                    f"same conclusion at α = {alpha:g} (Fisher 1935; Smucker et al. 2007)"))
-        if target is not None:
-            conditions.append(Condition(f"the test set can detect the {target_src} ({target:.4f}) with "
-                                        f"{m['mde_power']:.0%} power",
-                                        "PASS" if demonstrated or not underpowered else "WARN",
-                                        f"MDE {mde_txt} (sd(Δ) {_fmt(m['sd_delta'])}, n = {n})",
-                                        f"MDE <= {target_src} (paired t-test power; Cohen 1988)"))
+        return None
+
+    def decide(self, ctx: Any, evidence: Evidence, p_adjusted: float | None) -> Decision:
+        f = Facts.of(ctx, evidence, p_adjusted, self._params(ctx))
+        found = judge(self.conditions, f)
+        blocked = self._cannot_compare(f, found)
+        if blocked is not None:
+            return blocked
+        m = f.measurements
+        conditions = list(found.values())
+        min_gain, metric = m["min_gain"], m["metric"]
+        n, delta, mde = m["n_queries"], m["mean_delta"], m["mde"]
+        lvl = f"{m['ci_level']:.0%}"
+        ci_txt, abs_txt, wtl = _ci_txt(m), _abs_txt(m), _wtl(m)
+        floor = _floor_txt(m)
+        mde_txt = _fmt(mde)
+        need = m.get("queries_needed")
+        g = _gain(f)
+        p_adj, target, target_src = g["p_adj"], g["target"], g["target_src"]
         p_txt = f"{(p_adj if p_adj is not None else float('nan')):.3g}"
-        if demonstrated:
+        if g["demonstrated"]:
             summary = (f"The candidate beats the baseline on {metric} ({abs_txt}): the gain is at least "
                        f"{_fmt(m['ci_low'])} ({lvl} lower bound) > {floor}; {ci_txt} (t-test adjusted p = {p_adj:.3g}, "
                        f"d_z = {_fmt(m['d_z'], 2)}, {wtl}; MDE at {m['mde_power']:.0%} power {mde_txt}).")
-            steps = [] if agree else ["The randomization test disagrees with the t-test: inspect the per-query "
-                                      "differences for outliers before quoting the p-value."]
+            steps = [] if g["agree"] else ["The randomization test disagrees with the t-test: inspect the per-query "
+                                           "differences for outliers before quoting the p-value."]
             return Decision(conditions, summary, steps)
         more = (f" About {need} test queries (now {n}) would give {m['mde_power']:.0%} power at "
                 f"{target:.4f}." if need and target else "")
-        if split_tests:
+        if g["split_tests"]:
             which = ("the CI lies above " + floor + f" but the Holm-adjusted t-test does not reject (p = {p_txt})"
-                     if ci_ok else f"the t-test rejects (adjusted p = {p_txt}) but the CI reaches down to "
+                     if g["ci_ok"] else f"the t-test rejects (adjusted p = {p_txt}) but the CI reaches down to "
                      f"{_fmt(m['ci_low'])} <= {floor}")
             summary = f"Inconclusive: the gain is not demonstrated -- {which}; {ci_txt} ({abs_txt}).{more}"
             return Decision(conditions, summary,
                             ["More queries would settle it; meanwhile do not quote the gain as significant."],
                             status="WARN", inconclusive=True)
-        if underpowered:
+        if g["underpowered"]:
             summary = (f"Inconclusive: no demonstrated gain ({ci_txt}; {abs_txt}), but with {n} queries the smallest "
                        f"gain this test set can detect at {m['mde_power']:.0%} power is {mde_txt} > the {target_src} "
                        f"{target:.4f}.{more}")

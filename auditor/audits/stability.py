@@ -34,7 +34,10 @@ from typing import Any, Mapping
 import numpy as np
 from scipy import stats as _st
 
-from auditor.audits.base import Audit, Condition, Decision, Evidence, Trial, jsonable, plot_intervals
+from auditor.audits.base import (Audit, Condition, Decision, Evidence, Facts, Trial, condition, judge, jsonable,
+                                 plot_intervals)
+from auditor.baseline import baseline_metric_values
+from auditor.config import ParamText, declare, param
 from auditor.errors import ConfigError
 
 __all__ = ["StabilityAudit", "query_folds"]
@@ -79,6 +82,70 @@ def _t_ci(x: np.ndarray, level: float = 0.95) -> tuple[float, float]:
     return float(x.mean() - h), float(x.mean() + h)
 
 
+# --------------------------------------------------------------------------- conditions
+# Functions of the measurements (:class:`Facts`), listed on StabilityAudit.conditions; the first two
+# are preconditions (a Condition only when the spread cannot be measured), the last two exclusive.
+def _spread(m: Mapping[str, Any]) -> str:
+    return (f"mean {m['mean']:.4f}, sd {m['sd']:.4f}, range {m['min']:.4f}-{m['max']:.4f} over {m['n_folds']} "
+            f"held-out folds" if np.isfinite(m["sd"]) else f"{m['n_folds']} usable fold(s)")
+
+
+def _sampling_noise(m: Mapping[str, Any]) -> str:
+    if np.isfinite(m["sd_expected_from_queries"]):
+        return f"; query sampling alone explains sd ≈ {m['sd_expected_from_queries']:.4f}"
+    return ""
+
+
+def _measurable(m: Mapping[str, Any]) -> bool:
+    return bool(np.isfinite(m["sd"])) and not (m["sd"] == 0 and m.get("sd_query") == 0)
+
+
+@condition()
+def folds_defined(f: Facts) -> Condition | None:
+    """WARN when fewer than two folds have a defined metric (no sd)."""
+    if np.isfinite(f.measurements["sd"]):
+        return None
+    return Condition("at least two folds have a defined metric", "WARN", _spread(f.measurements), "k >= 2 usable folds")
+
+
+@condition()
+def metric_varies(f: Facts) -> Condition | None:
+    """WARN when the metric is the same on every held-out query (no ordering changes it)."""
+    m = f.measurements
+    if not (m["sd"] == 0 and m.get("sd_query") == 0):
+        return None
+    return Condition(f"{m['metric']} varies across held-out queries", "WARN", _spread(m),
+                     "a spread needs per-query values that differ")
+
+
+@condition()
+def spread_reported(f: Facts) -> Condition | None:
+    """Report only (PASS) when no gain was claimed to compare the spread with."""
+    m = f.measurements
+    if not _measurable(m) or m["claimed_gain"] is not None:
+        return None
+    return Condition(f"the fold-to-fold spread of {m['metric']} is reported (no claimed gain to compare)", "PASS",
+                     _spread(m) + _sampling_noise(m), "report only: no baseline gain and no min_gain declared")
+
+
+@condition()
+def sd_within_claimed_gain(f: Facts) -> Condition | None:
+    """WARN when the fold-to-fold sd exceeds the claimed gain; advisory, so a sd below the gain whose
+    upper bound is not stays PASS (the summary says stability is not established)."""
+    m = f.measurements
+    claimed = m["claimed_gain"]
+    if not _measurable(m) or claimed is None:
+        return None
+    sd, up = m["sd"], m.get("sd_upper", float("nan"))
+    return Condition(f"the fold-to-fold sd of {m['metric']} is no larger than the claimed gain",
+                     "PASS" if sd <= claimed else "WARN",
+                     f"sd {sd:.4f} (95% upper bound {up:.4f}, {m['n_folds']} folds) vs gain {claimed:.4f}"
+                     f"{_sampling_noise(m)}",
+                     f"sd <= claimed gain ({m['claimed_gain_source']}); established when also its upper bound is "
+                     "(chi-square, approximate: folds share training data); sd rather than range because the range "
+                     "grows with k")
+
+
 class StabilityAudit(Audit):
     """Query-grouped K-fold spread of the metric (see the module docstring)."""
 
@@ -86,7 +153,7 @@ class StabilityAudit(Audit):
     title = "Cross-validation stability"
     question = ("How much does the metric change when the model is trained and evaluated on different subsets of "
                 "queries -- and is the claimed gain larger than that variation?")
-    method = ("Grouped K-fold on the training set with whole queries per fold (K = 5; --quick 3), optionally "
+    method = ParamText("Grouped K-fold on the training set with whole queries per fold (K = {k}; --quick {quick_k}), optionally "
               "repeated over n_seeds partitions and model seeds: fit on K - 1 folds, evaluate the held-out fold. "
               "Reports each fold's mean with a t-interval over its queries, and the mean, sd, min, max and range "
               "of the fold means. WARN when the fold-to-fold sd exceeds the claimed gain; when only its one-sided "
@@ -111,8 +178,12 @@ class StabilityAudit(Audit):
     ]
     critical = False
     gating = False
-    defaults: dict[str, Any] = {"k": 5, "n_seeds": 1, "ci_level": 0.95}
-    quick_overrides: dict[str, Any] = {"k": 3}
+    defaults = declare(
+        k=param(int, 5, min=2, quick=3, help="folds (reduced to the number of training queries)"),
+        n_seeds=param(int, 1, min=1, help="partitions and model seeds (K fits each)"),
+        ci_level=param(float, 0.95, min=0, max=1, min_open=True, max_open=True,
+                       help="level of each fold's t-interval"),
+    )
 
     # ------------------------------------------------------------------ plan / run
     def _params(self, ctx: Any) -> dict[str, Any]:
@@ -139,8 +210,6 @@ class StabilityAudit(Audit):
 
     def run_trial(self, ctx: Any, trial: Trial) -> dict[str, Any]:
         if trial.key == "claimed_gain":
-            from auditor.audits.significance import baseline_metric_values
-
             c = ctx.metric_values(ctx.test, ctx.score(ctx.fit(0), ctx.test))
             b, src = baseline_metric_values(ctx, 0)
             d = c - b
@@ -228,51 +297,38 @@ class StabilityAudit(Audit):
         return Evidence(measurements=m, p_value=None, plots=plots, notes=notes)
 
     # ------------------------------------------------------------------ decide
+    conditions = (folds_defined, metric_varies, spread_reported, sd_within_claimed_gain)
+
     def decide(self, ctx: Any, evidence: Evidence, p_adjusted: float | None) -> Decision:
-        m = evidence.measurements
-        metric, sd, mean = m["metric"], m["sd"], m["mean"]
-        spread = (f"mean {mean:.4f}, sd {sd:.4f}, range {m['min']:.4f}-{m['max']:.4f} over {m['n_folds']} "
-                  f"held-out folds" if np.isfinite(sd) else f"{m['n_folds']} usable fold(s)")
-        noise = ""
-        if np.isfinite(m["sd_expected_from_queries"]):
-            noise = f"; query sampling alone explains sd ≈ {m['sd_expected_from_queries']:.4f}"
+        f = Facts.of(ctx, evidence, p_adjusted, ctx.params(self))
+        m = f.measurements
+        metric = m["metric"]
+        found = judge(self.conditions, f)
+        cond = list(found.values())
+        spread = _spread(m)
         # advisory audit: an undecidable spread is a WARN with the reason, never inconclusive (it must not
         # hold back the verdict)
-        if not np.isfinite(sd):
-            cond = [Condition("at least two folds have a defined metric", "WARN", spread, "k >= 2 usable folds")]
+        if "folds_defined" in found:
             return Decision(cond, f"Cannot measure the spread of {metric}: {spread} (n < 2; folds need queries with a "
                                   f"relevant item).",
                             ["Use more training queries (at least 2 usable folds) or a smaller k."], status="WARN")
-        if sd == 0 and m.get("sd_query") == 0:
-            cond = [Condition(f"{metric} varies across held-out queries", "WARN", spread,
-                              "a spread needs per-query values that differ")]
+        if "metric_varies" in found:
             return Decision(cond, (f"Cannot measure the spread of {metric}: it has the same value on every held-out "
                                    "query (for example all labels equal, or one candidate per query), so no ordering "
                                    "changes it."), ["Check the training labels: graded labels and several candidates "
                                                     "per query are needed."], status="WARN")
-        claimed, src = m["claimed_gain"], m["claimed_gain_source"]
-        if claimed is None:
-            cond = [Condition(f"the fold-to-fold spread of {metric} is reported (no claimed gain to compare)", "PASS",
-                              spread + noise, "report only: no baseline gain and no min_gain declared")]
+        if "spread_reported" in found:
             return Decision(cond, f"{metric} across query-grouped folds: {spread}; no gain was claimed to compare it "
                                   f"with.",
                             ["Quote cross-validated results as mean ± sd over folds.",
                              "Declare min_gain (audit.toml) or give a baseline to have the spread judged."])
+        sd, claimed, src = m["sd"], m["claimed_gain"], m["claimed_gain_source"]
         up = m.get("sd_upper", float("nan"))
-        ok = sd <= claimed
-        bounded = ok and np.isfinite(up) and up < claimed
-        # advisory: WARN only when the sd itself exceeds the gain (what the detection benchmark's unstable
-        # models are caught by); a bound that does not clear it is stated, not flagged
-        cond = [Condition(f"the fold-to-fold sd of {metric} is no larger than the claimed gain",
-                          "PASS" if ok else "WARN",
-                          f"sd {sd:.4f} (95% upper bound {up:.4f}, {m['n_folds']} folds) vs gain {claimed:.4f}{noise}",
-                          f"sd <= claimed gain ({src}); established when also its upper bound is (chi-square, "
-                          "approximate: folds share training data); sd rather than range because the range grows with k")]
-        if bounded:
+        if np.isfinite(up) and sd <= claimed and up < claimed:
             summary = (f"{metric} is stable across query-grouped folds ({spread}): the fold-to-fold sd is at most "
                        f"{up:.4f} (one-sided 95% bound), below the claimed gain {claimed:.4f} ({src}).")
             return Decision(cond, summary, [])
-        if ok:
+        if sd <= claimed:
             need = m.get("folds_needed")
             k = max(int(m.get("k") or 1), 1)
             more = (f"; about {need} fold estimates (n_seeds = {int(np.ceil(need / k))} repeats of {k}-fold) would "

@@ -48,8 +48,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from auditor.audits.base import (Audit, Condition, Decision, Evidence, Trial, jsonable, plot_bars, plot_hist,
-                                 plot_intervals, plot_table)
+from auditor.audits.base import (Audit, Condition, Decision, Evidence, Facts, Trial, condition, judge, jsonable,
+                                 plot_bars, plot_hist, plot_intervals, plot_table)
+from auditor.config import ParamText, declare, param
 from auditor.errors import ConfigError
 
 __all__ = ["SyntheticShiftAudit", "auc_upper_bound"]
@@ -76,6 +77,80 @@ def _pair(ctx: Any) -> tuple[Any, Any, str]:
     return ctx.train, ctx.test, "train_vs_test"
 
 
+# --------------------------------------------------------------------------- conditions
+# Functions of the measurements (:class:`Facts`), listed on SyntheticShiftAudit.conditions.
+def _domain_shift(f: Facts) -> dict[str, Any]:
+    """The domain classifier's reading: status before the PASS bound, significance, and whether the
+    evidence is inconclusive (CI above auc_warn without significance) or unbounded (a PASS whose AUC
+    bound does not rule out a FAIL-size shift), with the queries that would bound it."""
+    m = f.measurements
+    alpha = m["alpha"]
+    p_adj = f.p_value if f.p_adjusted is None else f.p_adjusted
+    auc, lo, hi = m["auc"], m["auc_ci_low"], m["auc_ci_high"]
+    warn_t, fail_t = m["auc_warn"], m["auc_fail"]
+    sig = p_adj is not None and p_adj < alpha
+    if sig and auc >= fail_t:
+        st = "FAIL" if m["mode"] == "synthetic" else "WARN"
+    elif sig and auc >= warn_t:
+        st = "WARN"
+    else:
+        st = "PASS"
+    # a point estimate above the floor is noise unless its CI agrees; only a CI wholly above the
+    # floor without significance is a real disagreement (measured: 3 of 12 clean reference runs had
+    # AUC 0.56-0.61 with p 0.08-0.84 and would otherwise have turned GO into INCONCLUSIVE)
+    inconclusive = (not sig) and lo is not None and lo >= warn_t
+    # a PASS must rule out a shift of the FAIL size: the one-sided 95% upper bound of the AUC (the
+    # equivalence bound, i.e. the upper end of a 90% interval, from the upper half of the 95% CI under
+    # a normal approximation) must stay below auc_fail
+    upper = m.get("auc_upper_one_sided")
+    if upper is None:
+        upper = auc_upper_bound(auc, hi)
+    unbounded = (st == "PASS") and not inconclusive and not (np.isfinite(upper) and upper < fail_t)
+    need_q = None
+    if unbounded and np.isfinite(upper) and auc < fail_t and upper > auc:
+        need_q = int(np.ceil((m.get("queries_a", 0) + m.get("queries_b", 0)) * ((upper - auc) / (fail_t - auc)) ** 2))
+        need_q = need_q or None
+    return {"status": st, "sig": sig, "p_adj": p_adj, "inconclusive": inconclusive, "upper": upper,
+            "unbounded": unbounded, "queries_needed": need_q,
+            "noisy_high": (not sig) and auc >= warn_t and not inconclusive}
+
+
+def _shift_observed(f: Facts) -> str:
+    m = f.measurements
+    p_adj = f.p_value if f.p_adjusted is None else f.p_adjusted
+    return (f"AUC {m['auc']:.3f} [{m['auc_ci_low']:.3f}, {m['auc_ci_high']:.3f}]; shift test p = {f.p_value:.3g} "
+            f"(Holm-adjusted {p_adj:.3g})")
+
+
+@condition("alpha", "auc_warn", "auc_fail")
+def samples_indistinguishable(f: Facts) -> Condition:
+    """A domain classifier's query-grouped out-of-fold AUC: FAIL (synthetic mode; WARN for train vs
+    test) at >= auc_fail, WARN at >= auc_warn, each only when significant; WARN (inconclusive) when
+    its CI lies above auc_warn without significance or a PASS cannot rule out a FAIL-size shift."""
+    m = f.measurements
+    d = _domain_shift(f)
+    synthetic = m["mode"] == "synthetic"
+    thr = (f"AUC >= {m['auc_warn']} WARN, >= {m['auc_fail']} FAIL"
+           f"{'' if synthetic else ' (capped at WARN: train vs test)'}, "
+           f"each with adjusted p < {m['alpha']:g} (Lopez-Paz & Oquab 2017; Rice & Harris 2005)")
+    return Condition(f"a domain classifier cannot tell {m['sample_a']} from {m['sample_b']} (query-grouped "
+                     "out-of-fold AUC)", "WARN" if d["inconclusive"] or d["unbounded"] else d["status"],
+                     _shift_observed(f), thr)
+
+
+@condition("alpha", "label_tv_warn")
+def labels_match(f: Facts) -> Condition | None:
+    """WARN when the label distributions differ significantly by at least label_tv_warn (TV distance)."""
+    L, alpha = f.measurements["label_shift"], f.measurements["alpha"]
+    if L is None:
+        return None
+    bad = L["p_value"] < alpha and L["tv_distance"] >= float(f.params["label_tv_warn"])
+    return Condition("the label distributions match", "WARN" if bad else "PASS",
+                     f"TV distance {L['tv_distance']:.3f}, mean label {L['mean_a']:.3f} vs "
+                     f"{L['mean_b']:.3f}, whole-query permutation p = {L['p_value']:.3g}",
+                     f"WARN when p < {alpha:g} and TV >= {f.params['label_tv_warn']} (heuristic of this tool)")
+
+
 class SyntheticShiftAudit(Audit):
     """Query-grouped two-sample tests between synthetic and real (or train and test) data."""
 
@@ -83,20 +158,20 @@ class SyntheticShiftAudit(Audit):
     title = "Synthetic / distribution shift"
     question = ("Can the training data be told apart from the real data it stands for -- the synthetic training "
                 "set from the real one (or, without one, the training set from the test set)?")
-    method = ("Domain classifier: histogram gradient boosting and a logistic regression, side by side, on the "
-              "features plus per-query context (query mean and sd of the top 8 principal components; data wider "
+    method = ParamText("Domain classifier: histogram gradient boosting and a logistic regression, side by side, on the "
+              "features plus per-query context (query mean and sd of the top {query_context} principal components; data wider "
               "than 256 columns: 64 principal components plus the 64 raw columns that differ most on each fit's own "
-              "rows). Significance: a query-grouped 50/50 split, the better of the two held-out AUCs against 2,000 "
+              "rows). Significance: a query-grouped 50/50 split, the better of the two held-out AUCs against {clf_permutations:,} "
               "shuffles of membership between whole held-out queries that score both fixed classifiers (exact), and "
-              "MMD² with an RBF kernel (median heuristic) on <= 32 principal "
-              "components of <= 10,000 rows against 2,000 whole-query permutations (exact); gating p = 2 x the "
+              "MMD² with an RBF kernel (median heuristic) on <= {mmd_dims} principal "
+              "components of <= {mmd_max_rows:,} rows against {mmd_permutations:,} whole-query permutations (exact); gating p = 2 x the "
               "smaller, Holm-adjusted across audits. Effect size: the out-of-fold AUC, under query-grouped folds "
-              "stratified by sample (K = 5), of the learner with the better held-out split AUC, 95% CI from a query "
+              "stratified by sample (K = {n_folds}), of the learner with the better held-out split AUC, 95% CI from a query "
               "bootstrap. Verdict on effect size and significance together: AUC >= "
-              "0.55 WARN, >= 0.625 FAIL (synthetic mode only; train vs test is capped at WARN), each only when "
-              "the adjusted p < alpha. Reported: per-feature KS with a whole-query permutation null (1,000) and "
+              "{auc_warn} WARN, >= {auc_fail} FAIL (synthetic mode only; train vs test is capped at WARN), each only when "
+              "the adjusted p < alpha. Reported: per-feature KS with a whole-query permutation null ({ks_permutations:,}) and "
               "Benjamini-Hochberg; label-distribution shift (chi-square distance, whole-query permutation null, "
-              "total-variation distance; WARN when significant and TV >= 0.2). PASS only when the AUC's one-sided "
+              "total-variation distance; WARN when significant and TV >= {label_tv_warn}). PASS only when the AUC's one-sided "
               "95% upper bound is below the FAIL size; otherwise INCONCLUSIVE with the queries that would decide it.")
     citations = [
         "Lopez-Paz & Oquab (2017). Revisiting classifier two-sample tests. ICLR.",
@@ -125,28 +200,30 @@ class SyntheticShiftAudit(Audit):
     ]
     critical = True
     gating = True
-    defaults: dict[str, Any] = {
-        "n_folds": 5,
-        "classifier": "hgb+logistic",  # both (the better of the two, exact), "hgb" or "logistic" alone
-        "query_context": 8,         # principal components whose query mean / sd are added as features
-        "clf_permutations": 2000,   # held-out membership shuffles (classifier null)
-        "n_bootstrap": 1000,        # query bootstrap for the AUC CI
-        "ks_permutations": 1000,
-        "ks_max_thresholds": 128,
-        "fdr": 0.05,                # Benjamini-Hochberg level for the per-feature KS
-        "mmd_permutations": 2000,
-        "mmd_dims": 32,
-        "mmd_max_rows": 10000,
-        "label_permutations": 2000,
-        "auc_warn": 0.55,
-        "auc_fail": 0.625,
-        "label_tv_warn": 0.2,
-        "max_rows": 20000,          # whole queries are subsampled above this (classifier)
-        "threads": 1,               # OpenMP threads per classifier fit (trials may run in parallel)
-    }
-    quick_overrides: dict[str, Any] = {"n_folds": 3, "clf_permutations": 1000, "n_bootstrap": 300,
-                                       "ks_permutations": 200, "mmd_permutations": 1000,
-                                       "label_permutations": 1000}
+    defaults = declare(
+        n_folds=param(int, 5, min=2, quick=3, help="query-grouped folds of the out-of-fold AUC"),
+        classifier=param(str, "hgb+logistic", choices=("hgb+logistic", "hgb", "logistic"),
+                         help="both (the better of the two, exact), or one alone"),
+        query_context=param(int, 8, min=0, help="principal components whose query mean / sd are added as features"),
+        clf_permutations=param(int, 2000, min=1, quick=1000, help="held-out membership shuffles (classifier null)"),
+        n_bootstrap=param(int, 1000, min=1, quick=300, help="query bootstrap for the AUC CI"),
+        ks_permutations=param(int, 1000, min=1, quick=200, help="whole-query permutations of the per-feature KS"),
+        ks_max_thresholds=param(int, 128, min=1, help="pooled quantiles the KS distance is evaluated on, per feature"),
+        fdr=param(float, 0.05, min=0, max=1, help="Benjamini-Hochberg level for the per-feature KS"),
+        mmd_permutations=param(int, 2000, min=1, quick=1000, help="whole-query permutations of the MMD test"),
+        mmd_dims=param(int, 32, min=1, help="principal components the MMD is computed on"),
+        mmd_max_rows=param(int, 10000, min=1,
+                           help="about this many rows enter the MMD (whole queries subsampled above)"),
+        label_permutations=param(int, 2000, min=1, quick=1000, help="whole-query permutations of the label test"),
+        auc_warn=param(float, 0.55, min=0.5, max=1, help="AUC from which a significant shift WARNs"),
+        auc_fail=param(float, 0.625, min=0.5, max=1, help="AUC from which a significant shift FAILs (synthetic "
+                                                          "mode)"),
+        label_tv_warn=param(float, 0.2, min=0, max=1, help="total-variation distance from which a significant "
+                                                           "label shift WARNs"),
+        max_rows=param(int, 20000, min=1, help="whole queries are subsampled above this (classifier)"),
+        threads=param(int, 1, min=1, none_ok=True, help="OpenMP threads per classifier fit (trials may run in "
+                                                        "parallel; unset: the library's default)"),
+    )
 
     # ------------------------------------------------------------------ plan / run
     def _params(self, ctx: Any) -> dict[str, Any]:
@@ -309,66 +386,31 @@ class SyntheticShiftAudit(Audit):
                         plots=plots, notes=notes)
 
     # ------------------------------------------------------------------ decide
+    conditions = (samples_indistinguishable, labels_match)
+
     def decide(self, ctx: Any, evidence: Evidence, p_adjusted: float | None) -> Decision:
-        m = evidence.measurements
-        alpha = m["alpha"]
-        p_adj = evidence.p_value if p_adjusted is None else p_adjusted
+        f = Facts.of(ctx, evidence, p_adjusted, ctx.params(self))
+        m = f.measurements
+        found = judge(self.conditions, f)
+        cond = list(found.values())
+        d = _domain_shift(f)
+        p_adj, st, upper, need_q = d["p_adj"], d["status"], d["upper"], d["queries_needed"]
         auc, lo, hi = m["auc"], m["auc_ci_low"], m["auc_ci_high"]
         warn_t, fail_t = m["auc_warn"], m["auc_fail"]
         synthetic = m["mode"] == "synthetic"
-        a, b = m["sample_a"], m["sample_b"]
-        sig = p_adj is not None and p_adj < alpha
-        obs = (f"AUC {auc:.3f} [{lo:.3f}, {hi:.3f}]; shift test p = {evidence.p_value:.3g} "
-               f"(Holm-adjusted {p_adj:.3g})")
-        if sig and auc >= fail_t:
-            st = "FAIL" if synthetic else "WARN"
-        elif sig and auc >= warn_t:
-            st = "WARN"
-        else:
-            st = "PASS"
-        # a point estimate above the floor is noise unless its CI agrees; only a CI wholly above the
-        # floor without significance is a real disagreement (measured: 3 of 12 clean reference runs had
-        # AUC 0.56-0.61 with p 0.08-0.84 and would otherwise have turned GO into INCONCLUSIVE)
-        inconclusive = (not sig) and lo is not None and lo >= warn_t
-        # a PASS must rule out a shift of the FAIL size: the one-sided 95% upper bound of the AUC (the
-        # equivalence bound, i.e. the upper end of a 90% interval, from the upper half of the 95% CI under
-        # a normal approximation) must stay below auc_fail
-        upper = m.get("auc_upper_one_sided")
-        if upper is None:
-            upper = auc_upper_bound(auc, hi)
-        unbounded = (st == "PASS") and not inconclusive and not (np.isfinite(upper) and upper < fail_t)
-        need_q = None
-        if unbounded and np.isfinite(upper) and auc < fail_t and upper > auc:
-            need_q = int(np.ceil((m.get("queries_a", 0) + m.get("queries_b", 0)) * ((upper - auc) / (fail_t - auc)) ** 2))
-            need_q = need_q or None
-        noisy_high = (not sig) and auc >= warn_t and not inconclusive
-        thr = (f"AUC >= {warn_t} WARN, >= {fail_t} FAIL{'' if synthetic else ' (capped at WARN: train vs test)'}, "
-               f"each with adjusted p < {alpha:g} (Lopez-Paz & Oquab 2017; Rice & Harris 2005)")
-        cond = [Condition(f"a domain classifier cannot tell {a} from {b} (query-grouped out-of-fold AUC)",
-                          "WARN" if inconclusive else st, obs, thr)]
-        L = m["label_shift"]
-        if L is not None:
-            lab_bad = L["p_value"] < alpha and L["tv_distance"] >= float(ctx.params(self)["label_tv_warn"])
-            cond.append(Condition("the label distributions match",
-                                  "WARN" if lab_bad else "PASS",
-                                  f"TV distance {L['tv_distance']:.3f}, mean label {L['mean_a']:.3f} vs "
-                                  f"{L['mean_b']:.3f}, whole-query permutation p = {L['p_value']:.3g}",
-                                  f"WARN when p < {alpha:g} and TV >= {ctx.params(self)['label_tv_warn']} "
-                                  "(heuristic of this tool)"))
+        obs = _shift_observed(f)
         ks_txt = f"{m['ks_n_rejected_bh']} of {m['ks_n_features']} features differ by KS (BH)"
         mmd_txt = f"MMD² p = {m['mmd_p_value']:.3g}"
         what = "the synthetic training set" if synthetic else "the training set"
         other = "the real training data" if synthetic else "the test set"
-        if inconclusive:
+        if d["inconclusive"]:
             summary = (f"Inconclusive: the domain classifier's AUC {auc:.3f} [{lo:.3f}, {hi:.3f}] suggests "
                        f"{what} differs from {other}, but it is not significant (adjusted p = {p_adj:.3g}); "
                        f"{ks_txt}, {mmd_txt}.")
             steps = ["Add queries to both samples: with this few the classifier test cannot separate a shift from "
                      "chance."]
-            status = "WARN"
-            return Decision(cond, summary, steps, status=status, inconclusive=True)
-        if unbounded:
-            cond[0].status = "WARN"
+            return Decision(cond, summary, steps, status="WARN", inconclusive=True)
+        if d["unbounded"]:
             n_now = m.get("queries_a", 0) + m.get("queries_b", 0)
             summary = (f"Inconclusive: no significant shift between {what} and {other} (domain-classifier {obs}), "
                        f"but with {m.get('queries_a')} + {m.get('queries_b')} queries the AUC's one-sided 95% upper bound "
@@ -385,7 +427,7 @@ class SyntheticShiftAudit(Audit):
             summary = (f"{what[0].upper() + what[1:]} is not distinguishable from {other}: {rules_out} "
                        f"(domain-classifier {obs}; {ks_txt}; {mmd_txt}).")
             steps = []
-            if noisy_high:
+            if d["noisy_high"]:
                 # 4 decimals: at 3, an AUC of 0.5502 prints as 0.550 beside "above 0.55"
                 summary += (f" The AUC point estimate ({auc:.4f}) is at or above {warn_t}, but its CI reaches "
                             "below it and the shift test is not significant: within noise.")
@@ -398,7 +440,7 @@ class SyntheticShiftAudit(Audit):
                      "(correlations and per-query structure, not only marginal means and sds).",
                      "Start from the features with the largest KS distances (plot) and the label distribution."]
         else:
-            cap = "" if synthetic or not (sig and auc >= fail_t) else " (a large shift; capped at WARN for train vs test)"
+            cap = "" if synthetic or not (d["sig"] and auc >= fail_t) else " (a large shift; capped at WARN for train vs test)"
             summary = (f"{what[0].upper() + what[1:]} differs from {other}: domain-classifier {obs}{cap}; "
                        f"{ks_txt}; {mmd_txt}.")
             steps = (["Check how the synthetic set was generated against the features with the largest KS distances."]
@@ -406,7 +448,7 @@ class SyntheticShiftAudit(Audit):
                      ["The test set is not distributed like the training set: check how the split was made "
                       "(time, source, query type) before trusting the test result to transfer.",
                       "Look at the features with the largest KS distances."])
-        if any(c.status == "WARN" for c in cond[1:]) and st == "PASS":
+        if "labels_match" in found and found["labels_match"].status == "WARN" and st == "PASS":
             summary += " The label distributions differ, however."
             steps.append("Compare the label distributions (table): a model trained on one label mix is evaluated "
                          "on another.")

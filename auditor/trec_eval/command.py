@@ -8,8 +8,10 @@ parameter syntax (``-m P.5,10``, ``-m ndcg_cut.10``, ``-m ndcg.1=3,2=9``, nickna
 with the measure name padded to 22 characters and values printed ``%6.4f`` (counts as
 integers), per-query lines (``-q``) query by query in qrels order, then the ``all`` summary.
 
-Not supported (refused with exit 2 and a message): the ``prefs``/``qrels_jg`` input formats and
-their measures (``-R``), z-scores (``-Z``), debug output (``-D``), a negative ``-l``.
+``-D 0.QID`` evaluates query QID only (trec_eval's debug-query filter, without traces). Not
+supported (refused with exit 2 and a message saying what to use instead): the ``prefs``/
+``qrels_jg`` input formats and their measures (``-R``), z-scores (``-Z``), debug traces
+(``-D N`` with N > 0), a negative ``-l``.
 
 ``--float32-scores`` stores scores as float32 before ranking, as trec_eval 9.0.8 (and
 pytrec_eval, which wraps it) does: scores that differ only beyond float32 precision then tie.
@@ -62,6 +64,8 @@ class Args:
     run: str = ""
     help: bool = False
     version: bool = False
+    debug_query: str | None = None  # -D 0.QID: evaluate that qrels query only
+    n_qrels_queries: int | None = None  # with -D 0.QID: every qrels query (what -c averages over)
 
 
 def parse_args(argv: Sequence[str]) -> Args:
@@ -95,17 +99,24 @@ def parse_args(argv: Sequence[str]) -> Args:
             a.opts.max_docs = c_atol(val.encode())
         elif o in ("R", "Rel_info_format"):
             if val != "qrels":
-                raise UsageError(f"-R {val}: only the 'qrels' relevance format is supported (trec_eval's "
-                                 "'prefs' and 'qrels_jg' formats and their measures are not).")
+                raise UsageError(f"-R {val}: only the 'qrels' relevance format is supported. trec_eval's 'prefs', "
+                                 "'qrels_prefs' and 'qrels_jg' formats and their measures (prefs_*, *_avgjg) are "
+                                 "not; use the C trec_eval for preference or multi-assessor judgments.")
         elif o in ("T", "Results_format"):
             if val != "trec_results":
                 raise UsageError(f"-T {val}: only the 'trec_results' format exists.")
         elif o in ("o", "Output_old_results_format"):
             pass  # obsolete in trec_eval too: no effect
         elif o in ("Z", "Zscore"):
-            raise UsageError("-Z (z-scores) is not supported; compute z-scores from the -q output.")
+            raise UsageError(f"-Z {val} (z-scores against a 'qid measure mean stddev' file) is not supported: "
+                             "run with -q and compute (value - mean) / stddev per measure and query from its lines.")
         elif o in ("D", "Debug_level"):
-            raise UsageError("-D (debug output) is not supported.")
+            level, dot, query = val.partition(".")
+            if c_atol(level.encode()) != 0:
+                raise UsageError(f"-D {val}: debug levels above 0 print trec_eval's internal traces, which are not "
+                                 "reproduced. -D 0.QID (evaluate query QID only) is supported; use -q for "
+                                 "per-query values.")
+            a.debug_query = query if dot else None
         elif o == "float32-scores":
             a.opts.float32_scores = True
     if a.help or a.version:
@@ -222,7 +233,12 @@ def evaluate(a: Args) -> tuple[Any, list[Selected], dict[str, np.ndarray], list[
     sel = select(a)
     qrels = read_qrels(a.qrels)
     run = read_run(a.run)
+    n_positive = None
+    if a.debug_query is not None:
+        qrels, run, n_positive, a.n_qrels_queries = _one_query(qrels, run, a.debug_query)
     ranked = build(qrels, run, a.opts)
+    if n_positive is not None:
+        ranked.n_qrels_positive = n_positive  # -c num_rel sums every qrels query, evaluated or not
     nq = len(ranked.qids)
     computed = [s for s in sel if s.measure.kernel is not None]
     blocks = {s.measure.name: np.zeros((nq, len(s.names))) for s in computed}
@@ -245,6 +261,42 @@ def evaluate(a: Args) -> tuple[Any, list[Selected], dict[str, np.ndarray], list[
             for q in np.flatnonzero(ranked.bogus):
                 rel_strings[q] = ""
     return ranked, sel, values, rel_strings
+
+
+def _one_query(qrels: Any, run: Any, qid: str) -> tuple[Any, Any, int, int]:
+    """``-D 0.QID``: the qrels and run rows of query QID only, the qrels' positive count and query count."""
+    from dataclasses import replace
+
+    key = qid.encode("utf-8", "surrogateescape")
+    qk = _rows_of(qrels.qid, key)
+    if not qk.any():
+        raise UsageError(f"-D 0.{qid}: query {qid!r} is not in {qrels.path!r} (trec_eval: 'No queries with both "
+                         "results and relevance info').")
+    rk = _rows_of(run.qid, key)
+    n_positive = int((np.asarray(qrels.rel) > 0).sum())
+    qids = qrels.qid.to_pylist() if hasattr(qrels.qid, "to_pylist") else qrels.qid.tolist()
+    return (replace(qrels, qid=_take(qrels.qid, qk), docno=_take(qrels.docno, qk), rel=np.asarray(qrels.rel)[qk]),
+            replace(run, qid=_take(run.qid, rk), docno=_take(run.docno, rk), sim=np.asarray(run.sim)[rk]), n_positive,
+            len(set(qids)))
+
+
+def _rows_of(col: Any, key: bytes) -> np.ndarray:
+    """bool per row: the column (pyarrow binary, or numpy array of bytes) equals ``key``."""
+    if hasattr(col, "to_numpy"):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        eq = pc.equal(col, pa.scalar(key, type=col.type))
+        return np.asarray(eq.to_numpy(zero_copy_only=False), dtype=bool)
+    return np.array([q == key for q in col.tolist()], dtype=bool)
+
+
+def _take(col: Any, mask: np.ndarray) -> Any:
+    if hasattr(col, "filter"):
+        import pyarrow as pa
+
+        return col.filter(pa.array(mask))
+    return col[mask]
 
 
 def _relstrings(ranked: Any, length: float) -> list[str]:
@@ -304,6 +356,9 @@ def render(a: Args, ranked: Any, sel: list[Selected], values: dict[str, np.ndarr
         w("".join(lines))
     if not a.summary:
         return
+    # -c averages over every qrels query; with -D 0.QID that is more than the one evaluated, and
+    # the geometric means count the others at MIN_GEO_MEAN (meas_avg.c)
+    n_avg = a.n_qrels_queries if (a.opts.complete and a.n_qrels_queries) else nq
     for s in sel:
         m = s.measure
         if m.summary == "runid":
@@ -314,17 +369,19 @@ def render(a: Args, ranked: Any, sel: list[Selected], values: dict[str, np.ndarr
         for name in s.names:
             v = values[name]
             if m.summary == "count":
-                w(f"{name:<22}\tall\t{nq}\n")
+                w(f"{name:<22}\tall\t{n_avg}\n")
             elif m.summary == "sum":
                 w(f"{name:<22}\tall\t{_c_long(_seq(v))}\n")
             elif m.summary == "num_rel":
                 total = ranked.n_qrels_positive if a.opts.complete else _c_long(_seq(v))
                 w(f"{name:<22}\tall\t{total}\n")
             elif m.summary == "gm":
-                mean = _seq(v) / nq
-                w(f"{name:<22}\tall\t{_fmt(math.exp(mean))}\n")
+                total = _seq(v)
+                if n_avg != nq:
+                    total += (n_avg - nq) * math.log(ME.MIN_GEO_MEAN)
+                w(f"{name:<22}\tall\t{_fmt(math.exp(total / n_avg))}\n")
             else:
-                w(f"{name:<22}\tall\t{_fmt(_seq(v) / nq)}\n")
+                w(f"{name:<22}\tall\t{_fmt(_seq(v) / n_avg)}\n")
 
 
 def _seq(v: np.ndarray) -> float:
@@ -362,7 +419,8 @@ Options (trec_eval's; long forms too, e.g. --query_eval_wanted):
   -h, --help    this help;  -v  version
 
 Ranking: score descending, ties broken by docno descending (byte order); the rank
-column is ignored. Not supported: -R prefs/qrels_jg and their measures, -Z, -D.
+column is ignored. -D 0.QID evaluates query QID only. Not supported: -R prefs/qrels_jg
+and their measures, -Z (z-scores: compute them from -q), -D N > 0 (debug traces).
 Refused (exit 2) where trec_eval stops, crashes or reads undefined memory: a judged
 query missing from the run without -c, duplicate documents, a query judged only below
 -1, negative -l or -M, dcg/ideal_dcg/ndcg together with gain parameters, rbp with

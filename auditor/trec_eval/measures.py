@@ -17,8 +17,10 @@ One :class:`Measure` per trec_eval measure family (``m_<name>.c``), in trec_eval
 - ``reset_missing``: measures trec_eval zeroes for a query the run lacks (``-c``).
 
 Every kernel was checked line by line against the C source and is fuzzed against the real
-binary (tests/test_trec_eval_fuzz.py). ``auditor.metrics`` can adopt these kernels: a
-:class:`~auditor.trec_eval.ranked.Chunk` is just a padded judgment matrix.
+binary (tests/test_trec_eval_fuzz.py). The metrics of ``audit eval`` and the audits have their
+own registry (:mod:`auditor.metric_registry`, tie-aware kernels and chance levels added); each
+of its families names its trec_eval measure here, and tests/test_metric_registry.py checks the
+two agree query by query.
 """
 from __future__ import annotations
 

@@ -115,9 +115,11 @@ def _fast_table(data: bytes, ncols: int, keep: tuple[int, ...], numeric: int | N
     it; hexadecimal, which atol reads as 0, sends the file to the binary path); None when the
     line parser must look.
     """
-    if b"\r" in data or b"\x0b" in data or b"\x0c" in data or b"\n\n" in data:
+    # single-byte searches run at memory speed; the two-byte one only where a '#' occurs at all.
+    # Blank lines make the CSV reader fail (ignore_empty_lines=False below).
+    if b"\r" in data or b"\x0b" in data or b"\x0c" in data:
         return None
-    if data.startswith((b"#", b"\n")) or b"\n#" in data:
+    if data.startswith((b"#", b"\n")) or (b"#" in data and b"\n#" in data):
         return None
     first = data[: data.find(b"\n")]
     delim = b"\t" if b"\t" in first else b" "
@@ -133,7 +135,8 @@ def _fast_table(data: bytes, ncols: int, keep: tuple[int, ...], numeric: int | N
             pa.py_buffer(data),
             read_options=pacsv.ReadOptions(column_names=[f"f{i}" for i in range(ncols)], block_size=1 << 24),
             parse_options=pacsv.ParseOptions(delimiter=delim.decode(), quote_char=False, escape_char=False,
-                                             double_quote=False, newlines_in_values=False),
+                                             double_quote=False, newlines_in_values=False,
+                                             ignore_empty_lines=False),
             convert_options=pacsv.ConvertOptions(column_types=types, include_columns=[f"f{i}" for i in keep],
                                                  null_values=[], strings_can_be_null=False,
                                                  quoted_strings_can_be_null=False))
@@ -143,7 +146,8 @@ def _fast_table(data: bytes, ncols: int, keep: tuple[int, ...], numeric: int | N
     fast_types = dict(types)
     if numeric is not None:
         fast_types[f"f{numeric}"] = pa.float64()
-    if integer is not None and not _HEX_FIELD.search(data):
+    # the regex only where an 'x' occurs at all (a byte search is ~50x faster than the regex)
+    if integer is not None and not ((b"x" in data or b"X" in data) and _HEX_FIELD.search(data)):
         fast_types[f"f{integer}"] = pa.int64()
     if fast_types != types:
         try:

@@ -1,4 +1,4 @@
-"""Planted distribution shifts and a small LETOR reader, for tests and benchmarks.
+"""Planted distribution shifts, for tests and benchmarks.
 
 Nothing here is used by an audit at run time. The plants mirror the defects the
 synthetic-shift, significance and stability audits must catch:
@@ -13,20 +13,15 @@ synthetic-shift, significance and stability audits must catch:
 - :func:`make_unstable_linear` -- a ridge ranker whose coefficients are jittered by an
   amount seeded from its training data: its quality changes from one training subset to
   the next (what the stability audit must flag).
-- :func:`read_letor` -- svmlight + ``.query`` group file into a
-  :class:`~auditor.data.RankingDataset` (a fallback for tests until :mod:`auditor.loaders`
-  is present).
 """
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 
 from auditor.data import RankingDataset, Split
 from auditor.testing import LinearRanker
 
-__all__ = ["naive_synthetic", "shift_features", "with_synthetic", "read_letor", "letor_split",
+__all__ = ["naive_synthetic", "shift_features", "with_synthetic",
            "NoisyLinearRanker", "UnstableLinearRanker", "make_noisy_linear", "make_unstable_linear"]
 
 
@@ -101,36 +96,6 @@ def with_synthetic(split: Split, synthetic: RankingDataset) -> Split:
     return Split(train=split.train, test=split.test, synthetic=synthetic, name=split.name + "+synthetic")
 
 
-def read_letor(path: str | Path, n_features: int | None = None, *, name: str | None = None) -> RankingDataset:
-    """Read an svmlight file with a ``<path>.query`` group-size file (LightGBM layout).
-
-    Parameters
-    ----------
-    path : str or Path
-    n_features : int, optional
-        Total width (pass the same value for train and test).
-    """
-    from sklearn.datasets import load_svmlight_file
-
-    path = Path(path)
-    X, y = load_svmlight_file(str(path), n_features=n_features)
-    sizes = np.loadtxt(str(path) + ".query", dtype=np.int64, ndmin=1)
-    qid = np.repeat(np.arange(sizes.size), sizes)
-    return RankingDataset(qid=qid, labels=y, features={"all": np.asarray(X.todense())}, name=name or path.name)
-
-
-def letor_split(directory: str | Path, n_features: int = 300) -> Split:
-    """``rank.train`` / ``rank.test`` of a LightGBM-style LETOR directory as a Split.
-
-    Test query ids are offset past the training ones so the two never share an id.
-    """
-    d = Path(directory)
-    tr = read_letor(d / "rank.train", n_features, name="rank.train")
-    te = read_letor(d / "rank.test", n_features, name="rank.test")
-    te = te._replace(qid=te.qid + int(tr.qid.max()) + 1)
-    return Split(train=tr, test=te, name="letor")
-
-
 def _data_seed(data: RankingDataset) -> int:
     return int(data.sha256()[:12], 16)
 
@@ -183,10 +148,10 @@ class UnstableLinearRanker(LinearRanker):
 
 
 def make_noisy_linear(seed: int = 0, noise: float = 0.5, salt: int = 0, **kw) -> NoisyLinearRanker:
-    """Factory for :class:`NoisyLinearRanker` (``auditor.planting_shift:make_noisy_linear``)."""
+    """Factory for :class:`NoisyLinearRanker` (``planting_shift:make_noisy_linear`` with ``tests/`` on the path)."""
     return NoisyLinearRanker(seed=seed, noise=noise, salt=salt, **kw)
 
 
 def make_unstable_linear(seed: int = 0, jitter: float = 0.5, **kw) -> UnstableLinearRanker:
-    """Factory for :class:`UnstableLinearRanker` (``auditor.planting_shift:make_unstable_linear``)."""
+    """Factory for :class:`UnstableLinearRanker` (``planting_shift:make_unstable_linear``)."""
     return UnstableLinearRanker(seed=seed, jitter=jitter, **kw)
