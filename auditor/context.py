@@ -6,6 +6,8 @@ their output is validated, and every random stream is derived from the run seed.
 """
 from __future__ import annotations
 
+import hashlib
+import time
 import traceback
 import zlib
 from typing import Any
@@ -53,6 +55,9 @@ class AuditContext:
         self.device = device
         self._fitted: dict[Any, Any] = {}
         self._memo: dict[Any, Any] = {}
+        #: seconds spent inside the plugin's fit and score in this process (the model's time, not
+        #: the auditor's); executors report each trial's share (TrialOutcome.model_s)
+        self.model_seconds = 0.0
         freeze_split(split)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -63,6 +68,7 @@ class AuditContext:
 
     def __setstate__(self, d: dict[str, Any]) -> None:
         d.setdefault("_memo", {})
+        d["model_seconds"] = 0.0
         self.__dict__.update(d)
         freeze_split(self.split)  # unpickled arrays come back writeable
 
@@ -155,6 +161,7 @@ class AuditContext:
         if not is_refittable(spec.factory, model):
             return self._as_delivered(model, spec, data, normal, key, "declares refittable = False")
         before = input_checksums(data)
+        t0 = time.perf_counter()
         try:
             out = model.fit(data)
         except NotImplementedError as e:
@@ -163,7 +170,9 @@ class AuditContext:
             raise ModelFailure(f"model {spec.spec!r} fit(seed={seed}) on {data.name} {exit_message(e)}.") from None
         except Exception as e:
             raise ModelFailure(f"model {spec.spec!r} fit(seed={seed}) on {data.name} raised "
-                               f"{type(e).__name__}: {e}\n{_short_tb()}") from e
+                               f"{type(e).__name__}: {e}{_read_only_hint(e)}\n{_short_tb()}") from e
+        finally:
+            self.model_seconds += time.perf_counter() - t0
         _check_unchanged(before, data, f"model {spec.spec!r} fit(seed={seed})")
         model = out if out is not None else model
         if key is not None:
@@ -191,12 +200,16 @@ class AuditContext:
         name = (spec or self.model).spec
         hidden = data.hide_labels()
         before = input_checksums(hidden)
+        t0 = time.perf_counter()
         try:
             s = model.score(hidden)
         except SystemExit as e:  # never the run's exit: this trial's error
             raise ModelFailure(f"model {name!r} score() on {data.name} {exit_message(e)}.") from None
         except Exception as e:
-            raise ModelFailure(f"model {name!r} score() on {data.name} raised {type(e).__name__}: {e}\n{_short_tb()}") from e
+            raise ModelFailure(f"model {name!r} score() on {data.name} raised {type(e).__name__}: {e}"
+                               f"{_read_only_hint(e)}\n{_short_tb()}") from e
+        finally:
+            self.model_seconds += time.perf_counter() - t0
         _check_unchanged(before, hidden, f"model {name!r} score()")
         try:
             return validate_scores(s, data.n_rows, model=name, data=data.name)  # the rules check-plugin applies
@@ -231,6 +244,9 @@ def _dataset_arrays(ds: RankingDataset) -> list[tuple[str, np.ndarray]]:
     out += [(f, getattr(ds, f)) for f in ("item_id", "query_text", "timestamp", "group_id") if getattr(ds, f) is not None]
     out += [(f"extra[{k!r}]", v) for k, v in ds.extra.items()]
     out.append(("query_offsets", ds.query_offsets))
+    m = ds._cached_matrix()  # a cached copy the plugin reads (several groups): covered like the groups
+    if m is not None:
+        out.append(("feature_matrix()", m))
     return out
 
 
@@ -273,6 +289,14 @@ def _check_unchanged(before: dict[str, int], ds: RankingDataset, who: str) -> No
         raise ModelFailure(f"{who} modified its input: {', '.join(changed)} of {ds.name} changed during the call. "
                            "A plugin must treat the data it is given as read-only (copy an array before editing "
                            "it); results computed after the change cannot be trusted.")
+
+
+def _read_only_hint(e: BaseException) -> str:
+    """The fix for a plugin editing its input in place (numpy says "... is read-only")."""
+    if isinstance(e, ValueError) and "read-only" in str(e):
+        return (" (the dataset's arrays, feature_matrix() included, are read-only and shared between calls: "
+                "copy before editing in place, e.g. X = data.feature_matrix().copy())")
+    return ""
 
 
 def _short_tb(limit: int = 3) -> str:

@@ -246,9 +246,45 @@ class RankingDataset:
         return int(sum(x.shape[1] for x in self.features.values()))
 
     def feature_matrix(self, groups: Iterable[str] | None = None) -> np.ndarray:
-        """Concatenate feature groups (all by default) into one (n, D) float array."""
+        """Feature groups (all by default) side by side: one C-contiguous, read-only (n, D) float64 array.
+
+        Built once per dataset and kept (so a model's ``fit`` and ``score`` do not copy the whole
+        matrix on every call): a single float64 group that is already C-contiguous is returned
+        itself, no copy; otherwise the groups are concatenated once and the result cached for
+        all groups (other subsets are built per call). Read-only: copy it before editing
+        (``X = data.feature_matrix().copy()``). Derived datasets that keep the features
+        (:meth:`hide_labels`, :meth:`with_labels`, :meth:`with_meta`) share the cache.
+        """
         gs = list(self.features) if groups is None else list(groups)
-        return np.concatenate([np.asarray(self.features[g], dtype=np.float64) for g in gs], axis=1)
+        full = gs == list(self.features)
+        cache: dict[str, np.ndarray] = self.__dict__.setdefault("_matrix_cache", {})
+        if full and "all" in cache:
+            return cache["all"]
+        if len(gs) == 1 and self.features[gs[0]].dtype == np.float64 and self.features[gs[0]].flags.c_contiguous:
+            m = _readonly(self.features[gs[0]])
+        else:
+            owner = np.concatenate([np.asarray(self.features[g], dtype=np.float64) for g in gs], axis=1)
+            owner.flags.writeable = False
+            m = _readonly(owner.view())  # a view of a read-only owner: its flag cannot be set back
+        if full:
+            cache["all"] = m
+        return m
+
+    def _cached_matrix(self) -> np.ndarray | None:
+        """The cached :meth:`feature_matrix` when it holds its own copy of the data (several
+        groups, or a conversion), else None: what the input checksums must cover besides the groups."""
+        m = self.__dict__.get("_matrix_cache", {}).get("all")
+        if m is None or any(np.shares_memory(m, x) for x in self.features.values()):
+            return None
+        return m
+
+    def __getstate__(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d.pop("_matrix_cache", None)  # rebuilt on demand in the receiving process
+        return d
+
+    def __setstate__(self, d: dict[str, Any]) -> None:
+        self.__dict__.update(d)
 
     @property
     def feature_names(self) -> "_CallableList[str]":
@@ -263,13 +299,52 @@ class RankingDataset:
         kw.update(changes)
         return RankingDataset(**kw)
 
+    def _same_rows(self, **changes: Any) -> "RankingDataset":
+        """A copy with ``changes`` to fields that are not features or row order.
+
+        The features, query ids and offsets were validated when this dataset was built and are
+        shared as they are, with the feature-matrix cache: a model's ``score`` gets a copy with
+        hidden labels on every call, and re-checking a million rows for finiteness and query
+        contiguity each time would cost more than the call's own bookkeeping should.
+        """
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.__dict__["_matrix_cache"] = self.__dict__.setdefault("_matrix_cache", {})
+        for k, v in changes.items():
+            object.__setattr__(new, k, v)
+        return new
+
+    def _with_trusted_features(self, features: Mapping[str, np.ndarray]) -> "RankingDataset":
+        """Copy with some groups replaced, without re-validation: for the auditor's own derived
+        arrays that keep each group's shape and dtype and hold only this dataset's values (its
+        rows permuted), so they are finite by construction. Anything else goes through
+        :meth:`with_features`."""
+        new = self._same_rows()
+        for g, x in features.items():
+            if g not in self.features or x.shape != self.features[g].shape:
+                raise ValueError(f"_with_trusted_features: group {g!r} must keep shape {self.features.get(g, x).shape}")
+        object.__setattr__(new, "features", {**self.features, **{g: _readonly(x) for g, x in features.items()}})
+        new.__dict__["_matrix_cache"] = {}
+        return new
+
     def with_labels(self, labels: np.ndarray) -> "RankingDataset":
         """Copy with new labels, shape (n,)."""
-        return self._replace(labels=np.asarray(labels, dtype=np.float64), labels_hidden=False)
+        try:
+            y = np.asarray(labels, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise DataError("labels must be numbers (graded relevance).", path=self.name, field="labels") from None
+        if y.shape != (self.n_rows,):
+            raise DataError(f"labels has shape {y.shape}, expected ({self.n_rows},) like qid.",
+                            path=self.name, field="labels")
+        bad = np.flatnonzero(~np.isfinite(y))
+        if bad.size:
+            raise DataError(f"label is {y[bad[0]]} at row {bad[0]}; labels must be finite numbers.",
+                            path=self.name, field="labels", fix="remove or repair rows with missing labels.")
+        return self._same_rows(labels=_readonly(y), labels_hidden=False)
 
     def hide_labels(self) -> "RankingDataset":
         """Copy whose labels are NaN: what a model's ``score`` receives when labels must not matter."""
-        return self._replace(labels=np.full(self.n_rows, np.nan), labels_hidden=True)
+        return self._same_rows(labels=_readonly(np.full(self.n_rows, np.nan)), labels_hidden=True)
 
     def with_features(self, features: Mapping[str, np.ndarray], *, replace_all: bool = False) -> "RankingDataset":
         """Copy with some feature groups replaced (or all, with ``replace_all``)."""
@@ -277,7 +352,7 @@ class RankingDataset:
         return self._replace(features=new)
 
     def with_meta(self, **meta: Any) -> "RankingDataset":
-        return self._replace(meta={**self.meta, **meta})
+        return self._same_rows(meta={**self.meta, **meta})
 
     def take(self, rows: np.ndarray, *, name: str | None = None) -> "RankingDataset":
         """Rows by index (must keep each query contiguous)."""

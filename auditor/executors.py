@@ -27,11 +27,14 @@ _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "V
 
 @dataclass
 class TrialOutcome:
-    """A finished trial: ``result`` (JSON-able) or ``error`` (message), and its duration."""
+    """A finished trial: ``result`` (JSON-able) or ``error`` (message), its duration, and the
+    part of it spent inside the model's ``fit`` and ``score`` (``model_s``; None when unknown,
+    e.g. a worker that died)."""
 
     result: dict[str, Any] | None
     error: str | None
     duration_s: float
+    model_s: float | None = None
 
 
 def pin_threads(n: int = 1) -> None:
@@ -118,21 +121,27 @@ def execute_trial(ctx: Any, trial: Trial, *, timeout: float | None = None) -> Tr
     from auditor.guard import TrialTimeout, alarm, exit_message, no_exit
 
     t0 = time.perf_counter()
+    m0 = getattr(ctx, "model_seconds", None)
+
+    def outcome(res: dict[str, Any] | None, err: str | None) -> TrialOutcome:
+        m1 = getattr(ctx, "model_seconds", None)
+        return TrialOutcome(res, err, time.perf_counter() - t0, None if m0 is None or m1 is None else m1 - m0)
+
     try:
         with no_exit(), alarm(timeout):
             audit = get_audit(trial.audit)
             res = jsonable(audit.run_trial(ctx, trial))
-        return TrialOutcome(res, None, time.perf_counter() - t0)
+        return outcome(res, None)
     except ModelFailure as e:
-        return TrialOutcome(None, str(e), time.perf_counter() - t0)
+        return outcome(None, str(e))
     except TrialTimeout:
-        return TrialOutcome(None, _timeout_message(timeout, "it was interrupted"), time.perf_counter() - t0)
+        return outcome(None, _timeout_message(timeout, "it was interrupted"))
     except SystemExit as e:  # from the plugin or an audit: this trial's error, never the run's exit
         tb = traceback.format_exc(limit=-4)
-        return TrialOutcome(None, f"the trial {exit_message(e)}.\n{tb}", time.perf_counter() - t0)
+        return outcome(None, f"the trial {exit_message(e)}.\n{tb}")
     except Exception as e:  # an audit bug or plugin error: keep the run going, show where
         tb = traceback.format_exc(limit=-4)
-        return TrialOutcome(None, f"{type(e).__name__}: {e}\n{tb}", time.perf_counter() - t0)
+        return outcome(None, f"{type(e).__name__}: {e}\n{tb}")
 
 
 def _timeout_message(timeout: float | None, what: str) -> str:

@@ -84,7 +84,7 @@ member                  kind        value
 ``extra``               attribute   dict[str, ndarray (n_rows,)]: other per-row columns (never features)
 ``meta``                attribute   dict: dataset-level facts (name, source, scenario)
 ``name``                attribute   str: label used in messages (usually the file path)
-``feature_matrix(g)``   method      ndarray (n_rows, D) float64: groups ``g`` (all by default) side by side, a copy
+``feature_matrix(g)``   method      ndarray (n_rows, D) float64: groups ``g`` (all by default) side by side, read-only, cached
 ``subset(queries)``     method      RankingDataset: queries by position or boolean mask
 ``take(rows)``          method      RankingDataset: rows by index (queries stay contiguous)
 ``with_labels(y)``      method      RankingDataset: a copy with new labels

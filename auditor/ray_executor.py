@@ -5,9 +5,13 @@ directory, no dashboard and no cluster-wide state, and shuts it down at the end,
 case needs no set-up. With an address (``ray start --head`` prints it) trials go to that
 cluster; a trial whose ``resources`` ask for ``num_gpus`` is scheduled on a GPU node.
 
-The context (data + model spec) is put in the object store once; each trial is a Ray task
-that re-resolves the model spec in its worker, pins BLAS/torch threads to its CPU share and
-returns a JSON-able result, so results equal the serial executor's for the same seed.
+The context (data + model spec) is put in the object store once (``ray.put``); each trial is a
+Ray task that receives only its reference and its own small parameters, never a pickled copy
+of the data. A worker fetches the context on its first trial of the run (numpy arrays are
+read from the node's shared-memory object store without a copy) and keeps it for the run's
+later trials, with the models it has fitted, as a ``local`` worker does. Each task pins
+BLAS/torch threads to its CPU share and returns a JSON-able result, so results equal the
+serial executor's for the same seed.
 """
 from __future__ import annotations
 
@@ -23,9 +27,33 @@ from auditor.executors import TrialOutcome, execute_trial, pin_threads
 __all__ = ["run_ray", "task_resources"]
 
 
-def _trial_task(ctx: Any, trial: Trial, threads: int) -> TrialOutcome:
+#: the run context this worker process last fetched, by object id: trials of one run that land on
+#: the same worker share it (and its fitted-model cache), like a ``local`` worker's context
+_WORKER_CTX: dict[str, Any] = {}
+
+
+def _worker_context(box: list) -> Any:
+    """The run context for a task, fetched from the object store once per worker process.
+
+    ``box`` holds the context's ObjectRef inside a list so that Ray does not resolve it per task:
+    the first task of a run on a worker gets it (numpy arrays are mapped from the node's shared
+    object store, not copied), later tasks reuse it with the models it has already fitted. A
+    worker keeps one run's context; a task of another run replaces it.
+    """
+    import ray
+
+    ref = box[0]
+    key = ref.hex()
+    ctx = _WORKER_CTX.get(key)
+    if ctx is None:
+        _WORKER_CTX.clear()
+        ctx = _WORKER_CTX[key] = ray.get(ref)
+    return ctx
+
+
+def _trial_task(box: list, trial: Trial, threads: int) -> TrialOutcome:
     pin_threads(threads)
-    return execute_trial(ctx, trial)
+    return execute_trial(_worker_context(box), trial)
 
 
 def task_resources(trial: Trial, device: str) -> tuple[float, float]:
@@ -87,7 +115,7 @@ def run_ray(ctx: Any, trials: list[Trial], *, address: str | None = None, worker
             while queue and len(pending) < slots:
                 t = queue.pop()
                 cpus, gpus = task_resources(t, getattr(ctx, "device", "cpu"))
-                ref = task.options(num_cpus=cpus, num_gpus=gpus, max_retries=0).remote(ctx_ref, t, max(1, int(cpus)))
+                ref = task.options(num_cpus=cpus, num_gpus=gpus, max_retries=0).remote([ctx_ref], t, max(1, int(cpus)))
                 pending[ref] = (t, time.monotonic())
                 watch.started(t)
 

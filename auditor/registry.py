@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import os
 import sys
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -56,10 +57,12 @@ def available_models() -> dict[str, str]:
     return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
-def _load_file(spec: str, path_s: str, attr: str) -> Any:
-    path = Path(path_s).expanduser()
+def _load_file(spec: str, path_s: str, attr: str, base: str | None = None) -> Any:
+    shown = Path(path_s).expanduser()
+    path = Path(base) / shown if base is not None and not shown.is_absolute() else shown
     if not path.is_file():
-        raise PluginError(spec, f"file {str(path)!r} does not exist.",
+        where = f" (looked in {base})" if path is not shown and Path(base) != Path.cwd() else ""
+        raise PluginError(spec, f"file {str(shown)!r} does not exist{where}.",
                           "give a path to a .py file, e.g. ./plugins/my_ranker.py:make_model.")
     mod_name = f"_auditor_plugin_{abs(hash(str(path.resolve())))}"
     if mod_name in sys.modules:
@@ -119,11 +122,12 @@ def with_default_factory(spec: str) -> str:
     return spec
 
 
-def resolve_factory(spec: str) -> Callable[..., Any]:
+def resolve_factory(spec: str, *, base: str | None = None) -> Callable[..., Any]:
     """Turn a model spec into its factory.
 
     ``spec`` is an entry-point name (``reference``), ``package.module:attr``, or
-    ``path/to/file.py[:attr]`` (``attr`` defaults to :data:`DEFAULT_FACTORY`). Raises
+    ``path/to/file.py[:attr]`` (``attr`` defaults to :data:`DEFAULT_FACTORY`; a relative path is
+    taken from ``base`` when given, else from the current directory). Raises
     :class:`~auditor.errors.PluginError` naming the spec, the cause and the fix.
     """
     spec = with_default_factory(spec)
@@ -132,7 +136,7 @@ def resolve_factory(spec: str) -> Callable[..., Any]:
     if ":" in spec:
         left, attr = spec.rsplit(":", 1)
         if left.endswith(".py") or "/" in left or "\\" in left:
-            obj = _load_file(spec, left, attr)
+            obj = _load_file(spec, left, attr, base)
         else:
             obj = _load_module_attr(spec, left, attr)
     else:
@@ -181,18 +185,27 @@ class ModelSpec:
 
     def __post_init__(self) -> None:
         self._factory: Callable[..., Any] | None = None
+        # where a relative plugin path was named: a worker whose directory differs (a Ray worker
+        # starts in its session directory) finds the file from here
+        try:
+            self._cwd: str | None = os.getcwd()
+        except OSError:  # the directory was removed
+            self._cwd = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"spec": self.spec, "params": self.params, "device": self.device}
+        return {"spec": self.spec, "params": self.params, "device": self.device, "cwd": self._cwd}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        cwd = state.pop("cwd", None)
         self.__dict__.update(state)
         self._factory = None
+        self._cwd = cwd
 
     @property
     def factory(self) -> Callable[..., Any]:
         if self._factory is None:
-            self._factory = resolve_factory(self.spec)
+            self._factory = resolve_factory(self.spec, base=getattr(self, "_cwd", None))
         return self._factory
 
     def make(self, seed: int = 0) -> Any:

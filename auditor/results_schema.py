@@ -130,7 +130,10 @@ _AUDIT = _fields(
     {"title": _str, "question": _str, "method": _str, "null_hypothesis": _str, "citations": _list_of(_str),
      "blind_spots": _list_of(_str), "next_steps": _list_of(_str), "notes": _list_of(_str),
      "plots": _list_of(_PLOT), "n_trials": _int(0), "duration_s": _num(0.0, null=True), "config": _obj,
-     "skip_cause": _enum(*SKIP_CAUSES), "skip_fix": _nullable(_str), "headline": _obj})
+     "skip_cause": _enum(*SKIP_CAUSES), "skip_fix": _nullable(_str), "headline": _obj,
+     "model_s": _num(0.0, null=True), "measure_s": _num(0.0)})
+_TIMING = _fields({"prepare_s": _num(0.0), "trials_s": _num(0.0), "measure_s": _num(0.0),
+                   "model_s": _num(0.0, null=True)})
 _RESULTS = _fields({
     "schema_version": _int(), "tool": _fields({"name": _str, "version": _str}), "verdict": _enum(*VERDICTS),
     "verdict_reason": _str, "exit_code": _int(), "alpha": _num(0.0, 1.0, open_ends=True),
@@ -139,7 +142,7 @@ _RESULTS = _fields({
     "model": _fields({"spec": _str}), "baseline": _nullable(_obj), "data": _obj, "config": _obj,
     "environment": _obj, "seed": _int(0), "command": _str, "started_at": _str, "finished_at": _str,
     "duration_s": _num(0.0, null=True)},
-    {"verdict_label": _str, "scope": _obj, "claim": _nullable(_obj)})
+    {"verdict_label": _str, "scope": _obj, "claim": _nullable(_obj), "timing": _TIMING})
 
 
 def _consistent(r: Mapping[str, Any]) -> None:

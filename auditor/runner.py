@@ -320,8 +320,10 @@ def run_audit(model: Any = "reference", *, train: Any = None, test: Any = None, 
         replaced; see :mod:`auditor.guard` for what a timeout can interrupt in this process
         (only when ``run_audit`` runs in the main thread: signals reach no other).
     heartbeat_s : float, optional
-        Without progress bars, print ``still running: ...`` on stderr for trials running
-        longer than this, every ``heartbeat_s`` seconds.
+        Without progress bars (a log file, CI), print ``still running: ...`` on stderr for
+        trials running longer than this, every ``heartbeat_s`` seconds, and one line per
+        finished trial saying where the run is (``[12/41] stability seed:2 done in 54 s;
+        elapsed 0:12:03``, with an estimate of the rest from the finished trials' mean).
     """
     started, t0 = datetime.now(timezone.utc), time.perf_counter()
     config, seed, names = _validate(config, seed=seed, checks=checks, quick=quick, executor=executor, out=out,
@@ -341,7 +343,7 @@ def run_audit(model: Any = "reference", *, train: Any = None, test: Any = None, 
         done = _execute(plan, ctx, store, out, executor=executor, workers=workers, ray_address=ray_address,
                         progress=progress, on_event=on_event, trial_timeout=trial_timeout, heartbeat_s=heartbeat_s)
         holm_record = _conclude(plan, done, audits, ctx)
-        res = _results_json(plan, holm_record, ctx, facts, cfg, names, executor=executor, command=command,
+        res = _results_json(plan, done, holm_record, ctx, facts, cfg, names, executor=executor, command=command,
                             started=started, t0=t0)
         run = AuditRun(res)
         if store is not None:
@@ -427,6 +429,11 @@ class _Done:
     outcomes: dict[str, dict[str, dict[str, Any]]]
     errors: dict[str, str]
     durations: dict[str, float]
+    # seconds inside the model's fit/score per audit; None once a trial's share is unknown (resumed)
+    model_s: dict[str, float | None] = field(default_factory=dict)
+    measure_s: dict[str, float] = field(default_factory=dict)  # measure + decide, per audit
+    t_trials: float = 0.0   # perf_counter when the trials started, and when measuring started
+    t_measure: float = 0.0
 
     def meta(self, plan: _Plan, name: str) -> dict[str, Any]:
         return {"n_trials": len(plan.trials[name]), "duration_s": self.durations[name]}
@@ -442,11 +449,14 @@ def _execute(plan: _Plan, ctx: AuditContext, store: RunStore | None, out: Any, *
         on_event("planned", {"total": sum(len(v) for v in plan.trials.values()), "todo": len(todo),
                              "resumed": sum(len(v) for v in done.outcomes.values())})
     bars = _Progress(plan.trials, done.outcomes, enabled=progress)
+    lines = _ProgressLines(len(todo), sum(len(v) for v in plan.trials.values()),
+                           enabled=not progress and bool(heartbeat_s))
     remaining = Counter(t.audit for t in todo)
     # SIGTERM (a job scheduler, `kill`, a container stop) gets Ctrl-C's handling: trials kept, resume hint
     on_main = threading.current_thread() is threading.main_thread()
     previous_term = signal.signal(signal.SIGTERM, _on_sigterm) if on_main else None
     watch = TrialWatch(heartbeat_s=None if progress else heartbeat_s)
+    done.t_trials = time.perf_counter()
     try:
         with bars:
             for trial, oc in run_trials(ctx, todo, executor, workers=workers, ray_address=ray_address,
@@ -456,6 +466,7 @@ def _execute(plan: _Plan, ctx: AuditContext, store: RunStore | None, out: Any, *
                     ctx.release(trial.audit)  # its derived data is not needed by the trials left
                 _record(done, store, trial, oc)
                 bars.advance(trial.audit)
+                lines.finished(trial, oc)
                 if on_event:
                     on_event("trial", trial)
     except (KeyboardInterrupt, _Terminate) as e:
@@ -470,7 +481,8 @@ def _execute(plan: _Plan, ctx: AuditContext, store: RunStore | None, out: Any, *
 def _resumed(plan: _Plan, store: RunStore | None) -> tuple[_Done, list[Trial]]:
     """The outcomes already committed in the store, and the trials still to run."""
     committed = store.done() if store is not None else {}
-    done = _Done(outcomes={n: {} for n in plan.trials}, errors={}, durations={n: 0.0 for n in plan.trials})
+    done = _Done(outcomes={n: {} for n in plan.trials}, errors={}, durations={n: 0.0 for n in plan.trials},
+                 model_s={n: 0.0 for n in plan.trials})
     todo = []
     for n, trials in plan.trials.items():
         for t in trials:
@@ -478,6 +490,7 @@ def _resumed(plan: _Plan, store: RunStore | None) -> tuple[_Done, list[Trial]]:
             if prev is not None and prev["ok"]:
                 done.outcomes[n][t.key] = prev["result"]
                 done.durations[n] += prev["duration_s"] or 0.0
+                done.model_s[n] = None
             else:
                 todo.append(t)
     return done, todo
@@ -485,6 +498,8 @@ def _resumed(plan: _Plan, store: RunStore | None) -> tuple[_Done, list[Trial]]:
 
 def _record(done: _Done, store: RunStore | None, trial: Trial, oc: Any) -> None:
     done.durations[trial.audit] += oc.duration_s
+    m = done.model_s.get(trial.audit)
+    done.model_s[trial.audit] = None if m is None or oc.model_s is None else m + oc.model_s
     if store is not None:
         store.commit_trial(trial.audit, trial.key, result=oc.result, error=oc.error, duration_s=oc.duration_s)
     if oc.error is not None:
@@ -509,10 +524,12 @@ def _conclude(plan: _Plan, done: _Done, audits: Mapping[str, Audit], ctx: AuditC
     Fills ``plan.results`` for every audit (a failure at any step is that audit's ERROR, a model
     that cannot be retrained its SKIP) and returns the Holm record.
     """
+    done.t_measure = time.perf_counter()
     evidence: dict[str, Evidence] = {}
     for n, a in audits.items():
         if n in plan.results:
             continue
+        tm = time.perf_counter()
         error = done.errors.get(n)
         if error is not None and f": {NOT_REFITTABLE}:" in error:  # "trial KEY: model cannot be retrained: ..."
             plan.skip_info[n] = ("not_refittable", None)
@@ -525,13 +542,16 @@ def _conclude(plan: _Plan, done: _Done, audits: Mapping[str, Audit], ctx: AuditC
             except Exception as e:
                 plan.results[n] = errored(a, ctx, f"measuring failed: {type(e).__name__}: {e}",
                                           **done.meta(plan, n))
+        done.measure_s[n] = time.perf_counter() - tm
     holm_record = adjust_p_values(audits, evidence)
     for n, ev in evidence.items():
+        tm = time.perf_counter()
         try:
             plan.results[n] = conclude(audits[n], ctx, ev, **done.meta(plan, n))
         except Exception as e:
             plan.results[n] = errored(audits[n], ctx, f"deciding failed: {type(e).__name__}: {e}",
                                       **done.meta(plan, n))
+        done.measure_s[n] += time.perf_counter() - tm
     return holm_record
 
 
@@ -540,11 +560,18 @@ def _not_refittable_summary(message: str) -> str:
     return f"Skipped: the {why}. This audit has to retrain the model; the audits that only score it ran."
 
 
-def _results_json(plan: _Plan, holm_record: dict[str, list[Any]], ctx: AuditContext, facts: Mapping[str, Any],
-                  cfg: Mapping[str, Any], names: list[str], *, executor: str, command: str | None,
-                  started: datetime, t0: float) -> dict[str, Any]:
+def _results_json(plan: _Plan, done: _Done, holm_record: dict[str, list[Any]], ctx: AuditContext,
+                  facts: Mapping[str, Any], cfg: Mapping[str, Any], names: list[str], *, executor: str,
+                  command: str | None, started: datetime, t0: float) -> dict[str, Any]:
     """results.json (docs/RESULTS_SCHEMA.md): the audits in report order, the verdict and the provenance."""
     ordered = [_with_verdict_fields(plan.results[n].to_dict(), plan.skip_info.get(n)) for n in names]
+    for d in ordered:  # where each audit's time went (docs/RESULTS_SCHEMA.md, "Timings")
+        if d["name"] in plan.trials:
+            m = done.model_s.get(d["name"])
+            d["model_s"] = None if m is None else round(m, 3)
+            d["measure_s"] = round(done.measure_s.get(d["name"], 0.0), 3)
+    model_total = None if any(m is None for m in done.model_s.values()) else sum(done.model_s.values())
+    t_end = time.perf_counter()
     scope = build_scope(ordered, left_out=[n for n in AUDIT_NAMES if n not in names], suite=list(AUDIT_NAMES))
     verdict, reason = decide_verdict(ordered, scope)
     config = ctx.config
@@ -573,7 +600,12 @@ def _results_json(plan: _Plan, holm_record: dict[str, list[Any]], ctx: AuditCont
         "command": command or f"auditor.run_audit(model={ctx.model.spec!r}, seed={ctx.seed})",
         "started_at": started.isoformat(timespec="seconds"),
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "duration_s": round(time.perf_counter() - t0, 3),
+        "duration_s": round(t_end - t0, 3),
+        # the run's wall time in phases, and the part inside the model's fit/score (summed over
+        # trials: with a parallel executor it can exceed the trials' wall time)
+        "timing": {"prepare_s": round(done.t_trials - t0, 3), "trials_s": round(done.t_measure - done.t_trials, 3),
+                   "measure_s": round(t_end - done.t_measure, 3),
+                   "model_s": None if model_total is None else round(model_total, 3)},
     }
     return jsonable(res)
 
@@ -605,6 +637,37 @@ def _with_verdict_fields(d: dict[str, Any], skip: tuple[str, str | None] | None)
     if h:
         d["headline"] = h
     return d
+
+
+class _ProgressLines:
+    """Progress for a log (stderr not a terminal): one line per finished trial.
+
+    ``[done/total] AUDIT KEY done in S (error)``, the elapsed time, and an estimate of the time
+    left: the trials left times the mean of the trials finished in this process. Trials differ
+    in cost (a fit on the whole training set against one scoring pass), so it is labelled as
+    that mean, not as a promise.
+    """
+
+    def __init__(self, todo: int, total: int, enabled: bool) -> None:
+        self.enabled, self.todo, self.total = enabled and todo > 0, todo, total
+        self.resumed = total - todo
+        self.n = 0
+        self.t0 = time.monotonic()
+
+    def _fmt(self, seconds: float) -> str:
+        s = int(round(max(0.0, seconds)))
+        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+    def finished(self, trial: Any, oc: Any) -> None:
+        if not self.enabled:
+            return
+        self.n += 1
+        el = time.monotonic() - self.t0
+        left = self.todo - self.n
+        rest = f"; about {self._fmt(el / self.n * left)} left at the mean trial time so far" if left else ""
+        err = " (failed)" if oc.error is not None else ""
+        print(f"[{self.resumed + self.n}/{self.total}] {trial.audit} {trial.key} done in {oc.duration_s:.0f} s{err}; "
+              f"elapsed {self._fmt(el)}{rest}", file=sys.stderr, flush=True)
 
 
 class _Progress:

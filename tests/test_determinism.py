@@ -5,7 +5,7 @@ import pytest
 from auditor.runner import run_audit
 from auditor.testing import make_synthetic_split
 
-VOLATILE = {"duration_s", "started_at", "finished_at", "executor"}
+VOLATILE = {"duration_s", "model_s", "measure_s", "timing", "started_at", "finished_at", "executor"}
 
 
 def _strip(obj):

@@ -91,7 +91,7 @@ def test_ks_group_components_from_the_shared_standardisation_match_reduce_dims()
 def test_batched_solo_metrics_equal_one_evaluate_per_column():
     split = make_synthetic_split(n_train_queries=5, n_test_queries=12, n_items=9, seed=3)
     test = split.test
-    X = test.feature_matrix()
+    X = test.feature_matrix().copy()  # read-only: edited below
     X[:, 0] = np.round(X[:, 0], 0)  # ties: broken by item id
     off = test.query_offsets
     kw = dict(item_id=test.item_id, gain="exp", no_relevant="zero")

@@ -4,6 +4,7 @@ SIGTERM. docs/RUN_DIRECTORY.md states the guarantees these tests hold the code t
 import errno
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -290,8 +291,9 @@ def test_slow_trials_show_a_heartbeat_unless_quiet(fake_audits, tmp_path, monkey
     r = CliRunner().invoke(cli, args + ["--out", str(tmp_path / "a")])
     assert r.exit_code == 0, r.output
     assert "still running: fake_count seed=0" in r.stderr
+    assert re.search(r"\[1/1\] fake_count seed=0 done in \d+ s; elapsed 0:00:\d\d", r.stderr)  # where a logged run is
     r = CliRunner().invoke(cli, args + ["--out", str(tmp_path / "b"), "--quiet"])
-    assert r.exit_code == 0 and "still running" not in r.stderr
+    assert r.exit_code == 0 and "still running" not in r.stderr and "[1/1]" not in r.stderr
 
 
 def _config(tmp_path, n):

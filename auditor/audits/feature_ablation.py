@@ -59,25 +59,39 @@ def within_query_permutation(offsets: np.ndarray, rng: np.random.Generator) -> n
     return np.lexsort((rng.random(n), qidx))
 
 
-def permute_columns(data: RankingDataset, columns: Mapping[str, np.ndarray | slice | None],
-                    perm: np.ndarray) -> RankingDataset:
+def permute_columns(data: RankingDataset, columns: Mapping[str, np.ndarray | None],
+                    perm: np.ndarray, scratch: dict[str, np.ndarray] | None = None) -> RankingDataset:
     """Copy of ``data`` with the given columns of each group moved along row permutation ``perm``.
 
     ``columns``: ``{group: column indices}`` (``None`` = the whole group). The selected columns
     of one row all move together (the row's group vector is kept intact).
+
+    ``scratch`` (``{group: buffer}``, filled on first use) lets a caller that permutes many
+    times reuse one buffer per group instead of allocating two full copies per permutation:
+    the permuted values are gathered straight into the buffer, and the returned dataset is a
+    read-only view of it, valid until the next call with the same ``scratch``.
     """
     new = {}
     for g, cols in columns.items():
-        x = np.array(data.features[g], copy=True)
-        if cols is None:
-            x = x[perm]
-        else:
-            c = np.asarray(cols)
+        src = data.features[g]
+        keep = None
+        if cols is not None:
+            c = np.asarray(cols, dtype=np.int64)
             if c.size == 0:
                 continue
-            x[:, c] = x[perm][:, c]
-        new[g] = x
-    return data.with_features(new) if new else data
+            keep = np.ones(src.shape[1], dtype=bool)
+            keep[c] = False
+        buf = None if scratch is None else scratch.get(g)
+        if buf is None or buf.shape != src.shape or buf.dtype != src.dtype:
+            buf = np.empty(src.shape, dtype=src.dtype)
+            if scratch is not None:
+                scratch[g] = buf
+        np.take(src, perm, axis=0, out=buf)
+        if keep is not None and keep.any():
+            np.copyto(buf, src, where=keep[None, :])  # the columns not chosen stay in place
+        new[g] = buf
+    # the buffers hold this dataset's own rows, permuted: finite and of the same shape by construction
+    return data._with_trusted_features(new) if new else data
 
 
 def _solo_metrics(metric: str, labels: np.ndarray, X: np.ndarray, cols: np.ndarray, offsets: np.ndarray,
@@ -355,11 +369,12 @@ class FeatureAblationAudit(Audit):
             model = ctx.fit(0)  # the model trained normally (cached, shared with other audits)
             base = ctx.metric_values(test, ctx.score(model, test))
             out: dict[str, Any] = {"base": base, "groups": {}}
+            scratch = ctx.memo(("feature_ablation", "scratch"), dict)  # one buffer per group, reused
             for g in trial.params["groups"]:
                 acc = np.zeros(test.n_queries)
                 for r in range(int(trial.params["n_repeats"])):
                     perm = within_query_permutation(test.query_offsets, ctx.rng("feature_ablation", "group", g, r))
-                    m = ctx.metric_values(test, ctx.score(model, permute_columns(test, {g: None}, perm)))
+                    m = ctx.metric_values(test, ctx.score(model, permute_columns(test, {g: None}, perm, scratch)))
                     acc += m - base
                 out["groups"][g] = acc / int(trial.params["n_repeats"])
             R = int(trial.params["half_mask_repeats"])
@@ -373,7 +388,7 @@ class FeatureAblationAudit(Audit):
                     for i in pick.tolist():
                         cols.setdefault(names[i][0], []).append(names[i][1])
                     perm = within_query_permutation(test.query_offsets, rng)
-                    m = ctx.metric_values(test, ctx.score(model, permute_columns(test, cols, perm)))
+                    m = ctx.metric_values(test, ctx.score(model, permute_columns(test, cols, perm, scratch)))
                     acc += m - base
                 out["half"] = acc / R
                 out["half_columns"] = len(names) // 2
@@ -431,6 +446,7 @@ class FeatureAblationAudit(Audit):
         model = ctx.fit(0)
         base = ctx.metric_values(test, ctx.score(model, test))
         dep = {}
+        scratch = ctx.memo(("feature_ablation", "scratch"), dict)
         gidx = {n: (n.rsplit(".", 1)[0], int(n.rsplit(".", 1)[1])) for n in (names[j] for j in top.tolist())}
         for rank, j in enumerate(top.tolist()):
             # scoring is the expensive part: the strongest column is always measured (evidence for
@@ -441,7 +457,7 @@ class FeatureAblationAudit(Audit):
             acc = np.zeros(test.n_queries)
             for r in range(int(n_repeats)):
                 perm = within_query_permutation(off, ctx.rng("feature_ablation", "proxy", names[j], r))
-                m = ctx.metric_values(test, ctx.score(model, permute_columns(test, {g: [c]}, perm)))
+                m = ctx.metric_values(test, ctx.score(model, permute_columns(test, {g: [c]}, perm, scratch)))
                 acc += m - base
             dep[names[j]] = acc / int(n_repeats)
         return {"names": names, "solo_share": share, "solo_excess": solo, "sign": sign, "scale": scale,
