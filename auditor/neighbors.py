@@ -30,6 +30,14 @@ full scan of the block when all 8 clear the bar), and the candidates are rescore
 float64. No true top-k pair can fall below the bar, so the result is the exact float64 answer
 (ties: lower index), not an approximation.
 
+Above a size threshold (the isolation audit's ``near_dup_exact_max_rows``) the all-pairs product
+is replaced by :func:`build_forest` / :func:`forest_neighbors`: random-projection trees over both
+row sets give each query row the base rows sharing a leaf with it (O((n + m) log n) candidates
+instead of n x m pairs), every candidate is scored exactly and the chosen pair rescored in
+float64. Reported similarities stay exact for the pairs found; a missed neighbour only lowers a
+row's similarity. Recall against this module's exact search is measured in
+``benchmarks/bench_near_dup.py``.
+
 Compared with scikit-learn's ``NearestNeighbors(algorithm="brute", metric="cosine")`` (which
 re-normalises the base for every chunk of queries, converts similarities to distances and
 runs an ``argpartition`` over the whole chunk) this is several times faster; see
@@ -42,7 +50,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["NeighborResult", "cosine_neighbors", "normalize_rows", "group_normalized", "pick_backend"]
+__all__ = ["NeighborResult", "cosine_neighbors", "normalize_rows", "group_normalized", "pick_backend",
+           "CandidateForest", "build_forest", "forest_neighbors"]
 
 _F32 = np.float32
 
@@ -102,8 +111,21 @@ def group_normalized(features: Mapping[str, np.ndarray], groups: Sequence[str] |
     if not gs:
         raise ValueError("group_normalized needs at least one feature group")
     scale = dtype(1.0 / np.sqrt(len(gs)))
-    parts = [normalize_rows(features[g], dtype=dtype) * scale for g in gs]
-    return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+    widths = [int(np.shape(features[g])[1]) for g in gs]
+    n = int(np.shape(features[gs[0]])[0])
+    # one output, each group cast into its columns and scaled there (no per-group copies to concatenate)
+    out = np.empty((n, sum(widths)), dtype=dtype)
+    c = 0
+    for g, w in zip(gs, widths):
+        sl = out[:, c:c + w]
+        sl[...] = features[g]
+        nrm = np.sqrt(np.einsum("ij,ij->i", sl, sl, dtype=np.float64))
+        inv = np.divide(1.0, nrm, out=np.zeros_like(nrm), where=nrm > 0).astype(dtype)
+        sl *= inv[:, None]
+        if len(gs) > 1:
+            sl *= scale
+        c += w
+    return out
 
 
 def pick_backend(backend: str = "auto", device: str = "cpu") -> tuple[str, str]:
@@ -551,3 +573,213 @@ def _search_bf16_screen(q, b, normalized, k, excl, bq, bb):
             out_v[qs + r_s[sel], rank[sel]] = e_s[sel]
             out_i[qs + r_s[sel], rank[sel]] = c_s[sel]
     return out_v, out_i
+
+
+# --------------------------------------------------------------------------- candidate forest
+# Above a size threshold the exact search's m x n products dominate an audit (quadratic: 586 s of
+# a 1M-row run). The forest below finds *candidates* in O((n + m) log n) -- rows that fall in the
+# same leaf of a random-projection tree -- and every candidate pair is then scored exactly (a
+# float32 product, the chosen pair rescored in float64), so every similarity it reports is the
+# true cosine of a real pair. What it can do is miss a pair: a row's reported neighbour is then a
+# lower bound on its nearest one. Recall is measured, not assumed (benchmarks/bench_neighbors.py
+# --near-copies, tests/test_neighbors.py).
+
+@dataclass(frozen=True)
+class CandidateForest:
+    """Leaves of ``n_trees`` random-projection trees over the rows of several matrices ("parts").
+
+    Rows are numbered across the parts in order (part 0's rows first). ``leaves[t]`` is
+    ``(order, bounds)``: tree ``t``'s permutation of all rows and the start of each leaf in it.
+    """
+
+    n_rows: int
+    part_offsets: tuple[int, ...]
+    leaves: tuple[tuple[np.ndarray, np.ndarray], ...]
+    leaf_size: int
+
+
+def _principal_axes(parts: Sequence[np.ndarray], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Principal axes (d, d) and their standard deviations (d,) of a sample of up to 4,096 rows."""
+    total = sum(p.shape[0] for p in parts)
+    pick = np.sort(rng.choice(total, size=min(total, 4096), replace=False))
+    sample = _gather(parts, np.cumsum([0] + [p.shape[0] for p in parts])[:-1], pick).astype(np.float64)
+    sample -= sample.mean(0)
+    lam, vec = np.linalg.eigh(sample.T @ sample / max(1, sample.shape[0]))
+    return vec, np.sqrt(np.maximum(lam, 0.0))
+
+
+def _split_directions(axes: tuple[np.ndarray, np.ndarray], n: int, rng: np.random.Generator) -> np.ndarray:
+    """Unit directions drawn as ``C^(1/2) g`` (C: the rows' covariance, g Gaussian), shape (d, n).
+
+    Isotropic directions waste cuts on directions the (often low-dimensional, one-sided) feature
+    cloud barely spans; drawing along its principal axes, weighted by their spread, puts the cuts
+    where rows differ.
+    """
+    vec, sd = axes
+    dirs = vec @ (sd[:, None] * rng.standard_normal((sd.size, n)))
+    dirs /= np.maximum(np.linalg.norm(dirs, axis=0), 1e-300)
+    return dirs.astype(_F32)
+
+
+def _gather(parts: Sequence[np.ndarray], offsets: Sequence[int], idx: np.ndarray) -> np.ndarray:
+    """Rows ``idx`` (numbered across the parts) as one float32 matrix."""
+    if len(parts) == 1:
+        return np.asarray(parts[0][idx], dtype=_F32)
+    out = np.empty((idx.size, parts[0].shape[1]), dtype=_F32)
+    for p, off in zip(parts, offsets):
+        sel = (idx >= off) & (idx < off + p.shape[0])
+        if sel.any():
+            out[sel] = p[idx[sel] - off]
+    return out
+
+
+def build_forest(parts: Sequence[np.ndarray], *, n_trees: int = 16, leaf_size: int = 1024,
+                 seed: int = 0) -> CandidateForest:
+    """Random-projection trees over the rows of ``parts`` (unit rows, e.g. from :func:`group_normalized`).
+
+    Each tree splits every node at the median of its rows' projections on one direction per
+    level (so leaves hold ``leaf_size / 2`` to ``leaf_size`` rows whatever the density), until
+    no node exceeds ``leaf_size``. Cost per tree: one (n x d) @ (d x depth) product and one sort
+    of n keys per level, ``depth = ceil(log2(n / leaf_size))``.
+    """
+    if n_trees < 1 or leaf_size < 2:
+        raise ValueError(f"n_trees must be >= 1 and leaf_size >= 2, got {n_trees} and {leaf_size}")
+    sizes = [int(p.shape[0]) for p in parts]
+    offsets = tuple(int(x) for x in np.cumsum([0] + sizes)[:-1])
+    n = int(sum(sizes))
+    depth = max(0, int(np.ceil(np.log2(max(n, 1) / leaf_size))))
+    rng = np.random.default_rng(seed)
+    axes = _principal_axes(parts, rng) if depth else None
+    trees = []
+    for _ in range(n_trees):
+        if depth == 0:
+            trees.append((np.arange(n, dtype=np.int64), np.zeros(1, dtype=np.int64)))
+            continue
+        dirs = _split_directions(axes, depth, rng)
+        proj = np.concatenate([np.asarray(p, dtype=_F32) @ dirs for p in parts])
+        order = np.arange(n, dtype=np.int64)
+        node = np.zeros(n, dtype=np.int64)       # node id of each position of ``order``
+        for lev in range(depth):
+            starts = np.r_[0, np.flatnonzero(np.diff(node)) + 1]
+            size = np.diff(np.r_[starts, n])
+            v = proj[order, lev].astype(np.float64)
+            lo = np.minimum.reduceat(v, starts)
+            hi = np.maximum.reduceat(v, starts)
+            seg = np.repeat(np.arange(starts.size), size)
+            # sort within nodes by projection: node index plus the projection squashed into [0, 0.5]
+            key = seg + 0.5 * (v - lo[seg]) / np.maximum(hi[seg] - lo[seg], 1e-300)
+            perm = np.argsort(key, kind="quicksort")
+            order = order[perm]
+            pos = np.arange(n) - starts[seg]      # seg is unchanged by the within-node sort
+            split = size[seg] > leaf_size
+            node = 2 * seg + (split & (pos >= size[seg] // 2))
+        bounds = np.r_[0, np.flatnonzero(np.diff(node)) + 1].astype(np.int64)
+        # int32 row numbers halve what the forest holds (16 trees x n rows)
+        trees.append((order.astype(np.int32) if n < 2**31 else order, bounds))
+        del proj
+    return CandidateForest(n_rows=n, part_offsets=offsets, leaves=tuple(trees), leaf_size=int(leaf_size))
+
+
+def forest_neighbors(forest: CandidateForest, parts: Sequence[np.ndarray], queries: np.ndarray,
+                     base: np.ndarray, *, exclude: Sequence[tuple[np.ndarray, np.ndarray]] = (),
+                     normalized: bool = True) -> NeighborResult:
+    """Nearest base row of each query row among the rows sharing a leaf with it in any tree.
+
+    Parameters
+    ----------
+    forest : CandidateForest
+        From :func:`build_forest` over the same ``parts``.
+    parts : sequence of ndarray (n_p, d)
+        Unit rows (float32 preferred), numbered across parts as in the forest.
+    queries, base : ndarray of int
+        Row numbers (across parts) of the query rows and of the candidate base rows; a row may
+        be in both (it is then excluded only through ``exclude``).
+    exclude : sequence of (query_keys (len(queries),), base_keys (len(base),))
+        As in :func:`cosine_neighbors`: a pair with equal keys is never returned.
+    normalized : bool, default True
+        The rows are unit-norm: the rescored cosine is their float64 dot product (as
+        :func:`cosine_neighbors` with ``normalized=True``); else it is divided by the norms.
+
+    Returns
+    -------
+    NeighborResult
+        k = 1; ``index`` is a position in ``base`` (-1 and NaN when no admissible base row
+        shared a leaf with the query). Similarities are exact cosines of the returned pairs.
+    """
+    queries = np.asarray(queries, dtype=np.int64)
+    base = np.asarray(base, dtype=np.int64)
+    n, m = forest.n_rows, queries.size
+    excl = _prepare_exclusions(exclude, m, base.size)
+    qpos = np.full(n, -1, dtype=np.int64)
+    qpos[queries] = np.arange(m)
+    bpos = np.full(n, -1, dtype=np.int64)
+    bpos[base] = np.arange(base.size)
+    best_v = np.full(m, -np.inf, dtype=_F32)
+    best_i = np.full(m, -1, dtype=np.int64)
+    offs = forest.part_offsets
+    with _one_thread():  # a leaf's product is small: BLAS threads would cost more than they save
+        _search_leaves(forest, parts, offs, qpos, bpos, excl, best_v, best_i)
+    bad = ~np.isfinite(best_v)
+    best_i[bad] = -1
+    idx = best_i[:, None].copy()
+    # exact verification: the float64 cosine of every returned pair
+    sim = np.full((m, 1), np.nan)
+    ok = np.flatnonzero(~bad)
+    if ok.size:
+        qx = _gather_f64(parts, offs, queries[ok])
+        bx = _gather_f64(parts, offs, base[best_i[ok]])
+        num = np.einsum("ij,ij->i", qx, bx)
+        if normalized:
+            sim[ok, 0] = num
+        else:
+            den = np.sqrt(np.einsum("ij,ij->i", qx, qx) * np.einsum("ij,ij->i", bx, bx))
+            sim[ok, 0] = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+    return NeighborResult(similarity=sim, index=idx, backend=f"forest({len(forest.leaves)} trees, "
+                          f"leaves <= {forest.leaf_size} rows)+exact", peak_block_bytes=0)
+
+
+def _one_thread():
+    try:
+        from threadpoolctl import threadpool_limits
+
+        return threadpool_limits(limits=1, user_api="blas")
+    except Exception:  # threadpoolctl missing: run with the BLAS threads as they are
+        import contextlib
+
+        return contextlib.nullcontext()
+
+
+def _search_leaves(forest, parts, offs, qpos, bpos, excl, best_v, best_i) -> None:
+    """Running best (float32 cosine, base position) of each query over the base rows of its leaves."""
+    n = forest.n_rows
+    for order, bounds in forest.leaves:
+        q_at = qpos[order]
+        b_at = bpos[order]
+        has_q = np.add.reduceat((q_at >= 0).astype(np.int64), bounds) > 0
+        has_b = np.add.reduceat((b_at >= 0).astype(np.int64), bounds) > 0
+        ends = np.r_[bounds[1:], n]
+        for li in np.flatnonzero(has_q & has_b):
+            s, e = bounds[li], ends[li]
+            qa, ba = q_at[s:e], b_at[s:e]
+            qsel, bsel = qa >= 0, ba >= 0
+            qrows, brows = order[s:e][qsel], order[s:e][bsel]
+            qi, bi = qa[qsel], ba[bsel]
+            S = _gather(parts, offs, qrows) @ _gather(parts, offs, brows).T
+            for qk, bk in excl:
+                S[qk[qi][:, None] == bk[bi][None, :]] = -np.inf
+            j = S.argmax(axis=1)
+            v = S[np.arange(qi.size), j]
+            cand = bi[j]
+            # a better value wins; an equal one wins only with a lower base position (as the exact search)
+            upd = (v > best_v[qi]) | ((v == best_v[qi]) & np.isfinite(v) & (cand < best_i[qi]))
+            best_v[qi[upd]] = v[upd]
+            best_i[qi[upd]] = cand[upd]
+
+
+def _gather_f64(parts: Sequence[np.ndarray], offsets: Sequence[int], idx: np.ndarray) -> np.ndarray:
+    out = np.empty((idx.size, parts[0].shape[1]), dtype=np.float64)
+    for p, off in zip(parts, offsets):
+        sel = (idx >= off) & (idx < off + p.shape[0])
+        if sel.any():
+            out[sel] = p[idx[sel] - off]
+    return out

@@ -343,3 +343,39 @@ def test_single_near_copied_query_is_caught_by_the_copy_rule(clean):
     assert r.measurements["contamination"]["rows"] == 10
     # on clean data no row comes anywhere near the copy threshold
     assert cond(run(clean), "near-copy").status == "PASS"
+
+
+# --------------------------------------------------------------------------- search above the exact threshold
+def test_candidate_search_finds_the_planted_pairs_the_exact_search_finds(clean):
+    """A threshold of 0 forces the candidate forest; the exact search is the oracle."""
+    split = plant_near_duplicates(clean, frac=0.2, noise=0.01, seed=4)
+    a = IsolationAudit()
+    res = {}
+    for mode, thr in (("exact", 10**9), ("forest", 0)):
+        ctx = AuditContext(split, ModelSpec(LINEAR), AuditConfig(audits={"isolation": {
+            "near_dup_exact_max_rows": thr, "near_dup_trees": 4, "near_dup_leaf_rows": 256}}))
+        (t,) = [t for t in a.plan(ctx) if t.key == "near_dup"]
+        res[mode] = a.run_trial(ctx, t)
+    assert res["exact"]["search"]["mode"] == "exact" and res["forest"]["search"]["mode"] == "candidates"
+    # the planted pairs: plant_near_duplicates appends the copies of the picked test queries to train, in order
+    te = clean.test
+    pick = np.random.default_rng(4).choice(te.n_queries, size=int(round(0.2 * te.n_queries)), replace=False)
+    rows = np.flatnonzero(np.isin(te.query_index, pick))
+    copy = clean.train.n_rows + np.arange(rows.size)
+    ex_i, fo_i = np.asarray(res["exact"]["nn_train_row"]), np.asarray(res["forest"]["nn_train_row"])
+    found_ex = set(rows[ex_i[rows] == copy].tolist())
+    found_fo = set(rows[fo_i[rows] == copy].tolist())
+    assert len(found_ex) >= 0.9 * rows.size and found_fo == found_ex
+    s_ex, s_fo = np.asarray(res["exact"]["s_test"]), np.asarray(res["forest"]["s_test"])
+    assert (s_fo <= s_ex + 1e-12).all()  # candidates can only miss a neighbour, never invent a closer one
+
+
+def test_candidate_search_verdict_and_guarantee_text(clean):
+    r = run(plant_near_duplicates(clean, frac=0.2, noise=0.01, seed=4), near_dup_exact_max_rows=0,
+            near_dup_trees=4, near_dup_leaf_rows=256)
+    assert cond(r, "near-duplicates").status == "FAIL"
+    assert r.measurements["near_duplicates"]["search"].startswith("verified candidates")
+    assert any("near-duplicate search: verified candidates" in n for n in r.notes)
+    ok = run(clean, near_dup_exact_max_rows=0, near_dup_trees=4, near_dup_leaf_rows=256)
+    assert ok.status == "PASS" and ok.measurements["near_duplicates"]["flagged_rows"] == 0
+    assert run(clean).measurements["near_duplicates"]["search"].startswith("exact")

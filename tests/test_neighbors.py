@@ -200,3 +200,63 @@ def test_cuda_matches_cpu(data):
     c = cosine_neighbors(A, B, k=3)
     np.testing.assert_array_equal(g.index, c.index)
     assert g.backend.startswith("torch:cuda")
+
+
+# --------------------------------------------------------------------------- candidate forest
+def _planted(seed: int = 3, n_base: int = 3000, n_q: int = 600, d: int = 20, noise: float = 0.02):
+    """Clustered base rows; the first half of the queries are noisy copies of known base rows."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((40, d)) * 3
+    base = centres[rng.integers(0, 40, n_base)] + rng.standard_normal((n_base, d))
+    src = rng.choice(n_base, size=n_q // 2, replace=False)
+    copies = base[src] + noise * rng.standard_normal((src.size, d))
+    others = centres[rng.integers(0, 40, n_q - src.size)] + rng.standard_normal((n_q - src.size, d))
+    return base, np.vstack([copies, others]), src
+
+
+def test_forest_finds_every_planted_copy_and_reports_exact_cosines():
+    from auditor.neighbors import build_forest, forest_neighbors
+
+    base, q, src = _planted()
+    B, Q = normalize_rows(base), normalize_rows(q)
+    ex = cosine_neighbors(Q, B, normalized=True)
+    f = build_forest([B, Q], n_trees=6, leaf_size=128, seed=0)
+    fo = forest_neighbors(f, [B, Q], B.shape[0] + np.arange(Q.shape[0]), np.arange(B.shape[0]))
+    planted = np.arange(src.size)
+    assert (ex.index[planted, 0] == src).all()  # the oracle: each copy's nearest base row is its source
+    np.testing.assert_array_equal(fo.index[planted, 0], ex.index[planted, 0])
+    # every reported similarity is the float64 cosine of the returned pair, never above the true nearest
+    got = np.einsum("ij,ij->i", Q.astype(np.float64), B[fo.index[:, 0]].astype(np.float64))
+    np.testing.assert_allclose(fo.similarity[:, 0], got, rtol=0, atol=1e-12)
+    assert (fo.similarity[:, 0] <= ex.similarity[:, 0] + 1e-12).all()
+    assert "forest" in fo.backend
+
+
+def test_forest_with_one_leaf_is_the_exact_search_and_honours_exclusions():
+    from auditor.neighbors import build_forest, forest_neighbors
+
+    base, q, _ = _planted(n_base=500, n_q=100)
+    B, Q = normalize_rows(base), normalize_rows(q)
+    qk = np.arange(100) % 7
+    bk = np.arange(500) % 7  # a query may not match a base row with the same key
+    ex = cosine_neighbors(Q, B, normalized=True, exclude=[(qk, bk)])
+    f = build_forest([B, Q], n_trees=1, leaf_size=10_000, seed=0)
+    fo = forest_neighbors(f, [B, Q], 500 + np.arange(100), np.arange(500), exclude=[(qk, bk)])
+    np.testing.assert_array_equal(fo.index, ex.index)
+    np.testing.assert_allclose(fo.similarity, ex.similarity, rtol=0, atol=1e-12)
+    assert (qk != bk[fo.index[:, 0]]).all()
+
+
+def test_forest_leaves_partition_the_rows_within_the_size_bound():
+    from auditor.neighbors import build_forest
+
+    rng = np.random.default_rng(0)
+    parts = [normalize_rows(rng.standard_normal((1234, 8))), normalize_rows(rng.standard_normal((321, 8)))]
+    f = build_forest(parts, n_trees=3, leaf_size=100, seed=1)
+    assert f.n_rows == 1555 and len(f.leaves) == 3
+    for order, bounds in f.leaves:
+        assert np.array_equal(np.sort(order), np.arange(1555))
+        sizes = np.diff(np.r_[bounds, 1555])
+        assert sizes.max() <= 100 and sizes.min() >= 40
+    with pytest.raises(ValueError, match="n_trees"):
+        build_forest(parts, n_trees=0)

@@ -102,7 +102,7 @@ def shared_key_labels(train: RankingDataset, test: RankingDataset, rng: np.rando
     info : dict
         ``n_keys``, ``n_shared_keys`` (keys present in both splits), ``shared_test_rows``.
     """
-    from auditor.audits.isolation import item_keys, query_identity, row_hashes
+    from auditor.rowid import item_keys, query_identity, row_hashes
 
     h_tr = row_hashes(train, decimals=decimals)
     h_te = row_hashes(test, decimals=decimals)
