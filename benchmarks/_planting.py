@@ -274,10 +274,11 @@ def run_one(audit_name: str, split: Split, model: ModelSpec, *, seed: int, holm_
         trials = audit.plan(ctx)
         results = {t.key: audit.run_trial(ctx, t) for t in trials}
         ev = audit.measure(ctx, results)
-        p_adj = None if ev.p_value is None else min(1.0, float(ev.p_value) * float(holm_factor))
-        from auditor.audits.base import assemble_result
+        from auditor.audits.base import conclude
 
-        res = assemble_result(audit, ctx, ev, p_adj, n_trials=len(trials), duration_s=0.0)
+        for t in ev.gating_tests:  # Bonferroni across the suite's gating audits: a bound on Holm's p
+            t.p_adjusted = min(1.0, float(t.p_value) * float(holm_factor))
+        res = conclude(audit, ctx, ev, n_trials=len(trials), duration_s=0.0)
     return summarize(res)
 
 

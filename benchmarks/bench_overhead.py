@@ -17,7 +17,7 @@ audit, measured):
   the same way: it is the plugin's work, not the auditor's, and is reported on its own row.
 - Phases (by wrapping the runner's functions in this process only): context build, each
   audit's trials (:func:`auditor.executors.execute_trial`), each audit's ``measure``, the
-  decisions (``assemble_result``), the store's commits and the report rendering. ``other``
+  decisions (``conclude``), the store's commits and the report rendering. ``other``
   is the rest of ``run_audit``'s wall time (planning, Holm, results.json assembly ...).
 - Overhead = total wall - model fit/score - plugin data generation; given absolute and as a
   share of the total, overall and per audit. The same in process CPU time next to it (the
@@ -164,13 +164,13 @@ def _install_wrappers() -> None:
 
     runner.build_context = build_context
 
-    real_assemble = runner.assemble_result
+    real_conclude = runner.conclude
 
-    def assemble_result(audit: Any, *a: Any, **k: Any) -> Any:
+    def conclude(audit: Any, *a: Any, **k: Any) -> Any:
         with _Phase(f"decide:{audit.name}"):
-            return real_assemble(audit, *a, **k)
+            return real_conclude(audit, *a, **k)
 
-    runner.assemble_result = assemble_result
+    runner.conclude = conclude
 
     real_write = runner.write_outputs
 

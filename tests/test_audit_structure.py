@@ -16,9 +16,6 @@ import auditor.audits as audits_pkg
 from auditor.audits import get_audit
 
 AUDITS_DIR = Path(audits_pkg.__file__).parent
-# random_label still takes row identity from isolation; it moves to a neutral module in a
-# parallel change (issue 18 item 5), after which this entry goes
-PENDING = {("random_label", "isolation")}
 
 
 def imported_audits(path: Path) -> set[str]:
@@ -40,7 +37,7 @@ def test_no_audit_imports_another_audit():
     modules = sorted(p for p in AUDITS_DIR.glob("*.py") if p.stem not in ("__init__", "base"))
     assert len(modules) >= 6
     crossings = {(p.stem, other) for p in modules for other in imported_audits(p) - {"base", p.stem}}
-    assert crossings <= PENDING, f"audits importing other audits: {sorted(crossings - PENDING)}"
+    assert not crossings, f"audits importing other audits: {sorted(crossings)}"
 
 
 # settings every audit may compare with besides its own parameters
