@@ -262,14 +262,24 @@ def cosine_neighbors(queries: np.ndarray, base: np.ndarray, k: int = 1, *,
     use_bf16 = (backend == "numpy" and (precision == "bf16" or auto_bf16)
                 and n * d * 2 <= budget - per_block and _torch_available())
     if use_bf16:
-        sim, idx = _search_bf16_screen(q, b, normalized, kk, excl, bq, bb)
+        sim, idx, abandoned = _search_bf16_screen(q, b, normalized, kk, excl, bq, bb)
+        label = "numpy+torch-bf16-screen"
+        if abandoned.size:
+            rest = cosine_neighbors(q[abandoned], b, kk, exclude=[(qk[abandoned], bk) for qk, bk in excl],
+                                    normalized=normalized, block_queries=block_queries, block_base=block_base,
+                                    memory_limit_mb=memory_limit_mb, backend="numpy", precision="float32",
+                                    refine=True)
+            ok = np.isfinite(rest.similarity)
+            sim[abandoned] = np.where(ok, rest.similarity, -np.inf)
+            idx[abandoned] = rest.index
+            label += f" ({abandoned.size} of {m} rows by float32: too alike to screen)"
         if kk < k:
             sim = np.concatenate([sim, np.full((m, k - kk), -np.inf)], axis=1)
             idx = np.concatenate([idx, np.full((m, k - kk), -1, dtype=np.int64)], axis=1)
         bad = ~np.isfinite(sim)
         idx[bad] = -1
         sim[bad] = np.nan
-        return NeighborResult(similarity=sim, index=idx, backend="numpy+torch-bf16-screen",
+        return NeighborResult(similarity=sim, index=idx, backend=label,
                               peak_block_bytes=int(per_block))
     materialise = normalized or (n * d * 4 <= budget - per_block)
     if normalized:
@@ -491,7 +501,14 @@ def _exact_cos(b: np.ndarray, r: np.ndarray, c: np.ndarray, q_hat: np.ndarray, n
 
 
 def _search_bf16_screen(q, b, normalized, k, excl, bq, bb):
-    """Exact top-k: bfloat16 screening of all pairs, float64 rescoring of the candidates."""
+    """Exact top-k: bfloat16 screening of all pairs, float64 rescoring of the candidates.
+
+    Returns ``(similarity, index, abandoned)``: ``abandoned`` lists the query rows of blocks
+    where screening could not discriminate (most rows within ``2 * BF16_ERROR`` of their
+    best, as on uncentred non-negative features whose cosines all lie in 0.90-0.97); the
+    caller searches those rows with the float32 product instead, whose cost does not depend
+    on how alike the rows are.
+    """
     import torch
 
     m, n = q.shape[0], b.shape[0]
@@ -504,6 +521,7 @@ def _search_bf16_screen(q, b, normalized, k, excl, bq, bb):
         base_bf[s0:s0 + blk.shape[0]] = torch.from_numpy(blk).to(torch.bfloat16)
     out_v = np.full((m, k), -np.inf)
     out_i = np.full((m, k), -1, dtype=np.int64)
+    abandoned: list[np.ndarray] = []
     with torch.inference_mode():
         for qs in range(0, m, bq):
             qe = min(qs + bq, m)
@@ -521,6 +539,7 @@ def _search_bf16_screen(q, b, normalized, k, excl, bq, bb):
             cc: list[np.ndarray] = []
             cv: list[np.ndarray] = []
             stored = 0
+            give_up = False
             for bs in range(0, n, bb):
                 be = min(bs + bb, n)
                 S = a_bf @ base_bf[bs:be].T  # bfloat16 (rows, w); float32 accumulation inside
@@ -545,6 +564,9 @@ def _search_bf16_screen(q, b, normalized, k, excl, bq, bb):
                     cv.append(tv[r, c])
                     stored += r.size
                 hot = np.flatnonzero(over)
+                if hot.size > rows // 2 and w > T:  # the screen admits most of the block: no gain
+                    give_up = True
+                    break
                 if hot.size:
                     sub = S[torch.from_numpy(hot)].float().numpy()
                     r, c = np.nonzero((sub >= thr[hot, None]) & np.isfinite(sub))
@@ -558,6 +580,12 @@ def _search_bf16_screen(q, b, normalized, k, excl, bq, bb):
                     keep = v_all >= (top[r_all, k - 1] - two_delta)
                     cr, cc, cv = [r_all[keep]], [c_all[keep]], [v_all[keep]]
                     stored = int(keep.sum())
+                    if stored > 64 * rows * k:  # still too many: the rows are too alike to screen
+                        give_up = True
+                        break
+            if give_up:
+                abandoned.append(np.arange(qs, qe))
+                continue
             if not cr:
                 continue
             r_all, c_all, v_all = np.concatenate(cr), np.concatenate(cc), np.concatenate(cv)
@@ -572,7 +600,7 @@ def _search_bf16_screen(q, b, normalized, k, excl, bq, bb):
             sel = rank < k
             out_v[qs + r_s[sel], rank[sel]] = e_s[sel]
             out_i[qs + r_s[sel], rank[sel]] = c_s[sel]
-    return out_v, out_i
+    return out_v, out_i, (np.concatenate(abandoned) if abandoned else np.empty(0, dtype=np.int64))
 
 
 # --------------------------------------------------------------------------- candidate forest

@@ -260,3 +260,18 @@ def test_forest_leaves_partition_the_rows_within_the_size_bound():
         assert sizes.max() <= 100 and sizes.min() >= 40
     with pytest.raises(ValueError, match="n_trees"):
         build_forest(parts, n_trees=0)
+
+
+def test_bf16_screen_falls_back_to_float32_on_rows_too_alike_to_screen():
+    # uncentred non-negative features (MSLR-like counts and scores): every cosine lies in a narrow
+    # band near 1, so the bfloat16 screen would admit nearly every pair; the rows it cannot screen
+    # are searched with the float32 product instead, and the answer stays the exact one
+    pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    base = 50.0 + rng.random((3000, 136))
+    queries = 50.0 + rng.random((400, 136))
+    screened = cosine_neighbors(queries, base, k=2, precision="bf16", block_queries=128, block_base=512)
+    exact = cosine_neighbors(queries, base, k=2, precision="float32", block_queries=128, block_base=512)
+    assert "by float32: too alike to screen" in screened.backend
+    np.testing.assert_allclose(screened.similarity, exact.similarity, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(screened.index[:, 0], exact.index[:, 0])
