@@ -54,3 +54,15 @@ def small_split():
     from auditor.testing import make_synthetic_split
 
     return make_synthetic_split(n_train_queries=60, n_test_queries=25, n_items=8, seed=3)
+
+
+@pytest.fixture(scope="session")
+def trec_eval_bin(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real trec_eval 10.0-rc3, built from tests/data's source tarball once per cache (the oracle)."""
+    from auditor.trec_eval import reference
+
+    if reference.c_compiler() is None:
+        pytest.skip("no C compiler (gcc, cc or clang) on PATH: the reference trec_eval cannot be built")
+    cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
+    where = Path(cache.mkdir("trec_eval_build")) if cache is not None else tmp_path_factory.mktemp("trec_eval_build")
+    return reference.build(where)

@@ -15,11 +15,6 @@ DATA = Path(__file__).resolve().parent / "data" / "trec_eval"
 QRELS, RUN = str(DATA / "qrels.test"), str(DATA / "results.test")
 
 
-@pytest.fixture(scope="session")
-def trec_eval_bin(request: pytest.FixtureRequest) -> Path:
-    if reference.c_compiler() is None:
-        pytest.skip("no C compiler (gcc, cc or clang) on PATH: the reference trec_eval cannot be built")
-    return reference.build(Path(request.config.cache.mkdir("trec_eval_build")))
 
 
 def _qids() -> list[str]:

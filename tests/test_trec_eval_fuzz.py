@@ -36,12 +36,6 @@ FLAG_SETS = [
 ]
 
 
-@pytest.fixture(scope="session")
-def trec_eval_bin(request: pytest.FixtureRequest) -> Path:
-    if reference.c_compiler() is None:
-        pytest.skip("no C compiler (gcc, cc or clang) on PATH: the reference trec_eval cannot be built")
-    cache = Path(request.config.cache.mkdir("trec_eval_build"))
-    return reference.build(cache)
 
 
 def _docno(rng: random.Random) -> str:
