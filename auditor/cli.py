@@ -431,7 +431,7 @@ def check_plugin_cmd(model: str, model_params: tuple[str, ...], train: str | Non
                 except Exception as e:  # noqa: BLE001 - the plugin's default_data is untrusted code
                     raise PluginError(spec.spec, f"default_data raised {type(e).__name__}: {e}") from e
                 where = ("the model's own default_data, subsampled" if "default_data" in split.name
-                         else "a small synthetic split from auditor.testing.make_synthetic_split")
+                         else "a small synthetic split from auditor.synthetic.make_synthetic_split")
                 click.echo(printable(f"Data: {where} — {_describe_split(split)}. Pass --train/--test to check on your data."))
             else:
                 click.echo(printable(f"Data: {_describe_split(split)}."))

@@ -325,7 +325,7 @@ def default_check_data(spec: ModelSpec, seed: int = 0, max_queries: int = 40) ->
         tr = split.train.subset(np.arange(min(split.train.n_queries, 3 * max_queries)))
         te = split.test.subset(np.arange(min(split.test.n_queries, max_queries)))
         return Split(tr, te, name="default_data (subsample)")
-    from auditor.testing import make_synthetic_split
+    from auditor.synthetic import make_synthetic_split
 
     return make_synthetic_split(n_train_queries=3 * max_queries, n_test_queries=max_queries, n_items=8, seed=seed)
 

@@ -1,7 +1,7 @@
 """Shared data, plants, tasks and tables for ``detection.py`` and ``calibration.py``.
 
 Nothing here is used by an audit at run time. The planted defects themselves come from
-:mod:`auditor.testing` (copied queries, label proxies) and the test suite's own plants,
+tests/rankers.py (copied queries, label proxies) and the test suite's own plants,
 ``tests/planting.py`` (near-copies) and ``tests/planting_shift.py`` (naive synthetic sets, subtle
 shifts, noisy / unstable rankers); this module puts them on the benchmark data, runs the audits and turns results
 into small JSON-able records:
@@ -11,7 +11,7 @@ into small JSON-able records:
 - :func:`letor_resplit` -- the LETOR queries pooled (less two duplicated ones) and re-split at
   random by query with fresh, genuinely disjoint ids, optionally with a third part of *real*
   queries as a perfectly faithful "synthetic" set: the clean null on real data;
-- :func:`generator_split` -- :func:`auditor.testing.make_synthetic_split` with a synthetic set
+- :func:`generator_split` -- :func:`auditor.synthetic.make_synthetic_split` with a synthetic set
   drawn from the same generator (another seed): the clean null on simulated data;
 - :func:`prior_split` and :func:`task_prior` -- clean splits whose models rank without labels
   (a label-free prior): the LETOR sample as shipped (no qid column) or re-split with explicit
@@ -68,10 +68,10 @@ __all__ = ["ROOT", "LTR", "LGBM", "LINEAR", "MLP", "prior_split", "PRIOR_DATA", 
 
 LTR = ROOT / "tests" / "data" / "ltr"
 LGBM = str(ROOT / "examples" / "plugins" / "lightgbm_ranker.py") + ":make_model"
-LINEAR = "auditor.testing:make_linear"
+LINEAR = "rankers:make_linear"
 MLP = "auditor.prior_models:make_mlp"
-RANDOM = "auditor.testing:make_random"
-MEMO = "auditor.testing:make_memorizer"
+RANDOM = "rankers:make_random"
+MEMO = "rankers:make_memorizer"
 NOISY = "planting_shift:make_noisy_linear"
 UNSTABLE = "planting_shift:make_unstable_linear"
 
@@ -183,12 +183,12 @@ def letor_resplit(seed: int, n_train: int = 150, n_test: int = 50, n_synthetic: 
 
 def generator_split(seed: int, n_train: int = 150, n_test: int = 60, n_items: int = 10,
                     n_synthetic: int = 150) -> Split:
-    """:func:`auditor.testing.make_synthetic_split` plus a synthetic set from the same generator.
+    """:func:`auditor.synthetic.make_synthetic_split` plus a synthetic set from the same generator.
 
     The synthetic set is the training part of another draw (seed offset by 1,000,000): the
     same feature and label distributions, i.e. a faithful generator (0 queries for none).
     """
-    from auditor.testing import make_synthetic_split
+    from auditor.synthetic import make_synthetic_split
 
     sp = make_synthetic_split(n_train_queries=n_train, n_test_queries=n_test, n_items=n_items, seed=int(seed))
     syn = None
@@ -459,7 +459,7 @@ def task_copies(seed: int, data: str, frac: float, trees: int = 30) -> dict[str,
     On the generator the model is the memorising ranker (the V2.0 model); on LETOR, LightGBM.
     Both audits share one context (one cached fit of the model trained normally).
     """
-    from auditor.testing import plant_copied_queries
+    from rankers import plant_copied_queries
 
     split = plant_copied_queries(_base_split(data, seed), frac=frac, seed=seed)
     ctx = AuditContext(split, _model(data, "memorise", trees), bench_config(), seed=seed)
@@ -477,7 +477,7 @@ def task_near_copies(seed: int, data: str, frac: float, noise: float, trees: int
 
 def task_proxy(seed: int, data: str, strength: float, trees: int = 30) -> dict[str, Any]:
     """A label-proxy column ``label + N(0, 1/strength^2)`` in train and test (feature_ablation)."""
-    from auditor.testing import plant_label_proxy
+    from rankers import plant_label_proxy
 
     split = plant_label_proxy(_base_split(data, seed), strength=strength, seed=seed)
     return {"feature_ablation": run_one("feature_ablation", split, _model(data, "", trees), seed=seed)}

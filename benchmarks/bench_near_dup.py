@@ -103,7 +103,7 @@ def mslr_split(n_train: int, seed: int = 0):
 def _context(split, params: dict):
     from auditor.context import AuditConfig, AuditContext, ModelSpec
 
-    return AuditContext(split, ModelSpec("auditor.testing:make_linear"), AuditConfig(audits={"isolation": params}))
+    return AuditContext(split, ModelSpec("rankers:make_linear"), AuditConfig(audits={"isolation": params}))
 
 
 def isolation_alone(split, params: dict) -> tuple[dict, dict]:

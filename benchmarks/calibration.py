@@ -6,7 +6,7 @@ Issue 7. Two kinds of null runs:
    uses; share its ``--cache`` to compute them once): all six audits through ``run_audit``
    with Holm across the gating audits, on
 
-   - ``generator``: :func:`auditor.testing.make_synthetic_split` (150 train / 60 test queries
+   - ``generator``: :func:`auditor.synthetic.make_synthetic_split` (150 train / 60 test queries
      x 10 candidates) with a synthetic set drawn from the same generator, the ridge ranker,
      baseline = a random ranker (a real gain, so a clean run should be GO);
    - ``letor``: the LETOR sample re-split at random by query (150 train / 50 test, 49 other

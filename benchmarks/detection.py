@@ -2,7 +2,7 @@
 
 Issue 4's proof. Every defect is planted into real data (the LETOR sample in ``tests/data/ltr``,
 audited with the LightGBM example plugin, 30 trees, one thread) and into simulated data
-(:func:`auditor.testing.make_synthetic_split`, audited with the ridge ranker), over many seeds,
+(:func:`auditor.synthetic.make_synthetic_split`, audited with the ridge ranker), over many seeds,
 and a small number of runs on the reference model's own scenarios:
 
 ==========================  ================================================  =====================

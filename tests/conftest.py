@@ -8,6 +8,9 @@ TESTS = Path(__file__).resolve().parent
 DATA = TESTS / "data"
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
+# worker processes (local executor, Ray, the CLI run as a subprocess) import test-support models
+# such as rankers:make_linear from here too
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH", "")) if p)
 
 FAKE = {"fake_count": "fake_audits:CountingAudit", "fake_other": "fake_audits:OtherAudit",
         "fake_where": "fake_audits:WhereAudit"}
@@ -51,7 +54,7 @@ def letor():
 
 @pytest.fixture
 def small_split():
-    from auditor.testing import make_synthetic_split
+    from auditor.synthetic import make_synthetic_split
 
     return make_synthetic_split(n_train_queries=60, n_test_queries=25, n_items=8, seed=3)
 

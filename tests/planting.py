@@ -1,6 +1,6 @@
 """More planted defects for the isolation, random-label and feature-ablation known-answer tests.
 
-Complements :mod:`auditor.testing` (copied queries, label proxies). Nothing here is used by an
+Complements tests/rankers.py (copied queries, label proxies). Nothing here is used by an
 audit at run time.
 """
 from __future__ import annotations

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from auditor.data import RankingDataset, Split
-from auditor.testing import LinearRanker
+from rankers import LinearRanker
 
 __all__ = ["naive_synthetic", "shift_features", "with_synthetic",
            "NoisyLinearRanker", "UnstableLinearRanker", "make_noisy_linear", "make_unstable_linear"]

@@ -22,10 +22,10 @@ light = "numpy" not in sys.modules                      # `import auditor` stays
 signature = str(inspect.signature(auditor.run_audit))   # help(auditor.run_audit)
 doc = auditor.run_audit.__doc__
 
-from auditor.testing import make_synthetic_split
+from auditor.synthetic import make_synthetic_split
 split = make_synthetic_split(n_train_queries=40, n_test_queries=20, seed=0)
-run = auditor.run_audit(model="auditor.testing:make_linear", train=split.train, test=split.test,
-                        baseline="auditor.testing:make_random", checks=["isolation", "significance"],
+run = auditor.run_audit(model="rankers:make_linear", train=split.train, test=split.test,
+                        baseline="rankers:make_random", checks=["isolation", "significance"],
                         quick=True, out="nb-run")
 run                                                      # the cell's text output
 html = run._repr_html_()                                 # what Jupyter displays
@@ -111,7 +111,7 @@ def inspect_attr(cls: type, name: str) -> object:
 
 
 def test_derived_values_are_properties_and_old_calls_still_work() -> None:
-    from auditor.testing import make_synthetic_split
+    from auditor.synthetic import make_synthetic_split
 
     d = make_synthetic_split(n_train_queries=3, n_test_queries=2, n_items=4, seed=0).train
     assert d.query_slices == [slice(0, 4), slice(4, 8), slice(8, 12)]

@@ -14,9 +14,9 @@ from auditor.context import AuditConfig, AuditContext
 from auditor.data import RankingDataset, Split
 from auditor.errors import ConfigError
 from auditor.registry import ModelSpec
-from auditor.testing import make_synthetic_split, plant_label_proxy
+from rankers import make_synthetic_split, plant_label_proxy
 
-LINEAR = "auditor.testing:make_linear"
+LINEAR = "rankers:make_linear"
 LGBM = str(Path(__file__).resolve().parents[1] / "examples" / "plugins" / "lightgbm_ranker.py") + ":make_model"
 
 

@@ -19,11 +19,11 @@ from auditor.context import AuditConfig, AuditContext
 from auditor.data import RankingDataset, Split
 from auditor.errors import ConfigError
 from auditor.registry import ModelSpec
-from auditor.testing import LinearRanker, make_synthetic_split, plant_copied_queries
+from rankers import LinearRanker, make_synthetic_split, plant_copied_queries
 
 from planting import plant_near_duplicates, with_columns
 
-LINEAR = "auditor.testing:make_linear"
+LINEAR = "rankers:make_linear"
 LGBM = str(Path(__file__).resolve().parents[1] / "examples" / "plugins" / "lightgbm_ranker.py") + ":make_model"
 
 

@@ -29,12 +29,12 @@ from auditor.informative import informative_queries
 from auditor.metrics import expected_random
 from auditor.registry import ModelSpec
 from auditor.prior_models import make_prior_split
-from auditor.testing import LinearRanker, make_synthetic_split, plant_copied_queries, plant_label_proxy
+from rankers import LinearRanker, make_synthetic_split, plant_copied_queries, plant_label_proxy
 
 from planting import with_columns
 
-LINEAR = "auditor.testing:make_linear"
-MEMO = "auditor.testing:make_memorizer"
+LINEAR = "rankers:make_linear"
+MEMO = "rankers:make_memorizer"
 MLP = "auditor.prior_models:make_mlp"
 RULE = "auditor.prior_models:make_fixed_direction"
 LGBM = str(Path(__file__).resolve().parents[1] / "examples" / "plugins" / "lightgbm_ranker.py") + ":make_model"

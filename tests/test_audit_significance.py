@@ -14,10 +14,10 @@ from auditor.context import AuditConfig, AuditContext
 from auditor.data import Split
 from auditor.errors import DataError
 from auditor.registry import ModelSpec
-from auditor.testing import make_synthetic_split
+from auditor.synthetic import make_synthetic_split
 
-LIN = ModelSpec("auditor.testing:make_linear")
-RND = ModelSpec("auditor.testing:make_random")
+LIN = ModelSpec("rankers:make_linear")
+RND = ModelSpec("rankers:make_random")
 QUICK = {"n_signflip": 2000, "n_bootstrap": 2000}
 
 
@@ -53,8 +53,8 @@ def test_real_gain_passes(real_gain):
 
 
 def test_signal_groups_beat_noise_groups(split):
-    cand = ModelSpec("auditor.testing:make_linear", {"groups": ["a", "b"]})
-    base = ModelSpec("auditor.testing:make_linear", {"groups": ["noise"]})
+    cand = ModelSpec("rankers:make_linear", {"groups": ["a", "b"]})
+    base = ModelSpec("rankers:make_linear", {"groups": ["noise"]})
     r = run(split, cand, base)
     assert r.status == "PASS" and r.measurements["ci_low"] > 0
 

@@ -11,10 +11,10 @@ from auditor.audits.stability import StabilityAudit, query_folds
 from auditor.context import AuditConfig, AuditContext
 from auditor.errors import ConfigError
 from auditor.registry import ModelSpec
-from auditor.testing import make_synthetic_split
+from auditor.synthetic import make_synthetic_split
 
-LIN = ModelSpec("auditor.testing:make_linear")
-RND = ModelSpec("auditor.testing:make_random")
+LIN = ModelSpec("rankers:make_linear")
+RND = ModelSpec("rankers:make_random")
 UNSTABLE = ModelSpec("planting_shift:make_unstable_linear", {"jitter": 0.5})
 
 

@@ -12,11 +12,11 @@ from auditor.context import AuditConfig, AuditContext
 from auditor.data import Split
 from auditor.errors import ConfigError
 from auditor.registry import ModelSpec
-from auditor.testing import make_synthetic_split
+from auditor.synthetic import make_synthetic_split
 
 from planting_shift import naive_synthetic, shift_features, with_synthetic
 
-SPEC = ModelSpec("auditor.testing:make_linear")  # the audit never fits a model; the context needs one
+SPEC = ModelSpec("rankers:make_linear")  # the audit never fits a model; the context needs one
 FAST = {"clf_permutations": 1000, "n_bootstrap": 200, "ks_permutations": 200, "mmd_permutations": 1000,
         "label_permutations": 500}
 
@@ -182,9 +182,9 @@ def _decide_with(auc, lo, hi, p):
     from auditor.audits.synthetic_shift import SyntheticShiftAudit
     from auditor.context import AuditContext
     from auditor.registry import ModelSpec
-    from auditor.testing import make_synthetic_split
+    from auditor.synthetic import make_synthetic_split
 
-    ctx = AuditContext(make_synthetic_split(n_train_queries=10, n_test_queries=5), ModelSpec("auditor.testing:make_linear"))
+    ctx = AuditContext(make_synthetic_split(n_train_queries=10, n_test_queries=5), ModelSpec("rankers:make_linear"))
     m = {"alpha": 0.05, "auc": auc, "auc_ci_low": lo, "auc_ci_high": hi, "auc_warn": 0.55, "auc_fail": 0.625,
          "mode": "synthetic", "sample_a": "synthetic", "sample_b": "train", "label_shift": None,
          "ks_n_rejected_bh": 0, "ks_n_features": 10, "mmd_p_value": 0.5, "queries_a": 100, "queries_b": 100}

@@ -38,7 +38,7 @@ def test_bad_training_file_exits_2_with_location(tmp_path, name):
     content, words = CASES[name]
     p = tmp_path / name
     p.write_bytes(content)
-    r = _invoke(["run", "--model", "auditor.testing:make_linear", "--train", str(p), "--test", GOOD,
+    r = _invoke(["run", "--model", "rankers:make_linear", "--train", str(p), "--test", GOOD,
                  "--out", str(tmp_path / "out")])
     assert r.exit_code == 2, r.output
     assert str(p) in r.output and words in r.output
@@ -46,7 +46,7 @@ def test_bad_training_file_exits_2_with_location(tmp_path, name):
 
 
 def test_missing_file_exits_2(tmp_path):
-    r = _invoke(["run", "--model", "auditor.testing:make_linear", "--train", str(tmp_path / "nope.txt"),
+    r = _invoke(["run", "--model", "rankers:make_linear", "--train", str(tmp_path / "nope.txt"),
                  "--test", GOOD])
     assert r.exit_code == 2 and "not found" in r.output
 
@@ -54,13 +54,13 @@ def test_missing_file_exits_2(tmp_path):
 def test_feature_groups_that_differ_between_train_and_test(tmp_path):
     (tmp_path / "tr.csv").write_text("qid,label,a.0,a.1\n1,1,0.5,0.1\n1,0,0.2,0.3\n")
     (tmp_path / "te.csv").write_text("qid,label,a.0,b.0\n2,1,0.5,0.1\n2,0,0.2,0.3\n")
-    r = _invoke(["run", "--model", "auditor.testing:make_linear", "--train", str(tmp_path / "tr.csv"),
+    r = _invoke(["run", "--model", "rankers:make_linear", "--train", str(tmp_path / "tr.csv"),
                  "--test", str(tmp_path / "te.csv")])
     assert r.exit_code == 2 and "feature groups" in r.output
 
 
 def test_bad_feature_group_spec(tmp_path):
-    r = _invoke(["run", "--model", "auditor.testing:make_linear", "--train", GOOD, "--test", GOOD,
+    r = _invoke(["run", "--model", "rankers:make_linear", "--train", GOOD, "--test", GOOD,
                  "--feature-groups", "a=1-10;b=5-20"])
     assert r.exit_code == 2, r.output
 
@@ -71,7 +71,7 @@ def test_bad_feature_group_spec(tmp_path):
     ("make_nan", "non-finite"),
 ])
 def test_model_failing_mid_run_is_an_audit_error(tmp_path, factory, words):
-    from auditor.testing import make_synthetic_split
+    from auditor.synthetic import make_synthetic_split
 
     sp = make_synthetic_split(n_train_queries=40, n_test_queries=15, n_items=6, seed=1)
     for name, d in (("tr.csv", sp.train), ("te.csv", sp.test)):
@@ -179,7 +179,7 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-LINEAR = "auditor.testing:make_linear"
+LINEAR = "rankers:make_linear"
 QRELS = str(ROOT / "tests/data/trec_eval/qrels.test")
 RUN = str(ROOT / "tests/data/trec_eval/results.test")
 ESC = "\x1b]0;pwned\x07\x1b[2J"
@@ -355,7 +355,7 @@ def test_trec_ids_with_control_characters_are_refused(tmp_path, char):
 
 
 EVIL_PLUGIN = '''
-from auditor.testing import LinearRanker
+from rankers import LinearRanker
 
 class Evil(LinearRanker):
     def fit(self, train):

@@ -32,7 +32,7 @@ def test_list_shows_audits_and_reference_model(runner):
 
 
 def test_check_plugin_good_and_bad(runner, tmp_path, monkeypatch):
-    r = runner.invoke(cli, ["check-plugin", "auditor.testing:make_linear"])
+    r = runner.invoke(cli, ["check-plugin", "rankers:make_linear"])
     assert r.exit_code == 0, r.output
     assert "0 failed" in r.output and "PASS  score_ignores_labels" in r.output
     r = runner.invoke(cli, ["check-plugin", "plugins.bad_plugins:make_reads_labels"])
@@ -60,12 +60,12 @@ def test_init_plugin_scaffold_passes_check_plugin(runner, tmp_path, monkeypatch)
 
 
 @pytest.mark.parametrize("args,words", [
-    (["run", "--model", "auditor.testing:make_linear", "--checks", "random_label,bogus"], "valid: random_label"),
+    (["run", "--model", "rankers:make_linear", "--checks", "random_label,bogus"], "valid: random_label"),
     (["run", "--model", "not-installed"], "no model named 'not-installed'"),
-    (["run", "--model", "auditor.testing:make_linear"], "ships no default data"),
-    (["run", "--model", "auditor.testing:make_linear", "--model-param", "oops"], "expected key=value"),
+    (["run", "--model", "rankers:make_linear"], "ships no default data"),
+    (["run", "--model", "rankers:make_linear", "--model-param", "oops"], "expected key=value"),
     (["run", "--model", "reference", "--device", "gpu"], "Invalid value for '--device'"),
-    (["run", "--model", "auditor.testing:make_linear", "--train", "x.txt"], "pass both --train and --test"),
+    (["run", "--model", "rankers:make_linear", "--train", "x.txt"], "pass both --train and --test"),
 ])
 def test_run_usage_errors_exit_2(runner, args, words, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -92,12 +92,12 @@ def test_report_on_empty_dir_exits_2(runner, tmp_path):
 
 
 # --------------------------------------------------------------------------- what a verdict establishes
-LINEAR = "auditor.testing:make_linear"
-RANDOM = "auditor.testing:make_random"
+LINEAR = "rankers:make_linear"
+RANDOM = "rankers:make_random"
 
 
 def _write_csv_split(tmp_path, n_train_queries: int, n_test_queries: int) -> list[str]:
-    from auditor.testing import make_synthetic_split
+    from auditor.synthetic import make_synthetic_split
 
     sp = make_synthetic_split(n_train_queries=n_train_queries, n_test_queries=n_test_queries, n_items=6, seed=1)
     paths = []

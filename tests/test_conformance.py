@@ -13,7 +13,7 @@ def _by_name(results):
 
 
 def test_good_plugins_pass_every_check(small_split):
-    for spec in ("auditor.testing:make_linear", "auditor.testing:make_memorizer", "auditor.testing:make_random"):
+    for spec in ("rankers:make_linear", "rankers:make_memorizer", "rankers:make_random"):
         res = check_ranking_model(spec, small_split)
         failed = [(r.name, r.message) for r in res if not r.passed]
         assert not failed, (spec, failed)

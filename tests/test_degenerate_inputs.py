@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from auditor.cli import cli
 from auditor.data import RankingDataset
-from auditor.testing import make_synthetic_split
+from auditor.synthetic import make_synthetic_split
 
 CHECKS = "feature_ablation,isolation,significance,stability"
 
@@ -69,8 +69,8 @@ def runs(tmp_path_factory) -> dict[str, tuple[int, dict, str]]:
         tr, te = _degenerate(kind)
         _write(tr, d / "tr.csv")
         _write(te, d / "te.csv")
-        r = CliRunner().invoke(cli, ["run", "--model", "auditor.testing:make_linear", "--baseline",
-                                     "auditor.testing:make_random", "--train", str(d / "tr.csv"), "--test",
+        r = CliRunner().invoke(cli, ["run", "--model", "rankers:make_linear", "--baseline",
+                                     "rankers:make_random", "--train", str(d / "tr.csv"), "--test",
                                      str(d / "te.csv"), "--checks", CHECKS, "--quick", "--quiet", "--out",
                                      str(d / "out")])
         res = json.loads((d / "out" / "results.json").read_text())
@@ -117,7 +117,7 @@ def test_random_label_on_a_degenerate_test_set_is_inconclusive_and_says_no_nan(t
     tr, te = _degenerate(kind)
     _write(tr, tmp_path / "tr.csv")
     _write(te, tmp_path / "te.csv")
-    r = CliRunner().invoke(cli, ["run", "--model", "auditor.testing:make_linear", "--train", str(tmp_path / "tr.csv"),
+    r = CliRunner().invoke(cli, ["run", "--model", "rankers:make_linear", "--train", str(tmp_path / "tr.csv"),
                                  "--test", str(tmp_path / "te.csv"), "--checks", "random_label", "--quick", "--quiet",
                                  "--out", str(tmp_path / "out")])
     a = json.loads((tmp_path / "out" / "results.json").read_text())["audits"][0]

@@ -3,7 +3,7 @@ across executors (issue 7)."""
 import pytest
 
 from auditor.runner import run_audit
-from auditor.testing import make_synthetic_split
+from auditor.synthetic import make_synthetic_split
 
 VOLATILE = {"duration_s", "model_s", "measure_s", "timing", "started_at", "finished_at", "executor"}
 
@@ -18,7 +18,7 @@ def _strip(obj):
 
 def _run(executor, seed=0, **kw):
     sp = make_synthetic_split(n_train_queries=60, n_test_queries=30, n_items=8, seed=11)
-    res = run_audit("auditor.testing:make_linear", train=sp.train, test=sp.test, baseline="auditor.testing:make_random",
+    res = run_audit("rankers:make_linear", train=sp.train, test=sp.test, baseline="rankers:make_random",
                     seed=seed, quick=True, executor=executor, workers=2, **kw).to_dict()
     res = _strip(res)
     res["config"].pop("executor", None)

@@ -51,7 +51,7 @@ def _audit(tmp_path, spec, params, baseline, baseline_params=()):
 
 @pytest.mark.slow
 def test_torch_listnet_audited_end_to_end_with_its_training_curves(tmp_path):
-    res = _audit(tmp_path, TORCH, ["max_epochs=15"], "auditor.testing:make_random")
+    res = _audit(tmp_path, TORCH, ["max_epochs=15"], "rankers:make_random")
     rl = next(a for a in res["audits"] if a["name"] == "random_label")
     curves = next(p for p in rl["plots"] if p["type"] == "lines")
     labels = [s["label"] for s in curves["series"]]

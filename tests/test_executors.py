@@ -8,7 +8,7 @@ from auditor.context import AuditConfig
 from auditor.executors import run_trials
 from auditor.runner import build_context
 
-MODEL = "auditor.testing:make_linear"
+MODEL = "rankers:make_linear"
 
 
 def _ctx_and_trials(small_split, n=8, sleep=0.05, **params):

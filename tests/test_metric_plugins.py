@@ -95,7 +95,7 @@ def test_example_plugin_in_audit_eval_and_list(install, tmp_path):
 
 
 def test_example_plugin_in_audit_run(install, tmp_path):
-    from auditor.testing import make_synthetic_split
+    from auditor.synthetic import make_synthetic_split
 
     install({"rbp": "rbp_metric:RBP"}, EXAMPLE)
     sp = make_synthetic_split(n_train_queries=30, n_test_queries=20, n_items=6, seed=1)
@@ -108,7 +108,7 @@ def test_example_plugin_in_audit_run(install, tmp_path):
         (tmp_path / name).write_text("\n".join([",".join(cols), *rows]) + "\n")
         paths.append(str(tmp_path / name))
     out = tmp_path / "out"
-    r = CliRunner().invoke(cli, ["run", "--model", "auditor.testing:make_linear", "--train", paths[0], "--test",
+    r = CliRunner().invoke(cli, ["run", "--model", "rankers:make_linear", "--train", paths[0], "--test",
                                  paths[1], "--metric", "rbp@5", "--checks", "random_label", "--quick", "--out",
                                  str(out)])
     assert "Traceback" not in r.output, r.output

@@ -765,7 +765,7 @@ def test_label_sorted_file_gives_a_constant_model_no_gain(tmp_path):
     deltas = {}
     for name, test in (("sorted", tmp_path / "sorted.test"), ("original", DATA / "ltr" / "rank.test")):
         out = tmp_path / name
-        res = CliRunner().invoke(cli, ["run", "--model", f"{plugin}:make_model", "--baseline", "auditor.testing:make_linear",
+        res = CliRunner().invoke(cli, ["run", "--model", f"{plugin}:make_model", "--baseline", "rankers:make_linear",
                                        "--train", str(DATA / "ltr" / "rank.train"), "--test", str(test),
                                        "--checks", "significance", "--out", str(out), "--quiet"])
         assert res.exit_code != 0, res.output  # never GO

@@ -10,7 +10,7 @@ from auditor.audits.isolation import row_hashes
 from auditor.context import AuditConfig, AuditContext
 from auditor.metrics import evaluate
 from auditor.registry import ModelSpec
-from auditor.testing import make_synthetic_split
+from auditor.synthetic import make_synthetic_split
 from auditor.twosample import TwoSample, _count_matrix, _ks_observed_many, reduce_dims
 
 
@@ -117,7 +117,7 @@ def test_row_hashes_are_cached_read_only_and_identify_equal_rounded_rows():
 
 
 def test_context_memo_is_per_process_and_not_pickled():
-    ctx = AuditContext(make_synthetic_split(n_train_queries=4, n_test_queries=3), ModelSpec("auditor.testing:make_linear"),
+    ctx = AuditContext(make_synthetic_split(n_train_queries=4, n_test_queries=3), ModelSpec("rankers:make_linear"),
                        AuditConfig())
     calls = []
     assert ctx.memo("k", lambda: calls.append(1) or 7) == 7

@@ -563,12 +563,12 @@ def test_reports_render_real_runner_results(tmp_path: Path) -> None:
     """All six real audits on small planted-free data: every plot they emit draws (none
     degrades to a note), and the outputs agree with results.json."""
     import auditor
-    from auditor.testing import make_synthetic_split
+    from auditor.synthetic import make_synthetic_split
 
     split = make_synthetic_split(n_train_queries=60, n_test_queries=30, seed=0)
     synthetic = make_synthetic_split(n_train_queries=30, n_test_queries=2, seed=1).train
-    run = auditor.run_audit(model="auditor.testing:make_linear", train=split.train, test=split.test,
-                            synthetic=synthetic, baseline="auditor.testing:make_random", quick=True)
+    run = auditor.run_audit(model="rankers:make_linear", train=split.train, test=split.test,
+                            synthetic=synthetic, baseline="rankers:make_random", quick=True)
     results = json.loads(json.dumps(run.results))          # exactly what results.json holds
     assert {a["name"] for a in results["audits"]} >= {"random_label", "feature_ablation", "isolation"}
     paths = render_all(results, tmp_path)

@@ -8,7 +8,7 @@ import numpy as np
 
 from auditor.data import RankingDataset
 from auditor.rowid import matched_rows, query_identity, row_hashes
-from auditor.testing import make_synthetic_split
+from auditor.synthetic import make_synthetic_split
 
 
 def _data(X: np.ndarray, **groups: np.ndarray) -> RankingDataset:
@@ -47,7 +47,7 @@ def test_hash_covers_every_group_in_name_order_and_is_cached_read_only():
 
 def test_hashes_are_the_same_in_another_process():
     split = make_synthetic_split(n_train_queries=4, n_test_queries=3, seed=2)
-    code = ("from auditor.testing import make_synthetic_split; from auditor.rowid import row_hashes; "
+    code = ("from rankers import make_synthetic_split; from auditor.rowid import row_hashes; "
             "print(row_hashes(make_synthetic_split(n_train_queries=4, n_test_queries=3, seed=2).train).tolist())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert eval(out) == row_hashes(split.train).tolist()
@@ -74,7 +74,7 @@ def test_matched_rows_confirms_equal_hashes_value_by_value():
 
 def test_query_identity_ignores_hash_collisions():
     """A copied query is matched through confirmed rows; forged equal hashes alone match nothing."""
-    from auditor.testing import plant_copied_queries
+    from rankers import plant_copied_queries
 
     split = plant_copied_queries(make_synthetic_split(n_train_queries=30, n_test_queries=10, n_items=6, seed=3),
                                  0.3, seed=1)

@@ -128,7 +128,7 @@ def test_resume_refuses_edited_package_module(fake_audits, tmp_path, monkeypatch
     (pkg / "__init__.py").write_text("")
     (pkg / "helpers.py").write_text("SIGN = 1\n")
     (pkg / "ranker.py").write_text(
-        "from auditor.testing import LinearRanker, make_synthetic_split\nfrom mypkg.helpers import SIGN\n"
+        "from rankers import LinearRanker, make_synthetic_split\nfrom mypkg.helpers import SIGN\n"
         "def make_model(seed=0):\n    return LinearRanker(seed)\n"
         "make_model.default_data = lambda seed=0, **k: make_synthetic_split(30, 15, 6, seed=3)\n")
     monkeypatch.syspath_prepend(str(tmp_path))

@@ -8,7 +8,7 @@ from auditor.context import AuditConfig
 from auditor.errors import ConfigError, PluginError
 from auditor.runner import decide_verdict, resolve_checks, run_audit
 
-MODEL = "auditor.testing:make_linear"
+MODEL = "rankers:make_linear"
 
 
 def _run(split, checks, **kw):

@@ -28,7 +28,7 @@ def test_audit_runs_with_the_network_disabled(monkeypatch, small_split):
     monkeypatch.setattr(socket, "create_connection", no_network)
     from auditor.runner import run_audit
 
-    run = run_audit("auditor.testing:make_linear", train=small_split.train, test=small_split.test,
+    run = run_audit("rankers:make_linear", train=small_split.train, test=small_split.test,
                     checks=["random_label", "isolation", "feature_ablation"], quick=True)
     assert run.verdict in ("GO", "NO_GO", "INCONCLUSIVE")
     assert all(a["status"] != "ERROR" for a in run.audits)

@@ -14,7 +14,7 @@ from auditor.data import RankingDataset, load_dataset
 from auditor.registry import ModelSpec
 from auditor.results_schema import validate_results_schema
 from auditor.runner import run_audit
-from auditor.testing import make_synthetic_split
+from auditor.synthetic import make_synthetic_split
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import mslr_gen  # noqa: E402

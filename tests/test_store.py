@@ -15,7 +15,7 @@ from auditor.errors import StoreError
 from auditor.runner import run_audit
 from auditor.store import RunStore, atomic_write_text
 
-MODEL = "auditor.testing:make_linear"
+MODEL = "rankers:make_linear"
 
 
 def test_atomic_write_replaces_whole_file(tmp_path):
@@ -71,9 +71,9 @@ SCRIPT = """
 import sys
 from auditor.runner import run_audit
 from auditor.context import AuditConfig
-from auditor.testing import make_synthetic_split
+from auditor.synthetic import make_synthetic_split
 sp = make_synthetic_split(n_train_queries=60, n_test_queries=25, n_items=8, seed=3)
-run = run_audit("auditor.testing:make_linear", train=sp.train, test=sp.test, checks=["fake_count"],
+run = run_audit("rankers:make_linear", train=sp.train, test=sp.test, checks=["fake_count"],
                 out=sys.argv[1], resume=sys.argv[2] == "1",
                 config=AuditConfig(audits={"fake_count": {"n": 8}}))
 print(run.verdict)
@@ -125,7 +125,7 @@ def test_ctrl_c_stops_cleanly_keeps_trials_and_resume_finishes(fake_audits, tmp_
     With ``local`` this process may be running a trial itself when the signal lands, while its
     worker runs another: the pool is shut down and the finished trials are kept all the same.
     """
-    from auditor.testing import make_synthetic_split
+    from auditor.synthetic import make_synthetic_split
 
     sp = make_synthetic_split(n_train_queries=30, n_test_queries=10, n_items=6, seed=3)
     for name, d in (("tr.csv", sp.train), ("te.csv", sp.test)):
@@ -136,7 +136,7 @@ def test_ctrl_c_stops_cleanly_keeps_trials_and_resume_finishes(fake_audits, tmp_
     cfg = tmp_path / "audit.toml"
     cfg.write_text("[audits.fake_count]\nn = 8\n")
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "auditor.cli", "run", "--model", "auditor.testing:make_linear",
+    cmd = [sys.executable, "-m", "auditor.cli", "run", "--model", "rankers:make_linear",
            "--train", str(tmp_path / "tr.csv"), "--test", str(tmp_path / "te.csv"), "--checks", "fake_count",
            "--config", str(cfg), "--out", str(out), "--quiet", "--executor", executor, "--workers", "2"]
     # the child must see Ctrl-C even when this suite runs as a background job: a non-interactive

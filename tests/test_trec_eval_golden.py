@@ -97,5 +97,5 @@ def test_audit_run_refuses_trec_inputs_clearly(tmp_path: Path, args: list[str], 
     for name in ("a.run", "b.run", "a.txt", "b.txt"):
         (tmp_path / name).write_text("1 Q0 d 1 1.0 r\n")
     args = [str(tmp_path / a) if a[0] in "ab" else a for a in args]
-    res = CliRunner().invoke(cli, ["run", "--model", "auditor.testing:make_linear", *args])
+    res = CliRunner().invoke(cli, ["run", "--model", "rankers:make_linear", *args])
     assert res.exit_code == 2 and needle in res.output

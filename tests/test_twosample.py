@@ -284,7 +284,7 @@ def test_query_context_reveals_a_generator_that_drops_query_structure():
     columns, like the real rows; only the query-level offsets are missing. A row-level
     classifier cannot see that; the query-context columns can (measured AUC 0.51 -> 0.89)."""
     from planting_shift import naive_synthetic
-    from auditor.testing import make_synthetic_split
+    from auditor.synthetic import make_synthetic_split
 
     real = make_synthetic_split(n_train_queries=300, n_test_queries=2, n_items=10, seed=100).train
     twin = make_synthetic_split(n_train_queries=300, n_test_queries=2, n_items=10, seed=500).train

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from auditor.testing import LinearRanker
+from rankers import LinearRanker
 
 
 class ReadsLabels(LinearRanker):

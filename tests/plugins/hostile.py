@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from auditor.testing import LinearRanker, make_synthetic_split
+from rankers import LinearRanker, make_synthetic_split
 
 
 def _in_worker() -> bool:

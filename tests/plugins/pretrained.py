@@ -9,7 +9,7 @@ import functools
 
 import numpy as np
 
-from auditor.testing import LinearRanker, make_synthetic_split
+from rankers import LinearRanker, make_synthetic_split
 
 
 @functools.lru_cache(maxsize=1)

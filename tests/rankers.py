@@ -1,8 +1,9 @@
-"""Cheap models and planted-defect data for tests, benchmarks and calibration runs.
+"""Cheap models and planted-defect data for tests, benchmarks and calibration runs (test support).
 
-Nothing here is used by an audit at run time. The models follow the plugin contract
-(:mod:`auditor.protocol`) and are registered nowhere: name them as
-``auditor.testing:make_linear`` etc.
+Not installed with the package. The models follow the plugin contract (:mod:`auditor.protocol`)
+and are registered nowhere: with ``tests/`` on ``sys.path`` (the test suite's conftest and
+``benchmarks/_planting.py`` put it there) name them as ``rankers:make_linear`` etc. The
+synthetic split they are tested on is :func:`auditor.synthetic.make_synthetic_split`.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from auditor.data import RankingDataset, Split
+from auditor.synthetic import make_synthetic_split  # noqa: F401  (re-exported for the tests)
 
 __all__ = ["LinearRanker", "MemorizingRanker", "RandomRanker", "make_linear", "make_memorizer",
            "make_random", "make_synthetic_split", "plant_copied_queries", "plant_label_proxy",
@@ -117,57 +119,6 @@ def make_memorizer(seed: int = 0, alpha: float = 1.0) -> MemorizingRanker:
 
 def make_random(seed: int = 0) -> RandomRanker:
     return RandomRanker(seed=seed)
-
-
-def _make_queries(rng: np.random.Generator, n_queries: int, n_items: int, w: np.ndarray,
-                  groups: dict[str, int], noise: float, qid0: int, item0: int) -> RankingDataset:
-    d = int(sum(groups.values()))
-    n = n_queries * n_items
-    X = rng.normal(size=(n, d))
-    qoff = rng.normal(scale=0.5, size=(n_queries, d))  # query-level shift: rows of a query are alike
-    X = X + np.repeat(qoff, n_items, axis=0)
-    latent = (X - np.repeat(qoff, n_items, axis=0)) @ w + noise * rng.normal(size=n)
-    # graded labels 0..3 from within-query quantiles of the latent relevance
-    labels = np.zeros(n)
-    for q in range(n_queries):
-        s = slice(q * n_items, (q + 1) * n_items)
-        r = latent[s].argsort().argsort() / max(n_items - 1, 1)
-        labels[s] = np.digitize(r, [0.5, 0.75, 0.9])
-    feats, c = {}, 0
-    for g, k in groups.items():
-        feats[g] = X[:, c:c + k]
-        c += k
-    qid = np.repeat(np.arange(qid0, qid0 + n_queries), n_items)
-    item = np.arange(item0, item0 + n)
-    return RankingDataset(qid=qid, labels=labels, features=feats, item_id=item)
-
-
-def make_synthetic_split(n_train_queries: int = 200, n_test_queries: int = 60, n_items: int = 10,
-                         groups: dict[str, int] | None = None, noise: float = 1.0, seed: int = 0,
-                         signal_groups: list[str] | None = None) -> Split:
-    """A clean split with learnable graded relevance (labels 0-3).
-
-    Parameters
-    ----------
-    groups : dict, default ``{"a": 4, "b": 4, "noise": 4}``
-        Feature groups and widths.
-    signal_groups : list of str, optional
-        Groups that carry signal (default: every group except ``"noise"``).
-    noise : float, default 1.0
-        Label noise relative to a unit-scale signal.
-    """
-    rng = np.random.default_rng(seed)
-    groups = groups or {"a": 4, "b": 4, "noise": 4}
-    signal_groups = signal_groups or [g for g in groups if g != "noise"]
-    w = np.concatenate([rng.normal(size=k) * (1.0 if g in signal_groups else 0.0) for g, k in groups.items()])
-    w = w / (np.linalg.norm(w) + 1e-12)
-    train = _make_queries(rng, n_train_queries, n_items, w, groups, noise, 0, 0)
-    test = _make_queries(rng, n_test_queries, n_items, w, groups, noise, 100_000, 10_000_000)
-    return Split(train=_named(train, "synthetic-train"), test=_named(test, "synthetic-test"), name=f"synthetic(seed={seed})")
-
-
-def _named(d: RankingDataset, name: str) -> RankingDataset:
-    return d._replace(name=name)
 
 
 def plant_copied_queries(split: Split, frac: float = 0.3, seed: int = 0, *, keep_qid: bool = False) -> Split:
