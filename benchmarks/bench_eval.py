@@ -96,6 +96,21 @@ def _row(t: tuple) -> tuple[float, float, float]:
     return t[0], t[1], t[3]
 
 
+def _reset_peak_rss() -> float:
+    """Collect garbage, reset the kernel's high-water mark (VmHWM) and return the current RSS in MB.
+
+    The peak RSS of this process so far (ru_maxrss even carries the forking parent's peak over
+    exec) would hide the run's own peak; the caller reads VmHWM back after the run.
+    """
+    gc.collect()
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+    return _vm("VmRSS")
+
+
 def _vm(key: str) -> float:
     """A /proc/self/status memory figure in MB (Linux)."""
     with open("/proc/self/status") as f:
@@ -116,15 +131,7 @@ def child_memory(qrels: str, run: str, small: tuple[str, str], traced: bool) -> 
     import pyarrow as pa
 
     ours(Path(small[0]), Path(small[1]))
-    gc.collect()
-    # the peak RSS of this process so far (ru_maxrss even carries the forking parent's peak
-    # over exec): reset the kernel's high-water mark, then read it back after the run
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
-    rss0 = _vm("VmRSS")
+    rss0 = _reset_peak_rss()
     if traced:
         tracemalloc.start()
     ours(Path(qrels), Path(run))
@@ -161,13 +168,7 @@ def child_rss_trec_eval(qrels: str, run: str, sq: str, sr: str) -> None:
     from auditor.trec_eval.command import main as te_main
 
     te_main(["-c", "-m", "all_trec", sq, sr], io.StringIO(), io.StringIO())
-    gc.collect()
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
-    rss0 = _vm("VmRSS")
+    rss0 = _reset_peak_rss()
     te_main(["-c", "-m", "all_trec", qrels, run], io.StringIO(), io.StringIO())
     print(json.dumps({"rss_peak_growth_mb": _vm("VmHWM") - rss0}))
 
