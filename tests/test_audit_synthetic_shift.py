@@ -60,7 +60,9 @@ def test_letor_train_vs_test_passes(letor_clean):
     assert m["queries_a"] == 201 and m["queries_b"] == 50
     # an earned PASS: it names the AUC bound that rules out a FAIL-size shift
     assert m["auc_upper_one_sided"] < 0.625
-    assert f"AUC <= {m['auc_upper_one_sided']:.3f} (one-sided 95% bound)" in r.summary and "ruled out" in r.summary
+    stated = float(r.summary.split("AUC <= ")[1].split(" (one-sided 95% bound)")[0])
+    assert m["auc_upper_one_sided"] <= stated < m["auc_upper_one_sided"] + 0.001  # rounded up, never down
+    assert "(FAIL size)" in r.summary and "is ruled out" in r.summary
 
 
 def test_letor_naive_synthetic_fails(letor_naive):
@@ -225,13 +227,14 @@ def test_high_but_noisy_auc_passes_and_consistent_high_auc_is_inconclusive():
 
 
 def test_bound_between_fail_size_and_rule_out_passes_saying_a_medium_shift_is_not_ruled_out():
-    auc, lo, hi = 0.58, 0.50, 0.66  # bound 0.58 + 0.08 x 1.645 / 1.96 = 0.647: in [0.625, 0.70)
+    auc, lo, hi = 0.58, 0.50, 0.66  # bound 0.58 + 0.08 x 1.645 / 1.96 = 0.6471: in [0.625, 0.70)
     ub = auc_upper_bound(auc, hi)
     assert 0.625 <= ub < 0.70
     d = _decide_with(auc, lo, hi, 0.30)
     assert not d.inconclusive and _status(d) == "PASS"
-    assert f"AUC <= {ub:.3f} (one-sided 95% bound) rules out AUC >= 0.7" in d.summary
-    assert f"a medium shift, AUC 0.625 to {ub:.3f} (FAIL size), is not ruled out with 100 + 100 queries" in d.summary
+    # the bound 0.64714 is stated rounded up: claiming 0.647 would claim more than the numbers show
+    assert "AUC <= 0.648 (one-sided 95% bound) rules out AUC >= 0.7" in d.summary
+    assert "a medium shift, AUC 0.625 to 0.648 (FAIL size), is not ruled out with 100 + 100 queries" in d.summary
     # no sentence claims the FAIL size is ruled out
     assert "(FAIL size) is ruled out" not in d.summary
     # the number of queries it names would rule the medium shift out at the same AUC
@@ -239,18 +242,21 @@ def test_bound_between_fail_size_and_rule_out_passes_saying_a_medium_shift_is_no
     assert need > 200 and any(str(need) in s for s in d.next_steps)
     d2 = _decide_with(*_narrowed(auc, lo, hi, 200, need), 0.30, queries=(need // 2, need - need // 2))
     assert _status(d2) == "PASS" and "(FAIL size) is ruled out" in d2.summary
+    # a bound just above the FAIL size is never printed as the FAIL size itself
+    d4 = _decide_with(0.543, 0.45, 0.543 + (0.62501 - 0.543) * 1.959964 / 1.644854, 0.30)
+    assert "a medium shift, AUC 0.625 to 0.626 (FAIL size), is not ruled out" in d4.summary
     # a PASS is not earned when the rule-out size is the FAIL size itself (the former rule)
     d3 = _decide_with(auc, lo, hi, 0.30, auc_rule_out=0.625)
     assert d3.inconclusive and d3.status == "WARN" and "does not rule out a large shift (AUC >= 0.625" in d3.summary
 
 
 def test_bound_at_or_above_rule_out_is_inconclusive_with_the_queries_that_would_decide():
-    auc, lo, hi = 0.56, 0.42, 0.73  # bound 0.56 + 0.17 x 0.839 = 0.703 >= 0.70
+    auc, lo, hi = 0.56, 0.42, 0.73  # bound 0.56 + 0.17 x 1.645 / 1.96 = 0.7027 >= 0.70
     ub = auc_upper_bound(auc, hi)
     assert ub >= 0.70
     d = _decide_with(auc, lo, hi, 0.30, queries=(40, 30))
     assert d.inconclusive and d.status == "WARN" and d.conditions[0].status == "WARN"
-    assert f"upper bound {ub:.3f} does not rule out a large shift (AUC >= 0.7" in d.summary
+    assert "upper bound 0.703 does not rule out a large shift (AUC >= 0.7" in d.summary
     need = _queries_in(d.summary)
     assert need > 70 and "(now 70)" in d.summary and any(str(need) in s for s in d.next_steps)
     d2 = _decide_with(*_narrowed(auc, lo, hi, 70, need), 0.30, queries=(need // 2, need - need // 2))

@@ -50,6 +50,7 @@ Evidence:
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping
 
 import numpy as np
@@ -85,6 +86,12 @@ def _pair(ctx: Any) -> tuple[Any, Any, str]:
 
 # --------------------------------------------------------------------------- conditions
 # Functions of the measurements (:class:`Facts`), listed on SyntheticShiftAudit.conditions.
+def _bound_text(upper: float) -> str:
+    """The upper bound at 3 decimals, rounded up: a bound printed lower than computed would claim
+    more than the numbers show (0.62501 is "0.626", not "0.625" beside a FAIL size of 0.625)."""
+    return f"{math.ceil(round(upper * 1000, 6)) / 1000:.3f}"
+
+
 def _queries_to_reach(n_now: int, centre: float, reach: float, target: float) -> int | None:
     """Queries (both samples together) at which an interval end now ``reach`` away from ``centre``
     would sit at ``target`` instead (the query bootstrap's interval narrows like 1/sqrt(queries));
@@ -460,6 +467,7 @@ class SyntheticShiftAudit(Audit):
                      "chance."]
             return Decision(cond, summary, steps, status="WARN", inconclusive=True)
         n_now = d["queries_now"]
+        ub_txt = _bound_text(upper) if np.isfinite(upper) else "n/a"
         sizes = f"{m.get('queries_a')} + {m.get('queries_b')} queries"
         if d["high"]:
             summary = (f"Inconclusive: the domain-classifier AUC {auc:.3f} [{lo:.3f}, {hi:.3f}] reads at or above "
@@ -476,7 +484,7 @@ class SyntheticShiftAudit(Audit):
             return Decision(cond, summary, steps, status="WARN", inconclusive=True)
         if d["unbounded"]:
             summary = (f"Inconclusive: no significant shift between {what} and {other} (domain-classifier {obs}), "
-                       f"but with {sizes} the AUC's one-sided 95% upper bound {upper:.3f} does not rule out a large "
+                       f"but with {sizes} the AUC's one-sided 95% upper bound {ub_txt} does not rule out a large "
                        f"shift (AUC >= {rule_out:g}, the size a PASS must rule out)"
                        + (f"; about {need_q} queries in all (now {n_now}) would" if need_q else "") + "; "
                        f"{ks_txt}, {mmd_txt}.")
@@ -487,15 +495,15 @@ class SyntheticShiftAudit(Audit):
             steps = []
             if d["medium_open"]:
                 # the bound lies in [auc_fail, auc_rule_out): say what it rules out and, as plainly, what not
-                summary = (f"No large shift between {what} and {other}: AUC <= {upper:.3f} (one-sided 95% bound) "
+                summary = (f"No large shift between {what} and {other}: AUC <= {ub_txt} (one-sided 95% bound) "
                            f"rules out AUC >= {rule_out:g}, the size a PASS must rule out; a medium shift, AUC "
-                           f"{fail_t:g} to {upper:.3f} (FAIL size), is not ruled out with {sizes}"
+                           f"{fail_t:g} to {ub_txt} (FAIL size), is not ruled out with {sizes}"
                            + (f": about {need_q} queries in all (now {n_now}) would rule it out" if need_q else "")
                            + f" (domain-classifier {obs}; {ks_txt}; {mmd_txt}).")
                 steps.append(f"To rule out a medium shift (AUC >= {fail_t:g}) too, add queries to both samples"
                              f"{f' (about {need_q} in all)' if need_q else ''}.")
             else:
-                rules_out = (f"AUC <= {upper:.3f} (one-sided 95% bound): a shift of AUC >= {fail_t:g} (FAIL size)"
+                rules_out = (f"AUC <= {ub_txt} (one-sided 95% bound): a shift of AUC >= {fail_t:g} (FAIL size)"
                              + (f", and even one of AUC >= {warn_t:g} (WARN size)," if upper < warn_t else "")
                              + " is ruled out")
                 summary = (f"{what[0].upper() + what[1:]} is not distinguishable from {other}: {rules_out} "
