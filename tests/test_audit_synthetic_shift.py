@@ -220,6 +220,10 @@ def test_high_but_noisy_auc_passes_and_consistent_high_auc_is_inconclusive():
     # the PASS names the bound it rules out: 0.56 + 0.05 x 1.645 / 1.96 = 0.602 < 0.625
     assert "AUC <= 0.602 (one-sided 95% bound)" in d.summary and "(FAIL size) is ruled out" in d.summary
     assert "not ruled out" not in d.summary
+    # a bound just under the FAIL size is printed with the decimals that keep it under: never
+    # "AUC <= 0.625 ... a shift of AUC >= 0.625 is ruled out"
+    d = _decide_with(0.56, 0.50, 0.56 + (0.62495 - 0.56) * 1.959964 / 1.644854, 0.30)
+    assert _status(d) == "PASS" and "AUC <= 0.62495 (one-sided 95% bound): a shift of AUC >= 0.625" in d.summary
     d = _decide_with(0.62, 0.57, 0.67, 0.20)  # whole CI above the floor, yet not significant
     assert d.inconclusive
     d = _decide_with(0.70, 0.65, 0.75, 0.001)

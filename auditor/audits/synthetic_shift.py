@@ -86,10 +86,16 @@ def _pair(ctx: Any) -> tuple[Any, Any, str]:
 
 # --------------------------------------------------------------------------- conditions
 # Functions of the measurements (:class:`Facts`), listed on SyntheticShiftAudit.conditions.
-def _bound_text(upper: float) -> str:
+def _bound_text(upper: float, below: float | None = None) -> str:
     """The upper bound at 3 decimals, rounded up: a bound printed lower than computed would claim
-    more than the numbers show (0.62501 is "0.626", not "0.625" beside a FAIL size of 0.625)."""
-    return f"{math.ceil(round(upper * 1000, 6)) / 1000:.3f}"
+    more than the numbers show (0.62501 is "0.626", not "0.625" beside a FAIL size of 0.625). When
+    the sentence says the bound lies under ``below`` (and it does), more decimals are shown until
+    the printed bound is under it too (0.62495 beside 0.625 is "0.62495", never "0.625")."""
+    for nd in range(3, 9):
+        text = f"{math.ceil(round(upper * 10 ** nd, 6)) / 10 ** nd:.{nd}f}"
+        if below is None or not upper < below or float(text) < below:
+            return text
+    return f"{upper:.9f}"
 
 
 def _queries_to_reach(n_now: int, centre: float, reach: float, target: float) -> int | None:
@@ -467,7 +473,8 @@ class SyntheticShiftAudit(Audit):
                      "chance."]
             return Decision(cond, summary, steps, status="WARN", inconclusive=True)
         n_now = d["queries_now"]
-        ub_txt = _bound_text(upper) if np.isfinite(upper) else "n/a"
+        # the sentences state the bound beside auc_rule_out (medium open) or auc_fail (a full PASS)
+        ub_txt = _bound_text(upper, rule_out if d["medium_open"] else fail_t) if np.isfinite(upper) else "n/a"
         sizes = f"{m.get('queries_a')} + {m.get('queries_b')} queries"
         if d["high"]:
             summary = (f"Inconclusive: the domain-classifier AUC {auc:.3f} [{lo:.3f}, {hi:.3f}] reads at or above "
