@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from auditor.audits.base import run_inline
-from auditor.audits.synthetic_shift import SyntheticShiftAudit
+from auditor.audits.synthetic_shift import SyntheticShiftAudit, auc_upper_bound
 from auditor.context import AuditConfig, AuditContext
 from auditor.data import Split
 from auditor.errors import ConfigError
@@ -60,7 +60,9 @@ def test_letor_train_vs_test_passes(letor_clean):
     assert m["queries_a"] == 201 and m["queries_b"] == 50
     # an earned PASS: it names the AUC bound that rules out a FAIL-size shift
     assert m["auc_upper_one_sided"] < 0.625
-    assert f"AUC <= {m['auc_upper_one_sided']:.3f} (one-sided 95% bound)" in r.summary and "ruled out" in r.summary
+    stated = float(r.summary.split("AUC <= ")[1].split(" (one-sided 95% bound)")[0])
+    assert m["auc_upper_one_sided"] <= stated < m["auc_upper_one_sided"] + 0.001  # rounded up, never down
+    assert "(FAIL size)" in r.summary and "is ruled out" in r.summary
 
 
 def test_letor_naive_synthetic_fails(letor_naive):
@@ -177,32 +179,123 @@ def test_reference_leaky_scenario_synthetic_set_fails():
     assert labels["the label distributions match"] == "WARN"  # its grades come from a shifted distribution
 
 
-def _decide_with(auc, lo, hi, p):
+def _decide_with(auc, lo, hi, p, *, queries=(100, 100), quick=False, **params):
+    """Decide on stated measurements (known answers): AUC, its 95% CI, the Holm-adjusted p."""
     from auditor.audits.base import Evidence
     from auditor.audits.synthetic_shift import SyntheticShiftAudit
     from auditor.context import AuditContext
     from auditor.registry import ModelSpec
     from auditor.synthetic import make_synthetic_split
 
-    ctx = AuditContext(make_synthetic_split(n_train_queries=10, n_test_queries=5), ModelSpec("rankers:make_linear"))
+    cfg = AuditConfig(quick=quick, audits={"synthetic_shift": params} if params else {})
+    ctx = AuditContext(make_synthetic_split(n_train_queries=10, n_test_queries=5), ModelSpec("rankers:make_linear"),
+                       cfg)
     m = {"alpha": 0.05, "auc": auc, "auc_ci_low": lo, "auc_ci_high": hi, "auc_warn": 0.55, "auc_fail": 0.625,
          "mode": "synthetic", "sample_a": "synthetic", "sample_b": "train", "label_shift": None,
-         "ks_n_rejected_bh": 0, "ks_n_features": 10, "mmd_p_value": 0.5, "queries_a": 100, "queries_b": 100}
+         "ks_n_rejected_bh": 0, "ks_n_features": 10, "mmd_p_value": 0.5, "queries_a": queries[0],
+         "queries_b": queries[1], **params}
     return SyntheticShiftAudit().decide(ctx, Evidence(m, p_value=p), p)
+
+
+def _status(d) -> str:
+    return d.status or d.conditions[0].status
+
+
+def _queries_in(summary: str) -> int:
+    import re
+
+    return int(re.search(r"about (\d+) queries in all \(now \d+\)", summary).group(1))
+
+
+def _narrowed(auc, lo, hi, n_now, n_new):
+    """The same AUC with its CI narrowed as 1/sqrt(queries) to n_new queries in all."""
+    f = (n_now / n_new) ** 0.5
+    return auc, auc - (auc - lo) * f, auc + (hi - auc) * f
 
 
 def test_high_but_noisy_auc_passes_and_consistent_high_auc_is_inconclusive():
     d = _decide_with(0.56, 0.50, 0.61, 0.30)  # CI reaches below the floor, not significant: noise
-    assert not d.inconclusive and (d.status or d.conditions[0].status) == "PASS"
+    assert not d.inconclusive and _status(d) == "PASS"
     assert "within noise" in d.summary
     # the PASS names the bound it rules out: 0.56 + 0.05 x 1.645 / 1.96 = 0.602 < 0.625
-    assert "AUC <= 0.602 (one-sided 95% bound)" in d.summary and "ruled out" in d.summary
-    # the same noise with a wider CI cannot rule out a FAIL-size shift: inconclusive, with the
-    # queries that would decide it (upper bound 0.58 + 0.08 x 0.839 = 0.647)
-    d = _decide_with(0.58, 0.50, 0.66, 0.30)
-    assert d.inconclusive and d.status == "WARN"
-    assert "does not rule out a shift of the FAIL size" in d.summary and "queries in all" in d.summary
+    assert "AUC <= 0.602 (one-sided 95% bound)" in d.summary and "(FAIL size) is ruled out" in d.summary
+    assert "not ruled out" not in d.summary
+    # a bound just under the FAIL size is printed with the decimals that keep it under: never
+    # "AUC <= 0.625 ... a shift of AUC >= 0.625 is ruled out"
+    d = _decide_with(0.56, 0.50, 0.56 + (0.62495 - 0.56) * 1.959964 / 1.644854, 0.30)
+    assert _status(d) == "PASS" and "AUC <= 0.62495 (one-sided 95% bound): a shift of AUC >= 0.625" in d.summary
     d = _decide_with(0.62, 0.57, 0.67, 0.20)  # whole CI above the floor, yet not significant
     assert d.inconclusive
     d = _decide_with(0.70, 0.65, 0.75, 0.001)
     assert d.conditions[0].status == "FAIL"
+
+
+def test_bound_between_fail_size_and_rule_out_passes_saying_a_medium_shift_is_not_ruled_out():
+    auc, lo, hi = 0.58, 0.50, 0.66  # bound 0.58 + 0.08 x 1.645 / 1.96 = 0.6471: in [0.625, 0.70)
+    ub = auc_upper_bound(auc, hi)
+    assert 0.625 <= ub < 0.70
+    d = _decide_with(auc, lo, hi, 0.30)
+    assert not d.inconclusive and _status(d) == "PASS"
+    # the bound 0.64714 is stated rounded up: claiming 0.647 would claim more than the numbers show
+    assert "AUC <= 0.648 (one-sided 95% bound) rules out AUC >= 0.7" in d.summary
+    assert "a medium shift, AUC 0.625 to 0.648 (FAIL size), is not ruled out with 100 + 100 queries" in d.summary
+    # no sentence claims the FAIL size is ruled out
+    assert "(FAIL size) is ruled out" not in d.summary
+    # the number of queries it names would rule the medium shift out at the same AUC
+    need = _queries_in(d.summary)
+    assert need > 200 and any(str(need) in s for s in d.next_steps)
+    d2 = _decide_with(*_narrowed(auc, lo, hi, 200, need), 0.30, queries=(need // 2, need - need // 2))
+    assert _status(d2) == "PASS" and "(FAIL size) is ruled out" in d2.summary
+    # a bound just above the FAIL size is never printed as the FAIL size itself
+    d4 = _decide_with(0.543, 0.45, 0.543 + (0.62501 - 0.543) * 1.959964 / 1.644854, 0.30)
+    assert "a medium shift, AUC 0.625 to 0.626 (FAIL size), is not ruled out" in d4.summary
+    # a PASS is not earned when the rule-out size is the FAIL size itself (the former rule)
+    d3 = _decide_with(auc, lo, hi, 0.30, auc_rule_out=0.625)
+    assert d3.inconclusive and d3.status == "WARN" and "does not rule out a large shift (AUC >= 0.625" in d3.summary
+
+
+def test_bound_at_or_above_rule_out_is_inconclusive_with_the_queries_that_would_decide():
+    auc, lo, hi = 0.56, 0.42, 0.73  # bound 0.56 + 0.17 x 1.645 / 1.96 = 0.7027 >= 0.70
+    ub = auc_upper_bound(auc, hi)
+    assert ub >= 0.70
+    d = _decide_with(auc, lo, hi, 0.30, queries=(40, 30))
+    assert d.inconclusive and d.status == "WARN" and d.conditions[0].status == "WARN"
+    assert "upper bound 0.703 does not rule out a large shift (AUC >= 0.7" in d.summary
+    need = _queries_in(d.summary)
+    assert need > 70 and "(now 70)" in d.summary and any(str(need) in s for s in d.next_steps)
+    d2 = _decide_with(*_narrowed(auc, lo, hi, 70, need), 0.30, queries=(need // 2, need - need // 2))
+    assert not d2.inconclusive and _status(d2) == "PASS"
+    # a stricter rule-out size asks for more queries
+    d3 = _decide_with(auc, lo, hi, 0.30, queries=(40, 30), auc_rule_out=0.72)
+    assert not d3.inconclusive  # 0.703 < 0.72: a PASS that says the medium shift is not ruled out
+    assert "is not ruled out" in d3.summary
+
+
+def test_significant_shift_still_warns_or_fails_whatever_the_rule_out_size():
+    d = _decide_with(0.60, 0.52, 0.66, 0.01)
+    assert d.conditions[0].status == "WARN" and not d.inconclusive and "differs from" in d.summary
+    d = _decide_with(0.68, 0.60, 0.76, 0.001, auc_rule_out=0.9)
+    assert d.conditions[0].status == "FAIL" and not d.inconclusive
+
+
+@pytest.mark.parametrize("quick", [False, True])
+def test_not_significant_auc_at_fail_size_never_passes(quick):
+    """A FAIL of the default run that loses significance (as under --quick) may become INCONCLUSIVE,
+    never PASS, even when its bound lies below auc_rule_out."""
+    auc, lo, hi = 0.64, 0.52, 0.70  # bound 0.64 + 0.06 x 0.839 = 0.690 < 0.70; CI reaches below 0.55
+    assert auc_upper_bound(auc, hi) < 0.70
+    assert _decide_with(auc, lo, hi, 0.001).conditions[0].status == "FAIL"  # significant: FAIL
+    d = _decide_with(auc, lo, hi, 0.20, quick=quick)
+    assert d.inconclusive and d.status == "WARN" and d.conditions[0].status == "WARN"
+    assert "reads at or above the FAIL size (0.625)" in d.summary and "neither established nor ruled out" in d.summary
+    assert ("Rerun without --quick" in d.next_steps[0]) == quick
+    d = _decide_with(auc, 0.45, 0.70, 0.20)  # CI reaches below chance: the queries that would exclude it
+    assert d.inconclusive and _queries_in(d.summary) > 200
+
+
+def test_rule_out_below_fail_size_is_a_config_error():
+    sp = make_synthetic_split(n_train_queries=30, n_test_queries=20, n_items=6, seed=6)
+    with pytest.raises(ConfigError, match="need auc_rule_out >= auc_fail"):
+        audit(sp, auc_rule_out=0.6)
+    with pytest.raises(ConfigError, match="auc_rule_out"):
+        audit(sp, auc_fail=0.75)  # raising the FAIL size alone leaves the rule-out size below it

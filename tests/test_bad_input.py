@@ -104,6 +104,7 @@ CONFIG_CASES = {
     "bool_as_int": ("[audits.isolation]\nnear_duplicates = 1", "near_duplicates: expected true or false"),
     "number_as_text": ('[audits.synthetic_shift]\nfdr = "0.1"', "fdr: expected a number"),
     "audit_range": ("[audits.synthetic_shift]\nauc_warn = 0.9", "need 0.5 <= auc_warn <= auc_fail"),
+    "audit_rule_out": ("[audits.synthetic_shift]\nauc_rule_out = 0.6", "need auc_rule_out >= auc_fail"),
     "audit_choice": ('[audits.synthetic_shift]\nclassifier = "svm"',
                      "classifier: expected one of 'hgb+logistic', 'hgb', 'logistic', got 'svm'"),
     "audit_items": ('[audits.isolation]\ndisjoint = ["qid", "url"]',

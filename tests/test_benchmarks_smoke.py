@@ -118,3 +118,23 @@ def test_calibration_reuses_clean_runs_and_reports_every_gating_test(bench, cach
               and r["test"].startswith("gating")]
     p = [r["audits"]["random_label"]["p"] for r in detection_out["records"][P.task_key("clean", {"kind": "generator"})]]
     assert gating[0]["k05"] == sum(x < 0.05 for x in p)
+
+
+def test_shift_bound_redecides_stored_splits_with_the_audits_rule(bench, tmp_path, capsys):
+    """benchmarks/shift_bound.py --rows: stored split numbers decided by the audit's own decide()
+    at each rule-out size (known answers: bounds 0.567, 0.647 and 0.704, none significant)."""
+    import json
+
+    shift_bound = importlib.import_module("shift_bound")
+    from auditor.audits.synthetic_shift import auc_upper_bound
+
+    splits = [(0.50, 0.42, 0.58), (0.58, 0.50, 0.66), (0.62, 0.53, 0.72)]
+    stored = tmp_path / "rows.jsonl"
+    stored.write_text("\n".join(json.dumps({"seed": i, "auc": a, "lo": lo, "hi": hi, "p": 0.4,
+                                            "ub": auc_upper_bound(a, hi)}) for i, (a, lo, hi) in enumerate(splits)))
+    out = shift_bound.main(["--rows", str(stored)])
+    assert out["decided"][0.70] == ["pass", "pass_medium_open", "inconclusive"]
+    assert out["decided"][0.625] == ["pass", "inconclusive", "inconclusive"]
+    text = capsys.readouterr().out
+    assert "| 0.7 (default) | 1/3 = 33.3%" in text
+    assert f"seed 2 (AUC 0.620, bound {auc_upper_bound(0.62, 0.72):.3f}" in text
