@@ -1,6 +1,6 @@
 """``audit trec-eval``: trec_eval 10.0-rc3's command line and output, computed with numpy.
 
-    audit trec-eval [-q] [-c] [-n] [-J] [-l N] [-M N] [-N N] [-m MEASURE[.PARAMS]]... QRELS RUN
+    audit trec-eval [-q] [-c] [-n] [-J] [-l N] [-M N] [-N N] [-R FORMAT] [-Z FILE] [-m MEASURE[.PARAMS]]... QRELS RUN
 
 Same options (short and GNU long forms, e.g. ``--query_eval_wanted``), same measure names and
 parameter syntax (``-m P.5,10``, ``-m ndcg_cut.10``, ``-m ndcg.1=3,2=9``, nicknames
@@ -8,10 +8,11 @@ parameter syntax (``-m P.5,10``, ``-m ndcg_cut.10``, ``-m ndcg.1=3,2=9``, nickna
 with the measure name padded to 22 characters and values printed ``%6.4f`` (counts as
 integers), per-query lines (``-q``) query by query in qrels order, then the ``all`` summary.
 
-``-D 0.QID`` evaluates query QID only (trec_eval's debug-query filter, without traces). Not
-supported (refused with exit 2 and a message saying what to use instead): the ``prefs``/
-``qrels_jg`` input formats and their measures (``-R``), z-scores (``-Z``), debug traces
-(``-D N`` with N > 0), a negative ``-l``.
+``-D 0.QID`` evaluates query QID only (trec_eval's debug-query filter, without traces).
+``-R prefs`` / ``qrels_prefs`` / ``qrels_jg`` read preference and multi-assessor judgments
+(:mod:`auditor.trec_eval.prefs`, :mod:`auditor.trec_eval.judgment_groups`); ``-Z FILE`` prints
+z-scores (:mod:`auditor.trec_eval.zscores`). Not supported (refused with exit 2 and a message
+saying what to use instead): debug traces (``-D N`` with N > 0), a negative ``-l``.
 
 ``--float32-scores`` stores scores as float32 before ranking, as trec_eval 9.0.8 (and
 pytrec_eval, which wraps it) does: scores that differ only beyond float32 precision then tie.
@@ -132,9 +133,10 @@ def parse_args(argv: Sequence[str]) -> Args:
     if a.opts.relevance_level < 0 and a.rel_format in ("qrels", "qrels_jg"):
         raise UsageError(f"-l {a.opts.relevance_level}: a negative relevance level makes trec_eval count "
                          "unjudged documents (coded -1/-2) as relevant; not supported. Use -l 0 or more.")
-    if not a.measures:
+    defaulted = not a.measures
+    if defaulted:
         _mark(a, "official")
-    _check_formats(a)
+    _check_formats(a, defaulted)
     return a
 
 
@@ -143,13 +145,14 @@ _FORMAT_NICK = {"qrels": "official or all_trec", "prefs": "all_prefs or prefs", 
                 "qrels_prefs": "all_prefs or prefs"}
 
 
-def _check_formats(a: Args) -> None:
+def _check_formats(a: Args, defaulted: bool) -> None:
     """Every requested measure must read the -R format given (trec_eval: "Can't calculate measure")."""
     for name in a.measures or ():
         need = ME.BY_NAME[name].rel_format
         fits = need == "any" or need == a.rel_format or (need == "prefs" and a.rel_format == "qrels_prefs")
         if not fits:
-            raise UsageError(f"-m {name} needs {_FORMAT_WORDS[need]} judgments, not -R {a.rel_format} "
+            what = "the default measures (-m official)" if defaulted else f"-m {name}"
+            raise UsageError(f"{what} need{'' if defaulted else 's'} {_FORMAT_WORDS[need]} judgments, not -R {a.rel_format} "
                              f"(trec_eval stops: \"Can't calculate measure '{name}'\"). With -R {a.rel_format} "
                              f"request -m {_FORMAT_NICK[a.rel_format]} (or their measures) explicitly.")
 
@@ -522,7 +525,8 @@ Options (trec_eval's; long forms too, e.g. --query_eval_wanted):
   -m MEASURE    add MEASURE (repeatable); MEASURE.PARAMS sets parameters, e.g.
                 -m P.5,10  -m ndcg_cut.10  -m iprec_at_recall..25,.5  -m ndcg.1=3,2=9
                 -m rbp.p=0.95  -m utility.2,-1,0,0  -m set_F.0.5  -m relstring.20
-                nicknames: official (the default), all_trec, set
+                nicknames: official (the default), all_trec, set; with -R prefs or
+                qrels_prefs: all_prefs, prefs; with -R qrels_jg: qrels_jg
   -c            average over every qrels query; a query the run lacks scores 0
                 (without -c such a query is an error, as in trec_eval {version})
   -l N          relevance level: rel >= N is relevant (default 1)
@@ -530,20 +534,33 @@ Options (trec_eval's; long forms too, e.g. --query_eval_wanted):
   -J            judged documents only (unjudged ones removed before ranking)
   -M N          evaluate only the top N documents of each query
   -N N          number of documents in the collection (utility)
+  -R FORMAT     relevance file format: qrels (default, 'qid iter docno rel'),
+                qrels_jg ('qid jg docno rel': one judgment group per assessor; the
+                *_avgjg measures average over groups), prefs ('qid jg jsg docno
+                rel_level': preference judgments; the prefs_* measures) or
+                qrels_prefs (a qrels file read as preferences)
+  -Z FILE       print z-scores: each per-query value becomes (value - mean) / stddev
+                with FILE's 'qid measure mean stddev' lines; names get a 'Z' prefix
+                and the summary is the mean z-score. As trec_eval: a query or measure
+                missing from FILE, or a zero stddev with value != mean, gives
+                -1000000; a lookup trec_eval answers from outside its table (it
+                crashes there) is refused with the line to add.
   --float32-scores  store scores as float32 before ranking, as trec_eval 9.0.8 and
                 pytrec_eval do (scores equal in float32 then tie, broken by docno)
   -h, --help    this help;  -v  version
 
-Ranking: score descending, ties broken by docno descending (byte order); the rank
-column is ignored. -D 0.QID evaluates query QID only. Not supported: -R prefs/qrels_jg
-and their measures, -Z (z-scores: compute them from -q), -D N > 0 (debug traces).
+Ranking: score descending, ties broken by docno descending (byte order; ascending for
+-R prefs/qrels_prefs, as trec_eval); the rank column is ignored. -D 0.QID evaluates query
+QID only. Not supported: -D N > 0 (debug traces).
 Refused (exit 2) where trec_eval stops, crashes or reads undefined memory: a judged
 query missing from the run without -c, duplicate documents, a query judged only below
 -1, negative -l or -M, dcg/ideal_dcg/ndcg together with gain parameters, rbp with
-per-level gains. rbp normalises graded gains to [0,1] from 0 and the largest gain, as
-trec_eval -m all_trec prints (its C code reads two uninitialised variables there).
+per-level gains, a measure the -R format cannot compute, inconsistent preferences,
+prefs_avgjg_Rnonrel where trec_eval reads memory it never wrote. rbp normalises graded
+gains to [0,1] from 0 and the largest gain, as trec_eval -m all_trec prints (its C code
+reads two uninitialised variables there).
 
-Measures (all_trec = every one below except dcg, ideal_dcg, yaap):
+Measures (all_trec = every qrels one below except dcg, ideal_dcg, yaap):
 {measures}
 """
 
@@ -555,7 +572,7 @@ def help_text() -> str:
                   "cut_double": f" [cutoffs, default {','.join(f'{x:g}' for x in m.default)}]",
                   "p_double": f" [params, default {','.join(f'{x:g}' for x in m.default)}]",
                   "p_pair": " [name=value pairs]", "none": ""}[m.params]
-        rows.append(f"  {m.name:<22}{m.explanation}{params}")
+        rows.append(f"  {m.name:<23} {m.explanation}{params}")
     return HELP.format(version=VERSION, measures="\n".join(rows))
 
 

@@ -808,7 +808,7 @@ _PREFS_HELP = {
 }
 _PREFS_MEASURES = tuple(
     Measure(name, "none", (), None, summary="sum" if "num_prefs" in name else "mean", long="num_prefs" in name,
-            rel_format="prefs", explanation=text + " (-R prefs or qrels_prefs)")
+            rel_format="prefs", explanation=f"{text[:-1]} (-R prefs, qrels_prefs)." if not text.endswith(").") else f"{text[:-2]}; -R prefs, qrels_prefs).")
     for name, text in _PREFS_HELP.items())
 
 #: trec_eval's measures in its own order (measures.c)
