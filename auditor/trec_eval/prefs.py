@@ -205,9 +205,10 @@ def _matrix_group(block: list, nj: int, njr: int, qid: str, path: str) -> Group:
         while m < len(block) and block[m][1] == r[1]:
             a[d, block[m][3]] = True
             m += 1
-    np.fill_diagonal(a, True)
-    closure = _closure(a)
-    np.fill_diagonal(closure, False)
+    # only this JG's documents carry preferences: close the relation over them
+    idx = np.unique(np.array([r[3] for r in block], dtype=np.int64))
+    closure = np.zeros((nj, nj), dtype=bool)
+    closure[np.ix_(idx, idx)] = _closure(a[np.ix_(idx, idx)])
     cyc = closure & closure.T
     if cyc.any():
         x, y = np.argwhere(cyc)[0]
@@ -235,13 +236,16 @@ def _matrix_group(block: list, nj: int, njr: int, qid: str, path: str) -> Group:
 
 
 def _closure(a: np.ndarray) -> np.ndarray:
-    """Reflexive-transitive closure of a boolean relation (diagonal already set)."""
-    c = a.astype(np.float32)
-    while True:
-        nxt = (c @ c) > 0
-        if np.array_equal(nxt, c > 0):
-            return nxt
-        c = nxt.astype(np.float32)
+    """Transitive closure of a boolean relation (Warshall), diagonal cleared as trec_eval leaves it.
+
+    trec_eval multiplies the matrix (diagonal set) by itself until it stops changing; the fixed
+    point is the same closure.
+    """
+    c = a.copy()
+    for k in range(c.shape[0]):
+        c |= c[:, k:k + 1] & c[k:k + 1, :]
+    np.fill_diagonal(c, False)
+    return c
 
 
 def _ratio(a: float, b: float) -> float:
