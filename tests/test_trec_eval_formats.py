@@ -101,3 +101,17 @@ def test_debug_query_and_zscores_with_prefs_match_trec_eval(trec_eval_bin: Path,
                  ["-q", "-m", "prefs", "-R", "prefs", "-Z", "z", "p", "r"]):
         want, got = _both(trec_eval_bin, tmp_path, args, files)
         assert got == want, args
+
+
+def test_rnonrel_recount_reads_the_next_groups_classes_like_trec_eval(trec_eval_bin: Path, tmp_path: Path) -> None:
+    # group u1: 2 relevant, 3 non-relevant (levels 0 and -1): its recount takes R = 2 documents from
+    # its lowest class (1 document) onwards, the second one from u2's first class, as trec_eval does
+    prefs = "1 u1 s a 1\n1 u1 s b 1\n1 u1 s c 0\n1 u1 s d 0\n1 u1 s e -1\n1 u2 s a 3\n1 u2 s e 1\n1 u2 s f 0\n"
+    run = "1 Q0 a 1 5 r\n1 Q0 c 2 4 r\n1 Q0 e 3 3 r\n1 Q0 f 4 2 r\n1 Q0 x 5 1 r\n"
+    want, got = _both(trec_eval_bin, tmp_path, ["-q", "-m", "all_prefs", "-R", "prefs", "p", "r"],
+                      {"p": prefs, "r": run})
+    assert got == want and "prefs_avgjg_Rnonrel   \t1\t0.6429" in got
+    # the same group last: the read runs past the query's classes (stale memory in trec_eval)
+    rc, out = _invoke(tmp_path, ["-m", "prefs_avgjg_Rnonrel", "-R", "prefs", "p2", "r"],
+                      {"p2": prefs.replace("u2", "u0"), "r": run})
+    assert rc == 2 and "stale memory" in out and "prefs_avgjg_Rnonrel" in out, out

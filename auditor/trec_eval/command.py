@@ -152,7 +152,8 @@ def _check_formats(a: Args, defaulted: bool) -> None:
         fits = need == "any" or need == a.rel_format or (need == "prefs" and a.rel_format == "qrels_prefs")
         if not fits:
             what = "the default measures (-m official)" if defaulted else f"-m {name}"
-            raise UsageError(f"{what} need{'' if defaulted else 's'} {_FORMAT_WORDS[need]} judgments, not -R {a.rel_format} "
+            verb = "need" if defaulted else "needs"
+            raise UsageError(f"{what} {verb} {_FORMAT_WORDS[need]} judgments, not -R {a.rel_format} "
                              f"(trec_eval stops: \"Can't calculate measure '{name}'\"). With -R {a.rel_format} "
                              f"request -m {_FORMAT_NICK[a.rel_format]} (or their measures) explicitly.")
 

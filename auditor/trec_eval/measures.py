@@ -1,4 +1,4 @@
-"""The measure registry: every trec_eval 10.0-rc3 measure computable from qrels and a run.
+"""The measure registry: every trec_eval 10.0-rc3 measure (all 57 of ``measures.c``).
 
 One :class:`Measure` per trec_eval measure family (``m_<name>.c``), in trec_eval's own order
 (``measures.c``: the order lines are printed in). Each entry carries
@@ -14,7 +14,10 @@ One :class:`Measure` per trec_eval measure family (``m_<name>.c``), in trec_eval
 - ``summary``: ``"mean"``, ``"gm"`` (exp of the mean of the per-query logs), ``"sum"``
   (``num_*``), ``"count"`` (``num_q``) or ``"none"``;
 - ``rank_based``: whether the order of the documents matters (the set measures do not);
-- ``reset_missing``: measures trec_eval zeroes for a query the run lacks (``-c``).
+- ``reset_missing``: measures trec_eval zeroes for a query the run lacks (``-c``);
+- ``rel_format``: the ``-R`` judgments it reads: ``"qrels"`` (kernel above), ``"prefs"``
+  (prefs / qrels_prefs: computed by :mod:`auditor.trec_eval.prefs`), ``"qrels_jg"``
+  (:mod:`auditor.trec_eval.judgment_groups`) or ``"any"`` (runid, num_q).
 
 Every kernel was checked line by line against the C source and is fuzzed against the real
 binary (tests/test_trec_eval_fuzz.py). The metrics of ``audit eval`` and the audits have their
@@ -806,9 +809,16 @@ _PREFS_HELP = {
     "prefs_pair_imp": "prefs_pair ignoring pairs with neither document retrieved.",
     "prefs_avgjg_imp": "prefs_avgjg ignoring pairs with neither document retrieved.",
 }
+
+def _prefs_help(text: str) -> str:
+    if text.endswith(")."):
+        return f"{text[:-2]}; -R prefs, qrels_prefs)."
+    return f"{text[:-1]} (-R prefs, qrels_prefs)."
+
+
 _PREFS_MEASURES = tuple(
     Measure(name, "none", (), None, summary="sum" if "num_prefs" in name else "mean", long="num_prefs" in name,
-            rel_format="prefs", explanation=f"{text[:-1]} (-R prefs, qrels_prefs)." if not text.endswith(").") else f"{text[:-2]}; -R prefs, qrels_prefs).")
+            rel_format="prefs", explanation=_prefs_help(text))
     for name, text in _PREFS_HELP.items())
 
 #: trec_eval's measures in its own order (measures.c)
@@ -869,7 +879,8 @@ MEASURES: tuple[Measure, ...] = (
     Measure("P_avgjg", "cut_long", LONG_CUTS, None, rel_format="qrels_jg",
             explanation="P at cutoffs per judgment group, averaged over the groups (-R qrels_jg)."),
     Measure("Rprec_mult_avgjg", "cut_double", (0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.4, 1.6, 1.8, 2.0), None,
-            rel_format="qrels_jg", explanation="Rprec_mult per judgment group, averaged over the groups (-R qrels_jg)."),
+            rel_format="qrels_jg",
+            explanation="Rprec_mult per judgment group, averaged over the groups (-R qrels_jg)."),
     Measure("yaap", "none", (), k_yaap, explanation="Yet Another Average Precision (Robertson), not in all_trec."),
     Measure("rbp", "p_pair", (), k_rbp, explanation="Rank-biased precision (-m rbp.p=0.95)."),
     Measure("rbp_resid", "p_pair", (), k_rbp_resid, reset_missing=True,
