@@ -53,12 +53,20 @@ class Pref:
 
 def read_prefs(path: str, fmt: str) -> dict[bytes, list[Pref]]:
     """Preference lines per qid (qids in byte order), for ``fmt`` 'prefs' or 'qrels_prefs'."""
+    levels: dict[bytes, float] = {}  # a file holds few distinct level strings
+
+    def level(tok: bytes) -> float:
+        v = levels.get(tok)
+        if v is None:
+            v = levels[tok] = c_atof(tok)
+        return v
+
     if fmt == "prefs":
         rows = read_fields(path, "prefs", 5, PREFS_FORM)
-        prefs = [(t[0], Pref(t[1], t[2], t[3], c_atof(t[4]), no)) for no, t in rows]
+        prefs = [(t[0], Pref(t[1], t[2], t[3], level(t[4]), no)) for no, t in rows]
     else:
         rows = read_fields(path, "qrels_prefs", 4, QRELS_PREFS_FORM)
-        prefs = [(t[0], Pref(t[1], b"0", t[2], c_atof(t[3]), no)) for no, t in rows]
+        prefs = [(t[0], Pref(t[1], b"0", t[2], level(t[3]), no)) for no, t in rows]
     out: dict[bytes, list[Pref]] = {}
     for qid, p in prefs:
         if math.isnan(p.level):
@@ -85,7 +93,6 @@ class Group:
     ec_start: int = 0  # offset of this JG's classes in the query's class pool
     matrix: np.ndarray | None = None  # preference matrix (bool), when the JG has sub-groups
     rel_array: np.ndarray | None = None
-    counts: np.ndarray | None = None  # this JG's contribution to the query's counts matrix
 
 
 @dataclass
@@ -94,6 +101,7 @@ class QueryPrefs:
     counts: np.ndarray  # (num_judged, num_judged) int: preferences summed over JGs
     njr: int  # judged documents retrieved
     pool: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # all EC ids, JG order
+    pair_cache: tuple | None = None
 
 
 def rank_run(docnos: list[bytes], sims: list[float], max_docs: int, qid: str, path: str) -> list[bytes]:
@@ -120,7 +128,7 @@ def form_counts(prefs: list[Pref], ranked: list[bytes], qid: str, path: str) -> 
         ids[d] = njr + k
     nj = len(judged)
     rows = sorted(((p.jg, p.jsg, -p.level, ids[p.docno], p) for p in prefs), key=lambda r: r[:4])
-    counts = np.zeros((nj, nj), dtype=np.int64)
+    counts = np.zeros((nj, nj), dtype=np.int32)  # every JG adds its preferences here
     groups: list[Group] = []
     pool_parts: list[np.ndarray] = []
     pool_len = 0
@@ -131,21 +139,20 @@ def form_counts(prefs: list[Pref], ranked: list[bytes], qid: str, path: str) -> 
             j += 1
         block = rows[i:j]
         if len({r[1] for r in block}) > 1:
-            g = _matrix_group(block, nj, njr, qid, path)
+            g = _matrix_group(block, nj, njr, qid, path, counts)
         else:
-            g = _class_group(block, nj, njr, qid, path)
+            g = _class_group(block, njr, qid, path, counts)
             g.ec_start = pool_len
             for ec in g.ecs:
                 pool_parts.append(ec)
                 pool_len += ec.size
-        counts += g.counts
         groups.append(g)
         i = j
     pool = np.concatenate(pool_parts) if pool_parts else np.zeros(0, dtype=np.int64)
     return QueryPrefs(groups=groups, counts=counts, njr=njr, pool=pool)
 
 
-def _class_group(block: list, nj: int, njr: int, qid: str, path: str) -> Group:
+def _class_group(block: list, njr: int, qid: str, path: str, counts: np.ndarray) -> Group:
     g = Group()
     ecs: list[np.ndarray] = []
     levels: list[float] = []
@@ -156,7 +163,7 @@ def _class_group(block: list, nj: int, njr: int, qid: str, path: str) -> Group:
         ecs[-1].append(r[3])  # type: ignore[union-attr]
     ecs = [np.array(e, dtype=np.int64) for e in ecs]
     g.ecs = ecs
-    ec_counts = np.zeros((nj, nj), dtype=np.int64)
+    unique = [np.unique(e).size == e.size for e in ecs]
     for a, (lv, ea) in enumerate(zip(levels, ecs)):
         ret = int((ea < njr).sum())
         if lv > 0.0:
@@ -165,7 +172,7 @@ def _class_group(block: list, nj: int, njr: int, qid: str, path: str) -> Group:
         else:
             g.num_nonrel_ret += ret
             g.num_nonrel += ea.size
-        for eb in ecs[a + 1:]:
+        for k, eb in enumerate(ecs[a + 1:]):
             r1, r2 = ea[:, None], eb[None, :]
             if (r1 == r2).any():
                 same = int(np.intersect1d(ea, eb)[0])
@@ -180,14 +187,16 @@ def _class_group(block: list, nj: int, njr: int, qid: str, path: str) -> Group:
             g.notoccur += int(((r1 >= njr) & (r2 >= njr)).sum())
             g.poss_ret += int((~fwd & (r1 < njr)).sum())
             g.poss_imp += int((~fwd & (r1 >= njr) & (r2 < njr)).sum())
-            np.add.at(ec_counts, (np.broadcast_to(r1, fwd.shape).ravel(), np.broadcast_to(r2, fwd.shape).ravel()), 1)
+            if unique[a] and unique[a + 1 + k]:
+                counts[np.ix_(ea, eb)] += 1
+            else:  # a document listed twice in one class counts twice
+                np.add.at(counts, (np.broadcast_to(r1, fwd.shape).ravel(), np.broadcast_to(r2, fwd.shape).ravel()), 1)
     g.poss_ret += g.ful_ret
     g.poss_imp += g.ful_imp
-    g.counts = ec_counts
     return g
 
 
-def _matrix_group(block: list, nj: int, njr: int, qid: str, path: str) -> Group:
+def _matrix_group(block: list, nj: int, njr: int, qid: str, path: str, counts: np.ndarray) -> Group:
     g = Group()
     a = np.zeros((nj, nj), dtype=bool)
     rel = np.full(nj, -1.0)
@@ -218,7 +227,7 @@ def _matrix_group(block: list, nj: int, njr: int, qid: str, path: str) -> Group:
                         f"{names.get(y, y)!r} and the reverse (through its sub-groups); trec_eval aborts on such an "
                         "inconsistency. Put conflicting judgments in different judgment groups.")
     g.matrix = closure
-    g.counts = closure.astype(np.int64)
+    counts += closure
     g.rel_array = rel
     ret = np.arange(nj) < njr
     g.num_rel_ret = int(((rel > 0.0) & ret).sum())
@@ -261,28 +270,29 @@ def _avg_over_groups(terms: list[float], n: int) -> float:
     return s / n if s > 0.0 else 0.0
 
 
+def _pair_fractions(q: QueryPrefs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(i, j, c_ij / (c_ij + c_ji)) for the document pairs i < j with a preference either way,
+    row by row as the C loops visit them."""
+    if q.pair_cache is None:
+        c = (q.counts & 0xFFFF).astype(np.int64)  # trec_eval's counts are unsigned short
+        i, j = np.nonzero(np.triu((c > 0) | (c.T > 0), 1))
+        cij, cji = c[i, j], c[j, i]
+        q.pair_cache = (i, j, cij / (cij + cji).astype(np.float64))
+    return q.pair_cache
+
+
 def _pairs(q: QueryPrefs, which: str) -> float:
-    c = q.counts
-    nj, njr = c.shape[0], q.njr
-    i, j = np.triu_indices(nj, 1)
-    both = (j < njr)
+    njr = q.njr
+    i, j, frac = _pair_fractions(q)
+    both = j < njr
     one = (i < njr) & (j >= njr)
-    none = i >= njr
-    cij, cji = c[i, j], c[j, i]
-    has = (cij > 0) | (cji > 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        frac = cij / (cij + cji).astype(np.float64)
-    # C order: retrieved pairs row by row, then (retrieved, unretrieved) pairs row by row
-    sel_a = both & has
-    sel_b = one & has
-    terms = [frac[sel_a]]
-    n = int(sel_a.sum())
+    terms = [frac[both]]  # both retrieved first, then one retrieved (the C loops' order)
+    n = int(both.sum())
     if which in ("all", "imp"):
-        order = np.lexsort((j[sel_b], i[sel_b]))
-        terms.append(frac[sel_b][order])
-        n += int(sel_b.sum())
+        terms.append(frac[one])
+        n += int(one.sum())
     if which == "all":
-        n += int((none & has).sum())
+        n += int((i >= njr).sum())
     flat = np.concatenate(terms)
     s = float(np.cumsum(flat)[-1]) if flat.size else 0.0
     return s / n if n else 0.0
