@@ -115,3 +115,13 @@ def test_rnonrel_recount_reads_the_next_groups_classes_like_trec_eval(trec_eval_
     rc, out = _invoke(tmp_path, ["-m", "prefs_avgjg_Rnonrel", "-R", "prefs", "p2", "r"],
                       {"p2": prefs.replace("u2", "u0"), "r": run})
     assert rc == 2 and "stale memory" in out and "prefs_avgjg_Rnonrel" in out, out
+
+
+def test_group_topped_by_level_minus_3_loses_a_class_like_trec_eval(trec_eval_bin: Path, tmp_path: Path) -> None:
+    # trec_eval starts its count of levels from -3.0: group u1 (levels -3, -4, -5) is counted with
+    # two classes, its -5 class left out (2 preferences, not 5)
+    prefs = "1 u1 s a -3\n1 u1 s b -3\n1 u1 s c -4\n1 u1 s d -5\n1 u2 s a 2\n1 u2 s c 0\n1 u2 s e 1\n1 u3 s a -3\n"
+    run = "1 Q0 a 1 5 r\n1 Q0 c 2 4 r\n1 Q0 e 3 3 r\n1 Q0 d 4 2 r\n"
+    want, got = _both(trec_eval_bin, tmp_path, ["-q", "-m", "all_prefs", "-R", "prefs", "p", "r"],
+                      {"p": prefs, "r": run})
+    assert got == want and "prefs_num_prefs_poss  \t1\t5\n" in got

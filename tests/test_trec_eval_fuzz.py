@@ -222,7 +222,7 @@ def make_other_case(seed: int, fmt: str) -> tuple[str, str]:
     for q in qids:
         for g in range(rng.randint(1, 3)):
             jg = rng.choice(["u1", "u2", "0", "Ab", "7"]) if rng.random() < 0.3 else f"u{g}"
-            hidden = {d: rng.choice([0.0, 0.0, 1.0, 2.0, 3.0, 0.5, -1.0]) for d in docs}  # one consistent judge
+            hidden = {d: rng.choice([0.0, 0.0, 1.0, 2.0, 3.0, 0.5, -1.0, -3.0]) for d in docs}  # one consistent judge
             for s in range(rng.randint(1, 3) if fmt == "prefs" else 1):
                 subset = rng.sample(docs, rng.randint(1, len(docs)))
                 if rng.random() < 0.1:

@@ -90,6 +90,7 @@ class Group:
     num_nonrel: int = 0
     num_nonrel_ret: int = 0
     ecs: list[np.ndarray] | None = None  # equivalence classes: sorted internal ids, highest level first
+    pool_ecs: list[np.ndarray] | None = None  # every class as written to trec_eval's pool (ecs may omit one)
     ec_start: int = 0  # offset of this JG's classes in the query's class pool
     matrix: np.ndarray | None = None  # preference matrix (bool), when the JG has sub-groups
     rel_array: np.ndarray | None = None
@@ -143,7 +144,7 @@ def form_counts(prefs: list[Pref], ranked: list[bytes], qid: str, path: str) -> 
         else:
             g = _class_group(block, njr, qid, path, counts)
             g.ec_start = pool_len
-            for ec in g.ecs:
+            for ec in g.pool_ecs:
                 pool_parts.append(ec)
                 pool_len += ec.size
         groups.append(g)
@@ -161,7 +162,12 @@ def _class_group(block: list, njr: int, qid: str, path: str, counts: np.ndarray)
             levels.append(-r[2])
             ecs.append([])  # type: ignore[arg-type]
         ecs[-1].append(r[3])  # type: ignore[union-attr]
-    ecs = [np.array(e, dtype=np.int64) for e in ecs]
+    g.pool_ecs = [np.array(e, dtype=np.int64) for e in ecs]
+    # trec_eval counts classes from a "previous level" of -3.0: a group whose highest level is
+    # exactly -3 gets one class fewer, and its lowest class is then left out of every count
+    n_ecs = len(ecs) - (1 if levels[0] == -3.0 else 0)
+    ecs = g.pool_ecs[:n_ecs]
+    levels = levels[:n_ecs]
     g.ecs = ecs
     unique = [np.unique(e).size == e.size for e in ecs]
     for a, (lv, ea) in enumerate(zip(levels, ecs)):
