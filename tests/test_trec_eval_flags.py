@@ -1,5 +1,5 @@
 """`audit trec-eval -D`: ``-D 0.QID`` (evaluate one query) against the real trec_eval 10.0-rc3;
-debug traces (``-D N``, N > 0) and ``-Z`` refused with a message saying what to use."""
+debug traces (``-D N``, N > 0) refused with a message saying what to use."""
 from __future__ import annotations
 
 import subprocess
@@ -37,8 +37,6 @@ def test_debug_query_filter_matches_trec_eval(trec_eval_bin, flags):
 @pytest.mark.parametrize("args, needle", [
     (["-D", "1"], "debug levels above 0"),
     (["-D", "0.no_such_query"], "'no_such_query' is not in"),
-    (["-Z", "zfile"], "compute (value - mean) / stddev"),
-    (["-R", "qrels_jg"], "use the C trec_eval"),
 ])
 def test_unsupported_debug_and_zscores_say_what_to_use(args, needle):
     r = CliRunner().invoke(cli, ["trec-eval", *args, QRELS, RUN])

@@ -1,8 +1,8 @@
 """`audit trec-eval` reproduces trec_eval's own test suite (the Makefile's ``quicktest`` target).
 
 The inputs and expected outputs come from the trec_eval 10.0-rc3 source archive kept in
-tests/data/trec_eval/ (read with tarfile: no compiler needed). The quicktest cases for the
-prefs / qrels_jg formats and z-scores (not supported) are checked to be refused clearly.
+tests/data/trec_eval/ (read with tarfile: no compiler needed), every case of the target: the
+qrels measures, the prefs / qrels_prefs / qrels_jg formats and z-scores (-Z).
 """
 from __future__ import annotations
 
@@ -29,6 +29,12 @@ QUICKTEST = [
     (["-q", "-miprec_at_recall..10,.20,.25,.75,.50", "-m", "P.5,7,3", "-m", "recall.20,2000",
       "-m", "Rprec_mult.5.0,0.2,0.35", "-mutility.2,-1,0,0", "-m", "11pt_avg..25,.5,.75", "-mndcg.1=3,2=9,4=4.5",
       "-mndcg_cut.10,20,23.4", "-msuccess.2,5,20"], "qrels.test", "results.test", "out.test.meas_params"),
+    (["-m", "all_prefs", "-q", "-R", "prefs"], "prefs.test", "prefs.results.test", "out.test.prefs"),
+    (["-m", "all_prefs", "-q", "-R", "prefs"], "prefs.comment.test", "prefs.results.test", "out.test.prefs"),
+    (["-m", "all_prefs", "-q", "-R", "qrels_prefs"], "qrels.test", "results.test", "out.test.qrels_prefs"),
+    (["-m", "qrels_jg", "-q", "-R", "qrels_jg"], "qrels.123", "results.test", "out.test.qrels_jg"),
+    (["-m", "qrels_jg", "-q", "-R", "qrels_jg"], "qrels.comments.123", "results.test", "out.test.qrels_jg"),
+    (["-q", "-m", "all_trec", "-Z", "{dir}/zscores_file"], "qrels.test", "results.test", "out.test.aqZ"),
 ]
 
 
@@ -48,6 +54,7 @@ def archive_test_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_quicktest_output_is_identical(archive_test_dir: Path, args: list[str], qrels: str, run: str,
                                        expected: str) -> None:
     out, err = io.StringIO(), io.StringIO()
+    args = [a.replace("{dir}", str(archive_test_dir)) for a in args]
     rc = command.main([*args, str(archive_test_dir / qrels), str(archive_test_dir / run)], out, err)
     assert rc == 0, err.getvalue()
     assert out.getvalue() == (archive_test_dir / expected).read_text()
@@ -61,9 +68,11 @@ def test_cli_command_prints_the_same_lines(archive_test_dir: Path) -> None:
 
 
 @pytest.mark.parametrize("args,needle", [
-    (["-m", "all_prefs", "-R", "prefs"], "prefs"),
-    (["-m", "qrels_jg"], "qrels_jg"),
-    (["-Z", "zscores_file"], "-Z"),
+    (["-m", "all_prefs"], "needs -R prefs or -R qrels_prefs judgments"),
+    (["-m", "qrels_jg"], "needs -R qrels_jg judgments"),
+    (["-R", "prefs"], "the default measures (-m official) need -R qrels"),
+    (["-R", "qrels_jg", "-m", "map"], "-m map needs -R qrels"),
+    (["-R", "nonsense"], "unknown relevance format"),
     (["-m", "nonsense"], "unknown measure"),
     (["-m", "P."], "empty parameter"),
     (["-m", "P.0,5"], "positive"),

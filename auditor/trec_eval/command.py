@@ -1,6 +1,6 @@
 """``audit trec-eval``: trec_eval 10.0-rc3's command line and output, computed with numpy.
 
-    audit trec-eval [-q] [-c] [-n] [-J] [-l N] [-M N] [-N N] [-m MEASURE[.PARAMS]]... QRELS RUN
+    audit trec-eval [-q] [-c] [-n] [-J] [-l N] [-M N] [-N N] [-R FORMAT] [-Z FILE] [-m MEASURE[.PARAMS]]... QRELS RUN
 
 Same options (short and GNU long forms, e.g. ``--query_eval_wanted``), same measure names and
 parameter syntax (``-m P.5,10``, ``-m ndcg_cut.10``, ``-m ndcg.1=3,2=9``, nicknames
@@ -8,10 +8,11 @@ parameter syntax (``-m P.5,10``, ``-m ndcg_cut.10``, ``-m ndcg.1=3,2=9``, nickna
 with the measure name padded to 22 characters and values printed ``%6.4f`` (counts as
 integers), per-query lines (``-q``) query by query in qrels order, then the ``all`` summary.
 
-``-D 0.QID`` evaluates query QID only (trec_eval's debug-query filter, without traces). Not
-supported (refused with exit 2 and a message saying what to use instead): the ``prefs``/
-``qrels_jg`` input formats and their measures (``-R``), z-scores (``-Z``), debug traces
-(``-D N`` with N > 0), a negative ``-l``.
+``-D 0.QID`` evaluates query QID only (trec_eval's debug-query filter, without traces).
+``-R prefs`` / ``qrels_prefs`` / ``qrels_jg`` read preference and multi-assessor judgments
+(:mod:`auditor.trec_eval.prefs`, :mod:`auditor.trec_eval.judgment_groups`); ``-Z FILE`` prints
+z-scores (:mod:`auditor.trec_eval.zscores`). Not supported (refused with exit 2 and a message
+saying what to use instead): debug traces (``-D N`` with N > 0), a negative ``-l``.
 
 ``--float32-scores`` stores scores as float32 before ranking, as trec_eval 9.0.8 (and
 pytrec_eval, which wraps it) does: scores that differ only beyond float32 precision then tie.
@@ -34,6 +35,7 @@ from auditor.trec_eval.ranked import Options, build
 from auditor.trec_eval.reader import c_atof, c_atol, read_qrels, read_run
 
 VERSION = "10.0-rc3"
+REL_FORMATS = ("qrels", "qrels_jg", "prefs", "qrels_prefs")
 _SHORT = "hvqm:cl:nD:JN:M:R:T:oZ:"
 _LONG = ["help", "version", "query_eval_wanted", "measure=", "complete_rel_info_wanted", "level_for_rel=",
          "nosummary", "Debug_level=", "Judged_docs_only", "Number_docs_in_coll=", "Max_retrieved_per_topic=",
@@ -65,6 +67,8 @@ class Args:
     help: bool = False
     version: bool = False
     debug_query: str | None = None  # -D 0.QID: evaluate that qrels query only
+    zscores: str | None = None  # -Z FILE
+    rel_format: str = "qrels"  # -R
     n_qrels_queries: int | None = None  # with -D 0.QID: every qrels query (what -c averages over)
 
 
@@ -98,18 +102,17 @@ def parse_args(argv: Sequence[str]) -> Args:
         elif o in ("M", "Max_retrieved_per_topic"):
             a.opts.max_docs = c_atol(val.encode())
         elif o in ("R", "Rel_info_format"):
-            if val != "qrels":
-                raise UsageError(f"-R {val}: only the 'qrels' relevance format is supported. trec_eval's 'prefs', "
-                                 "'qrels_prefs' and 'qrels_jg' formats and their measures (prefs_*, *_avgjg) are "
-                                 "not; use the C trec_eval for preference or multi-assessor judgments.")
+            if val not in REL_FORMATS:
+                raise UsageError(f"-R {val}: unknown relevance format (trec_eval: 'Illegal rel_format'); give one "
+                                 f"of {', '.join(REL_FORMATS)}.")
+            a.rel_format = val
         elif o in ("T", "Results_format"):
             if val != "trec_results":
                 raise UsageError(f"-T {val}: only the 'trec_results' format exists.")
         elif o in ("o", "Output_old_results_format"):
             pass  # obsolete in trec_eval too: no effect
         elif o in ("Z", "Zscore"):
-            raise UsageError(f"-Z {val} (z-scores against a 'qid measure mean stddev' file) is not supported: "
-                             "run with -q and compute (value - mean) / stddev per measure and query from its lines.")
+            a.zscores = val
         elif o in ("D", "Debug_level"):
             level, dot, query = val.partition(".")
             if c_atol(level.encode()) != 0:
@@ -127,12 +130,32 @@ def parse_args(argv: Sequence[str]) -> Args:
     a.qrels, a.run = rest
     if a.opts.max_docs < 0:
         raise UsageError(f"-M {a.opts.max_docs}: trec_eval then reports negative document counts; give -M 0 or more.")
-    if a.opts.relevance_level < 0:
+    if a.opts.relevance_level < 0 and a.rel_format in ("qrels", "qrels_jg"):
         raise UsageError(f"-l {a.opts.relevance_level}: a negative relevance level makes trec_eval count "
                          "unjudged documents (coded -1/-2) as relevant; not supported. Use -l 0 or more.")
-    if not a.measures:
+    defaulted = not a.measures
+    if defaulted:
         _mark(a, "official")
+    _check_formats(a, defaulted)
     return a
+
+
+_FORMAT_WORDS = {"qrels": "-R qrels (the default)", "prefs": "-R prefs or -R qrels_prefs", "qrels_jg": "-R qrels_jg"}
+_FORMAT_NICK = {"qrels": "official or all_trec", "prefs": "all_prefs or prefs", "qrels_jg": "qrels_jg",
+                "qrels_prefs": "all_prefs or prefs"}
+
+
+def _check_formats(a: Args, defaulted: bool) -> None:
+    """Every requested measure must read the -R format given (trec_eval: "Can't calculate measure")."""
+    for name in a.measures or ():
+        need = ME.BY_NAME[name].rel_format
+        fits = need == "any" or need == a.rel_format or (need == "prefs" and a.rel_format == "qrels_prefs")
+        if not fits:
+            what = "the default measures (-m official)" if defaulted else f"-m {name}"
+            verb = "need" if defaulted else "needs"
+            raise UsageError(f"{what} {verb} {_FORMAT_WORDS[need]} judgments, not -R {a.rel_format} "
+                             f"(trec_eval stops: \"Can't calculate measure '{name}'\"). With -R {a.rel_format} "
+                             f"request -m {_FORMAT_NICK[a.rel_format]} (or their measures) explicitly.")
 
 
 def _mark(a: Args, arg: str) -> None:
@@ -145,8 +168,6 @@ def _mark(a: Args, arg: str) -> None:
         a.measures.extend(ME.NICKNAMES[name])
     elif name in ME.BY_NAME:
         a.measures.append(name)
-    elif name in ME.OTHER_FORMAT_MEASURES or name in ME.OTHER_FORMAT_NICKNAMES:
-        raise UsageError(f"-m {arg}: needs trec_eval's prefs or qrels_jg input format, which is not supported.")
     else:
         raise UsageError(f"-m {arg}: unknown measure (trec_eval: 'illegal measure'). "
                          "See 'audit trec-eval --help' for the list.")
@@ -231,6 +252,10 @@ _RESET_EXACT = ("num_ret", "utility", "rbp_resid")
 def evaluate(a: Args) -> tuple[Any, list[Selected], dict[str, np.ndarray], list[str] | None]:
     """(ranked lists, selected measures, per-query values by printed name, relstrings)."""
     sel = select(a)
+    if a.rel_format != "qrels":
+        ranked, values = _evaluate_other_format(a, sel)
+        _zscores(a, ranked, sel, values)
+        return ranked, sel, values, None
     qrels = read_qrels(a.qrels)
     run = read_run(a.run)
     n_positive = None
@@ -260,7 +285,93 @@ def evaluate(a: Args) -> tuple[Any, list[Selected], dict[str, np.ndarray], list[
         if rel_strings is not None and rs.names[0] == "relstring":  # trec_eval compares the full name
             for q in np.flatnonzero(ranked.bogus):
                 rel_strings[q] = ""
+    _zscores(a, ranked, sel, values)
     return ranked, sel, values, rel_strings
+
+
+def _zscores(a: Args, ranked: Any, sel: list[Selected], values: dict[str, np.ndarray]) -> None:
+    """-Z: per-query values to z-scores, in place (after -c's resets, before averaging, as trec_eval)."""
+    if a.zscores is None:
+        return
+    from auditor.trec_eval import zscores
+
+    table = zscores.read_zscores(a.zscores)
+    nq = len(ranked.qids)
+    # every value trec_eval holds per query is looked up, printed or not (relstring, num_q)
+    probe = {name: values[name] if name in values else np.zeros(nq)
+             for s in sel if s.measure.summary != "runid" for name in s.names}
+    zscores.apply(table, ranked.qids, probe)
+
+
+def _run_by_query(a: Args) -> tuple[Any, dict[bytes, tuple[list[bytes], list[float]]]]:
+    run = read_run(a.run)
+    qids = run.qid.to_pylist() if hasattr(run.qid, "to_pylist") else list(run.qid)
+    docs = run.docno.to_pylist() if hasattr(run.docno, "to_pylist") else list(run.docno)
+    sims = np.asarray(run.sim, dtype=np.float64)
+    if a.opts.float32_scores:
+        sims = sims.astype(np.float32).astype(np.float64)
+    if np.isnan(sims).any():
+        raise DataError(f"run file {run.path!r}: a score is NaN; trec_eval's sort is undefined with NaN scores. "
+                        "Replace it with a number.")
+    groups: dict[bytes, tuple[list[bytes], list[float]]] = {}
+    for q, d, x in zip(qids, docs, (sims + 0.0).tolist()):
+        g = groups.setdefault(q, ([], []))
+        g[0].append(d)
+        g[1].append(x)
+    return run, groups
+
+
+def _evaluate_other_format(a: Args, sel: list[Selected]) -> tuple[Any, dict[str, np.ndarray]]:
+    """-R prefs / qrels_prefs / qrels_jg: per-query values of runid, num_q and the format's measures."""
+    from types import SimpleNamespace
+
+    from auditor.trec_eval import judgment_groups as JG
+    from auditor.trec_eval import prefs as PR
+    from auditor.trec_eval.ranked import BOGUS_DOCNO
+
+    is_prefs = a.rel_format in ("prefs", "qrels_prefs")
+    judgments: dict[bytes, Any] = (PR.read_prefs(a.qrels, a.rel_format) if is_prefs
+                                   else JG.read_qrels_jg(a.qrels))
+    run, by_query = _run_by_query(a)
+    qids = list(judgments)
+    if a.debug_query is not None:
+        key = a.debug_query.encode("utf-8", "surrogateescape")
+        if key not in judgments:
+            raise UsageError(f"-D 0.{a.debug_query}: query {a.debug_query!r} is not in {a.qrels!r} (trec_eval: "
+                             "'No queries with both results and relevance info').")
+        a.n_qrels_queries = len(qids)
+        qids = [key]
+    missing = [q for q in qids if q not in by_query]
+    if missing and not a.opts.complete:
+        raise DataError(f"query {missing[0].decode('utf-8', 'replace')!r} has judgments in {a.qrels!r} but no "
+                        f"results in {a.run!r} ({len(missing)} such queries); trec_eval 10.0-rc3 stops there "
+                        "without -c (its message: \"result qid ... not found in qrels\"). Pass -c to evaluate them "
+                        "against an empty ranking, or drop their judgments.")
+    computed = [s for s in sel if s.measure.summary != "runid" and s.measure.name != "num_q"]
+    nq = len(qids)
+    values: dict[str, np.ndarray] = {name: np.zeros(nq) for s in sel if s.measure.summary != "runid"
+                                     for name in s.names}
+    if "num_q" in values:
+        values["num_q"][:] = 1.0
+    for q, qid in enumerate(qids):
+        name_q = qid.decode("utf-8", "surrogateescape")
+        docs, sims = by_query.get(qid, ([BOGUS_DOCNO], [1.0]))
+        if is_prefs:
+            ranked = PR.rank_run(docs, sims, a.opts.max_docs, name_q, a.run)
+            counts = PR.form_counts(judgments[qid], ranked, name_q, a.qrels)
+            got = PR.values(counts, [s.measure.name for s in computed], name_q)
+            for s in computed:
+                values[s.names[0]][q] = got[s.measure.name]
+        else:
+            ranked = JG.rank_run(docs, sims, a.opts.max_docs, name_q, a.run)
+            got_jg = JG.values(judgments[qid], ranked, a.opts.relevance_level, a.opts.judged_only,
+                               [(s.measure.name, s.params) for s in computed])
+            for s in computed:
+                for name, v in zip(s.names, got_jg[s.measure.name]):
+                    values[name][q] = v
+    ranked_ns = SimpleNamespace(qids=[q.decode("utf-8", "surrogateescape") for q in qids], runid=run.runid,
+                                n_qrels_positive=0, bogus=np.array([q not in by_query for q in qids]))
+    return ranked_ns, values
 
 
 def _one_query(qrels: Any, run: Any, qid: str) -> tuple[Any, Any, int, int]:
@@ -326,6 +437,7 @@ def render(a: Args, ranked: Any, sel: list[Selected], values: dict[str, np.ndarr
     """Print trec_eval's lines: per query (with -q), then the summary."""
     nq = len(ranked.qids)
     w = out.write
+    z = "Z" if a.zscores is not None else ""  # z-scores: every value printed as a double, names prefixed
     if a.query:
         cols = []
         for s in sel:
@@ -336,8 +448,8 @@ def render(a: Args, ranked: Any, sel: list[Selected], values: dict[str, np.ndarr
                 cols.append(("relstring", s.names[0], None))
                 continue
             for name in s.names:
-                cols.append(("long" if m.long else "double", name, values[name]))
-        pads = [f"{name:<22}\t" for _, name, _ in cols]
+                cols.append(("long" if m.long and not z else "double", name, values[name]))
+        pads = [f"{name:<22}\t" if kind == "relstring" else f"{z}{name:<22}\t" for kind, name, _ in cols]
         formatted = []
         for kind, name, v in cols:
             if kind == "long":
@@ -368,20 +480,28 @@ def render(a: Args, ranked: Any, sel: list[Selected], values: dict[str, np.ndarr
             continue
         for name in s.names:
             v = values[name]
+            head = f"{z}{name:<22}\tall\t"
             if m.summary == "count":
-                w(f"{name:<22}\tall\t{n_avg}\n")
+                w(f"{head}{_fmt(n_avg) if z else n_avg}\n")
             elif m.summary == "sum":
-                w(f"{name:<22}\tall\t{_c_long(_seq(v))}\n")
+                w(f"{head}{_fmt(_seq(v)) if z else _c_long(_seq(v))}\n")
             elif m.summary == "num_rel":
-                total = ranked.n_qrels_positive if a.opts.complete else _c_long(_seq(v))
-                w(f"{name:<22}\tall\t{total}\n")
+                total = ranked.n_qrels_positive if a.opts.complete else _seq(v)
+                w(f"{head}{_fmt(total) if z else _c_long(total)}\n")
             elif m.summary == "gm":
                 total = _seq(v)
                 if n_avg != nq:
                     total += (n_avg - nq) * math.log(ME.MIN_GEO_MEAN)
-                w(f"{name:<22}\tall\t{_fmt(math.exp(total / n_avg))}\n")
+                w(f"{head}{_fmt(_c_exp(total / n_avg))}\n")
             else:
-                w(f"{name:<22}\tall\t{_fmt(_seq(v) / n_avg)}\n")
+                w(f"{head}{_fmt(_seq(v) / n_avg)}\n")
+
+
+def _c_exp(x: float) -> float:
+    try:
+        return math.exp(x)
+    except OverflowError:  # C's exp gives inf
+        return math.inf
 
 
 def _seq(v: np.ndarray) -> float:
@@ -406,7 +526,8 @@ Options (trec_eval's; long forms too, e.g. --query_eval_wanted):
   -m MEASURE    add MEASURE (repeatable); MEASURE.PARAMS sets parameters, e.g.
                 -m P.5,10  -m ndcg_cut.10  -m iprec_at_recall..25,.5  -m ndcg.1=3,2=9
                 -m rbp.p=0.95  -m utility.2,-1,0,0  -m set_F.0.5  -m relstring.20
-                nicknames: official (the default), all_trec, set
+                nicknames: official (the default), all_trec, set; with -R prefs or
+                qrels_prefs: all_prefs, prefs; with -R qrels_jg: qrels_jg
   -c            average over every qrels query; a query the run lacks scores 0
                 (without -c such a query is an error, as in trec_eval {version})
   -l N          relevance level: rel >= N is relevant (default 1)
@@ -414,20 +535,33 @@ Options (trec_eval's; long forms too, e.g. --query_eval_wanted):
   -J            judged documents only (unjudged ones removed before ranking)
   -M N          evaluate only the top N documents of each query
   -N N          number of documents in the collection (utility)
+  -R FORMAT     relevance file format: qrels (default, 'qid iter docno rel'),
+                qrels_jg ('qid jg docno rel': one judgment group per assessor; the
+                *_avgjg measures average over groups), prefs ('qid jg jsg docno
+                rel_level': preference judgments; the prefs_* measures) or
+                qrels_prefs (a qrels file read as preferences)
+  -Z FILE       print z-scores: each per-query value becomes (value - mean) / stddev
+                with FILE's 'qid measure mean stddev' lines; names get a 'Z' prefix
+                and the summary is the mean z-score. As trec_eval: a query or measure
+                missing from FILE, or a zero stddev with value != mean, gives
+                -1000000; a lookup trec_eval answers from outside its table (it
+                crashes there) is refused with the line to add.
   --float32-scores  store scores as float32 before ranking, as trec_eval 9.0.8 and
                 pytrec_eval do (scores equal in float32 then tie, broken by docno)
   -h, --help    this help;  -v  version
 
-Ranking: score descending, ties broken by docno descending (byte order); the rank
-column is ignored. -D 0.QID evaluates query QID only. Not supported: -R prefs/qrels_jg
-and their measures, -Z (z-scores: compute them from -q), -D N > 0 (debug traces).
+Ranking: score descending, ties broken by docno descending (byte order; ascending for
+-R prefs/qrels_prefs, as trec_eval); the rank column is ignored. -D 0.QID evaluates query
+QID only. Not supported: -D N > 0 (debug traces).
 Refused (exit 2) where trec_eval stops, crashes or reads undefined memory: a judged
 query missing from the run without -c, duplicate documents, a query judged only below
 -1, negative -l or -M, dcg/ideal_dcg/ndcg together with gain parameters, rbp with
-per-level gains. rbp normalises graded gains to [0,1] from 0 and the largest gain, as
-trec_eval -m all_trec prints (its C code reads two uninitialised variables there).
+per-level gains, a measure the -R format cannot compute, inconsistent preferences,
+prefs_avgjg_Rnonrel where trec_eval reads memory it never wrote. rbp normalises graded
+gains to [0,1] from 0 and the largest gain, as trec_eval -m all_trec prints (its C code
+reads two uninitialised variables there).
 
-Measures (all_trec = every one below except dcg, ideal_dcg, yaap):
+Measures (all_trec = every qrels one below except dcg, ideal_dcg, yaap):
 {measures}
 """
 
@@ -439,7 +573,7 @@ def help_text() -> str:
                   "cut_double": f" [cutoffs, default {','.join(f'{x:g}' for x in m.default)}]",
                   "p_double": f" [params, default {','.join(f'{x:g}' for x in m.default)}]",
                   "p_pair": " [name=value pairs]", "none": ""}[m.params]
-        rows.append(f"  {m.name:<22}{m.explanation}{params}")
+        rows.append(f"  {m.name:<23} {m.explanation}{params}")
     return HELP.format(version=VERSION, measures="\n".join(rows))
 
 

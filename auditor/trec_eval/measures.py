@@ -1,4 +1,4 @@
-"""The measure registry: every trec_eval 10.0-rc3 measure computable from qrels and a run.
+"""The measure registry: every trec_eval 10.0-rc3 measure (all 57 of ``measures.c``).
 
 One :class:`Measure` per trec_eval measure family (``m_<name>.c``), in trec_eval's own order
 (``measures.c``: the order lines are printed in). Each entry carries
@@ -14,7 +14,10 @@ One :class:`Measure` per trec_eval measure family (``m_<name>.c``), in trec_eval
 - ``summary``: ``"mean"``, ``"gm"`` (exp of the mean of the per-query logs), ``"sum"``
   (``num_*``), ``"count"`` (``num_q``) or ``"none"``;
 - ``rank_based``: whether the order of the documents matters (the set measures do not);
-- ``reset_missing``: measures trec_eval zeroes for a query the run lacks (``-c``).
+- ``reset_missing``: measures trec_eval zeroes for a query the run lacks (``-c``);
+- ``rel_format``: the ``-R`` judgments it reads: ``"qrels"`` (kernel above), ``"prefs"``
+  (prefs / qrels_prefs: computed by :mod:`auditor.trec_eval.prefs`), ``"qrels_jg"``
+  (:mod:`auditor.trec_eval.judgment_groups`) or ``"any"`` (runid, num_q).
 
 Every kernel was checked line by line against the C source and is fuzzed against the real
 binary (tests/test_trec_eval_fuzz.py). The metrics of ``audit eval`` and the audits have their
@@ -48,6 +51,7 @@ class Measure:
     rank_based: bool = True
     reset_missing: bool = False
     explanation: str = ""
+    rel_format: str = "qrels"  # the -R format it needs: "qrels", "prefs" (prefs or qrels_prefs), "qrels_jg", "any"
 
 
 # ---------------------------------------------------------------- shared pieces (cached per chunk)
@@ -789,12 +793,40 @@ class _Refuse(Exception):
 LONG_CUTS = (5, 10, 15, 20, 30, 100, 200, 500, 1000)
 RECALL_POINTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
-#: trec_eval's measures in its own order (measures.c), the prefs/qrels_jg-only ones left out
+_PREFS_HELP = {
+    "prefs_num_prefs_poss": "Preferences possible (summary: sum).",
+    "prefs_num_prefs_ful": "Preferences fulfilled, implied ones included (summary: sum).",
+    "prefs_num_prefs_ful_ret": "Preferences fulfilled among retrieved pairs (summary: sum).",
+    "prefs_simp": "Preferences fulfilled / possible (a pair with neither retrieved fails).",
+    "prefs_pair": "Mean over document pairs of the fraction of their preferences fulfilled.",
+    "prefs_avgjg": "prefs_simp per judgment group, averaged over the groups.",
+    "prefs_avgjg_Rnonrel": "prefs_avgjg with the non-relevant documents of a group set to R.",
+    "prefs_simp_ret": "prefs_simp over pairs with both documents retrieved.",
+    "prefs_pair_ret": "prefs_pair over pairs with both documents retrieved.",
+    "prefs_avgjg_ret": "prefs_avgjg over pairs with both documents retrieved.",
+    "prefs_avgjg_Rnonrel_ret": "prefs_avgjg_Rnonrel over retrieved documents.",
+    "prefs_simp_imp": "prefs_simp ignoring pairs with neither document retrieved.",
+    "prefs_pair_imp": "prefs_pair ignoring pairs with neither document retrieved.",
+    "prefs_avgjg_imp": "prefs_avgjg ignoring pairs with neither document retrieved.",
+}
+
+def _prefs_help(text: str) -> str:
+    if text.endswith(")."):
+        return f"{text[:-2]}; -R prefs, qrels_prefs)."
+    return f"{text[:-1]} (-R prefs, qrels_prefs)."
+
+
+_PREFS_MEASURES = tuple(
+    Measure(name, "none", (), None, summary="sum" if "num_prefs" in name else "mean", long="num_prefs" in name,
+            rel_format="prefs", explanation=_prefs_help(text))
+    for name, text in _PREFS_HELP.items())
+
+#: trec_eval's measures in its own order (measures.c)
 MEASURES: tuple[Measure, ...] = (
     Measure("runid", "none", (), None, summary="runid", per_query=False, rank_based=False,
-            explanation="Runid given by results input file."),
+            explanation="Runid given by results input file.", rel_format="any"),
     Measure("num_q", "none", (), k_num_q, summary="count", per_query=False, long=True, rank_based=False,
-            explanation="Number of topics results averaged over."),
+            explanation="Number of topics results averaged over.", rel_format="any"),
     Measure("num_ret", "none", (), k_num_ret, summary="sum", long=True, rank_based=False, reset_missing=True,
             explanation="Number of documents retrieved for topic (summary: sum)."),
     Measure("num_rel", "none", (), k_num_rel, summary="num_rel", long=True, rank_based=False,
@@ -841,6 +873,14 @@ MEASURES: tuple[Measure, ...] = (
     Measure("set_F", "p_double", (1.0,), k_set_F, rank_based=False, explanation="F measure of the set (beta param)."),
     Measure("num_nonrel_judged_ret", "none", (), k_num_nonrel_judged_ret, summary="sum", long=True, rank_based=False,
             explanation="Judged non-relevant documents retrieved (summary: sum)."),
+    *_PREFS_MEASURES,
+    Measure("map_avgjg", "none", (), None, rel_format="qrels_jg",
+            explanation="map per judgment group, averaged over the groups (-R qrels_jg)."),
+    Measure("P_avgjg", "cut_long", LONG_CUTS, None, rel_format="qrels_jg",
+            explanation="P at cutoffs per judgment group, averaged over the groups (-R qrels_jg)."),
+    Measure("Rprec_mult_avgjg", "cut_double", (0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.4, 1.6, 1.8, 2.0), None,
+            rel_format="qrels_jg",
+            explanation="Rprec_mult per judgment group, averaged over the groups (-R qrels_jg)."),
     Measure("yaap", "none", (), k_yaap, explanation="Yet Another Average Precision (Robertson), not in all_trec."),
     Measure("rbp", "p_pair", (), k_rbp, explanation="Rank-biased precision (-m rbp.p=0.95)."),
     Measure("rbp_resid", "p_pair", (), k_rbp_resid, reset_missing=True,
@@ -861,10 +901,7 @@ NICKNAMES: dict[str, tuple[str, ...]] = {
                  "ndcg_cut", "ndcg_rel", "Rndcg", "binG", "G", "set_P", "set_recall", "set_relative_P", "set_map",
                  "set_F", "num_nonrel_judged_ret"),
 }
-#: measures trec_eval has but that need the prefs / qrels_jg input formats (not supported here)
-OTHER_FORMAT_MEASURES = (
-    "prefs_num_prefs_poss", "prefs_num_prefs_ful", "prefs_num_prefs_ful_ret", "prefs_simp", "prefs_pair",
-    "prefs_avgjg", "prefs_avgjg_Rnonrel", "prefs_simp_ret", "prefs_pair_ret", "prefs_avgjg_ret",
-    "prefs_avgjg_Rnonrel_ret", "prefs_simp_imp", "prefs_pair_imp", "prefs_avgjg_imp", "map_avgjg", "P_avgjg",
-    "Rprec_mult_avgjg")
-OTHER_FORMAT_NICKNAMES = ("all_prefs", "prefs", "qrels_jg")
+NICKNAMES["all_prefs"] = ("runid", "num_q", *_PREFS_HELP)
+NICKNAMES["prefs"] = ("runid", "num_q", "prefs_num_prefs_poss", "prefs_num_prefs_ful", "prefs_num_prefs_ful_ret",
+                      "prefs_simp", "prefs_pair", "prefs_avgjg")
+NICKNAMES["qrels_jg"] = ("runid", "num_q", "map_avgjg", "P_avgjg", "Rprec_mult_avgjg")
