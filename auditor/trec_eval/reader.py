@@ -131,8 +131,8 @@ class _Source:
         return data
 
 
-#: input bytes per block: the CSV reader parses blocks on its threads while we copy the previous ones
-_BLOCK = 1 << 20
+#: input bytes per block: its reader keeps a few dozen blocks in flight (~40 x 256 KB), parsed on its threads
+_BLOCK = 1 << 18
 
 
 class _Blocks:
@@ -213,7 +213,7 @@ def _fast_columns(src: _Source, ncols: int, value_col: int, value_type: str) -> 
         raise src.empty()
     nl = head.find(b"\n")
     if nl < 0 and len(head) == _BLOCK:
-        return None  # a first line of a megabyte: the line parser
+        return None  # a first line longer than a block: the line parser
     first = head[:nl] if nl >= 0 else head
     delim = b"\t" if b"\t" in first else b" "
     typed = True
