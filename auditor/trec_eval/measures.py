@@ -79,7 +79,8 @@ def c_log2(x: np.ndarray) -> np.ndarray:
 
 
 def _c_log(x: np.ndarray) -> np.ndarray:
-    return np.array([math.log(v) for v in np.asarray(x, dtype=np.float64).tolist()])
+    x = np.asarray(x, dtype=np.float64)
+    return np.fromiter(map(math.log, x.tolist()), dtype=np.float64, count=x.size)
 
 
 def seqsum(x: np.ndarray) -> np.ndarray:
@@ -554,14 +555,13 @@ def k_G(c: Chunk, p: tuple) -> np.ndarray:
     q, depth = c.R.shape
     rg = _result_gains(c, p)
     K = g.ideal.shape[1]
-    ideal_at = np.zeros((q, depth))
     w = min(K, depth)
-    ideal_at[:, :w] = g.ideal[:, :w]
-    cost = np.where(ideal_at >= 1.0, ideal_at, 1.0)
+    cost = np.ones((q, depth))  # the ideal gain where it is at least 1, else 1 (past the ideal list: 1)
+    cost[:, :w] = np.where(g.ideal[:, :w] >= 1.0, g.ideal[:, :w], 1.0)
     sum_cost = np.cumsum(cost, axis=1) if depth else cost
     sum_res = np.cumsum(rg, axis=1) if depth else rg
     arg = (2 + sum_cost) - sum_res
-    nz = (rg != 0) & _valid(c)
+    nz = rg != 0  # result gains are 0 in the padding
     terms = np.zeros((q, depth))
     if nz.any():
         terms[nz] = rg[nz] / c_log2(arg[nz])

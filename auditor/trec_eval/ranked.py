@@ -281,7 +281,11 @@ def _build(qrels: Judgments, run: Run, opts: Options, exact: bool) -> Ranked:
     del qcodes, rank
 
     maxrel = np.full(nq, np.iinfo(np.int64).min, dtype=np.int64)
-    np.maximum.at(maxrel, qi, rel)
+    if qi.size and bool((qi[1:] >= qi[:-1]).all()):  # grouped by query, in qid order (the usual file)
+        first = np.flatnonzero(np.concatenate([[True], qi[1:] != qi[:-1]]))
+        maxrel[qi[first]] = np.maximum.reduceat(rel, first)
+    else:
+        np.maximum.at(maxrel, qi, rel)
     bad = np.flatnonzero(maxrel < NONPOOL)
     if bad.size:
         raise DataError(f"qrels file {qrels.path!r}: every judgment of query {qids[bad[0]]!r} is below -1; "
@@ -295,10 +299,16 @@ def _build(qrels: Judgments, run: Run, opts: Options, exact: bool) -> Ranked:
                         "evaluate it there (it stops with \"Can't calculate measure\"). Drop its judgments or "
                         "give it a judgment >= 0.")
     judged = rel >= 0
-    levels, lev_idx = np.unique(rel[judged], return_inverse=True)
-    level_counts = np.zeros((nq, levels.size), dtype=np.int64)
-    np.add.at(level_counts, (qi[judged], lev_idx), 1)
-    del judged, lev_idx
+    rj = rel[judged]
+    if rj.size and int(rj.max()) < 1 << 16:  # small relevance values: counted, not sorted
+        present = np.bincount(rj) > 0
+        levels = np.flatnonzero(present)
+        lev_idx = (np.cumsum(present) - 1)[rj]
+    else:
+        levels, lev_idx = np.unique(rj, return_inverse=True)
+    level_counts = np.bincount(qi[judged] * levels.size + lev_idx,
+                               minlength=nq * levels.size).reshape(nq, levels.size)
+    del judged, lev_idx, rj
     # A query judged only -1 leaves trec_eval's level table as the previous query left it (it
     # clears max_rel + 1 = 0 entries): its gains and ideal rankings are the last judged query's.
     stale = maxrel == NONPOOL

@@ -143,7 +143,7 @@ class _Blocks:
     CR, VT or FF, not the other delimiter (tab or space), no line starting with ``#`` and no
     blank line at its start; a block that does not pass ends the stream with ``bad`` set (the line
     parser decides). Lines with too few or too many fields make the CSV reader fail; empty fields
-    (doubled or leading delimiters) are checked on the parsed columns. A NUL ends the text, as
+    (doubled or leading delimiters) are read as nulls and refused. A NUL ends the text, as
     in C strings. ``hex_check``: a hexadecimal number at a field start sets ``hexadecimal`` and
     ends the stream (atol reads ``0x10`` as 0, the CSV reader's integers as 16).
     """
@@ -234,7 +234,7 @@ def _stream(src: _Source, ncols: int, value_col: int, value_type: str, delim: by
     import pyarrow.csv as pacsv
 
     from auditor._arrow import from_numpy, to_numpy
-    from auditor.loaders._trec_stream import _offsets, _RunCollector, _TrecSink
+    from auditor.loaders._trec_stream import _RunCollector, _TrecSink
 
     names = [f"f{i}" for i in range(ncols)]
     types = {n: pa.binary() for n in names}
@@ -249,8 +249,9 @@ def _stream(src: _Source, ncols: int, value_col: int, value_type: str, delim: by
             parse_options=pacsv.ParseOptions(delimiter=delim.decode(), quote_char=False, escape_char=False,
                                              double_quote=False, newlines_in_values=False,
                                              ignore_empty_lines=False),
-            convert_options=pacsv.ConvertOptions(column_types=types, null_values=[], strings_can_be_null=False,
-                                                 quoted_strings_can_be_null=False, check_utf8=False))
+            # an empty field (doubled or leading delimiter: trec_eval sees one field fewer) reads as null
+            convert_options=pacsv.ConvertOptions(column_types=types, null_values=[""], strings_can_be_null=True,
+                                                 check_utf8=False))
         sink = _TrecSink(size, np.float64 if value_type == "float" else np.int64, block=_BLOCK)
         runs = _RunCollector()
         raw: list[Any] = []  # value strings, when the CSV reader does not read them
@@ -261,9 +262,8 @@ def _stream(src: _Source, ncols: int, value_col: int, value_type: str, delim: by
                 continue
             if batch.num_columns != ncols:
                 return None
-            for col in batch.columns:  # doubled or leading delimiters give empty fields
-                if col.null_count or (pa.types.is_binary(col.type) and int(np.diff(_offsets(col)).min()) == 0):
-                    return None
+            if any(col.null_count for col in batch.columns):
+                return None
             v = batch.column(vname)
             if pa.types.is_binary(v.type):
                 raw.append(v)
