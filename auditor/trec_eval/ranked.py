@@ -225,8 +225,9 @@ class _Collision(Exception):
     """A duplicate (an error) or two pairs sharing a hashed key: the exact codes decide instead."""
 
 
-#: pair-key bits kept (tests weaken the keys to reach the rare paths; None keeps all)
-_KEY_MASK: int | None = None
+#: docno-hash bits kept in the pair keys (the tests weaken the hash to reach the rare paths:
+#: failed candidates, groups of three, the exact fallback); None keeps all. Query bits are never cut.
+_HASH_MASK: int | None = None
 
 
 def build(qrels: Judgments, run: Run, opts: Options) -> Ranked:
@@ -257,10 +258,10 @@ def _hashed_keys(docno: Any, q: np.ndarray, hb: int, out: np.ndarray | None = No
     else:
         k = _hash_strings(docno, out=out)
     k >>= np.uint64(64 - hb)
+    if _HASH_MASK is not None:
+        k &= np.uint64(_HASH_MASK)
     for c in range(0, k.size, 1 << 18):  # chunked: no full-size temporary
         k[c:c + (1 << 18)] |= q[c:c + (1 << 18)].astype(np.uint64) << np.uint64(hb)
-    if _KEY_MASK is not None:
-        k &= np.uint64(_KEY_MASK)
     return k
 
 
