@@ -80,12 +80,15 @@ class Ranked:
     def _chunk(self, idx: np.ndarray) -> "Chunk":
         nret = (self.starts[idx + 1] - self.starts[idx]).astype(np.int64)
         depth = int(nret.max()) if idx.size else 0
-        R = np.full((idx.size, depth), PAD, dtype=np.int64)
-        if depth:
-            col = np.arange(depth)
-            mask = col[None, :] < nret[:, None]
-            src = (self.starts[idx][:, None] + col[None, :])[mask]
-            R[mask] = self.rels[src]
+        if depth and int(nret.min()) == depth:  # every query as long as the longest: no padding
+            R = self.rels[self.starts[idx][:, None] + np.arange(depth)[None, :]]
+        else:
+            R = np.full((idx.size, depth), PAD, dtype=np.int64)
+            if depth:
+                col = np.arange(depth)
+                mask = col[None, :] < nret[:, None]
+                src = (self.starts[idx][:, None] + col[None, :])[mask]
+                R[mask] = self.rels[src]
         return Chunk(R=R, nret=nret, n_nonpool=self.n_nonpool[idx], n_unjudged=self.n_unjudged[idx],
                      levels=self.levels, level_counts=self.level_counts[idx], stale=self.stale[idx],
                      opts=self.opts)

@@ -131,8 +131,8 @@ class _Source:
         return data
 
 
-#: input bytes per block: its reader keeps a few dozen blocks in flight (~40 x 256 KB), parsed on its threads
-_BLOCK = 1 << 18
+#: input bytes per block: the CSV reader keeps a few dozen in flight (~40 x 512 KB); smaller blocks cost more per-batch work
+_BLOCK = 1 << 19
 
 
 class _Blocks:
