@@ -259,7 +259,10 @@ def _hashed_keys(docno: Any, q: np.ndarray, hb: int, out: np.ndarray | None = No
         k = _hash_strings(pc.take(docno, from_numpy(rows)))
         q = q[rows]
     else:
-        k = _hash_strings(docno, out=out)
+        k = _hash_strings(docno)
+        if out is not None:
+            out[:] = k
+            k = out
     k >>= np.uint64(64 - hb)
     if _HASH_MASK is not None:
         k &= np.uint64(_HASH_MASK)
