@@ -131,3 +131,20 @@ def test_a_run_imports_neither_pandas_nor_scipy() -> None:
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=120)
     assert "rc=0 heavy=[]" in p.stderr, p.stderr[-2000:]
+
+
+@pytest.mark.parametrize("what", ["qrels", "run"])
+def test_a_byte_order_mark_stays_in_the_first_qid_as_in_trec_eval(trec_eval_bin: Path, tmp_path: Path,
+                                                                    what: str) -> None:
+    # pyarrow's CSV reader drops a UTF-8 BOM; trec_eval reads it as part of the first qid
+    q, r = "1 0 a 1\n1 0 b 0\n2 0 c 1\n", "1 Q0 a 1 2.0 r\n1 Q0 b 2 1.0 r\n2 Q0 c 1 1.0 r\n"
+    (tmp_path / "q").write_bytes((b"\xef\xbb\xbf" if what == "qrels" else b"") + q.encode())
+    (tmp_path / "r").write_bytes((b"\xef\xbb\xbf" if what == "run" else b"") + r.encode())
+    for flags in (["-q", "-m", "num_rel"], ["-q", "-c", "-m", "num_rel"]):
+        args = [*flags, str(tmp_path / "q"), str(tmp_path / "r")]
+        c = subprocess.run([str(trec_eval_bin), *args], capture_output=True)
+        rc, out, err = _run(args)
+        if c.returncode == 0:
+            assert rc == 0 and out == c.stdout.decode("utf-8", "surrogateescape"), (flags, err)
+        else:
+            assert rc == 2 and out == "", (flags, out)

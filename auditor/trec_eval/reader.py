@@ -140,8 +140,8 @@ class _Blocks:
 
     The CSV reader splits fields on one delimiter and lines on CR as well as LF; trec_eval splits
     on any run of C whitespace and skips comment lines. They read a block alike when it holds no
-    CR, VT or FF, not the other delimiter (tab or space), no line starting with ``#`` and no
-    blank line at its start; a block that does not pass ends the stream with ``bad`` set (the line
+    CR, VT or FF, not the other delimiter (tab or space), no line starting with ``#``, no blank
+    line at its start and (the file's first block) no UTF-8 byte-order mark; a block that does not pass ends the stream with ``bad`` set (the line
     parser decides). Lines with too few or too many fields make the CSV reader fail; empty fields
     (doubled or leading delimiters) are read as nulls and refused. A NUL ends the text, as
     in C strings. ``hex_check``: a hexadecimal number at a field start sets ``hexadecimal`` and
@@ -167,6 +167,9 @@ class _Blocks:
             self.done = True
             return b""
         start = self.tail[-1:] == b"\n"
+        if self.tail == b"\n" and d.startswith(b"\xef\xbb\xbf"):
+            self.bad = self.done = True  # the CSV reader drops a UTF-8 BOM; trec_eval keeps it in the qid
+            return b""
         # single-byte searches run at memory speed; the two-byte one only where a '#' occurs at all
         if (b"\r" in d or b"\x0b" in d or b"\x0c" in d or self.other in d or (start and d[:1] in (b"#", b"\n"))
                 or (b"#" in d and b"\n#" in d)):
