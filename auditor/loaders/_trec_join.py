@@ -9,12 +9,15 @@ rewritten freely.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
+from auditor._arrow import from_numpy, to_numpy
 from auditor.errors import DataError
-from auditor.loaders.trec import TrecJoin, TrecTable
+
+if TYPE_CHECKING:  # imported where used: audit trec-eval hashes with this module without the loaders
+    from auditor.loaders.trec import TrecJoin, TrecTable
 
 # Joining a run with its qrels by (qid, docno) strings is the slow part of evaluation when done
 # with hash tables of Python or Arrow strings. Instead every string is hashed to 64 bits with
@@ -139,7 +142,7 @@ def pair_keys(t: TrecTable, out: np.ndarray | None = None, rows: np.ndarray | No
 
         rows = np.asarray(rows, dtype=np.int64)
         seeds = _hash_strings(strings)[np.searchsorted(first, rows, side="right") - 1]
-        return _hash_strings(pc.take(t.docno, pa.array(rows)), seed=seeds)
+        return _hash_strings(pc.take(t.docno, from_numpy(rows)), seed=seeds)
     k = _hash_strings(t.docno, run_seed=(_hash_strings(strings), first), out=out)
     if out is not None and k is not out:
         out[:] = k
@@ -148,7 +151,6 @@ def pair_keys(t: TrecTable, out: np.ndarray | None = None, rows: np.ndarray | No
 
 def _same_strings(a: Any, ia: np.ndarray, b: Any, ib: np.ndarray) -> np.ndarray:
     """Elementwise ``a[ia] == b[ib]`` for Arrow string arrays, shape (len(ia),) bool (exact)."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     if len(ia) == 0:
@@ -157,9 +159,9 @@ def _same_strings(a: Any, ia: np.ndarray, b: Any, ib: np.ndarray) -> np.ndarray:
     # chunks keep the gathered strings small
     out = np.empty(len(ia), dtype=bool)
     for c in range(0, len(ia), _MERGE_CHUNK):
-        x = pc.take(a, pa.array(ia[c:c + _MERGE_CHUNK]))
-        y = pc.take(b, pa.array(ib[c:c + _MERGE_CHUNK]))
-        out[c:c + _MERGE_CHUNK] = np.asarray(pc.equal(x, y).to_numpy(zero_copy_only=False), dtype=bool)
+        x = pc.take(a, from_numpy(ia[c:c + _MERGE_CHUNK]))
+        y = pc.take(b, from_numpy(ib[c:c + _MERGE_CHUNK]))
+        out[c:c + _MERGE_CHUNK] = to_numpy(pc.equal(x, y))
     return out
 
 
@@ -476,6 +478,8 @@ def _join(qrels: TrecTable, run: TrecTable, exact: bool, key_mask: int | None = 
     u_, f_ = np.unique(inv, return_index=True)  # first run (of either file) holding each code
     first_idx[u_] = f_
     qids = np.asarray(pc.take(firsts, pa.array(first_idx[ev_codes])).to_numpy(zero_copy_only=False)).astype(str)
+    from auditor.loaders.trec import TrecJoin
+
     return TrecJoin(qids=qids, run_rows=run_rows, run_qidx=run_qidx, run_labels=run_labels,
                     unret_rows=unret, unret_qidx=unret_qidx,
                     n_run_queries_without_qrels=int((in_run & ~in_qrels).sum()))

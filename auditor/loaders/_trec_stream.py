@@ -11,18 +11,23 @@ import io
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from auditor.loaders.common import LABEL_LIMIT
-from auditor.loaders._trec_join import has_duplicate_pairs
-from auditor.loaders.trec import _TREC_COLS, TrecTable
+from auditor._arrow import from_numpy, to_numpy
+
+if TYPE_CHECKING:  # imported where used: audit trec-eval's reader uses the sink and the run collector alone
+    from auditor.loaders.trec import TrecTable
 
 def read_fast(path: str, kind: str, check_duplicates: bool = True) -> TrecTable | None:
     """pyarrow's multithreaded CSV reader; None when the slow parser must look (it finds the line)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
+
+    from auditor.loaders._trec_join import has_duplicate_pairs
+    from auditor.loaders.common import LABEL_LIMIT
+    from auditor.loaders.trec import _TREC_COLS, TrecTable
 
     cols = _TREC_COLS[kind]
     with open(path, "rb") as f:
@@ -185,24 +190,25 @@ class _TrecSink:
     times slower), which :func:`_utf8` turns into a string array.
     """
 
-    def __init__(self, size_hint: int) -> None:
+    def __init__(self, size_hint: int, dtype: Any = np.float64, block: int | None = None) -> None:
         self.hint = max(int(size_hint), 1)
+        self.block = block or _TREC_BLOCK  # input bytes per batch (sizes the buffers from the first)
         self.n = 0  # rows
         self.nb = 0  # string bytes
-        self.value = np.zeros(0)
+        self.value = np.zeros(0, dtype=dtype)
         self.off = np.zeros(1, dtype=np.int32 if self.hint < 2**31 - 1 else np.int64)
         self.data = np.zeros(0, dtype=np.uint8)
 
     def _grow(self, rows: int, nbytes: int, first: bool) -> None:
         if self.n + rows > self.value.size:
-            cap = int(rows * 1.1 * self.hint / min(_TREC_BLOCK, self.hint)) + 16 if first else 0
+            cap = int(rows * 1.1 * self.hint / min(self.block, self.hint)) + 16 if first else 0
             cap = max(cap, self.n + rows, int(self.value.size * 1.5))
-            v, o = np.empty(cap), np.empty(cap + 1, dtype=self.off.dtype)
+            v, o = np.empty(cap, dtype=self.value.dtype), np.empty(cap + 1, dtype=self.off.dtype)
             v[:self.n] = self.value[:self.n]
             o[:self.n + 1] = self.off[:self.n + 1]
             self.value, self.off = v, o
         if self.nb + nbytes > self.data.size:
-            cap = int(nbytes * 1.1 * self.hint / min(_TREC_BLOCK, self.hint)) + 64 if first else 0
+            cap = int(nbytes * 1.1 * self.hint / min(self.block, self.hint)) + 64 if first else 0
             cap = max(cap, self.nb + nbytes, int(self.data.size * 1.5))
             d = np.empty(cap, dtype=np.uint8)
             d[:self.nb] = self.data[:self.nb]
@@ -260,13 +266,12 @@ class _RunCollector:
                 v = data[o0:o1].view(f"V{width}")
                 change[1:] = v[1:] != v[:-1]
             else:
-                change[1:] = ~np.asarray(pc.equal(q.slice(1), q.slice(0, k - 1)).to_numpy(zero_copy_only=False),
-                                         dtype=bool)
+                change[1:] = ~to_numpy(pc.equal(q.slice(1), q.slice(0, k - 1)))
         if self.last is not None and data[int(off[0]):int(off[1])].tobytes() == self.last:
             change[0] = False  # the previous batch's last query continues
         first = np.flatnonzero(change)
         self.firsts.append(first + self.n)
-        self.strings.append(pc.take(q, pa.array(first)))
+        self.strings.append(pc.take(q, from_numpy(first)))
         self.n += k
         self.last = data[int(off[k - 1]):int(off[k])].tobytes()
 

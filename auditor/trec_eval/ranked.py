@@ -23,8 +23,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from auditor._arrow import binary_array, from_numpy, to_numpy
 from auditor.errors import DataError
-from auditor.loaders._trec_join import _hash_strings, _same_strings
+from auditor.loaders._trec_join import _hash_strings, _HashCollision, _pair_candidates, _same_strings
 from auditor.trec_eval.reader import Judgments, Run
 
 NONPOOL, UNJUDGED, PAD = -1, -2, np.iinfo(np.int64).min // 2
@@ -79,12 +80,15 @@ class Ranked:
     def _chunk(self, idx: np.ndarray) -> "Chunk":
         nret = (self.starts[idx + 1] - self.starts[idx]).astype(np.int64)
         depth = int(nret.max()) if idx.size else 0
-        R = np.full((idx.size, depth), PAD, dtype=np.int64)
-        if depth:
-            col = np.arange(depth)
-            mask = col[None, :] < nret[:, None]
-            src = (self.starts[idx][:, None] + col[None, :])[mask]
-            R[mask] = self.rels[src]
+        if depth and int(nret.min()) == depth:  # every query as long as the longest: no padding
+            R = self.rels[self.starts[idx][:, None] + np.arange(depth)[None, :]]
+        else:
+            R = np.full((idx.size, depth), PAD, dtype=np.int64)
+            if depth:
+                col = np.arange(depth)
+                mask = col[None, :] < nret[:, None]
+                src = (self.starts[idx][:, None] + col[None, :])[mask]
+                R[mask] = self.rels[src]
         return Chunk(R=R, nret=nret, n_nonpool=self.n_nonpool[idx], n_unjudged=self.n_unjudged[idx],
                      levels=self.levels, level_counts=self.level_counts[idx], stale=self.stale[idx],
                      opts=self.opts)
@@ -115,10 +119,60 @@ def _pa_binary(col: Any) -> Any:
     import pyarrow as pa
 
     if isinstance(col, np.ndarray):
-        col = pa.array(col.tolist(), type=pa.binary())
+        col = binary_array(col.tolist())
+    if isinstance(col, pa.DictionaryArray):
+        col = col.dictionary_decode()
     if isinstance(col, pa.ChunkedArray):
         return col
     return pa.chunked_array([col])
+
+
+def _codes(col: Any) -> tuple[np.ndarray, Any]:
+    """(code per row, the distinct values) of a qid column: the reader's dictionary, or one made here."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not isinstance(col, pa.DictionaryArray):
+        col = pc.dictionary_encode(_pa_binary(col)).combine_chunks()
+    codes, values = to_numpy(col.indices), col.dictionary
+    used = np.bincount(codes, minlength=len(values)) > 0
+    if not used.all():  # a filtered column (-D 0.QID) keeps its whole dictionary
+        codes = (np.cumsum(used) - 1)[codes]
+        values = values.filter(from_numpy(used))
+    return codes, values
+
+
+def _fixed_width(col: Any) -> int | None:
+    """The common length of every string of a binary array (one chunk, no nulls), or None."""
+    import pyarrow as pa
+
+    if isinstance(col, pa.ChunkedArray):
+        if col.num_chunks != 1:
+            return None
+        col = col.chunk(0)
+    if col.null_count or not pa.types.is_binary(col.type) or len(col) == 0:
+        return None
+    off = np.frombuffer(col.buffers()[1], dtype=np.int32)[col.offset:col.offset + len(col) + 1]
+    w = int(off[1] - off[0])
+    if w == 0 or int(off[-1] - off[0]) != w * len(col) or not (np.diff(off) == w).all():
+        return None
+    return w
+
+
+def _same_docnos(a: Any, ia: np.ndarray, b: Any, ib: np.ndarray) -> np.ndarray:
+    """Elementwise ``a[ia] == b[ib]`` on the bytes (exact); fixed-width strings compared as numpy bytes."""
+    import pyarrow as pa
+
+    wa, wb = _fixed_width(a), _fixed_width(b)
+    if wa is None or wa != wb:
+        return _same_strings(a, ia, b, ib)
+    out = []
+    for col, i in ((a, ia), (b, ib)):
+        col = col.chunk(0) if isinstance(col, pa.ChunkedArray) else col
+        off = int(np.frombuffer(col.buffers()[1], dtype=np.int32)[col.offset])
+        data = np.frombuffer(col.buffers()[2], dtype=np.uint8)[off:off + wa * len(col)]
+        out.append(data.view(f"S{wa}")[i])  # no NUL in a docno: bytes dtype compares all of them
+    return out[0] == out[1]
 
 
 def _first_duplicate(key: np.ndarray) -> int | None:
@@ -133,43 +187,61 @@ def _first_duplicate(key: np.ndarray) -> int | None:
     return int(order[same[0] + 1]) if same.size else None
 
 
-def _rank_order(q: np.ndarray, sim: np.ndarray, docno: Any) -> np.ndarray:
+def _rank_order(q: np.ndarray, sim: np.ndarray, docno: Any) -> np.ndarray | None:
     """Row order: query, then score descending, then docno descending in byte order (comp_sim_docno).
 
-    Sorted on (query, score) first; only rows whose (query, score) is tied are then ordered by
-    their docno strings, so untied runs never pay for string comparisons.
+    None when the rows are in that order already (runs are usually written so). Sorted on
+    (query, score) first; only rows whose (query, score) is tied are then ordered by their
+    docno strings, so untied runs never pay for string comparisons.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    order = pc.sort_indices(pa.table({"q": q, "s": sim}),
-                            sort_keys=[("q", "ascending"), ("s", "descending")]).to_numpy().copy()
-    qs, ss = q[order], sim[order]
-    same = (qs[1:] == qs[:-1]) & (ss[1:] == ss[:-1])
+    n = q.size
+    same_q = q[1:] == q[:-1]
+    in_order = bool(((q[1:] > q[:-1]) | (same_q & (sim[1:] <= sim[:-1]))).all()) if n > 1 else True
+    order = None
+    if not in_order:
+        order = to_numpy(pc.sort_indices(pa.table({"q": from_numpy(q), "s": from_numpy(sim)}),
+                                         sort_keys=[("q", "ascending"), ("s", "descending")])).copy()
+        qs, ss = q[order], sim[order]
+        same = (qs[1:] == qs[:-1]) & (ss[1:] == ss[:-1])
+    else:
+        same = same_q & (sim[1:] == sim[:-1])
+    del same_q
     if not same.any():
         return order
-    tied = np.zeros(order.size, dtype=bool)
+    if order is None:
+        order = np.arange(n)
+    tied = np.zeros(n, dtype=bool)
     tied[1:] |= same
     tied[:-1] |= same
     pos = np.flatnonzero(tied)
     rows = order[pos]
-    sub = pa.table({"q": q[rows], "s": sim[rows], "d": pc.take(docno, pa.array(rows))})
+    sub = pa.table({"q": from_numpy(q[rows]), "s": from_numpy(sim[rows]), "d": pc.take(docno, from_numpy(rows))})
     inner = pc.sort_indices(sub, sort_keys=[("q", "ascending"), ("s", "descending"), ("d", "descending")])
-    order[pos] = rows[inner.to_numpy()]
+    order[pos] = rows[to_numpy(inner)]
     return order
 
 
 class _Collision(Exception):
-    """Two different (query, docno) pairs share a hashed key: the exact codes decide instead."""
+    """A duplicate (an error) or two pairs sharing a hashed key: the exact codes decide instead."""
+
+
+#: docno-hash bits kept in the pair keys (the tests weaken the hash to reach the rare paths:
+#: failed candidates, groups of three, the exact fallback); None keeps all. Query bits are never cut.
+_HASH_MASK: int | None = None
 
 
 def build(qrels: Judgments, run: Run, opts: Options) -> Ranked:
     """Join a run to its qrels the way trec_eval does. Raises DataError where trec_eval stops or crashes.
 
-    Docnos are compared through 64-bit hashes of their bytes (vectorized, a few ms for millions
-    of rows; Arrow's dictionary encoding of the same strings takes about a second), and every
-    judgment found that way is confirmed on the strings. A key shared by two different pairs,
-    or any duplicate (an error anyway), sends the join to exact dictionary codes, which decide.
+    Each (query, docno) pair becomes a 64-bit key: the query number in the high bits, a hash of
+    the docno's bytes below it (vectorized, a few ms for millions of rows). One sort of both
+    files' keys finds the candidate judgments and duplicates (:func:`_pair_candidates`), and
+    every candidate is confirmed on the docno bytes. A confirmed duplicate (an error), or a key
+    shared by three pairs, sends the join to exact dictionary codes, which decide (and word
+    the error).
     """
     try:
         return _build(qrels, run, opts, exact=False)
@@ -177,20 +249,50 @@ def build(qrels: Judgments, run: Run, opts: Options) -> Ranked:
         return _build(qrels, run, opts, exact=True)
 
 
+def _hashed_keys(docno: Any, q: np.ndarray, hb: int, out: np.ndarray | None = None,
+                 rows: np.ndarray | None = None) -> np.ndarray:
+    """uint64 pair keys ``q << hb | top bits of the docno hash`` (into ``out``; or of ``rows`` only)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if rows is not None:
+        k = _hash_strings(pc.take(docno, from_numpy(rows)))
+        q = q[rows]
+    else:
+        k = _hash_strings(docno)
+        if out is not None:
+            out[:] = k
+            k = out
+    k >>= np.uint64(64 - hb)
+    if _HASH_MASK is not None:
+        k &= np.uint64(_HASH_MASK)
+    for c in range(0, k.size, 1 << 18):  # chunked: no full-size temporary
+        k[c:c + (1 << 18)] |= q[c:c + (1 << 18)].astype(np.uint64) << np.uint64(hb)
+    return k
+
+
 def _build(qrels: Judgments, run: Run, opts: Options, exact: bool) -> Ranked:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    qq, qd = _pa_binary(qrels.qid), _pa_binary(qrels.docno)
+    qd = _pa_binary(qrels.docno)
     rel = np.asarray(qrels.rel, dtype=np.int64)
-    uq = pc.unique(qq)
-    uq = uq.take(pc.sort_indices(uq))
+    qcodes, qvals = _codes(qrels.qid)
+    srt = to_numpy(pc.sort_indices(qvals))
+    uq = qvals.take(from_numpy(srt))
     qids = [b.decode("utf-8", "surrogateescape") for b in uq.to_pylist()]
     nq = len(qids)
-    qi = pc.index_in(qq, value_set=uq).to_numpy(zero_copy_only=False).astype(np.int64)
+    rank = np.empty(len(qvals), dtype=np.int64)
+    rank[srt] = np.arange(nq)
+    qi = rank[qcodes]
+    del qcodes, rank
 
     maxrel = np.full(nq, np.iinfo(np.int64).min, dtype=np.int64)
-    np.maximum.at(maxrel, qi, rel)
+    if qi.size and bool((qi[1:] >= qi[:-1]).all()):  # grouped by query, in qid order (the usual file)
+        first = np.flatnonzero(np.concatenate([[True], qi[1:] != qi[:-1]]))
+        maxrel[qi[first]] = np.maximum.reduceat(rel, first)
+    else:
+        np.maximum.at(maxrel, qi, rel)
     bad = np.flatnonzero(maxrel < NONPOOL)
     if bad.size:
         raise DataError(f"qrels file {qrels.path!r}: every judgment of query {qids[bad[0]]!r} is below -1; "
@@ -204,9 +306,16 @@ def _build(qrels: Judgments, run: Run, opts: Options, exact: bool) -> Ranked:
                         "evaluate it there (it stops with \"Can't calculate measure\"). Drop its judgments or "
                         "give it a judgment >= 0.")
     judged = rel >= 0
-    levels, lev_idx = np.unique(rel[judged], return_inverse=True)
-    level_counts = np.zeros((nq, levels.size), dtype=np.int64)
-    np.add.at(level_counts, (qi[judged], lev_idx), 1)
+    rj = rel[judged]
+    if rj.size and int(rj.max()) < 1 << 16:  # small relevance values: counted, not sorted
+        present = np.bincount(rj) > 0
+        levels = np.flatnonzero(present)
+        lev_idx = (np.cumsum(present) - 1)[rj]
+    else:
+        levels, lev_idx = np.unique(rj, return_inverse=True)
+    level_counts = np.bincount(qi[judged] * levels.size + lev_idx,
+                               minlength=nq * levels.size).reshape(nq, levels.size)
+    del judged, lev_idx, rj
     # A query judged only -1 leaves trec_eval's level table as the previous query left it (it
     # clears max_rel + 1 = 0 entries): its gains and ideal rankings are the last judged query's.
     stale = maxrel == NONPOOL
@@ -215,17 +324,17 @@ def _build(qrels: Judgments, run: Run, opts: Options, exact: bool) -> Ranked:
         level_counts[stale] = level_counts[last[stale]]
 
     # run rows of judged queries
-    rq = pc.index_in(_pa_binary(run.qid), value_set=uq)
-    keep = pc.is_valid(rq)
-    if pc.all(keep).as_py():  # the usual case: every run query is judged, no copies
-        rq = rq.to_numpy(zero_copy_only=False).astype(np.int64)
-        rd = _pa_binary(run.docno)
-        sim = np.asarray(run.sim, dtype=np.float64)
-    else:
-        rq = pc.filter(rq, keep).to_numpy(zero_copy_only=False).astype(np.int64)
-        rd = pc.filter(_pa_binary(run.docno), keep)
-        sim = np.asarray(run.sim, dtype=np.float64)[keep.to_numpy(zero_copy_only=False)]
-    del keep
+    rcodes, rvals = _codes(run.qid)
+    to_q = to_numpy(pc.index_in(rvals, value_set=uq), null=-1).astype(np.int64)  # -1: unjudged
+    rq = to_q[rcodes]
+    del rcodes
+    rd = _pa_binary(run.docno)
+    sim = np.asarray(run.sim, dtype=np.float64)
+    if (to_q < 0).any():
+        keep = rq >= 0
+        rq, sim = rq[keep], sim[keep]
+        rd = pc.filter(rd, from_numpy(keep))
+        del keep
     if opts.float32_scores:
         sim = sim.astype(np.float32).astype(np.float64)
     if np.isnan(sim).any():
@@ -241,66 +350,16 @@ def _build(qrels: Judgments, run: Run, opts: Options, exact: bool) -> Ranked:
                         "their judgments.")
     if missing.size:
         rq = np.concatenate([rq, missing])
-        rd = pa.chunked_array(rd.chunks + [pa.array([BOGUS_DOCNO] * missing.size, type=pa.binary())])
+        rd = pa.chunked_array(rd.chunks + [binary_array([BOGUS_DOCNO] * missing.size)])
         sim = np.concatenate([sim, np.ones(missing.size)])
     bogus = ~present
 
-    # (query, docno) pairs as int64 keys (equality only: joins and duplicate checks)
-    if exact:  # docnos of both files as dictionary codes
-        both = pc.dictionary_encode(pa.chunked_array(rd.chunks + qd.chunks))
-        nd = max(len(both.chunk(0).dictionary) if both.num_chunks else 0, 1)  # one dictionary for all chunks
-        codes = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in both.chunks]).astype(np.int64)
-        del both
-        dr, dq = codes[: len(rd)], codes[len(rd):]
-
-        def pair_key(q: np.ndarray, d: np.ndarray) -> np.ndarray:
-            return q * nd + d
-    else:  # the query number in the high bits, a hash of the docno's bytes below it
-        hb = 63 - max(nq.bit_length(), 1)
-        cut = np.uint64(64 - hb)
-        dr, dq = _hash_strings(rd) >> cut, _hash_strings(qd) >> cut
-
-        def pair_key(q: np.ndarray, d: np.ndarray) -> np.ndarray:
-            # query-major keys keep the lookups below in query order (cache-friendly)
-            return (q.astype(np.int64) << hb) | d.view(np.int64)
-
-    qkey = pair_key(qi, dq)
-    dup = _first_duplicate(qkey)
-    if dup is not None and not exact:
-        raise _Collision  # a duplicate (an error) or a collision: the exact codes tell which
-    if dup is not None:
-        raise DataError(f"qrels file {qrels.path!r}: document {qd[dup].as_py().decode('utf-8', 'replace')!r} is "
-                        f"judged twice for query {qids[qi[dup]]!r}; trec_eval stops there ('duplicate docs'). "
-                        "Keep one judgment.")
-
     order = _rank_order(rq, sim + 0.0, rd)  # -0.0 ties 0.0 as in C
-    rq, dr = rq[order], dr[order]
-    counts = np.bincount(rq, minlength=nq)
-    starts = np.concatenate([[0], np.cumsum(counts)])
-    if opts.max_docs < counts.max(initial=0):
-        sel = (np.arange(rq.size) - starts[rq]) < max(opts.max_docs, 0)
-        rq, dr, order = rq[sel], dr[sel], order[sel]
-    rkey = pair_key(rq, dr)
-    dup = _first_duplicate(rkey)
-    if dup is not None and not exact:
-        raise _Collision
-    if dup is not None:
-        raise DataError(f"run file {run.path!r}: document {rd[int(order[dup])].as_py().decode('utf-8', 'replace')!r} "
-                        f"is retrieved twice for query {qids[rq[dup]]!r}; trec_eval stops there ('duplicate docs'). "
-                        "Keep one line.")
-
-    # judgment of each ranked document
-    qorder = np.argsort(qkey)
-    skey, srel = qkey[qorder], rel[qorder]
-    pos = np.minimum(np.searchsorted(skey, rkey), max(skey.size - 1, 0))
-    found = skey[pos] == rkey if skey.size else np.zeros(rkey.size, dtype=bool)
-    if not exact and found.any():  # confirm every hashed match on the query and the docno bytes
-        hit = np.flatnonzero(found)
-        qrow = qorder[pos[hit]]
-        if not (np.array_equal(qi[qrow], rq[hit]) and _same_strings(rd, order[hit], qd, qrow).all()):
-            raise _Collision
-    jr = srel[pos]
-    r = np.where(found, np.where(jr < 0, UNJUDGED, jr), NONPOOL).astype(np.int64)
+    del sim
+    if exact:
+        r, rq = _judge_exact(qrels, run, qi, qd, rel, rq, rd, order, opts, qids)
+    else:
+        r, rq = _judge_hashed(qi, qd, rel, rq, rd, order, opts)
     n_nonpool = np.bincount(rq[r == NONPOOL], minlength=nq)
     n_unjudged = np.bincount(rq[r == UNJUDGED], minlength=nq)
     if opts.judged_only:
@@ -313,3 +372,102 @@ def _build(qrels: Judgments, run: Run, opts: Options, exact: bool) -> Ranked:
     return Ranked(qids=qids, rels=r, starts=starts, n_nonpool=n_nonpool, n_unjudged=n_unjudged, levels=levels,
                   level_counts=level_counts, stale=stale, bogus=bogus, n_qrels_positive=int((rel > 0).sum()),
                   runid=run.runid, opts=opts)
+
+
+def _cut(rq: np.ndarray, nq: int, opts: Options) -> np.ndarray | None:
+    """Rows (in ranked order) within each query's first ``-M`` documents, or None when all are."""
+    counts = np.bincount(rq, minlength=nq)
+    if opts.max_docs >= counts.max(initial=0):
+        return None
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    return (np.arange(rq.size) - starts[rq]) < max(opts.max_docs, 0)
+
+
+def _judge_hashed(qi: np.ndarray, qd: Any, rel: np.ndarray, rq: np.ndarray, rd: Any, order: np.ndarray | None,
+                  opts: Options) -> tuple[np.ndarray, np.ndarray]:
+    """(judgment, query) of each ranked run row, -M applied; hashed keys, candidates confirmed on the bytes.
+
+    Raises _Collision on a duplicate in either file or a key shared by three pairs.
+    """
+    nq = int(qi.max(initial=-1)) + 1 if qi.size else 0
+    nq = max(nq, int(rq.max(initial=-1)) + 1)
+    hb = 63 - max(nq.bit_length(), 1)
+    n_run, n_qrels = rq.size, qi.size
+    if hb - max(n_run, n_qrels, 2).bit_length() < 24:
+        raise _Collision  # too few hash bits left beside the query and row numbers
+    try:
+        rr, qq, qdup, rdup = _pair_candidates(
+            lambda out=None, rows=None: _hashed_keys(rd, rq, hb, out=out, rows=rows),
+            lambda out=None, rows=None: _hashed_keys(qd, qi, hb, out=out, rows=rows), n_run, n_qrels)
+    except _HashCollision:
+        raise _Collision from None
+    # a candidate shares the query (its bits are in the key) and the docno hash: confirm the bytes
+    if qdup[0].size and _same_docnos(qd, qdup[0], qd, qdup[1]).any():
+        raise _Collision  # a duplicate judgment: the exact join words the error
+    if rr.size:
+        ok = _same_docnos(rd, rr, qd, qq)
+        if not ok.all():
+            rr, qq = rr[ok], qq[ok]
+    jr = np.full(n_run, NONPOOL, dtype=np.int64)
+    jv = rel[qq]
+    jr[rr] = np.where(jv < 0, UNJUDGED, jv)
+    del jv, rr, qq
+    if order is not None:
+        rq, jr = rq[order], jr[order]
+        inv = None
+    sel = _cut(rq, nq, opts)
+    if rdup[0].size:
+        dup = _same_docnos(rd, rdup[0], rd, rdup[1])
+        if dup.any():
+            if sel is None:
+                raise _Collision  # a duplicate result: the exact join words the error
+            # only duplicates within each query's first -M documents count
+            pos = np.empty(n_run, dtype=np.int64)
+            pos[order if order is not None else np.arange(n_run)] = np.arange(n_run)
+            a, b = rdup[0][dup], rdup[1][dup]
+            if (sel[pos[a]] & sel[pos[b]]).any():
+                raise _Collision
+    if sel is not None:
+        rq, jr = rq[sel], jr[sel]
+    return jr, rq
+
+
+def _judge_exact(qrels: Judgments, run: Run, qi: np.ndarray, qd: Any, rel: np.ndarray, rq: np.ndarray, rd: Any,
+                 order: np.ndarray | None, opts: Options, qids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(judgment, query) of each ranked run row, -M applied, on exact dictionary codes of the docnos.
+
+    Raises the DataError trec_eval's duplicate check calls for.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    nq = len(qids)
+    both = pc.dictionary_encode(pa.chunked_array(rd.chunks + qd.chunks))
+    nd = max(len(both.chunk(0).dictionary) if both.num_chunks else 0, 1)  # one dictionary for all chunks
+    codes = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in both.chunks]).astype(np.int64)
+    del both
+    dr, dq = codes[: len(rd)], codes[len(rd):]
+    qkey = qi * nd + dq
+    dup = _first_duplicate(qkey)
+    if dup is not None:
+        raise DataError(f"qrels file {qrels.path!r}: document {qd[dup].as_py().decode('utf-8', 'replace')!r} is "
+                        f"judged twice for query {qids[qi[dup]]!r}; trec_eval stops there ('duplicate docs'). "
+                        "Keep one judgment.")
+    if order is None:
+        order = np.arange(rq.size)
+    rq, dr = rq[order], dr[order]
+    sel = _cut(rq, nq, opts)
+    if sel is not None:
+        rq, dr, order = rq[sel], dr[sel], order[sel]
+    rkey = rq * nd + dr
+    dup = _first_duplicate(rkey)
+    if dup is not None:
+        raise DataError(f"run file {run.path!r}: document {rd[int(order[dup])].as_py().decode('utf-8', 'replace')!r} "
+                        f"is retrieved twice for query {qids[rq[dup]]!r}; trec_eval stops there ('duplicate docs'). "
+                        "Keep one line.")
+    qorder = np.argsort(qkey)
+    skey, srel = qkey[qorder], rel[qorder]
+    pos = np.minimum(np.searchsorted(skey, rkey), max(skey.size - 1, 0))
+    found = skey[pos] == rkey if skey.size else np.zeros(rkey.size, dtype=bool)
+    jr = srel[pos]
+    return np.where(found, np.where(jr < 0, UNJUDGED, jr), NONPOOL).astype(np.int64), rq

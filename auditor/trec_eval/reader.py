@@ -17,6 +17,7 @@ which is the definition.
 """
 from __future__ import annotations
 
+import io
 import os
 import re
 import sys
@@ -86,87 +87,210 @@ class Run:
     runid: str
 
 
-def _read_bytes(path: str, what: str) -> bytes:
-    if path == "-" and what == "run":
-        data = sys.stdin.buffer.read()
-    else:
+class _Source:
+    """A qrels or run file (or standard input, read once and kept): fresh readers and the whole text."""
+
+    def __init__(self, path: str, what: str) -> None:
+        self.path, self.what = path, what
+        self.data: bytes | None = None
+        if path == "-" and what == "run":
+            self.data = sys.stdin.buffer.read()
+
+    def open(self) -> Any:
+        if self.data is not None:
+            return io.BytesIO(self.data)
         try:
-            with open(path, "rb") as f:
-                data = f.read()
+            return open(self.path, "rb")
         except OSError as e:
-            raise DataError(f"{what} file {path!r}: cannot read it ({e.strerror or e}).") from None
-    cut = data.find(b"\x00")
-    if cut >= 0:  # trec_eval works on C strings: a NUL ends the text
-        data = data[:cut]
-    if not data:
-        raise DataError(f"{what} file {path!r} is empty: trec_eval refuses an empty file; "
-                        f"give a file with at least one {'judgment' if what == 'qrels' else 'result'} line.")
-    if not data.endswith(b"\n"):
-        data += b"\n"
-    return data
+            raise DataError(f"{self.what} file {self.path!r}: cannot read it ({e.strerror or e}).") from None
+
+    def size(self, f: Any) -> int:
+        return len(self.data) if self.data is not None else os.fstat(f.fileno()).st_size
+
+    def empty(self) -> DataError:
+        return DataError(f"{self.what} file {self.path!r} is empty: trec_eval refuses an empty file; give a file "
+                         f"with at least one {'judgment' if self.what == 'qrels' else 'result'} line.")
+
+    def text(self) -> bytes:
+        """The whole text as trec_eval sees it: cut at the first NUL, ending with a newline."""
+        if self.data is not None:
+            data = self.data
+        else:
+            with self.open() as f:
+                try:
+                    data = f.read()
+                except OSError as e:
+                    raise DataError(f"{self.what} file {self.path!r}: cannot read it ({e.strerror or e}).") from None
+        cut = data.find(b"\x00")
+        if cut >= 0:  # trec_eval works on C strings: a NUL ends the text
+            data = data[:cut]
+        if not data:
+            raise self.empty()
+        if not data.endswith(b"\n"):
+            data += b"\n"
+        return data
 
 
-def _fast_table(data: bytes, ncols: int, keep: tuple[int, ...], numeric: int | None = None,
-                integer: int | None = None) -> Any:
-    """pyarrow columns ``keep`` when every line is ``ncols`` fields joined by one ' ' or one tab.
+#: input bytes per block: the CSV reader keeps a few dozen in flight (~40 x 512 KB); smaller blocks cost more per-batch work
+_BLOCK = 1 << 19
 
-    Binary columns, except ``numeric`` parsed as float64 by the CSV reader when every value is a
-    number it reads (then exactly as strtod reads it) and ``integer`` as int64 (as atol reads
-    it; hexadecimal, which atol reads as 0, sends the file to the binary path); None when the
-    line parser must look.
+
+class _Blocks:
+    """The file handed to pyarrow's CSV reader block by block, each block checked before it is parsed.
+
+    The CSV reader splits fields on one delimiter and lines on CR as well as LF; trec_eval splits
+    on any run of C whitespace and skips comment lines. They read a block alike when it holds no
+    CR, VT or FF, not the other delimiter (tab or space), no line starting with ``#``, no blank
+    line at its start and (the file's first block) no UTF-8 byte-order mark; a block that does not pass ends the stream with ``bad`` set (the line
+    parser decides). Lines with too few or too many fields make the CSV reader fail; empty fields
+    (doubled or leading delimiters) are read as nulls and refused. A NUL ends the text, as
+    in C strings. ``hex_check``: a hexadecimal number at a field start sets ``hexadecimal`` and
+    ends the stream (atol reads ``0x10`` as 0, the CSV reader's integers as 16).
     """
-    # single-byte searches run at memory speed; the two-byte one only where a '#' occurs at all.
-    # Blank lines make the CSV reader fail (ignore_empty_lines=False below).
-    if b"\r" in data or b"\x0b" in data or b"\x0c" in data:
-        return None
-    if data.startswith((b"#", b"\n")) or (b"#" in data and b"\n#" in data):
-        return None
-    first = data[: data.find(b"\n")]
+
+    def __init__(self, f: Any, delim: bytes, hex_check: bool) -> None:
+        self.f = f
+        self.other = b" " if delim == b"\t" else b"\t"
+        self.hex_check = hex_check
+        self.tail = b"\n"  # the last bytes before the block: the file starts a line
+        self.bad = self.hexadecimal = self.done = False
+        self.closed = False
+
+    def read(self, n: int = -1) -> bytes:
+        if self.done:
+            return b""
+        d = self.f.read(n if n and n > 0 else _BLOCK)
+        cut = d.find(b"\x00")
+        if cut >= 0:
+            d, self.done = d[:cut], True
+        if not d:
+            self.done = True
+            return b""
+        start = self.tail[-1:] == b"\n"
+        if self.tail == b"\n" and d.startswith(b"\xef\xbb\xbf"):
+            self.bad = self.done = True  # the CSV reader drops a UTF-8 BOM; trec_eval keeps it in the qid
+            return b""
+        # single-byte searches run at memory speed; the two-byte one only where a '#' occurs at all
+        if (b"\r" in d or b"\x0b" in d or b"\x0c" in d or self.other in d or (start and d[:1] in (b"#", b"\n"))
+                or (b"#" in d and b"\n#" in d)):
+            self.bad = self.done = True
+            return b""
+        # the regular expression only where an 'x' occurs at all (a byte search is ~50x faster)
+        if self.hex_check and (b"x" in d or b"X" in d) and _HEX_FIELD.search(self.tail + d):
+            self.hexadecimal = self.done = True
+            return b""
+        self.tail = d[-3:]
+        return d
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _Columns:
+    """A file's rows as the fast reader gives them: qids dictionary-encoded, docnos one binary array."""
+
+    def __init__(self, qid: Any, docno: Any, value: Any, last_tag: bytes | None) -> None:
+        self.qid, self.docno, self.value, self.last_tag = qid, docno, value, last_tag
+
+
+def _fast_columns(src: _Source, ncols: int, value_col: int, value_type: str) -> _Columns | None:
+    """The file's qid, docno (column 2) and value columns, or None when the line parser must look.
+
+    pyarrow's CSV reader, streamed block by block (:class:`_Blocks` checks each block first),
+    when every line is ``ncols`` non-empty fields joined by one ' ' or one tab. The value column
+    is parsed as ``value_type`` ("float": as strtod reads it; "int": as atol reads it, hexadecimal
+    aside) when every value is a number the CSV reader reads, else kept as bytes and converted
+    with trec_eval's rules (:func:`_float_column`, :func:`_int_column`). Only the columns are
+    kept, never the file: qids as runs of equal lines, then a dictionary array; docnos copied
+    into one buffer; values into one array.
+    """
+    import pyarrow as pa
+
+    with src.open() as f:
+        head = f.read(_BLOCK)
+        size = src.size(f)
+    cut = head.find(b"\x00")
+    if cut >= 0:
+        head = head[:cut]
+    if not head:
+        raise src.empty()
+    nl = head.find(b"\n")
+    if nl < 0 and len(head) == _BLOCK:
+        return None  # a first line longer than a block: the line parser
+    first = head[:nl] if nl >= 0 else head
     delim = b"\t" if b"\t" in first else b" "
-    other = b" " if delim == b"\t" else b"\t"
-    if other in data:
-        return None
+    typed = True
+    while True:
+        try:
+            out = _stream(src, ncols, value_col, value_type if typed else "bytes", delim, size)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            out = None if not typed else "retry"  # a value the CSV reader does not read: as bytes
+        if out == "retry":
+            typed = False
+            continue
+        return out
+
+
+def _stream(src: _Source, ncols: int, value_col: int, value_type: str, delim: bytes, size: int) -> Any:
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
-    def read(types: dict) -> Any:
-        return pacsv.read_csv(
-            pa.py_buffer(data),
-            read_options=pacsv.ReadOptions(column_names=[f"f{i}" for i in range(ncols)], block_size=1 << 24),
+    from auditor._arrow import from_numpy, to_numpy
+    from auditor.loaders._trec_stream import _RunCollector, _TrecSink
+
+    names = [f"f{i}" for i in range(ncols)]
+    types = {n: pa.binary() for n in names}
+    if value_type != "bytes":
+        types[names[value_col]] = pa.float64() if value_type == "float" else pa.int64()
+    vname = names[value_col]
+    with src.open() as f:
+        blocks = _Blocks(f, delim, hex_check=value_type == "int")
+        reader = pacsv.open_csv(
+            pa.PythonFile(blocks, mode="r"),
+            read_options=pacsv.ReadOptions(column_names=names, block_size=_BLOCK, use_threads=True),
             parse_options=pacsv.ParseOptions(delimiter=delim.decode(), quote_char=False, escape_char=False,
                                              double_quote=False, newlines_in_values=False,
                                              ignore_empty_lines=False),
-            convert_options=pacsv.ConvertOptions(column_types=types, include_columns=[f"f{i}" for i in keep],
-                                                 null_values=[], strings_can_be_null=False,
-                                                 quoted_strings_can_be_null=False))
-
-    types = {f"f{i}": pa.binary() for i in range(ncols)}
-    tbl = None
-    fast_types = dict(types)
-    if numeric is not None:
-        fast_types[f"f{numeric}"] = pa.float64()
-    # the regex only where an 'x' occurs at all (a byte search is ~50x faster than the regex)
-    if integer is not None and not ((b"x" in data or b"X" in data) and _HEX_FIELD.search(data)):
-        fast_types[f"f{integer}"] = pa.int64()
-    if fast_types != types:
-        try:
-            tbl = read(fast_types)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            tbl = None
-    try:
-        tbl = tbl if tbl is not None else read(types)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return None
-    if tbl.num_columns != len(keep) or tbl.num_rows == 0:
-        return None
-    for col in tbl.columns:  # doubled or leading delimiters give empty fields
-        if pa.types.is_binary(col.type) and pc.min(pc.binary_length(col)).as_py() == 0:
+            # an empty field (doubled or leading delimiter: trec_eval sees one field fewer) reads as null
+            convert_options=pacsv.ConvertOptions(column_types=types, null_values=[""], strings_can_be_null=True,
+                                                 check_utf8=False))
+        sink = _TrecSink(size, np.float64 if value_type == "float" else np.int64, block=_BLOCK)
+        runs = _RunCollector()
+        raw: list[Any] = []  # value strings, when the CSV reader does not read them
+        last_tag = None
+        for batch in reader:
+            k = batch.num_rows
+            if k == 0:
+                continue
+            if batch.num_columns != ncols:
+                return None
+            if any(col.null_count for col in batch.columns):
+                return None
+            v = batch.column(vname)
+            if pa.types.is_binary(v.type):
+                raw.append(v)
+                v = np.zeros(k, dtype=sink.value.dtype)
+            else:
+                v = to_numpy(v)
+            sink.add(v, batch.column(names[2]))
+            runs.add(batch.column(names[0]))
+            if ncols > 5:
+                last_tag = batch.column(names[5])[k - 1].as_py()
+        if blocks.bad:
             return None
-        if not pa.types.is_binary(col.type) and col.null_count:
-            return None
-    # a line with fewer or more fields makes the reader fail: ncols fields on every line
-    return tbl
+        if blocks.hexadecimal:
+            return "retry"
+    if sink.n == 0:
+        return None
+    value, docno = sink.result()
+    del sink
+    _, lens, strings = runs.result(value.size)
+    enc = pc.dictionary_encode(strings)
+    qid = pa.DictionaryArray.from_arrays(from_numpy(np.repeat(to_numpy(enc.indices), lens)), enc.dictionary)
+    if raw:
+        value = pa.concat_arrays(raw)
+    return _Columns(qid, docno, value, last_tag)
 
 
 def _int_column(col: Any) -> np.ndarray:
@@ -195,21 +319,15 @@ def _float_column(col: Any) -> np.ndarray:
     return np.array([c_atof(t) for t in col.to_pylist()], dtype=np.float64)
 
 
-def _bytes_array(col: Any) -> np.ndarray:
-    return np.array(col.to_pylist(), dtype=object)
-
-
 def read_qrels(path: str | os.PathLike) -> Judgments:
     """Read a qrels file with trec_eval's rules. Raises DataError naming the line on bad input."""
-    import pyarrow as pa
-
     path = os.fspath(path)
-    data = _read_bytes(path, "qrels")
-    tbl = _fast_table(data, 4, (0, 2, 3), integer=3)
-    if tbl is not None:
-        rel = tbl.column(2)
-        rel = rel.to_numpy() if pa.types.is_integer(rel.type) else _int_column(rel)
-        return Judgments(path, tbl.column(0), tbl.column(1), np.asarray(rel, dtype=np.int64))
+    src = _Source(path, "qrels")
+    fast = _fast_columns(src, 4, 3, "int")
+    if fast is not None:
+        rel = fast.value if isinstance(fast.value, np.ndarray) else _int_column(fast.value)
+        return Judgments(path, fast.qid, fast.docno, np.asarray(rel, dtype=np.int64))
+    data = src.text()
     qid: list[bytes] = []
     docno: list[bytes] = []
     rel: list[int] = []
@@ -247,17 +365,14 @@ def read_qrels(path: str | os.PathLike) -> Judgments:
 
 def read_run(path: str | os.PathLike) -> Run:
     """Read a TREC run with trec_eval's rules ('-' reads standard input)."""
-    import pyarrow as pa
-
     path = os.fspath(path)
-    data = _read_bytes(path, "run")
-    tbl = _fast_table(data, 6, (0, 2, 4, 5), numeric=4)
-    if tbl is not None:
-        last = tbl.column(3)[tbl.num_rows - 1].as_py()
-        sim = tbl.column(2)
-        sim = (sim.to_numpy() if pa.types.is_floating(sim.type) else _float_column(sim))
-        return Run(path, tbl.column(0), tbl.column(1), np.asarray(sim, dtype=np.float64),
-                   last.decode("utf-8", "surrogateescape"))
+    src = _Source(path, "run")
+    fast = _fast_columns(src, 6, 4, "float")
+    if fast is not None:
+        sim = fast.value if isinstance(fast.value, np.ndarray) else _float_column(fast.value)
+        return Run(path, fast.qid, fast.docno, np.asarray(sim, dtype=np.float64),
+                   fast.last_tag.decode("utf-8", "surrogateescape"))
+    data = src.text()
     qid: list[bytes] = []
     docno: list[bytes] = []
     sim: list[float] = []

@@ -1,0 +1,150 @@
+"""`audit trec-eval`'s fast paths agree with what they stand for.
+
+- the hashed (query, docno) join gives the output of the unweakened one when the docno hash is
+  cut to a few bits (so candidates fail, high-bit groups of three occur and the exact fallback
+  runs), duplicates included (the unweakened join is checked against trec_eval by the fuzz test);
+- the streamed block reader refuses lines with an empty field as trec_eval does (a doubled
+  delimiter hides a field: 'Malformed line') and reads files it hands to the line parser (CR,
+  comments, mixed delimiters, a NUL) as the line parser does;
+- ``seqsum`` adds each row left to right (a C loop's order), for every shape;
+- a run imports neither pandas nor scipy (pyarrow's numpy conversions import pandas: 0.3 s).
+"""
+from __future__ import annotations
+
+import io
+import math
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from auditor.trec_eval import command, ranked
+from auditor.trec_eval.measures import seqsum
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _case(seed: int, dup: str | None = None) -> tuple[str, str]:
+    rng = random.Random(seed)
+    qrels, run = [], []
+    for q in rng.sample(["1", "2", "7", "30", "q9", "b"], rng.randint(1, 5)):
+        docs = [f"d{rng.randrange(400)}" for _ in range(rng.randint(20, 150))]
+        for d in dict.fromkeys(docs[: len(docs) // 2]):
+            qrels.append(f"{q} 0 {d} {rng.choice([-1, 0, 1, 2])}")
+        for r, d in enumerate(dict.fromkeys(docs[len(docs) // 4:]), 1):
+            run.append(f"{q} Q0 {d} {r} {rng.choice([1, 2, 3, rng.random()])} tag")
+    rng.shuffle(run)
+    if dup == "qrels":
+        qrels.append(qrels[0].rsplit(" ", 1)[0] + " 1")
+    if dup == "run":
+        q, _, d = run[0].split()[:3]
+        run.append(f"{q} Q0 {d} 9 0.5 tag")
+    return "\n".join(qrels) + "\n", "\n".join(run) + "\n"
+
+
+def _run(args: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    rc = command.main(args, out, err)
+    return rc, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_hashed_join_output_does_not_depend_on_the_hash(tmp_path: Path, monkeypatch, seed: int) -> None:
+    dup = [None, "qrels", "run"][seed % 3]
+    qrels, run = _case(seed, dup)
+    (tmp_path / "q").write_text(qrels)
+    (tmp_path / "r").write_text(run)
+    for flags in (["-q", "-c", "-m", "all_trec"], ["-q", "-c", "-J", "-M", "15", "-m", "all_trec"]):
+        args = [*flags, str(tmp_path / "q"), str(tmp_path / "r")]
+        want = _run(args)
+        if dup is None:
+            assert want[0] == 0 and want[1], want[2]
+        elif "-M" not in flags:  # (with -M, a duplicate past the cut is not looked at, as in trec_eval)
+            assert want[0] == 2 and "twice" in want[2], want
+        # docno hashes cut to 13-16 low bits (rows share high bits: candidates fail, groups of three
+        # are resolved on the full keys) or to 2 bits above the row numbers (keys shared by three
+        # rows: the exact join)
+        for mask in (0x1FFF, 0x3FFF, 0xFFFF, 0x3 << 44):
+            monkeypatch.setattr(ranked, "_HASH_MASK", mask)
+            assert _run(args) == want, (flags, hex(mask))
+            monkeypatch.setattr(ranked, "_HASH_MASK", None)
+
+
+@pytest.mark.parametrize("what", ["qrels", "run"])
+def test_a_doubled_delimiter_hiding_a_field_is_malformed(tmp_path: Path, what: str) -> None:
+    good_q, good_r = "1 0 a 1\n1 0 b 0\n", "1 Q0 a 1 2.0 r\n1 Q0 b 2 1.0 r\n"
+    # one line with an empty second field: trec_eval splits on runs of blanks and sees a field fewer
+    q = "1 0 a 1\n1  b 0\n" if what == "qrels" else good_q
+    r = "1 Q0 a 1 2.0 r\n1  b 2 1.0 r\n" if what == "run" else good_r
+    (tmp_path / "q").write_text(q)
+    (tmp_path / "r").write_text(r)
+    rc, out, err = _run([str(tmp_path / "q"), str(tmp_path / "r")])
+    assert rc == 2 and out == "" and "line 2" in err and "Malformed line 2" in err, err
+
+
+def test_files_the_block_reader_hands_over_read_as_the_line_parser_reads_them(tmp_path: Path) -> None:
+    qrels, run = _case(3)
+    (tmp_path / "q").write_text(qrels)
+    (tmp_path / "r").write_text(run)
+    args = ["-q", "-c", "-m", "all_trec"]
+    want = _run([*args, str(tmp_path / "q"), str(tmp_path / "r")])
+    assert want[0] == 0
+    lines = run.splitlines()
+    variants = {
+        "crlf": "\r\n".join(lines) + "\r\n",
+        "comment": "# header\n" + run,
+        "tab line": run.replace(" ", "\t", 5),
+        "nul": run + "\x00garbage that is not read\n",
+        "no final newline": run.rstrip("\n"),
+        "extra column": "\n".join(ln + " more" for ln in lines) + "\n",
+    }
+    for name, text in variants.items():
+        (tmp_path / "r2").write_text(text)
+        assert _run([*args, str(tmp_path / "q"), str(tmp_path / "r2")]) == want, name
+
+
+@pytest.mark.parametrize("q", [1, 2, 3, 9, 64])
+@pytest.mark.parametrize("depth", [0, 1, 2, 8, 9, 130, 1000])
+def test_seqsum_adds_left_to_right(q: int, depth: int) -> None:
+    rng = np.random.default_rng(q * 1000 + depth)
+    x = rng.random((q, depth)) * rng.choice([1e-9, 1e-3, 1.0, 1e5, 1e12], size=(q, depth))
+    want = []
+    for row in x.tolist():
+        s = 0.0
+        for v in row:
+            s += v
+        want.append(s)
+    got = seqsum(x)
+    assert got.shape == (q,) and [math.copysign(1, v) for v in got] == [math.copysign(1, v) for v in want]
+    assert got.tolist() == want
+
+
+def test_a_run_imports_neither_pandas_nor_scipy() -> None:
+    data = ROOT / "tests" / "data" / "trec_eval"
+    code = ("import io, sys\nfrom auditor.trec_eval import main\n"
+            f"rc = main(['-q', '-c', '-m', 'all_trec', {str(data / 'qrels.test')!r}, {str(data / 'results.test')!r}])\n"
+            "heavy = sorted(m for m in ('pandas', 'scipy', 'torch', 'sklearn') if m in sys.modules)\n"
+            "sys.stderr.write(f'rc={rc} heavy={heavy}')\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                       env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=120)
+    assert "rc=0 heavy=[]" in p.stderr, p.stderr[-2000:]
+
+
+@pytest.mark.parametrize("what", ["qrels", "run"])
+def test_a_byte_order_mark_stays_in_the_first_qid_as_in_trec_eval(trec_eval_bin: Path, tmp_path: Path,
+                                                                    what: str) -> None:
+    # pyarrow's CSV reader drops a UTF-8 BOM; trec_eval reads it as part of the first qid
+    q, r = "1 0 a 1\n1 0 b 0\n2 0 c 1\n", "1 Q0 a 1 2.0 r\n1 Q0 b 2 1.0 r\n2 Q0 c 1 1.0 r\n"
+    (tmp_path / "q").write_bytes((b"\xef\xbb\xbf" if what == "qrels" else b"") + q.encode())
+    (tmp_path / "r").write_bytes((b"\xef\xbb\xbf" if what == "run" else b"") + r.encode())
+    for flags in (["-q", "-m", "num_rel"], ["-q", "-c", "-m", "num_rel"]):
+        args = [*flags, str(tmp_path / "q"), str(tmp_path / "r")]
+        c = subprocess.run([str(trec_eval_bin), *args], capture_output=True)
+        rc, out, err = _run(args)
+        if c.returncode == 0:
+            assert rc == 0 and out == c.stdout.decode("utf-8", "surrogateescape"), (flags, err)
+        else:
+            assert rc == 2 and out == "", (flags, out)
