@@ -443,8 +443,9 @@ def group_weighted_auc(scores: np.ndarray, y: np.ndarray, group_weights: np.ndar
     return _auc_of_weight_rows(scores, y, np.atleast_2d(np.asarray(group_weights, float)), np.asarray(row_group))
 
 
-#: cells of the (weight rows x rows) blocks of :func:`_auc_of_weight_rows` (32 MB of float64 each)
-_AUC_BLOCK_CELLS = 1 << 22
+#: cells of the (weight rows x rows) blocks of :func:`_auc_of_weight_rows` (8 MB of float64 each;
+#: the AUC arithmetic holds about eight such temporaries at once)
+_AUC_BLOCK_CELLS = 1 << 20
 
 
 def _auc_of_weight_rows(scores: np.ndarray, y: np.ndarray, M: np.ndarray, col: np.ndarray) -> np.ndarray:
