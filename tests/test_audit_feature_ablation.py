@@ -149,8 +149,8 @@ def test_edge_queries_are_counted_and_excluded():
     r = run(split, n_repeats=5)
     m = r.measurements
     te = split.test
-    no_rel = sum(1 for s in te.query_slices() if te.labels[s].max() <= 0)
-    tied = sum(1 for s in te.query_slices() if te.labels[s].max() > 0 and np.unique(te.labels[s]).size == 1)
+    no_rel = sum(1 for s in te.query_slices if te.labels[s].max() <= 0)
+    tied = sum(1 for s in te.query_slices if te.labels[s].max() > 0 and np.unique(te.labels[s]).size == 1)
     assert m["excluded_no_relevant"] == no_rel >= 1
     assert m["excluded_uninformative"] == tied >= 1
     assert m["n_queries"] == 40 - no_rel - tied
@@ -166,7 +166,7 @@ def test_within_query_permutation_never_leaves_the_query(clean):
     np.testing.assert_array_equal(out.features["b"], d.features["b"])
     np.testing.assert_array_equal(out.features["a"][:, [0, 2]], d.features["a"][:, [0, 2]])
     # no zero-masking: each query keeps exactly its own values of the permuted columns
-    for s in d.query_slices():
+    for s in d.query_slices:
         np.testing.assert_array_equal(np.sort(out.features["a"][s, 1]), np.sort(d.features["a"][s, 1]))
     assert not np.array_equal(out.features["a"][:, 1], d.features["a"][:, 1])
 

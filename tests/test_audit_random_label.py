@@ -365,8 +365,8 @@ def test_single_item_no_relevant_and_tied_queries_are_counted_and_excluded():
     te = split.test
     r = run(split)
     m = r.measurements
-    no_rel = sum(1 for s in te.query_slices() if te.labels[s].max() <= 0)
-    single_or_tied = sum(1 for s in te.query_slices() if te.labels[s].max() > 0 and np.unique(te.labels[s]).size == 1)
+    no_rel = sum(1 for s in te.query_slices if te.labels[s].max() <= 0)
+    single_or_tied = sum(1 for s in te.query_slices if te.labels[s].max() > 0 and np.unique(te.labels[s]).size == 1)
     assert no_rel >= 1 and single_or_tied >= 2  # the planted ones (q 1005 and q 1006) at least
     assert m["excluded_no_relevant"] == no_rel
     assert m["excluded_uninformative"] == single_or_tied
@@ -394,7 +394,7 @@ def test_shared_key_labels_agree_across_the_split(clean):
     assert info["shared_test_rows"] == n_copy == 120
     # labels really were shuffled, and each query keeps its label multiset
     assert np.mean(y_te != split.test.labels) > 0.3
-    for s in split.test.query_slices():
+    for s in split.test.query_slices:
         assert sorted(y_te[s]) == sorted(split.test.labels[s])
 
 

@@ -26,8 +26,8 @@ def test_shape_and_offsets():
     assert d.query_offsets.tolist() == [0, 3, 5, 6]
     assert d.query_ids.tolist() == [1, 2, 3] and d.query_sizes.tolist() == [3, 2, 1]
     assert d.query_index.tolist() == [0, 0, 0, 1, 1, 2]
-    assert d.query_slices() == [slice(0, 3), slice(3, 5), slice(5, 6)]
-    assert d.feature_names() == ["a.0", "a.1", "b.0"]
+    assert d.query_slices == [slice(0, 3), slice(3, 5), slice(5, 6)]
+    assert d.feature_names == ["a.0", "a.1", "b.0"]
     np.testing.assert_array_equal(d.feature_matrix(["b", "a"])[:, 0], np.ones(6))
 
 

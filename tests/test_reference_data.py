@@ -48,7 +48,7 @@ def test_layout_and_fields(splits) -> None:
             assert d.item_id is not None and d.query_text is not None
             # the query half of `text` is constant within each query
             q = d.features["text"][:, :512]
-            for sl in d.query_slices()[:20]:
+            for sl in d.query_slices[:20]:
                 assert np.all(q[sl] == q[sl][0])
             # every query has a relevant candidate and a mix of grades (graded within query)
             assert np.all(np.isfinite(expected_random("ndcg@10", d.labels, d.query_offsets)))
@@ -99,7 +99,7 @@ def test_clean_has_no_label_proxy(splits) -> None:
             s = te.feature_matrix()[:, top] * np.sign(_within_query_corr(te)[top])
             assert _ndcg(te, s) < 0.8
         else:
-            assert r.max() > 0.95 and te.feature_names()[top] == splits[sc].train.meta["planted"]["label_proxy"]
+            assert r.max() > 0.95 and te.feature_names[top] == splits[sc].train.meta["planted"]["label_proxy"]
             assert np.sort(r)[-2] < 0.5  # one proxy, nothing else near it
 
 

@@ -185,7 +185,7 @@ def test_score_contract(small_split, fitted) -> None:
     assert np.allclose(sub, ref, rtol=1e-6, atol=1e-6)
     # scores follow rows reordered within queries
     rng = np.random.default_rng(0)
-    perm = np.concatenate([rng.permutation(np.arange(sl.start, sl.stop)) for sl in te.query_slices()])
+    perm = np.concatenate([rng.permutation(np.arange(sl.start, sl.stop)) for sl in te.query_slices])
     assert np.allclose(fitted.score(te.take(perm)), s[perm], rtol=1e-6, atol=1e-6)
     # scoring in small batches gives the same result
     fitted_small = CoTRRPro.__new__(CoTRRPro)
