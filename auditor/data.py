@@ -62,6 +62,15 @@ class _CallableList(list):
         return (list, (list(self),))
 
 
+def _hash_array(h: Any, a: np.ndarray) -> None:
+    """Feed the bytes of the C-contiguous ``a`` to hash ``h`` without copying them
+    (``a.tobytes()`` made a copy of the whole feature matrix: 1.1 GB at 1M MSLR rows)."""
+    try:
+        h.update(memoryview(a).cast("B"))
+    except (TypeError, ValueError):  # no buffer export (object arrays): the bytes as before
+        h.update(a.tobytes())
+
+
 @dataclass(frozen=True, eq=False)
 class RankingDataset:
     """Query-grouped ranking data (frozen).
@@ -391,10 +400,10 @@ class RankingDataset:
         h = hashlib.sha256()
         for arr in (self.qid, self.labels, self.item_id):
             if arr is not None:
-                h.update(np.ascontiguousarray(arr).tobytes())
+                _hash_array(h, np.ascontiguousarray(arr))
         for g in sorted(self.features):
             h.update(g.encode())
-            h.update(np.ascontiguousarray(self.features[g], dtype=np.float64).tobytes())
+            _hash_array(h, np.ascontiguousarray(self.features[g], dtype=np.float64))
         return h.hexdigest()
 
     def summary(self, sha256: str | None = None) -> dict[str, Any]:

@@ -237,17 +237,26 @@ def config_hash(ctx: AuditContext, checks: list[str]) -> tuple[str, dict[str, An
     return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest(), cfg
 
 
+def _installed_version(dist: str) -> str | None:
+    """The installed version of distribution ``dist`` without importing it (None when absent)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(dist)
+    except Exception:  # not installed, or broken metadata: reported as absent
+        return None
+
+
 def _environment(device: str) -> dict[str, Any]:
     env: dict[str, Any] = {"python": platform.python_version(), "platform": platform.platform(),
                            "rank_auditor": __version__, "numpy": np.__version__, "device": device}
-    for mod in ("scipy", "statsmodels", "sklearn", "torch"):
+    # a library the run did not load is looked up in its installed metadata, not imported:
+    # importing torch only to print its version cost 2.5 s and 188 MB of resident memory on a
+    # LightGBM run that never touches it (issue 17)
+    for mod, dist in (("scipy", "scipy"), ("statsmodels", "statsmodels"), ("sklearn", "scikit-learn"),
+                      ("torch", "torch")):
         m = sys.modules.get(mod)
-        if m is None:
-            try:
-                m = __import__(mod)
-            except Exception:
-                m = None
-        env[mod] = getattr(m, "__version__", None) if m is not None else None
+        env[mod] = getattr(m, "__version__", None) if m is not None else _installed_version(dist)
     if device.startswith("cuda"):
         try:
             import torch

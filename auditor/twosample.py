@@ -35,7 +35,7 @@ from auditor.errors import DataError
 
 __all__ = [
     "TwoSample", "KSResult", "MMDResult", "ClassifierResult", "LabelShiftResult",
-    "permute_membership", "stratified_group_folds", "auc", "weighted_auc",
+    "permute_membership", "stratified_group_folds", "auc", "weighted_auc", "group_weighted_auc",
     "ks_test", "mmd_test", "classifier_test", "label_shift_test", "reduce_dims",
 ]
 
@@ -47,8 +47,13 @@ class TwoSample:
 
     Parameters
     ----------
-    X : ndarray, shape (n, D)
-        Feature rows of both samples; rows are sorted by ``group`` (non-decreasing).
+    X : ndarray, shape (n, D), or a tuple of row blocks
+        Feature rows of both samples; rows are sorted by ``group`` (non-decreasing). Given
+        as blocks (e.g. sample A's rows, then B's: what :meth:`from_arrays` passes), the
+        pooled matrix is built only on first use of ``.X``; :meth:`column`,
+        :meth:`select_groups`, :meth:`subsample` and :meth:`varying_columns` read the blocks
+        directly, so tests that subsample whole groups never hold a pooled copy of both
+        samples (1.45 GB at 1M + 333k MSLR rows; issue 17).
     group : ndarray of int, shape (n,)
         Group index 0..G-1 of each row. Groups are the unit that permutations, folds and
         bootstraps move.
@@ -69,16 +74,31 @@ class TwoSample:
     names: tuple[str, str] = ("A", "B")
 
     def __post_init__(self) -> None:
-        X = np.asarray(self.X, dtype=np.float64)
+        if isinstance(self.X, tuple):
+            blocks = tuple(np.asarray(b, dtype=np.float64) for b in self.X)
+            widths = {b.shape[1] if b.ndim == 2 else -1 for b in blocks}
+            if not blocks or len(widths) != 1 or -1 in widths:
+                raise ValueError(f"X blocks must be (n_i, D) with one D, got {[b.shape for b in blocks]}")
+            X = blocks[0] if len(blocks) == 1 else None
+            shape = (sum(b.shape[0] for b in blocks), blocks[0].shape[1])
+        else:
+            X = np.asarray(self.X, dtype=np.float64)
+            blocks = (X,)
+            shape = X.shape
         g = np.asarray(self.group, dtype=np.int64)
         in_a = np.asarray(self.in_a, dtype=bool)
-        if X.ndim != 2 or g.shape != (X.shape[0],):
-            raise ValueError(f"X must be (n, D) and group (n,), got {X.shape} and {g.shape}")
+        if len(shape) != 2 or g.shape != (shape[0],):
+            raise ValueError(f"X must be (n, D) and group (n,), got {shape} and {g.shape}")
         if g.size and (np.any(np.diff(g) < 0) or g[0] < 0 or g[-1] >= in_a.size):
             raise ValueError("group must be non-decreasing indices into in_a")
         if np.bincount(g, minlength=in_a.size).min(initial=1) == 0:
             raise ValueError("every group needs at least one row")
-        object.__setattr__(self, "X", X)
+        object.__setattr__(self, "_blocks", blocks)
+        object.__setattr__(self, "_shape", shape)
+        if X is None:  # pooled on first use (see the X property below)
+            object.__delattr__(self, "X")
+        else:
+            object.__setattr__(self, "X", X)
         object.__setattr__(self, "group", g)
         object.__setattr__(self, "in_a", in_a)
         if self.labels is not None:
@@ -114,7 +134,7 @@ class TwoSample:
         if labels_a is not None and labels_b is not None:
             lab = np.concatenate([np.asarray(labels_a, float), np.asarray(labels_b, float)])
         names_ = list(feature_names) if feature_names is not None else [f"f{i}" for i in range(X_a.shape[1])]
-        return cls(X=np.vstack([X_a, X_b]), group=np.concatenate([ga, gb + n_ga]),
+        return cls(X=(X_a, X_b), group=np.concatenate([ga, gb + n_ga]),
                    in_a=np.r_[np.ones(n_ga, bool), np.zeros(n_gb, bool)], feature_names=names_,
                    labels=lab, names=names)
 
@@ -152,9 +172,37 @@ class TwoSample:
                                names=(a.name, b.name))
 
     # ------------------------------------------------------------------ shape
+    def __getattr__(self, name: str) -> Any:
+        # only reached when X was given as several blocks and has not been pooled yet
+        if name == "X":
+            X = np.vstack(self.__dict__["_blocks"])
+            object.__setattr__(self, "X", X)
+            return X
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     @property
     def n_rows(self) -> int:
-        return int(self.X.shape[0])
+        return int(self._shape[0])
+
+    @property
+    def n_cols(self) -> int:
+        return int(self._shape[1])
+
+    def column(self, j: int) -> np.ndarray:
+        """Column ``j`` of the pooled rows, shape (n,), without pooling the whole matrix."""
+        if "X" in self.__dict__:
+            return self.X[:, j]
+        return np.concatenate([b[:, j] for b in self._blocks])
+
+    def _take_rows(self, rows: np.ndarray) -> np.ndarray:
+        """``X[rows]`` for a boolean row mask, read block by block when X is not pooled."""
+        if "X" in self.__dict__:
+            return self.X[rows]
+        out, r0 = [], 0
+        for b in self._blocks:
+            out.append(b[rows[r0:r0 + b.shape[0]]])
+            r0 += b.shape[0]
+        return np.concatenate(out)
 
     @property
     def n_groups(self) -> int:
@@ -187,7 +235,7 @@ class TwoSample:
         keep = np.asarray(keep, bool)
         new_idx = np.cumsum(keep) - 1
         rows = keep[self.group]
-        return TwoSample(X=self.X[rows], group=new_idx[self.group[rows]], in_a=self.in_a[keep],
+        return TwoSample(X=self._take_rows(rows), group=new_idx[self.group[rows]], in_a=self.in_a[keep],
                          feature_names=self.feature_names,
                          labels=None if self.labels is None else self.labels[rows], names=self.names)
 
@@ -208,14 +256,17 @@ class TwoSample:
 
     def row_level(self) -> "TwoSample":
         """The same rows with every row its own group: the (wrong) i.i.d. analysis, for contrast."""
-        return TwoSample(X=self.X, group=np.arange(self.n_rows), in_a=self.row_in_a.copy(),
+        return TwoSample(X=self.__dict__.get("X", self._blocks), group=np.arange(self.n_rows), in_a=self.row_in_a.copy(),
                          feature_names=self.feature_names, labels=self.labels, names=self.names)
 
     def varying_columns(self) -> np.ndarray:
         """Indices of columns that are not constant over the pooled rows."""
         cached = self.__dict__.get("_varying")
         if cached is None:
-            cached = np.flatnonzero(np.ptp(self.X, axis=0) > 0)
+            # max > min over the pooled rows, taken block by block (no pooled copy)
+            hi = np.max([b.max(axis=0) for b in self._blocks], axis=0)
+            lo = np.min([b.min(axis=0) for b in self._blocks], axis=0)
+            cached = np.flatnonzero(hi > lo)
             cached.flags.writeable = False
             object.__setattr__(self, "_varying", cached)
         return cached
@@ -364,21 +415,61 @@ def weighted_auc(scores: np.ndarray, y: np.ndarray, weights: np.ndarray) -> np.n
     -------
     ndarray, shape (m,)
     """
+    W = np.atleast_2d(np.asarray(weights, float))
+    return _auc_of_weight_rows(scores, y, W, np.arange(W.shape[1]))
+
+
+def group_weighted_auc(scores: np.ndarray, y: np.ndarray, group_weights: np.ndarray,
+                       row_group: np.ndarray) -> np.ndarray:
+    """:func:`weighted_auc` with ``weights = group_weights[:, row_group]``, never built whole.
+
+    A bootstrap of 1,000 query resamples over 60,000 pooled rows is a (1000, 60000) float64
+    matrix, and the AUC arithmetic made five of them at once (2.4 GB); here the weight rows are
+    expanded a block at a time. Each output depends on its own weight row alone (row-wise
+    reductions), so the values are identical to :func:`weighted_auc` on the full matrix.
+
+    Parameters
+    ----------
+    scores : ndarray, shape (n,)
+    y : ndarray of bool, shape (n,)
+    group_weights : ndarray, shape (m, G)
+    row_group : ndarray of int, shape (n,)
+        Each row's group (column of ``group_weights``).
+
+    Returns
+    -------
+    ndarray, shape (m,)
+    """
+    return _auc_of_weight_rows(scores, y, np.atleast_2d(np.asarray(group_weights, float)), np.asarray(row_group))
+
+
+#: cells of the (weight rows x rows) blocks of :func:`_auc_of_weight_rows` (8 MB of float64 each;
+#: the AUC arithmetic holds about eight such temporaries at once)
+_AUC_BLOCK_CELLS = 1 << 20
+
+
+def _auc_of_weight_rows(scores: np.ndarray, y: np.ndarray, M: np.ndarray, col: np.ndarray) -> np.ndarray:
+    """AUC of ``scores`` for ``y`` under each weight row ``M[i, col]``, in blocks of weight rows."""
     scores = np.asarray(scores, float)
     y = np.asarray(y, bool)
-    W = np.atleast_2d(np.asarray(weights, float))
     order = np.argsort(scores, kind="mergesort")
     s = scores[order]
     starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
-    W = W[:, order]
     ys = y[order]
-    wa = np.add.reduceat(W * ys, starts, axis=1)
-    wb = np.add.reduceat(W * ~ys, starts, axis=1)
-    below_b = np.cumsum(wb, axis=1) - wb
-    num = np.sum(wa * (below_b + 0.5 * wb), axis=1)
-    den = wa.sum(1) * wb.sum(1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / den, np.nan)
+    col_sorted = col[order]
+    out = np.empty(M.shape[0])
+    step = max(1, _AUC_BLOCK_CELLS // max(1, scores.size))
+    for b0 in range(0, M.shape[0], step):
+        W = M[b0:b0 + step][:, col_sorted]
+        wa = np.add.reduceat(W * ys, starts, axis=1)
+        wb = np.add.reduceat(W * ~ys, starts, axis=1)
+        del W
+        below_b = np.cumsum(wb, axis=1) - wb
+        num = np.sum(wa * (below_b + 0.5 * wb), axis=1)
+        den = wa.sum(1) * wb.sum(1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[b0:b0 + step] = np.where(den > 0, num / den, np.nan)
+    return out
 
 
 def reduce_dims(X: np.ndarray, max_dims: int, *, exact_below: int = 600) -> tuple[np.ndarray, float]:
@@ -548,7 +639,7 @@ def ks_test(ts: TwoSample, *, n_permutations: int = 1000, max_thresholds: int = 
 
 def _count_matrix(ts: TwoSample, j: int, max_thresholds: int) -> tuple[np.ndarray, bool]:
     """``C[g, t]`` = rows of group g with ``X[:, j] <= threshold t``, shape (G, T); exact flag."""
-    col = ts.X[:, j]
+    col = ts.column(j)
     thr, ex = _thresholds(col, max_thresholds)
     G = ts.n_groups
     pos = np.searchsorted(thr, col, side="left")  # x <= thr[t]  <=>  pos <= t
@@ -645,7 +736,7 @@ def _ks_test(ts: TwoSample, n_permutations: int, max_thresholds: int, fdr: float
             keep[rng.choice(idx, size=min(k, idx.size), replace=False)] = True
         ts = ts.select_groups(keep)
     cols = ts.varying_columns()
-    n_const = ts.X.shape[1] - cols.size
+    n_const = ts.n_cols - cols.size
     names = [ts.feature_names[j] for j in cols]
     if cols.size == 0:
         e = np.zeros(0)
@@ -1102,13 +1193,13 @@ def _classifier_test(ts: TwoSample, n_folds: int, classifier: str, n_permutation
         gk = np.flatnonzero(fold_g == k)
         fold_auc.append(auc(oof[chosen][te], y[te]))
         local = np.searchsorted(gk, ts.group[te])
-        W = _group_bootstrap_weights(ts.in_a[gk], local, min(n_bootstrap, 500), rng)
-        b = weighted_auc(oof[chosen][te], y[te], W)
+        M = _group_bootstrap_weights(ts.in_a[gk], min(n_bootstrap, 500), rng)
+        b = group_weighted_auc(oof[chosen][te], y[te], M, local)
         b = b[np.isfinite(b)]
         fold_ci.append((float(np.quantile(b, a_lo)), float(np.quantile(b, a_hi))) if b.size else (np.nan, np.nan))
     pooled = pooled_by[chosen]
-    W = _group_bootstrap_weights(ts.in_a, ts.group, n_bootstrap, rng)
-    boots = weighted_auc(oof[chosen], y, W)
+    M = _group_bootstrap_weights(ts.in_a, n_bootstrap, rng)
+    boots = group_weighted_auc(oof[chosen], y, M, ts.group)
     boots = boots[np.isfinite(boots)]
     lo, hi = (np.quantile(boots, [a_lo, a_hi]) if boots.size else (np.nan, np.nan))
     groups = np.flatnonzero(held_g)
@@ -1133,8 +1224,9 @@ def _fit_quietly(model: Any, X: np.ndarray, y: np.ndarray) -> Any:
         return model.fit(X, y)
 
 
-def _group_bootstrap_weights(in_a: np.ndarray, row_group: np.ndarray, B: int, rng: np.random.Generator) -> np.ndarray:
-    """Row weights (B, n) from resampling groups with replacement within each sample."""
+def _group_bootstrap_weights(in_a: np.ndarray, B: int, rng: np.random.Generator) -> np.ndarray:
+    """Group weights (B, G) from resampling groups with replacement within each sample (a row's
+    weight is its group's: see :func:`group_weighted_auc`)."""
     G = in_a.size
     M = np.zeros((B, G))
     for side in (True, False):
@@ -1145,7 +1237,7 @@ def _group_bootstrap_weights(in_a: np.ndarray, row_group: np.ndarray, B: int, rn
         cnt = np.zeros((B, idx.size))
         np.add.at(cnt, (np.repeat(np.arange(B), idx.size), draws.ravel()), 1.0)
         M[:, idx] = cnt
-    return M[:, row_group]
+    return M
 
 
 # --------------------------------------------------------------------------- labels

@@ -9,8 +9,8 @@ import pytest
 from scipy import stats as st
 
 from auditor.errors import DataError
-from auditor.twosample import (TwoSample, auc, classifier_test, ks_test, label_shift_test, mmd_test,
-                               permute_membership, reduce_dims, stratified_group_folds, weighted_auc)
+from auditor.twosample import (TwoSample, auc, classifier_test, group_weighted_auc, ks_test, label_shift_test,
+                               mmd_test, permute_membership, reduce_dims, stratified_group_folds, weighted_auc)
 
 
 
@@ -81,6 +81,41 @@ def test_auc_and_weighted_auc_match_sklearn_with_ties():
     got = weighted_auc(s, y, np.vstack([np.ones(300), w]))
     assert got[0] == pytest.approx(roc_auc_score(y, s), abs=1e-12)
     assert got[1] == pytest.approx(roc_auc_score(y[rep], s[rep]), abs=1e-12)
+
+
+def test_group_weighted_auc_equals_weighted_auc_on_the_expanded_weights(monkeypatch):
+    import auditor.twosample as T
+
+    rng = np.random.default_rng(8)
+    sizes = rng.integers(1, 30, size=60)
+    group = np.repeat(np.arange(60), sizes)
+    y = rng.random(60)[group] < 0.5
+    s = np.round(rng.normal(size=group.size), 1)  # ties across groups
+    M = rng.integers(0, 3, size=(45, 60)).astype(float)
+    full = weighted_auc(s, y, M[:, group])
+    monkeypatch.setattr(T, "_AUC_BLOCK_CELLS", 2 * group.size + 1)  # blocks of two weight rows
+    np.testing.assert_array_equal(group_weighted_auc(s, y, M, group), full)
+
+
+def test_two_samples_given_as_blocks_behave_like_the_pooled_matrix():
+    rng = np.random.default_rng(9)
+    ts = clustered(12, 9, 7, 4, rng, shift=0.3)  # from_arrays: sample A's and B's rows as two blocks
+    Xa = ts.X[ts.row_in_a]
+    Xa[:, 2] = 5.0  # column 2 constant in A ...
+    ts = TwoSample.from_arrays(Xa, ts.X[~ts.row_in_a], ts.group[ts.row_in_a], ts.group[~ts.row_in_a])
+    pooled = TwoSample(X=ts.X.copy(), group=ts.group, in_a=ts.in_a, feature_names=ts.feature_names)
+    fresh = TwoSample.from_arrays(Xa, pooled.X[~pooled.row_in_a], pooled.group[pooled.row_in_a],
+                                  pooled.group[~pooled.row_in_a])
+    np.testing.assert_array_equal(fresh.varying_columns(), pooled.varying_columns())  # ... but not in B
+    assert 2 in fresh.varying_columns()
+    for j in range(4):
+        np.testing.assert_array_equal(fresh.column(j), pooled.X[:, j])
+    a, b = fresh.subsample(40, np.random.default_rng(1)), pooled.subsample(40, np.random.default_rng(1))
+    np.testing.assert_array_equal(a.X, b.X)
+    np.testing.assert_array_equal(a.group, b.group)
+    ka, kb = ks_test(fresh, n_permutations=99, seed=2), ks_test(pooled, n_permutations=99, seed=2)
+    np.testing.assert_array_equal(ka.p_value, kb.p_value)
+    np.testing.assert_array_equal(ka.statistic, kb.statistic)
 
 
 def test_reduce_dims_keeps_top_components():

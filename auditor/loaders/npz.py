@@ -127,7 +127,7 @@ def _npz_matrix(a: np.ndarray, name: str, n: int, path: str) -> np.ndarray:
         raise DataError(f"{name} has shape {a.shape}, expected ({n}, d).", path=path, field=name)
     if a.dtype.kind not in "iufb":
         raise DataError(f"{name} has dtype {a.dtype}, expected numbers.", path=path, field=name)
-    a = a.astype(np.float64)
+    a = a.astype(np.float64, copy=False)  # read fresh from the archive: a float64 array is ours already
     bad = ~np.isfinite(a)
     if bad.any():
         r, c = np.argwhere(bad)[0]
