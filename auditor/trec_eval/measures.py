@@ -33,7 +33,7 @@ from typing import Callable
 
 import numpy as np
 
-from auditor.trec_eval.ranked import NONPOOL, UNJUDGED, Chunk
+from auditor.trec_eval.ranked import NONPOOL, PAD, UNJUDGED, Chunk
 
 MIN_GEO_MEAN = 0.00001
 INFAP_EPSILON = 0.00001
@@ -220,6 +220,12 @@ def _num_rel_levels(c: Chunk) -> np.ndarray:
     return c.get("nrl", make)
 
 
+def _distinct(x: np.ndarray) -> np.ndarray:
+    """The sorted distinct values of a 1-d integer array (``np.unique`` imports numpy.ma: 20 ms of start-up)."""
+    s = np.sort(x)
+    return s[np.concatenate(([True], s[1:] != s[:-1]))] if s.size else s
+
+
 def _level_count(c: Chunk, level: int) -> np.ndarray:
     k = np.searchsorted(c.levels, level)
     if k < c.levels.size and c.levels[k] == level:
@@ -243,43 +249,68 @@ def gains(c: Chunk, pairs: tuple) -> Gains:
     return c.get(("gains", pairs), lambda: _make_gains(c, pairs))
 
 
+#: widest relevance range looked up through a table (wider parameter levels: one mask per level)
+_TABLE_LEVELS = 1 << 16
+
+
+def _level_lookup(R: np.ndarray, lookup: dict[int, float], top_level: int) -> np.ndarray:
+    """``lookup[R]`` elementwise, 0.0 for levels not in ``lookup`` and for the padding (float64).
+
+    ``top_level``: the largest value in ``R`` (bounds ``R - lo`` away from overflow).
+    """
+    levels = [lv for lv, g in lookup.items() if g != 0]
+    if not levels:
+        return np.zeros(R.shape)
+    lo, hi = min(levels), max(levels)
+    if hi - lo < _TABLE_LEVELS and -(1 << 40) < lo and top_level < (1 << 62):
+        # one table take: slot 0 and the last slot are 0.0 and every level outside [lo, hi],
+        # the padding included, is clipped onto one of them
+        tab = np.zeros(hi - lo + 3)
+        for lv in levels:
+            tab[lv - lo + 1] = lookup[lv]
+        return np.take(tab, R - (lo - 1), mode="clip")
+    out = np.zeros(R.shape)
+    for lv in levels:
+        out[R == lv] = lookup[lv]
+    return np.where(R == PAD, 0.0, out)
+
+
 def _make_gains(c: Chunk, pairs: tuple) -> Gains:
     q, depth = c.R.shape
     nrl = _num_rel_levels(c)
-    result = np.zeros((q, depth))
     top = np.zeros(q)
     terminal = np.zeros(q)
-    seqs: list[list[tuple[float, np.ndarray]]] = [[] for _ in range(q)]
     n_ideal = np.zeros(q, dtype=np.int64)
-    groups: dict[int, np.ndarray] = {}
-    for v in np.unique(nrl):
-        groups[int(v)] = np.flatnonzero(nrl == v)
+    distinct = _distinct(nrl)
+    groups = [(int(v), np.flatnonzero(nrl == v) if distinct.size > 1 else None) for v in distinct]
+    result = np.zeros((q, depth)) if len(groups) != 1 else None
+    top_level = int(c.levels.max()) if c.levels.size else 0  # ranked values are judged levels, -1, -2 or PAD
     plan = []
-    for v, rows in groups.items():
+    for v, rows in groups:  # rows None: every query of the chunk
         order = _sorted_gains(pairs, max(v, 0))
         # result gains: get_gain looks the level up (first match); unlisted levels give 0
         lookup: dict[int, float] = {}
         for lv, g, _ in order:
             lookup.setdefault(lv, g)
-        sub = c.R[rows]
-        rg = np.zeros(sub.shape)
-        for lv, g in lookup.items():
-            if g != 0:
-                rg[sub == lv] = g
-        result[rows] = rg
+        if rows is None:
+            result = _level_lookup(c.R, lookup, top_level)
+        else:
+            result[rows] = _level_lookup(c.R[rows], lookup, top_level)
         if not order:
             continue
-        top[rows] = order[-1][1]
-        counts = [(g, _level_count(c, lv)[rows] if counted else np.zeros(rows.size, dtype=np.int64))
+        sel = slice(None) if rows is None else rows
+        top[sel] = order[-1][1]
+        n = q if rows is None else rows.size
+        counts = [(g, _level_count(c, lv)[sel] if counted else np.zeros(n, dtype=np.int64))
                   for lv, g, counted in reversed(order)]
-        plan.append((rows, order[-1][1], counts))
+        plan.append((sel, n, order[-1][1], counts))
     K = 0
     built = []
-    for rows, gtop, counts in plan:
+    for sel, n, gtop, counts in plan:
         # walk levels from the top: skip empty levels, stop at the first non-positive gain with documents
-        alive = np.full(rows.size, gtop > 0)
+        alive = np.full(n, gtop > 0)
         reps = []
-        term = np.zeros(rows.size)
+        term = np.zeros(n)
         for g, cnt in counts:
             has = cnt > 0
             if g > 0:
@@ -288,24 +319,27 @@ def _make_gains(c: Chunk, pairs: tuple) -> Gains:
                 stop = alive & has
                 term[stop] = g
                 alive &= ~has
-        terminal[rows] = term
-        tot = np.zeros(rows.size, dtype=np.int64)
+        terminal[sel] = term
+        tot = np.zeros(n, dtype=np.int64)
         for _, r in reps:
             tot += r
-        n_ideal[rows] = tot
+        n_ideal[sel] = tot
         K = max(K, int(tot.max(initial=0)))
-        built.append((rows, reps))
+        built.append((sel, n, tot, reps))
     ideal = np.zeros((q, K))
     if K:
         pos = np.arange(K)[None, :]
-        for rows, reps in built:
-            blk = np.zeros((rows.size, K))
-            lo = np.zeros(rows.size, dtype=np.int64)
-            for g, r in reps:
-                hi = lo + r
-                blk[(pos >= lo[:, None]) & (pos < hi[:, None])] = g
-                lo = hi
-            ideal[rows] = blk
+        for sel, n, tot, reps in built:
+            if not reps:
+                continue
+            # each query's ideal list, query after query: every gain repeated by its count, then
+            # laid into the first tot cells of the query's row
+            cnt = np.stack([r for _, r in reps], axis=1)
+            gv = np.broadcast_to(np.array([g for g, _ in reps]), cnt.shape)
+            vals = np.repeat(gv.ravel(), cnt.ravel())
+            blk = np.zeros((n, K))
+            blk[pos < tot[:, None]] = vals
+            ideal[sel] = blk
     return Gains(result=result, ideal=ideal, n_ideal=n_ideal, top=top, terminal=terminal)
 
 
@@ -561,13 +595,19 @@ def k_G(c: Chunk, p: tuple) -> np.ndarray:
     K = g.ideal.shape[1]
     w = min(K, depth)
     cost = np.ones((q, depth))  # the ideal gain where it is at least 1, else 1 (past the ideal list: 1)
-    cost[:, :w] = np.where(g.ideal[:, :w] >= 1.0, g.ideal[:, :w], 1.0)
+    np.maximum(g.ideal[:, :w], 1.0, out=cost[:, :w])  # ideal gains are positive or 0, never NaN
     sum_cost = np.cumsum(cost, axis=1) if depth else cost
     sum_res = np.cumsum(rg, axis=1) if depth else rg
     arg = (2 + sum_cost) - sum_res
     nz = rg != 0  # result gains are 0 in the padding
     terms = np.zeros((q, depth))
-    if nz.any():
+    lo, hi = (float(arg.min()), float(arg.max())) if depth else (0.0, 0.0)
+    ai = arg.astype(np.int64) if 1.0 <= lo and hi < 1 << 20 else None
+    if ai is not None and bool((ai == arg).all()):
+        # whole numbers (integer gains, the usual case): libm's log2 from the table, every cell
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = np.where(nz, rg / log2_table(int(hi) + 1)[ai], 0.0)
+    elif nz.any():
         terms[nz] = rg[nz] / c_log2(arg[nz])
     results_g = seqsum(terms)
     sum_ideal = seqsum(g.ideal)
@@ -576,7 +616,7 @@ def k_G(c: Chunk, p: tuple) -> np.ndarray:
 
 def _result_gains(c: Chunk, p: tuple) -> np.ndarray:
     """Gain of each ranked document, 0 in the padding (shared by G, ndcg, ndcg_rel, Rndcg)."""
-    return c.get(("result_gains", p), lambda: np.where(_valid(c), gains(c, p).result, 0.0))
+    return gains(c, p).result
 
 
 def _dcg_cums(c: Chunk, p: tuple) -> tuple[np.ndarray, np.ndarray]:
@@ -765,7 +805,7 @@ def k_rbp(c: Chunk, p: tuple) -> np.ndarray:
     q, depth = c.R.shape
     nrl = _num_rel_levels(c)
     rg = np.zeros((q, depth))
-    for v in np.unique(nrl):
+    for v in _distinct(nrl):
         rows = np.flatnonzero(nrl == v)
         order = _sorted_gains(p, max(int(v), 0))
         # min/max start at 0 in the C code as compiled (uninitialised stack doubles read as 0)

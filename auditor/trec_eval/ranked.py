@@ -63,21 +63,28 @@ class Ranked:
     runid: str
     opts: Options = field(default_factory=Options)
 
-    def chunks(self) -> Iterator[tuple[np.ndarray, "Chunk"]]:
+    def chunks(self, cells: int = CHUNK_CELLS) -> Iterator[tuple[np.ndarray, "Chunk"]]:
         """(query indices, Chunk) pieces covering all queries, each of bounded padded size."""
+        for idx in self.chunk_indices(cells):
+            yield idx, self.chunk(idx)
+
+    def chunk_indices(self, cells: int = CHUNK_CELLS) -> list[np.ndarray]:
+        """Query indices of each chunk: queries of similar length, at most ``cells`` padded cells each."""
         nret = np.diff(self.starts)
         order = np.argsort(nret, kind="stable")
+        out = []
         i, q = 0, order.size
         while i < q:
-            j = i + 1
-            # grow while the padded block (rows x longest row) stays small
-            while j < q and (j + 1 - i) * max(int(nret[order[j]]), 1) <= CHUNK_CELLS:
-                j += 1
-            idx = order[i:j]
-            yield idx, self._chunk(idx)
+            # grow while the padded block (rows x longest row) stays small: nret is sorted, so the
+            # block's width is its last row's length and the end is found by one search
+            width = np.maximum(nret[order[i + 1:]], 1)
+            fits = (np.arange(2, q - i + 1) * width) <= cells
+            j = i + 1 + (int(np.argmin(fits)) if not fits.all() else fits.size)
+            out.append(order[i:j])
             i = j
+        return out
 
-    def _chunk(self, idx: np.ndarray) -> "Chunk":
+    def chunk(self, idx: np.ndarray) -> "Chunk":
         nret = (self.starts[idx + 1] - self.starts[idx]).astype(np.int64)
         depth = int(nret.max()) if idx.size else 0
         if depth and int(nret.min()) == depth:  # every query as long as the longest: no padding
