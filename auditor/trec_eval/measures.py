@@ -432,12 +432,16 @@ def _interp_prec(c: Chunk, cut_percents: tuple) -> np.ndarray:
     smax = np.maximum.accumulate(prec[:, ::-1], axis=1)[:, ::-1] if prec.shape[1] else prec
     out = np.zeros((q, len(cut_percents)))
     first = np.argmax(rel, axis=1) if rel.shape[1] else np.zeros(q, dtype=np.int64)
+    # the position of each query's j-th relevant document (row-major order of the relevant cells)
+    rel_cols = np.nonzero(rel)[1]
+    rel_start = np.zeros(q, dtype=np.int64)
+    np.cumsum(nrr[:-1], out=rel_start[1:])
     for k, pct in enumerate(cut_percents):
         cut = _lround(pct * nr.astype(np.float64))
         matched = (cut >= 1) & (cut <= nrr)
         if matched.any():
-            pos = np.argmax(cs >= cut[:, None], axis=1)
-            out[matched, k] = smax[np.flatnonzero(matched), pos[matched]]
+            rows = np.flatnonzero(matched)
+            out[rows, k] = smax[rows, rel_cols[rel_start[rows] + cut[rows] - 1]]
         low = cut <= 0
         some = low & (nrr > 0)
         if some.any():
@@ -582,9 +586,13 @@ def k_utility(c: Chunk, p: tuple) -> np.ndarray:
 
 def k_binG(c: Chunk, p: tuple) -> np.ndarray:
     rel, cs = _rel(c), _csum(c)
-    i = np.arange(c.R.shape[1])[None, :]
-    arg = np.where(rel, 3 + i - cs, 2)
-    terms = np.where(rel, 1.0 / c_log2(arg), 0.0)
+    depth = c.R.shape[1]
+    i = np.arange(depth, dtype=np.int32)[None, :]
+    # 1 / log2(3 + i - rel_so_far) at a relevant document (an argument from 2 to depth + 2), by
+    # table: slot 0 (every other cell) holds the 0.0 they add
+    inv = np.zeros(depth + 3)
+    inv[2:] = 1.0 / log2_table(depth + 3)[2:]
+    terms = inv[np.where(rel, 3 + i - cs, 0)]
     return _col(_div(seqsum(terms), _num_rel(c), _nrr(c) > 0))
 
 
@@ -653,13 +661,17 @@ def k_ndcg_rel(c: Chunk, p: tuple) -> np.ndarray:
     rg = _result_gains(c, p)
     rcum, icum = _dcg_cums(c, p)
     K = g.n_ideal
-    # ideal DCG reached at position i: cumulative up to min(i, K-1), 0 when the list is empty
-    idx = np.minimum(np.arange(depth)[None, :], (K - 1)[:, None])
-    ideal_at = np.zeros((q, depth))
-    okk = K > 0
-    if depth and icum.shape[1]:
-        ideal_at[okk] = np.take_along_axis(icum[okk], np.maximum(idx[okk], 0), axis=1)
-    pos = (rg > 0) & _valid(c)
+    # ideal DCG reached at position i: cumulative up to min(i, K-1), 0 when the list is empty.
+    # A query's cumulative ideal DCG stays constant after its K ideal gains (its row is padded
+    # with gain 0, and x + 0.0 == x), so that is column min(i, W-1) of every row.
+    W = icum.shape[1]
+    if not (depth and W):
+        ideal_at = np.zeros((q, depth))
+    elif depth <= W:
+        ideal_at = icum[:, :depth]
+    else:
+        ideal_at = icum[:, np.minimum(np.arange(depth), W - 1)]
+    pos = rg > 0  # result gains are 0 in the padding
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(pos, rcum / ideal_at, 0.0)
         s = seqsum(terms)
@@ -679,6 +691,8 @@ def k_Rndcg(c: Chunk, p: tuple) -> np.ndarray:
     K = g.n_ideal
     W = g.ideal.shape[1]
     icum = np.concatenate([np.zeros((q, 1)), icum], axis=1)
+    # cumulative DCGs stay constant past a query's K ideal gains and past its nret results
+    # (both rows are padded with gain 0, and x + 0.0 == x): column min(i, ...) of every row
     # ideal gain at positions 0..W (the terminal gain once the list is exhausted)
     seq = np.zeros((q, W + 1))
     seq[:, :W] = g.ideal
@@ -687,9 +701,8 @@ def k_Rndcg(c: Chunk, p: tuple) -> np.ndarray:
     prev = np.concatenate([g.top[:, None], seq[:, :-1]], axis=1)
     started = g.top > 0
     change = (seq != prev) & (cols <= K[:, None]) & started[:, None]
-    ideal_before = np.take_along_axis(icum, np.minimum(cols, K[:, None]).repeat(1, axis=0), axis=1)
-    res_idx = np.minimum(cols, c.nret[:, None])
-    res_before = np.take_along_axis(rcum, np.minimum(res_idx, depth), axis=1)
+    ideal_before = icum  # ideal DCG before position min(i, K)
+    res_before = rcum[:, :W + 1] if W <= depth else rcum[:, np.minimum(np.arange(W + 1), depth)]
     ev = change & (ideal_before > 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(ev, res_before / ideal_before, 0.0)
@@ -699,7 +712,7 @@ def k_Rndcg(c: Chunk, p: tuple) -> np.ndarray:
     i_after = np.where(started, np.where(K < c.nret, K + 1, c.nret), 0)
     final = (i_after < c.nret)
     dcg_all = rcum[:, -1]
-    idcg_all = icum[np.arange(q), K]
+    idcg_all = icum[:, -1]
     add = final & (idcg_all > 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         s = np.where(add, s + dcg_all / idcg_all, s)
@@ -710,24 +723,31 @@ def k_Rndcg(c: Chunk, p: tuple) -> np.ndarray:
 
 def k_ndcg_cut(c: Chunk, p: tuple) -> np.ndarray:
     q, depth = c.R.shape
-    gain = np.where(_valid(c) & (c.R > 0), c.R, 0).astype(np.float64)
-    rcum = np.cumsum(_dcg_terms(gain), axis=1) if depth else gain
-    # ideal: levels >= 1, highest first, each repeated by its count
-    pos_lv = c.levels > 0
-    lv = c.levels[pos_lv][::-1].astype(np.float64)
-    cnt = c.level_counts[:, pos_lv][:, ::-1]
-    tot = cnt.sum(axis=1)
-    kmax = max(p)
-    W = int(min(tot.max(initial=0), kmax))
-    ideal = np.zeros((q, W))
-    if W:
-        posn = np.arange(W)[None, :]
-        lo = np.zeros(q, dtype=np.int64)
-        for j in range(lv.size):
-            hi = lo + cnt[:, j]
-            ideal[(posn >= lo[:, None]) & (posn < hi[:, None])] = lv[j]
-            lo = hi
-    icum = np.cumsum(_dcg_terms(ideal), axis=1) if W else ideal
+    if ("dcg_cums", ()) in c.cache:
+        # ndcg's default gains are ndcg_cut's (the relevance value from 1 up, 0 below; the ideal
+        # list: levels >= 1, highest first), so its cumulative DCGs are these, computed already
+        rcum, icum = _dcg_cums(c, ())
+        tot = gains(c, ()).n_ideal
+        W = icum.shape[1]
+    else:
+        gain = np.where(_valid(c) & (c.R > 0), c.R, 0).astype(np.float64)
+        rcum = np.cumsum(_dcg_terms(gain), axis=1) if depth else gain
+        # ideal: levels >= 1, highest first, each repeated by its count
+        pos_lv = c.levels > 0
+        lv = c.levels[pos_lv][::-1].astype(np.float64)
+        cnt = c.level_counts[:, pos_lv][:, ::-1]
+        tot = cnt.sum(axis=1)
+        kmax = max(p)
+        W = int(min(tot.max(initial=0), kmax))
+        ideal = np.zeros((q, W))
+        if W:
+            posn = np.arange(W)[None, :]
+            lo = np.zeros(q, dtype=np.int64)
+            for j in range(lv.size):
+                hi = lo + cnt[:, j]
+                ideal[(posn >= lo[:, None]) & (posn < hi[:, None])] = lv[j]
+                lo = hi
+        icum = np.cumsum(_dcg_terms(ideal), axis=1) if W else ideal
     out = []
     for k in p:
         n = np.minimum(k, c.nret)
@@ -804,9 +824,10 @@ def k_rbp(c: Chunk, p: tuple) -> np.ndarray:
     pp = _rbp_p(p)
     q, depth = c.R.shape
     nrl = _num_rel_levels(c)
-    rg = np.zeros((q, depth))
-    for v in _distinct(nrl):
-        rows = np.flatnonzero(nrl == v)
+    distinct = _distinct(nrl)
+    rg = np.zeros((q, depth)) if distinct.size != 1 else None
+    top_level = int(c.levels.max()) if c.levels.size else 0
+    for v in distinct:
         order = _sorted_gains(p, max(int(v), 0))
         # min/max start at 0 in the C code as compiled (uninitialised stack doubles read as 0)
         lo = min([0.0] + [e[1] for e in order])
@@ -816,13 +837,13 @@ def k_rbp(c: Chunk, p: tuple) -> np.ndarray:
         lookup: dict[int, float] = {}
         for lv, g, _ in order:
             lookup.setdefault(lv, g)
-        sub = c.R[rows]
-        blk = np.zeros(sub.shape)
-        for lv, g in lookup.items():
-            if g != 0:
-                blk[sub == lv] = g
-        rg[rows] = blk
-    rg = np.where(_valid(c), rg, 0.0)
+        if rg is None:  # one group: every query of the chunk
+            rg = _level_lookup(c.R, lookup, top_level)
+        else:
+            rows = np.flatnonzero(nrl == v)
+            rg[rows] = _level_lookup(c.R[rows], lookup, top_level)
+    if rg is None:
+        rg = np.zeros((q, depth))
     cur = _powers(pp, depth)[:depth]
     s = seqsum(rg * cur[None, :])
     return _col((1.0 - pp) * s)
