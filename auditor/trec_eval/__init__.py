@@ -28,7 +28,9 @@ def _tune_process_memory() -> None:
     transparent huge pages on large arrays, and where the kernel then compacts memory to find
     them each fault stalls (measured 3-5x the system time); glibc returns each large freed array
     to the system and faults the next one in afresh, while keeping freed memory lets the next
-    array reuse pages already mapped. Neither changes a result. Skipped where not available.
+    array reuse pages already mapped; one arena (``M_ARENA_MAX`` 1) keeps the memory pyarrow's
+    reader threads free in that same pool (measured: 4,000 fewer page faults, 13 MB less peak RSS
+    in a 20,000-query run). None changes a result. Skipped where not available.
     """
     try:
         import numpy as np

@@ -22,7 +22,6 @@ from __future__ import annotations
 import getopt
 import io
 import math
-import os
 import sys
 from dataclasses import dataclass
 from typing import Any, Sequence, TextIO
@@ -257,7 +256,8 @@ def evaluate(a: Args) -> tuple[Any, list[Selected], dict[str, np.ndarray], list[
         ranked, values = _evaluate_other_format(a, sel)
         _zscores(a, ranked, sel, values)
         return ranked, sel, values, None
-    qrels, run = _read_both(a.qrels, a.run)
+    qrels = read_qrels(a.qrels)
+    run = read_run(a.run)
     n_positive = None
     if a.debug_query is not None:
         qrels, run, n_positive, a.n_qrels_queries = _one_query(qrels, run, a.debug_query)
@@ -267,13 +267,9 @@ def evaluate(a: Args) -> tuple[Any, list[Selected], dict[str, np.ndarray], list[
     nq = len(ranked.qids)
     computed = [s for s in sel if s.measure.kernel is not None]
     blocks = {s.measure.name: np.zeros((nq, len(s.names))) for s in computed}
-
-    def measure(idx: np.ndarray) -> None:  # a chunk's cached intermediates are shared by its kernels, then freed
-        chunk = ranked.chunk(idx)
+    for idx, chunk in ranked.chunks():  # one chunk at a time: its cached intermediates are shared, then freed
         for s in computed:
             blocks[s.measure.name][idx] = s.measure.kernel(chunk, s.params)
-
-    _in_threads(measure, ranked.chunk_indices())
     values: dict[str, np.ndarray] = {}
     for s in computed:
         for k, name in enumerate(s.names):
@@ -291,82 +287,6 @@ def evaluate(a: Args) -> tuple[Any, list[Selected], dict[str, np.ndarray], list[
                 rel_strings[q] = ""
     _zscores(a, ranked, sel, values)
     return ranked, sel, values, rel_strings
-
-
-def _workers() -> int:
-    try:
-        return max(1, min(len(os.sched_getaffinity(0)), _MAX_WORKERS))
-    except (AttributeError, OSError):
-        return max(1, min(os.cpu_count() or 1, _MAX_WORKERS))
-
-
-#: threads for the measure kernels: numpy releases the GIL inside each vectorized pass, and the
-#: chunks are independent; beyond a few threads the Python between the passes serialises them
-_MAX_WORKERS = 4
-
-
-def _in_threads(fn: Any, items: list) -> None:
-    """``fn(item)`` for every item, on a few threads; the first item's exception (in item order) is raised."""
-    import threading
-
-    n = min(_workers(), len(items))
-    if n <= 1:
-        for it in items:
-            fn(it)
-        return
-    errors: dict[int, BaseException] = {}
-    lock = threading.Lock()
-    nxt = [0]
-
-    def work() -> None:
-        while True:
-            with lock:
-                i = nxt[0]
-                if i >= len(items) or errors:
-                    return
-                nxt[0] = i + 1
-            try:
-                fn(items[i])
-            except BaseException as e:  # re-raised by the caller
-                with lock:
-                    errors[i] = e
-
-    threads = [threading.Thread(target=work, name=f"measures-{k}", daemon=True) for k in range(n - 1)]
-    for t in threads:
-        t.start()
-    work()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[min(errors)]
-
-
-def _read_both(qrels_path: str, run_path: str) -> tuple[Any, Any]:
-    """The qrels and the run, read at the same time (the run in a second thread).
-
-    pyarrow's parser and numpy's copies release the GIL, so on two cores the two reads overlap
-    (trec_eval reads them one after the other in one thread). Errors are raised as a sequential
-    read would raise them: the qrels' first.
-    """
-    import threading
-
-    got: dict[str, Any] = {}
-
-    def read() -> None:
-        try:
-            got["run"] = read_run(run_path)
-        except BaseException as e:  # re-raised in the caller's thread, after the qrels' own error
-            got["error"] = e
-
-    t = threading.Thread(target=read, name="read-run", daemon=True)
-    t.start()
-    try:
-        qrels = read_qrels(qrels_path)
-    finally:
-        t.join()
-    if "error" in got:
-        raise got["error"]
-    return qrels, got["run"]
 
 
 def _zscores(a: Args, ranked: Any, sel: list[Selected], values: dict[str, np.ndarray]) -> None:
