@@ -283,7 +283,10 @@ def _make_gains(c: Chunk, pairs: tuple) -> Gains:
     n_ideal = np.zeros(q, dtype=np.int64)
     distinct = _distinct(nrl)
     groups = [(int(v), np.flatnonzero(nrl == v) if distinct.size > 1 else None) for v in distinct]
-    result = np.zeros((q, depth)) if len(groups) != 1 else None
+    # default gains (no parameters): each level's gain is the level itself, and a ranked judged
+    # document's level is at most its query's top level, so the result gain is max(R, 0)
+    default = pairs == ()
+    result = np.maximum(c.R, 0).astype(np.float64) if default else np.zeros((q, depth)) if len(groups) != 1 else None
     top_level = int(c.levels.max()) if c.levels.size else 0  # ranked values are judged levels, -1, -2 or PAD
     plan = []
     for v, rows in groups:  # rows None: every query of the chunk
@@ -292,7 +295,9 @@ def _make_gains(c: Chunk, pairs: tuple) -> Gains:
         lookup: dict[int, float] = {}
         for lv, g, _ in order:
             lookup.setdefault(lv, g)
-        if rows is None:
+        if default:
+            pass
+        elif rows is None:
             result = _level_lookup(c.R, lookup, top_level)
         else:
             result[rows] = _level_lookup(c.R[rows], lookup, top_level)
@@ -432,8 +437,9 @@ def _interp_prec(c: Chunk, cut_percents: tuple) -> np.ndarray:
     smax = np.maximum.accumulate(prec[:, ::-1], axis=1)[:, ::-1] if prec.shape[1] else prec
     out = np.zeros((q, len(cut_percents)))
     first = np.argmax(rel, axis=1) if rel.shape[1] else np.zeros(q, dtype=np.int64)
-    # the position of each query's j-th relevant document (row-major order of the relevant cells)
-    rel_cols = np.nonzero(rel)[1]
+    # the flat index of each query's j-th relevant document (row-major order of the relevant cells)
+    depth = rel.shape[1]
+    rel_flat = np.flatnonzero(rel)
     rel_start = np.zeros(q, dtype=np.int64)
     np.cumsum(nrr[:-1], out=rel_start[1:])
     for k, pct in enumerate(cut_percents):
@@ -441,7 +447,8 @@ def _interp_prec(c: Chunk, cut_percents: tuple) -> np.ndarray:
         matched = (cut >= 1) & (cut <= nrr)
         if matched.any():
             rows = np.flatnonzero(matched)
-            out[rows, k] = smax[rows, rel_cols[rel_start[rows] + cut[rows] - 1]]
+            col = rel_flat[rel_start[rows] + cut[rows] - 1] - rows * depth
+            out[rows, k] = smax[rows, col]
         low = cut <= 0
         some = low & (nrr > 0)
         if some.any():
@@ -638,7 +645,10 @@ def _dcg_cums(c: Chunk, p: tuple) -> tuple[np.ndarray, np.ndarray]:
 
 def _dcgs(c: Chunk, p: tuple) -> tuple[np.ndarray, np.ndarray]:
     def make() -> tuple[np.ndarray, np.ndarray]:
-        return seqsum(_dcg_terms(_result_gains(c, p))), seqsum(_dcg_terms(gains(c, p).ideal))
+        # the last cumulative value: the same additions in the same order as a left-to-right sum
+        rcum, icum = _dcg_cums(c, p)
+        q = c.R.shape[0]
+        return (rcum[:, -1] if rcum.shape[1] else np.zeros(q)), (icum[:, -1] if icum.shape[1] else np.zeros(q))
     return c.get(("dcgs", p), make)
 
 
