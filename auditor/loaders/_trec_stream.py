@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from auditor._arrow import from_numpy, to_numpy
+from auditor._arrow import compute, from_numpy, to_numpy
 
 if TYPE_CHECKING:  # imported where used: audit trec-eval's reader uses the sink and the run collector alone
     from auditor.loaders.trec import TrecTable
@@ -249,9 +249,6 @@ class _RunCollector:
         self.last: bytes | None = None
 
     def add(self, q: Any) -> None:
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
         k = len(q)
         bufs = q.buffers()
         off = _offsets(q)
@@ -266,12 +263,12 @@ class _RunCollector:
                 v = data[o0:o1].view(f"V{width}")
                 change[1:] = v[1:] != v[:-1]
             else:
-                change[1:] = ~to_numpy(pc.equal(q.slice(1), q.slice(0, k - 1)))
+                change[1:] = ~to_numpy(compute("equal", q.slice(1), q.slice(0, k - 1)))
         if self.last is not None and data[int(off[0]):int(off[1])].tobytes() == self.last:
             change[0] = False  # the previous batch's last query continues
         first = np.flatnonzero(change)
         self.firsts.append(first + self.n)
-        self.strings.append(pc.take(q, from_numpy(first)))
+        self.strings.append(compute("take", q, from_numpy(first)))
         self.n += k
         self.last = data[int(off[k - 1]):int(off[k])].tobytes()
 

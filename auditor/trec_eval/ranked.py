@@ -23,7 +23,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from auditor._arrow import binary_array, from_numpy, to_numpy
+from auditor._arrow import binary_array, compute, from_numpy, set_lookup, sort_options, to_numpy
 from auditor.errors import DataError
 from auditor.loaders._trec_join import _hash_strings, _HashCollision, _pair_candidates, _same_strings
 from auditor.trec_eval.reader import Judgments, Run
@@ -137,15 +137,14 @@ def _pa_binary(col: Any) -> Any:
 def _codes(col: Any) -> tuple[np.ndarray, Any]:
     """(code per row, the distinct values) of a qid column: the reader's dictionary, or one made here."""
     import pyarrow as pa
-    import pyarrow.compute as pc
-
     if not isinstance(col, pa.DictionaryArray):
-        col = pc.dictionary_encode(_pa_binary(col)).combine_chunks()
+        col = compute("dictionary_encode", _pa_binary(col)).combine_chunks()
     codes, values = to_numpy(col.indices), col.dictionary
-    used = np.bincount(codes, minlength=len(values)) > 0
+    used = np.zeros(len(values), dtype=bool)
+    used[codes] = True  # a scatter into a small array: no int64 copy of the codes (bincount makes one)
     if not used.all():  # a filtered column (-D 0.QID) keeps its whole dictionary
         codes = (np.cumsum(used) - 1)[codes]
-        values = values.filter(from_numpy(used))
+        values = compute("filter", values, from_numpy(used))
     return codes, values
 
 
@@ -202,15 +201,14 @@ def _rank_order(q: np.ndarray, sim: np.ndarray, docno: Any) -> np.ndarray | None
     docno strings, so untied runs never pay for string comparisons.
     """
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     n = q.size
     same_q = q[1:] == q[:-1]
     in_order = bool(((q[1:] > q[:-1]) | (same_q & (sim[1:] <= sim[:-1]))).all()) if n > 1 else True
     order = None
     if not in_order:
-        order = to_numpy(pc.sort_indices(pa.table({"q": from_numpy(q), "s": from_numpy(sim)}),
-                                         sort_keys=[("q", "ascending"), ("s", "descending")])).copy()
+        order = to_numpy(compute("sort_indices", pa.table({"q": from_numpy(q), "s": from_numpy(sim)}),
+                                 options=sort_options([("q", "ascending"), ("s", "descending")]))).copy()
         qs, ss = q[order], sim[order]
         same = (qs[1:] == qs[:-1]) & (ss[1:] == ss[:-1])
     else:
@@ -225,8 +223,9 @@ def _rank_order(q: np.ndarray, sim: np.ndarray, docno: Any) -> np.ndarray | None
     tied[:-1] |= same
     pos = np.flatnonzero(tied)
     rows = order[pos]
-    sub = pa.table({"q": from_numpy(q[rows]), "s": from_numpy(sim[rows]), "d": pc.take(docno, from_numpy(rows))})
-    inner = pc.sort_indices(sub, sort_keys=[("q", "ascending"), ("s", "descending"), ("d", "descending")])
+    sub = pa.table({"q": from_numpy(q[rows]), "s": from_numpy(sim[rows]), "d": compute("take", docno, from_numpy(rows))})
+    inner = compute("sort_indices", sub, options=sort_options([("q", "ascending"), ("s", "descending"),
+                                                               ("d", "descending")]))
     order[pos] = rows[to_numpy(inner)]
     return order
 
@@ -259,11 +258,8 @@ def build(qrels: Judgments, run: Run, opts: Options) -> Ranked:
 def _hashed_keys(docno: Any, q: np.ndarray, hb: int, out: np.ndarray | None = None,
                  rows: np.ndarray | None = None) -> np.ndarray:
     """uint64 pair keys ``q << hb | top bits of the docno hash`` (into ``out``; or of ``rows`` only)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     if rows is not None:
-        k = _hash_strings(pc.take(docno, from_numpy(rows)))
+        k = _hash_strings(compute("take", docno, from_numpy(rows)))
         q = q[rows]
     else:
         k = _hash_strings(docno)
@@ -280,13 +276,12 @@ def _hashed_keys(docno: Any, q: np.ndarray, hb: int, out: np.ndarray | None = No
 
 def _build(qrels: Judgments, run: Run, opts: Options, exact: bool) -> Ranked:
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     qd = _pa_binary(qrels.docno)
     rel = np.asarray(qrels.rel, dtype=np.int64)
     qcodes, qvals = _codes(qrels.qid)
-    srt = to_numpy(pc.sort_indices(qvals))
-    uq = qvals.take(from_numpy(srt))
+    srt = to_numpy(compute("array_sort_indices", qvals))
+    uq = compute("take", qvals, from_numpy(srt))
     qids = [b.decode("utf-8", "surrogateescape") for b in uq.to_pylist()]
     nq = len(qids)
     rank = np.empty(len(qvals), dtype=np.int64)
@@ -313,16 +308,22 @@ def _build(qrels: Judgments, run: Run, opts: Options, exact: bool) -> Ranked:
                         "evaluate it there (it stops with \"Can't calculate measure\"). Drop its judgments or "
                         "give it a judgment >= 0.")
     judged = rel >= 0
-    rj = rel[judged]
+    if bool(judged.all()):  # the usual qrels: no copies
+        rj, qj = rel, qi
+    else:
+        rj, qj = rel[judged], qi[judged]
+    del judged
     if rj.size and int(rj.max()) < 1 << 16:  # small relevance values: counted, not sorted
         present = np.bincount(rj) > 0
         levels = np.flatnonzero(present)
-        lev_idx = (np.cumsum(present) - 1)[rj]
+        # every value from 0 up present (the usual case): a value is its own level index
+        lev_idx = rj if levels.size == present.size else (np.cumsum(present) - 1)[rj]
     else:
         levels, lev_idx = np.unique(rj, return_inverse=True)
-    level_counts = np.bincount(qi[judged] * levels.size + lev_idx,
-                               minlength=nq * levels.size).reshape(nq, levels.size)
-    del judged, lev_idx, rj
+    key = qj * levels.size
+    key += lev_idx
+    level_counts = np.bincount(key, minlength=nq * levels.size).reshape(nq, levels.size)
+    del key, lev_idx, rj, qj
     # A query judged only -1 leaves trec_eval's level table as the previous query left it (it
     # clears max_rel + 1 = 0 entries): its gains and ideal rankings are the last judged query's.
     stale = maxrel == NONPOOL
@@ -332,7 +333,7 @@ def _build(qrels: Judgments, run: Run, opts: Options, exact: bool) -> Ranked:
 
     # run rows of judged queries
     rcodes, rvals = _codes(run.qid)
-    to_q = to_numpy(pc.index_in(rvals, value_set=uq), null=-1).astype(np.int64)  # -1: unjudged
+    to_q = to_numpy(compute("index_in", rvals, options=set_lookup(uq)), null=-1).astype(np.int64)  # -1: unjudged
     rq = to_q[rcodes]
     del rcodes
     rd = _pa_binary(run.docno)
@@ -340,7 +341,7 @@ def _build(qrels: Judgments, run: Run, opts: Options, exact: bool) -> Ranked:
     if (to_q < 0).any():
         keep = rq >= 0
         rq, sim = rq[keep], sim[keep]
-        rd = pc.filter(rd, from_numpy(keep))
+        rd = compute("filter", rd, from_numpy(keep))
         del keep
     if opts.float32_scores:
         sim = sim.astype(np.float32).astype(np.float64)
@@ -446,10 +447,9 @@ def _judge_exact(qrels: Judgments, run: Run, qi: np.ndarray, qd: Any, rel: np.nd
     Raises the DataError trec_eval's duplicate check calls for.
     """
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     nq = len(qids)
-    both = pc.dictionary_encode(pa.chunked_array(rd.chunks + qd.chunks))
+    both = compute("dictionary_encode", pa.chunked_array(rd.chunks + qd.chunks))
     nd = max(len(both.chunk(0).dictionary) if both.num_chunks else 0, 1)  # one dictionary for all chunks
     codes = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in both.chunks]).astype(np.int64)
     del both
