@@ -27,11 +27,17 @@ from auditor.trec_eval.measures import seqsum
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _case(seed: int, dup: str | None = None) -> tuple[str, str]:
+def _case(seed: int, dup: str | None = None, width: int | None = None) -> tuple[str, str]:
+    """Random qrels and run; ``width``: every docno and every qid that many bytes (the fixed-width paths)."""
     rng = random.Random(seed)
     qrels, run = [], []
-    for q in rng.sample(["1", "2", "7", "30", "q9", "b"], rng.randint(1, 5)):
-        docs = [f"d{rng.randrange(400)}" for _ in range(rng.randint(20, 150))]
+    names = ["1", "2", "7", "30", "q9", "b"] if width is None else [f"q{i:0{width - 1}d}" for i in (1, 2, 7, 30, 9)]
+    for q in rng.sample(names, rng.randint(1, 5)):
+        if width is None:
+            docs = [f"d{rng.randrange(400)}" for _ in range(rng.randint(20, 150))]
+        else:  # docnos differing in their first, middle or last bytes
+            docs = [f"{rng.choice('DE')}{rng.randrange(400):0{width - 2}d}{rng.choice('xy')}"
+                    for _ in range(rng.randint(20, 150))]
         for d in dict.fromkeys(docs[: len(docs) // 2]):
             qrels.append(f"{q} 0 {d} {rng.choice([-1, 0, 1, 2])}")
         for r, d in enumerate(dict.fromkeys(docs[len(docs) // 4:]), 1):
@@ -51,10 +57,12 @@ def _run(args: list[str]) -> tuple[int, str, str]:
     return rc, out.getvalue(), err.getvalue()
 
 
-@pytest.mark.parametrize("seed", range(12))
-def test_hashed_join_output_does_not_depend_on_the_hash(tmp_path: Path, monkeypatch, seed: int) -> None:
+@pytest.mark.parametrize("seed,width", [(s, None) for s in range(12)] + [(s, w) for s, w in enumerate((3, 7, 8, 9,
+                                                                                                   11, 15, 16, 17))])
+def test_hashed_join_output_does_not_depend_on_the_hash(tmp_path: Path, monkeypatch, seed: int,
+                                                         width: int | None) -> None:
     dup = [None, "qrels", "run"][seed % 3]
-    qrels, run = _case(seed, dup)
+    qrels, run = _case(seed, dup, width)
     (tmp_path / "q").write_text(qrels)
     (tmp_path / "r").write_text(run)
     for flags in (["-q", "-c", "-m", "all_trec"], ["-q", "-c", "-J", "-M", "15", "-m", "all_trec"]):

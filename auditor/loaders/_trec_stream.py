@@ -258,10 +258,20 @@ class _RunCollector:
             o0, o1 = int(off[0]), int(off[-1])
             width = int(off[1]) - o0
             if width and o1 - o0 == width * k and bool((off[1:] - off[:-1] == width).all()):
-                # equal lengths (the usual case): rows of the byte buffer compared as fixed-size
-                # opaque values (byte for byte, NULs included)
-                v = data[o0:o1].view(f"V{width}")
-                change[1:] = v[1:] != v[:-1]
+                # equal lengths (the usual case): rows of the byte buffer compared byte for byte,
+                # NULs included; up to 16 bytes as one or two 8-byte words of a zero-padded copy
+                # (numpy compares opaque values one memcmp at a time)
+                if width <= 16:
+                    pad = np.zeros((k, 8 if width <= 8 else 16), dtype=np.uint8)
+                    pad[:, :width] = data[o0:o1].reshape(k, width)
+                    w = pad.view("<u8")
+                    ne = w[1:, 0] != w[:-1, 0]
+                    if w.shape[1] > 1:
+                        ne |= w[1:, 1] != w[:-1, 1]
+                    change[1:] = ne
+                else:
+                    v = data[o0:o1].view(f"V{width}")
+                    change[1:] = v[1:] != v[:-1]
             else:
                 change[1:] = ~to_numpy(compute("equal", q.slice(1), q.slice(0, k - 1)))
         if self.last is not None and data[int(off[0]):int(off[1])].tobytes() == self.last:
