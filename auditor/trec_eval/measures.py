@@ -389,19 +389,39 @@ def k_Rprec(c: Chunk, p: tuple) -> np.ndarray:
     return _col(_div(_csum_at(c, n), _num_rel(c), n > 0))
 
 
+def _judged_rel(c: Chunk) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Judged relevant documents (bpref's and infAP's "relevant": judged and >= the level), as
+    (flat index of each cell, row-major; its row; its column; judged non-relevant documents
+    ranked above it)."""
+    def make() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        R, L = c.R, c.opts.relevance_level
+        depth = R.shape[1]
+        flat = np.flatnonzero(R >= max(L, 0))  # judged (>= 0) and relevant (>= L); never the padding
+        rows = flat // depth if depth else flat
+        cols = flat - rows * depth
+        nonrel = R >= 0
+        nonrel &= R < L
+        # judged non-relevant documents before each relevant one (the cell itself is not one)
+        nonrel_before = np.cumsum(nonrel, axis=1, dtype=np.int32).ravel()[flat] if flat.size else flat
+        return flat, rows, cols, nonrel_before
+    return c.get("judged_rel", make)
+
+
+def _scatter_seqsum(c: Chunk, flat: np.ndarray, terms: np.ndarray) -> np.ndarray:
+    """Left-to-right row sums of a matrix holding ``terms`` at ``flat`` and 0.0 elsewhere."""
+    full = np.zeros(c.R.shape)
+    full.ravel()[flat] = terms
+    return seqsum(full)
+
+
 def _bpref(c: Chunk) -> np.ndarray:
-    R, L = c.R, c.opts.relevance_level
-    judged = R >= 0
-    nonrel = judged & (R < L)
-    relv = judged & ~nonrel  # the C 'else' branch: judged and >= level
-    nonrel_before = np.cumsum(nonrel, axis=1, dtype=np.int32) - nonrel
-    nr = _num_rel(c)[:, None]
-    denom = np.minimum(_num_nonrel(c), _num_rel(c))[:, None].astype(np.float64)
+    flat, rows, _, nonrel_before = _judged_rel(c)
+    nr = _num_rel(c)
+    denom = np.minimum(_num_nonrel(c), nr).astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        frac = 1.0 - np.minimum(nonrel_before, nr) / denom
-    terms = np.where(relv, np.where(nonrel_before > 0, frac, 1.0), 0.0)
-    s = seqsum(terms)
-    return np.where(_num_rel(c) > 0, s / np.maximum(_num_rel(c), 1), s)
+        frac = 1.0 - np.minimum(nonrel_before, nr[rows]) / denom[rows]
+    s = _scatter_seqsum(c, flat, np.where(nonrel_before > 0, frac, 1.0))
+    return np.where(nr > 0, s / np.maximum(nr, 1), s)
 
 
 def k_bpref(c: Chunk, p: tuple) -> np.ndarray:
@@ -548,21 +568,22 @@ def k_unj(c: Chunk, p: tuple) -> np.ndarray:
 
 
 def k_infAP(c: Chunk, p: tuple) -> np.ndarray:
-    R, L = c.R, c.opts.relevance_level
-    judged = R >= 0
-    nonrel = judged & (R < L)
-    relv = judged & ~nonrel
-    unj = R == UNJUDGED
-    rel_b = (np.cumsum(relv, axis=1, dtype=np.int32) - relv).astype(np.float64)  # rel_so_far - 1 at a relevant doc
-    non_b = (np.cumsum(nonrel, axis=1, dtype=np.int32) - nonrel).astype(np.float64)
-    unj_b = (np.cumsum(unj, axis=1, dtype=np.int32) - unj).astype(np.float64)
-    fj = np.arange(R.shape[1], dtype=np.float64)[None, :]
+    flat, rows, cols, non_before = _judged_rel(c)
+    q, depth = c.R.shape
+    # per relevant document: relevant ones above it (rel_so_far - 1), judged non-relevant and
+    # unjudged (-2) ones above it, as m_infAP.c counts them; the same doubles as the C code divides
+    rel_start = np.zeros(q + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=q), out=rel_start[1:])
+    rel_before = np.arange(flat.size) - rel_start[rows]
+    unj = c.R == UNJUDGED
+    unj_before = np.cumsum(unj, axis=1, dtype=np.int32).ravel()[flat] if flat.size else flat
+    rel_b, non_b, unj_b = (x.astype(np.float64) for x in (rel_before, non_before, unj_before))
+    fj = cols.astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         a = (rel_b + non_b + unj_b) / fj
         b = (rel_b + INFAP_EPSILON) / ((rel_b + non_b) + 2 * INFAP_EPSILON)
         term = 1.0 / (fj + 1.0) + ((fj / (fj + 1.0)) * a) * b
-    term = np.where(relv, np.where(fj == 0, 1.0, term), 0.0)
-    s = seqsum(term)
+    s = _scatter_seqsum(c, flat, np.where(fj == 0, 1.0, term))
     nr = _num_rel(c)
     return _col(np.where(nr > 0, s / np.maximum(nr, 1), s))
 
