@@ -172,24 +172,29 @@ def _same_docnos(a: Any, ia: np.ndarray, b: Any, ib: np.ndarray) -> np.ndarray:
     wa, wb = _fixed_width(a), _fixed_width(b)
     if wa is None or wa != wb:
         return _same_strings(a, ia, b, ib)
-    out = []
-    for col, i in ((a, ia), (b, ib)):
+    views = []
+    for col in (a, b):
         col = col.chunk(0) if isinstance(col, pa.ChunkedArray) else col
         off = int(np.frombuffer(col.buffers()[1], dtype=np.int32)[col.offset])
         data = np.frombuffer(col.buffers()[2], dtype=np.uint8)[off:off + wa * len(col)]
         if 8 <= wa <= 16:
             # two 8-byte words per string, the first and the last eight of its bytes (they overlap
             # below 16), read in place at a stride of wa bytes: together they are every byte
-            words = [np.ndarray((len(col),), dtype="<u8", buffer=data, offset=o, strides=(wa,))[i]
-                     for o in (0, wa - 8)]
-            out.append(words)
+            views.append([np.ndarray((len(col),), dtype="<u8", buffer=data, offset=o, strides=(wa,))
+                          for o in (0, wa - 8)])
         else:
-            out.append(data.view(f"S{wa}")[i])  # no NUL in a docno: bytes dtype compares all of them
-    if 8 <= wa <= 16:
-        same = out[0][0] == out[1][0]
-        same &= out[0][1] == out[1][1]
-        return same
-    return out[0] == out[1]
+            views.append([data.view(f"S{wa}")])  # no NUL in a docno: bytes dtype compares all of them
+    same = np.empty(len(ia), dtype=bool)
+    for c in range(0, len(ia), _CONFIRM_CHUNK):  # chunked: the gathered words stay small
+        x, y = ia[c:c + _CONFIRM_CHUNK], ib[c:c + _CONFIRM_CHUNK]
+        out = same[c:c + _CONFIRM_CHUNK]
+        np.equal(views[0][0][x], views[1][0][y], out=out)
+        for va, vb in zip(views[0][1:], views[1][1:]):
+            out &= va[x] == vb[y]
+    return same
+
+
+_CONFIRM_CHUNK = 1 << 18
 
 
 def _first_duplicate(key: np.ndarray) -> int | None:
