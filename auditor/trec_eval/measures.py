@@ -130,9 +130,34 @@ def _ranks(c: Chunk) -> np.ndarray:
     return c.get("ranks", lambda: np.arange(1, c.R.shape[1] + 1, dtype=np.float64))
 
 
+def _rel_cells(c: Chunk) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The relevant retrieved documents, row-major: (flat index, row, column, relevant ones above it)."""
+    def make() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        q, depth = c.R.shape
+        flat = np.flatnonzero(_rel(c))
+        rows = flat // depth if depth else flat
+        cols = flat - rows * depth
+        start = np.zeros(q, dtype=np.int64)
+        np.cumsum(_nrr(c)[:-1], out=start[1:])
+        return flat, rows, cols, np.arange(flat.size) - start[rows]
+    return c.get("rel_cells", make)
+
+
+def _prec_at_rel(c: Chunk) -> np.ndarray:
+    """rel_so_far / rank at each relevant document (the AP summands), in :func:`_rel_cells` order."""
+    def make() -> np.ndarray:
+        _, _, cols, above = _rel_cells(c)
+        return (above + 1).astype(np.float64) / (cols + 1).astype(np.float64)
+    return c.get("prec_at_rel", make)
+
+
 def _prec_terms(c: Chunk) -> np.ndarray:
-    """rel_so_far / rank at each relevant position, 0 elsewhere (the AP summands)."""
-    return c.get("prec_terms", lambda: np.where(_rel(c), _csum(c) / _ranks(c)[None, :], 0.0))
+    """rel_so_far / rank at each relevant position, 0 elsewhere."""
+    def make() -> np.ndarray:
+        full = np.zeros(c.R.shape)
+        full.ravel()[_rel_cells(c)[0]] = _prec_at_rel(c)
+        return full
+    return c.get("prec_terms", make)
 
 
 def _ap_sum(c: Chunk) -> np.ndarray:
@@ -457,9 +482,8 @@ def _interp_prec(c: Chunk, cut_percents: tuple) -> np.ndarray:
     smax = np.maximum.accumulate(prec[:, ::-1], axis=1)[:, ::-1] if prec.shape[1] else prec
     out = np.zeros((q, len(cut_percents)))
     first = np.argmax(rel, axis=1) if rel.shape[1] else np.zeros(q, dtype=np.int64)
-    # the flat index of each query's j-th relevant document (row-major order of the relevant cells)
-    depth = rel.shape[1]
-    rel_flat = np.flatnonzero(rel)
+    # the column of each query's j-th relevant document (row-major order of the relevant cells)
+    _, _, rel_cols, _ = _rel_cells(c)
     rel_start = np.zeros(q, dtype=np.int64)
     np.cumsum(nrr[:-1], out=rel_start[1:])
     for k, pct in enumerate(cut_percents):
@@ -467,8 +491,7 @@ def _interp_prec(c: Chunk, cut_percents: tuple) -> np.ndarray:
         matched = (cut >= 1) & (cut <= nrr)
         if matched.any():
             rows = np.flatnonzero(matched)
-            col = rel_flat[rel_start[rows] + cut[rows] - 1] - rows * depth
-            out[rows, k] = smax[rows, col]
+            out[rows, k] = smax[rows, rel_cols[rel_start[rows] + cut[rows] - 1]]
         low = cut <= 0
         some = low & (nrr > 0)
         if some.any():
@@ -613,15 +636,13 @@ def k_utility(c: Chunk, p: tuple) -> np.ndarray:
 
 
 def k_binG(c: Chunk, p: tuple) -> np.ndarray:
-    rel, cs = _rel(c), _csum(c)
+    flat, _, cols, above = _rel_cells(c)
     depth = c.R.shape[1]
-    i = np.arange(depth, dtype=np.int32)[None, :]
-    # 1 / log2(3 + i - rel_so_far) at a relevant document (an argument from 2 to depth + 2), by
-    # table: slot 0 (every other cell) holds the 0.0 they add
-    inv = np.zeros(depth + 3)
-    inv[2:] = 1.0 / log2_table(depth + 3)[2:]
-    terms = inv[np.where(rel, 3 + i - cs, 0)]
-    return _col(_div(seqsum(terms), _num_rel(c), _nrr(c) > 0))
+    # 1 / log2(3 + i - rel_so_far) at a relevant document at position i (an argument from 2 to
+    # depth + 1), by table
+    inv = 1.0 / log2_table(depth + 2)[2:]
+    terms = inv[cols - above]  # 3 + i - rel_so_far = 2 + (cols - above), less the table's offset 2
+    return _col(_div(_scatter_seqsum(c, flat, terms), _num_rel(c), _nrr(c) > 0))
 
 
 def k_G(c: Chunk, p: tuple) -> np.ndarray:
