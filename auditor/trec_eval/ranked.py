@@ -378,7 +378,8 @@ def _build(qrels: Judgments, run: Run, opts: Options, exact: bool) -> Ranked:
         sim = np.concatenate([sim, np.ones(missing.size)])
     bogus = ~present
 
-    order = _rank_order(rq, sim + 0.0, rd)  # -0.0 ties 0.0 as in C
+    # -0.0 ties 0.0 as in C (adding 0.0 makes it 0.0); a copy only when some score is zero
+    order = _rank_order(rq, sim + 0.0 if bool((sim == 0.0).any()) else sim, rd)
     del sim
     if exact:
         r, rq = _judge_exact(qrels, run, qi, qd, rel, rq, rd, order, opts, qids)
