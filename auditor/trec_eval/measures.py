@@ -151,17 +151,31 @@ def _prec_at_rel(c: Chunk) -> np.ndarray:
     return c.get("prec_at_rel", make)
 
 
-def _prec_terms(c: Chunk) -> np.ndarray:
-    """rel_so_far / rank at each relevant position, 0 elsewhere."""
+def _seqsum_t(xt: np.ndarray) -> np.ndarray:
+    """:func:`seqsum` of ``xt.T`` for a matrix already laid out transposed, (depth, queries): no copy."""
+    if xt.shape[1] < 2:
+        return seqsum(xt.T)
+    return xt.sum(axis=0)
+
+
+def _scatter_t(c: Chunk, rows: np.ndarray, cols: np.ndarray, terms: np.ndarray) -> np.ndarray:
+    """The transposed (depth, queries) matrix holding ``terms`` at (``rows``, ``cols``), 0.0 elsewhere."""
+    q, depth = c.R.shape
+    full_t = np.zeros((depth, q))
+    full_t[cols, rows] = terms
+    return full_t
+
+
+def _prec_terms_t(c: Chunk) -> np.ndarray:
+    """rel_so_far / rank at each relevant position, 0 elsewhere, transposed: (depth, queries)."""
     def make() -> np.ndarray:
-        full = np.zeros(c.R.shape)
-        full.ravel()[_rel_cells(c)[0]] = _prec_at_rel(c)
-        return full
-    return c.get("prec_terms", make)
+        _, rows, cols, _ = _rel_cells(c)
+        return _scatter_t(c, rows, cols, _prec_at_rel(c))
+    return c.get("prec_terms_t", make)
 
 
 def _ap_sum(c: Chunk) -> np.ndarray:
-    return c.get("ap_sum", lambda: seqsum(_prec_terms(c)))
+    return c.get("ap_sum", lambda: _seqsum_t(_prec_terms_t(c)))
 
 
 def _csum_at(c: Chunk, k: np.ndarray | int) -> np.ndarray:
@@ -432,20 +446,18 @@ def _judged_rel(c: Chunk) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
     return c.get("judged_rel", make)
 
 
-def _scatter_seqsum(c: Chunk, flat: np.ndarray, terms: np.ndarray) -> np.ndarray:
-    """Left-to-right row sums of a matrix holding ``terms`` at ``flat`` and 0.0 elsewhere."""
-    full = np.zeros(c.R.shape)
-    full.ravel()[flat] = terms
-    return seqsum(full)
+def _scatter_seqsum(c: Chunk, rows: np.ndarray, cols: np.ndarray, terms: np.ndarray) -> np.ndarray:
+    """Left-to-right row sums of a matrix holding ``terms`` at (``rows``, ``cols``) and 0.0 elsewhere."""
+    return _seqsum_t(_scatter_t(c, rows, cols, terms))
 
 
 def _bpref(c: Chunk) -> np.ndarray:
-    flat, rows, _, nonrel_before = _judged_rel(c)
+    _, rows, cols, nonrel_before = _judged_rel(c)
     nr = _num_rel(c)
     denom = np.minimum(_num_nonrel(c), nr).astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         frac = 1.0 - np.minimum(nonrel_before, nr[rows]) / denom[rows]
-    s = _scatter_seqsum(c, flat, np.where(nonrel_before > 0, frac, 1.0))
+    s = _scatter_seqsum(c, rows, cols, np.where(nonrel_before > 0, frac, 1.0))
     return np.where(nr > 0, s / np.maximum(nr, 1), s)
 
 
@@ -563,16 +575,19 @@ def k_success(c: Chunk, p: tuple) -> np.ndarray:
 
 def k_map_cut(c: Chunk, p: tuple) -> np.ndarray:
     nr = _num_rel(c)
-    terms = _prec_terms(c)
-    cums = np.cumsum(terms, axis=1) if terms.shape[1] else terms
+    terms_t = _prec_terms_t(c)
+    depth = terms_t.shape[0]
+    # the AP summands added left to right up to each cutoff (cutoffs come sorted), one position at
+    # a time: the C loop's additions. Past a query's last document the summands are +0.0, so the
+    # sum at min(k, depth) is the sum at min(k, num_ret).
+    running = np.zeros(nr.shape)
+    j = 0
     out = []
     for k in p:
-        n = np.minimum(k, c.nret)
-        s = np.zeros(nr.shape)
-        pos = n > 0
-        if cums.shape[1]:
-            s[pos] = cums[np.flatnonzero(pos), n[pos] - 1]
-        out.append(_div(s, nr, nr > 0))
+        while j < min(k, depth):
+            running += terms_t[j]
+            j += 1
+        out.append(_div(running, nr, nr > 0))
     return np.stack(out, axis=1)
 
 
@@ -606,7 +621,7 @@ def k_infAP(c: Chunk, p: tuple) -> np.ndarray:
         a = (rel_b + non_b + unj_b) / fj
         b = (rel_b + INFAP_EPSILON) / ((rel_b + non_b) + 2 * INFAP_EPSILON)
         term = 1.0 / (fj + 1.0) + ((fj / (fj + 1.0)) * a) * b
-    s = _scatter_seqsum(c, flat, np.where(fj == 0, 1.0, term))
+    s = _scatter_seqsum(c, rows, cols, np.where(fj == 0, 1.0, term))
     nr = _num_rel(c)
     return _col(np.where(nr > 0, s / np.maximum(nr, 1), s))
 
@@ -636,13 +651,13 @@ def k_utility(c: Chunk, p: tuple) -> np.ndarray:
 
 
 def k_binG(c: Chunk, p: tuple) -> np.ndarray:
-    flat, _, cols, above = _rel_cells(c)
+    _, rows, cols, above = _rel_cells(c)
     depth = c.R.shape[1]
     # 1 / log2(3 + i - rel_so_far) at a relevant document at position i (an argument from 2 to
     # depth + 1), by table
     inv = 1.0 / log2_table(depth + 2)[2:]
     terms = inv[cols - above]  # 3 + i - rel_so_far = 2 + (cols - above), less the table's offset 2
-    return _col(_div(_scatter_seqsum(c, flat, terms), _num_rel(c), _nrr(c) > 0))
+    return _col(_div(_scatter_seqsum(c, rows, cols, terms), _num_rel(c), _nrr(c) > 0))
 
 
 def k_G(c: Chunk, p: tuple) -> np.ndarray:
