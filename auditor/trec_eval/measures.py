@@ -660,8 +660,58 @@ def k_binG(c: Chunk, p: tuple) -> np.ndarray:
     return _col(_div(_scatter_seqsum(c, rows, cols, terms), _num_rel(c), _nrr(c) > 0))
 
 
+def _g_default(c: Chunk, g: Gains) -> np.ndarray | None:
+    """G's sum of result terms with the default gains (gain = relevance level), computed at the
+    documents with a positive level only; None where the general path must decide.
+
+    Every gain is then a whole number, so the running sums of costs and of result gains are whole
+    numbers too, exact in doubles whichever way they are added: the cost sum at position i is the
+    ideal list's running cost sum (its last value plus 1 per position past the list), the result
+    sum a running total less the row's start. The terms and their left-to-right row sums are the
+    general path's.
+    """
+    q, depth = c.R.shape
+    K = g.ideal.shape[1]
+    top = int(c.levels.max()) if c.levels.size else 0
+    if q < 2 or depth == 0 or top >= 1 << 20 or (K + depth) * (top + 1) >= 1 << 40:
+        return None
+    if c.opts.relevance_level == 1:  # _rel's cells: level >= 1
+        _, rows, cols, _ = _rel_cells(c)
+    else:
+        flat = np.flatnonzero(c.R > 0)
+        rows = flat // depth
+        cols = flat - rows * depth
+    if rows.size == 0:
+        return np.zeros(q)
+    gain = c.R[rows, cols]
+    total = np.cumsum(gain)
+    count = np.bincount(rows, minlength=q)
+    start = np.zeros(q, dtype=np.int64)
+    np.cumsum(count[:-1], out=start[1:])
+    has = count > 0
+    base = np.zeros(q, dtype=np.int64)
+    base[has] = (total - gain)[start[has]]
+    sum_res = total - base[rows]
+    if K:
+        cost_sum = np.cumsum(np.maximum(g.ideal, 1.0), axis=1)
+        sum_cost = cost_sum[rows, np.minimum(cols, K - 1)] + np.maximum(cols - (K - 1), 0)
+    else:
+        sum_cost = (cols + 1).astype(np.float64)
+    arg = (2 + sum_cost) - sum_res
+    lo, hi = float(arg.min()), float(arg.max())
+    if not (1.0 <= lo and hi < 1 << 20):
+        return None
+    terms = gain / log2_table(int(hi) + 1)[arg.astype(np.int64)]
+    return _scatter_seqsum(c, rows, cols, terms)
+
+
 def k_G(c: Chunk, p: tuple) -> np.ndarray:
     g = gains(c, p)
+    if p == ():
+        results_g = _g_default(c, g)
+        if results_g is not None:
+            sum_ideal = seqsum(g.ideal)
+            return _col(_div(results_g, sum_ideal, sum_ideal > 0.0))
     q, depth = c.R.shape
     rg = _result_gains(c, p)
     K = g.ideal.shape[1]
