@@ -660,6 +660,19 @@ def k_binG(c: Chunk, p: tuple) -> np.ndarray:
     return _col(_div(_scatter_seqsum(c, rows, cols, terms), _num_rel(c), _nrr(c) > 0))
 
 
+def _positive_cells(c: Chunk) -> tuple[np.ndarray, np.ndarray]:
+    """(row, column) of the ranked documents with a positive level, row-major."""
+    def make() -> tuple[np.ndarray, np.ndarray]:
+        if c.opts.relevance_level == 1:  # _rel's cells: level >= 1
+            _, rows, cols, _ = _rel_cells(c)
+            return rows, cols
+        depth = c.R.shape[1]
+        flat = np.flatnonzero(c.R > 0)
+        rows = flat // depth if depth else flat
+        return rows, flat - rows * depth
+    return c.get("positive_cells", make)
+
+
 def _g_default(c: Chunk, g: Gains) -> np.ndarray | None:
     """G's sum of result terms with the default gains (gain = relevance level), computed at the
     documents with a positive level only; None where the general path must decide.
@@ -675,12 +688,7 @@ def _g_default(c: Chunk, g: Gains) -> np.ndarray | None:
     top = int(c.levels.max()) if c.levels.size else 0
     if q < 2 or depth == 0 or top >= 1 << 20 or (K + depth) * (top + 1) >= 1 << 40:
         return None
-    if c.opts.relevance_level == 1:  # _rel's cells: level >= 1
-        _, rows, cols, _ = _rel_cells(c)
-    else:
-        flat = np.flatnonzero(c.R > 0)
-        rows = flat // depth
-        cols = flat - rows * depth
+    rows, cols = _positive_cells(c)
     if rows.size == 0:
         return np.zeros(q)
     gain = c.R[rows, cols]
@@ -941,6 +949,16 @@ def k_rbp(c: Chunk, p: tuple) -> np.ndarray:
     pp = _rbp_p(p)
     q, depth = c.R.shape
     nrl = _num_rel_levels(c)
+    if q >= 2 and depth:
+        # the gains are the levels 0..top (no per-level gains here), divided by the top level when
+        # it is above 1 (m_rbp.c: (g - 0) / (hi - 0)): nonzero at the positive levels only
+        rows, cols = _positive_cells(c)
+        lv = c.R[rows, cols].astype(np.float64)
+        hi = np.maximum(nrl - 1, 0).astype(np.float64)[rows]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            g = np.where(hi > 1, lv / hi, lv)
+        s = _scatter_seqsum(c, rows, cols, g * _powers(pp, depth)[cols])
+        return _col((1.0 - pp) * s)
     distinct = _distinct(nrl)
     rg = np.zeros((q, depth)) if distinct.size != 1 else None
     top_level = int(c.levels.max()) if c.levels.size else 0
@@ -969,10 +987,17 @@ def k_rbp(c: Chunk, p: tuple) -> np.ndarray:
 def k_rbp_resid(c: Chunk, p: tuple) -> np.ndarray:
     pp = _rbp_p(p)
     q, depth = c.R.shape
-    unj = (c.R < 0) & _valid(c)
     pw = _powers(pp, depth)
-    s = seqsum(np.where(unj, pw[None, :depth], 0.0))
     final = pw[c.nret]
+    if q >= 2 and depth:
+        # at the unjudged documents (-1, -2) only
+        flat = np.flatnonzero((c.R < 0) & (c.R > PAD))
+        rows = flat // depth
+        cols = flat - rows * depth
+        s = _scatter_seqsum(c, rows, cols, pw[cols])
+        return _col(np.where(np.bincount(rows, minlength=q) > 0, final + (1 - pp) * s, 0.0))
+    unj = (c.R < 0) & _valid(c)
+    s = seqsum(np.where(unj, pw[None, :depth], 0.0))
     return _col(np.where(unj.any(axis=1), final + (1 - pp) * s, 0.0))
 
 
