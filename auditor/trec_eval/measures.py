@@ -158,10 +158,11 @@ def _seqsum_t(xt: np.ndarray) -> np.ndarray:
     return xt.sum(axis=0)
 
 
-def _scatter_t(c: Chunk, rows: np.ndarray, cols: np.ndarray, terms: np.ndarray) -> np.ndarray:
-    """The transposed (depth, queries) matrix holding ``terms`` at (``rows``, ``cols``), 0.0 elsewhere."""
+def _scatter_t(c: Chunk, rows: np.ndarray, cols: np.ndarray, terms: np.ndarray, width: int | None = None) -> np.ndarray:
+    """The transposed (width, queries) matrix holding ``terms`` at (``rows``, ``cols``), 0.0 elsewhere
+    (width: the chunk's depth unless given)."""
     q, depth = c.R.shape
-    full_t = np.zeros((depth, q))
+    full_t = np.zeros((depth if width is None else width, q))
     full_t[cols, rows] = terms
     return full_t
 
@@ -446,9 +447,14 @@ def _judged_rel(c: Chunk) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
     return c.get("judged_rel", make)
 
 
-def _scatter_seqsum(c: Chunk, rows: np.ndarray, cols: np.ndarray, terms: np.ndarray) -> np.ndarray:
-    """Left-to-right row sums of a matrix holding ``terms`` at (``rows``, ``cols``) and 0.0 elsewhere."""
-    return _seqsum_t(_scatter_t(c, rows, cols, terms))
+def _scatter_seqsum(c: Chunk, rows: np.ndarray, cols: np.ndarray, terms: np.ndarray,
+                    width: int | None = None) -> np.ndarray:
+    """Left-to-right row sums of a matrix holding ``terms`` at (``rows``, ``cols``) and 0.0 elsewhere.
+
+    Cheaper than ``seqsum(np.where(mask, x, 0.0))``: ``np.where`` on an irregular mask costs
+    about 4 ns a cell (a mispredicted branch), ten times an arithmetic pass.
+    """
+    return _seqsum_t(_scatter_t(c, rows, cols, terms, width))
 
 
 def _bpref(c: Chunk) -> np.ndarray:
@@ -790,19 +796,19 @@ def k_ndcg_rel(c: Chunk, p: tuple) -> np.ndarray:
     # A query's cumulative ideal DCG stays constant after its K ideal gains (its row is padded
     # with gain 0, and x + 0.0 == x), so that is column min(i, W-1) of every row.
     W = icum.shape[1]
-    if not (depth and W):
-        ideal_at = np.zeros((q, depth))
-    elif depth <= W:
-        ideal_at = icum[:, :depth]
+    # the documents with a positive result gain (result gains are 0 in the padding)
+    if p == ():
+        rows, cols = _positive_cells(c)
     else:
-        ideal_at = icum[:, np.minimum(np.arange(depth), W - 1)]
-    pos = rg > 0  # result gains are 0 in the padding
+        flat = np.flatnonzero(rg > 0)
+        rows = flat // depth if depth else flat
+        cols = flat - rows * depth
+    ideal_at = icum[rows, np.minimum(cols, W - 1)] if W else np.zeros(rows.size)
     with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(pos, rcum / ideal_at, 0.0)
-        s = seqsum(terms)
+        s = _scatter_seqsum(c, rows, cols, rcum[rows, cols] / ideal_at)
         dcg = rcum[:, -1] if depth else np.zeros(q)
         idcg = icum[:, -1] if icum.shape[1] else np.zeros(q)
-        s = s + (K - pos.sum(axis=1)).astype(np.float64) * dcg / idcg
+        s = s + (K - np.bincount(rows, minlength=q)).astype(np.float64) * dcg / idcg
         v = s / K
     return _col(np.where(s > 0.0, v, 0.0))
 
@@ -829,10 +835,12 @@ def k_Rndcg(c: Chunk, p: tuple) -> np.ndarray:
     ideal_before = icum  # ideal DCG before position min(i, K)
     res_before = rcum[:, :W + 1] if W <= depth else rcum[:, np.minimum(np.arange(W + 1), depth)]
     ev = change & (ideal_before > 0.0)
+    flat = np.flatnonzero(ev)
+    rows = flat // (W + 1)
+    cols = flat - rows * (W + 1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(ev, res_before / ideal_before, 0.0)
-    s = seqsum(terms)
-    cnt = ev.sum(axis=1).astype(np.float64)
+        s = _scatter_seqsum(c, rows, cols, res_before[rows, cols] / ideal_before[rows, cols], W + 1)
+    cnt = np.bincount(rows, minlength=q).astype(np.float64)
     # the extra term after the results outlast the ideal list
     i_after = np.where(started, np.where(K < c.nret, K + 1, c.nret), 0)
     final = (i_after < c.nret)
