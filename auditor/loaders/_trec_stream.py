@@ -259,16 +259,14 @@ class _RunCollector:
             width = int(off[1]) - o0
             if width and o1 - o0 == width * k and bool((off[1:] - off[:-1] == width).all()):
                 # equal lengths (the usual case): rows of the byte buffer compared byte for byte,
-                # NULs included; up to 16 bytes as one or two 8-byte words of a zero-padded copy
-                # (numpy compares opaque values one memcmp at a time)
-                if width <= 16:
-                    pad = np.zeros((k, 8 if width <= 8 else 16), dtype=np.uint8)
-                    pad[:, :width] = data[o0:o1].reshape(k, width)
-                    w = pad.view("<u8")
-                    ne = w[1:, 0] != w[:-1, 0]
-                    if w.shape[1] > 1:
-                        ne |= w[1:, 1] != w[:-1, 1]
-                    change[1:] = ne
+                # NULs included. Up to 8 bytes: the 8-byte word at each row's start, read in place
+                # at a stride of width bytes and cut to width bytes (3x faster than numpy's
+                # opaque-value compare, a memcmp per row), where the last row's word lies in the buffer
+                if width <= 8 and data.size - o0 >= (k - 1) * width + 8:
+                    x = np.ndarray((k,), dtype="<u8", buffer=data, offset=o0, strides=(width,))
+                    if width < 8:
+                        x = x & np.uint64((1 << (8 * width)) - 1)
+                    change[1:] = x[1:] != x[:-1]
                 else:
                     v = data[o0:o1].view(f"V{width}")
                     change[1:] = v[1:] != v[:-1]
