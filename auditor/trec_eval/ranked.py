@@ -325,17 +325,28 @@ def _build(qrels: Judgments, run: Run, opts: Options, exact: bool) -> Ranked:
     else:
         rj, qj = rel[judged], qi[judged]
     del judged
-    if rj.size and int(rj.max()) < 1 << 16:  # small relevance values: counted, not sorted
-        present = np.bincount(rj) > 0
+    top = int(rj.max()) if rj.size else -1
+    if 0 <= top and (top + 1) * nq <= rj.size + (1 << 20):
+        # few values (the usual graded labels): one count per (query, value), then the values present
+        key = qj * (top + 1)
+        key += rj
+        full = np.bincount(key, minlength=nq * (top + 1)).reshape(nq, top + 1)
+        del key
+        present = full.any(axis=0)
         levels = np.flatnonzero(present)
-        # every value from 0 up present (the usual case): a value is its own level index
-        lev_idx = rj if levels.size == present.size else (np.cumsum(present) - 1)[rj]
+        level_counts = full if levels.size == top + 1 else full[:, levels]
     else:
-        levels, lev_idx = np.unique(rj, return_inverse=True)
-    key = qj * levels.size
-    key += lev_idx
-    level_counts = np.bincount(key, minlength=nq * levels.size).reshape(nq, levels.size)
-    del key, lev_idx, rj, qj
+        if rj.size and top < 1 << 16:  # small relevance values: counted, not sorted
+            present = np.bincount(rj) > 0
+            levels = np.flatnonzero(present)
+            lev_idx = (np.cumsum(present) - 1)[rj]
+        else:
+            levels, lev_idx = np.unique(rj, return_inverse=True)
+        key = qj * levels.size
+        key += lev_idx
+        level_counts = np.bincount(key, minlength=nq * levels.size).reshape(nq, levels.size)
+        del key, lev_idx
+    del rj, qj
     # A query judged only -1 leaves trec_eval's level table as the previous query left it (it
     # clears max_rel + 1 = 0 entries): its gains and ideal rankings are the last judged query's.
     stale = maxrel == NONPOOL
@@ -381,15 +392,17 @@ def _build(qrels: Judgments, run: Run, opts: Options, exact: bool) -> Ranked:
         r, rq = _judge_exact(qrels, run, qi, qd, rel, rq, rd, order, opts, qids)
     else:
         r, rq = _judge_hashed(qi, qd, rel, rq, rd, order, opts)
-    n_nonpool = np.bincount(rq[r == NONPOOL], minlength=nq)
-    n_unjudged = np.bincount(rq[r == UNJUDGED], minlength=nq)
+    # rows are in ranked order, grouped by query in qid order: each query's rows start where a
+    # search of its number in rq lands, and counts per query are differences of such searches
+    starts = np.searchsorted(rq, np.arange(nq + 1)).astype(np.int64)
+    n_nonpool = np.diff(np.searchsorted(np.flatnonzero(r == NONPOOL), starts))
+    n_unjudged = np.diff(np.searchsorted(np.flatnonzero(r == UNJUDGED), starts))
     if opts.judged_only:
         sel = r >= 0
         r, rq = r[sel], rq[sel]
         n_nonpool = np.zeros(nq, dtype=np.int64)
         n_unjudged = np.zeros(nq, dtype=np.int64)
-    counts = np.bincount(rq, minlength=nq)
-    starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        starts = np.searchsorted(rq, np.arange(nq + 1)).astype(np.int64)
     return Ranked(qids=qids, rels=r, starts=starts, n_nonpool=n_nonpool, n_unjudged=n_unjudged, levels=levels,
                   level_counts=level_counts, stale=stale, bogus=bogus, n_qrels_positive=int((rel > 0).sum()),
                   runid=run.runid, opts=opts)
@@ -397,6 +410,8 @@ def _build(qrels: Judgments, run: Run, opts: Options, exact: bool) -> Ranked:
 
 def _cut(rq: np.ndarray, nq: int, opts: Options) -> np.ndarray | None:
     """Rows (in ranked order) within each query's first ``-M`` documents, or None when all are."""
+    if opts.max_docs >= rq.size:  # no query has more rows than that (the usual: no -M)
+        return None
     counts = np.bincount(rq, minlength=nq)
     if opts.max_docs >= counts.max(initial=0):
         return None
