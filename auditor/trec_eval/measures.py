@@ -190,10 +190,24 @@ def _csum_at(c: Chunk, k: np.ndarray | int) -> np.ndarray:
     return out
 
 
+def _csum_at_cuts(c: Chunk, ks: tuple) -> np.ndarray:
+    """:func:`_csum_at` for every cutoff of ``ks`` at once, shape (queries, len(ks))."""
+    def make() -> np.ndarray:
+        n = np.minimum(np.asarray(ks, dtype=np.int64)[None, :], c.nret[:, None])
+        cs = _csum(c)
+        out = np.zeros(n.shape, dtype=np.int64)
+        pos = n > 0
+        if cs.shape[1]:
+            out[pos] = cs[np.nonzero(pos)[0], n[pos] - 1]
+        return out
+    return c.get(("csum_at", ks), make)
+
+
 def _div(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> np.ndarray:
     out = np.zeros(np.broadcast(a, b).shape)
     with np.errstate(divide="ignore", invalid="ignore"):
         q = np.asarray(a, dtype=np.float64) / np.asarray(b, dtype=np.float64)
+    where = np.broadcast_to(where, out.shape)
     out[where] = np.broadcast_to(q, out.shape)[where]
     return out
 
@@ -562,21 +576,21 @@ def k_11pt_avg(c: Chunk, p: tuple) -> np.ndarray:
 
 
 def k_P(c: Chunk, p: tuple) -> np.ndarray:
-    return np.stack([_csum_at(c, k) / float(k) for k in p], axis=1)
+    return _csum_at_cuts(c, p) / np.array([float(k) for k in p])[None, :]
 
 
 def k_recall(c: Chunk, p: tuple) -> np.ndarray:
-    nr = _num_rel(c)
-    return np.stack([_div(_csum_at(c, k), nr, nr > 0) for k in p], axis=1)
+    nr = _num_rel(c)[:, None]
+    return _div(_csum_at_cuts(c, p), nr, nr > 0)
 
 
 def k_relative_P(c: Chunk, p: tuple) -> np.ndarray:
-    nr = _num_rel(c)
-    return np.stack([_div(_csum_at(c, k), np.minimum(k, nr), nr > 0) for k in p], axis=1)
+    nr = _num_rel(c)[:, None]
+    return _div(_csum_at_cuts(c, p), np.minimum(np.asarray(p, dtype=np.int64)[None, :], nr), nr > 0)
 
 
 def k_success(c: Chunk, p: tuple) -> np.ndarray:
-    return np.stack([(_csum_at(c, k) > 0).astype(np.float64) for k in p], axis=1)
+    return (_csum_at_cuts(c, p) > 0).astype(np.float64)
 
 
 def k_map_cut(c: Chunk, p: tuple) -> np.ndarray:
