@@ -183,3 +183,28 @@ def test_g_default_gains_fast_path_equals_the_general_path(tmp_path: Path, monke
     general = command.evaluate(command.parse_args(args))[2]["G"]
     assert fast.size == 40 and (fast > 0).any()
     assert fast.tobytes() == general.tobytes()
+
+
+@pytest.mark.parametrize("args, rc, needle", [
+    (["-q", "-c", "-m", "all_trec", "QRELS", "RUN"], 0, None),
+    (["--version"], 0, None),
+    (["-m", "no_such_measure", "QRELS", "RUN"], 2, "unknown measure"),
+    (["-c", "-m", "map", "QRELS", "/no/such/run"], 2, "cannot read it"),
+])
+def test_the_process_entry_prints_what_the_click_command_prints(args, rc, needle) -> None:
+    # `python -m auditor.cli trec-eval` skips click and the interpreter's teardown: same output,
+    # same messages, same exit codes as the command through click
+    from click.testing import CliRunner
+
+    from auditor.cli import cli
+
+    data = ROOT / "tests" / "data" / "trec_eval"
+    args = [{"QRELS": str(data / "qrels.test"), "RUN": str(data / "results.test")}.get(a, a) for a in args]
+    via_click = CliRunner().invoke(cli, ["trec-eval", *args])
+    p = subprocess.run([sys.executable, "-m", "auditor.cli", "trec-eval", *args], capture_output=True, text=True,
+                       cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=120)
+    assert p.returncode == via_click.exit_code == rc, (p.stderr[-1000:], via_click.output[-1000:])
+    if needle is None:
+        assert p.stdout == via_click.stdout and p.stdout and not p.stderr
+    else:
+        assert needle in p.stderr and p.stderr == via_click.stderr and "Traceback" not in p.stderr

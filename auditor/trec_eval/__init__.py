@@ -9,7 +9,7 @@ entry per measure family.
 """
 from __future__ import annotations
 
-__all__ = ["main"]
+__all__ = ["main", "run_as_process"]
 
 
 def main(argv: list[str]) -> int:
@@ -29,6 +29,50 @@ def main(argv: list[str]) -> int:
     finally:
         if collecting:
             gc.enable()
+
+
+def run_as_process(argv: list[str]) -> None:
+    """``audit trec-eval ARGS`` as this whole process (``python -m auditor.cli trec-eval``): never returns.
+
+    The click group is skipped (its imports are a third of the start-up) and, once the output
+    is flushed, the process ends without the interpreter's teardown (freeing every object and
+    module: 40-50 ms after a 20,000-query run). Errors end as through ``audit``: exit 2 with a
+    message (``AUDITOR_DEBUG=1`` shows the traceback), 130 on Ctrl-C, 143 on SIGTERM.
+    """
+    import os
+    import signal
+    import sys
+
+    def terminated(signum: int, frame: object) -> None:
+        raise _Terminated()
+
+    signal.signal(signal.SIGTERM, terminated)
+    message = None
+    try:
+        code = main(argv)
+    except KeyboardInterrupt:
+        code, message = 130, "interrupted."
+    except _Terminated:
+        code, message = 143, "terminated (SIGTERM)."
+    except Exception as e:
+        if os.environ.get("AUDITOR_DEBUG"):
+            raise
+        code, message = 2, (f"internal error: {type(e).__name__}: {e}. This is a bug in rank-auditor or a plugin; "
+                            "rerun with `audit --debug ...` for the traceback and report it.")
+    if message is not None:
+        from auditor.safetext import printable
+
+        sys.stderr.write(f"Error: {printable(message)}\n")
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            code = code or 2  # output lost (a closed pipe): not a success
+    os._exit(code)
+
+
+class _Terminated(BaseException):
+    """SIGTERM during :func:`run_as_process`."""
 
 
 def _no_blas_threads() -> None:
