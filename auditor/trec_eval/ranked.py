@@ -296,8 +296,11 @@ def _build(qrels: Judgments, run: Run, opts: Options, exact: bool) -> Ranked:
     uq = compute("take", qvals, from_numpy(srt))
     qids = [b.decode("utf-8", "surrogateescape") for b in uq.to_pylist()]
     nq = len(qids)
-    rank = np.empty(len(qvals), dtype=np.int64)
-    rank[srt] = np.arange(nq)
+    # query numbers as int32 when they fit (half the memory of two 2M-row columns); arithmetic
+    # on them that may pass 2**31 is done in int64
+    qdt = np.int32 if nq < 1 << 31 else np.int64
+    rank = np.empty(len(qvals), dtype=qdt)
+    rank[srt] = np.arange(nq, dtype=qdt)
     qi = rank[qcodes]
     del qcodes, rank
 
@@ -328,7 +331,8 @@ def _build(qrels: Judgments, run: Run, opts: Options, exact: bool) -> Ranked:
     top = int(rj.max()) if rj.size else -1
     if 0 <= top and (top + 1) * nq <= rj.size + (1 << 20):
         # few values (the usual graded labels): one count per (query, value), then the values present
-        key = qj * (top + 1)
+        key = qj.astype(np.int64)
+        key *= top + 1
         key += rj
         full = np.bincount(key, minlength=nq * (top + 1)).reshape(nq, top + 1)
         del key
@@ -342,7 +346,8 @@ def _build(qrels: Judgments, run: Run, opts: Options, exact: bool) -> Ranked:
             lev_idx = (np.cumsum(present) - 1)[rj]
         else:
             levels, lev_idx = np.unique(rj, return_inverse=True)
-        key = qj * levels.size
+        key = qj.astype(np.int64)
+        key *= levels.size
         key += lev_idx
         level_counts = np.bincount(key, minlength=nq * levels.size).reshape(nq, levels.size)
         del key, lev_idx
@@ -356,7 +361,7 @@ def _build(qrels: Judgments, run: Run, opts: Options, exact: bool) -> Ranked:
 
     # run rows of judged queries
     rcodes, rvals = _codes(run.qid)
-    to_q = to_numpy(compute("index_in", rvals, options=set_lookup(uq)), null=-1).astype(np.int64)  # -1: unjudged
+    to_q = to_numpy(compute("index_in", rvals, options=set_lookup(uq)), null=-1).astype(qdt)  # -1: unjudged
     rq = to_q[rcodes]
     del rcodes
     rd = _pa_binary(run.docno)
@@ -394,7 +399,7 @@ def _build(qrels: Judgments, run: Run, opts: Options, exact: bool) -> Ranked:
         r, rq = _judge_hashed(qi, qd, rel, rq, rd, order, opts)
     # rows are in ranked order, grouped by query in qid order: each query's rows start where a
     # search of its number in rq lands, and counts per query are differences of such searches
-    starts = np.searchsorted(rq, np.arange(nq + 1)).astype(np.int64)
+    starts = np.searchsorted(rq, np.arange(nq + 1, dtype=rq.dtype)).astype(np.int64)
     n_nonpool = np.diff(np.searchsorted(np.flatnonzero(r == NONPOOL), starts))
     n_unjudged = np.diff(np.searchsorted(np.flatnonzero(r == UNJUDGED), starts))
     if opts.judged_only:
@@ -402,7 +407,7 @@ def _build(qrels: Judgments, run: Run, opts: Options, exact: bool) -> Ranked:
         r, rq = r[sel], rq[sel]
         n_nonpool = np.zeros(nq, dtype=np.int64)
         n_unjudged = np.zeros(nq, dtype=np.int64)
-        starts = np.searchsorted(rq, np.arange(nq + 1)).astype(np.int64)
+        starts = np.searchsorted(rq, np.arange(nq + 1, dtype=rq.dtype)).astype(np.int64)
     return Ranked(qids=qids, rels=r, starts=starts, n_nonpool=n_nonpool, n_unjudged=n_unjudged, levels=levels,
                   level_counts=level_counts, stale=stale, bogus=bogus, n_qrels_positive=int((rel > 0).sum()),
                   runid=run.runid, opts=opts)
@@ -446,7 +451,8 @@ def _judge_hashed(qi: np.ndarray, qd: Any, rel: np.ndarray, rq: np.ndarray, rd: 
             rr, qq = rr[ok], qq[ok]
     jr = np.full(n_run, NONPOOL, dtype=np.int64)
     jv = rel[qq]
-    jr[rr] = np.where(jv < 0, UNJUDGED, jv)
+    jv[jv < 0] = UNJUDGED
+    jr[rr] = jv
     del jv, rr, qq
     if order is not None:
         rq, jr = rq[order], jr[order]
@@ -482,7 +488,7 @@ def _judge_exact(qrels: Judgments, run: Run, qi: np.ndarray, qd: Any, rel: np.nd
     codes = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in both.chunks]).astype(np.int64)
     del both
     dr, dq = codes[: len(rd)], codes[len(rd):]
-    qkey = qi * nd + dq
+    qkey = qi.astype(np.int64) * nd + dq
     dup = _first_duplicate(qkey)
     if dup is not None:
         raise DataError(f"qrels file {qrels.path!r}: document {qd[dup].as_py().decode('utf-8', 'replace')!r} is "
@@ -494,7 +500,7 @@ def _judge_exact(qrels: Judgments, run: Run, qi: np.ndarray, qd: Any, rel: np.nd
     sel = _cut(rq, nq, opts)
     if sel is not None:
         rq, dr, order = rq[sel], dr[sel], order[sel]
-    rkey = rq * nd + dr
+    rkey = rq.astype(np.int64) * nd + dr
     dup = _first_duplicate(rkey)
     if dup is not None:
         raise DataError(f"run file {run.path!r}: document {rd[int(order[dup])].as_py().decode('utf-8', 'replace')!r} "
