@@ -505,29 +505,30 @@ def _lround(x: np.ndarray) -> np.ndarray:
 def _interp_prec(c: Chunk, cut_percents: tuple) -> np.ndarray:
     """iprec_at_recall's values per cutoff (also 11pt_avg's summands)."""
     q = c.nret.size
-    rel, cs = _rel(c), _csum(c)
     nrr, nr = _nrr(c), _num_rel(c)
     with np.errstate(divide="ignore", invalid="ignore"):
-        prec = np.where(_valid(c), cs / _ranks(c)[None, :], -np.inf)
         init = nrr / c.nret.astype(np.float64)  # NaN when nothing is retrieved, as in C
-    # interpolated precision at position i: max over i' >= i
-    smax = np.maximum.accumulate(prec[:, ::-1], axis=1)[:, ::-1] if prec.shape[1] else prec
+    # interpolated precision at the j-th relevant document: the largest precision at or below it
+    # in the ranking. Precision falls at every non-relevant document, so the largest is at a
+    # relevant one: the running maximum, from the last relevant document up, of the precisions
+    # at the relevant documents (one row per query, relevant documents in rank order)
+    _, rows_all, _, above = _rel_cells(c)
+    width = int(nrr.max(initial=0))
+    smax = np.full((q, width), -np.inf)
+    smax[rows_all, above] = _prec_at_rel(c)
+    if width:
+        smax = np.maximum.accumulate(smax[:, ::-1], axis=1)[:, ::-1]
     out = np.zeros((q, len(cut_percents)))
-    first = np.argmax(rel, axis=1) if rel.shape[1] else np.zeros(q, dtype=np.int64)
-    # the column of each query's j-th relevant document (row-major order of the relevant cells)
-    _, _, rel_cols, _ = _rel_cells(c)
-    rel_start = np.zeros(q, dtype=np.int64)
-    np.cumsum(nrr[:-1], out=rel_start[1:])
     for k, pct in enumerate(cut_percents):
         cut = _lround(pct * nr.astype(np.float64))
         matched = (cut >= 1) & (cut <= nrr)
         if matched.any():
             rows = np.flatnonzero(matched)
-            out[rows, k] = smax[rows, rel_cols[rel_start[rows] + cut[rows] - 1]]
+            out[rows, k] = smax[rows, cut[rows] - 1]
         low = cut <= 0
         some = low & (nrr > 0)
         if some.any():
-            out[some, k] = smax[np.flatnonzero(some), first[some]]
+            out[some, k] = smax[np.flatnonzero(some), 0]  # at the first relevant document
         none = low & (nrr == 0)
         out[none, k] = init[none]
     return out
