@@ -9,7 +9,9 @@
 - ``seqsum`` adds each row left to right (a C loop's order), for every shape;
 - G with the default gains, computed at the documents with a positive level only, gives the
   general path's per-query values bit for bit;
-- a run imports none of pandas, scipy, pyarrow.compute, numpy.ma (slow imports).
+- a run imports none of pandas, scipy, pyarrow.compute, numpy.ma (slow imports);
+- the process entry (``python -m auditor.cli trec-eval``, no click, no teardown) prints what
+  the click command prints, with the same exit codes.
 """
 from __future__ import annotations
 
