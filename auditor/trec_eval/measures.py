@@ -126,10 +126,6 @@ def _num_nonrel(c: Chunk) -> np.ndarray:
     return c.get("num_nonrel", lambda: c.level_counts[:, c.levels < c.opts.relevance_level].sum(axis=1))
 
 
-def _ranks(c: Chunk) -> np.ndarray:
-    return c.get("ranks", lambda: np.arange(1, c.R.shape[1] + 1, dtype=np.float64))
-
-
 def _rel_cells(c: Chunk) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The relevant retrieved documents, row-major: (flat index, row, column, relevant ones above it)."""
     def make() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
