@@ -19,12 +19,20 @@ with such a code, :func:`main` turns it into exit 2 with a message.
 """
 from __future__ import annotations
 
+import sys
+
+if __name__ == "__main__" and sys.argv[1:2] == ["trec-eval"]:  # pragma: no cover - process entry
+    # `python -m auditor.cli trec-eval ...`: trec_eval's drop-in starts without click and this
+    # module's imports (a third of its start-up) and ends without the interpreter's teardown
+    from auditor.trec_eval import run_as_process
+
+    run_as_process(sys.argv[2:])
+
 import functools
 import json
 import math
 import os
 import shlex
-import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -695,6 +703,10 @@ def main() -> None:
     """
     import signal
 
+    if sys.argv[1:2] == ["trec-eval"]:  # trec_eval's drop-in: no click dispatch, no teardown
+        from auditor.trec_eval import run_as_process
+
+        run_as_process(sys.argv[2:])
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         cli(prog_name="audit")

@@ -7,7 +7,11 @@
   delimiter hides a field: 'Malformed line') and reads files it hands to the line parser (CR,
   comments, mixed delimiters, a NUL) as the line parser does;
 - ``seqsum`` adds each row left to right (a C loop's order), for every shape;
-- a run imports neither pandas nor scipy (pyarrow's numpy conversions import pandas: 0.3 s).
+- G with the default gains, computed at the documents with a positive level only, gives the
+  general path's per-query values bit for bit;
+- a run imports none of pandas, scipy, pyarrow.compute, numpy.ma (slow imports);
+- the process entry (``python -m auditor.cli trec-eval``, no click, no teardown) prints what
+  the click command prints, with the same exit codes.
 """
 from __future__ import annotations
 
@@ -21,17 +25,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from auditor.trec_eval import command, ranked
+from auditor.trec_eval import command, measures, ranked
 from auditor.trec_eval.measures import seqsum
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _case(seed: int, dup: str | None = None) -> tuple[str, str]:
+def _case(seed: int, dup: str | None = None, width: int | None = None) -> tuple[str, str]:
+    """Random qrels and run; ``width``: every docno and every qid that many bytes (the fixed-width paths)."""
     rng = random.Random(seed)
     qrels, run = [], []
-    for q in rng.sample(["1", "2", "7", "30", "q9", "b"], rng.randint(1, 5)):
-        docs = [f"d{rng.randrange(400)}" for _ in range(rng.randint(20, 150))]
+    names = ["1", "2", "7", "30", "q9", "b"] if width is None else [f"q{i:0{width - 1}d}" for i in (1, 2, 7, 30, 9)]
+    for q in rng.sample(names, rng.randint(1, 5)):
+        if width is None:
+            docs = [f"d{rng.randrange(400)}" for _ in range(rng.randint(20, 150))]
+        else:  # docnos differing in their first, middle or last bytes
+            docs = [f"{rng.choice('DE')}{rng.randrange(400):0{width - 2}d}{rng.choice('xy')}"
+                    for _ in range(rng.randint(20, 150))]
         for d in dict.fromkeys(docs[: len(docs) // 2]):
             qrels.append(f"{q} 0 {d} {rng.choice([-1, 0, 1, 2])}")
         for r, d in enumerate(dict.fromkeys(docs[len(docs) // 4:]), 1):
@@ -51,10 +61,12 @@ def _run(args: list[str]) -> tuple[int, str, str]:
     return rc, out.getvalue(), err.getvalue()
 
 
-@pytest.mark.parametrize("seed", range(12))
-def test_hashed_join_output_does_not_depend_on_the_hash(tmp_path: Path, monkeypatch, seed: int) -> None:
+@pytest.mark.parametrize("seed,width", [(s, None) for s in range(12)] + [(s, w) for s, w in enumerate((3, 7, 8, 9,
+                                                                                                   11, 15, 16, 17))])
+def test_hashed_join_output_does_not_depend_on_the_hash(tmp_path: Path, monkeypatch, seed: int,
+                                                         width: int | None) -> None:
     dup = [None, "qrels", "run"][seed % 3]
-    qrels, run = _case(seed, dup)
+    qrels, run = _case(seed, dup, width)
     (tmp_path / "q").write_text(qrels)
     (tmp_path / "r").write_text(run)
     for flags in (["-q", "-c", "-m", "all_trec"], ["-q", "-c", "-J", "-M", "15", "-m", "all_trec"]):
@@ -122,11 +134,14 @@ def test_seqsum_adds_left_to_right(q: int, depth: int) -> None:
     assert got.tolist() == want
 
 
-def test_a_run_imports_neither_pandas_nor_scipy() -> None:
+def test_a_run_imports_none_of_the_slow_imports() -> None:
+    # pandas, scipy: 0.3-0.5 s each; pyarrow.compute (its wrappers; the kernels are called
+    # without it) 30-45 ms; numpy.ma (np.unique asks for it) 20 ms
     data = ROOT / "tests" / "data" / "trec_eval"
     code = ("import io, sys\nfrom auditor.trec_eval import main\n"
             f"rc = main(['-q', '-c', '-m', 'all_trec', {str(data / 'qrels.test')!r}, {str(data / 'results.test')!r}])\n"
-            "heavy = sorted(m for m in ('pandas', 'scipy', 'torch', 'sklearn') if m in sys.modules)\n"
+            "heavy = sorted(m for m in ('pandas', 'scipy', 'torch', 'sklearn', 'pyarrow.compute', 'numpy.ma') "
+            "if m in sys.modules)\n"
             "sys.stderr.write(f'rc={rc} heavy={heavy}')\n")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=120)
@@ -148,3 +163,50 @@ def test_a_byte_order_mark_stays_in_the_first_qid_as_in_trec_eval(trec_eval_bin:
             assert rc == 0 and out == c.stdout.decode("utf-8", "surrogateescape"), (flags, err)
         else:
             assert rc == 2 and out == "", (flags, out)
+
+
+@pytest.mark.parametrize("flags", [["-c"], ["-c", "-l", "2"], ["-c", "-J", "-M", "9"]])
+def test_g_default_gains_fast_path_equals_the_general_path(tmp_path: Path, monkeypatch, flags: list[str]) -> None:
+    # with the default gains G is computed at the documents with a positive level only (whole-number
+    # running sums); the per-query values must be the general path's to the last bit
+    rng = random.Random(7)
+    qrels, run = [], []
+    for q in range(40):
+        docs = [f"d{rng.randrange(300)}" for _ in range(rng.randint(1, 60))]
+        for d in dict.fromkeys(docs[: len(docs) // 2 + 1]):
+            qrels.append(f"q{q} 0 {d} {rng.choice([-1, 0, 1, 2, 3, 3, 7])}")
+        for r, d in enumerate(dict.fromkeys(docs[len(docs) // 4:]), 1):
+            run.append(f"q{q} Q0 {d} {r} {rng.choice([1, 2, 3, rng.random()])} tag")
+    (tmp_path / "q").write_text("\n".join(qrels) + "\n")
+    (tmp_path / "r").write_text("\n".join(run) + "\n")
+    args = [*flags, "-q", "-m", "G", str(tmp_path / "q"), str(tmp_path / "r")]
+    fast = command.evaluate(command.parse_args(args))[2]["G"]
+    monkeypatch.setattr(measures, "_g_default", lambda c, g: None)
+    general = command.evaluate(command.parse_args(args))[2]["G"]
+    assert fast.size == 40 and (fast > 0).any()
+    assert fast.tobytes() == general.tobytes()
+
+
+@pytest.mark.parametrize("args, rc, needle", [
+    (["-q", "-c", "-m", "all_trec", "QRELS", "RUN"], 0, None),
+    (["--version"], 0, None),
+    (["-m", "no_such_measure", "QRELS", "RUN"], 2, "unknown measure"),
+    (["-c", "-m", "map", "QRELS", "/no/such/run"], 2, "cannot read it"),
+])
+def test_the_process_entry_prints_what_the_click_command_prints(args, rc, needle) -> None:
+    # `python -m auditor.cli trec-eval` skips click and the interpreter's teardown: same output,
+    # same messages, same exit codes as the command through click
+    from click.testing import CliRunner
+
+    from auditor.cli import cli
+
+    data = ROOT / "tests" / "data" / "trec_eval"
+    args = [{"QRELS": str(data / "qrels.test"), "RUN": str(data / "results.test")}.get(a, a) for a in args]
+    via_click = CliRunner().invoke(cli, ["trec-eval", *args])
+    p = subprocess.run([sys.executable, "-m", "auditor.cli", "trec-eval", *args], capture_output=True, text=True,
+                       cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=120)
+    assert p.returncode == via_click.exit_code == rc, (p.stderr[-1000:], via_click.output[-1000:])
+    if needle is None:
+        assert p.stdout == via_click.stdout and p.stdout and not p.stderr
+    else:
+        assert needle in p.stderr and p.stderr == via_click.stderr and "Traceback" not in p.stderr

@@ -33,7 +33,7 @@ from typing import Callable
 
 import numpy as np
 
-from auditor.trec_eval.ranked import NONPOOL, UNJUDGED, Chunk
+from auditor.trec_eval.ranked import NONPOOL, PAD, UNJUDGED, Chunk
 
 MIN_GEO_MEAN = 0.00001
 INFAP_EPSILON = 0.00001
@@ -126,17 +126,53 @@ def _num_nonrel(c: Chunk) -> np.ndarray:
     return c.get("num_nonrel", lambda: c.level_counts[:, c.levels < c.opts.relevance_level].sum(axis=1))
 
 
-def _ranks(c: Chunk) -> np.ndarray:
-    return c.get("ranks", lambda: np.arange(1, c.R.shape[1] + 1, dtype=np.float64))
+def _rel_cells(c: Chunk) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The relevant retrieved documents, row-major: (flat index, row, column, relevant ones above it)."""
+    def make() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        q, depth = c.R.shape
+        flat = np.flatnonzero(_rel(c))
+        rows = flat // depth if depth else flat
+        cols = flat - rows * depth
+        start = np.zeros(q, dtype=np.int64)
+        np.cumsum(_nrr(c)[:-1], out=start[1:])
+        return flat, rows, cols, np.arange(flat.size) - start[rows]
+    return c.get("rel_cells", make)
 
 
-def _prec_terms(c: Chunk) -> np.ndarray:
-    """rel_so_far / rank at each relevant position, 0 elsewhere (the AP summands)."""
-    return c.get("prec_terms", lambda: np.where(_rel(c), _csum(c) / _ranks(c)[None, :], 0.0))
+def _prec_at_rel(c: Chunk) -> np.ndarray:
+    """rel_so_far / rank at each relevant document (the AP summands), in :func:`_rel_cells` order."""
+    def make() -> np.ndarray:
+        _, _, cols, above = _rel_cells(c)
+        return (above + 1).astype(np.float64) / (cols + 1).astype(np.float64)
+    return c.get("prec_at_rel", make)
+
+
+def _seqsum_t(xt: np.ndarray) -> np.ndarray:
+    """:func:`seqsum` of ``xt.T`` for a matrix already laid out transposed, (depth, queries): no copy."""
+    if xt.shape[1] < 2:
+        return seqsum(xt.T)
+    return xt.sum(axis=0)
+
+
+def _scatter_t(c: Chunk, rows: np.ndarray, cols: np.ndarray, terms: np.ndarray, width: int | None = None) -> np.ndarray:
+    """The transposed (width, queries) matrix holding ``terms`` at (``rows``, ``cols``), 0.0 elsewhere
+    (width: the chunk's depth unless given)."""
+    q, depth = c.R.shape
+    full_t = np.zeros((depth if width is None else width, q))
+    full_t[cols, rows] = terms
+    return full_t
+
+
+def _prec_terms_t(c: Chunk) -> np.ndarray:
+    """rel_so_far / rank at each relevant position, 0 elsewhere, transposed: (depth, queries)."""
+    def make() -> np.ndarray:
+        _, rows, cols, _ = _rel_cells(c)
+        return _scatter_t(c, rows, cols, _prec_at_rel(c))
+    return c.get("prec_terms_t", make)
 
 
 def _ap_sum(c: Chunk) -> np.ndarray:
-    return c.get("ap_sum", lambda: seqsum(_prec_terms(c)))
+    return c.get("ap_sum", lambda: _seqsum_t(_prec_terms_t(c)))
 
 
 def _csum_at(c: Chunk, k: np.ndarray | int) -> np.ndarray:
@@ -150,10 +186,24 @@ def _csum_at(c: Chunk, k: np.ndarray | int) -> np.ndarray:
     return out
 
 
+def _csum_at_cuts(c: Chunk, ks: tuple) -> np.ndarray:
+    """:func:`_csum_at` for every cutoff of ``ks`` at once, shape (queries, len(ks))."""
+    def make() -> np.ndarray:
+        n = np.minimum(np.asarray(ks, dtype=np.int64)[None, :], c.nret[:, None])
+        cs = _csum(c)
+        out = np.zeros(n.shape, dtype=np.int64)
+        pos = n > 0
+        if cs.shape[1]:
+            out[pos] = cs[np.nonzero(pos)[0], n[pos] - 1]
+        return out
+    return c.get(("csum_at", ks), make)
+
+
 def _div(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> np.ndarray:
     out = np.zeros(np.broadcast(a, b).shape)
     with np.errstate(divide="ignore", invalid="ignore"):
         q = np.asarray(a, dtype=np.float64) / np.asarray(b, dtype=np.float64)
+    where = np.broadcast_to(where, out.shape)
     out[where] = np.broadcast_to(q, out.shape)[where]
     return out
 
@@ -220,6 +270,12 @@ def _num_rel_levels(c: Chunk) -> np.ndarray:
     return c.get("nrl", make)
 
 
+def _distinct(x: np.ndarray) -> np.ndarray:
+    """The sorted distinct values of a 1-d integer array (``np.unique`` imports numpy.ma: 20 ms of start-up)."""
+    s = np.sort(x)
+    return s[np.concatenate(([True], s[1:] != s[:-1]))] if s.size else s
+
+
 def _level_count(c: Chunk, level: int) -> np.ndarray:
     k = np.searchsorted(c.levels, level)
     if k < c.levels.size and c.levels[k] == level:
@@ -243,43 +299,73 @@ def gains(c: Chunk, pairs: tuple) -> Gains:
     return c.get(("gains", pairs), lambda: _make_gains(c, pairs))
 
 
+#: widest relevance range looked up through a table (wider parameter levels: one mask per level)
+_TABLE_LEVELS = 1 << 16
+
+
+def _level_lookup(R: np.ndarray, lookup: dict[int, float], top_level: int) -> np.ndarray:
+    """``lookup[R]`` elementwise, 0.0 for levels not in ``lookup`` and for the padding (float64).
+
+    ``top_level``: the largest value in ``R`` (bounds ``R - lo`` away from overflow).
+    """
+    levels = [lv for lv, g in lookup.items() if g != 0]
+    if not levels:
+        return np.zeros(R.shape)
+    lo, hi = min(levels), max(levels)
+    if hi - lo < _TABLE_LEVELS and -(1 << 40) < lo and top_level < (1 << 62):
+        # one table take: slot 0 and the last slot are 0.0 and every level outside [lo, hi],
+        # the padding included, is clipped onto one of them
+        tab = np.zeros(hi - lo + 3)
+        for lv in levels:
+            tab[lv - lo + 1] = lookup[lv]
+        return np.take(tab, R - (lo - 1), mode="clip")
+    out = np.zeros(R.shape)
+    for lv in levels:
+        out[R == lv] = lookup[lv]
+    return np.where(R == PAD, 0.0, out)
+
+
 def _make_gains(c: Chunk, pairs: tuple) -> Gains:
     q, depth = c.R.shape
     nrl = _num_rel_levels(c)
-    result = np.zeros((q, depth))
     top = np.zeros(q)
     terminal = np.zeros(q)
-    seqs: list[list[tuple[float, np.ndarray]]] = [[] for _ in range(q)]
     n_ideal = np.zeros(q, dtype=np.int64)
-    groups: dict[int, np.ndarray] = {}
-    for v in np.unique(nrl):
-        groups[int(v)] = np.flatnonzero(nrl == v)
+    distinct = _distinct(nrl)
+    groups = [(int(v), np.flatnonzero(nrl == v) if distinct.size > 1 else None) for v in distinct]
+    # default gains (no parameters): each level's gain is the level itself, and a ranked judged
+    # document's level is at most its query's top level, so the result gain is max(R, 0)
+    default = pairs == ()
+    result = np.maximum(c.R, 0).astype(np.float64) if default else np.zeros((q, depth)) if len(groups) != 1 else None
+    top_level = int(c.levels.max()) if c.levels.size else 0  # ranked values are judged levels, -1, -2 or PAD
     plan = []
-    for v, rows in groups.items():
+    for v, rows in groups:  # rows None: every query of the chunk
         order = _sorted_gains(pairs, max(v, 0))
         # result gains: get_gain looks the level up (first match); unlisted levels give 0
         lookup: dict[int, float] = {}
         for lv, g, _ in order:
             lookup.setdefault(lv, g)
-        sub = c.R[rows]
-        rg = np.zeros(sub.shape)
-        for lv, g in lookup.items():
-            if g != 0:
-                rg[sub == lv] = g
-        result[rows] = rg
+        if default:
+            pass
+        elif rows is None:
+            result = _level_lookup(c.R, lookup, top_level)
+        else:
+            result[rows] = _level_lookup(c.R[rows], lookup, top_level)
         if not order:
             continue
-        top[rows] = order[-1][1]
-        counts = [(g, _level_count(c, lv)[rows] if counted else np.zeros(rows.size, dtype=np.int64))
+        sel = slice(None) if rows is None else rows
+        top[sel] = order[-1][1]
+        n = q if rows is None else rows.size
+        counts = [(g, _level_count(c, lv)[sel] if counted else np.zeros(n, dtype=np.int64))
                   for lv, g, counted in reversed(order)]
-        plan.append((rows, order[-1][1], counts))
+        plan.append((sel, n, order[-1][1], counts))
     K = 0
     built = []
-    for rows, gtop, counts in plan:
+    for sel, n, gtop, counts in plan:
         # walk levels from the top: skip empty levels, stop at the first non-positive gain with documents
-        alive = np.full(rows.size, gtop > 0)
+        alive = np.full(n, gtop > 0)
         reps = []
-        term = np.zeros(rows.size)
+        term = np.zeros(n)
         for g, cnt in counts:
             has = cnt > 0
             if g > 0:
@@ -288,24 +374,27 @@ def _make_gains(c: Chunk, pairs: tuple) -> Gains:
                 stop = alive & has
                 term[stop] = g
                 alive &= ~has
-        terminal[rows] = term
-        tot = np.zeros(rows.size, dtype=np.int64)
+        terminal[sel] = term
+        tot = np.zeros(n, dtype=np.int64)
         for _, r in reps:
             tot += r
-        n_ideal[rows] = tot
+        n_ideal[sel] = tot
         K = max(K, int(tot.max(initial=0)))
-        built.append((rows, reps))
+        built.append((sel, n, tot, reps))
     ideal = np.zeros((q, K))
     if K:
         pos = np.arange(K)[None, :]
-        for rows, reps in built:
-            blk = np.zeros((rows.size, K))
-            lo = np.zeros(rows.size, dtype=np.int64)
-            for g, r in reps:
-                hi = lo + r
-                blk[(pos >= lo[:, None]) & (pos < hi[:, None])] = g
-                lo = hi
-            ideal[rows] = blk
+        for sel, n, tot, reps in built:
+            if not reps:
+                continue
+            # each query's ideal list, query after query: every gain repeated by its count, then
+            # laid into the first tot cells of the query's row
+            cnt = np.stack([r for _, r in reps], axis=1)
+            gv = np.broadcast_to(np.array([g for g, _ in reps]), cnt.shape)
+            vals = np.repeat(gv.ravel(), cnt.ravel())
+            blk = np.zeros((n, K))
+            blk[pos < tot[:, None]] = vals
+            ideal[sel] = blk
     return Gains(result=result, ideal=ideal, n_ideal=n_ideal, top=top, terminal=terminal)
 
 
@@ -350,19 +439,42 @@ def k_Rprec(c: Chunk, p: tuple) -> np.ndarray:
     return _col(_div(_csum_at(c, n), _num_rel(c), n > 0))
 
 
+def _judged_rel(c: Chunk) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Judged relevant documents (bpref's and infAP's "relevant": judged and >= the level), as
+    (flat index of each cell, row-major; its row; its column; judged non-relevant documents
+    ranked above it)."""
+    def make() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        R, L = c.R, c.opts.relevance_level
+        depth = R.shape[1]
+        flat = np.flatnonzero(R >= max(L, 0))  # judged (>= 0) and relevant (>= L); never the padding
+        rows = flat // depth if depth else flat
+        cols = flat - rows * depth
+        nonrel = R >= 0
+        nonrel &= R < L
+        # judged non-relevant documents before each relevant one (the cell itself is not one)
+        nonrel_before = np.cumsum(nonrel, axis=1, dtype=np.int32).ravel()[flat] if flat.size else flat
+        return flat, rows, cols, nonrel_before
+    return c.get("judged_rel", make)
+
+
+def _scatter_seqsum(c: Chunk, rows: np.ndarray, cols: np.ndarray, terms: np.ndarray,
+                    width: int | None = None) -> np.ndarray:
+    """Left-to-right row sums of a matrix holding ``terms`` at (``rows``, ``cols``) and 0.0 elsewhere.
+
+    Cheaper than ``seqsum(np.where(mask, x, 0.0))``: ``np.where`` on an irregular mask costs
+    about 4 ns a cell (a mispredicted branch), ten times an arithmetic pass.
+    """
+    return _seqsum_t(_scatter_t(c, rows, cols, terms, width))
+
+
 def _bpref(c: Chunk) -> np.ndarray:
-    R, L = c.R, c.opts.relevance_level
-    judged = R >= 0
-    nonrel = judged & (R < L)
-    relv = judged & ~nonrel  # the C 'else' branch: judged and >= level
-    nonrel_before = np.cumsum(nonrel, axis=1, dtype=np.int32) - nonrel
-    nr = _num_rel(c)[:, None]
-    denom = np.minimum(_num_nonrel(c), _num_rel(c))[:, None].astype(np.float64)
+    _, rows, cols, nonrel_before = _judged_rel(c)
+    nr = _num_rel(c)
+    denom = np.minimum(_num_nonrel(c), nr).astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        frac = 1.0 - np.minimum(nonrel_before, nr) / denom
-    terms = np.where(relv, np.where(nonrel_before > 0, frac, 1.0), 0.0)
-    s = seqsum(terms)
-    return np.where(_num_rel(c) > 0, s / np.maximum(_num_rel(c), 1), s)
+        frac = 1.0 - np.minimum(nonrel_before, nr[rows]) / denom[rows]
+    s = _scatter_seqsum(c, rows, cols, np.where(nonrel_before > 0, frac, 1.0))
+    return np.where(nr > 0, s / np.maximum(nr, 1), s)
 
 
 def k_bpref(c: Chunk, p: tuple) -> np.ndarray:
@@ -389,25 +501,30 @@ def _lround(x: np.ndarray) -> np.ndarray:
 def _interp_prec(c: Chunk, cut_percents: tuple) -> np.ndarray:
     """iprec_at_recall's values per cutoff (also 11pt_avg's summands)."""
     q = c.nret.size
-    rel, cs = _rel(c), _csum(c)
     nrr, nr = _nrr(c), _num_rel(c)
     with np.errstate(divide="ignore", invalid="ignore"):
-        prec = np.where(_valid(c), cs / _ranks(c)[None, :], -np.inf)
         init = nrr / c.nret.astype(np.float64)  # NaN when nothing is retrieved, as in C
-    # interpolated precision at position i: max over i' >= i
-    smax = np.maximum.accumulate(prec[:, ::-1], axis=1)[:, ::-1] if prec.shape[1] else prec
+    # interpolated precision at the j-th relevant document: the largest precision at or below it
+    # in the ranking. Precision falls at every non-relevant document, so the largest is at a
+    # relevant one: the running maximum, from the last relevant document up, of the precisions
+    # at the relevant documents (one row per query, relevant documents in rank order)
+    _, rows_all, _, above = _rel_cells(c)
+    width = int(nrr.max(initial=0))
+    smax = np.full((q, width), -np.inf)
+    smax[rows_all, above] = _prec_at_rel(c)
+    if width:
+        smax = np.maximum.accumulate(smax[:, ::-1], axis=1)[:, ::-1]
     out = np.zeros((q, len(cut_percents)))
-    first = np.argmax(rel, axis=1) if rel.shape[1] else np.zeros(q, dtype=np.int64)
     for k, pct in enumerate(cut_percents):
         cut = _lround(pct * nr.astype(np.float64))
         matched = (cut >= 1) & (cut <= nrr)
         if matched.any():
-            pos = np.argmax(cs >= cut[:, None], axis=1)
-            out[matched, k] = smax[np.flatnonzero(matched), pos[matched]]
+            rows = np.flatnonzero(matched)
+            out[rows, k] = smax[rows, cut[rows] - 1]
         low = cut <= 0
         some = low & (nrr > 0)
         if some.any():
-            out[some, k] = smax[np.flatnonzero(some), first[some]]
+            out[some, k] = smax[np.flatnonzero(some), 0]  # at the first relevant document
         none = low & (nrr == 0)
         out[none, k] = init[none]
     return out
@@ -456,35 +573,38 @@ def k_11pt_avg(c: Chunk, p: tuple) -> np.ndarray:
 
 
 def k_P(c: Chunk, p: tuple) -> np.ndarray:
-    return np.stack([_csum_at(c, k) / float(k) for k in p], axis=1)
+    return _csum_at_cuts(c, p) / np.array([float(k) for k in p])[None, :]
 
 
 def k_recall(c: Chunk, p: tuple) -> np.ndarray:
-    nr = _num_rel(c)
-    return np.stack([_div(_csum_at(c, k), nr, nr > 0) for k in p], axis=1)
+    nr = _num_rel(c)[:, None]
+    return _div(_csum_at_cuts(c, p), nr, nr > 0)
 
 
 def k_relative_P(c: Chunk, p: tuple) -> np.ndarray:
-    nr = _num_rel(c)
-    return np.stack([_div(_csum_at(c, k), np.minimum(k, nr), nr > 0) for k in p], axis=1)
+    nr = _num_rel(c)[:, None]
+    return _div(_csum_at_cuts(c, p), np.minimum(np.asarray(p, dtype=np.int64)[None, :], nr), nr > 0)
 
 
 def k_success(c: Chunk, p: tuple) -> np.ndarray:
-    return np.stack([(_csum_at(c, k) > 0).astype(np.float64) for k in p], axis=1)
+    return (_csum_at_cuts(c, p) > 0).astype(np.float64)
 
 
 def k_map_cut(c: Chunk, p: tuple) -> np.ndarray:
     nr = _num_rel(c)
-    terms = _prec_terms(c)
-    cums = np.cumsum(terms, axis=1) if terms.shape[1] else terms
+    terms_t = _prec_terms_t(c)
+    depth = terms_t.shape[0]
+    # the AP summands added left to right up to each cutoff (cutoffs come sorted), one position at
+    # a time: the C loop's additions. Past a query's last document the summands are +0.0, so the
+    # sum at min(k, depth) is the sum at min(k, num_ret).
+    running = np.zeros(nr.shape)
+    j = 0
     out = []
     for k in p:
-        n = np.minimum(k, c.nret)
-        s = np.zeros(nr.shape)
-        pos = n > 0
-        if cums.shape[1]:
-            s[pos] = cums[np.flatnonzero(pos), n[pos] - 1]
-        out.append(_div(s, nr, nr > 0))
+        while j < min(k, depth):
+            running += terms_t[j]
+            j += 1
+        out.append(_div(running, nr, nr > 0))
     return np.stack(out, axis=1)
 
 
@@ -503,21 +623,22 @@ def k_unj(c: Chunk, p: tuple) -> np.ndarray:
 
 
 def k_infAP(c: Chunk, p: tuple) -> np.ndarray:
-    R, L = c.R, c.opts.relevance_level
-    judged = R >= 0
-    nonrel = judged & (R < L)
-    relv = judged & ~nonrel
-    unj = R == UNJUDGED
-    rel_b = (np.cumsum(relv, axis=1, dtype=np.int32) - relv).astype(np.float64)  # rel_so_far - 1 at a relevant doc
-    non_b = (np.cumsum(nonrel, axis=1, dtype=np.int32) - nonrel).astype(np.float64)
-    unj_b = (np.cumsum(unj, axis=1, dtype=np.int32) - unj).astype(np.float64)
-    fj = np.arange(R.shape[1], dtype=np.float64)[None, :]
+    flat, rows, cols, non_before = _judged_rel(c)
+    q, depth = c.R.shape
+    # per relevant document: relevant ones above it (rel_so_far - 1), judged non-relevant and
+    # unjudged (-2) ones above it, as m_infAP.c counts them; the same doubles as the C code divides
+    rel_start = np.zeros(q + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=q), out=rel_start[1:])
+    rel_before = np.arange(flat.size) - rel_start[rows]
+    unj = c.R == UNJUDGED
+    unj_before = np.cumsum(unj, axis=1, dtype=np.int32).ravel()[flat] if flat.size else flat
+    rel_b, non_b, unj_b = (x.astype(np.float64) for x in (rel_before, non_before, unj_before))
+    fj = cols.astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         a = (rel_b + non_b + unj_b) / fj
         b = (rel_b + INFAP_EPSILON) / ((rel_b + non_b) + 2 * INFAP_EPSILON)
         term = 1.0 / (fj + 1.0) + ((fj / (fj + 1.0)) * a) * b
-    term = np.where(relv, np.where(fj == 0, 1.0, term), 0.0)
-    s = seqsum(term)
+    s = _scatter_seqsum(c, rows, cols, np.where(fj == 0, 1.0, term))
     nr = _num_rel(c)
     return _col(np.where(nr > 0, s / np.maximum(nr, 1), s))
 
@@ -547,27 +668,93 @@ def k_utility(c: Chunk, p: tuple) -> np.ndarray:
 
 
 def k_binG(c: Chunk, p: tuple) -> np.ndarray:
-    rel, cs = _rel(c), _csum(c)
-    i = np.arange(c.R.shape[1])[None, :]
-    arg = np.where(rel, 3 + i - cs, 2)
-    terms = np.where(rel, 1.0 / c_log2(arg), 0.0)
-    return _col(_div(seqsum(terms), _num_rel(c), _nrr(c) > 0))
+    _, rows, cols, above = _rel_cells(c)
+    depth = c.R.shape[1]
+    # 1 / log2(3 + i - rel_so_far) at a relevant document at position i (an argument from 2 to
+    # depth + 1), by table
+    inv = 1.0 / log2_table(depth + 2)[2:]
+    terms = inv[cols - above]  # 3 + i - rel_so_far = 2 + (cols - above), less the table's offset 2
+    return _col(_div(_scatter_seqsum(c, rows, cols, terms), _num_rel(c), _nrr(c) > 0))
+
+
+def _positive_cells(c: Chunk) -> tuple[np.ndarray, np.ndarray]:
+    """(row, column) of the ranked documents with a positive level, row-major."""
+    def make() -> tuple[np.ndarray, np.ndarray]:
+        if c.opts.relevance_level == 1:  # _rel's cells: level >= 1
+            _, rows, cols, _ = _rel_cells(c)
+            return rows, cols
+        depth = c.R.shape[1]
+        flat = np.flatnonzero(c.R > 0)
+        rows = flat // depth if depth else flat
+        return rows, flat - rows * depth
+    return c.get("positive_cells", make)
+
+
+def _g_default(c: Chunk, g: Gains) -> np.ndarray | None:
+    """G's sum of result terms with the default gains (gain = relevance level), computed at the
+    documents with a positive level only; None where the general path must decide.
+
+    Every gain is then a whole number, so the running sums of costs and of result gains are whole
+    numbers too, exact in doubles whichever way they are added: the cost sum at position i is the
+    ideal list's running cost sum (its last value plus 1 per position past the list), the result
+    sum a running total less the row's start. The terms and their left-to-right row sums are the
+    general path's.
+    """
+    q, depth = c.R.shape
+    K = g.ideal.shape[1]
+    top = int(c.levels.max()) if c.levels.size else 0
+    if q < 2 or depth == 0 or top >= 1 << 20 or (K + depth) * (top + 1) >= 1 << 40:
+        return None
+    rows, cols = _positive_cells(c)
+    if rows.size == 0:
+        return np.zeros(q)
+    gain = c.R[rows, cols]
+    total = np.cumsum(gain)
+    count = np.bincount(rows, minlength=q)
+    start = np.zeros(q, dtype=np.int64)
+    np.cumsum(count[:-1], out=start[1:])
+    has = count > 0
+    base = np.zeros(q, dtype=np.int64)
+    base[has] = (total - gain)[start[has]]
+    sum_res = total - base[rows]
+    if K:
+        cost_sum = np.cumsum(np.maximum(g.ideal, 1.0), axis=1)
+        sum_cost = cost_sum[rows, np.minimum(cols, K - 1)] + np.maximum(cols - (K - 1), 0)
+    else:
+        sum_cost = (cols + 1).astype(np.float64)
+    arg = (2 + sum_cost) - sum_res
+    lo, hi = float(arg.min()), float(arg.max())
+    if not (1.0 <= lo and hi < 1 << 20):
+        return None
+    terms = gain / log2_table(int(hi) + 1)[arg.astype(np.int64)]
+    return _scatter_seqsum(c, rows, cols, terms)
 
 
 def k_G(c: Chunk, p: tuple) -> np.ndarray:
     g = gains(c, p)
+    if p == ():
+        results_g = _g_default(c, g)
+        if results_g is not None:
+            sum_ideal = seqsum(g.ideal)
+            return _col(_div(results_g, sum_ideal, sum_ideal > 0.0))
     q, depth = c.R.shape
     rg = _result_gains(c, p)
     K = g.ideal.shape[1]
     w = min(K, depth)
     cost = np.ones((q, depth))  # the ideal gain where it is at least 1, else 1 (past the ideal list: 1)
-    cost[:, :w] = np.where(g.ideal[:, :w] >= 1.0, g.ideal[:, :w], 1.0)
+    np.maximum(g.ideal[:, :w], 1.0, out=cost[:, :w])  # ideal gains are positive or 0, never NaN
     sum_cost = np.cumsum(cost, axis=1) if depth else cost
     sum_res = np.cumsum(rg, axis=1) if depth else rg
     arg = (2 + sum_cost) - sum_res
     nz = rg != 0  # result gains are 0 in the padding
     terms = np.zeros((q, depth))
-    if nz.any():
+    lo, hi = (float(arg.min()), float(arg.max())) if depth else (0.0, 0.0)
+    ai = arg.astype(np.int64) if 1.0 <= lo and hi < 1 << 20 else None
+    if ai is not None and bool((ai == arg).all()):
+        # whole numbers (integer gains, the usual case): libm's log2 from the table, every cell
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = np.where(nz, rg / log2_table(int(hi) + 1)[ai], 0.0)
+    elif nz.any():
         terms[nz] = rg[nz] / c_log2(arg[nz])
     results_g = seqsum(terms)
     sum_ideal = seqsum(g.ideal)
@@ -576,7 +763,7 @@ def k_G(c: Chunk, p: tuple) -> np.ndarray:
 
 def _result_gains(c: Chunk, p: tuple) -> np.ndarray:
     """Gain of each ranked document, 0 in the padding (shared by G, ndcg, ndcg_rel, Rndcg)."""
-    return c.get(("result_gains", p), lambda: np.where(_valid(c), gains(c, p).result, 0.0))
+    return gains(c, p).result
 
 
 def _dcg_cums(c: Chunk, p: tuple) -> tuple[np.ndarray, np.ndarray]:
@@ -590,7 +777,10 @@ def _dcg_cums(c: Chunk, p: tuple) -> tuple[np.ndarray, np.ndarray]:
 
 def _dcgs(c: Chunk, p: tuple) -> tuple[np.ndarray, np.ndarray]:
     def make() -> tuple[np.ndarray, np.ndarray]:
-        return seqsum(_dcg_terms(_result_gains(c, p))), seqsum(_dcg_terms(gains(c, p).ideal))
+        # the last cumulative value: the same additions in the same order as a left-to-right sum
+        rcum, icum = _dcg_cums(c, p)
+        q = c.R.shape[0]
+        return (rcum[:, -1] if rcum.shape[1] else np.zeros(q)), (icum[:, -1] if icum.shape[1] else np.zeros(q))
     return c.get(("dcgs", p), make)
 
 
@@ -613,19 +803,23 @@ def k_ndcg_rel(c: Chunk, p: tuple) -> np.ndarray:
     rg = _result_gains(c, p)
     rcum, icum = _dcg_cums(c, p)
     K = g.n_ideal
-    # ideal DCG reached at position i: cumulative up to min(i, K-1), 0 when the list is empty
-    idx = np.minimum(np.arange(depth)[None, :], (K - 1)[:, None])
-    ideal_at = np.zeros((q, depth))
-    okk = K > 0
-    if depth and icum.shape[1]:
-        ideal_at[okk] = np.take_along_axis(icum[okk], np.maximum(idx[okk], 0), axis=1)
-    pos = (rg > 0) & _valid(c)
+    # ideal DCG reached at position i: cumulative up to min(i, K-1), 0 when the list is empty.
+    # A query's cumulative ideal DCG stays constant after its K ideal gains (its row is padded
+    # with gain 0, and x + 0.0 == x), so that is column min(i, W-1) of every row.
+    W = icum.shape[1]
+    # the documents with a positive result gain (result gains are 0 in the padding)
+    if p == ():
+        rows, cols = _positive_cells(c)
+    else:
+        flat = np.flatnonzero(rg > 0)
+        rows = flat // depth if depth else flat
+        cols = flat - rows * depth
+    ideal_at = icum[rows, np.minimum(cols, W - 1)] if W else np.zeros(rows.size)
     with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(pos, rcum / ideal_at, 0.0)
-        s = seqsum(terms)
+        s = _scatter_seqsum(c, rows, cols, rcum[rows, cols] / ideal_at)
         dcg = rcum[:, -1] if depth else np.zeros(q)
         idcg = icum[:, -1] if icum.shape[1] else np.zeros(q)
-        s = s + (K - pos.sum(axis=1)).astype(np.float64) * dcg / idcg
+        s = s + (K - np.bincount(rows, minlength=q)).astype(np.float64) * dcg / idcg
         v = s / K
     return _col(np.where(s > 0.0, v, 0.0))
 
@@ -639,6 +833,8 @@ def k_Rndcg(c: Chunk, p: tuple) -> np.ndarray:
     K = g.n_ideal
     W = g.ideal.shape[1]
     icum = np.concatenate([np.zeros((q, 1)), icum], axis=1)
+    # cumulative DCGs stay constant past a query's K ideal gains and past its nret results
+    # (both rows are padded with gain 0, and x + 0.0 == x): column min(i, ...) of every row
     # ideal gain at positions 0..W (the terminal gain once the list is exhausted)
     seq = np.zeros((q, W + 1))
     seq[:, :W] = g.ideal
@@ -647,19 +843,20 @@ def k_Rndcg(c: Chunk, p: tuple) -> np.ndarray:
     prev = np.concatenate([g.top[:, None], seq[:, :-1]], axis=1)
     started = g.top > 0
     change = (seq != prev) & (cols <= K[:, None]) & started[:, None]
-    ideal_before = np.take_along_axis(icum, np.minimum(cols, K[:, None]).repeat(1, axis=0), axis=1)
-    res_idx = np.minimum(cols, c.nret[:, None])
-    res_before = np.take_along_axis(rcum, np.minimum(res_idx, depth), axis=1)
+    ideal_before = icum  # ideal DCG before position min(i, K)
+    res_before = rcum[:, :W + 1] if W <= depth else rcum[:, np.minimum(np.arange(W + 1), depth)]
     ev = change & (ideal_before > 0.0)
+    flat = np.flatnonzero(ev)
+    rows = flat // (W + 1)
+    cols = flat - rows * (W + 1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(ev, res_before / ideal_before, 0.0)
-    s = seqsum(terms)
-    cnt = ev.sum(axis=1).astype(np.float64)
+        s = _scatter_seqsum(c, rows, cols, res_before[rows, cols] / ideal_before[rows, cols], W + 1)
+    cnt = np.bincount(rows, minlength=q).astype(np.float64)
     # the extra term after the results outlast the ideal list
     i_after = np.where(started, np.where(K < c.nret, K + 1, c.nret), 0)
     final = (i_after < c.nret)
     dcg_all = rcum[:, -1]
-    idcg_all = icum[np.arange(q), K]
+    idcg_all = icum[:, -1]
     add = final & (idcg_all > 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         s = np.where(add, s + dcg_all / idcg_all, s)
@@ -670,24 +867,31 @@ def k_Rndcg(c: Chunk, p: tuple) -> np.ndarray:
 
 def k_ndcg_cut(c: Chunk, p: tuple) -> np.ndarray:
     q, depth = c.R.shape
-    gain = np.where(_valid(c) & (c.R > 0), c.R, 0).astype(np.float64)
-    rcum = np.cumsum(_dcg_terms(gain), axis=1) if depth else gain
-    # ideal: levels >= 1, highest first, each repeated by its count
-    pos_lv = c.levels > 0
-    lv = c.levels[pos_lv][::-1].astype(np.float64)
-    cnt = c.level_counts[:, pos_lv][:, ::-1]
-    tot = cnt.sum(axis=1)
-    kmax = max(p)
-    W = int(min(tot.max(initial=0), kmax))
-    ideal = np.zeros((q, W))
-    if W:
-        posn = np.arange(W)[None, :]
-        lo = np.zeros(q, dtype=np.int64)
-        for j in range(lv.size):
-            hi = lo + cnt[:, j]
-            ideal[(posn >= lo[:, None]) & (posn < hi[:, None])] = lv[j]
-            lo = hi
-    icum = np.cumsum(_dcg_terms(ideal), axis=1) if W else ideal
+    if ("dcg_cums", ()) in c.cache:
+        # ndcg's default gains are ndcg_cut's (the relevance value from 1 up, 0 below; the ideal
+        # list: levels >= 1, highest first), so its cumulative DCGs are these, computed already
+        rcum, icum = _dcg_cums(c, ())
+        tot = gains(c, ()).n_ideal
+        W = icum.shape[1]
+    else:
+        gain = np.where(_valid(c) & (c.R > 0), c.R, 0).astype(np.float64)
+        rcum = np.cumsum(_dcg_terms(gain), axis=1) if depth else gain
+        # ideal: levels >= 1, highest first, each repeated by its count
+        pos_lv = c.levels > 0
+        lv = c.levels[pos_lv][::-1].astype(np.float64)
+        cnt = c.level_counts[:, pos_lv][:, ::-1]
+        tot = cnt.sum(axis=1)
+        kmax = max(p)
+        W = int(min(tot.max(initial=0), kmax))
+        ideal = np.zeros((q, W))
+        if W:
+            posn = np.arange(W)[None, :]
+            lo = np.zeros(q, dtype=np.int64)
+            for j in range(lv.size):
+                hi = lo + cnt[:, j]
+                ideal[(posn >= lo[:, None]) & (posn < hi[:, None])] = lv[j]
+                lo = hi
+        icum = np.cumsum(_dcg_terms(ideal), axis=1) if W else ideal
     out = []
     for k in p:
         n = np.minimum(k, c.nret)
@@ -764,9 +968,20 @@ def k_rbp(c: Chunk, p: tuple) -> np.ndarray:
     pp = _rbp_p(p)
     q, depth = c.R.shape
     nrl = _num_rel_levels(c)
-    rg = np.zeros((q, depth))
-    for v in np.unique(nrl):
-        rows = np.flatnonzero(nrl == v)
+    if q >= 2 and depth:
+        # the gains are the levels 0..top (no per-level gains here), divided by the top level when
+        # it is above 1 (m_rbp.c: (g - 0) / (hi - 0)): nonzero at the positive levels only
+        rows, cols = _positive_cells(c)
+        lv = c.R[rows, cols].astype(np.float64)
+        hi = np.maximum(nrl - 1, 0).astype(np.float64)[rows]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            g = np.where(hi > 1, lv / hi, lv)
+        s = _scatter_seqsum(c, rows, cols, g * _powers(pp, depth)[cols])
+        return _col((1.0 - pp) * s)
+    distinct = _distinct(nrl)
+    rg = np.zeros((q, depth)) if distinct.size != 1 else None
+    top_level = int(c.levels.max()) if c.levels.size else 0
+    for v in distinct:
         order = _sorted_gains(p, max(int(v), 0))
         # min/max start at 0 in the C code as compiled (uninitialised stack doubles read as 0)
         lo = min([0.0] + [e[1] for e in order])
@@ -776,13 +991,13 @@ def k_rbp(c: Chunk, p: tuple) -> np.ndarray:
         lookup: dict[int, float] = {}
         for lv, g, _ in order:
             lookup.setdefault(lv, g)
-        sub = c.R[rows]
-        blk = np.zeros(sub.shape)
-        for lv, g in lookup.items():
-            if g != 0:
-                blk[sub == lv] = g
-        rg[rows] = blk
-    rg = np.where(_valid(c), rg, 0.0)
+        if rg is None:  # one group: every query of the chunk
+            rg = _level_lookup(c.R, lookup, top_level)
+        else:
+            rows = np.flatnonzero(nrl == v)
+            rg[rows] = _level_lookup(c.R[rows], lookup, top_level)
+    if rg is None:
+        rg = np.zeros((q, depth))
     cur = _powers(pp, depth)[:depth]
     s = seqsum(rg * cur[None, :])
     return _col((1.0 - pp) * s)
@@ -791,10 +1006,17 @@ def k_rbp(c: Chunk, p: tuple) -> np.ndarray:
 def k_rbp_resid(c: Chunk, p: tuple) -> np.ndarray:
     pp = _rbp_p(p)
     q, depth = c.R.shape
-    unj = (c.R < 0) & _valid(c)
     pw = _powers(pp, depth)
-    s = seqsum(np.where(unj, pw[None, :depth], 0.0))
     final = pw[c.nret]
+    if q >= 2 and depth:
+        # at the unjudged documents (-1, -2) only
+        flat = np.flatnonzero((c.R < 0) & (c.R > PAD))
+        rows = flat // depth
+        cols = flat - rows * depth
+        s = _scatter_seqsum(c, rows, cols, pw[cols])
+        return _col(np.where(np.bincount(rows, minlength=q) > 0, final + (1 - pp) * s, 0.0))
+    unj = (c.R < 0) & _valid(c)
+    s = seqsum(np.where(unj, pw[None, :depth], 0.0))
     return _col(np.where(unj.any(axis=1), final + (1 - pp) * s, 0.0))
 
 

@@ -23,7 +23,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from auditor._arrow import binary_array, from_numpy, to_numpy
+from auditor._arrow import binary_array, compute, from_numpy, set_lookup, sort_options, to_numpy
 from auditor.errors import DataError
 from auditor.loaders._trec_join import _hash_strings, _HashCollision, _pair_candidates, _same_strings
 from auditor.trec_eval.reader import Judgments, Run
@@ -63,21 +63,28 @@ class Ranked:
     runid: str
     opts: Options = field(default_factory=Options)
 
-    def chunks(self) -> Iterator[tuple[np.ndarray, "Chunk"]]:
+    def chunks(self, cells: int = CHUNK_CELLS) -> Iterator[tuple[np.ndarray, "Chunk"]]:
         """(query indices, Chunk) pieces covering all queries, each of bounded padded size."""
+        for idx in self.chunk_indices(cells):
+            yield idx, self.chunk(idx)
+
+    def chunk_indices(self, cells: int = CHUNK_CELLS) -> list[np.ndarray]:
+        """Query indices of each chunk: queries of similar length, at most ``cells`` padded cells each."""
         nret = np.diff(self.starts)
         order = np.argsort(nret, kind="stable")
+        out = []
         i, q = 0, order.size
         while i < q:
-            j = i + 1
-            # grow while the padded block (rows x longest row) stays small
-            while j < q and (j + 1 - i) * max(int(nret[order[j]]), 1) <= CHUNK_CELLS:
-                j += 1
-            idx = order[i:j]
-            yield idx, self._chunk(idx)
+            # grow while the padded block (rows x longest row) stays small: nret is sorted, so the
+            # block's width is its last row's length and the end is found by one search
+            width = np.maximum(nret[order[i + 1:]], 1)
+            fits = (np.arange(2, q - i + 1) * width) <= cells
+            j = i + 1 + (int(np.argmin(fits)) if not fits.all() else fits.size)
+            out.append(order[i:j])
             i = j
+        return out
 
-    def _chunk(self, idx: np.ndarray) -> "Chunk":
+    def chunk(self, idx: np.ndarray) -> "Chunk":
         nret = (self.starts[idx + 1] - self.starts[idx]).astype(np.int64)
         depth = int(nret.max()) if idx.size else 0
         if depth and int(nret.min()) == depth:  # every query as long as the longest: no padding
@@ -130,15 +137,18 @@ def _pa_binary(col: Any) -> Any:
 def _codes(col: Any) -> tuple[np.ndarray, Any]:
     """(code per row, the distinct values) of a qid column: the reader's dictionary, or one made here."""
     import pyarrow as pa
-    import pyarrow.compute as pc
-
     if not isinstance(col, pa.DictionaryArray):
-        col = pc.dictionary_encode(_pa_binary(col)).combine_chunks()
+        col = compute("dictionary_encode", _pa_binary(col)).combine_chunks()
     codes, values = to_numpy(col.indices), col.dictionary
-    used = np.bincount(codes, minlength=len(values)) > 0
+    used = np.zeros(len(values), dtype=bool)
+    # one code per run of equal codes (qids come grouped): a small scatter, no int64 copy of the
+    # codes (bincount makes one)
+    if codes.size:
+        used[codes[np.flatnonzero(codes[1:] != codes[:-1]) + 1]] = True
+        used[codes[0]] = True
     if not used.all():  # a filtered column (-D 0.QID) keeps its whole dictionary
         codes = (np.cumsum(used) - 1)[codes]
-        values = values.filter(from_numpy(used))
+        values = compute("filter", values, from_numpy(used))
     return codes, values
 
 
@@ -160,19 +170,27 @@ def _fixed_width(col: Any) -> int | None:
 
 
 def _same_docnos(a: Any, ia: np.ndarray, b: Any, ib: np.ndarray) -> np.ndarray:
-    """Elementwise ``a[ia] == b[ib]`` on the bytes (exact); fixed-width strings compared as numpy bytes."""
+    """Elementwise ``a[ia] == b[ib]`` on the bytes (exact); fixed-width strings compared as opaque values."""
     import pyarrow as pa
 
     wa, wb = _fixed_width(a), _fixed_width(b)
     if wa is None or wa != wb:
         return _same_strings(a, ia, b, ib)
-    out = []
-    for col, i in ((a, ia), (b, ib)):
+    views = []
+    for col in (a, b):
         col = col.chunk(0) if isinstance(col, pa.ChunkedArray) else col
         off = int(np.frombuffer(col.buffers()[1], dtype=np.int32)[col.offset])
         data = np.frombuffer(col.buffers()[2], dtype=np.uint8)[off:off + wa * len(col)]
-        out.append(data.view(f"S{wa}")[i])  # no NUL in a docno: bytes dtype compares all of them
-    return out[0] == out[1]
+        # opaque values compare every byte (a bytes dtype would drop trailing NULs); measured
+        # faster than gathering 8-byte words read at a stride of wa (unaligned gathers)
+        views.append(data.view(f"V{wa}"))
+    same = np.empty(len(ia), dtype=bool)
+    for c in range(0, len(ia), _CONFIRM_CHUNK):  # chunked: the gathered strings stay small
+        same[c:c + _CONFIRM_CHUNK] = views[0][ia[c:c + _CONFIRM_CHUNK]] == views[1][ib[c:c + _CONFIRM_CHUNK]]
+    return same
+
+
+_CONFIRM_CHUNK = 1 << 18
 
 
 def _first_duplicate(key: np.ndarray) -> int | None:
@@ -195,15 +213,14 @@ def _rank_order(q: np.ndarray, sim: np.ndarray, docno: Any) -> np.ndarray | None
     docno strings, so untied runs never pay for string comparisons.
     """
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     n = q.size
     same_q = q[1:] == q[:-1]
     in_order = bool(((q[1:] > q[:-1]) | (same_q & (sim[1:] <= sim[:-1]))).all()) if n > 1 else True
     order = None
     if not in_order:
-        order = to_numpy(pc.sort_indices(pa.table({"q": from_numpy(q), "s": from_numpy(sim)}),
-                                         sort_keys=[("q", "ascending"), ("s", "descending")])).copy()
+        order = to_numpy(compute("sort_indices", pa.table({"q": from_numpy(q), "s": from_numpy(sim)}),
+                                 options=sort_options([("q", "ascending"), ("s", "descending")]))).copy()
         qs, ss = q[order], sim[order]
         same = (qs[1:] == qs[:-1]) & (ss[1:] == ss[:-1])
     else:
@@ -218,8 +235,9 @@ def _rank_order(q: np.ndarray, sim: np.ndarray, docno: Any) -> np.ndarray | None
     tied[:-1] |= same
     pos = np.flatnonzero(tied)
     rows = order[pos]
-    sub = pa.table({"q": from_numpy(q[rows]), "s": from_numpy(sim[rows]), "d": pc.take(docno, from_numpy(rows))})
-    inner = pc.sort_indices(sub, sort_keys=[("q", "ascending"), ("s", "descending"), ("d", "descending")])
+    sub = pa.table({"q": from_numpy(q[rows]), "s": from_numpy(sim[rows]), "d": compute("take", docno, from_numpy(rows))})
+    inner = compute("sort_indices", sub, options=sort_options([("q", "ascending"), ("s", "descending"),
+                                                               ("d", "descending")]))
     order[pos] = rows[to_numpy(inner)]
     return order
 
@@ -252,11 +270,8 @@ def build(qrels: Judgments, run: Run, opts: Options) -> Ranked:
 def _hashed_keys(docno: Any, q: np.ndarray, hb: int, out: np.ndarray | None = None,
                  rows: np.ndarray | None = None) -> np.ndarray:
     """uint64 pair keys ``q << hb | top bits of the docno hash`` (into ``out``; or of ``rows`` only)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     if rows is not None:
-        k = _hash_strings(pc.take(docno, from_numpy(rows)))
+        k = _hash_strings(compute("take", docno, from_numpy(rows)))
         q = q[rows]
     else:
         k = _hash_strings(docno)
@@ -273,17 +288,19 @@ def _hashed_keys(docno: Any, q: np.ndarray, hb: int, out: np.ndarray | None = No
 
 def _build(qrels: Judgments, run: Run, opts: Options, exact: bool) -> Ranked:
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     qd = _pa_binary(qrels.docno)
     rel = np.asarray(qrels.rel, dtype=np.int64)
     qcodes, qvals = _codes(qrels.qid)
-    srt = to_numpy(pc.sort_indices(qvals))
-    uq = qvals.take(from_numpy(srt))
+    srt = to_numpy(compute("array_sort_indices", qvals))
+    uq = compute("take", qvals, from_numpy(srt))
     qids = [b.decode("utf-8", "surrogateescape") for b in uq.to_pylist()]
     nq = len(qids)
-    rank = np.empty(len(qvals), dtype=np.int64)
-    rank[srt] = np.arange(nq)
+    # query numbers as int32 when they fit (half the memory of two 2M-row columns); arithmetic
+    # on them that may pass 2**31 is done in int64
+    qdt = np.int32 if nq < 1 << 31 else np.int64
+    rank = np.empty(len(qvals), dtype=qdt)
+    rank[srt] = np.arange(nq, dtype=qdt)
     qi = rank[qcodes]
     del qcodes, rank
 
@@ -306,16 +323,35 @@ def _build(qrels: Judgments, run: Run, opts: Options, exact: bool) -> Ranked:
                         "evaluate it there (it stops with \"Can't calculate measure\"). Drop its judgments or "
                         "give it a judgment >= 0.")
     judged = rel >= 0
-    rj = rel[judged]
-    if rj.size and int(rj.max()) < 1 << 16:  # small relevance values: counted, not sorted
-        present = np.bincount(rj) > 0
-        levels = np.flatnonzero(present)
-        lev_idx = (np.cumsum(present) - 1)[rj]
+    if bool(judged.all()):  # the usual qrels: no copies
+        rj, qj = rel, qi
     else:
-        levels, lev_idx = np.unique(rj, return_inverse=True)
-    level_counts = np.bincount(qi[judged] * levels.size + lev_idx,
-                               minlength=nq * levels.size).reshape(nq, levels.size)
-    del judged, lev_idx, rj
+        rj, qj = rel[judged], qi[judged]
+    del judged
+    top = int(rj.max()) if rj.size else -1
+    if 0 <= top and (top + 1) * nq <= rj.size + (1 << 20):
+        # few values (the usual graded labels): one count per (query, value), then the values present
+        key = qj.astype(np.int64)
+        key *= top + 1
+        key += rj
+        full = np.bincount(key, minlength=nq * (top + 1)).reshape(nq, top + 1)
+        del key
+        present = full.any(axis=0)
+        levels = np.flatnonzero(present)
+        level_counts = full if levels.size == top + 1 else full[:, levels]
+    else:
+        if rj.size and top < 1 << 16:  # small relevance values: counted, not sorted
+            present = np.bincount(rj) > 0
+            levels = np.flatnonzero(present)
+            lev_idx = (np.cumsum(present) - 1)[rj]
+        else:
+            levels, lev_idx = np.unique(rj, return_inverse=True)
+        key = qj.astype(np.int64)
+        key *= levels.size
+        key += lev_idx
+        level_counts = np.bincount(key, minlength=nq * levels.size).reshape(nq, levels.size)
+        del key, lev_idx
+    del rj, qj
     # A query judged only -1 leaves trec_eval's level table as the previous query left it (it
     # clears max_rel + 1 = 0 entries): its gains and ideal rankings are the last judged query's.
     stale = maxrel == NONPOOL
@@ -325,7 +361,7 @@ def _build(qrels: Judgments, run: Run, opts: Options, exact: bool) -> Ranked:
 
     # run rows of judged queries
     rcodes, rvals = _codes(run.qid)
-    to_q = to_numpy(pc.index_in(rvals, value_set=uq), null=-1).astype(np.int64)  # -1: unjudged
+    to_q = to_numpy(compute("index_in", rvals, options=set_lookup(uq)), null=-1).astype(qdt)  # -1: unjudged
     rq = to_q[rcodes]
     del rcodes
     rd = _pa_binary(run.docno)
@@ -333,7 +369,7 @@ def _build(qrels: Judgments, run: Run, opts: Options, exact: bool) -> Ranked:
     if (to_q < 0).any():
         keep = rq >= 0
         rq, sim = rq[keep], sim[keep]
-        rd = pc.filter(rd, from_numpy(keep))
+        rd = compute("filter", rd, from_numpy(keep))
         del keep
     if opts.float32_scores:
         sim = sim.astype(np.float32).astype(np.float64)
@@ -354,21 +390,24 @@ def _build(qrels: Judgments, run: Run, opts: Options, exact: bool) -> Ranked:
         sim = np.concatenate([sim, np.ones(missing.size)])
     bogus = ~present
 
-    order = _rank_order(rq, sim + 0.0, rd)  # -0.0 ties 0.0 as in C
+    # -0.0 ties 0.0 as in C (adding 0.0 makes it 0.0); a copy only when some score is zero
+    order = _rank_order(rq, sim + 0.0 if bool((sim == 0.0).any()) else sim, rd)
     del sim
     if exact:
         r, rq = _judge_exact(qrels, run, qi, qd, rel, rq, rd, order, opts, qids)
     else:
         r, rq = _judge_hashed(qi, qd, rel, rq, rd, order, opts)
-    n_nonpool = np.bincount(rq[r == NONPOOL], minlength=nq)
-    n_unjudged = np.bincount(rq[r == UNJUDGED], minlength=nq)
+    # rows are in ranked order, grouped by query in qid order: each query's rows start where a
+    # search of its number in rq lands, and counts per query are differences of such searches
+    starts = np.searchsorted(rq, np.arange(nq + 1, dtype=rq.dtype)).astype(np.int64)
+    n_nonpool = np.diff(np.searchsorted(np.flatnonzero(r == NONPOOL), starts))
+    n_unjudged = np.diff(np.searchsorted(np.flatnonzero(r == UNJUDGED), starts))
     if opts.judged_only:
         sel = r >= 0
         r, rq = r[sel], rq[sel]
         n_nonpool = np.zeros(nq, dtype=np.int64)
         n_unjudged = np.zeros(nq, dtype=np.int64)
-    counts = np.bincount(rq, minlength=nq)
-    starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        starts = np.searchsorted(rq, np.arange(nq + 1, dtype=rq.dtype)).astype(np.int64)
     return Ranked(qids=qids, rels=r, starts=starts, n_nonpool=n_nonpool, n_unjudged=n_unjudged, levels=levels,
                   level_counts=level_counts, stale=stale, bogus=bogus, n_qrels_positive=int((rel > 0).sum()),
                   runid=run.runid, opts=opts)
@@ -376,6 +415,8 @@ def _build(qrels: Judgments, run: Run, opts: Options, exact: bool) -> Ranked:
 
 def _cut(rq: np.ndarray, nq: int, opts: Options) -> np.ndarray | None:
     """Rows (in ranked order) within each query's first ``-M`` documents, or None when all are."""
+    if opts.max_docs >= rq.size:  # no query has more rows than that (the usual: no -M)
+        return None
     counts = np.bincount(rq, minlength=nq)
     if opts.max_docs >= counts.max(initial=0):
         return None
@@ -410,7 +451,8 @@ def _judge_hashed(qi: np.ndarray, qd: Any, rel: np.ndarray, rq: np.ndarray, rd: 
             rr, qq = rr[ok], qq[ok]
     jr = np.full(n_run, NONPOOL, dtype=np.int64)
     jv = rel[qq]
-    jr[rr] = np.where(jv < 0, UNJUDGED, jv)
+    jv[jv < 0] = UNJUDGED
+    jr[rr] = jv
     del jv, rr, qq
     if order is not None:
         rq, jr = rq[order], jr[order]
@@ -439,15 +481,14 @@ def _judge_exact(qrels: Judgments, run: Run, qi: np.ndarray, qd: Any, rel: np.nd
     Raises the DataError trec_eval's duplicate check calls for.
     """
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     nq = len(qids)
-    both = pc.dictionary_encode(pa.chunked_array(rd.chunks + qd.chunks))
+    both = compute("dictionary_encode", pa.chunked_array(rd.chunks + qd.chunks))
     nd = max(len(both.chunk(0).dictionary) if both.num_chunks else 0, 1)  # one dictionary for all chunks
     codes = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in both.chunks]).astype(np.int64)
     del both
     dr, dq = codes[: len(rd)], codes[len(rd):]
-    qkey = qi * nd + dq
+    qkey = qi.astype(np.int64) * nd + dq
     dup = _first_duplicate(qkey)
     if dup is not None:
         raise DataError(f"qrels file {qrels.path!r}: document {qd[dup].as_py().decode('utf-8', 'replace')!r} is "
@@ -459,7 +500,7 @@ def _judge_exact(qrels: Judgments, run: Run, qi: np.ndarray, qd: Any, rel: np.nd
     sel = _cut(rq, nq, opts)
     if sel is not None:
         rq, dr, order = rq[sel], dr[sel], order[sel]
-    rkey = rq * nd + dr
+    rkey = rq.astype(np.int64) * nd + dr
     dup = _first_duplicate(rkey)
     if dup is not None:
         raise DataError(f"run file {run.path!r}: document {rd[int(order[dup])].as_py().decode('utf-8', 'replace')!r} "

@@ -233,10 +233,9 @@ def _fast_columns(src: _Source, ncols: int, value_col: int, value_type: str) -> 
 
 def _stream(src: _Source, ncols: int, value_col: int, value_type: str, delim: bytes, size: int) -> Any:
     import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
-    from auditor._arrow import from_numpy, to_numpy
+    from auditor._arrow import compute, from_numpy, to_numpy
     from auditor.loaders._trec_stream import _RunCollector, _TrecSink
 
     names = [f"f{i}" for i in range(ncols)]
@@ -286,7 +285,7 @@ def _stream(src: _Source, ncols: int, value_col: int, value_type: str, delim: by
     value, docno = sink.result()
     del sink
     _, lens, strings = runs.result(value.size)
-    enc = pc.dictionary_encode(strings)
+    enc = compute("dictionary_encode", strings)
     qid = pa.DictionaryArray.from_arrays(from_numpy(np.repeat(to_numpy(enc.indices), lens)), enc.dictionary)
     if raw:
         value = pa.concat_arrays(raw)
