@@ -429,3 +429,53 @@ def test_measure_from_stored_trial_results(clean):
     assert [(t.name, t.gates) for t in a.tests] == [("variant_b", True), ("variant_a", False)]
     assert a.test("variant_b").p_value == a.measurements["variant_b"]["p_min_effect"] == a.p_value
     assert a.test("variant_a").p_value == a.measurements["variant_a"]["p_value"]
+
+
+def _string_key_labels(train, test, rng, min_share=0.5):
+    """Reference for variant B's shuffle: the (query, item) keys as strings, ``np.unique`` over them."""
+    from auditor.rowid import item_keys, query_identity, row_hashes
+
+    h_tr, h_te = row_hashes(train), row_hashes(test)
+    tr_q, te_q, _ = query_identity(train, test, min_share=min_share, train_hash=h_tr, test_hash=h_te)
+    q_rows = np.concatenate([tr_q[train.query_index], te_q[test.query_index]])
+    keys = np.char.add(np.char.add(q_rows, "\x1f"), np.concatenate([item_keys(train, h_tr), item_keys(test, h_te)]))
+    labels = np.concatenate([train.labels, test.labels])
+    uniq, first, inv = np.unique(keys, return_index=True, return_inverse=True)
+    _, kq = np.unique(q_rows[first], return_inverse=True)
+    order = np.lexsort((rng.random(uniq.size), kq))
+    new = np.empty(uniq.size)
+    new[np.argsort(kq, kind="stable")] = labels[first][order]
+    return new[inv][:train.n_rows], new[inv][train.n_rows:]
+
+
+@pytest.mark.parametrize("qid_prefix", ["", "a\t"])
+def test_shared_key_labels_match_the_string_keys_without_item_ids(clean, qid_prefix):
+    # rows keyed by their hash (no item ids): integer keys must give the very shuffle the key
+    # strings "query\x1fr:<hash>" give -- copied queries (content match), a row duplicated
+    # inside train, and query ids with a control character (the string path) included
+    tr = with_columns(clean.train, item_id=None)
+    tr = tr.take(np.concatenate([[0, 1], np.arange(tr.n_rows)]))  # two rows of query 0 twice
+    split = plant_copied_queries(Split(tr, with_columns(clean.test, item_id=None)), 0.3, seed=2)
+    if qid_prefix:
+        split = Split(*(d._replace(qid=np.char.add(qid_prefix, d.qid.astype(str))) for d in (split.train, split.test)))
+    for seed in range(3):
+        y_tr, y_te, info = shared_key_labels(split.train, split.test, np.random.default_rng(seed))
+        r_tr, r_te = _string_key_labels(split.train, split.test, np.random.default_rng(seed))
+        np.testing.assert_array_equal(y_tr, r_tr)
+        np.testing.assert_array_equal(y_te, r_te)
+    assert info["shared_test_rows"] > 0
+
+
+def test_row_hash_keys_sort_as_their_decimal_strings():
+    from auditor.audits.random_label import _decimal_order_keys
+
+    rng = np.random.default_rng(0)
+    h = np.concatenate([np.array([0, 1, 9, 10, 19, 2, 100, 1000000000, 999999999, 10**19, 2**64 - 1, 10**18,
+                                  1234567890, 12345678901, 123456789, 12345678900, 1234567890000000000],
+                                 dtype=np.uint64),
+                        rng.integers(0, 2**63, 500, dtype=np.uint64) * np.uint64(2),
+                        rng.integers(0, 10**6, 200).astype(np.uint64)])
+    hi, lo, digits = _decimal_order_keys(h)
+    got = h[np.lexsort((digits, lo, hi))]
+    want = np.array(sorted(h.tolist(), key=str), dtype=np.uint64)
+    np.testing.assert_array_equal(got, want)

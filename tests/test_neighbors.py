@@ -275,3 +275,22 @@ def test_bf16_screen_falls_back_to_float32_on_rows_too_alike_to_screen():
     assert "by float32: too alike to screen" in screened.backend
     np.testing.assert_allclose(screened.similarity, exact.similarity, rtol=0, atol=1e-12)
     np.testing.assert_array_equal(screened.index[:, 0], exact.index[:, 0])
+
+
+@pytest.mark.parametrize("normalized", [True, False])
+def test_forest_verification_in_blocks_gives_the_same_cosines(monkeypatch, normalized):
+    # the float64 rescoring runs a block of rows at a time (memory); every block size must give
+    # the very same similarities as one block over all rows
+    import auditor.neighbors as nb
+
+    base, q, _ = _planted(n_base=700, n_q=150)
+    B, Q = (normalize_rows(base), normalize_rows(q)) if normalized else (base.astype(np.float32), q.astype(np.float32))
+    f = nb.build_forest([B, Q], n_trees=3, leaf_size=64, seed=2)
+    runs = []
+    for rows in (10**9, 1, 7, 64):
+        monkeypatch.setattr(nb, "_VERIFY_ROWS", rows)
+        runs.append(nb.forest_neighbors(f, [B, Q], 700 + np.arange(150), np.arange(700), normalized=normalized))
+    for r in runs[1:]:
+        np.testing.assert_array_equal(r.index, runs[0].index)
+        np.testing.assert_array_equal(r.similarity, runs[0].similarity)
+    assert np.isfinite(runs[0].similarity).all()
