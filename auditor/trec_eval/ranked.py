@@ -169,11 +169,14 @@ def _fixed_width(col: Any) -> int | None:
     return w
 
 
-def _same_docnos(a: Any, ia: np.ndarray, b: Any, ib: np.ndarray) -> np.ndarray:
-    """Elementwise ``a[ia] == b[ib]`` on the bytes (exact); fixed-width strings compared as opaque values."""
+def _same_docnos(a: Any, ia: np.ndarray, b: Any, ib: np.ndarray, wa: int | None, wb: int | None) -> np.ndarray:
+    """Elementwise ``a[ia] == b[ib]`` on the bytes (exact); fixed-width strings compared as opaque values.
+
+    ``wa``, ``wb``: :func:`_fixed_width` of ``a`` and ``b``, found once by the caller (a pass over
+    every offset: a few ms per million rows, and the join compares up to three times).
+    """
     import pyarrow as pa
 
-    wa, wb = _fixed_width(a), _fixed_width(b)
     if wa is None or wa != wb:
         return _same_strings(a, ia, b, ib)
     views = []
@@ -274,10 +277,9 @@ def _hashed_keys(docno: Any, q: np.ndarray, hb: int, out: np.ndarray | None = No
         k = _hash_strings(compute("take", docno, from_numpy(rows)))
         q = q[rows]
     else:
-        k = _hash_strings(docno)
-        if out is not None:
-            out[:] = k
-            k = out
+        # hashed straight into ``out`` (the caller's sort buffer): a separate 16 MB array per
+        # million rows would be fresh memory, page-faulted in and then copied
+        k = _hash_strings(docno, out=out)
     k >>= np.uint64(64 - hb)
     if _HASH_MASK is not None:
         k &= np.uint64(_HASH_MASK)
@@ -443,10 +445,11 @@ def _judge_hashed(qi: np.ndarray, qd: Any, rel: np.ndarray, rq: np.ndarray, rd: 
     except _HashCollision:
         raise _Collision from None
     # a candidate shares the query (its bits are in the key) and the docno hash: confirm the bytes
-    if qdup[0].size and _same_docnos(qd, qdup[0], qd, qdup[1]).any():
+    wq, wr = _fixed_width(qd), _fixed_width(rd)
+    if qdup[0].size and _same_docnos(qd, qdup[0], qd, qdup[1], wq, wq).any():
         raise _Collision  # a duplicate judgment: the exact join words the error
     if rr.size:
-        ok = _same_docnos(rd, rr, qd, qq)
+        ok = _same_docnos(rd, rr, qd, qq, wr, wq)
         if not ok.all():
             rr, qq = rr[ok], qq[ok]
     jr = np.full(n_run, NONPOOL, dtype=np.int64)
@@ -459,7 +462,7 @@ def _judge_hashed(qi: np.ndarray, qd: Any, rel: np.ndarray, rq: np.ndarray, rd: 
         inv = None
     sel = _cut(rq, nq, opts)
     if rdup[0].size:
-        dup = _same_docnos(rd, rdup[0], rd, rdup[1])
+        dup = _same_docnos(rd, rdup[0], rd, rdup[1], wr, wr)
         if dup.any():
             if sel is None:
                 raise _Collision  # a duplicate result: the exact join words the error
