@@ -301,10 +301,17 @@ def _build(qrels: Judgments, run: Run, opts: Options, exact: bool) -> Ranked:
     # query numbers as int32 when they fit (half the memory of two 2M-row columns); arithmetic
     # on them that may pass 2**31 is done in int64
     qdt = np.int32 if nq < 1 << 31 else np.int64
-    rank = np.empty(len(qvals), dtype=qdt)
-    rank[srt] = np.arange(nq, dtype=qdt)
-    qi = rank[qcodes]
-    del qcodes, rank
+    ident = np.arange(nq, dtype=qdt)
+    if bool((srt == ident).all()):
+        # the file lists its queries in qid order (the usual qrels): the reader's codes are the
+        # query numbers; no gather, no second per-row array held through the join
+        qi = qcodes.astype(qdt, copy=False)
+    else:
+        rank = np.empty(len(qvals), dtype=qdt)
+        rank[srt] = ident
+        qi = rank[qcodes]
+        del rank
+    del qcodes
 
     maxrel = np.full(nq, np.iinfo(np.int64).min, dtype=np.int64)
     if qi.size and bool((qi[1:] >= qi[:-1]).all()):  # grouped by query, in qid order (the usual file)
@@ -364,7 +371,8 @@ def _build(qrels: Judgments, run: Run, opts: Options, exact: bool) -> Ranked:
     # run rows of judged queries
     rcodes, rvals = _codes(run.qid)
     to_q = to_numpy(compute("index_in", rvals, options=set_lookup(uq)), null=-1).astype(qdt)  # -1: unjudged
-    rq = to_q[rcodes]
+    # the run's queries, in its order, those of the qrels in qid order (the usual pair): codes are query numbers
+    rq = rcodes.astype(qdt, copy=False) if to_q.size == nq and bool((to_q == ident).all()) else to_q[rcodes]
     del rcodes
     rd = _pa_binary(run.docno)
     sim = np.asarray(run.sim, dtype=np.float64)
