@@ -387,7 +387,7 @@ def _build(qrels: Judgments, run: Run, opts: Options, exact: bool) -> Ranked:
         raise DataError(f"run file {run.path!r}: a score is NaN; trec_eval's sort is undefined with NaN scores. "
                         "Replace it with a number.")
     present = np.zeros(nq, dtype=bool)
-    present[rq] = True
+    present[to_q[to_q >= 0]] = True  # every run qid occurs in some row (_codes drops unused ones): no pass over the rows
     missing = np.flatnonzero(~present)
     if missing.size and not opts.complete:
         raise DataError(f"query {qids[missing[0]]!r} has judgments in {qrels.path!r} but no results in "
