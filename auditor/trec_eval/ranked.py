@@ -292,7 +292,9 @@ def _build(qrels: Judgments, run: Run, opts: Options, exact: bool) -> Ranked:
     import pyarrow as pa
 
     qd = _pa_binary(qrels.docno)
-    rel = np.asarray(qrels.rel, dtype=np.int64)
+    rel = np.asarray(qrels.rel)
+    if rel.dtype.kind != "i":  # the reader keeps narrow integers (every use below widens as needed)
+        rel = rel.astype(np.int64)
     qcodes, qvals = _codes(qrels.qid)
     srt = to_numpy(compute("array_sort_indices", qvals))
     uq = compute("take", qvals, from_numpy(srt))
@@ -355,6 +357,7 @@ def _build(qrels: Judgments, run: Run, opts: Options, exact: bool) -> Ranked:
             lev_idx = (np.cumsum(present) - 1)[rj]
         else:
             levels, lev_idx = np.unique(rj, return_inverse=True)
+            levels = levels.astype(np.int64)
         key = qj.astype(np.int64)
         key *= levels.size
         key += lev_idx
