@@ -51,7 +51,7 @@ class Ranked:
     """All evaluated queries' ranked judgments, flattened in query order."""
 
     qids: list[str]
-    rels: np.ndarray  # int64, ranked judgments of all queries, query after query
+    rels: np.ndarray  # signed integers (the qrels labels' type, int8 and up), ranked judgments of all queries, query after query
     starts: np.ndarray  # int64 (Q+1,), offsets into rels
     n_nonpool: np.ndarray
     n_unjudged: np.ndarray
@@ -88,7 +88,7 @@ class Ranked:
         nret = (self.starts[idx + 1] - self.starts[idx]).astype(np.int64)
         depth = int(nret.max()) if idx.size else 0
         if depth and int(nret.min()) == depth:  # every query as long as the longest: no padding
-            R = self.rels[self.starts[idx][:, None] + np.arange(depth)[None, :]]
+            R = self.rels[self.starts[idx][:, None] + np.arange(depth)[None, :]].astype(np.int64, copy=False)
         else:
             R = np.full((idx.size, depth), PAD, dtype=np.int64)
             if depth:
@@ -463,7 +463,8 @@ def _judge_hashed(qi: np.ndarray, qd: Any, rel: np.ndarray, rq: np.ndarray, rd: 
         ok = _same_docnos(rd, rr, qd, qq, wr, wq)
         if not ok.all():
             rr, qq = rr[ok], qq[ok]
-    jr = np.full(n_run, NONPOOL, dtype=np.int64)
+    # in the labels' type (signed: NONPOOL and UNJUDGED fit): a byte per row for the usual labels
+    jr = np.full(n_run, NONPOOL, dtype=rel.dtype)
     jv = rel[qq]
     jv[jv < 0] = UNJUDGED
     jr[rr] = jv
