@@ -118,6 +118,35 @@ def test_files_the_block_reader_hands_over_read_as_the_line_parser_reads_them(tm
         assert _run([*args, str(tmp_path / "q"), str(tmp_path / "r2")]) == want, name
 
 
+def test_relevance_labels_widen_across_blocks_without_changing_a_value(tmp_path: Path) -> None:
+    """The block reader keeps labels in the narrowest integer type so far: labels that need 16,
+    32 and 64 bits, first met blocks into the file, come back exact, and the output equals the
+    line parser's (a leading comment line sends the file there)."""
+    from auditor.trec_eval.reader import read_qrels
+
+    rng = random.Random(5)
+    n = 60_000  # about 1.1 MB: several 512 KB blocks
+    labels = [rng.randint(0, 3) for _ in range(n)]
+    labels[30_000], labels[40_000] = 200, -5
+
+    def write(name: str, values: list[int], head: str = "") -> Path:
+        (tmp_path / name).write_text(head + "".join(f"{1 + i // 100} 0 d{i % 100:03d} {v}\n"
+                                                    for i, v in enumerate(values)))
+        return tmp_path / name
+
+    q = write("q", labels)
+    assert read_qrels(q).rel.tolist() == labels
+    for wide in (-70_000, 2 ** 40):  # 32 and 64 bits, in the last block (labels this large: reader only)
+        assert read_qrels(write("qw", labels[:-1] + [wide])).rel.tolist() == labels[:-1] + [wide]
+
+    (tmp_path / "r").write_text("".join(f"{q} Q0 d{d:03d} {d} {1.0 / (d + 1)} t\n"
+                                        for q in range(1, 601) for d in range(0, 100, 7)))
+    args = ["-q", "-c", "-m", "all_trec"]
+    want = _run([*args, str(write("q_lines", labels, "# read by the line parser\n")), str(tmp_path / "r")])
+    assert want[0] == 0 and want[1], want[2]
+    assert _run([*args, str(q), str(tmp_path / "r")]) == want
+
+
 @pytest.mark.parametrize("q", [1, 2, 3, 9, 64])
 @pytest.mark.parametrize("depth", [0, 1, 2, 8, 9, 130, 1000])
 def test_seqsum_adds_left_to_right(q: int, depth: int) -> None:

@@ -14,15 +14,16 @@ __all__ = ["main", "run_as_process"]
 
 def main(argv: list[str]) -> int:
     """Run ``audit trec-eval`` with trec_eval's arguments as this process's command; returns the exit status."""
-    _no_blas_threads()
-    _tune_process_memory()
-    # no cycle collection during the evaluation (it ran several times over the imported modules
-    # and the run's objects: ~3% of the CPU time in a profile); back on for a caller that goes on
+    # no cycle collection during the imports and the evaluation (it ran dozens of times over the
+    # imported modules and the run's objects: ~3% of the CPU time in a profile); back on for a
+    # caller that goes on
     import gc
 
     collecting = gc.isenabled()
     gc.disable()
     try:
+        _no_blas_threads()
+        _tune_process_memory()  # imports numpy
         from auditor.trec_eval.command import main as _main
 
         return _main(argv)

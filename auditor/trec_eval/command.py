@@ -262,6 +262,7 @@ def evaluate(a: Args) -> tuple[Any, list[Selected], dict[str, np.ndarray], list[
     if a.debug_query is not None:
         qrels, run, n_positive, a.n_qrels_queries = _one_query(qrels, run, a.debug_query)
     ranked = build(qrels, run, a.opts)
+    del qrels, run  # the files' columns: freed for the kernels' temporaries (fresh memory costs page faults)
     if n_positive is not None:
         ranked.n_qrels_positive = n_positive  # -c num_rel sums every qrels query, evaluated or not
     nq = len(ranked.qids)

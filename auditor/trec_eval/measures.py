@@ -159,7 +159,9 @@ def _scatter_t(c: Chunk, rows: np.ndarray, cols: np.ndarray, terms: np.ndarray, 
     (width: the chunk's depth unless given)."""
     q, depth = c.R.shape
     full_t = np.zeros((depth if width is None else width, q))
-    full_t[cols, rows] = terms
+    # one flat index instead of a (cols, rows) pair: numpy's 1-d scatter is 2-3x faster than its
+    # 2-d one (measured 0.09 against 0.23 ms for 80,000 terms into 2,600 x 100)
+    full_t.ravel()[cols * q + rows] = terms
     return full_t
 
 
@@ -175,6 +177,17 @@ def _ap_sum(c: Chunk) -> np.ndarray:
     return c.get("ap_sum", lambda: _seqsum_t(_prec_terms_t(c)))
 
 
+def _at(m: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``m[rows, cols]`` for indices within the matrix (none negative), through one flat index.
+
+    numpy's 2-d fancy gather is about 3x slower than a 1-d take (measured 0.34 against 0.11 ms
+    for 80,000 cells of a 2,600 x 100 matrix), and the kernels gather a few dozen times a chunk.
+    """
+    if not m.flags.c_contiguous:
+        return m[rows, cols]
+    return np.take(m.ravel(), rows * m.shape[1] + cols)
+
+
 def _csum_at(c: Chunk, k: np.ndarray | int) -> np.ndarray:
     """Relevant documents among the first min(k, num_ret), per query (k per query or scalar)."""
     n = np.minimum(np.broadcast_to(k, c.nret.shape), c.nret)
@@ -182,7 +195,7 @@ def _csum_at(c: Chunk, k: np.ndarray | int) -> np.ndarray:
     out = np.zeros(c.nret.shape, dtype=np.int64)
     pos = n > 0
     if cs.shape[1]:
-        out[pos] = cs[np.flatnonzero(pos), n[pos] - 1]
+        out[pos] = _at(cs, np.flatnonzero(pos), n[pos] - 1)
     return out
 
 
@@ -194,7 +207,7 @@ def _csum_at_cuts(c: Chunk, ks: tuple) -> np.ndarray:
         out = np.zeros(n.shape, dtype=np.int64)
         pos = n > 0
         if cs.shape[1]:
-            out[pos] = cs[np.nonzero(pos)[0], n[pos] - 1]
+            out[pos] = _at(cs, np.nonzero(pos)[0], n[pos] - 1)
         return out
     return c.get(("csum_at", ks), make)
 
@@ -511,7 +524,7 @@ def _interp_prec(c: Chunk, cut_percents: tuple) -> np.ndarray:
     _, rows_all, _, above = _rel_cells(c)
     width = int(nrr.max(initial=0))
     smax = np.full((q, width), -np.inf)
-    smax[rows_all, above] = _prec_at_rel(c)
+    smax.ravel()[rows_all * width + above] = _prec_at_rel(c)  # a 1-d scatter: see _scatter_t
     if width:
         smax = np.maximum.accumulate(smax[:, ::-1], axis=1)[:, ::-1]
     out = np.zeros((q, len(cut_percents)))
@@ -617,7 +630,7 @@ def k_unj(c: Chunk, p: tuple) -> np.ndarray:
         s = np.zeros(c.nret.shape)
         pos = n > 0
         if cs.shape[1]:
-            s[pos] = cs[np.flatnonzero(pos), n[pos] - 1]
+            s[pos] = _at(cs, np.flatnonzero(pos), n[pos] - 1)
         out.append(s / float(k))
     return np.stack(out, axis=1)
 
@@ -708,7 +721,7 @@ def _g_default(c: Chunk, g: Gains) -> np.ndarray | None:
     rows, cols = _positive_cells(c)
     if rows.size == 0:
         return np.zeros(q)
-    gain = c.R[rows, cols]
+    gain = _at(c.R, rows, cols)
     total = np.cumsum(gain)
     count = np.bincount(rows, minlength=q)
     start = np.zeros(q, dtype=np.int64)
@@ -719,7 +732,7 @@ def _g_default(c: Chunk, g: Gains) -> np.ndarray | None:
     sum_res = total - base[rows]
     if K:
         cost_sum = np.cumsum(np.maximum(g.ideal, 1.0), axis=1)
-        sum_cost = cost_sum[rows, np.minimum(cols, K - 1)] + np.maximum(cols - (K - 1), 0)
+        sum_cost = _at(cost_sum, rows, np.minimum(cols, K - 1)) + np.maximum(cols - (K - 1), 0)
     else:
         sum_cost = (cols + 1).astype(np.float64)
     arg = (2 + sum_cost) - sum_res
@@ -814,9 +827,9 @@ def k_ndcg_rel(c: Chunk, p: tuple) -> np.ndarray:
         flat = np.flatnonzero(rg > 0)
         rows = flat // depth if depth else flat
         cols = flat - rows * depth
-    ideal_at = icum[rows, np.minimum(cols, W - 1)] if W else np.zeros(rows.size)
+    ideal_at = _at(icum, rows, np.minimum(cols, W - 1)) if W else np.zeros(rows.size)
     with np.errstate(divide="ignore", invalid="ignore"):
-        s = _scatter_seqsum(c, rows, cols, rcum[rows, cols] / ideal_at)
+        s = _scatter_seqsum(c, rows, cols, _at(rcum, rows, cols) / ideal_at)
         dcg = rcum[:, -1] if depth else np.zeros(q)
         idcg = icum[:, -1] if icum.shape[1] else np.zeros(q)
         s = s + (K - np.bincount(rows, minlength=q)).astype(np.float64) * dcg / idcg
@@ -850,7 +863,7 @@ def k_Rndcg(c: Chunk, p: tuple) -> np.ndarray:
     rows = flat // (W + 1)
     cols = flat - rows * (W + 1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        s = _scatter_seqsum(c, rows, cols, res_before[rows, cols] / ideal_before[rows, cols], W + 1)
+        s = _scatter_seqsum(c, rows, cols, _at(res_before, rows, cols) / _at(ideal_before, rows, cols), W + 1)
     cnt = np.bincount(rows, minlength=q).astype(np.float64)
     # the extra term after the results outlast the ideal list
     i_after = np.where(started, np.where(K < c.nret, K + 1, c.nret), 0)
@@ -898,12 +911,12 @@ def k_ndcg_cut(c: Chunk, p: tuple) -> np.ndarray:
         dcg = np.zeros(q)
         ok = n > 0
         if depth:
-            dcg[ok] = rcum[np.flatnonzero(ok), n[ok] - 1]
+            dcg[ok] = _at(rcum, np.flatnonzero(ok), n[ok] - 1)
         m = np.minimum(k, tot)
         idcg = np.zeros(q)
         ok2 = m > 0
         if W:
-            idcg[ok2] = icum[np.flatnonzero(ok2), np.minimum(m[ok2], W) - 1]
+            idcg[ok2] = _at(icum, np.flatnonzero(ok2), np.minimum(m[ok2], W) - 1)
         with np.errstate(divide="ignore", invalid="ignore"):
             out.append(np.where(idcg > 0.0, dcg / idcg, dcg))
     return np.stack(out, axis=1)
@@ -972,7 +985,7 @@ def k_rbp(c: Chunk, p: tuple) -> np.ndarray:
         # the gains are the levels 0..top (no per-level gains here), divided by the top level when
         # it is above 1 (m_rbp.c: (g - 0) / (hi - 0)): nonzero at the positive levels only
         rows, cols = _positive_cells(c)
-        lv = c.R[rows, cols].astype(np.float64)
+        lv = _at(c.R, rows, cols).astype(np.float64)
         hi = np.maximum(nrl - 1, 0).astype(np.float64)[rows]
         with np.errstate(divide="ignore", invalid="ignore"):
             g = np.where(hi > 1, lv / hi, lv)

@@ -51,7 +51,7 @@ class Ranked:
     """All evaluated queries' ranked judgments, flattened in query order."""
 
     qids: list[str]
-    rels: np.ndarray  # int64, ranked judgments of all queries, query after query
+    rels: np.ndarray  # signed integers (the qrels labels' type, int8 and up), ranked judgments of all queries, query after query
     starts: np.ndarray  # int64 (Q+1,), offsets into rels
     n_nonpool: np.ndarray
     n_unjudged: np.ndarray
@@ -88,7 +88,7 @@ class Ranked:
         nret = (self.starts[idx + 1] - self.starts[idx]).astype(np.int64)
         depth = int(nret.max()) if idx.size else 0
         if depth and int(nret.min()) == depth:  # every query as long as the longest: no padding
-            R = self.rels[self.starts[idx][:, None] + np.arange(depth)[None, :]]
+            R = self.rels[self.starts[idx][:, None] + np.arange(depth)[None, :]].astype(np.int64, copy=False)
         else:
             R = np.full((idx.size, depth), PAD, dtype=np.int64)
             if depth:
@@ -169,11 +169,14 @@ def _fixed_width(col: Any) -> int | None:
     return w
 
 
-def _same_docnos(a: Any, ia: np.ndarray, b: Any, ib: np.ndarray) -> np.ndarray:
-    """Elementwise ``a[ia] == b[ib]`` on the bytes (exact); fixed-width strings compared as opaque values."""
+def _same_docnos(a: Any, ia: np.ndarray, b: Any, ib: np.ndarray, wa: int | None, wb: int | None) -> np.ndarray:
+    """Elementwise ``a[ia] == b[ib]`` on the bytes (exact); fixed-width strings compared as opaque values.
+
+    ``wa``, ``wb``: :func:`_fixed_width` of ``a`` and ``b``, found once by the caller (a pass over
+    every offset: a few ms per million rows, and the join compares up to three times).
+    """
     import pyarrow as pa
 
-    wa, wb = _fixed_width(a), _fixed_width(b)
     if wa is None or wa != wb:
         return _same_strings(a, ia, b, ib)
     views = []
@@ -274,10 +277,9 @@ def _hashed_keys(docno: Any, q: np.ndarray, hb: int, out: np.ndarray | None = No
         k = _hash_strings(compute("take", docno, from_numpy(rows)))
         q = q[rows]
     else:
-        k = _hash_strings(docno)
-        if out is not None:
-            out[:] = k
-            k = out
+        # hashed straight into ``out`` (the caller's sort buffer): a separate 16 MB array per
+        # million rows would be fresh memory, page-faulted in and then copied
+        k = _hash_strings(docno, out=out)
     k >>= np.uint64(64 - hb)
     if _HASH_MASK is not None:
         k &= np.uint64(_HASH_MASK)
@@ -290,7 +292,9 @@ def _build(qrels: Judgments, run: Run, opts: Options, exact: bool) -> Ranked:
     import pyarrow as pa
 
     qd = _pa_binary(qrels.docno)
-    rel = np.asarray(qrels.rel, dtype=np.int64)
+    rel = np.asarray(qrels.rel)
+    if rel.dtype.kind != "i":  # the reader keeps narrow integers (every use below widens as needed)
+        rel = rel.astype(np.int64)
     qcodes, qvals = _codes(qrels.qid)
     srt = to_numpy(compute("array_sort_indices", qvals))
     uq = compute("take", qvals, from_numpy(srt))
@@ -299,10 +303,17 @@ def _build(qrels: Judgments, run: Run, opts: Options, exact: bool) -> Ranked:
     # query numbers as int32 when they fit (half the memory of two 2M-row columns); arithmetic
     # on them that may pass 2**31 is done in int64
     qdt = np.int32 if nq < 1 << 31 else np.int64
-    rank = np.empty(len(qvals), dtype=qdt)
-    rank[srt] = np.arange(nq, dtype=qdt)
-    qi = rank[qcodes]
-    del qcodes, rank
+    ident = np.arange(nq, dtype=qdt)
+    if bool((srt == ident).all()):
+        # the file lists its queries in qid order (the usual qrels): the reader's codes are the
+        # query numbers; no gather, no second per-row array held through the join
+        qi = qcodes.astype(qdt, copy=False)
+    else:
+        rank = np.empty(len(qvals), dtype=qdt)
+        rank[srt] = ident
+        qi = rank[qcodes]
+        del rank
+    del qcodes
 
     maxrel = np.full(nq, np.iinfo(np.int64).min, dtype=np.int64)
     if qi.size and bool((qi[1:] >= qi[:-1]).all()):  # grouped by query, in qid order (the usual file)
@@ -346,6 +357,7 @@ def _build(qrels: Judgments, run: Run, opts: Options, exact: bool) -> Ranked:
             lev_idx = (np.cumsum(present) - 1)[rj]
         else:
             levels, lev_idx = np.unique(rj, return_inverse=True)
+            levels = levels.astype(np.int64)
         key = qj.astype(np.int64)
         key *= levels.size
         key += lev_idx
@@ -362,7 +374,8 @@ def _build(qrels: Judgments, run: Run, opts: Options, exact: bool) -> Ranked:
     # run rows of judged queries
     rcodes, rvals = _codes(run.qid)
     to_q = to_numpy(compute("index_in", rvals, options=set_lookup(uq)), null=-1).astype(qdt)  # -1: unjudged
-    rq = to_q[rcodes]
+    # the run's queries, in its order, those of the qrels in qid order (the usual pair): codes are query numbers
+    rq = rcodes.astype(qdt, copy=False) if to_q.size == nq and bool((to_q == ident).all()) else to_q[rcodes]
     del rcodes
     rd = _pa_binary(run.docno)
     sim = np.asarray(run.sim, dtype=np.float64)
@@ -377,7 +390,7 @@ def _build(qrels: Judgments, run: Run, opts: Options, exact: bool) -> Ranked:
         raise DataError(f"run file {run.path!r}: a score is NaN; trec_eval's sort is undefined with NaN scores. "
                         "Replace it with a number.")
     present = np.zeros(nq, dtype=bool)
-    present[rq] = True
+    present[to_q[to_q >= 0]] = True  # every run qid occurs in some row (_codes drops unused ones): no pass over the rows
     missing = np.flatnonzero(~present)
     if missing.size and not opts.complete:
         raise DataError(f"query {qids[missing[0]]!r} has judgments in {qrels.path!r} but no results in "
@@ -443,13 +456,15 @@ def _judge_hashed(qi: np.ndarray, qd: Any, rel: np.ndarray, rq: np.ndarray, rd: 
     except _HashCollision:
         raise _Collision from None
     # a candidate shares the query (its bits are in the key) and the docno hash: confirm the bytes
-    if qdup[0].size and _same_docnos(qd, qdup[0], qd, qdup[1]).any():
+    wq, wr = _fixed_width(qd), _fixed_width(rd)
+    if qdup[0].size and _same_docnos(qd, qdup[0], qd, qdup[1], wq, wq).any():
         raise _Collision  # a duplicate judgment: the exact join words the error
     if rr.size:
-        ok = _same_docnos(rd, rr, qd, qq)
+        ok = _same_docnos(rd, rr, qd, qq, wr, wq)
         if not ok.all():
             rr, qq = rr[ok], qq[ok]
-    jr = np.full(n_run, NONPOOL, dtype=np.int64)
+    # in the labels' type (signed: NONPOOL and UNJUDGED fit): a byte per row for the usual labels
+    jr = np.full(n_run, NONPOOL, dtype=rel.dtype)
     jv = rel[qq]
     jv[jv < 0] = UNJUDGED
     jr[rr] = jv
@@ -459,7 +474,7 @@ def _judge_hashed(qi: np.ndarray, qd: Any, rel: np.ndarray, rq: np.ndarray, rd: 
         inv = None
     sel = _cut(rq, nq, opts)
     if rdup[0].size:
-        dup = _same_docnos(rd, rdup[0], rd, rdup[1])
+        dup = _same_docnos(rd, rdup[0], rd, rdup[1], wr, wr)
         if dup.any():
             if sel is None:
                 raise _Collision  # a duplicate result: the exact join words the error

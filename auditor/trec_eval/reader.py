@@ -68,7 +68,8 @@ def c_atol(tok: bytes) -> int:
 
 @dataclass
 class Judgments:
-    """qrels rows in file order: ``qid``/``docno`` as arrays of bytes objects, ``rel`` int64."""
+    """qrels rows in file order: ``qid``/``docno`` as arrays of bytes objects, ``rel`` integers (int64,
+    or the narrowest integer type holding every value: what the fast reader keeps)."""
 
     path: str
     qid: Any
@@ -254,7 +255,7 @@ def _stream(src: _Source, ncols: int, value_col: int, value_type: str, delim: by
             # an empty field (doubled or leading delimiter: trec_eval sees one field fewer) reads as null
             convert_options=pacsv.ConvertOptions(column_types=types, null_values=[""], strings_can_be_null=True,
                                                  check_utf8=False))
-        sink = _TrecSink(size, np.float64 if value_type == "float" else np.int64, block=_BLOCK)
+        sink = _TrecSink(size, np.float64 if value_type == "float" else np.int64, block=_BLOCK, narrow=value_type == "int")
         runs = _RunCollector()
         raw: list[Any] = []  # value strings, when the CSV reader does not read them
         last_tag = None
@@ -325,7 +326,7 @@ def read_qrels(path: str | os.PathLike) -> Judgments:
     fast = _fast_columns(src, 4, 3, "int")
     if fast is not None:
         rel = fast.value if isinstance(fast.value, np.ndarray) else _int_column(fast.value)
-        return Judgments(path, fast.qid, fast.docno, np.asarray(rel, dtype=np.int64))
+        return Judgments(path, fast.qid, fast.docno, rel)
     data = src.text()
     qid: list[bytes] = []
     docno: list[bytes] = []
