@@ -648,7 +648,8 @@ def task_null_audit(seed: int, audit: str) -> dict[str, Any]:
 
 TASKS: dict[str, Callable[..., dict[str, Any]]] = {
     "null_audit": task_null_audit,
-    "copies": task_copies, "copies_suite": task_copies_suite, "near_copies": task_near_copies, "proxy": task_proxy, "naive": task_naive,
+    "copies": task_copies, "copies_suite": task_copies_suite, "near_copies": task_near_copies,
+    "proxy": task_proxy, "naive": task_naive,
     "shift": task_shift, "gain": task_gain, "unstable": task_unstable, "stable": task_stable,
     "reference": task_reference, "clean": task_clean, "prior": task_prior,
 }

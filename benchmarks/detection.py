@@ -37,8 +37,8 @@ Power rows judge an audit alone with its raw gating p-value multiplied by 4 -- t
 factor Holm can apply across the 4 gating audits of a full run -- so they are lower bounds on
 the power of a full run; ``copies_letor_suite`` measures that power itself (the whole suite on a
 LETOR re-split with copies planted, Holm as ``audit run``). Clean controls run the whole suite
-through ``run_audit`` (Holm as in production). The significance no-gain row uses the raw p (factor 1): an upper bound on the
-false-PASS rate. Targets (issue 4): power >= 95% at the documented defect sizes, false alarms
+through ``run_audit`` (Holm as in production). The significance no-gain row uses the raw p
+(factor 1): an upper bound on the false-PASS rate. Targets (issue 4): power >= 95% at the documented defect sizes, false alarms
 <= 5% per audit and for the suite. Rows at sizes not documented elsewhere, and the reference
 model's few runs, are reported without a target (``info``).
 

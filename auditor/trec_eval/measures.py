@@ -159,9 +159,7 @@ def _scatter_t(c: Chunk, rows: np.ndarray, cols: np.ndarray, terms: np.ndarray, 
     (width: the chunk's depth unless given)."""
     q, depth = c.R.shape
     full_t = np.zeros((depth if width is None else width, q))
-    # one flat index instead of a (cols, rows) pair: numpy's 1-d scatter is 2-3x faster than its
-    # 2-d one (measured 0.09 against 0.23 ms for 80,000 terms into 2,600 x 100)
-    full_t.ravel()[cols * q + rows] = terms
+    _put(full_t, cols, rows, terms)
     return full_t
 
 
@@ -175,6 +173,15 @@ def _prec_terms_t(c: Chunk) -> np.ndarray:
 
 def _ap_sum(c: Chunk) -> np.ndarray:
     return c.get("ap_sum", lambda: _seqsum_t(_prec_terms_t(c)))
+
+
+def _put(m: np.ndarray, rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> None:
+    """``m[rows, cols] = values`` for a freshly made (C-contiguous) matrix, through one flat index.
+
+    numpy's 1-d scatter is 2-3x faster than its 2-d one (measured 0.09 against 0.23 ms for
+    80,000 terms into 2,600 x 100).
+    """
+    m.ravel()[rows * m.shape[1] + cols] = values
 
 
 def _at(m: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -524,7 +531,7 @@ def _interp_prec(c: Chunk, cut_percents: tuple) -> np.ndarray:
     _, rows_all, _, above = _rel_cells(c)
     width = int(nrr.max(initial=0))
     smax = np.full((q, width), -np.inf)
-    smax.ravel()[rows_all * width + above] = _prec_at_rel(c)  # a 1-d scatter: see _scatter_t
+    _put(smax, rows_all, above, _prec_at_rel(c))
     if width:
         smax = np.maximum.accumulate(smax[:, ::-1], axis=1)[:, ::-1]
     out = np.zeros((q, len(cut_percents)))
