@@ -3,6 +3,8 @@
 - the hashed (query, docno) join gives the output of the unweakened one when the docno hash is
   cut to a few bits (so candidates fail, high-bit groups of three occur and the exact fallback
   runs), duplicates included (the unweakened join is checked against trec_eval by the fuzz test);
+- the qrels and the run, read at once (two threads), report the qrels' error first, the run's
+  when only it is bad;
 - the streamed block reader refuses lines with an empty field as trec_eval does (a doubled
   delimiter hides a field: 'Malformed line') and reads files it hands to the line parser (CR,
   comments, mixed delimiters, a NUL) as the line parser does;
@@ -95,6 +97,19 @@ def test_a_doubled_delimiter_hiding_a_field_is_malformed(tmp_path: Path, what: s
     (tmp_path / "r").write_text(r)
     rc, out, err = _run([str(tmp_path / "q"), str(tmp_path / "r")])
     assert rc == 2 and out == "" and "line 2" in err and "Malformed line 2" in err, err
+
+
+@pytest.mark.parametrize("bad", ["qrels", "run", "both", "missing run"])
+def test_the_two_files_read_at_once_report_the_qrels_error_first(tmp_path: Path, bad: str) -> None:
+    # the run is read in a second thread while the qrels are read: its error must still reach
+    # the user, and when both files are bad the qrels' error comes first (trec_eval reads them first)
+    (tmp_path / "q").write_text("1 0 a 1\n1 b 0\n" if bad in ("qrels", "both") else "1 0 a 1\n1 0 b 0\n")
+    if bad != "missing run":
+        (tmp_path / "r").write_text("1 Q0 a 1 2.0 r\n1 b 2\n" if bad in ("run", "both") else "1 Q0 a 1 2.0 r\n")
+    rc, out, err = _run([str(tmp_path / "q"), str(tmp_path / "r")])
+    assert rc == 2 and out == "", err
+    want = {"qrels": "qrels file", "both": "qrels file", "run": "run file", "missing run": "run file"}[bad]
+    assert want in err and ("line 2" in err or "cannot read" in err), err
 
 
 def test_files_the_block_reader_hands_over_read_as_the_line_parser_reads_them(tmp_path: Path) -> None:
