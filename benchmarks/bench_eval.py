@@ -28,7 +28,10 @@ measures) and ranx (the all_trec measures it has: map, mrr, ndcg, ndcg@10, preci
 recall@100, r-precision, bpref). Ours and C are timed as processes (``python -m auditor.cli
 trec-eval ...`` vs ``trec_eval ...``, output to a file, start-up included); our output must be
 byte-identical to C's. Ours also runs in-process, to compare like with like against the
-in-process peers. The tools are interleaved: each of ``--reps`` rounds runs every tool once, in
+in-process peers, through ``auditor.trec_eval.main`` (what the ``audit trec-eval`` command calls:
+cycle collection off during the run, the process's malloc settings; the private
+``command.main`` leaves both as the calling process has them, and measured 0.1-0.2 s slower
+in this process, which by then holds the peers' objects). The tools are interleaved: each of ``--reps`` rounds runs every tool once, in
 turn, and the table gives the best and median of the rounds (CPU: best). The CLI's start-up (``python -m auditor.cli trec-eval --version``) is
 timed on its own. Our peak memory is measured in a fresh child process: tracemalloc peak (numpy and
 Python objects) plus pyarrow's memory-pool peak, and the growth of the peak RSS.
@@ -161,15 +164,25 @@ def _best_proc(cmd: list[str], out_path: Path, reps: int) -> tuple[float, float,
     return walls[0], float(np.median(walls)), min(c for _, c in runs)
 
 
-def child_rss_trec_eval(qrels: str, run: str, sq: str, sr: str) -> None:
-    """In a fresh process: growth of the peak RSS during one `audit trec-eval -c -m all_trec` run."""
+def _trec_eval_inproc(argv: list[str]) -> None:
+    """``audit trec-eval ARGV`` in this process, output discarded: :func:`auditor.trec_eval.main`, what the
+    ``audit trec-eval`` command calls (cycle collection off during the run, the process's malloc settings)."""
+    import contextlib
     import io
 
-    from auditor.trec_eval.command import main as te_main
+    from auditor.trec_eval import main as te_main
 
-    te_main(["-c", "-m", "all_trec", sq, sr], io.StringIO(), io.StringIO())
+    with contextlib.redirect_stdout(io.StringIO()):
+        rc = te_main(argv)
+    if rc != 0:
+        raise RuntimeError(f"audit trec-eval {' '.join(argv)} exited {rc}")
+
+
+def child_rss_trec_eval(qrels: str, run: str, sq: str, sr: str) -> None:
+    """In a fresh process: growth of the peak RSS during one `audit trec-eval -c -m all_trec` run."""
+    _trec_eval_inproc(["-c", "-m", "all_trec", sq, sr])
     rss0 = _reset_peak_rss()
-    te_main(["-c", "-m", "all_trec", qrels, run], io.StringIO(), io.StringIO())
+    _trec_eval_inproc(["-c", "-m", "all_trec", qrels, run])
     print(json.dumps({"rss_peak_growth_mb": _vm("VmHWM") - rss0}))
 
 
@@ -182,10 +195,6 @@ def bench_trec_eval(qrels_p: Path, run_p: Path, d: Path, reps: int, skip_peers: 
 
     print(f"# trec-eval suite: -c -m all_trec on {qrels_p.name} / {run_p.name}; {reps} rounds, each tool once "
           "per round in turn (interleaved), best and median of the rounds")
-    import io
-
-    from auditor.trec_eval.command import main as te_main
-
     # Byte-compile our sources first, as the C trec_eval is built first: pip compiles them at
     # install and Python caches them on first import, so a user's run does not recompile. Where
     # PYTHONDONTWRITEBYTECODE is set (as on the development machine) nothing is cached, and every
@@ -217,9 +226,9 @@ def bench_trec_eval(qrels_p: Path, run_p: Path, d: Path, reps: int, skip_peers: 
 
     # like with like for the in-process peers: ours in this process too (imports done once)
     small_r, small_q = generate(d, 20, 10)
-    te_main(["-c", "-m", "all_trec", str(small_q), str(small_r)], io.StringIO(), io.StringIO())
+    _trec_eval_inproc(["-c", "-m", "all_trec", str(small_q), str(small_r)])
     tools["audit trec-eval (ours, in-process)"] = inproc(
-        lambda: te_main(["-c", "-m", "all_trec", str(qrels_p), str(run_p)], io.StringIO(), io.StringIO()))
+        lambda: _trec_eval_inproc(["-c", "-m", "all_trec", str(qrels_p), str(run_p)]))
     if not skip_peers:
         import pytrec_eval
         from ranx import Qrels, Run, evaluate
