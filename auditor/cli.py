@@ -9,6 +9,8 @@ Exit codes (public, stable):
 3     INCONCLUSIVE: an audit errored or the evidence is underpowered
 130   interrupted (Ctrl-C); finished trials are kept, ``--resume`` continues
 143   terminated (SIGTERM); as 130
+141   standard output closed before everything was written (``audit list | head``), quietly, as
+      a C tool killed by SIGPIPE
 ====  =====================================================================
 
 ``run`` never exits 0, 1 or 3 without the verdict it wrote: plugin code that calls
@@ -82,11 +84,23 @@ class AuditGroup(click.Group):
             raise _ExitError("interrupted.", 130) from None
         except _Terminated:
             raise _ExitError("terminated (SIGTERM).", 143) from None
+        except BrokenPipeError:
+            _quiet_stdout()
+            raise SystemExit(141) from None
         except Exception as e:
             if (ctx.obj or {}).get("debug") or os.environ.get("AUDITOR_DEBUG"):
                 raise
             raise _ExitError(f"internal error: {type(e).__name__}: {e}. This is a bug in rank-auditor or a plugin; "
                              "rerun with `audit --debug ...` for the traceback and report it.", 2) from None
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null: the reader is gone, and the interpreter's final flush must not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 # --------------------------------------------------------------------------- shared options

@@ -25,14 +25,15 @@ printed.
 against the C trec_eval 10.0-rc3 (built from tests/data/trec_eval's source tarball in the
 benchmark's setup; skipped with a note where no C compiler exists), pytrec_eval (all its
 measures) and ranx (the all_trec measures it has: map, mrr, ndcg, ndcg@10, precision@10,
-recall@100, r-precision, bpref). Ours and C are timed as processes (``python -m auditor.cli
-trec-eval ...`` vs ``trec_eval ...``, output to a file, start-up included); our output must be
+recall@100, r-precision, bpref). Ours and C are timed as processes (``audit trec-eval ...``, the console script,
+or ``python -m auditor.cli trec-eval ...`` where the package is not installed, vs ``trec_eval ...``;
+output to a file, start-up included); our output must be
 byte-identical to C's. Ours also runs in-process, to compare like with like against the
 in-process peers, through ``auditor.trec_eval.main`` (what the ``audit trec-eval`` command calls:
 cycle collection off during the run, the process's malloc settings; the private
 ``command.main`` leaves both as the calling process has them, and measured 0.1-0.2 s slower
 in this process, which by then holds the peers' objects). The tools are interleaved: each of ``--reps`` rounds runs every tool once, in
-turn, and the table gives the best and median of the rounds (CPU: best). The CLI's start-up (``python -m auditor.cli trec-eval --version``) is
+turn, and the table gives the best and median of the rounds (CPU: best). The CLI's start-up (``audit trec-eval --version``) is
 timed on its own. Our peak memory is measured in a fresh child process: tracemalloc peak (numpy and
 Python objects) plus pyarrow's memory-pool peak, and the growth of the peak RSS.
 Needs the ``[bench]`` extra (``pip install ranx pytrec-eval-terrier``).
@@ -203,7 +204,11 @@ def bench_trec_eval(qrels_p: Path, run_p: Path, d: Path, reps: int, skip_peers: 
 
     compileall.compile_dir(str(ROOT / "auditor"), quiet=1)
     print("# auditor's sources byte-compiled before timing (compileall), as the C binary is built before timing")
-    py = [sys.executable, "-m", "auditor.cli", "trec-eval"]
+    # what a user types: the `audit` console script beside this interpreter (installed with the
+    # package); `python -m auditor.cli` where the package is not installed
+    exe = Path(sys.executable).with_name("audit")
+    py = [str(exe), "trec-eval"] if exe.exists() else [sys.executable, "-m", "auditor.cli", "trec-eval"]
+    print(f"# ours as a process: {' '.join(Path(py[0]).name if i == 0 else a for i, a in enumerate(py))} ...")
     start = _best_proc([*py, "--version"], d / "startup.out", max(reps, 5))
     ours_cmd = [*py, "-c", "-m", "all_trec", str(qrels_p), str(run_p)]
     try:
@@ -279,7 +284,7 @@ def bench_trec_eval(qrels_p: Path, run_p: Path, d: Path, reps: int, skip_peers: 
         print(f"| {name} | {b:.3f} | {med:.3f} | {cpu:.3f} | {'-' if mine else f'{b / ref[0]:.1f}x'} | "
               f"{'-' if mine else f'{cpu / ref[2]:.1f}x'} |")
     print()
-    print(f"audit trec-eval: CLI start-up (python -m auditor.cli trec-eval --version) best {start[0]:.3f} s, "
+    print(f"audit trec-eval: CLI start-up ({Path(py[0]).name} ... trec-eval --version) best {start[0]:.3f} s, "
           f"median {start[1]:.3f} s; peak RSS growth during the run {rss:.0f} MB")
     return 0
 

@@ -254,3 +254,19 @@ def test_the_process_entry_prints_what_the_click_command_prints(args, rc, needle
         assert p.stdout == via_click.stdout and p.stdout and not p.stderr
     else:
         assert needle in p.stderr and p.stderr == via_click.stderr and "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize("entry", [["-m", "auditor.cli"], ["-c", "from auditor.console import main; main()"]])
+@pytest.mark.parametrize("command", [["trec-eval", "QRELS", "RUN"], ["list"]])
+def test_a_reader_that_leaves_early_ends_the_command_quietly_with_141(entry, command) -> None:
+    # `audit ... | head`: the output's reader is gone before the first write. trec_eval is killed
+    # by SIGPIPE (141 in the shell); ours ends the same way, with no message and no traceback
+    # (it said "internal error: BrokenPipeError ... a bug" before). `-c ...` is the `audit` script's entry.
+    data = ROOT / "tests" / "data" / "trec_eval"
+    args = [{"QRELS": str(data / "qrels.test"), "RUN": str(data / "results.test")}.get(a, a) for a in command]
+    p = subprocess.Popen([sys.executable, *entry, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+                         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    p.stdout.close()  # before the child writes anything: its first write fails with EPIPE
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 141, err
+    assert err == "", err

@@ -38,7 +38,8 @@ def run_as_process(argv: list[str]) -> None:
     The click group is skipped (its imports are a third of the start-up) and, once the output
     is flushed, the process ends without the interpreter's teardown (freeing every object and
     module: 40-50 ms after a 20,000-query run). Errors end as through ``audit``: exit 2 with a
-    message (``AUDITOR_DEBUG=1`` shows the traceback), 130 on Ctrl-C, 143 on SIGTERM.
+    message (``AUDITOR_DEBUG=1`` shows the traceback), 130 on Ctrl-C, 143 on SIGTERM, 141 without a
+    message when the reader of the output leaves early (``| head``), as trec_eval killed by SIGPIPE.
     """
     import os
     import signal
@@ -55,6 +56,12 @@ def run_as_process(argv: list[str]) -> None:
         code, message = 130, "interrupted."
     except _Terminated:
         code, message = 143, "terminated (SIGTERM)."
+    except BrokenPipeError:  # the reader left (`| head`): quietly, as trec_eval killed by SIGPIPE
+        code = 141
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
     except Exception as e:
         if os.environ.get("AUDITOR_DEBUG"):
             raise
@@ -67,8 +74,10 @@ def run_as_process(argv: list[str]) -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
+        except BrokenPipeError:
+            code = code or 141  # the reader left before the last bytes: as above
         except (OSError, ValueError):
-            code = code or 2  # output lost (a closed pipe): not a success
+            code = code or 2  # output lost: not a success
     os._exit(code)
 
 
