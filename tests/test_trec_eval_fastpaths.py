@@ -6,7 +6,8 @@
 - the qrels and the run, read at once (two threads), report the qrels' error first, the run's
   when only it is bad;
 - the streamed block reader refuses lines with an empty field as trec_eval does (a doubled
-  delimiter hides a field: 'Malformed line') and reads files it hands to the line parser (CR,
+  delimiter hides a field: 'Malformed line'), in the columns trec_eval ignores too (Q0, rank, run
+  tag), wherever its blocks cut the file, and gives the last line's run id and reads files it hands to the line parser (CR,
   comments, mixed delimiters, a NUL) as the line parser does;
 - ``seqsum`` adds each row left to right (a C loop's order), for every shape;
 - G with the default gains, computed at the documents with a positive level only, gives the
@@ -27,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from auditor.errors import DataError
 from auditor.trec_eval import command, measures, ranked
 from auditor.trec_eval.measures import seqsum
 
@@ -97,6 +99,47 @@ def test_a_doubled_delimiter_hiding_a_field_is_malformed(tmp_path: Path, what: s
     (tmp_path / "r").write_text(r)
     rc, out, err = _run([str(tmp_path / "q"), str(tmp_path / "r")])
     assert rc == 2 and out == "" and "line 2" in err and "Malformed line 2" in err, err
+
+
+@pytest.mark.parametrize("sep", [" ", "\t"])
+@pytest.mark.parametrize("bad_line", ["1{s}Q0{s}b{s}{s}1.0{s}r", "1{s}Q0{s}b{s}2{s}1.0{s}", "1{s}{s}b{s}2{s}1.0{s}r",
+                                      "1{s}Q0{s}b{s}2{s}1.0{s}r{s}"])
+@pytest.mark.parametrize("newline_at_end", [True, False])
+def test_an_empty_field_in_a_column_trec_eval_ignores_is_malformed(tmp_path: Path, sep: str, bad_line: str,
+                                                                    newline_at_end: bool) -> None:
+    # an empty rank, Q0 or run tag (a doubled delimiter, or one before the line break or the end
+    # of the file), columns trec_eval does not use, is still trec_eval's 'Malformed line' (five
+    # fields); a trailing delimiter after six fields is fine
+    line = bad_line.format(s=sep)
+    (tmp_path / "q").write_text(f"1{sep}0{sep}a{sep}1\n1{sep}0{sep}b{sep}0\n")
+    (tmp_path / "r").write_text(f"1{sep}Q0{sep}a{sep}1{sep}2.0{sep}r\n{line}" + ("\n" if newline_at_end else ""))
+    rc, out, err = _run(["-m", "runid", "-m", "num_ret", str(tmp_path / "q"), str(tmp_path / "r")])
+    if line.count(sep) == 6:  # seven fields, the last empty: trec_eval reads six
+        assert rc == 0 and out == "runid                 \tall\tr\nnum_ret               \tall\t2\n", (out, err)
+    else:
+        assert rc == 2 and out == "" and "line 2" in err and "Malformed line 2" in err, err
+
+
+def test_the_block_reader_finds_an_empty_field_and_the_run_id_at_every_block_boundary(tmp_path: Path,
+                                                                                      monkeypatch) -> None:
+    from auditor.trec_eval import reader
+
+    good = [f"1 Q0 d{i} {i} {10 - i / 8:.3f} tag{i}" for i in range(12)]
+    for cut in range(len(good[0]) + 8, 3 * len(good[0])):  # blocks ending at every byte of a few lines
+        monkeypatch.setattr(reader, "_BLOCK", cut)
+        for end in ("\n", ""):
+            p = tmp_path / f"good{cut}{len(end)}"
+            p.write_text("\n".join(good) + end)
+            run = reader.read_run(p)
+            assert not isinstance(run.qid, np.ndarray), "the fast reader must have read it"  # the line parser's are numpy
+            assert run.runid == "tag11" and run.docno.to_pylist() == [f"d{i}".encode() for i in range(12)]
+        for k in range(1, 12):  # a doubled delimiter (empty rank) in line k + 1, wherever the blocks cut it
+            lines = list(good)
+            lines[k] = lines[k].replace(f" {k} ", "  ", 1)
+            p = tmp_path / f"bad{cut}_{k}"
+            p.write_text("\n".join(lines) + "\n")
+            with pytest.raises(DataError, match=f"line {k + 1}:"):
+                reader.read_run(p)
 
 
 @pytest.mark.parametrize("bad", ["qrels", "run", "both", "missing run"])
