@@ -165,6 +165,16 @@ def _best_proc(cmd: list[str], out_path: Path, reps: int) -> tuple[float, float,
     return walls[0], float(np.median(walls)), min(c for _, c in runs)
 
 
+def _steal_seconds() -> float | None:
+    """CPU time the hypervisor gave to other guests since boot (Linux /proc/stat), or None."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def _trec_eval_inproc(argv: list[str]) -> None:
     """``audit trec-eval ARGV`` in this process, output discarded: :func:`auditor.trec_eval.main`, what the
     ``audit trec-eval`` command calls (cycle collection off during the run, the process's malloc settings)."""
@@ -254,9 +264,11 @@ def bench_trec_eval(qrels_p: Path, run_p: Path, d: Path, reps: int, skip_peers: 
         tools["pytrec_eval parse + evaluate (all its measures, in-process)"] = inproc(pte)
         tools["ranx from_file + evaluate (8 all_trec measures, in-process)"] = inproc(rx)
     times: dict[str, list[tuple[float, float]]] = {k: [] for k in tools}
+    steal0 = _steal_seconds()
     for _ in range(reps):
         for name, fn in tools.items():
             times[name].append(fn())
+    steal = None if steal0 is None else _steal_seconds() - steal0
     if binary is not None:
         same = (d / "ours.out").read_bytes() == (d / "c.out").read_bytes()
         n_lines = len((d / "c.out").read_text().splitlines())
@@ -284,6 +296,11 @@ def bench_trec_eval(qrels_p: Path, run_p: Path, d: Path, reps: int, skip_peers: 
         print(f"| {name} | {b:.3f} | {med:.3f} | {cpu:.3f} | {'-' if mine else f'{b / ref[0]:.1f}x'} | "
               f"{'-' if mine else f'{cpu / ref[2]:.1f}x'} |")
     print()
+    oc, cc = (float(np.median([w for w, _ in times[k]])) for k in list(times)[:2])
+    if binary is not None:
+        print(f"ratio of the medians, C / ours (processes, wall): {cc / oc:.1f}x")
+    if steal is not None:  # time the hypervisor gave this machine's CPUs to others: the host's load
+        print(f"CPU time stolen by the host during the rounds: {steal:.1f} s (of {os.cpu_count()} CPUs)")
     print(f"audit trec-eval: CLI start-up ({Path(py[0]).name} ... trec-eval --version) best {start[0]:.3f} s, "
           f"median {start[1]:.3f} s; peak RSS growth during the run {rss:.0f} MB")
     return 0
