@@ -155,6 +155,28 @@ def test_the_two_files_read_at_once_report_the_qrels_error_first(tmp_path: Path,
     assert want in err and ("line 2" in err or "cannot read" in err), err
 
 
+def test_a_qrels_error_does_not_wait_for_the_run_to_be_read(tmp_path: Path, monkeypatch) -> None:
+    import threading
+    import time
+
+    release = threading.Event()
+    real = command.read_run
+
+    def slow_read_run(path, threads=True):  # a run that takes long to read
+        release.wait(30)
+        return real(path, threads)
+
+    monkeypatch.setattr(command, "read_run", slow_read_run)
+    (tmp_path / "q").write_text("1 0 a 1\n1 b 0\n")
+    (tmp_path / "r").write_text("1 Q0 a 1 2.0 r\n")
+    t0 = time.perf_counter()
+    rc, out, err = _run([str(tmp_path / "q"), str(tmp_path / "r")])
+    took = time.perf_counter() - t0
+    release.set()
+    assert rc == 2 and "qrels file" in err and "line 2" in err, err
+    assert took < 10, took  # the run's reader was still waiting: the error did not wait for it
+
+
 def test_files_the_block_reader_hands_over_read_as_the_line_parser_reads_them(tmp_path: Path) -> None:
     qrels, run = _case(3)
     (tmp_path / "q").write_text(qrels)

@@ -308,10 +308,10 @@ def _read_both(qrels_path: str, run_path: str) -> tuple[Any, Any]:
 
     t = threading.Thread(target=read, daemon=True)
     t.start()
-    try:
-        qrels = read_qrels(qrels_path, threads=False)
-    finally:
-        t.join()
+    # an error in the qrels (or Ctrl-C) is raised at once, not after the run is read: the thread's
+    # result is then dropped (the process entry ends it with the process)
+    qrels = read_qrels(qrels_path, threads=False)
+    t.join()
     if "error" in got:
         raise got["error"]
     return qrels, got["run"]
