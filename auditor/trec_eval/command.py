@@ -333,8 +333,6 @@ def _zscores(a: Args, ranked: Any, sel: list[Selected], values: dict[str, np.nda
 
 def _run_by_query(a: Args) -> tuple[Any, dict[bytes, tuple[list[bytes], list[float]]]]:
     run = read_run(a.run)
-    qids = run.qid.to_pylist() if hasattr(run.qid, "to_pylist") else list(run.qid)
-    docs = run.docno.to_pylist() if hasattr(run.docno, "to_pylist") else list(run.docno)
     sims = np.asarray(run.sim, dtype=np.float64)
     if a.opts.float32_scores:
         sims = sims.astype(np.float32).astype(np.float64)
@@ -342,7 +340,22 @@ def _run_by_query(a: Args) -> tuple[Any, dict[bytes, tuple[list[bytes], list[flo
         raise DataError(f"run file {run.path!r}: a score is NaN; trec_eval's sort is undefined with NaN scores. "
                         "Replace it with a number.")
     groups: dict[bytes, tuple[list[bytes], list[float]]] = {}
-    for q, d, x in zip(qids, docs, (sims + 0.0).tolist()):
+    sims = sims + 0.0  # -0.0 ties 0.0, as in C
+    if hasattr(run.qid, "indices"):  # the fast reader's dictionary (codes by first appearance): grouped vectorized
+        codes = np.asarray(run.qid.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+        names = run.qid.dictionary.to_pylist()
+        order = np.argsort(codes, kind="stable")  # each query's rows, in file order
+        sc = codes[order]
+        cuts = np.flatnonzero(sc[1:] != sc[:-1]) + 1
+        starts, ends = np.concatenate([[0], cuts]).tolist(), np.concatenate([cuts, [sc.size]]).tolist()
+        d_sorted = run.docno.take(order).to_pylist()
+        x_sorted = sims[order].tolist()
+        for a0, a1 in zip(starts, ends):
+            groups[names[int(sc[a0])]] = (d_sorted[a0:a1], x_sorted[a0:a1])
+        return run, groups
+    qids = list(run.qid)
+    docs = list(run.docno)
+    for q, d, x in zip(qids, docs, sims.tolist()):
         g = groups.setdefault(q, ([], []))
         g[0].append(d)
         g[1].append(x)
