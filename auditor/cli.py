@@ -41,6 +41,7 @@ from typing import Any, Callable
 import click
 
 from auditor import __version__
+from auditor.console import quiet_stdout
 from auditor.errors import AuditorError, ConfigError, PluginError
 from auditor.guard import exit_message
 from auditor.inputfiles import InputFile
@@ -85,22 +86,13 @@ class AuditGroup(click.Group):
         except _Terminated:
             raise _ExitError("terminated (SIGTERM).", 143) from None
         except BrokenPipeError:
-            _quiet_stdout()
+            quiet_stdout()
             raise SystemExit(141) from None
         except Exception as e:
             if (ctx.obj or {}).get("debug") or os.environ.get("AUDITOR_DEBUG"):
                 raise
             raise _ExitError(f"internal error: {type(e).__name__}: {e}. This is a bug in rank-auditor or a plugin; "
                              "rerun with `audit --debug ...` for the traceback and report it.", 2) from None
-
-
-def _quiet_stdout() -> None:
-    """Point stdout at /dev/null: the reader is gone, and the interpreter's final flush must not fail again."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):
-        pass
 
 
 # --------------------------------------------------------------------------- shared options
@@ -709,7 +701,8 @@ def trec_eval_cmd(args: tuple[str, ...]) -> None:
 
 
 def main() -> None:
-    """Console-script entry point.
+    """The click CLI as a process (the ``audit`` script enters through :mod:`auditor.console`, which
+    hands ``trec-eval`` over first).
 
     SIGTERM is handled like Ctrl-C (exit 143; a run keeps its trials and says how to resume).
     A ``run`` that ends with exit 0, 1 or 3 but wrote no verdict (something called
@@ -717,10 +710,6 @@ def main() -> None:
     """
     import signal
 
-    if sys.argv[1:2] == ["trec-eval"]:  # trec_eval's drop-in: no click dispatch, no teardown
-        from auditor.trec_eval import run_as_process
-
-        run_as_process(sys.argv[2:])
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         cli(prog_name="audit")

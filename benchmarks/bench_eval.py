@@ -296,8 +296,8 @@ def bench_trec_eval(qrels_p: Path, run_p: Path, d: Path, reps: int, skip_peers: 
         print(f"| {name} | {b:.3f} | {med:.3f} | {cpu:.3f} | {'-' if mine else f'{b / ref[0]:.1f}x'} | "
               f"{'-' if mine else f'{cpu / ref[2]:.1f}x'} |")
     print()
-    oc, cc = (float(np.median([w for w, _ in times[k]])) for k in list(times)[:2])
     if binary is not None:
+        oc, cc = (float(np.median([w for w, _ in times[k]])) for k in list(times)[:2])
         print(f"ratio of the medians, C / ours (processes, wall): {cc / oc:.1f}x")
     if steal is not None:  # time the hypervisor gave this machine's CPUs to others: the host's load
         print(f"CPU time stolen by the host during the rounds: {steal:.1f} s (of {os.cpu_count()} CPUs)")

@@ -58,11 +58,10 @@ def run_as_process(argv: list[str]) -> None:
     except _Terminated:
         code, message = 143, "terminated (SIGTERM)."
     except BrokenPipeError:  # the reader left (`| head`): quietly, as trec_eval killed by SIGPIPE
+        from auditor.console import quiet_stdout
+
         code = 141
-        try:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except (OSError, ValueError):
-            pass
+        quiet_stdout()
     except Exception as e:
         if os.environ.get("AUDITOR_DEBUG"):
             raise

@@ -339,26 +339,22 @@ def _run_by_query(a: Args) -> tuple[Any, dict[bytes, tuple[list[bytes], list[flo
     if np.isnan(sims).any():
         raise DataError(f"run file {run.path!r}: a score is NaN; trec_eval's sort is undefined with NaN scores. "
                         "Replace it with a number.")
-    groups: dict[bytes, tuple[list[bytes], list[float]]] = {}
     sims = sims + 0.0  # -0.0 ties 0.0, as in C
-    if hasattr(run.qid, "indices"):  # the fast reader's dictionary (codes by first appearance): grouped vectorized
-        codes = np.asarray(run.qid.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+    if hasattr(run.qid, "indices"):  # the fast reader's dictionary array
         names = run.qid.dictionary.to_pylist()
-        order = np.argsort(codes, kind="stable")  # each query's rows, in file order
-        sc = codes[order]
-        cuts = np.flatnonzero(sc[1:] != sc[:-1]) + 1
-        starts, ends = np.concatenate([[0], cuts]).tolist(), np.concatenate([cuts, [sc.size]]).tolist()
-        d_sorted = run.docno.take(order).to_pylist()
-        x_sorted = sims[order].tolist()
-        for a0, a1 in zip(starts, ends):
-            groups[names[int(sc[a0])]] = (d_sorted[a0:a1], x_sorted[a0:a1])
-        return run, groups
-    qids = list(run.qid)
-    docs = list(run.docno)
-    for q, d, x in zip(qids, docs, sims.tolist()):
-        g = groups.setdefault(q, ([], []))
-        g[0].append(d)
-        g[1].append(x)
+        codes = np.asarray(run.qid.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+        docs_in = lambda rows: run.docno.take(rows).to_pylist()  # noqa: E731
+    else:  # the line parser's arrays of bytes
+        uq, codes = np.unique(run.qid, return_inverse=True)
+        names = uq.tolist()
+        docs_in = lambda rows: run.docno[rows].tolist()  # noqa: E731
+    order = np.argsort(codes, kind="stable")  # each query's rows, in file order
+    sc = codes[order]
+    cuts = (np.flatnonzero(sc[1:] != sc[:-1]) + 1).tolist()
+    d_sorted, x_sorted = docs_in(order), sims[order].tolist()
+    groups: dict[bytes, tuple[list[bytes], list[float]]] = {}
+    for a0, a1 in zip([0, *cuts], [*cuts, sc.size]):
+        groups[names[int(sc[a0])]] = (d_sorted[a0:a1], x_sorted[a0:a1])
     return run, groups
 
 
