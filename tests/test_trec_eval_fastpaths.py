@@ -177,6 +177,21 @@ def test_a_qrels_error_does_not_wait_for_the_run_to_be_read(tmp_path: Path, monk
     assert took < 10, took  # the run's reader was still waiting: the error did not wait for it
 
 
+@pytest.mark.parametrize("run_ok", [True, False])
+def test_a_qrels_query_that_cannot_be_evaluated_is_reported_after_the_runs_own_error(tmp_path: Path,
+                                                                                  run_ok: bool) -> None:
+    # query 2 is judged only below -1 (found when the files are joined): a malformed run is still
+    # reported first, as trec_eval reads both files before it evaluates; alone, the qrels' problem
+    (tmp_path / "q").write_text("1 0 a 1\n2 0 b -3\n")
+    (tmp_path / "r").write_text("1 Q0 a 1 2.0 r\n2 Q0 b 1 1.0 r\n" if run_ok else "1 Q0 a 1 2.0 r\n2 b 1\n")
+    rc, out, err = _run(["-c", str(tmp_path / "q"), str(tmp_path / "r")])
+    assert rc == 2 and out == "", err
+    if run_ok:
+        assert "qrels file" in err and "query '2'" in err and "below -1" in err, err
+    else:
+        assert "run file" in err and "line 2" in err and "below -1" not in err, err
+
+
 def test_files_the_block_reader_hands_over_read_as_the_line_parser_reads_them(tmp_path: Path) -> None:
     qrels, run = _case(3)
     (tmp_path / "q").write_text(qrels)
