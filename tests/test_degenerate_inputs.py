@@ -6,6 +6,7 @@ PASS resting on a zero-width interval or "nan%"."""
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,6 @@ from click.testing import CliRunner
 from auditor.cli import cli
 from auditor.data import RankingDataset
 from auditor.synthetic import make_synthetic_split
-
-CHECKS = "feature_ablation,isolation,significance,stability"
 
 
 def _write(d: RankingDataset, path: Path) -> None:
@@ -61,27 +60,42 @@ EXPECT = {
 }
 
 
+KINDS = ("no_relevant", "all_labels_equal", "one_item_per_query", "all_zero_features", "single_query")
+
+
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> dict[str, tuple[int, dict, str]]:
-    out: dict[str, tuple[int, dict, str]] = {}
-    for kind in ("no_relevant", "all_labels_equal", "one_item_per_query", "all_zero_features", "single_query"):
+def runs(tmp_path_factory) -> dict[str, tuple[int, dict, str, list[str]]]:
+    """kind -> (exit code, results.json, output, the Python warnings the run raised)."""
+    out: dict[str, tuple[int, dict, str, list[str]]] = {}
+    for kind in KINDS:
         d = tmp_path_factory.mktemp(kind)
         tr, te = _degenerate(kind)
         _write(tr, d / "tr.csv")
         _write(te, d / "te.csv")
-        r = CliRunner().invoke(cli, ["run", "--model", "rankers:make_linear", "--baseline",
-                                     "rankers:make_random", "--train", str(d / "tr.csv"), "--test",
-                                     str(d / "te.csv"), "--checks", CHECKS, "--quick", "--quiet", "--out",
-                                     str(d / "out")])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            r = CliRunner().invoke(cli, ["run", "--model", "rankers:make_linear", "--baseline",
+                                         "rankers:make_random", "--train", str(d / "tr.csv"), "--test",
+                                         str(d / "te.csv"), "--checks", "all", "--quick", "--quiet", "--out",
+                                         str(d / "out")])
         res = json.loads((d / "out" / "results.json").read_text())
-        out[kind] = (r.exit_code, res, r.output)
+        out[kind] = (r.exit_code, res, r.output,
+                     [f"{w.category.__name__}: {w.message} ({w.filename}:{w.lineno})" for w in caught])
     return out
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_degenerate_test_set_prints_no_numpy_warning(runs, kind):
+    # "Mean of empty slice" and the like, printed amid the progress lines, read as a crash; every
+    # audit must handle an empty or undefined quantity itself
+    warned = [w for w in runs[kind][3] if w.startswith("RuntimeWarning")]
+    assert not warned, warned
 
 
 @pytest.mark.parametrize("kind", ["no_relevant", "all_labels_equal", "one_item_per_query", "all_zero_features",
                                   "single_query"])
 def test_degenerate_test_set_is_inconclusive_not_error(runs, kind):
-    code, res, output = runs[kind]
+    code, res, output, _ = runs[kind]
     assert "Traceback" not in output and "measuring failed" not in output
     audits = {a["name"]: a for a in res["audits"]}
     assert not [n for n, a in audits.items() if a["status"] == "ERROR"], \

@@ -501,8 +501,8 @@ class RandomLabelAudit(Audit):
             # random function, and its chance alignment with the true relevance is shared by every
             # test query, so queries are not independent replicates under H0 (see _seed_test)
             ra.update(_seed_test(d_seed))
-            ra["per_seed"] = [{"seed": int(k[1:]), "mean_metric": float(np.nanmean(np.where(informative, A[i], np.nan))),
-                               "excess": float(np.nanmean(d_seed[i]))} for i, k in enumerate(seeds)]
+            ra["per_seed"] = [{"seed": int(k[1:]), "mean_metric": _mean_defined(np.where(informative, A[i], np.nan)),
+                               "excess": _mean_defined(d_seed[i])} for i, k in enumerate(seeds)]
             if true_m is not None and "A0" in results:
                 # same seed, only the labels differ: identical held-out metrics on every query mean
                 # that the model's ranking does not depend on the labels it is trained on
@@ -809,3 +809,9 @@ def _convergence_note(results: Mapping[str, Any], seeds: list[str]) -> str | Non
     if tl:
         txt += f" (true labels: {tl[0]:.3g} to {tl[1]:.3g})"
     return txt + ": fitting random labels shows capacity to memorise, not a leak (Zhang et al. 2017)."
+
+
+def _mean_defined(x: np.ndarray) -> float | None:
+    """Mean over the defined (non-NaN) entries; None when there is none (no informative query)."""
+    x = x[~np.isnan(x)]
+    return float(x.mean()) if x.size else None
