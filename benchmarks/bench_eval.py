@@ -197,6 +197,7 @@ def child_rss_trec_eval(qrels: str, run: str, sq: str, sr: str) -> None:
     print(json.dumps({"rss_peak_growth_mb": _vm("VmHWM") - rss0}))
 
 
+C_STOCK, C_O2 = "C trec_eval 10.0-rc3 (process)", "C trec_eval 10.0-rc3, -O2 build (process)"
 RANX_ALL_TREC = ["map", "mrr", "ndcg", "ndcg@10", "precision@10", "recall@100", "r-precision", "bpref"]
 
 
@@ -221,19 +222,20 @@ def bench_trec_eval(qrels_p: Path, run_p: Path, d: Path, reps: int, skip_peers: 
     print(f"# ours as a process: {' '.join(Path(py[0]).name if i == 0 else a for i, a in enumerate(py))} ...")
     start = _best_proc([*py, "--version"], d / "startup.out", max(reps, 5))
     ours_cmd = [*py, "-c", "-m", "all_trec", str(qrels_p), str(run_p)]
+    binary = binary_o2 = None
     try:
         binary = reference.build(d / "trec_eval_build")
         # the Makefile builds without optimisation; -O2 is what a user who rebuilds it may run
         binary_o2 = reference.build(d / "trec_eval_build", optimize=True)
     except RuntimeError as e:
-        binary = binary_o2 = None
-        print(f"# C trec_eval skipped: {e}")
+        print(f"# C trec_eval{' -O2 build' if binary is not None else ''} skipped: {e}")
     tools: dict[str, Any] = {"audit trec-eval (ours, process)": lambda: _proc(ours_cmd, d / "ours.out")}
     if binary is not None:
         c_cmd = [str(binary), "-c", "-m", "all_trec", str(qrels_p), str(run_p)]
-        tools["C trec_eval 10.0-rc3 (process)"] = lambda: _proc(c_cmd, d / "c.out")
+        tools[C_STOCK] = lambda: _proc(c_cmd, d / "c.out")
+    if binary_o2 is not None:
         c2_cmd = [str(binary_o2), *c_cmd[1:]]
-        tools["C trec_eval 10.0-rc3, -O2 build (process)"] = lambda: _proc(c2_cmd, d / "c_o2.out")
+        tools[C_O2] = lambda: _proc(c2_cmd, d / "c_o2.out")
 
     def inproc(fn: Any) -> Any:
         def timed() -> tuple[float, float]:
@@ -280,6 +282,7 @@ def bench_trec_eval(qrels_p: Path, run_p: Path, d: Path, reps: int, skip_peers: 
         if not same:
             print("ERROR: ours and the C trec_eval disagree; timings are meaningless", file=sys.stderr)
             return 1
+    if binary_o2 is not None:
         # rbp reads two uninitialised doubles in trec_eval (see `audit trec-eval --help`): its
         # line depends on the build; every other line must be the same
         o2_diff = sorted(set((d / "c_o2.out").read_text().splitlines()) ^ set((d / "c.out").read_text().splitlines()))
@@ -307,10 +310,11 @@ def bench_trec_eval(qrels_p: Path, run_p: Path, d: Path, reps: int, skip_peers: 
         print(f"| {name} | {b:.3f} | {med:.3f} | {cpu:.3f} | {'-' if mine else f'{b / ref[0]:.1f}x'} | "
               f"{'-' if mine else f'{cpu / ref[2]:.1f}x'} |")
     print()
-    if binary is not None:
-        oc, cc, c2 = (float(np.median([w for w, _ in times[k]])) for k in list(times)[:3])
-        print(f"ratio of the medians, C / ours (processes, wall): {cc / oc:.1f}x (Makefile build), "
-              f"{c2 / oc:.1f}x (-O2 build)")
+    med = {k: float(np.median([w for w, _ in times[k]])) for k in times}
+    oc = med["audit trec-eval (ours, process)"]
+    builds = [f"{med[k] / oc:.1f}x ({what})" for k, what in ((C_STOCK, "Makefile build"), (C_O2, "-O2 build")) if k in med]
+    if builds:
+        print(f"ratio of the medians, C / ours (processes, wall): {', '.join(builds)}")
     if steal is not None:  # time the hypervisor gave this machine's CPUs to others: the host's load
         print(f"CPU time stolen by the host during the rounds: {steal:.1f} s (of {os.cpu_count()} CPUs)")
     print(f"audit trec-eval: CLI start-up ({Path(py[0]).name} ... trec-eval --version) best {start[0]:.3f} s, "

@@ -423,8 +423,9 @@ class FeatureAblationAudit(Audit):
         solo[const] = 0.0
         live = np.flatnonzero(~const)
         chance_ok = chance[ok]
-        # no query where an ordering can beat chance: no column's lead is defined (solo stays NaN)
-        for j, up_q, dn_q in _solo_metrics(ctx.metric, test.labels, X, live if ok.any() else live[:0], off, kw):
+        if not ok.any():
+            live = live[:0]  # no query where an ordering can beat chance: no column's lead is defined (NaN)
+        for j, up_q, dn_q in _solo_metrics(ctx.metric, test.labels, X, live, off, kw):
             up = float(np.mean(up_q[ok] - chance_ok))
             dn = float(np.mean(dn_q[ok] - chance_ok))
             solo[j], sign[j] = (up, 1.0) if up >= dn else (dn, -1.0)
